@@ -1,1 +1,9 @@
-//! hdinsight-topic-operator
+//! hdinsight-topic-operator: manages Kafka topics on Azure HDInsight through the cluster's
+//! Kafka REST proxy, driven by `KafkaTopic` and `KafkaRestProxy` custom resources.
+//!
+//! Pipeline of one topic reconcile: resolve references (IO) → validate the spec (pure) → observe
+//! the proxy (IO) → plan (pure: desired vs observed → actions and conditions) → act (IO) → patch
+//! status only when it changed (IO).
+
+pub mod auth;
+pub mod proxy;

@@ -1,0 +1,1 @@
+//! The HDInsight Kafka REST proxy client.
