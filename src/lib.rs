@@ -6,4 +6,5 @@
 //! status only when it changed (IO).
 
 pub mod auth;
+pub mod crd;
 pub mod proxy;

@@ -1,0 +1,126 @@
+//! kstatus-compatible conditions: `Ready`, `Reconciling`, `Stalled` (always present once the
+//! operator has looked at an object) plus `Drifted` and `Paused` on topics.
+//!
+//! `lastTransitionTime` changes only when a condition's status changes, so an unchanged
+//! reconcile produces a byte-identical status and therefore no write.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+pub const READY: &str = "Ready";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+pub const DRIFTED: &str = "Drifted";
+pub const PAUSED: &str = "Paused";
+
+/// A condition as the planner wants it; times are filled in by [`merge_conditions`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredCondition {
+    pub type_: &'static str,
+    pub status: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl DesiredCondition {
+    pub fn new(
+        type_: &'static str,
+        status: bool,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            type_,
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+fn status_str(status: bool) -> &'static str {
+    if status { "True" } else { "False" }
+}
+
+/// Builds the new condition list from the desired ones, keeping `lastTransitionTime` of every
+/// condition whose status did not change. Conditions not in `desired` are dropped. Order follows
+/// `desired`, so the output is deterministic.
+pub fn merge_conditions(
+    existing: &[Condition],
+    desired: &[DesiredCondition],
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
+    desired
+        .iter()
+        .map(|d| {
+            let status = status_str(d.status).to_string();
+            let last_transition_time = existing
+                .iter()
+                .find(|c| c.type_ == d.type_ && c.status == status)
+                .map(|c| c.last_transition_time.clone())
+                .unwrap_or_else(|| now.clone());
+            Condition {
+                type_: d.type_.to_string(),
+                status,
+                reason: d.reason.to_string(),
+                message: d.message.clone(),
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect()
+}
+
+/// The condition of a type, if present.
+pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Whether the condition of a type is present with status True.
+pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+    find_condition(conditions, type_).is_some_and(|c| c.status == "True")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    fn t(secs: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap_or_default())
+    }
+
+    #[test]
+    fn transition_time_moves_only_on_status_change() {
+        let first = merge_conditions(
+            &[],
+            &[DesiredCondition::new(READY, false, "Creating", "creating")],
+            Some(1),
+            &t(100),
+        );
+        assert_eq!(first[0].last_transition_time, t(100));
+        // Same status, new reason and message: the transition time stays.
+        let second = merge_conditions(
+            &first,
+            &[DesiredCondition::new(
+                READY,
+                false,
+                "WaitingForVisibility",
+                "waiting",
+            )],
+            Some(1),
+            &t(200),
+        );
+        assert_eq!(second[0].last_transition_time, t(100));
+        assert_eq!(second[0].reason, "WaitingForVisibility");
+        // Status flips: the transition time moves.
+        let third = merge_conditions(
+            &second,
+            &[DesiredCondition::new(READY, true, "Created", "ok")],
+            Some(2),
+            &t(300),
+        );
+        assert_eq!(third[0].last_transition_time, t(300));
+        assert_eq!(third[0].observed_generation, Some(2));
+        assert!(is_true(&third, READY));
+        assert!(!is_true(&third, STALLED));
+    }
+}
