@@ -6,5 +6,6 @@
 //! status only when it changed (IO).
 
 pub mod auth;
+pub mod controller;
 pub mod crd;
 pub mod proxy;

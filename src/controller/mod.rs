@@ -1,0 +1,3 @@
+//! Controllers for `KafkaTopic` and `KafkaRestProxy`.
+
+pub mod plan;

@@ -1,0 +1,1535 @@
+//! The pure heart of a topic reconcile: given the spec, the previous status and what has been
+//! observed so far, decide the next step. The reconciler runs a small loop — observe, ask
+//! [`decide`], perform the IO it asks for, record the result, ask again — until the decision is
+//! [`Decision::Finish`] with the new status, the Events to emit and when to look again.
+//!
+//! Everything here is deterministic and free of IO, so every row of the behaviour table is a
+//! unit test below.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+use crate::crd::{
+    DRIFTED, DesiredCondition, KafkaTopic, KafkaTopicStatus, MAX_PARTITION_DETAILS,
+    ManagementPolicy, PAUSED, PartitionDetail, READY, RECONCILING, STALLED, find_condition,
+    merge_conditions, normalize_config, validate_topic_name,
+};
+
+/// Stable condition reasons. `docs/behaviour.md` explains each.
+pub mod reason {
+    pub const CREATED: &str = "Created";
+    pub const ADOPTED: &str = "Adopted";
+    pub const CREATING: &str = "Creating";
+    pub const WAITING_FOR_VISIBILITY: &str = "WaitingForVisibility";
+    pub const CREATE_UNCERTAIN: &str = "CreateUncertain";
+    pub const NOT_VISIBLE: &str = "NotVisible";
+    pub const CREATE_REJECTED: &str = "CreateRejected";
+    pub const TOPIC_NOT_FOUND: &str = "TopicNotFound";
+    pub const TOPIC_MISSING: &str = "TopicMissing";
+    pub const RECREATING: &str = "Recreating";
+    pub const PROXY_NOT_FOUND: &str = "ProxyNotFound";
+    pub const PROXY_NOT_ALLOWED: &str = "ProxyNotAllowed";
+    pub const CREDENTIALS_INVALID: &str = "CredentialsInvalid";
+    pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
+    pub const FORBIDDEN: &str = "Forbidden";
+    pub const RESOURCE_CONFLICT: &str = "ResourceConflict";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const RETRYING: &str = "Retrying";
+    pub const RECONCILED: &str = "Reconciled";
+    pub const PAUSED: &str = "Paused";
+    pub const IN_SYNC: &str = "InSync";
+    pub const DRIFTED: &str = "Drifted";
+}
+
+/// Operator settings the plan depends on.
+#[derive(Clone, Debug)]
+pub struct PlanSettings {
+    /// How long a created topic may take to appear before it is reported `NotVisible`.
+    pub visibility_timeout: Duration,
+    /// How long a topic that existed must stay missing before it is created again.
+    pub recreate_grace: Duration,
+    /// How often a Ready topic is described again.
+    pub resync_interval: Duration,
+}
+
+impl Default for PlanSettings {
+    fn default() -> Self {
+        Self {
+            visibility_timeout: Duration::from_secs(600),
+            recreate_grace: Duration::from_secs(300),
+            resync_interval: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The validated, defaulted spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredTopic {
+    pub topic_name: String,
+    /// The proxy as "namespace/name".
+    pub proxy: String,
+    pub partitions: Option<i32>,
+    pub replication_factor: Option<i32>,
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub policy: ManagementPolicy,
+}
+
+/// What to send in a create call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateRequest {
+    pub topic_name: String,
+    pub partitions: Option<i32>,
+    pub replication_factor: Option<i32>,
+    pub config: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Result of a create call, as the plan needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CreateOutcome {
+    /// 2xx: the proxy accepted it.
+    Accepted,
+    /// The proxy answered with an error status: nothing was created (or it already existed).
+    Rejected { message: String },
+    /// No clear answer (5xx, timeout, connection lost after sending): it may have been created.
+    Uncertain { message: String },
+}
+
+/// Result of a describe call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Described {
+    Found(Vec<PartitionDetail>),
+    NotFound,
+}
+
+/// What the reconciler has observed so far in this reconcile.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observation {
+    /// Whether the (shared, cached) topic list contains the name.
+    pub listed: bool,
+    /// A description this reconcile made, or a recent one reused from memory.
+    pub described: Option<Described>,
+    /// Whether `described` is a fresh call of this reconcile (true) or reused (false).
+    pub described_now: bool,
+    /// The result of a create this reconcile sent.
+    pub created: Option<CreateOutcome>,
+}
+
+/// A Kubernetes Event to publish about the topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventSpec {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub note: String,
+}
+
+impl EventSpec {
+    fn normal(reason: &'static str, note: impl Into<String>) -> Self {
+        Self {
+            warning: false,
+            reason,
+            note: note.into(),
+        }
+    }
+    fn warning(reason: &'static str, note: impl Into<String>) -> Self {
+        Self {
+            warning: true,
+            reason,
+            note: note.into(),
+        }
+    }
+}
+
+/// The end of a reconcile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finish {
+    pub status: KafkaTopicStatus,
+    pub events: Vec<EventSpec>,
+    /// When to reconcile again (before jitter).
+    pub requeue_after: Duration,
+}
+
+/// The next step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    Describe,
+    Create {
+        request: CreateRequest,
+        recreation: bool,
+    },
+    Finish(Finish),
+}
+
+/// Why a reconcile could not reach the proxy, or must not.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Blocked {
+    Paused,
+    InvalidSpec(String),
+    ProxyNotFound(String),
+    ProxyNotAllowed(String),
+    Conflict {
+        owner: String,
+    },
+    CredentialsInvalid(String),
+    AuthenticationFailed(String),
+    Forbidden(String),
+    /// A transient failure (5xx, timeout, throttling); `retry_after` from the server if any.
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// Checks the spec (Kafka naming, config values) and the immutability rules against what the
+/// status recorded — admission enforces the same rules, but objects stored before a rule existed,
+/// or on a cluster without CEL, reach the operator anyway.
+pub fn validate(topic: &KafkaTopic) -> Result<DesiredTopic, String> {
+    let topic_name = topic.kafka_name();
+    validate_topic_name(&topic_name).map_err(|e| format!("spec.topicName: {e}"))?;
+    let config = match &topic.spec.config {
+        Some(c) => normalize_config(c)?,
+        None => serde_json::Map::new(),
+    };
+    let (ns, name) = topic.proxy_key();
+    let proxy = format!("{ns}/{name}");
+    if let Some(status) = &topic.status {
+        if let Some(previous) = status.topic_name.as_deref().filter(|p| *p != topic_name) {
+            return Err(format!(
+                "spec.topicName: the topic name changed from {previous:?} to {topic_name:?}, but a topic cannot be renamed; restore it or create a new KafkaTopic"
+            ));
+        }
+        if let Some(previous) = status.proxy.as_deref().filter(|p| *p != proxy) {
+            return Err(format!(
+                "spec.proxyRef: the proxy changed from {previous} to {proxy}, but a topic cannot move between clusters; restore it or create a new KafkaTopic"
+            ));
+        }
+    }
+    Ok(DesiredTopic {
+        topic_name,
+        proxy,
+        partitions: topic.spec.partitions,
+        replication_factor: topic.spec.replication_factor,
+        config,
+        policy: topic.policy(),
+    })
+}
+
+/// Everything [`decide`] reads.
+pub struct PlanInput<'a> {
+    pub generation: Option<i64>,
+    pub desired: &'a DesiredTopic,
+    pub proxy_endpoint: &'a str,
+    pub previous: &'a KafkaTopicStatus,
+    pub now: Timestamp,
+    pub settings: &'a PlanSettings,
+}
+
+fn elapsed_since(now: Timestamp, then: &Time) -> Duration {
+    let d = now.as_millisecond() - then.0.as_millisecond();
+    Duration::from_millis(u64::try_from(d).unwrap_or(0))
+}
+
+fn previous_ready_reason(status: &KafkaTopicStatus) -> Option<&str> {
+    find_condition(&status.conditions, READY).map(|c| c.reason.as_str())
+}
+
+/// Poll interval while waiting for a created topic to appear: 1 s doubling to 30 s, expressed
+/// through the time already waited so that it survives operator restarts.
+fn visibility_poll(waited: Duration) -> Duration {
+    waited.clamp(Duration::from_secs(1), Duration::from_secs(30))
+}
+
+/// Decides the next step of a reconcile.
+pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
+    let d = input.desired;
+    let prev = input.previous;
+
+    // A create was sent in this reconcile: record it and report.
+    if let Some(created) = &obs.created {
+        return match created {
+            CreateOutcome::Accepted => {
+                let mut status = base_status(input);
+                status.create_requested_at = Some(Time(input.now));
+                let events = vec![EventSpec::normal(
+                    reason::CREATED,
+                    format!(
+                        "created topic {} through {}",
+                        d.topic_name, input.proxy_endpoint
+                    ),
+                )];
+                finish_waiting(
+                    input,
+                    status,
+                    reason::CREATING,
+                    "the proxy accepted the create; waiting for the topic to be listed".into(),
+                    events,
+                    Duration::from_secs(1),
+                )
+            }
+            CreateOutcome::Uncertain { message } => {
+                let mut status = base_status(input);
+                status.create_requested_at = Some(Time(input.now));
+                finish_waiting(
+                    input,
+                    status,
+                    reason::CREATE_UNCERTAIN,
+                    format!(
+                        "the create got no clear answer ({message}); waiting to see whether the topic appears before trying again"
+                    ),
+                    vec![],
+                    Duration::from_secs(1),
+                )
+            }
+            CreateOutcome::Rejected { message } => match &obs.described {
+                // "create answered non-2xx → re-observe; if the topic exists, adopt it".
+                Some(Described::Found(parts)) => finish_present(input, parts, obs),
+                Some(Described::NotFound) => {
+                    let status = base_status(input);
+                    finish_stalled(
+                        input,
+                        status,
+                        reason::CREATE_REJECTED,
+                        format!(
+                            "the proxy refused to create topic {}: {message}",
+                            d.topic_name
+                        ),
+                        vec![EventSpec::warning(
+                            reason::CREATE_REJECTED,
+                            format!(
+                                "the proxy refused to create topic {}: {message}",
+                                d.topic_name
+                            ),
+                        )],
+                        Duration::from_secs(60),
+                    )
+                }
+                None => Decision::Describe,
+            },
+        };
+    }
+
+    match &obs.described {
+        Some(Described::Found(parts)) => return finish_present(input, parts, obs),
+        Some(Described::NotFound) => {}
+        None => {
+            // Listed (or known to have existed, or past the visibility wait): look closer.
+            let existed = prev.partitions.is_some();
+            let waiting_past_timeout = prev
+                .create_requested_at
+                .as_ref()
+                .is_some_and(|t| elapsed_since(input.now, t) >= input.settings.visibility_timeout);
+            if obs.listed || existed || waiting_past_timeout {
+                return Decision::Describe;
+            }
+        }
+    }
+
+    // Not present: neither listed-and-described nor described.
+    if let Some(requested) = &prev.create_requested_at
+        && prev.partitions.is_none()
+    {
+        let waited = elapsed_since(input.now, requested);
+        if waited < input.settings.visibility_timeout {
+            let status = base_status(input);
+            let (reason, message) = if previous_ready_reason(prev) == Some(reason::CREATE_UNCERTAIN)
+            {
+                (
+                    reason::CREATE_UNCERTAIN,
+                    format!(
+                        "the last create got no clear answer; waiting {}s to see whether the topic appears",
+                        input
+                            .settings
+                            .visibility_timeout
+                            .saturating_sub(waited)
+                            .as_secs()
+                    ),
+                )
+            } else {
+                (
+                    reason::WAITING_FOR_VISIBILITY,
+                    format!(
+                        "created {}s ago; the proxy's topic list does not show it yet",
+                        waited.as_secs()
+                    ),
+                )
+            };
+            return finish_waiting(
+                input,
+                status,
+                reason,
+                message,
+                vec![],
+                visibility_poll(waited),
+            );
+        }
+        // Past the visibility timeout. A create without a clear answer is tried again: nothing
+        // appeared, so it most likely did not happen. An accepted one is reported.
+        if previous_ready_reason(prev) == Some(reason::CREATE_UNCERTAIN)
+            && d.policy == ManagementPolicy::Create
+        {
+            return Decision::Create {
+                request: create_request(d),
+                recreation: false,
+            };
+        }
+        let status = base_status(input);
+        let message = format!(
+            "the proxy accepted the create {}s ago but neither lists nor describes topic {}; still checking",
+            waited.as_secs(),
+            d.topic_name
+        );
+        let events = if previous_ready_reason(prev) == Some(reason::NOT_VISIBLE) {
+            vec![]
+        } else {
+            vec![EventSpec::warning(reason::NOT_VISIBLE, message.clone())]
+        };
+        return finish_stalled(
+            input,
+            status,
+            reason::NOT_VISIBLE,
+            message,
+            events,
+            Duration::from_secs(60),
+        );
+    }
+
+    if d.policy == ManagementPolicy::Observe {
+        let status = base_status(input);
+        return finish_not_ready(
+            input,
+            status,
+            reason::TOPIC_NOT_FOUND,
+            format!(
+                "topic {} does not exist and managementPolicy is Observe",
+                d.topic_name
+            ),
+            false,
+            vec![],
+            input.settings.resync_interval,
+        );
+    }
+
+    if prev.partitions.is_some() {
+        // The topic existed and is gone (missing from the list and describe says 404).
+        let since = prev.missing_since.clone().unwrap_or(Time(input.now));
+        let missing_for = elapsed_since(input.now, &since);
+        if missing_for >= input.settings.recreate_grace {
+            return Decision::Create {
+                request: create_request(d),
+                recreation: true,
+            };
+        }
+        let mut status = base_status(input);
+        copy_observed(prev, &mut status);
+        status.missing_since = Some(since);
+        let remaining = input.settings.recreate_grace.saturating_sub(missing_for);
+        return finish_waiting(
+            input,
+            status,
+            reason::TOPIC_MISSING,
+            format!(
+                "topic {} existed but the cluster no longer has it; it will be created again (empty) if it is still missing in {}s",
+                d.topic_name,
+                remaining.as_secs()
+            ),
+            vec![],
+            remaining.clamp(Duration::from_secs(1), Duration::from_secs(30)),
+        );
+    }
+
+    Decision::Create {
+        request: create_request(d),
+        recreation: false,
+    }
+}
+
+/// Events and status after a re-creation was sent (the caller announces it before sending).
+pub fn recreation_event(d: &DesiredTopic) -> EventSpec {
+    EventSpec::warning(
+        "TopicRecreated",
+        format!(
+            "topic {} disappeared from the cluster and was created again: its data and consumer offsets are gone",
+            d.topic_name
+        ),
+    )
+}
+
+fn create_request(d: &DesiredTopic) -> CreateRequest {
+    CreateRequest {
+        topic_name: d.topic_name.clone(),
+        partitions: d.partitions,
+        replication_factor: d.replication_factor,
+        config: d.config.clone(),
+    }
+}
+
+/// Status fields every outcome carries.
+fn base_status(input: &PlanInput<'_>) -> KafkaTopicStatus {
+    KafkaTopicStatus {
+        observed_generation: input.generation,
+        topic_name: Some(input.desired.topic_name.clone()),
+        proxy: Some(input.desired.proxy.clone()),
+        proxy_endpoint: Some(input.proxy_endpoint.to_string()),
+        create_requested_at: input.previous.create_requested_at.clone(),
+        ..Default::default()
+    }
+}
+
+fn copy_observed(from: &KafkaTopicStatus, to: &mut KafkaTopicStatus) {
+    to.partitions = from.partitions;
+    to.replication_factor = from.replication_factor;
+    to.under_replicated_partitions = from.under_replicated_partitions;
+    to.offline_partitions = from.offline_partitions;
+    to.partition_details = from.partition_details.clone();
+    to.partition_details_truncated = from.partition_details_truncated;
+}
+
+/// Summary of a described topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSummary {
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub under_replicated: i32,
+    pub offline: i32,
+}
+
+/// Partition count, replication factor (smallest replica count), under-replicated and offline
+/// partitions of a described topic.
+pub fn summarize(parts: &[PartitionDetail]) -> TopicSummary {
+    let count = |pred: &dyn Fn(&PartitionDetail) -> bool| {
+        i32::try_from(parts.iter().filter(|p| pred(p)).count()).unwrap_or(i32::MAX)
+    };
+    TopicSummary {
+        partitions: i32::try_from(parts.len()).unwrap_or(i32::MAX),
+        replication_factor: parts
+            .iter()
+            .map(|p| i32::try_from(p.replicas.len()).unwrap_or(i32::MAX))
+            .min()
+            .unwrap_or(0),
+        under_replicated: count(&|p| p.isr.len() < p.replicas.len()),
+        offline: count(&|p| p.leader.is_none()),
+    }
+}
+
+/// Differences between the spec and what the cluster reports, in words.
+pub fn drift(d: &DesiredTopic, s: &TopicSummary) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(p) = d.partitions.filter(|p| *p != s.partitions) {
+        out.push(format!(
+            "spec.partitions is {p} but the cluster reports {}",
+            s.partitions
+        ));
+    }
+    if let Some(rf) = d
+        .replication_factor
+        .filter(|rf| *rf != s.replication_factor)
+    {
+        out.push(format!(
+            "spec.replicationFactor is {rf} but the cluster reports {}",
+            s.replication_factor
+        ));
+    }
+    out
+}
+
+fn finish_present(
+    input: &PlanInput<'_>,
+    parts: &[PartitionDetail],
+    _obs: &Observation,
+) -> Decision {
+    let d = input.desired;
+    let prev = input.previous;
+    let summary = summarize(parts);
+    let mut status = base_status(input);
+    status.partitions = Some(summary.partitions);
+    status.replication_factor = Some(summary.replication_factor);
+    status.under_replicated_partitions = Some(summary.under_replicated);
+    status.offline_partitions = Some(summary.offline);
+    if parts.len() > MAX_PARTITION_DETAILS {
+        status.partition_details_truncated = Some(true);
+    } else {
+        let mut details = parts.to_vec();
+        details.sort_by_key(|p| p.partition);
+        status.partition_details = Some(details);
+    }
+
+    let mut events = Vec::new();
+    // Created by this operator (a create request is on record) or adopted.
+    let ready_reason = if prev.create_requested_at.is_some() {
+        reason::CREATED
+    } else {
+        reason::ADOPTED
+    };
+    let was_present = prev.partitions.is_some();
+    if !was_present && ready_reason == reason::ADOPTED {
+        events.push(EventSpec::normal(
+            reason::ADOPTED,
+            format!(
+                "topic {} already existed on the cluster; observing it",
+                d.topic_name
+            ),
+        ));
+    }
+    let ready_message = format!(
+        "topic {}: {} partitions, replication factor {}, {} under-replicated, {} offline",
+        d.topic_name,
+        summary.partitions,
+        summary.replication_factor,
+        summary.under_replicated,
+        summary.offline
+    );
+
+    let drifts = drift(d, &summary);
+    let drift_condition = if drifts.is_empty() {
+        DesiredCondition::new(
+            DRIFTED,
+            false,
+            reason::IN_SYNC,
+            "the cluster matches the spec",
+        )
+    } else {
+        let message = format!(
+            "{}; the REST proxy cannot change a topic, so this is only reported",
+            drifts.join("; ")
+        );
+        let previous_message = find_condition(&prev.conditions, DRIFTED)
+            .filter(|c| c.status == "True")
+            .map(|c| c.message.as_str());
+        if previous_message != Some(message.as_str()) {
+            events.push(EventSpec::warning(reason::DRIFTED, message.clone()));
+        }
+        DesiredCondition::new(DRIFTED, true, reason::DRIFTED, message)
+    };
+
+    let prev_urp = prev.under_replicated_partitions.unwrap_or(0);
+    let prev_offline = prev.offline_partitions.unwrap_or(0);
+    if summary.offline > 0 && prev_offline == 0 {
+        events.push(EventSpec::warning(
+            "PartitionsOffline",
+            format!(
+                "{} partitions of topic {} have no leader",
+                summary.offline, d.topic_name
+            ),
+        ));
+    }
+    if summary.under_replicated > 0 && prev_urp == 0 {
+        events.push(EventSpec::warning(
+            "UnderReplicated",
+            format!(
+                "{} partitions of topic {} have fewer in-sync replicas than replicas",
+                summary.under_replicated, d.topic_name
+            ),
+        ));
+    }
+
+    let conditions = vec![
+        DesiredCondition::new(READY, true, ready_reason, ready_message),
+        DesiredCondition::new(RECONCILING, false, reason::RECONCILED, ""),
+        DesiredCondition::new(STALLED, false, reason::RECONCILED, ""),
+        drift_condition,
+    ];
+    status.conditions = merge_conditions(
+        &prev.conditions,
+        &conditions,
+        input.generation,
+        &Time(input.now),
+    );
+    Decision::Finish(Finish {
+        status,
+        events,
+        requeue_after: input.settings.resync_interval,
+    })
+}
+
+fn finish_waiting(
+    input: &PlanInput<'_>,
+    mut status: KafkaTopicStatus,
+    reason: &'static str,
+    message: String,
+    events: Vec<EventSpec>,
+    requeue_after: Duration,
+) -> Decision {
+    let conditions = vec![
+        DesiredCondition::new(READY, false, reason, message.clone()),
+        DesiredCondition::new(RECONCILING, true, reason, message),
+        DesiredCondition::new(STALLED, false, reason::RECONCILED, ""),
+    ];
+    status.conditions = merge_conditions(
+        &input.previous.conditions,
+        &conditions,
+        input.generation,
+        &Time(input.now),
+    );
+    Decision::Finish(Finish {
+        status,
+        events,
+        requeue_after,
+    })
+}
+
+fn finish_stalled(
+    input: &PlanInput<'_>,
+    status: KafkaTopicStatus,
+    reason: &'static str,
+    message: String,
+    events: Vec<EventSpec>,
+    requeue_after: Duration,
+) -> Decision {
+    finish_not_ready(input, status, reason, message, true, events, requeue_after)
+}
+
+fn finish_not_ready(
+    input: &PlanInput<'_>,
+    mut status: KafkaTopicStatus,
+    reason: &'static str,
+    message: String,
+    stalled: bool,
+    events: Vec<EventSpec>,
+    requeue_after: Duration,
+) -> Decision {
+    let conditions = vec![
+        DesiredCondition::new(READY, false, reason, message.clone()),
+        DesiredCondition::new(RECONCILING, false, reason, ""),
+        if stalled {
+            DesiredCondition::new(STALLED, true, reason, message)
+        } else {
+            DesiredCondition::new(STALLED, false, reason::RECONCILED, "")
+        },
+    ];
+    status.conditions = merge_conditions(
+        &input.previous.conditions,
+        &conditions,
+        input.generation,
+        &Time(input.now),
+    );
+    Decision::Finish(Finish {
+        status,
+        events,
+        requeue_after,
+    })
+}
+
+/// The outcome when the reconcile cannot (or must not) talk to the proxy. `attempt` counts
+/// consecutive failures of this object, for the backoff.
+pub fn finish_blocked(
+    topic: &KafkaTopic,
+    blocked: &Blocked,
+    now: Timestamp,
+    settings: &PlanSettings,
+    attempt: u32,
+) -> Finish {
+    let prev = topic.status.clone().unwrap_or_default();
+    let generation = topic.metadata.generation;
+    let mut status = prev.clone();
+    status.observed_generation = generation;
+    let ready_now = find_condition(&prev.conditions, READY).is_some_and(|c| c.status == "True");
+    let now_t = Time(now);
+    let backoff = exponential_backoff(attempt);
+
+    let (conditions, events, requeue_after) = match blocked {
+        Blocked::Paused => {
+            // Keep Ready/Stalled as they were: pausing changes nothing on the cluster.
+            let mut kept: Vec<DesiredCondition> = prev
+                .conditions
+                .iter()
+                .filter(|c| c.type_ != PAUSED && c.type_ != RECONCILING)
+                .filter_map(|c| {
+                    known_type(&c.type_).map(|t| DesiredCondition {
+                        type_: t,
+                        status: c.status == "True",
+                        reason: leak_reason(&c.reason),
+                        message: c.message.clone(),
+                    })
+                })
+                .collect();
+            if find_condition(&prev.conditions, READY).is_none() {
+                kept.push(DesiredCondition::new(
+                    READY,
+                    false,
+                    reason::PAUSED,
+                    "paused before the first reconcile",
+                ));
+            }
+            if find_condition(&prev.conditions, STALLED).is_none() {
+                kept.push(DesiredCondition::new(STALLED, false, reason::PAUSED, ""));
+            }
+            kept.push(DesiredCondition::new(
+                RECONCILING,
+                false,
+                reason::PAUSED,
+                "",
+            ));
+            kept.push(DesiredCondition::new(
+                PAUSED,
+                true,
+                reason::PAUSED,
+                format!(
+                    "annotation {}=true: no calls to the proxy until it is removed",
+                    crate::crd::PAUSED_ANNOTATION
+                ),
+            ));
+            (kept, vec![], settings.resync_interval)
+        }
+        Blocked::Transient {
+            message,
+            retry_after,
+        } => {
+            let wait = retry_after.map_or(backoff, |r| r.max(Duration::from_secs(1)));
+            let ready = if ready_now {
+                let c = find_condition(&prev.conditions, READY);
+                DesiredCondition {
+                    type_: READY,
+                    status: true,
+                    reason: c.map_or(reason::ADOPTED, |c| leak_reason(&c.reason)),
+                    message: c.map(|c| c.message.clone()).unwrap_or_default(),
+                }
+            } else {
+                DesiredCondition::new(READY, false, reason::RETRYING, message.clone())
+            };
+            let mut conds = vec![
+                ready,
+                DesiredCondition::new(
+                    RECONCILING,
+                    true,
+                    reason::RETRYING,
+                    format!("{message}; retrying in {}s", wait.as_secs()),
+                ),
+                DesiredCondition::new(STALLED, false, reason::RECONCILED, ""),
+            ];
+            keep_drifted(&prev, &mut conds);
+            (conds, vec![], wait)
+        }
+        other => {
+            let (reason, message, event) = match other {
+                Blocked::InvalidSpec(m) => (reason::INVALID_SPEC, m.clone(), false),
+                Blocked::ProxyNotFound(m) => (reason::PROXY_NOT_FOUND, m.clone(), false),
+                Blocked::ProxyNotAllowed(m) => (reason::PROXY_NOT_ALLOWED, m.clone(), false),
+                Blocked::Conflict { owner } => (
+                    reason::RESOURCE_CONFLICT,
+                    format!(
+                        "KafkaTopic {owner} already manages this topic on this proxy (it is older); this one is ignored"
+                    ),
+                    true,
+                ),
+                Blocked::CredentialsInvalid(m) => (reason::CREDENTIALS_INVALID, m.clone(), false),
+                Blocked::AuthenticationFailed(m) => {
+                    (reason::AUTHENTICATION_FAILED, m.clone(), true)
+                }
+                Blocked::Forbidden(m) => (reason::FORBIDDEN, m.clone(), true),
+                Blocked::Paused | Blocked::Transient { .. } => unreachable_reason(),
+            };
+            let previous = find_condition(&prev.conditions, READY);
+            let same_as_before =
+                previous.is_some_and(|c| c.reason == reason && c.message == message);
+            let events = if event && !same_as_before {
+                vec![EventSpec::warning(reason, message.clone())]
+            } else {
+                vec![]
+            };
+            let mut conds = vec![
+                DesiredCondition::new(READY, false, reason, message.clone()),
+                DesiredCondition::new(RECONCILING, false, reason, ""),
+                DesiredCondition::new(STALLED, true, reason, message),
+            ];
+            keep_drifted(&prev, &mut conds);
+            // Configuration problems are fixed by a change that re-triggers the reconcile; a
+            // slow backoff covers changes outside Kubernetes (group membership, AADSTS).
+            let wait = match other {
+                Blocked::AuthenticationFailed(_) | Blocked::Forbidden(_) => backoff,
+                _ => settings.resync_interval.min(Duration::from_secs(300)),
+            };
+            (conds, events, wait)
+        }
+    };
+    status.conditions = merge_conditions(&prev.conditions, &conditions, generation, &now_t);
+    Finish {
+        status,
+        events,
+        requeue_after,
+    }
+}
+
+// The match above covers these variants in the first arms; this keeps the compiler satisfied
+// without a panic path.
+fn unreachable_reason() -> (&'static str, String, bool) {
+    (reason::RETRYING, String::new(), false)
+}
+
+fn keep_drifted(prev: &KafkaTopicStatus, conds: &mut Vec<DesiredCondition>) {
+    if let Some(c) = find_condition(&prev.conditions, DRIFTED) {
+        conds.push(DesiredCondition {
+            type_: DRIFTED,
+            status: c.status == "True",
+            reason: leak_reason(&c.reason),
+            message: c.message.clone(),
+        });
+    }
+}
+
+fn known_type(t: &str) -> Option<&'static str> {
+    [READY, RECONCILING, STALLED, DRIFTED, PAUSED]
+        .into_iter()
+        .find(|k| *k == t)
+}
+
+/// Maps a stored reason back to its static string (reasons come from the fixed set above; an
+/// unknown one, e.g. written by another version, becomes "Unknown").
+fn leak_reason(r: &str) -> &'static str {
+    use reason::*;
+    const ALL: [&str; 22] = [
+        CREATED,
+        ADOPTED,
+        CREATING,
+        WAITING_FOR_VISIBILITY,
+        CREATE_UNCERTAIN,
+        NOT_VISIBLE,
+        CREATE_REJECTED,
+        TOPIC_NOT_FOUND,
+        TOPIC_MISSING,
+        RECREATING,
+        PROXY_NOT_FOUND,
+        PROXY_NOT_ALLOWED,
+        CREDENTIALS_INVALID,
+        AUTHENTICATION_FAILED,
+        FORBIDDEN,
+        RESOURCE_CONFLICT,
+        INVALID_SPEC,
+        RETRYING,
+        RECONCILED,
+        PAUSED,
+        IN_SYNC,
+        DRIFTED,
+    ];
+    ALL.into_iter().find(|k| *k == r).unwrap_or("Unknown")
+}
+
+/// 1 s doubling per consecutive failure, capped at 5 minutes.
+pub fn exponential_backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.min(8)).min(Duration::from_secs(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{KafkaTopicSpec, is_true};
+    use serde_json::json;
+
+    fn ts(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + secs).unwrap_or_default()
+    }
+
+    fn topic(spec: serde_json::Value, status: Option<KafkaTopicStatus>) -> KafkaTopic {
+        let spec: KafkaTopicSpec = serde_json::from_value(spec).unwrap_or_default();
+        let mut t = KafkaTopic::new("orders", spec);
+        t.metadata.namespace = Some("team-a".into());
+        t.metadata.generation = Some(1);
+        t.status = status;
+        t
+    }
+
+    struct Case {
+        topic: KafkaTopic,
+        desired: DesiredTopic,
+        settings: PlanSettings,
+        now: Timestamp,
+    }
+
+    impl Case {
+        fn new(spec: serde_json::Value, status: Option<KafkaTopicStatus>) -> Self {
+            let topic = topic(spec, status);
+            let desired = validate(&topic).unwrap_or_else(|e| panic!("{e}"));
+            Self {
+                topic,
+                desired,
+                settings: PlanSettings::default(),
+                now: ts(0),
+            }
+        }
+        fn decide(&self, obs: &Observation) -> Decision {
+            let status = self.topic.status.clone().unwrap_or_default();
+            let input = PlanInput {
+                generation: self.topic.metadata.generation,
+                desired: &self.desired,
+                proxy_endpoint: "https://c-kafkarest.example",
+                previous: &status,
+                now: self.now,
+                settings: &self.settings,
+            };
+            decide(&input, obs)
+        }
+    }
+
+    fn finish(d: Decision) -> Finish {
+        match d {
+            Decision::Finish(f) => f,
+            other => panic!("expected Finish, got {other:?}"),
+        }
+    }
+
+    fn ready_reason(status: &KafkaTopicStatus) -> (String, String) {
+        find_condition(&status.conditions, READY)
+            .map(|c| (c.status.clone(), c.reason.clone()))
+            .unwrap_or_default()
+    }
+
+    fn parts(n: i32, replicas: &[i32]) -> Vec<PartitionDetail> {
+        (0..n)
+            .map(|p| PartitionDetail {
+                partition: p,
+                leader: replicas.first().copied(),
+                replicas: replicas.to_vec(),
+                isr: replicas.to_vec(),
+            })
+            .collect()
+    }
+
+    fn present_status(partitions: i32) -> KafkaTopicStatus {
+        let c = Case::new(json!({"partitions": partitions}), None);
+        let f = finish(c.decide(&Observation {
+            listed: true,
+            described: Some(Described::Found(parts(partitions, &[1001, 1002, 1003]))),
+            ..Default::default()
+        }));
+        f.status
+    }
+
+    #[test]
+    fn absent_topic_with_policy_create_is_created_without_a_describe_first() {
+        let c = Case::new(
+            json!({"partitions": 12, "replicationFactor": 3, "config": {"retention.ms": 1000}}),
+            None,
+        );
+        match c.decide(&Observation::default()) {
+            Decision::Create {
+                request,
+                recreation,
+            } => {
+                assert!(!recreation);
+                assert_eq!(request.topic_name, "orders");
+                assert_eq!(request.partitions, Some(12));
+                assert_eq!(request.replication_factor, Some(3));
+                assert_eq!(request.config.get("retention.ms"), Some(&json!(1000)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn accepted_create_reports_creating_and_emits_created() {
+        let c = Case::new(json!({}), None);
+        let f = finish(c.decide(&Observation {
+            created: Some(CreateOutcome::Accepted),
+            ..Default::default()
+        }));
+        assert_eq!(
+            ready_reason(&f.status),
+            ("False".into(), reason::CREATING.into())
+        );
+        assert!(is_true(&f.status.conditions, RECONCILING));
+        assert_eq!(f.status.create_requested_at, Some(Time(ts(0))));
+        assert_eq!(
+            f.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
+            vec![reason::CREATED]
+        );
+        assert_eq!(f.requeue_after, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn created_but_not_listed_waits_with_doubling_poll_then_stalls_not_visible() {
+        let mut c = Case::new(json!({}), None);
+        let created = finish(c.decide(&Observation {
+            created: Some(CreateOutcome::Accepted),
+            ..Default::default()
+        }))
+        .status;
+        c.topic.status = Some(created);
+        c.now = ts(4);
+        let f = finish(c.decide(&Observation::default()));
+        assert_eq!(ready_reason(&f.status).1, reason::WAITING_FOR_VISIBILITY);
+        assert!(is_true(&f.status.conditions, RECONCILING));
+        assert_eq!(f.requeue_after, Duration::from_secs(4));
+        assert!(f.events.is_empty());
+        c.now = ts(100);
+        assert_eq!(
+            finish(c.decide(&Observation::default())).requeue_after,
+            Duration::from_secs(30)
+        );
+        // Past the timeout a describe double-checks; a 404 makes it NotVisible + Stalled, once.
+        c.now = ts(601);
+        assert_eq!(c.decide(&Observation::default()), Decision::Describe);
+        let f = finish(c.decide(&Observation {
+            described: Some(Described::NotFound),
+            described_now: true,
+            ..Default::default()
+        }));
+        assert_eq!(
+            ready_reason(&f.status),
+            ("False".into(), reason::NOT_VISIBLE.into())
+        );
+        assert!(is_true(&f.status.conditions, STALLED));
+        assert_eq!(f.events.len(), 1);
+        c.topic.status = Some(f.status);
+        let again = finish(c.decide(&Observation {
+            described: Some(Described::NotFound),
+            described_now: true,
+            ..Default::default()
+        }));
+        assert!(again.events.is_empty(), "NotVisible is announced once");
+    }
+
+    #[test]
+    fn listed_topic_is_described_and_becomes_ready_with_details() {
+        let mut c = Case::new(json!({"partitions": 3}), None);
+        c.topic.status = Some(
+            finish(c.decide(&Observation {
+                created: Some(CreateOutcome::Accepted),
+                ..Default::default()
+            }))
+            .status,
+        );
+        assert_eq!(
+            c.decide(&Observation {
+                listed: true,
+                ..Default::default()
+            }),
+            Decision::Describe
+        );
+        let mut p = parts(3, &[1001, 1002, 1003]);
+        p.reverse();
+        let f = finish(c.decide(&Observation {
+            listed: true,
+            described: Some(Described::Found(p)),
+            described_now: true,
+            ..Default::default()
+        }));
+        assert_eq!(
+            ready_reason(&f.status),
+            ("True".into(), reason::CREATED.into())
+        );
+        assert_eq!(f.status.partitions, Some(3));
+        assert_eq!(f.status.replication_factor, Some(3));
+        assert_eq!(f.status.under_replicated_partitions, Some(0));
+        let details = f.status.partition_details.clone().unwrap_or_default();
+        assert_eq!(
+            details.iter().map(|d| d.partition).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        assert!(!is_true(&f.status.conditions, DRIFTED));
+        assert!(f.events.is_empty(), "Created was announced at create time");
+        assert_eq!(f.requeue_after, c.settings.resync_interval);
+    }
+
+    #[test]
+    fn existing_topic_on_first_sight_is_adopted() {
+        let c = Case::new(json!({}), None);
+        let f = finish(c.decide(&Observation {
+            listed: true,
+            described: Some(Described::Found(parts(6, &[1001, 1002]))),
+            ..Default::default()
+        }));
+        assert_eq!(
+            ready_reason(&f.status),
+            ("True".into(), reason::ADOPTED.into())
+        );
+        assert_eq!(
+            f.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
+            vec![reason::ADOPTED]
+        );
+        assert_eq!(f.status.create_requested_at, None);
+    }
+
+    #[test]
+    fn rejected_create_re_observes_and_adopts_or_stalls() {
+        let c = Case::new(json!({}), None);
+        let rejected = Observation {
+            created: Some(CreateOutcome::Rejected {
+                message: "400: topic exists".into(),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(c.decide(&rejected), Decision::Describe);
+        let adopted = finish(c.decide(&Observation {
+            described: Some(Described::Found(parts(1, &[1001]))),
+            ..rejected.clone()
+        }));
+        assert_eq!(
+            ready_reason(&adopted.status),
+            ("True".into(), reason::ADOPTED.into())
+        );
+        let stalled = finish(c.decide(&Observation {
+            described: Some(Described::NotFound),
+            ..rejected
+        }));
+        assert_eq!(
+            ready_reason(&stalled.status),
+            ("False".into(), reason::CREATE_REJECTED.into())
+        );
+        assert!(is_true(&stalled.status.conditions, STALLED));
+        assert!(
+            stalled
+                .status
+                .conditions
+                .iter()
+                .any(|c| c.message.contains("400: topic exists"))
+        );
+    }
+
+    #[test]
+    fn uncertain_create_waits_then_tries_once_more() {
+        let mut c = Case::new(json!({}), None);
+        let f = finish(c.decide(&Observation {
+            created: Some(CreateOutcome::Uncertain {
+                message: "503".into(),
+            }),
+            ..Default::default()
+        }));
+        assert_eq!(ready_reason(&f.status).1, reason::CREATE_UNCERTAIN);
+        c.topic.status = Some(f.status);
+        c.now = ts(30);
+        let f = finish(c.decide(&Observation::default()));
+        assert_eq!(
+            ready_reason(&f.status).1,
+            reason::CREATE_UNCERTAIN,
+            "no second create inside the visibility window"
+        );
+        c.now = ts(700);
+        assert_eq!(c.decide(&Observation::default()), Decision::Describe);
+        assert!(matches!(
+            c.decide(&Observation {
+                described: Some(Described::NotFound),
+                ..Default::default()
+            }),
+            Decision::Create {
+                recreation: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn drift_is_reported_once_and_stays_ready() {
+        let mut c = Case::new(json!({"partitions": 12, "replicationFactor": 3}), None);
+        let obs = Observation {
+            listed: true,
+            described: Some(Described::Found(parts(6, &[1001, 1002]))),
+            ..Default::default()
+        };
+        let f = finish(c.decide(&obs));
+        assert_eq!(ready_reason(&f.status).0, "True");
+        let drifted = find_condition(&f.status.conditions, DRIFTED)
+            .cloned()
+            .unwrap_or_else(|| panic!("no Drifted condition"));
+        assert_eq!(drifted.status, "True");
+        assert!(
+            drifted
+                .message
+                .contains("spec.partitions is 12 but the cluster reports 6"),
+            "{}",
+            drifted.message
+        );
+        assert!(
+            drifted
+                .message
+                .contains("spec.replicationFactor is 3 but the cluster reports 2"),
+            "{}",
+            drifted.message
+        );
+        assert!(
+            f.events
+                .iter()
+                .any(|e| e.reason == reason::DRIFTED && e.warning)
+        );
+        c.topic.status = Some(f.status);
+        let again = finish(c.decide(&obs));
+        assert!(
+            !again.events.iter().any(|e| e.reason == reason::DRIFTED),
+            "Drifted is announced once"
+        );
+    }
+
+    #[test]
+    fn under_replicated_and_offline_partitions_are_counted_and_announced_on_change() {
+        let mut c = Case::new(json!({}), Some(present_status(3)));
+        let mut p = parts(3, &[1001, 1002, 1003]);
+        p[0].isr = vec![1001, 1003];
+        p[1].leader = None;
+        p[1].isr = vec![];
+        let obs = Observation {
+            listed: true,
+            described: Some(Described::Found(p)),
+            ..Default::default()
+        };
+        let f = finish(c.decide(&obs));
+        assert_eq!(f.status.under_replicated_partitions, Some(2));
+        assert_eq!(f.status.offline_partitions, Some(1));
+        let reasons: Vec<_> = f.events.iter().map(|e| e.reason).collect();
+        assert!(
+            reasons.contains(&"UnderReplicated") && reasons.contains(&"PartitionsOffline"),
+            "{reasons:?}"
+        );
+        assert_eq!(ready_reason(&f.status).0, "True");
+        c.topic.status = Some(f.status);
+        assert!(finish(c.decide(&obs)).events.is_empty());
+    }
+
+    #[test]
+    fn vanished_topic_is_recreated_only_after_the_grace_period() {
+        let mut c = Case::new(json!({}), Some(present_status(3)));
+        c.settings.recreate_grace = Duration::from_secs(120);
+        // Missing from the list: describe to confirm before anything else.
+        assert_eq!(c.decide(&Observation::default()), Decision::Describe);
+        let gone = Observation {
+            described: Some(Described::NotFound),
+            described_now: true,
+            ..Default::default()
+        };
+        let f = finish(c.decide(&gone));
+        assert_eq!(
+            ready_reason(&f.status),
+            ("False".into(), reason::TOPIC_MISSING.into())
+        );
+        assert_eq!(f.status.missing_since, Some(Time(ts(0))));
+        assert_eq!(
+            f.status.partitions,
+            Some(3),
+            "the last observation is kept while missing"
+        );
+        c.topic.status = Some(f.status);
+        c.now = ts(60);
+        assert!(matches!(c.decide(&gone), Decision::Finish(_)));
+        c.now = ts(121);
+        assert!(matches!(
+            c.decide(&gone),
+            Decision::Create {
+                recreation: true,
+                ..
+            }
+        ));
+        // It came back inside the grace period instead: Ready again, missing_since cleared.
+        c.now = ts(90);
+        let back = finish(c.decide(&Observation {
+            listed: true,
+            described: Some(Described::Found(parts(3, &[1001]))),
+            ..Default::default()
+        }));
+        assert_eq!(back.status.missing_since, None);
+        assert_eq!(ready_reason(&back.status).0, "True");
+    }
+
+    #[test]
+    fn observe_policy_never_creates() {
+        let c = Case::new(json!({"managementPolicy": "Observe"}), None);
+        let f = finish(c.decide(&Observation {
+            described: Some(Described::NotFound),
+            ..Default::default()
+        }));
+        assert_eq!(
+            ready_reason(&f.status),
+            ("False".into(), reason::TOPIC_NOT_FOUND.into())
+        );
+        assert!(!is_true(&f.status.conditions, STALLED));
+        let c = Case::new(
+            json!({"managementPolicy": "Observe"}),
+            Some(present_status(3)),
+        );
+        let f = finish(c.decide(&Observation {
+            described: Some(Described::NotFound),
+            ..Default::default()
+        }));
+        assert_eq!(ready_reason(&f.status).1, reason::TOPIC_NOT_FOUND);
+    }
+
+    #[test]
+    fn same_inputs_give_an_identical_status_so_nothing_is_written() {
+        let mut c = Case::new(json!({}), Some(present_status(3)));
+        let obs = Observation {
+            listed: true,
+            described: Some(Described::Found(parts(3, &[1001, 1002, 1003]))),
+            ..Default::default()
+        };
+        let first = finish(c.decide(&obs)).status;
+        c.topic.status = Some(first.clone());
+        c.now = ts(5000);
+        assert_eq!(finish(c.decide(&obs)).status, first);
+    }
+
+    #[test]
+    fn partition_details_are_capped() {
+        let c = Case::new(json!({}), None);
+        let f = finish(c.decide(&Observation {
+            listed: true,
+            described: Some(Described::Found(parts(1001, &[1001]))),
+            ..Default::default()
+        }));
+        assert_eq!(f.status.partitions, Some(1001));
+        assert_eq!(f.status.partition_details, None);
+        assert_eq!(f.status.partition_details_truncated, Some(true));
+    }
+
+    #[test]
+    fn spec_violations_found_at_runtime_are_invalid_spec() {
+        let mut status = present_status(3);
+        status.topic_name = Some("orders.v0".into());
+        let t = topic(json!({}), Some(status));
+        assert!(
+            validate(&t)
+                .err()
+                .unwrap_or_default()
+                .contains("cannot be renamed")
+        );
+        let mut status = present_status(3);
+        status.proxy = Some("other/default".into());
+        let t = topic(json!({}), Some(status));
+        assert!(
+            validate(&t)
+                .err()
+                .unwrap_or_default()
+                .contains("spec.proxyRef")
+        );
+        let t = topic(json!({"config": {"retention.ms": {"x": 1}}}), None);
+        assert!(
+            validate(&t)
+                .err()
+                .unwrap_or_default()
+                .starts_with("spec.config.retention.ms")
+        );
+        let t = topic(json!({"topicName": "a b"}), None);
+        assert!(
+            validate(&t)
+                .err()
+                .unwrap_or_default()
+                .starts_with("spec.topicName")
+        );
+    }
+
+    #[test]
+    fn blocked_reasons_map_to_conditions() {
+        let settings = PlanSettings::default();
+        let t = topic(json!({}), None);
+        for (blocked, reason, stalled) in [
+            (
+                Blocked::ProxyNotFound("no KafkaRestProxy team-a/default".into()),
+                reason::PROXY_NOT_FOUND,
+                true,
+            ),
+            (
+                Blocked::ProxyNotAllowed("not allowed".into()),
+                reason::PROXY_NOT_ALLOWED,
+                true,
+            ),
+            (
+                Blocked::CredentialsInvalid("Secret sp lacks clientSecret".into()),
+                reason::CREDENTIALS_INVALID,
+                true,
+            ),
+            (
+                Blocked::AuthenticationFailed("AADSTS7000215: invalid client secret".into()),
+                reason::AUTHENTICATION_FAILED,
+                true,
+            ),
+            (
+                Blocked::Forbidden("not a member".into()),
+                reason::FORBIDDEN,
+                true,
+            ),
+            (
+                Blocked::Conflict {
+                    owner: "team-a/first".into(),
+                },
+                reason::RESOURCE_CONFLICT,
+                true,
+            ),
+            (
+                Blocked::InvalidSpec("spec.config.x: bad".into()),
+                reason::INVALID_SPEC,
+                true,
+            ),
+        ] {
+            let f = finish_blocked(&t, &blocked, ts(0), &settings, 0);
+            assert_eq!(
+                ready_reason(&f.status),
+                ("False".into(), reason.into()),
+                "{blocked:?}"
+            );
+            assert_eq!(
+                is_true(&f.status.conditions, STALLED),
+                stalled,
+                "{blocked:?}"
+            );
+        }
+        let f = finish_blocked(
+            &t,
+            &Blocked::Conflict {
+                owner: "team-a/first".into(),
+            },
+            ts(0),
+            &settings,
+            0,
+        );
+        assert!(
+            f.status
+                .conditions
+                .iter()
+                .any(|c| c.message.contains("team-a/first"))
+        );
+        assert_eq!(f.events.len(), 1);
+        let auth = finish_blocked(
+            &t,
+            &Blocked::AuthenticationFailed("AADSTS7000215".into()),
+            ts(0),
+            &settings,
+            3,
+        );
+        assert_eq!(
+            auth.requeue_after,
+            Duration::from_secs(8),
+            "authentication failures back off exponentially"
+        );
+    }
+
+    #[test]
+    fn transient_failures_keep_a_ready_topic_ready_and_honour_retry_after() {
+        let settings = PlanSettings::default();
+        let t = topic(json!({}), Some(present_status(3)));
+        let f = finish_blocked(
+            &t,
+            &Blocked::Transient {
+                message: "proxy answered 503".into(),
+                retry_after: Some(Duration::from_secs(7)),
+            },
+            ts(10),
+            &settings,
+            0,
+        );
+        assert_eq!(ready_reason(&f.status).0, "True");
+        assert!(is_true(&f.status.conditions, RECONCILING));
+        assert_eq!(f.requeue_after, Duration::from_secs(7));
+        let fresh = topic(json!({}), None);
+        let f = finish_blocked(
+            &fresh,
+            &Blocked::Transient {
+                message: "timeout".into(),
+                retry_after: None,
+            },
+            ts(10),
+            &settings,
+            2,
+        );
+        assert_eq!(
+            ready_reason(&f.status),
+            ("False".into(), reason::RETRYING.into())
+        );
+        assert_eq!(f.requeue_after, Duration::from_secs(4));
+    }
+
+    #[test]
+    fn paused_keeps_ready_and_adds_paused() {
+        let settings = PlanSettings::default();
+        let t = topic(json!({}), Some(present_status(3)));
+        let f = finish_blocked(&t, &Blocked::Paused, ts(10), &settings, 0);
+        assert_eq!(ready_reason(&f.status).0, "True");
+        assert!(is_true(&f.status.conditions, PAUSED));
+        assert!(f.events.is_empty());
+    }
+}
