@@ -6,6 +6,11 @@
 //! status only when it changed (IO).
 
 pub mod auth;
+pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod leader;
+pub mod metrics;
 pub mod proxy;
+pub mod server;
+pub mod telemetry;

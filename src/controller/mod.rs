@@ -1,3 +1,5 @@
 //! Controllers for `KafkaTopic` and `KafkaRestProxy`.
 
 pub mod plan;
+pub mod selector;
+pub mod status;

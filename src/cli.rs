@@ -1,0 +1,249 @@
+//! Command line: `run` (default), `crds`, `check`, `import`. Every flag has an environment
+//! variable, so the Helm chart configures the operator through env.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hdinsight-topic-operator",
+    version,
+    about = "Manages Kafka topics on Azure HDInsight through the cluster's Kafka REST proxy"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the controllers (the default).
+    Run(Box<RunArgs>),
+    /// Print the CustomResourceDefinitions as YAML.
+    Crds,
+    /// Check a KafkaRestProxy's credentials and connectivity and say precisely what works.
+    Check(Box<CheckArgs>),
+    /// Print KafkaTopic manifests for the topics a cluster already has.
+    Import(Box<ImportArgs>),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(long, env = "HDI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info` or `hdinsight_topic_operator=debug,kube=info`.
+    #[arg(long, env = "HDI_LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Namespaces to watch, comma separated; empty watches all namespaces.
+    #[arg(
+        long,
+        env = "HDI_WATCH_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub watch_namespaces: Vec<String>,
+    /// Reconcile only while holding a coordination.k8s.io Lease (for more than one replica).
+    #[arg(long, env = "HDI_LEADER_ELECTION", default_value_t = false)]
+    pub leader_election: bool,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        env = "HDI_LEASE_NAME",
+        default_value = "hdinsight-topic-operator"
+    )]
+    pub lease_name: String,
+    /// Namespace of the Lease; defaults to POD_NAMESPACE, then `default`.
+    #[arg(long, env = "HDI_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// How long a Lease holder stays leader without renewing.
+    #[arg(long, env = "HDI_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// Address of the metrics endpoint (/metrics).
+    #[arg(long, env = "HDI_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Address of the health endpoints (/livez, /readyz).
+    #[arg(long, env = "HDI_HEALTH_ADDR", default_value = "0.0.0.0:8081")]
+    pub health_addr: SocketAddr,
+    /// How often a Ready topic is described again (with ±10 % jitter).
+    #[arg(long, env = "HDI_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+    /// Reconciles running at once, per kind.
+    #[arg(long, env = "HDI_MAX_CONCURRENT_RECONCILES", default_value_t = 64)]
+    pub max_concurrent_reconciles: u16,
+    /// How long a created topic may take to appear before it is reported NotVisible.
+    #[arg(long, env = "HDI_VISIBILITY_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
+    pub visibility_timeout: Duration,
+    /// How long a topic that existed must stay missing before it is created again.
+    #[arg(long, env = "HDI_RECREATE_GRACE", default_value = "5m", value_parser = parse_duration)]
+    pub recreate_grace: Duration,
+    /// How old the shared topic list may be when a reconcile uses it.
+    #[arg(long, env = "HDI_LIST_FRESHNESS", default_value = "2s", value_parser = parse_duration)]
+    pub list_freshness: Duration,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// A KafkaRestProxy to check (with -n); reads its Secret through the current kubeconfig.
+    #[arg(long)]
+    pub proxy: Option<String>,
+    /// Namespace of the KafkaRestProxy.
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    #[command(flatten)]
+    pub direct: DirectArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DirectArgs {
+    /// Proxy endpoint, e.g. https://mycluster-kafkarest.azurehdinsight.net.
+    #[arg(long, env = "HDI_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Entra ID tenant id.
+    #[arg(long, env = "HDI_TENANT_ID")]
+    pub tenant: Option<String>,
+    /// Application (client) id.
+    #[arg(long, env = "HDI_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// File holding the client secret (never pass a secret on the command line).
+    #[arg(long, env = "HDI_CLIENT_SECRET_FILE")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Entra ID authority.
+    #[arg(long, env = "HDI_AUTHORITY", default_value = crate::crd::DEFAULT_AUTHORITY)]
+    pub authority: String,
+    /// Token scope.
+    #[arg(long, env = "HDI_SCOPE", default_value = crate::crd::DEFAULT_SCOPE)]
+    pub scope: String,
+    /// Extra CA certificates (PEM file) to trust.
+    #[arg(long, env = "HDI_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub direct: DirectArgs,
+    /// A KafkaRestProxy whose endpoint and Secret to use (with --proxy-namespace), instead of the
+    /// direct flags.
+    #[arg(long)]
+    pub proxy: Option<String>,
+    /// Namespace of --proxy.
+    #[arg(long, default_value = "default")]
+    pub proxy_namespace: String,
+    /// Namespace to put in the generated KafkaTopics.
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// spec.proxyRef of the generated KafkaTopics, as NAME or NAMESPACE/NAME.
+    #[arg(long)]
+    pub proxy_ref: Option<String>,
+    /// managementPolicy of the generated KafkaTopics.
+    #[arg(long, value_enum, default_value_t = ImportPolicy::Observe)]
+    pub policy: ImportPolicy,
+    /// Include internal topics (names starting with `__`).
+    #[arg(long)]
+    pub include_internal: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportPolicy {
+    Observe,
+    Create,
+}
+
+/// Parses `500ms`, `30s`, `10m`, `2h` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 10m or 500ms"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?} is not a valid duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn run_is_the_default_and_flags_have_env_vars() {
+        Cli::command_for_test();
+        let cli =
+            Cli::try_parse_from(["hdinsight-topic-operator"]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(cli.command.is_none());
+        let cli = Cli::try_parse_from([
+            "x",
+            "run",
+            "--watch-namespaces",
+            "a,b",
+            "--resync-interval",
+            "30s",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        match cli.command {
+            Some(Command::Run(r)) => {
+                assert_eq!(r.watch_namespaces, vec!["a".to_string(), "b".to_string()]);
+                assert_eq!(r.resync_interval, Duration::from_secs(30));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    impl Cli {
+        fn command_for_test() {
+            use clap::CommandFactory;
+            Cli::command().debug_assert();
+        }
+    }
+}
+
+/// `run` with its defaults and environment, for when no subcommand is given.
+#[derive(Parser, Debug)]
+struct RunOnly {
+    #[command(flatten)]
+    args: RunArgs,
+}
+
+impl RunArgs {
+    /// The run arguments from the environment and defaults alone.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        RunOnly::try_parse_from(["hdinsight-topic-operator"]).map(|r| r.args)
+    }
+}
