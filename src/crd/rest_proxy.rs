@@ -1,3 +1,7 @@
+// kube's `printcolumn(...)` arguments repeat `type_ = "string"`, which clippy mistakes for
+// duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 //! `KafkaRestProxy`: one HDInsight cluster's Kafka REST endpoint and the credentials to use it.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
