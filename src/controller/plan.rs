@@ -337,20 +337,19 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
                 (
                     reason::CREATE_UNCERTAIN,
                     format!(
-                        "the last create got no clear answer; waiting {}s to see whether the topic appears",
-                        input
-                            .settings
-                            .visibility_timeout
-                            .saturating_sub(waited)
-                            .as_secs()
+                        "the last create (at {}) got no clear answer; waiting up to {}s from then to see whether the topic appears",
+                        requested.0,
+                        input.settings.visibility_timeout.as_secs()
                     ),
                 )
             } else {
+                // The message names the create time, not the time waited, so that polling
+                // while waiting writes no status.
                 (
                     reason::WAITING_FOR_VISIBILITY,
                     format!(
-                        "created {}s ago; the proxy's topic list does not show it yet",
-                        waited.as_secs()
+                        "created at {}; the proxy's topic list does not show it yet",
+                        requested.0
                     ),
                 )
             };
@@ -375,8 +374,9 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
         }
         let status = base_status(input);
         let message = format!(
-            "the proxy accepted the create {}s ago but neither lists nor describes topic {}; still checking",
-            waited.as_secs(),
+            "the proxy accepted the create at {} but after {}s neither lists nor describes topic {}; still checking",
+            requested.0,
+            input.settings.visibility_timeout.as_secs(),
             d.topic_name
         );
         let events = if previous_ready_reason(prev) == Some(reason::NOT_VISIBLE) {
@@ -422,16 +422,17 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
         }
         let mut status = base_status(input);
         copy_observed(prev, &mut status);
-        status.missing_since = Some(since);
+        status.missing_since = Some(since.clone());
         let remaining = input.settings.recreate_grace.saturating_sub(missing_for);
         return finish_waiting(
             input,
             status,
             reason::TOPIC_MISSING,
             format!(
-                "topic {} existed but the cluster no longer has it; it will be created again (empty) if it is still missing in {}s",
+                "topic {} existed but the cluster no longer has it (missing since {}); it will be created again (empty) if it is still missing {}s after that",
                 d.topic_name,
-                remaining.as_secs()
+                since.0,
+                input.settings.recreate_grace.as_secs()
             ),
             vec![],
             remaining.clamp(Duration::from_secs(1), Duration::from_secs(30)),
