@@ -1,0 +1,490 @@
+//! The token cache: client-credentials grant by a direct form POST, single flight, typed errors.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Deserialize;
+use url::Url;
+
+use super::error::AuthError;
+use super::http::{BodyError, error_text, read_capped, retry_after, shorten};
+use super::secret::{ClientCredentials, SecretString};
+
+/// Largest token endpoint response we read; real ones are a few KiB.
+pub const TOKEN_BODY_LIMIT: usize = 64 * 1024;
+/// Default time for one token request, body included.
+pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Tokens are refreshed this long before they expire (or at half their lifetime if shorter).
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+/// A bearer token and when it expires. `Debug` never shows the token.
+#[derive(Clone)]
+pub struct AccessToken {
+    secret: SecretString,
+    expires_at: SystemTime,
+}
+
+impl AccessToken {
+    pub fn new(secret: impl Into<String>, expires_at: SystemTime) -> Self {
+        Self {
+            secret: SecretString::new(secret),
+            expires_at,
+        }
+    }
+
+    /// The token, for the `Authorization` header only.
+    pub fn secret(&self) -> &str {
+        self.secret.expose()
+    }
+
+    pub fn expires_at(&self) -> SystemTime {
+        self.expires_at
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("secret", &self.secret)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Hooks for metrics: one call per token request and one per token obtained.
+pub trait AuthObserver: Send + Sync {
+    fn token_request(&self, ok: bool) {
+        let _ = ok;
+    }
+    fn token_expiry(&self, expires_at: SystemTime) {
+        let _ = expires_at;
+    }
+}
+
+pub struct NoopAuthObserver;
+impl AuthObserver for NoopAuthObserver {}
+
+struct Cached {
+    token: AccessToken,
+    refresh_at: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    token: Option<Cached>,
+    /// Number of token requests started; lets callers that waited for a flight see its outcome.
+    attempts: u64,
+    /// The error of attempt number `.0`, handed to the callers that waited for it.
+    last_error: Option<(u64, AuthError)>,
+}
+
+/// Hands out access tokens for one app and scope. `Send + Sync`; share it with an `Arc`.
+///
+/// Rules: a token is reused until [`REFRESH_MARGIN`] before its expiry, or until half its
+/// lifetime when that comes first; at most one token request is in flight, and every caller that
+/// waited for it gets its result (token or error) instead of starting another request.
+pub struct TokenProvider {
+    http: reqwest::Client,
+    token_url: Url,
+    scope: String,
+    credentials: ClientCredentials,
+    observer: Arc<dyn AuthObserver>,
+    timeout: Duration,
+    state: Mutex<State>,
+    flight: tokio::sync::Mutex<()>,
+}
+
+impl fmt::Debug for TokenProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenProvider")
+            .field("token_url", &self.token_url.as_str())
+            .field("scope", &self.scope)
+            .field("client_id", &self.credentials.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenProvider {
+    /// `authority` is the Entra ID host (`https://login.microsoftonline.com`); the token endpoint
+    /// is `{authority}/{tenant}/oauth2/v2.0/token`.
+    pub fn new(
+        http: reqwest::Client,
+        authority: &Url,
+        scope: &str,
+        credentials: ClientCredentials,
+        observer: Arc<dyn AuthObserver>,
+    ) -> Result<Self, AuthError> {
+        let token_url = token_url(authority, &credentials.tenant_id)?;
+        if credentials.client_id.trim().is_empty() {
+            return Err(AuthError::InvalidConfig("the client id is empty".into()));
+        }
+        if scope.trim().is_empty() {
+            return Err(AuthError::InvalidConfig("the scope is empty".into()));
+        }
+        Ok(Self {
+            http,
+            token_url,
+            scope: scope.to_string(),
+            credentials,
+            observer,
+            timeout: TOKEN_TIMEOUT,
+            state: Mutex::new(State::default()),
+            flight: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Time allowed for one token request including its body (default [`TOKEN_TIMEOUT`]).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.credentials.client_id
+    }
+
+    /// The token endpoint this provider posts to.
+    pub fn token_url(&self) -> &Url {
+        &self.token_url
+    }
+
+    /// A valid token: the cached one, or a fresh one from a single request shared by all callers.
+    pub async fn token(&self) -> Result<AccessToken, AuthError> {
+        let seen = {
+            let state = self.lock();
+            if let Some(token) = fresh(&state) {
+                return Ok(token);
+            }
+            state.attempts
+        };
+        let _flight = self.flight.lock().await;
+        let attempt = {
+            let mut state = self.lock();
+            if let Some(token) = fresh(&state) {
+                return Ok(token);
+            }
+            if state.attempts != seen {
+                // A request finished while we waited: share its outcome.
+                if let Some(cached) = &state.token
+                    && cached.token.expires_at > SystemTime::now()
+                {
+                    return Ok(cached.token.clone());
+                }
+                if let Some((n, e)) = &state.last_error
+                    && *n == state.attempts
+                {
+                    return Err(e.clone());
+                }
+            }
+            state.attempts += 1;
+            state.attempts
+        };
+        let result = self.fetch().await;
+        self.observer.token_request(result.is_ok());
+        let mut state = self.lock();
+        match result {
+            Ok((token, lifetime)) => {
+                self.observer.token_expiry(token.expires_at);
+                let margin = REFRESH_MARGIN.min(lifetime / 2);
+                state.token = Some(Cached {
+                    token: token.clone(),
+                    refresh_at: Instant::now() + (lifetime - margin),
+                });
+                state.last_error = None;
+                Ok(token)
+            }
+            Err(e) => {
+                state.last_error = Some((attempt, e.clone()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Forget the cached token; the next [`token`](Self::token) call fetches a new one.
+    pub fn invalidate(&self) {
+        self.lock().token = None;
+    }
+
+    /// Forget `token` if it is still the cached one. Many requests failing with the same stale
+    /// token then cause one refresh, not one each.
+    pub fn invalidate_token(&self, token: &AccessToken) {
+        let mut state = self.lock();
+        if state
+            .token
+            .as_ref()
+            .is_some_and(|c| c.token.secret() == token.secret())
+        {
+            state.token = None;
+        }
+    }
+
+    /// Expiry of the cached token, if there is one.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.lock().token.as_ref().map(|c| c.token.expires_at)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent across a panic in another holder (plain field writes).
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn fetch(&self) -> Result<(AccessToken, Duration), AuthError> {
+        match tokio::time::timeout(self.timeout, self.fetch_inner()).await {
+            Ok(result) => result,
+            Err(_) => Err(AuthError::Timeout),
+        }
+    }
+
+    async fn fetch_inner(&self) -> Result<(AccessToken, Duration), AuthError> {
+        let form = [
+            ("client_id", self.credentials.client_id.as_str()),
+            ("client_secret", self.credentials.client_secret.expose()),
+            ("grant_type", "client_credentials"),
+            ("scope", self.scope.as_str()),
+        ];
+        let response = self
+            .http
+            .post(self.token_url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    AuthError::Timeout
+                } else {
+                    AuthError::Transport(error_text(&e))
+                }
+            })?;
+        let status = response.status().as_u16();
+        let retry = retry_after(response.headers());
+        let body = read_capped(response, TOKEN_BODY_LIMIT)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge => AuthError::Malformed(format!(
+                    "the response body exceeds {TOKEN_BODY_LIMIT} bytes"
+                )),
+                BodyError::Timeout => AuthError::Timeout,
+                BodyError::Transport(t) => AuthError::Transport(t),
+            })?;
+        let now = SystemTime::now();
+        match status {
+            200..=299 => {
+                let (secret, lifetime) = decode_success(&body)?;
+                Ok((AccessToken::new(secret, now + lifetime), lifetime))
+            }
+            429 => Err(AuthError::Throttled { retry_after: retry }),
+            500..=599 => Err(AuthError::Server { status }),
+            400..=499 => Err(decode_rejection(
+                status,
+                &body,
+                &self.credentials.client_id,
+                self.credentials.client_secret.expose(),
+            )),
+            other => Err(AuthError::Malformed(format!(
+                "unexpected HTTP status {other}"
+            ))),
+        }
+    }
+}
+
+fn fresh(state: &State) -> Option<AccessToken> {
+    state
+        .token
+        .as_ref()
+        .filter(|c| Instant::now() < c.refresh_at)
+        .map(|c| c.token.clone())
+}
+
+fn token_url(authority: &Url, tenant: &str) -> Result<Url, AuthError> {
+    let tenant = tenant.trim();
+    if tenant.is_empty() || tenant.contains('/') {
+        return Err(AuthError::InvalidConfig(format!(
+            "tenant id {tenant:?} is not a tenant id or domain"
+        )));
+    }
+    if !matches!(authority.scheme(), "https" | "http") {
+        return Err(AuthError::InvalidConfig(format!(
+            "authority {authority} is not an https URL"
+        )));
+    }
+    let mut url = authority.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.path_segments_mut()
+        .map_err(|()| AuthError::InvalidConfig(format!("authority {authority} has no path")))?
+        .pop_if_empty()
+        .extend([tenant, "oauth2", "v2.0", "token"]);
+    Ok(url)
+}
+
+/// `expires_in` is an integer on the wire; some servers send it as a string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Seconds {
+    Int(u64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+struct TokenSuccess {
+    access_token: Option<String>,
+    expires_in: Option<Seconds>,
+}
+
+pub(crate) fn decode_success(body: &[u8]) -> Result<(String, Duration), AuthError> {
+    let parsed: TokenSuccess = serde_json::from_slice(body)
+        .map_err(|e| AuthError::Malformed(format!("token response is not JSON: {e}")))?;
+    let token = parsed
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| AuthError::Malformed("token response has no access_token".into()))?;
+    let secs = match parsed.expires_in {
+        Some(Seconds::Int(n)) => n,
+        Some(Seconds::Text(s)) => s.trim().parse().map_err(|_| {
+            AuthError::Malformed("token response has a non-numeric expires_in".into())
+        })?,
+        None => {
+            return Err(AuthError::Malformed(
+                "token response has no expires_in".into(),
+            ));
+        }
+    };
+    Ok((token, Duration::from_secs(secs)))
+}
+
+#[derive(Deserialize, Default)]
+struct TokenFailure {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+    #[serde(default)]
+    error_codes: Option<Vec<u32>>,
+}
+
+pub(crate) fn decode_rejection(
+    status: u16,
+    body: &[u8],
+    client_id: &str,
+    secret: &str,
+) -> AuthError {
+    let text = String::from_utf8_lossy(body);
+    let parsed: TokenFailure = serde_json::from_slice(body).unwrap_or_default();
+    let description_source = parsed.error_description.as_deref().unwrap_or(&text);
+    let first_line = description_source.lines().next().unwrap_or("").trim();
+    let mut description = shorten(first_line, 300);
+    if !secret.is_empty() && description.contains(secret) {
+        description = description.replace(secret, "<redacted>");
+    }
+    let aadsts = parsed
+        .error_codes
+        .as_ref()
+        .and_then(|codes| codes.first().copied())
+        .or_else(|| aadsts_in(description_source));
+    AuthError::Rejected {
+        status,
+        error: parsed.error.unwrap_or_default(),
+        aadsts,
+        description,
+        client_id: client_id.to_string(),
+    }
+}
+
+/// The number after the first "AADSTS" in `text`.
+fn aadsts_in(text: &str) -> Option<u32> {
+    let start = text.find("AADSTS")? + "AADSTS".len();
+    let digits: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_url_joins_authority_and_tenant() {
+        let a = Url::parse("https://login.microsoftonline.com").expect("valid");
+        assert_eq!(
+            token_url(&a, "t1").expect("ok").as_str(),
+            "https://login.microsoftonline.com/t1/oauth2/v2.0/token"
+        );
+        let b = Url::parse("https://127.0.0.1:8443/prefix/").expect("valid");
+        assert_eq!(
+            token_url(&b, "t1").expect("ok").as_str(),
+            "https://127.0.0.1:8443/prefix/t1/oauth2/v2.0/token"
+        );
+        assert!(matches!(
+            token_url(&a, ""),
+            Err(AuthError::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            token_url(&a, "a/b"),
+            Err(AuthError::InvalidConfig(_))
+        ));
+    }
+
+    #[test]
+    fn success_decoder_accepts_integer_and_string_lifetimes() {
+        let (t, d) = decode_success(br#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"abc"}"#)
+            .expect("valid");
+        assert_eq!((t.as_str(), d), ("abc", Duration::from_secs(3599)));
+        let (_, d) = decode_success(br#"{"expires_in":"60","access_token":"abc"}"#).expect("valid");
+        assert_eq!(d, Duration::from_secs(60));
+        assert!(matches!(
+            decode_success(b"<html>"),
+            Err(AuthError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode_success(br#"{"expires_in":1}"#),
+            Err(AuthError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode_success(br#"{"access_token":"x"}"#),
+            Err(AuthError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn rejection_decoder_reads_codes_and_first_line() {
+        let body = br#"{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys are expired.\r\nTrace ID: 1\r\nCorrelation ID: 2","error_codes":[7000222]}"#;
+        let e = decode_rejection(401, body, "app", "s3cret");
+        match &e {
+            AuthError::Rejected {
+                status,
+                error,
+                aadsts,
+                description,
+                client_id,
+            } => {
+                assert_eq!(*status, 401);
+                assert_eq!(error, "invalid_client");
+                assert_eq!(*aadsts, Some(7000222));
+                assert_eq!(
+                    description,
+                    "AADSTS7000222: The provided client secret keys are expired."
+                );
+                assert_eq!(client_id, "app");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // No error_codes: the code comes from the description.
+        let e = decode_rejection(
+            400,
+            br#"{"error":"invalid_scope","error_description":"AADSTS1002012: bad scope"}"#,
+            "app",
+            "s",
+        );
+        assert_eq!(e.aadsts(), Some(1002012));
+        // Not JSON at all, and echoing the secret: still typed, secret scrubbed.
+        let e = decode_rejection(400, b"bad request for s3cret", "app", "s3cret");
+        assert!(!e.to_string().contains("s3cret"));
+        assert_eq!(e.aadsts(), None);
+    }
+}

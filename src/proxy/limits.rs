@@ -1,0 +1,113 @@
+//! Per-proxy request limits: a token bucket for the rate and a semaphore for concurrency.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Limits of one proxy client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Sustained requests per second; 0 = unlimited.
+    pub requests_per_second: u32,
+    /// Requests that may go out at once after a quiet period (0 is treated as 1).
+    pub burst: u32,
+    /// Requests in flight at once (0 is treated as 1).
+    pub max_concurrent: u32,
+    /// Time for one request, response body included.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 100,
+            burst: 200,
+            max_concurrent: 16,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A token bucket that hands out reservations: a caller takes a token even when the bucket is
+/// empty (the balance goes negative) and sleeps until its token has been earned. Waiters are
+/// served in arrival order and nobody busy-loops.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        let burst = f64::from(limits.burst.max(1));
+        Self {
+            rate: f64::from(limits.requests_per_second),
+            burst,
+            state: Mutex::new((burst, Instant::now())),
+        }
+    }
+
+    /// How long the caller must wait before sending; the token is taken immediately.
+    pub(crate) fn reserve(&self) -> Duration {
+        if self.rate <= 0.0 {
+            return Duration::ZERO;
+        }
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let (tokens, last) = *state;
+        let earned = now.saturating_duration_since(last).as_secs_f64() * self.rate;
+        let balance = (tokens + earned).min(self.burst) - 1.0;
+        *state = (balance, now);
+        if balance >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-balance / self.rate)
+        }
+    }
+
+    pub(crate) async fn acquire(&self) {
+        let wait = self.reserve();
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_rate() {
+        let l = RateLimiter::new(&Limits {
+            requests_per_second: 10,
+            burst: 3,
+            ..Limits::default()
+        });
+        for _ in 0..3 {
+            assert_eq!(l.reserve(), Duration::ZERO);
+        }
+        let w1 = l.reserve();
+        let w2 = l.reserve();
+        assert!(
+            w1 > Duration::from_millis(80) && w1 <= Duration::from_millis(100),
+            "{w1:?}"
+        );
+        assert!(
+            w2 > Duration::from_millis(180) && w2 <= Duration::from_millis(200),
+            "{w2:?}"
+        );
+    }
+
+    #[test]
+    fn zero_rate_is_unlimited() {
+        let l = RateLimiter::new(&Limits {
+            requests_per_second: 0,
+            burst: 0,
+            ..Limits::default()
+        });
+        for _ in 0..10_000 {
+            assert_eq!(l.reserve(), Duration::ZERO);
+        }
+    }
+}
