@@ -167,10 +167,10 @@ impl Context {
         }
     }
 
-    fn key<K: Resource>(obj: &K) -> String {
+    fn key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
         format!(
             "{}/{}/{}",
-            K::kind(&Default::default()),
+            K::kind(&()),
             obj.meta().namespace.clone().unwrap_or_default(),
             obj.meta().name.clone().unwrap_or_default()
         )

@@ -365,14 +365,16 @@ mod tests {
 
     #[test]
     fn secret_values_are_trimmed_and_missing_keys_named_without_values() {
-        let mut s = Secret::default();
-        s.data = Some(
-            [
-                ("clientId".to_string(), ByteString(b"app\n".to_vec())),
-                ("clientSecret".to_string(), ByteString(b"  \n".to_vec())),
-            ]
-            .into(),
-        );
+        let s = Secret {
+            data: Some(
+                [
+                    ("clientId".to_string(), ByteString(b"app\n".to_vec())),
+                    ("clientSecret".to_string(), ByteString(b"  \n".to_vec())),
+                ]
+                .into(),
+            ),
+            ..Default::default()
+        };
         assert_eq!(
             secret_value(&s, "kafka/sp", "clientId").expect("present"),
             "app"

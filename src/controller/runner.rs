@@ -21,7 +21,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, metadata_watcher, predicates, watcher};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -191,7 +191,7 @@ pub async fn run(
 
         // Secrets (metadata only).
         let secret_ctx = ctx.clone();
-        let secrets = metadata_watcher(api::<Secret>(&client, &ns), watcher::Config::default())
+        let secrets = watcher(api::<PartialObjectMeta<Secret>>(&client, &ns), watcher::Config::default())
             .default_backoff()
             .inspect(move |ev| {
                 let s = match ev {
