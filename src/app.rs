@@ -53,7 +53,7 @@ pub fn settings(args: &RunArgs) -> Settings {
             visibility_timeout: args.visibility_timeout,
             recreate_grace: args.recreate_grace,
             resync_interval: args.resync_interval,
-            ..PlanSettings::default()
+            uncertain_retry: args.uncertain_retry,
         },
         list_freshness: args.list_freshness,
         max_concurrent_reconciles: args.max_concurrent_reconciles.max(1),
@@ -100,6 +100,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             identity: format!("{instance}-{}", uuid_suffix()),
             duration: args.lease_duration,
         };
+        // A standby has nothing to sync: it reports ready so that rolling updates proceed.
+        health.set_ready();
         info!(lease = %config.name, namespace = %config.namespace, "waiting for leadership");
         tokio::select! {
             l = leader::acquire(client.clone(), config) => Some(l),

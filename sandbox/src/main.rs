@@ -1,9 +1,6 @@
 //! `cargo run -p sandbox`: both emulators, the example manifests and the operator in one
 //! command, with a live `kubectl get kt` table. `sandbox bench` measures the operator at scale.
 
-mod bench;
-mod env;
-mod table;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,7 +18,8 @@ use hdinsight_topic_operator::server::Health;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 
-use env::{CLIENT_SECRET, ClusterSettings, Env, NAMESPACE};
+use sandbox::env::{self, CLIENT_SECRET, ClusterSettings, Env, NAMESPACE};
+use sandbox::{bench, table};
 
 #[derive(Parser, Debug)]
 #[command(name = "sandbox", about = "The operator against emulated HDInsight and Kubernetes")]
@@ -104,7 +102,7 @@ fn init_logs(default: &str) {
 }
 
 /// Short timings so that every path shows within seconds.
-pub fn sandbox_settings() -> Settings {
+fn sandbox_settings() -> Settings {
     Settings {
         plan: PlanSettings {
             visibility_timeout: Duration::from_secs(60),
