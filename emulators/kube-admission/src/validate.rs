@@ -187,6 +187,14 @@ fn json_equal(a: &Value, b: &Value) -> bool {
 }
 
 fn string(node: &Node, s: &str, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    if let Some(e) = string_value(node, s, value, path) {
+        errors.push(e);
+    }
+    string_format(node, s, value, path, errors);
+}
+
+/// kube-openapi's string validator: maxLength, minLength, pattern; it stops at the first failure.
+fn string_value(node: &Node, s: &str, value: &Value, path: &str) -> Option<FieldError> {
     let name = body_name(path);
     if node.max_length.is_some() || node.min_length.is_some() {
         let chars = s.chars().count() as u64;
@@ -194,7 +202,7 @@ fn string(node: &Node, s: &str, value: &Value, path: &str, errors: &mut Vec<Fiel
             && chars > max
         {
             let unit = if max == 1 { "byte" } else { "bytes" };
-            errors.push(FieldError::new(
+            return Some(FieldError::new(
                 FieldErrorKind::TooLong,
                 field(path),
                 Some(value.clone()),
@@ -204,7 +212,7 @@ fn string(node: &Node, s: &str, value: &Value, path: &str, errors: &mut Vec<Fiel
         if let Some(min) = node.min_length
             && chars < min
         {
-            errors.push(FieldError::new(
+            return Some(FieldError::new(
                 FieldErrorKind::Invalid,
                 field(path),
                 Some(value.clone()),
@@ -215,13 +223,18 @@ fn string(node: &Node, s: &str, value: &Value, path: &str, errors: &mut Vec<Fiel
     if let Some(re) = &node.pattern
         && !re.is_match(s)
     {
-        errors.push(FieldError::new(
+        return Some(FieldError::new(
             FieldErrorKind::Invalid,
             field(path),
             Some(value.clone()),
             format!("{name} in body should match '{}'", re.as_str()),
         ));
     }
+    None
+}
+
+fn string_format(node: &Node, s: &str, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    let name = body_name(path);
     let format_ok = match node.format {
         Format::DateTime => is_date_time(s),
         Format::Byte => base64::engine::general_purpose::STANDARD.decode(s).is_ok(),
@@ -261,6 +274,25 @@ fn number(
 ) {
     let name = body_name(path);
     let f = n.as_f64().unwrap_or(f64::NAN);
+    let out_of_range = match node.format {
+        Format::Int32 => n.as_i64().is_none_or(|i| i32::try_from(i).is_err()),
+        Format::Int64 => n.as_i64().is_none() && n.as_f64().is_some_and(|f| f.fract() == 0.0),
+        _ => false,
+    };
+    if out_of_range && node.ty == Some(Type::Integer) {
+        // A plain error in kube-openapi, so the server reports it without a field.
+        let format = if node.format == Format::Int32 {
+            "int32"
+        } else {
+            "int64"
+        };
+        errors.push(FieldError::new(
+            FieldErrorKind::Invalid,
+            "<nil>",
+            Some(Value::String(String::new())),
+            format!("Checked value must be of type integer with format {format} in {name}"),
+        ));
+    }
     let mut push = |detail: String| {
         errors.push(FieldError::new(
             FieldErrorKind::Invalid,
@@ -269,43 +301,14 @@ fn number(
             detail,
         ));
     };
-    let out_of_range = match node.format {
-        Format::Int32 => n.as_i64().is_none_or(|i| i32::try_from(i).is_err()),
-        Format::Int64 => n.as_i64().is_none() && n.as_f64().is_some_and(|f| f.fract() == 0.0),
-        _ => false,
-    };
-    if out_of_range && node.ty == Some(Type::Integer) {
-        let format = if node.format == Format::Int32 {
-            "int32"
-        } else {
-            "int64"
-        };
-        push(format!(
-            "{name} in body must be of type integer in format {format}: {}",
-            gofmt::number(n)
-        ));
-    }
     if let Some(m) = node.multiple_of
-        && m != 0.0
+        && m > 0.0
     {
-        let q = f / m;
+        let q = if m < 1.0 { 1.0 / m * f } else { f / m };
         if q.fract() != 0.0 {
             push(format!(
                 "{name} in body should be a multiple of {}",
                 gofmt::float(m)
-            ));
-        }
-    }
-    if let Some(max) = node.maximum {
-        if node.exclusive_maximum && f >= max {
-            push(format!(
-                "{name} in body should be less than {}",
-                gofmt::float(max)
-            ));
-        } else if !node.exclusive_maximum && f > max {
-            push(format!(
-                "{name} in body should be less than or equal to {}",
-                gofmt::float(max)
             ));
         }
     }
@@ -319,6 +322,19 @@ fn number(
             push(format!(
                 "{name} in body should be greater than or equal to {}",
                 gofmt::float(min)
+            ));
+        }
+    }
+    if let Some(max) = node.maximum {
+        if node.exclusive_maximum && f >= max {
+            push(format!(
+                "{name} in body should be less than {}",
+                gofmt::float(max)
+            ));
+        } else if !node.exclusive_maximum && f > max {
+            push(format!(
+                "{name} in body should be less than or equal to {}",
+                gofmt::float(max)
             ));
         }
     }
@@ -368,7 +384,20 @@ fn array(
             );
         }
     }
-    if node.unique_items || node.list_type == ListType::Set {
+    if node.unique_items
+        && items
+            .iter()
+            .enumerate()
+            .any(|(i, a)| items[..i].contains(a))
+    {
+        errors.push(FieldError::new(
+            FieldErrorKind::Invalid,
+            field(path),
+            Some(Value::String(String::new())),
+            format!("{name} in body shouldn't contain duplicates"),
+        ));
+    }
+    if node.list_type == ListType::Set {
         duplicates(items, path, |v| Some(v.clone()), errors);
     } else if node.list_type == ListType::Map {
         duplicates(items, path, |v| map_key(node, v), errors);
@@ -427,6 +456,8 @@ fn duplicates(
     }
 }
 
+/// kube-openapi's object validator order: minProperties, maxProperties, map values, declared
+/// properties, then required.
 fn object(
     node: &Node,
     map: &Map<String, Value>,
@@ -437,6 +468,16 @@ fn object(
 ) {
     let name = body_name(path);
     let count = map.len() as u64;
+    if let Some(min) = node.min_properties
+        && count < min
+    {
+        errors.push(FieldError::new(
+            FieldErrorKind::Invalid,
+            field(path),
+            Some(Value::from(count)),
+            format!("{name} in body should have at least {min} properties"),
+        ));
+    }
     if let Some(max) = node.max_properties
         && count > max
     {
@@ -448,27 +489,22 @@ fn object(
             format!("must have at most {max} {unit}"),
         ));
     }
-    if let Some(min) = node.min_properties
-        && count < min
-    {
-        errors.push(FieldError::new(
-            FieldErrorKind::Invalid,
-            field(path),
-            Some(Value::from(count)),
-            format!("{name} in body should have at least {min} properties"),
-        ));
-    }
-    for req in &node.required {
-        if !map.contains_key(req) {
-            errors.push(FieldError::new(
-                FieldErrorKind::Required,
-                child_path(path, req),
-                None,
-                "",
-            ));
+    let old_map = old.and_then(Value::as_object);
+    if let Some(values) = node.map_values() {
+        for (k, v) in map {
+            if node.properties.contains_key(k) {
+                continue;
+            }
+            walk(
+                values,
+                v,
+                old_map.and_then(|o| o.get(k)),
+                &child_path(path, k),
+                false,
+                errors,
+            );
         }
     }
-    let old_map = old.and_then(Value::as_object);
     for (k, child) in &node.properties {
         if root && k == "metadata" {
             continue;
@@ -484,19 +520,14 @@ fn object(
             );
         }
     }
-    if let Some(values) = node.map_values() {
-        for (k, v) in map {
-            if node.properties.contains_key(k) {
-                continue;
-            }
-            walk(
-                values,
-                v,
-                old_map.and_then(|o| o.get(k)),
-                &child_path(path, k),
-                false,
-                errors,
-            );
+    for req in &node.required {
+        if !map.contains_key(req) {
+            errors.push(FieldError::new(
+                FieldErrorKind::Required,
+                child_path(path, req),
+                None,
+                "",
+            ));
         }
     }
 }
