@@ -39,6 +39,7 @@ pub struct ClusterSettings {
     pub out_of_band_delay: Duration,
     pub latency: Duration,
     pub app_in_group: bool,
+    pub token_lifetime: Duration,
 }
 
 impl Default for ClusterSettings {
@@ -48,6 +49,7 @@ impl Default for ClusterSettings {
             out_of_band_delay: Duration::from_secs(3),
             latency: Duration::ZERO,
             app_in_group: true,
+            token_lifetime: Duration::from_secs(3599),
         }
     }
 }
@@ -81,6 +83,7 @@ impl Env {
             visibility_delay_ms: millis(cluster.visibility_delay),
             out_of_band_delay_ms: millis(cluster.out_of_band_delay),
             latency_ms: millis(cluster.latency),
+            token_lifetime_seconds: cluster.token_lifetime.as_secs().max(1),
             ..Default::default()
         };
         let hdi = RunningEmulator::start(
