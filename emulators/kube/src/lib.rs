@@ -12,6 +12,7 @@
 
 mod admission;
 mod discovery;
+mod protobuf;
 mod resources;
 mod selectors;
 mod server;

@@ -161,9 +161,14 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         }
         if matches!(
             s.as_slice(),
-            ["version"] | ["api", ..] | ["apis"] | ["apis", _] | ["apis", _, _] | ["openapi", ..]
-        ) && s.len() <= 3
-        {
+            ["version"]
+                | ["api"]
+                | ["api", "v1"]
+                | ["apis"]
+                | ["apis", _]
+                | ["apis", _, _]
+                | ["openapi", ..]
+        ) {
             return error_response(&ApiError::not_found_path());
         }
     }
@@ -271,7 +276,16 @@ fn write_options(q: &HashMap<String, String>) -> WriteOptions {
 }
 
 fn parse_object(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
-    if content_type.contains("protobuf") || content_type.contains("cbor") {
+    if content_type.contains("protobuf") {
+        return crate::protobuf::decode(body).map_err(|e| {
+            ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!("the protobuf body could not be decoded: {e}"),
+            )
+        });
+    }
+    if content_type.contains("cbor") {
         return Err(ApiError::unsupported_media_type(content_type));
     }
     let v: Value = if content_type.contains("yaml") {
