@@ -412,3 +412,38 @@ fn a_missing_name_is_required_unless_generated() {
     obj["metadata"]["generateName"] = json!("w-");
     assert!(s.admit(&mut obj, None).is_ok());
 }
+
+#[test]
+fn value_validations_under_any_of_one_of_all_of_and_not() {
+    let s = with_spec(props(json!({
+        "any": {"type": "string", "anyOf": [{"pattern": "^a"}, {"maxLength": 2}]},
+        "one": {"type": "integer", "oneOf": [{"minimum": 10}, {"maximum": 20}]},
+        "all": {"type": "integer", "allOf": [{"minimum": 1}, {"maximum": 5}]},
+        "not": {"type": "string", "not": {"enum": ["forbidden"]}},
+    })));
+    assert!(check(&s, json!({"any": "abc", "one": 5, "all": 3, "not": "fine"})).is_empty());
+    assert_eq!(
+        check(&s, json!({"any": "xyz"})),
+        vec![
+            "<nil>: Invalid value: \"\": must validate at least one schema (anyOf)",
+            "spec.any: Invalid value: \"xyz\": spec.any in body should match '^a'"
+        ]
+    );
+    assert_eq!(
+        check(&s, json!({"one": 15})),
+        vec![
+            "<nil>: Invalid value: \"\": must validate one and only one schema (oneOf). Found 2 valid alternatives"
+        ]
+    );
+    assert_eq!(
+        check(&s, json!({"all": 9})),
+        vec![
+            "spec.all: Invalid value: 9: spec.all in body should be less than or equal to 5",
+            "<nil>: Invalid value: \"\": must validate all the schemas (allOf)"
+        ]
+    );
+    assert_eq!(
+        check(&s, json!({"not": "forbidden"})),
+        vec!["<nil>: Invalid value: \"\": must not validate the schema (not)"]
+    );
+}
