@@ -1,5 +1,7 @@
 //! The kinds the server knows: built-ins and the ones CustomResourceDefinitions add.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 /// One printer column of a CRD version (`additionalPrinterColumns`).
@@ -48,6 +50,8 @@ pub(crate) struct ResourceDef {
     pub columns: Vec<PrinterColumn>,
     /// `openAPIV3Schema` of this version (custom resources).
     pub schema: Option<Value>,
+    /// The schema compiled for admission (custom resources).
+    pub compiled: Option<Arc<kube_admission::CompiledSchema>>,
     /// Name of the CRD that serves this resource.
     pub crd_name: Option<String>,
 }
@@ -157,6 +161,7 @@ fn builtin(
         table,
         columns: Vec::new(),
         schema: None,
+        compiled: None,
         crd_name: None,
     }
 }
@@ -352,7 +357,7 @@ pub(crate) fn defs_from_crd(
             .unwrap_or_default()
     };
     let mut defs = Vec::new();
-    for version in versions {
+    for (index, version) in versions.iter().enumerate() {
         if version.get("served").and_then(Value::as_bool) != Some(true) {
             continue;
         }
@@ -398,6 +403,20 @@ pub(crate) fn defs_from_crd(
                     json_path: ".metadata.creationTimestamp".into(),
                 }]
             });
+        let schema = version.pointer("/schema/openAPIV3Schema").cloned();
+        let compiled = match &schema {
+            Some(s) => match kube_admission::CompiledSchema::compile(s) {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    return Err(vec![(
+                        format!("spec.versions[{index}].schema.openAPIV3Schema"),
+                        format!("Invalid value: {e}"),
+                        "FieldValueInvalid",
+                    )]);
+                }
+            },
+            None => None,
+        };
         defs.push(ResourceDef {
             group: group.clone(),
             version: vname,
@@ -413,7 +432,8 @@ pub(crate) fn defs_from_crd(
             storage: format!("{group}/{plural}"),
             table: TableKind::Custom,
             columns,
-            schema: version.pointer("/schema/openAPIV3Schema").cloned(),
+            schema,
+            compiled,
             crd_name: Some(name.to_string()),
         });
     }

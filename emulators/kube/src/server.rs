@@ -272,6 +272,7 @@ fn write_options(q: &HashMap<String, String>) -> WriteOptions {
         dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
         field_manager: q.get("fieldManager").cloned(),
         apply: false,
+        strict: q.get("fieldValidation").is_some_and(|v| v == "Strict"),
     }
 }
 

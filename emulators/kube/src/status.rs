@@ -12,6 +12,8 @@ pub(crate) struct ApiError {
     pub message: String,
     pub details: Option<Value>,
     pub retry_after: Option<u64>,
+    /// A complete Status body built elsewhere (admission's 422).
+    pub raw: Option<Value>,
 }
 
 impl ApiError {
@@ -22,7 +24,20 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after: None,
+            raw: None,
         }
+    }
+
+    /// An error whose Status body is already built.
+    pub fn from_body(code: u16, body: Value) -> Self {
+        let message = body
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let mut err = Self::new(code, "Invalid", message);
+        err.raw = Some(body);
+        err
     }
 
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
@@ -192,6 +207,9 @@ impl ApiError {
 
     /// The `Status` body.
     pub fn body(&self) -> Value {
+        if let Some(raw) = &self.raw {
+            return raw.clone();
+        }
         let mut status = json!({
             "kind": "Status",
             "apiVersion": "v1",

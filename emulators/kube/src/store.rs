@@ -61,6 +61,8 @@ pub(crate) struct WriteOptions {
     pub field_manager: Option<String>,
     /// Server-side apply (recorded as an `Apply` managed-fields entry).
     pub apply: bool,
+    /// `fieldValidation=Strict`: unknown fields of custom resources are an error.
+    pub strict: bool,
 }
 
 /// Where a watch starts.
@@ -537,7 +539,7 @@ impl Store {
         );
         let new_defs = self.special_on_write(def, &mut obj)?;
         if def.custom {
-            admission::admit(def, &mut obj, None)?;
+            admission::admit(def, &mut obj, None, opts.strict)?;
         }
         if opts.dry_run {
             return Ok(obj);
@@ -683,7 +685,7 @@ impl Store {
         fold_string_data(def, &mut new);
         let new_defs = self.special_on_write(def, &mut new)?;
         if def.custom {
-            admission::admit(def, &mut new, Some(&existing))?;
+            admission::admit(def, &mut new, Some(&existing), opts.strict)?;
         }
         if subresource.is_none() && def.has_generation && spec_changed(def, &existing, &new) {
             let generation = existing
