@@ -13,7 +13,7 @@ pub(crate) struct ApiError {
     pub details: Option<Value>,
     pub retry_after: Option<u64>,
     /// A complete Status body built elsewhere (admission's 422).
-    pub raw: Option<Value>,
+    pub raw: Option<Box<Value>>,
 }
 
 impl ApiError {
@@ -36,7 +36,7 @@ impl ApiError {
             .unwrap_or("")
             .to_string();
         let mut err = Self::new(code, "Invalid", message);
-        err.raw = Some(body);
+        err.raw = Some(Box::new(body));
         err
     }
 
@@ -208,7 +208,7 @@ impl ApiError {
     /// The `Status` body.
     pub fn body(&self) -> Value {
         if let Some(raw) = &self.raw {
-            return raw.clone();
+            return (**raw).clone();
         }
         let mut status = json!({
             "kind": "Status",
