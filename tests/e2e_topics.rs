@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use hdinsight_topic_operator::crd::KafkaTopic;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use sandbox::env::{CLIENT_SECRET, ClusterSettings, NAMESPACE};

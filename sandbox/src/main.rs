@@ -18,7 +18,7 @@ use hdinsight_topic_operator::server::Health;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 
-use sandbox::env::{self, CLIENT_SECRET, ClusterSettings, Env, NAMESPACE};
+use sandbox::env::{CLIENT_SECRET, ClusterSettings, Env, NAMESPACE};
 use sandbox::{bench, table};
 
 #[derive(Parser, Debug)]

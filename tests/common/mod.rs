@@ -12,7 +12,6 @@ use hdinsight_topic_operator::crd::{KafkaRestProxy, KafkaTopic, find_condition};
 use kube::api::{Api, ListParams, PostParams};
 use sandbox::env::{CLIENT_SECRET, ClusterSettings, Env, NAMESPACE};
 
-pub use sandbox::env;
 
 /// A running operator process; killed on drop.
 pub struct Operator {

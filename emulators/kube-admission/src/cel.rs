@@ -130,7 +130,12 @@ fn run(scope: &Context<'_>, node: &Node, rule: &Rule, path: &str) -> Option<Fiel
     };
     let type_value = Some(Value::String(type_name.to_string()));
     let at = if path.is_empty() { "<nil>" } else { path };
-    let rule_text = rule.source.trim();
+    // The server names a failing rule by its message when it has one.
+    let rule_text = rule
+        .message
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_else(|| rule.source.trim());
     match rule.program.execute(scope) {
         Ok(Cel::Bool(true)) => None,
         Ok(Cel::Bool(false)) => {

@@ -119,6 +119,11 @@ pub(crate) struct Node {
     pub(crate) list_map_keys: Vec<String>,
     pub(crate) default: Option<Value>,
     pub(crate) rules: Vec<Rule>,
+    /// Value validations in `allOf`, `anyOf`, `oneOf`, `not`: checked, never used for pruning.
+    pub(crate) all_of: Vec<Node>,
+    pub(crate) any_of: Vec<Node>,
+    pub(crate) one_of: Vec<Node>,
+    pub(crate) not: Option<Box<Node>>,
     /// Whether this node or a node below it has a rule using `oldSelf`: unchanged subtrees
     /// without one need no CEL walk at all.
     pub(crate) transition_below: bool,
@@ -254,6 +259,23 @@ impl Node {
             ));
         }
         let rules = compile_rules(obj, at)?;
+        let branches = |k: &str| -> Result<Vec<Node>, String> {
+            match obj.get(k) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(list)) => list
+                    .iter()
+                    .map(|b| Node::compile(b, path, depth + 1))
+                    .collect(),
+                Some(_) => Err(format!("{at}: {k} must be an array of schemas")),
+            }
+        };
+        let all_of = branches("allOf")?;
+        let any_of = branches("anyOf")?;
+        let one_of = branches("oneOf")?;
+        let not = match obj.get("not") {
+            None | Some(Value::Null) => None,
+            Some(b) => Some(Box::new(Node::compile(b, path, depth + 1)?)),
+        };
 
         let mut node = Node {
             ty,
@@ -284,6 +306,10 @@ impl Node {
             list_map_keys,
             default: obj.get("default").cloned(),
             rules,
+            all_of,
+            any_of,
+            one_of,
+            not,
             transition_below: false,
             rules_below: false,
         };

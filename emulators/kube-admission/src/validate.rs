@@ -143,6 +143,7 @@ fn walk(
     if old.is_some_and(|o| o == value) {
         return;
     }
+    combinators(node, value, path, errors);
     match value {
         Value::String(s) => string(node, s, value, path, errors),
         Value::Number(n) => number(node, n, value, path, errors),
@@ -173,6 +174,89 @@ fn walk(
     }
     if let Value::Object(map) = value {
         object(node, map, old, path, root, errors);
+    }
+}
+
+/// Whether `value` passes `branch` (a schema under `allOf`/`anyOf`/`oneOf`/`not`), and its errors.
+fn branch_errors(branch: &Node, value: &Value, path: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    walk(branch, value, None, path, false, &mut errors);
+    errors
+}
+
+/// kube-openapi's schema-props validator; its own errors carry no field.
+fn combinators(node: &Node, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    let fieldless = |detail: &str| {
+        FieldError::new(
+            FieldErrorKind::Invalid,
+            "<nil>",
+            Some(Value::String(String::new())),
+            detail,
+        )
+    };
+    if !node.any_of.is_empty() {
+        let mut best: Option<Vec<FieldError>> = None;
+        let mut passed = false;
+        for b in &node.any_of {
+            let e = branch_errors(b, value, path);
+            if e.is_empty() {
+                passed = true;
+                break;
+            }
+            if best.as_ref().is_none_or(|b| e.len() < b.len()) {
+                best = Some(e);
+            }
+        }
+        if !passed {
+            errors.push(fieldless("must validate at least one schema (anyOf)"));
+            errors.extend(best.unwrap_or_default());
+        }
+    }
+    if !node.one_of.is_empty() {
+        let mut best: Option<Vec<FieldError>> = None;
+        let mut valid = 0;
+        for b in &node.one_of {
+            let e = branch_errors(b, value, path);
+            if e.is_empty() {
+                valid += 1;
+            } else if best.as_ref().is_none_or(|b| e.len() < b.len()) {
+                best = Some(e);
+            }
+        }
+        if valid != 1 {
+            let extra = if valid == 0 {
+                "Found none valid".to_string()
+            } else {
+                format!("Found {valid} valid alternatives")
+            };
+            errors.push(fieldless(&format!(
+                "must validate one and only one schema (oneOf). {extra}"
+            )));
+            if valid == 0 {
+                errors.extend(best.unwrap_or_default());
+            }
+        }
+    }
+    if !node.all_of.is_empty() {
+        let mut valid = 0;
+        for b in &node.all_of {
+            let e = branch_errors(b, value, path);
+            if e.is_empty() {
+                valid += 1;
+            }
+            errors.extend(e);
+        }
+        if valid != node.all_of.len() {
+            let extra = if valid == 0 { ". None validated" } else { "" };
+            errors.push(fieldless(&format!(
+                "must validate all the schemas (allOf){extra}"
+            )));
+        }
+    }
+    if let Some(not) = &node.not
+        && branch_errors(not, value, path).is_empty()
+    {
+        errors.push(fieldless("must not validate the schema (not)"));
     }
 }
 
