@@ -137,7 +137,7 @@ pub struct Context {
     pub settings: Settings,
     /// Consecutive failures per object, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
-    /// Creates this process sent, by "proxy/topic", in case recording them in status failed.
+    /// Creates this process sent, by "uid/proxy/topic", in case recording them in status failed.
     creates: Mutex<HashMap<String, Timestamp>>,
     /// Namespace labels, for `allowedTopicNamespaces.from: Selector`.
     namespaces: Mutex<HashMap<String, (std::time::Instant, Arc<Namespace>)>>,
@@ -191,19 +191,19 @@ impl Context {
             .remove(&Self::key(obj));
     }
 
-    pub fn remember_create(&self, proxy: &str, topic: &str, at: Timestamp) {
+    pub fn remember_create(&self, key: &str, at: Timestamp) {
         let mut c = self.creates.lock().unwrap_or_else(|e| e.into_inner());
         if c.len() > 100_000 {
             c.clear();
         }
-        c.insert(format!("{proxy}/{topic}"), at);
+        c.insert(key.to_string(), at);
     }
 
-    pub fn remembered_create(&self, proxy: &str, topic: &str) -> Option<Timestamp> {
+    pub fn remembered_create(&self, key: &str) -> Option<Timestamp> {
         self.creates
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&format!("{proxy}/{topic}"))
+            .get(key)
             .copied()
     }
 

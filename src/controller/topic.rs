@@ -146,6 +146,16 @@ fn conflict_owner(ctx: &Context, topic: &KafkaTopic) -> Option<String> {
     }
 }
 
+/// Identifies a create sent for this object (not another object naming the same topic).
+fn create_key(topic: &KafkaTopic, desired: &plan::DesiredTopic) -> String {
+    format!(
+        "{}/{}/{}",
+        topic.metadata.uid.as_deref().unwrap_or_default(),
+        desired.proxy,
+        desired.topic_name
+    )
+}
+
 /// Everything up to the finish, or why it was blocked.
 async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result<Finish, Blocked> {
     if topic.is_paused() {
@@ -182,7 +192,7 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
     let mut previous = topic.status.clone().unwrap_or_default();
     if previous.create_requested_at.is_none()
         && previous.partitions.is_none()
-        && let Some(at) = ctx.remembered_create(&desired.proxy, &desired.topic_name)
+        && let Some(at) = ctx.remembered_create(&create_key(topic, &desired))
     {
         // The create was sent but recording it failed: do not send it again.
         previous.create_requested_at = Some(Time(at));
@@ -233,7 +243,7 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
                     Err(e) => create_outcome(&e)?,
                 };
                 if !matches!(outcome, CreateOutcome::Rejected { .. }) {
-                    ctx.remember_create(&desired.proxy, &desired.topic_name, now);
+                    ctx.remember_create(&create_key(topic, &desired), now);
                 }
                 if matches!(outcome, CreateOutcome::Rejected { .. }) {
                     obs.described = None;
