@@ -796,16 +796,24 @@ pub fn finish_blocked(
             retry_after,
         } => {
             let wait = retry_after.map_or(backoff, |r| r.max(Duration::from_secs(1)));
-            let ready = if ready_now {
-                let c = find_condition(&prev.conditions, READY);
-                DesiredCondition {
+            // A Ready topic stays Ready, and a topic on its way (created, waiting to appear, or
+            // after an uncertain create) keeps its progress: the plan reads it next time.
+            const IN_PROGRESS: [&str; 4] = [
+                reason::CREATING,
+                reason::WAITING_FOR_VISIBILITY,
+                reason::CREATE_UNCERTAIN,
+                reason::TOPIC_MISSING,
+            ];
+            let kept = find_condition(&prev.conditions, READY)
+                .filter(|c| ready_now || IN_PROGRESS.contains(&c.reason.as_str()));
+            let ready = match kept {
+                Some(c) => DesiredCondition {
                     type_: READY,
-                    status: true,
-                    reason: c.map_or(reason::ADOPTED, |c| leak_reason(&c.reason)),
-                    message: c.map(|c| c.message.clone()).unwrap_or_default(),
-                }
-            } else {
-                DesiredCondition::new(READY, false, reason::RETRYING, message.clone())
+                    status: c.status == "True",
+                    reason: leak_reason(&c.reason),
+                    message: c.message.clone(),
+                },
+                None => DesiredCondition::new(READY, false, reason::RETRYING, message.clone()),
             };
             let mut conds = vec![
                 ready,
@@ -1225,6 +1233,33 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_transient_failure_keeps_an_uncertain_create_uncertain() {
+        let mut c = Case::new(json!({}), None);
+        let f = finish(c.decide(&Observation {
+            created: Some(CreateOutcome::Uncertain {
+                message: "500".into(),
+            }),
+            ..Default::default()
+        }));
+        c.topic.status = Some(f.status);
+        c.now = ts(1);
+        let blocked = finish_blocked(
+            &c.topic,
+            &Blocked::Transient {
+                message: "list: HTTP 500".into(),
+                retry_after: None,
+            },
+            c.now,
+            &PlanSettings::default(),
+            1,
+        );
+        assert_eq!(ready_reason(&blocked.status).1, reason::CREATE_UNCERTAIN);
+        c.topic.status = Some(blocked.status);
+        c.now = ts(31);
+        assert_eq!(c.decide(&Observation::default()), Decision::Describe);
     }
 
     #[test]
