@@ -523,3 +523,64 @@ fn trim(p: &mut Partition, retention: i64) {
         p.records = p.records.split_off(&floor);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        for good in ["a", "orders.v1", "A_b-c.9", &"x".repeat(249)] {
+            assert!(validate_topic_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a b", "ü", "a/b", "a:b", &"x".repeat(250)] {
+            assert!(validate_topic_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn placement_spreads_leaders_and_racks() {
+        let config = EmulatorConfig::default();
+        let mut cluster = Cluster::new(&config);
+        cluster
+            .create("t", 6, 3, 100, serde_json::Map::new(), Duration::ZERO)
+            .expect("created");
+        let topic = &cluster.topics["t"];
+        let leaders: std::collections::HashSet<i32> =
+            topic.partitions.iter().map(|p| p.replicas[0]).collect();
+        assert_eq!(leaders.len(), 3, "every broker leads some partition");
+        for p in &topic.partitions {
+            let racks: std::collections::HashSet<_> = p
+                .replicas
+                .iter()
+                .map(|r| cluster.broker(*r).and_then(|b| b.rack.clone()))
+                .collect();
+            assert_eq!(racks.len(), 3);
+        }
+    }
+
+    #[test]
+    fn many_topics_describe_without_scanning() {
+        let config = EmulatorConfig::default();
+        let mut cluster = Cluster::new(&config);
+        for i in 0..5000 {
+            cluster
+                .create(
+                    &format!("t{i}"),
+                    2,
+                    3,
+                    100,
+                    serde_json::Map::new(),
+                    Duration::ZERO,
+                )
+                .expect("created");
+        }
+        assert_eq!(cluster.list(false).len(), 5000);
+        let started = Instant::now();
+        for i in 0..5000 {
+            assert!(cluster.describe(&format!("t{i}")).is_some());
+        }
+        // Generous even for a loaded debug build; a scan per describe would be far slower.
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}

@@ -86,7 +86,7 @@ impl RequestLog {
 
 /// Faults to inject.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Faults {
     /// Checked in order; the first rule that matches and fires answers the request.
     pub rules: Vec<FaultRule>,
@@ -98,7 +98,7 @@ pub struct Faults {
 
 /// One fault: "answer `operations` with `status` with probability `probability`".
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct FaultRule {
     /// Operation names (see [`crate::OPERATIONS`]); empty means every proxy operation (the token
     /// endpoint, discovery and JWKS only when listed).

@@ -753,3 +753,37 @@ async fn reset_restores_the_starting_state() {
     let (_, brokers) = env.get_json(&token, "/v1/metadata/brokers").await;
     assert_eq!(brokers["brokers"].as_array().map(Vec::len), Some(3));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_concurrent_creates_and_describes() {
+    let env = std::sync::Arc::new(
+        Env::start(EmulatorConfig {
+            visibility_delay_ms: 0,
+            ..fast_config()
+        })
+        .await,
+    );
+    let token = env.token().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..300 {
+        let env = env.clone();
+        let token = token.clone();
+        tasks.spawn(async move {
+            let topic = format!("bulk-{i}");
+            let (status, body) = env.put_topic(&token, &topic, None).await;
+            assert_eq!(status, 200, "{body}");
+            let (status, body) = env
+                .get_json(&token, &format!("/v1/metadata/topics/{topic}/partitions"))
+                .await;
+            assert_eq!(status, 200, "{body}");
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("a task finished without panicking");
+    }
+    assert_eq!(env.list(&token).await.len(), 300);
+    let stats = env.emulator.control().stats();
+    assert_eq!(stats.count_status("create", 200), 300);
+    assert_eq!(stats.count_status("describe", 200), 300);
+    assert_eq!(stats.creates_per_topic.len(), 300);
+}
