@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::{EmulatorConfig, LeaderlessAs};
@@ -513,6 +514,96 @@ impl Cluster {
             at += 1;
         }
         Ok((out, next))
+    }
+}
+
+/// A topic as kept in a state file: placement, offsets and properties (records are not kept;
+/// they read back as generated records).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SavedTopic {
+    pub name: String,
+    pub partitions: Vec<SavedPartition>,
+    #[serde(default)]
+    pub properties: serde_json::Map<String, Value>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SavedPartition {
+    pub replicas: Vec<i32>,
+    pub earliest: i64,
+    pub latest: i64,
+}
+
+impl Cluster {
+    /// Every topic that exists and is not deleted, visible yet or not.
+    pub(crate) fn save(&self) -> Vec<SavedTopic> {
+        let now = Instant::now();
+        self.topics
+            .iter()
+            .filter(|(_, t)| t.gone_at.is_none() || !t.gone(now))
+            .map(|(name, t)| SavedTopic {
+                name: name.clone(),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| SavedPartition {
+                        replicas: p.replicas.clone(),
+                        earliest: p.earliest,
+                        latest: p.latest,
+                    })
+                    .collect(),
+                properties: t.properties.clone(),
+            })
+            .collect()
+    }
+
+    /// Replaces the topics with saved ones, all visible at once.
+    pub(crate) fn restore(&mut self, saved: Vec<SavedTopic>) -> Result<(), String> {
+        let mut topics = BTreeMap::new();
+        let now = Instant::now();
+        let created_ms = now_ms();
+        for topic in saved {
+            validate_topic_name(&topic.name)
+                .map_err(|why| format!("topic '{}': {why}", topic.name))?;
+            let mut partitions = Vec::with_capacity(topic.partitions.len());
+            for p in topic.partitions {
+                if p.replicas.iter().any(|r| self.broker(*r).is_none()) {
+                    return Err(format!(
+                        "topic '{}' has a replica on a broker this cluster does not have",
+                        topic.name
+                    ));
+                }
+                if p.earliest < 0 || p.latest < p.earliest {
+                    return Err(format!("topic '{}' has impossible offsets", topic.name));
+                }
+                partitions.push(Partition {
+                    replicas: p.replicas,
+                    earliest: p.earliest,
+                    latest: p.latest,
+                    records: BTreeMap::new(),
+                    created_ms,
+                });
+            }
+            topics.insert(
+                topic.name,
+                Topic {
+                    partitions,
+                    visible_at: now,
+                    gone_at: None,
+                    properties: topic.properties,
+                    next_partition: 0,
+                },
+            );
+        }
+        if !topics.contains_key(CONSUMER_OFFSETS)
+            && let Some(internal) = self.topics.remove(CONSUMER_OFFSETS)
+        {
+            topics.insert(CONSUMER_OFFSETS.to_string(), internal);
+        }
+        self.topics = topics;
+        Ok(())
     }
 }
 

@@ -26,9 +26,12 @@ fn binary_prints_its_url_serves_the_config_and_stops_on_sigterm() {
     let dir = common::temp_dir();
     let config = dir.join("emulator.yaml");
     std::fs::write(&config, CONFIG).expect("write the config");
+    let state = dir.join("state.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_hdinsight-emulator"))
         .args(["--listen", "127.0.0.1:0", "--plain-http", "--config"])
         .arg(&config)
+        .arg("--state-file")
+        .arg(&state)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -65,6 +68,13 @@ fn binary_prints_its_url_serves_the_config_and_stops_on_sigterm() {
             .await
             .expect("JSON");
         let token = token["access_token"].as_str().expect("a token").to_string();
+        let created = http
+            .put(format!("{url}/v1/topics/kept"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(created.status().as_u16(), 200);
         let brokers: Value = http
             .get(format!("{url}/v1/metadata/brokers"))
             .bearer_auth(token)
@@ -95,6 +105,16 @@ fn binary_prints_its_url_serves_the_config_and_stops_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).expect("state file written"))
+            .expect("JSON state");
+    let names: Vec<&str> = saved
+        .as_array()
+        .expect("a topic list")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"kept"), "{saved}");
 }
 
 #[test]
@@ -109,6 +129,13 @@ fn binary_refuses_a_bad_config_and_a_missing_transport() {
         .expect("runs");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("bad.yaml"));
+    std::fs::write(&config, "brokrs: 3\n").expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_hdinsight-emulator"))
+        .args(["--listen", "127.0.0.1:0", "--plain-http", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    assert!(!output.status.success(), "a misspelt key is refused");
     let output = Command::new(env!("CARGO_BIN_EXE_hdinsight-emulator"))
         .args(["--listen", "127.0.0.1:0"])
         .output()

@@ -227,3 +227,50 @@ async fn tls_directory_holds_the_ca_and_startup_is_fast() {
     first.shutdown().await;
     second.shutdown().await;
 }
+
+#[tokio::test]
+async fn exported_topics_come_back_visible_in_a_new_emulator() {
+    let a = Env::start(fast_config()).await;
+    let token = a.token().await;
+    a.put_topic(
+        &token,
+        "survivor",
+        Some(json!({"partition_count": 2, "topic_properties": {"cleanup.policy": "compact"}})),
+    )
+    .await;
+    a.emulator.control().produce("survivor", 1, 7);
+    let saved = a.emulator.control().export_topics();
+
+    let b = Env::start(fast_config()).await;
+    b.emulator.control().import_topics(saved).expect("imported");
+    let token = b.token().await;
+    assert_eq!(b.list(&token).await, vec!["survivor".to_string()]);
+    let (_, p) = b
+        .get_json(&token, "/v1/metadata/topics/survivor/partitions/1")
+        .await;
+    assert_eq!(p["latest_offset"], 7);
+    assert_eq!(
+        b.emulator
+            .control()
+            .topic_properties("survivor")
+            .expect("exists")["cleanup.policy"],
+        "compact"
+    );
+    assert!(
+        b.emulator
+            .control()
+            .import_topics(json!([{"name": "bad name", "partitions": []}]))
+            .is_err()
+    );
+    assert!(
+        b.emulator
+            .control()
+            .import_topics(json!({"not": "a list"}))
+            .is_err()
+    );
+    assert_eq!(
+        b.list(&token).await,
+        vec!["survivor".to_string()],
+        "a failed import changes nothing"
+    );
+}
