@@ -464,7 +464,7 @@ impl Cluster {
     }
 
     /// Reads up to `count` records from `offset` (moved up to the earliest offset), at most
-    /// `max_bytes` of values. Returns the records and the next offset.
+    /// `max_bytes` of JSON. Returns the records and the next offset.
     pub(crate) fn consume(
         &mut self,
         name: &str,
@@ -498,18 +498,20 @@ impl Cluster {
                 Some(r) => (r.key.clone(), r.value.clone(), r.timestamp_ms),
                 None => (None, format!("record-{at}"), p.created_ms),
             };
-            size += value.len() + key.as_ref().map_or(0, String::len);
-            if size > max_bytes && !out.is_empty() {
-                break;
-            }
-            out.push(json!({
+            let record = json!({
                 "key": key,
                 "value": value,
                 "partition": partition,
                 "offset": at,
                 "timestamp": ts,
                 "timestampType": "CreateTime",
-            }));
+            });
+            // The record's JSON plus a separating comma.
+            size += serde_json::to_string(&record).map_or(0, |text| text.len()) + 1;
+            if size > max_bytes && !out.is_empty() {
+                break;
+            }
+            out.push(record);
             next = at + 1;
             at += 1;
         }

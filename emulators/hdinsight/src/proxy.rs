@@ -11,7 +11,7 @@ use crate::entra;
 use crate::model::DataError;
 use crate::server::{Head, Reply, Route, Shared};
 
-/// A consume response holds at most this many bytes of keys and values.
+/// A consume response holds at most this many bytes of record JSON.
 const MAX_CONSUME_BYTES: usize = 6 * 1024 * 1024;
 
 fn not_found(topic: &str) -> Reply {

@@ -787,3 +787,41 @@ async fn hundreds_of_concurrent_creates_and_describes() {
     assert_eq!(stats.count_status("describe", 200), 300);
     assert_eq!(stats.creates_per_topic.len(), 300);
 }
+
+#[tokio::test]
+async fn consume_stops_at_about_six_megabytes() {
+    let env = Env::start(EmulatorConfig {
+        visibility_delay_ms: 0,
+        retention_records: 10_000_000,
+        ..fast_config()
+    })
+    .await;
+    let token = env.token().await;
+    env.put_topic(&token, "big", Some(json!({"partition_count": 1})))
+        .await;
+    assert!(env.emulator.control().produce("big", 0, 1_000_000));
+    let response = env
+        .get(
+            &token,
+            "/v1/consumer/topics/big/partitions/0/offsets/0?count=1000000",
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let next: i64 = response.headers()["nextoffset"]
+        .to_str()
+        .expect("ASCII")
+        .parse()
+        .expect("a number");
+    let bytes = response.bytes().await.expect("the body");
+    assert!(bytes.len() <= 6 * 1024 * 1024, "{} bytes", bytes.len());
+    let body: Value = serde_json::from_slice(&bytes).expect("JSON");
+    let records = body["records"].as_array().expect("records");
+    assert!(!records.is_empty() && records.len() < 1_000_000);
+    assert_eq!(
+        next,
+        records.last().expect("a record")["offset"]
+            .as_i64()
+            .expect("offset")
+            + 1
+    );
+}
