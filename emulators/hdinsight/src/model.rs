@@ -114,6 +114,13 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// `now + delay`, or a century from now for absurd delays (instead of an overflow).
+fn later(now: Instant, delay: Duration) -> Instant {
+    now.checked_add(delay)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
 /// Kafka's legal topic names: 1–249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub(crate) fn validate_topic_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -250,7 +257,7 @@ impl Cluster {
             name.to_string(),
             Topic {
                 partitions: placed,
-                visible_at: now + visible_after,
+                visible_at: later(now, visible_after),
                 gone_at: None,
                 properties,
                 next_partition: 0,
@@ -267,7 +274,7 @@ impl Cluster {
         match self.topics.get_mut(name) {
             Some(topic) if topic.gone_at.is_none() => {
                 if topic.visible(now) {
-                    topic.gone_at = Some(now + after);
+                    topic.gone_at = Some(later(now, after));
                 } else {
                     self.topics.remove(name);
                 }
@@ -419,7 +426,12 @@ impl Cluster {
                     next
                 }
             };
-            if !self.partition_online(&topic.partitions[index]) {
+            let Some(target) = topic.partitions.get(index) else {
+                return Err(DataError::UnknownPartition(
+                    i32::try_from(index).unwrap_or(-1),
+                ));
+            };
+            if !self.partition_online(target) {
                 return Err(DataError::Offline(i32::try_from(index).unwrap_or(-1)));
             }
             targets.push(index);
@@ -429,7 +441,9 @@ impl Cluster {
         topic.next_partition = next;
         let mut written = Vec::with_capacity(records.len());
         for ((_, key, value), index) in records.into_iter().zip(targets) {
-            let p = &mut topic.partitions[index];
+            let Some(p) = topic.partitions.get_mut(index) else {
+                continue;
+            };
             let offset = p.latest;
             p.records.insert(
                 offset,
@@ -569,6 +583,9 @@ impl Cluster {
         for topic in saved {
             validate_topic_name(&topic.name)
                 .map_err(|why| format!("topic '{}': {why}", topic.name))?;
+            if topic.partitions.is_empty() {
+                return Err(format!("topic '{}' has no partitions", topic.name));
+            }
             let mut partitions = Vec::with_capacity(topic.partitions.len());
             for p in topic.partitions {
                 if p.replicas.iter().any(|r| self.broker(*r).is_none()) {
