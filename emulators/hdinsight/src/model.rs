@@ -453,7 +453,7 @@ impl Cluster {
                     timestamp_ms,
                 },
             );
-            p.latest += 1;
+            p.latest = p.latest.saturating_add(1);
             trim(p, retention);
             written.push((i32::try_from(index).unwrap_or(-1), offset));
         }

@@ -16,7 +16,8 @@ pub const REQUEST_LOG_CAPACITY: usize = 100_000;
 pub struct Stats {
     /// operation → HTTP status → count.
     pub requests: BTreeMap<String, BTreeMap<u16, u64>>,
-    /// Create attempts (`PUT /v1/topics/{t}` that passed authentication), accepted or rejected.
+    /// Every `PUT /v1/topics/{t}` received, whatever its outcome (created, refused, faulted,
+    /// unauthenticated).
     pub creates_per_topic: BTreeMap<String, u64>,
     /// Successful token responses per client id.
     pub tokens_issued: BTreeMap<String, u64>,

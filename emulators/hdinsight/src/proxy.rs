@@ -106,12 +106,6 @@ fn int32(body: &Value, field: &str) -> Result<Option<i32>, Reply> {
 }
 
 fn create(shared: &Shared, topic: &str, body: &Bytes) -> Reply {
-    *shared
-        .lock()
-        .stats
-        .creates_per_topic
-        .entry(topic.to_string())
-        .or_default() += 1;
     let record: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {

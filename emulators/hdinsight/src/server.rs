@@ -358,6 +358,14 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
             }
         }
     };
+    if let Route::Create(topic) = &route {
+        *shared
+            .lock()
+            .stats
+            .creates_per_topic
+            .entry(topic.clone())
+            .or_default() += 1;
+    }
     shared.record(LoggedRequest {
         at: SystemTime::now(),
         method: head.method.to_string(),

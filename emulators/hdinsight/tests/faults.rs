@@ -48,6 +48,7 @@ async fn status_fault_with_retry_after_hits_only_the_listed_operations() {
     assert_eq!(env.get_json(&token, "/v1/metadata/topics").await.0, 200);
     let stats = control.stats();
     assert_eq!(stats.count_status("create", 503), 3);
+    assert_eq!(stats.creates_per_topic.get("blocked"), Some(&3));
     assert_eq!(stats.count_status("list", 200), 1);
 }
 

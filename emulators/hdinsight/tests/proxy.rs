@@ -73,6 +73,11 @@ async fn proxy_rejects_missing_malformed_expired_and_foreign_tokens_with_401() {
     let (status, _) = env.put_topic("not-a-jwt", "sneaky", None).await;
     assert_eq!(status, 401);
     assert!(!control.topic_names().contains(&"sneaky".to_string()));
+    assert_eq!(
+        control.stats().creates_per_topic.get("sneaky"),
+        Some(&1),
+        "attempts are counted"
+    );
     let stats = control.stats();
     assert_eq!(stats.count_status("list", 401), 7);
     assert_eq!(stats.count_status("create", 401), 1);
