@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Everything that shapes one emulated tenant and cluster. Every field has a default, so an
 /// empty YAML document is a valid configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct EmulatorConfig {
     /// The only tenant the token endpoint knows; any other tenant gets AADSTS90002.
     pub tenant_id: String,
@@ -84,9 +84,9 @@ impl EmulatorConfig {
     }
 }
 
-/// One app registration.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", default)]
+/// One app registration. `Debug` leaves the secret out.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct AppConfig {
     pub client_id: String,
     pub client_secret: String,
@@ -98,6 +98,19 @@ pub struct AppConfig {
     pub secret_expired: bool,
     /// Service principal object id (`oid`/`sub`); derived from the client id when empty.
     pub object_id: String,
+}
+
+impl std::fmt::Debug for AppConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("groups", &self.groups)
+            .field("disabled", &self.disabled)
+            .field("secret_expired", &self.secret_expired)
+            .field("object_id", &self.object_id)
+            .finish()
+    }
 }
 
 impl Default for AppConfig {
@@ -133,4 +146,30 @@ pub enum LeaderlessAs {
     Null,
     /// `"leader": {"hostName":"","port":-1,"id":-1,"rack":null}`
     MinusOne,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_leaves_secrets_out() {
+        let config = EmulatorConfig::default();
+        let text = format!("{config:?}");
+        assert!(!text.contains("emulator-secret"), "{text}");
+        assert!(text.contains("11111111-1111-1111-1111-111111111111"));
+    }
+
+    #[test]
+    fn yaml_keys_are_camel_case_and_typos_are_refused() {
+        let config: EmulatorConfig = serde_yaml::from_str(
+            "visibilityDelayMs: 5\nconsumeShape: array\nleaderlessAs: minusOne\n",
+        )
+        .expect("valid YAML");
+        assert_eq!(config.visibility_delay_ms, 5);
+        assert_eq!(config.consume_shape, ConsumeShape::Array);
+        assert_eq!(config.leaderless_as, LeaderlessAs::MinusOne);
+        assert_eq!(config.brokers, 3, "unset keys keep their defaults");
+        assert!(serde_yaml::from_str::<EmulatorConfig>("visibilityDelay: 5\n").is_err());
+    }
 }

@@ -153,6 +153,19 @@ impl Control {
         self.shared.lock().cluster.topics.keys().cloned().collect()
     }
 
+    /// The topics as JSON for a state file: names, replica placement, offsets and properties.
+    pub fn export_topics(&self) -> serde_json::Value {
+        serde_json::to_value(self.shared.lock().cluster.save()).unwrap_or_default()
+    }
+
+    /// Replaces all topics with ones from [`Control::export_topics`]; they are visible at
+    /// once. On error nothing changes.
+    pub fn import_topics(&self, topics: serde_json::Value) -> Result<(), String> {
+        let saved: Vec<crate::model::SavedTopic> = serde_json::from_value(topics)
+            .map_err(|err| format!("not a saved topic list: {err}"))?;
+        self.shared.lock().cluster.restore(saved)
+    }
+
     /// Topics, brokers, apps, stats, request log and faults back to the configured start.
     pub fn reset(&self) {
         *self.shared.lock() = State::new(&self.shared.config);

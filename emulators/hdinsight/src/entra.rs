@@ -331,7 +331,9 @@ pub(crate) fn mint(shared: &Shared, spec: &TokenSpec) -> Option<String> {
             None => state.apps.first().cloned().unwrap_or_default(),
         }
     };
-    let now = chrono::Utc::now().timestamp() + spec.issued_offset_seconds;
+    let now = chrono::Utc::now()
+        .timestamp()
+        .saturating_add(spec.issued_offset_seconds);
     let lifetime = spec
         .lifetime_seconds
         .unwrap_or_else(|| i64::try_from(config.token_lifetime_seconds).unwrap_or(3599));
@@ -348,8 +350,8 @@ pub(crate) fn mint(shared: &Shared, spec: &TokenSpec) -> Option<String> {
         idp: issuer.clone(),
         iss: issuer,
         iat: now,
-        nbf: now + spec.not_before_offset_seconds,
-        exp: now + lifetime,
+        nbf: now.saturating_add(spec.not_before_offset_seconds),
+        exp: now.saturating_add(lifetime),
         aio: uuid::Uuid::new_v4().simple().to_string(),
         appid: app.client_id.clone(),
         appidacr: "1".to_string(),

@@ -23,6 +23,9 @@ struct Args {
     /// Serve plain HTTP.
     #[arg(long, env = "HDI_EMULATOR_PLAIN_HTTP")]
     plain_http: bool,
+    /// Load topics from FILE at start (if it exists) and save them there on SIGINT/SIGTERM.
+    #[arg(long, env = "HDI_EMULATOR_STATE_FILE")]
+    state_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -47,8 +50,25 @@ async fn main() -> anyhow::Result<()> {
         _ => anyhow::bail!("choose exactly one of --tls-dir DIR and --plain-http"),
     };
     let emulator = RunningEmulator::start(config, args.listen, transport).await?;
+    if let Some(path) = &args.state_file
+        && path.exists()
+    {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let topics =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        emulator
+            .control()
+            .import_topics(topics)
+            .map_err(|err| anyhow::anyhow!("loading {}: {err}", path.display()))?;
+    }
     println!("listening on {}", emulator.base_url());
     wait_for_signal().await?;
+    if let Some(path) = &args.state_file {
+        let topics = emulator.control().export_topics();
+        let text = serde_json::to_string_pretty(&topics)?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
     emulator.shutdown().await;
     Ok(())
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::{EmulatorConfig, LeaderlessAs};
@@ -111,6 +112,13 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// `now + delay`, or a century from now for absurd delays (instead of an overflow).
+fn later(now: Instant, delay: Duration) -> Instant {
+    now.checked_add(delay)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 /// Kafka's legal topic names: 1–249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -249,7 +257,7 @@ impl Cluster {
             name.to_string(),
             Topic {
                 partitions: placed,
-                visible_at: now + visible_after,
+                visible_at: later(now, visible_after),
                 gone_at: None,
                 properties,
                 next_partition: 0,
@@ -266,7 +274,7 @@ impl Cluster {
         match self.topics.get_mut(name) {
             Some(topic) if topic.gone_at.is_none() => {
                 if topic.visible(now) {
-                    topic.gone_at = Some(now + after);
+                    topic.gone_at = Some(later(now, after));
                 } else {
                     self.topics.remove(name);
                 }
@@ -418,7 +426,12 @@ impl Cluster {
                     next
                 }
             };
-            if !self.partition_online(&topic.partitions[index]) {
+            let Some(target) = topic.partitions.get(index) else {
+                return Err(DataError::UnknownPartition(
+                    i32::try_from(index).unwrap_or(-1),
+                ));
+            };
+            if !self.partition_online(target) {
                 return Err(DataError::Offline(i32::try_from(index).unwrap_or(-1)));
             }
             targets.push(index);
@@ -428,7 +441,9 @@ impl Cluster {
         topic.next_partition = next;
         let mut written = Vec::with_capacity(records.len());
         for ((_, key, value), index) in records.into_iter().zip(targets) {
-            let p = &mut topic.partitions[index];
+            let Some(p) = topic.partitions.get_mut(index) else {
+                continue;
+            };
             let offset = p.latest;
             p.records.insert(
                 offset,
@@ -438,7 +453,7 @@ impl Cluster {
                     timestamp_ms,
                 },
             );
-            p.latest += 1;
+            p.latest = p.latest.saturating_add(1);
             trim(p, retention);
             written.push((i32::try_from(index).unwrap_or(-1), offset));
         }
@@ -463,7 +478,7 @@ impl Cluster {
     }
 
     /// Reads up to `count` records from `offset` (moved up to the earliest offset), at most
-    /// `max_bytes` of values. Returns the records and the next offset.
+    /// `max_bytes` of JSON. Returns the records and the next offset.
     pub(crate) fn consume(
         &mut self,
         name: &str,
@@ -497,22 +512,117 @@ impl Cluster {
                 Some(r) => (r.key.clone(), r.value.clone(), r.timestamp_ms),
                 None => (None, format!("record-{at}"), p.created_ms),
             };
-            size += value.len() + key.as_ref().map_or(0, String::len);
-            if size > max_bytes && !out.is_empty() {
-                break;
-            }
-            out.push(json!({
+            let record = json!({
                 "key": key,
                 "value": value,
                 "partition": partition,
                 "offset": at,
                 "timestamp": ts,
                 "timestampType": "CreateTime",
-            }));
+            });
+            // The record's JSON plus a separating comma.
+            size += serde_json::to_string(&record).map_or(0, |text| text.len()) + 1;
+            if size > max_bytes && !out.is_empty() {
+                break;
+            }
+            out.push(record);
             next = at + 1;
             at += 1;
         }
         Ok((out, next))
+    }
+}
+
+/// A topic as kept in a state file: placement, offsets and properties (records are not kept;
+/// they read back as generated records).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SavedTopic {
+    pub name: String,
+    pub partitions: Vec<SavedPartition>,
+    #[serde(default)]
+    pub properties: serde_json::Map<String, Value>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SavedPartition {
+    pub replicas: Vec<i32>,
+    pub earliest: i64,
+    pub latest: i64,
+}
+
+impl Cluster {
+    /// Every topic that exists and is not deleted, visible yet or not.
+    pub(crate) fn save(&self) -> Vec<SavedTopic> {
+        let now = Instant::now();
+        self.topics
+            .iter()
+            .filter(|(_, t)| t.gone_at.is_none() || !t.gone(now))
+            .map(|(name, t)| SavedTopic {
+                name: name.clone(),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| SavedPartition {
+                        replicas: p.replicas.clone(),
+                        earliest: p.earliest,
+                        latest: p.latest,
+                    })
+                    .collect(),
+                properties: t.properties.clone(),
+            })
+            .collect()
+    }
+
+    /// Replaces the topics with saved ones, all visible at once.
+    pub(crate) fn restore(&mut self, saved: Vec<SavedTopic>) -> Result<(), String> {
+        let mut topics = BTreeMap::new();
+        let now = Instant::now();
+        let created_ms = now_ms();
+        for topic in saved {
+            validate_topic_name(&topic.name)
+                .map_err(|why| format!("topic '{}': {why}", topic.name))?;
+            if topic.partitions.is_empty() {
+                return Err(format!("topic '{}' has no partitions", topic.name));
+            }
+            let mut partitions = Vec::with_capacity(topic.partitions.len());
+            for p in topic.partitions {
+                if p.replicas.iter().any(|r| self.broker(*r).is_none()) {
+                    return Err(format!(
+                        "topic '{}' has a replica on a broker this cluster does not have",
+                        topic.name
+                    ));
+                }
+                if p.earliest < 0 || p.latest < p.earliest {
+                    return Err(format!("topic '{}' has impossible offsets", topic.name));
+                }
+                partitions.push(Partition {
+                    replicas: p.replicas,
+                    earliest: p.earliest,
+                    latest: p.latest,
+                    records: BTreeMap::new(),
+                    created_ms,
+                });
+            }
+            topics.insert(
+                topic.name,
+                Topic {
+                    partitions,
+                    visible_at: now,
+                    gone_at: None,
+                    properties: topic.properties,
+                    next_partition: 0,
+                },
+            );
+        }
+        if !topics.contains_key(CONSUMER_OFFSETS)
+            && let Some(internal) = self.topics.remove(CONSUMER_OFFSETS)
+        {
+            topics.insert(CONSUMER_OFFSETS.to_string(), internal);
+        }
+        self.topics = topics;
+        Ok(())
     }
 }
 
@@ -521,5 +631,66 @@ fn trim(p: &mut Partition, retention: i64) {
     if floor > p.earliest {
         p.earliest = floor;
         p.records = p.records.split_off(&floor);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        for good in ["a", "orders.v1", "A_b-c.9", &"x".repeat(249)] {
+            assert!(validate_topic_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a b", "ü", "a/b", "a:b", &"x".repeat(250)] {
+            assert!(validate_topic_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn placement_spreads_leaders_and_racks() {
+        let config = EmulatorConfig::default();
+        let mut cluster = Cluster::new(&config);
+        cluster
+            .create("t", 6, 3, 100, serde_json::Map::new(), Duration::ZERO)
+            .expect("created");
+        let topic = &cluster.topics["t"];
+        let leaders: std::collections::HashSet<i32> =
+            topic.partitions.iter().map(|p| p.replicas[0]).collect();
+        assert_eq!(leaders.len(), 3, "every broker leads some partition");
+        for p in &topic.partitions {
+            let racks: std::collections::HashSet<_> = p
+                .replicas
+                .iter()
+                .map(|r| cluster.broker(*r).and_then(|b| b.rack.clone()))
+                .collect();
+            assert_eq!(racks.len(), 3);
+        }
+    }
+
+    #[test]
+    fn many_topics_describe_without_scanning() {
+        let config = EmulatorConfig::default();
+        let mut cluster = Cluster::new(&config);
+        for i in 0..5000 {
+            cluster
+                .create(
+                    &format!("t{i}"),
+                    2,
+                    3,
+                    100,
+                    serde_json::Map::new(),
+                    Duration::ZERO,
+                )
+                .expect("created");
+        }
+        assert_eq!(cluster.list(false).len(), 5000);
+        let started = Instant::now();
+        for i in 0..5000 {
+            assert!(cluster.describe(&format!("t{i}")).is_some());
+        }
+        // Generous even for a loaded debug build; a scan per describe would be far slower.
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

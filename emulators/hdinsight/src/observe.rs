@@ -16,7 +16,8 @@ pub const REQUEST_LOG_CAPACITY: usize = 100_000;
 pub struct Stats {
     /// operation → HTTP status → count.
     pub requests: BTreeMap<String, BTreeMap<u16, u64>>,
-    /// Create attempts (`PUT /v1/topics/{t}` that passed authentication), accepted or rejected.
+    /// Every `PUT /v1/topics/{t}` received, whatever its outcome (created, refused, faulted,
+    /// unauthenticated).
     pub creates_per_topic: BTreeMap<String, u64>,
     /// Successful token responses per client id.
     pub tokens_issued: BTreeMap<String, u64>,
@@ -86,7 +87,7 @@ impl RequestLog {
 
 /// Faults to inject.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Faults {
     /// Checked in order; the first rule that matches and fires answers the request.
     pub rules: Vec<FaultRule>,
@@ -98,7 +99,7 @@ pub struct Faults {
 
 /// One fault: "answer `operations` with `status` with probability `probability`".
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct FaultRule {
     /// Operation names (see [`crate::OPERATIONS`]); empty means every proxy operation (the token
     /// endpoint, discovery and JWKS only when listed).

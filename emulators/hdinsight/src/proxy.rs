@@ -11,7 +11,7 @@ use crate::entra;
 use crate::model::DataError;
 use crate::server::{Head, Reply, Route, Shared};
 
-/// A consume response holds at most this many bytes of keys and values.
+/// A consume response holds at most this many bytes of record JSON.
 const MAX_CONSUME_BYTES: usize = 6 * 1024 * 1024;
 
 fn not_found(topic: &str) -> Reply {
@@ -106,12 +106,6 @@ fn int32(body: &Value, field: &str) -> Result<Option<i32>, Reply> {
 }
 
 fn create(shared: &Shared, topic: &str, body: &Bytes) -> Reply {
-    *shared
-        .lock()
-        .stats
-        .creates_per_topic
-        .entry(topic.to_string())
-        .or_default() += 1;
     let record: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {

@@ -326,12 +326,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
             state.faults.token_endpoint_down,
         )
     };
-    let latency = extra_latency_ms
-        + if route.is_proxy() {
-            shared.config.latency_ms
-        } else {
-            0
-        };
+    let configured = if route.is_proxy() {
+        shared.config.latency_ms
+    } else {
+        0
+    };
+    let latency = extra_latency_ms.saturating_add(configured);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
@@ -358,6 +358,14 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
             }
         }
     };
+    if let Route::Create(topic) = &route {
+        *shared
+            .lock()
+            .stats
+            .creates_per_topic
+            .entry(topic.clone())
+            .or_default() += 1;
+    }
     shared.record(LoggedRequest {
         at: SystemTime::now(),
         method: head.method.to_string(),

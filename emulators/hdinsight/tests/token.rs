@@ -9,6 +9,9 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
+/// name, form, status, `error`, AADSTS code.
+type ErrorRow<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str, u64);
+
 fn good_form<'a>() -> Vec<(&'a str, &'a str)> {
     vec![
         ("grant_type", "client_credentials"),
@@ -169,7 +172,7 @@ async fn token_errors_follow_the_contract_table() {
         ..fast_config()
     };
     let env = Env::start(config).await;
-    let cases: Vec<(&str, Vec<(&str, &str)>, u16, &str, u64)> = vec![
+    let cases: Vec<ErrorRow> = vec![
         (
             "wrong secret",
             with(good_form(), "client_secret", Some("nope")),

@@ -38,6 +38,13 @@ pub struct Env {
     pub dir: PathBuf,
 }
 
+impl Drop for Env {
+    fn drop(&mut self) {
+        // Best effort: the directory only holds the generated CA and server certificate.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl Env {
     pub async fn start(config: EmulatorConfig) -> Env {
         let dir = temp_dir();
