@@ -136,7 +136,18 @@ fn run(scope: &Context<'_>, node: &Node, rule: &Rule, path: &str) -> Option<Fiel
         .as_deref()
         .map(str::trim)
         .unwrap_or_else(|| rule.source.trim());
-    match rule.program.execute(scope) {
+    // A panic inside the CEL interpreter must not take the API server down with it.
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rule.program.execute(scope)));
+    let Ok(result) = result else {
+        return Some(FieldError::new(
+            FieldErrorKind::Invalid,
+            at,
+            type_value,
+            format!("internal error evaluating rule: {rule_text}"),
+        ));
+    };
+    match result {
         Ok(Cel::Bool(true)) => None,
         Ok(Cel::Bool(false)) => {
             let field = rule_field(path, rule.field_path.as_deref());

@@ -57,7 +57,8 @@ impl CompiledSchema {
         mutate::prune_and_default(&self.root, object, true);
 
         let mut errors = validate::metadata(object);
-        let schema_errors = validate::schema(&self.root, object, old);
+        let mut schema_errors = validate::schema(&self.root, object, old);
+        validate::list_types(&self.root, object, old, "", &mut schema_errors);
         let blocked = schema_errors.iter().any(|e| e.kind.blocks_cel());
         errors.extend(schema_errors);
         if blocked {

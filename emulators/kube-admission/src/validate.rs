@@ -481,10 +481,54 @@ fn array(
             format!("{name} in body shouldn't contain duplicates"),
         ));
     }
-    if node.list_type == ListType::Set {
-        duplicates(items, path, |v| Some(v.clone()), errors);
-    } else if node.list_type == ListType::Map {
-        duplicates(items, path, |v| map_key(node, v), errors);
+}
+
+/// `x-kubernetes-list-type` invariants, checked after the schema like `ValidateListSetsAndMaps`
+/// (which names map entries `field[key]`): no repeated element in a `set`, no repeated key in a
+/// `map` list. Unchanged lists are not checked again.
+pub(crate) fn list_types(
+    node: &Node,
+    value: &Value,
+    old: Option<&Value>,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) {
+    if old.is_some_and(|o| o == value) {
+        return;
+    }
+    match value {
+        Value::Array(items) => {
+            match node.list_type {
+                ListType::Set => duplicates(items, path, |v| Some(v.clone()), errors),
+                ListType::Map => duplicates(items, path, |v| map_key(node, v), errors),
+                ListType::Atomic => {}
+            }
+            if let Some(item_node) = node.items.as_deref() {
+                let old_items = old.and_then(Value::as_array);
+                for (i, item) in items.iter().enumerate() {
+                    let old_item = old_items.and_then(|o| correlate(node, o, item));
+                    list_types(item_node, item, old_item, &format!("{path}[{i}]"), errors);
+                }
+            }
+        }
+        Value::Object(map) => {
+            let old_map = old.and_then(Value::as_object);
+            if let Some(values) = node.map_values() {
+                for (k, v) in map {
+                    if !node.properties.contains_key(k) {
+                        let p = format!("{path}[{k}]");
+                        list_types(values, v, old_map.and_then(|o| o.get(k)), &p, errors);
+                    }
+                }
+            }
+            for (k, child) in &node.properties {
+                if let Some(v) = map.get(k) {
+                    let p = child_path(path, k);
+                    list_types(child, v, old_map.and_then(|o| o.get(k)), &p, errors);
+                }
+            }
+        }
+        _ => {}
     }
 }
 

@@ -447,3 +447,29 @@ fn value_validations_under_any_of_one_of_all_of_and_not() {
         vec!["<nil>: Invalid value: \"\": must not validate the schema (not)"]
     );
 }
+
+#[test]
+fn runtime_errors_in_rules_become_field_errors() {
+    for rule in [
+        "self.n / 0 == 1",
+        "self.n % 0 == 1",
+        "self.n + 9223372036854775807 > 0",
+        "-9223372036854775808 - self.n < 0",
+        "self.xs[5] == 1",
+        "self.s.matches('(') ",
+        "int(self.s) == 1",
+        "self.s.substring(5) == ''",
+    ] {
+        let s = with_spec(json!({
+            "type": "object",
+            "properties": {"n": {"type": "integer"}, "xs": {"type": "array", "items": {"type": "integer"}}, "s": {"type": "string"}},
+            "x-kubernetes-validations": [{"rule": rule}],
+        }));
+        let f = check(&s, json!({"n": 1, "xs": [1], "s": "ab"}));
+        assert_eq!(f.len(), 1, "{rule}: {f:?}");
+        assert!(
+            f[0].starts_with("spec: Invalid value: \"object\": "),
+            "{rule}: {f:?}"
+        );
+    }
+}
