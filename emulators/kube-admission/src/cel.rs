@@ -13,7 +13,7 @@ use kube_cel::cel::{Context, ExecutionError, Value as Cel};
 use serde_json::Value;
 
 use crate::error::{FieldError, FieldErrorKind};
-use crate::schema::{Format, Node, Rule};
+use crate::schema::{Format, ListType, Node, Rule};
 use crate::validate::correlate;
 
 thread_local! {
@@ -113,8 +113,16 @@ fn walk(
                 let old_items = old.and_then(Value::as_array);
                 for (i, item) in items.iter().enumerate() {
                     let old_item = old_items.and_then(|o| correlate(node, o, item));
+                    let old_self = match node.list_type {
+                        // Only map lists give their items an oldSelf.
+                        ListType::Map => old_item,
+                        // A set element found in the old list is unchanged: its rules are
+                        // ratcheted, and without oldSelf no transition rule runs either.
+                        ListType::Set if old_item.is_some() => continue,
+                        ListType::Set | ListType::Atomic => None,
+                    };
                     let p = format!("{path}[{i}]");
-                    walk(base, item_node, item, old_item, &p, false, errors);
+                    walk(base, item_node, item, old_self, &p, false, errors);
                 }
             }
         }
@@ -194,13 +202,17 @@ fn run(scope: &Context<'_>, node: &Node, rule: &Rule, path: &str) -> Option<Fiel
     }
 }
 
-/// `messageExpression` when it yields a non-blank string, else `message`, else the rule.
+/// `messageExpression` when it yields a usable string (non-blank, one line, at most 5000 bytes),
+/// else `message`, else the rule.
 fn message(scope: &Context<'_>, rule: &Rule) -> String {
     if let Some(p) = &rule.message_program
-        && let Ok(Cel::String(s)) = p.execute(scope)
-        && !s.trim().is_empty()
+        && let Ok(Ok(Cel::String(s))) =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.execute(scope)))
     {
-        return s.to_string();
+        let trimmed = s.trim();
+        if !trimmed.is_empty() && !trimmed.contains('\n') && trimmed.len() <= 5000 {
+            return trimmed.to_string();
+        }
     }
     match &rule.message {
         Some(m) => m.clone(),

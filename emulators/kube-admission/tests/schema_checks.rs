@@ -473,3 +473,50 @@ fn runtime_errors_in_rules_become_field_errors() {
         );
     }
 }
+
+#[test]
+fn unusable_message_expressions_fall_back_to_the_message() {
+    let s = with_spec(json!({
+        "type": "object",
+        "properties": {"a": {"type": "integer"}},
+        "x-kubernetes-validations": [
+            {"rule": "self.a < 10", "messageExpression": "'  '", "message": "a is too big"},
+            {"rule": "self.a < 20", "messageExpression": "'line\\nbreak'"},
+        ],
+    }));
+    assert_eq!(
+        check(&s, json!({"a": 25})),
+        vec![
+            "spec: Invalid value: \"object\": a is too big",
+            "spec: Invalid value: \"object\": failed rule: self.a < 20"
+        ]
+    );
+}
+
+#[test]
+fn set_items_have_no_old_self() {
+    let s = with_spec(props(json!({
+        "tags": {"type": "array", "x-kubernetes-list-type": "set",
+                 "items": {"type": "string", "x-kubernetes-validations": [
+                     {"rule": "self == oldSelf", "message": "transition"},
+                     {"rule": "self != 'x'", "message": "no x"}]}},
+    })));
+    // New elements: only the rule without oldSelf runs.
+    assert_eq!(
+        update(
+            &s,
+            json!({"tags": ["a", "x"]}),
+            Some(json!({"tags": ["b"]}))
+        ),
+        vec!["spec.tags[1]: Invalid value: \"string\": no x"]
+    );
+    // An element kept from the old list is not checked again.
+    assert!(
+        update(
+            &s,
+            json!({"tags": ["x", "c"]}),
+            Some(json!({"tags": ["x"]}))
+        )
+        .is_empty()
+    );
+}
