@@ -41,6 +41,18 @@ impl CompiledSchema {
         Ok(CompiledSchema { root })
     }
 
+    /// The fields of `object` that [`admit`](Self::admit) would prune, as sorted paths
+    /// (`spec.colour`, `spec.items[0].x`). kube-apiserver answers them with `unknown field
+    /// "spec.colour"` warnings (`fieldValidation=Warn`, the default) or refuses the request with
+    /// `strict decoding error: unknown field "spec.colour"` (`fieldValidation=Strict`, kubectl's
+    /// default).
+    pub fn unknown_fields(&self, object: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        mutate::unknown_fields(&self.root, object, true, "", &mut out);
+        out.sort();
+        out
+    }
+
     /// Prunes unknown fields of `object` in place (unless `x-kubernetes-preserve-unknown-fields`),
     /// applies defaults, then validates. `old` is the stored object on update: it enables CEL
     /// transition rules (`oldSelf`) and ratcheting (checks on values unchanged from `old` are

@@ -704,3 +704,26 @@ fn status_updates_of_large_topics_stay_cheap() {
     );
     eprintln!("admit of a 1000-partition status update: {per_call:?}");
 }
+
+#[test]
+fn unknown_fields_are_listed_for_warnings_and_strict_validation() {
+    let mut t = topic(
+        "orders",
+        json!({"colour": "blue", "proxyRef": {"name": "p", "port": 1}, "config": {"any.key": {"x": 1}}}),
+        Some(json!({"partitionDetails": [{"partition": 0, "extra": true}]})),
+    );
+    t["unknownTopLevel"] = json!(1);
+    t["metadata"]["labels"] = json!({"a": "b"});
+    let s = topics();
+    assert_eq!(
+        s.unknown_fields(&t),
+        vec![
+            "spec.colour",
+            "spec.proxyRef.port",
+            "status.partitionDetails[0].extra",
+            "unknownTopLevel"
+        ]
+    );
+    s.admit(&mut t, None).unwrap();
+    assert!(s.unknown_fields(&t).is_empty());
+}
