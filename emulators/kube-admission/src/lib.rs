@@ -69,11 +69,9 @@ impl CompiledSchema {
         mutate::prune_and_default(&self.root, object, true);
 
         let mut errors = validate::metadata(object);
-        let mut schema_errors = validate::schema(&self.root, object, old);
-        validate::list_types(&self.root, object, old, "", &mut schema_errors);
-        let blocked = schema_errors.iter().any(|e| e.kind.blocks_cel());
-        errors.extend(schema_errors);
-        if blocked {
+        errors.extend(validate::schema(&self.root, object, old));
+        validate::list_types(&self.root, object, old, "", &mut errors);
+        if errors.iter().any(|e| e.kind.blocks_cel()) {
             if self.root.rules_below {
                 errors.push(FieldError::new(
                     FieldErrorKind::Invalid,

@@ -80,11 +80,8 @@ fn child_path(path: &str, name: &str) -> String {
     }
 }
 
-/// The name kube-openapi puts in front of "in body".
-fn body_name(path: &str) -> &str {
-    if path.is_empty() { "<nil>" } else { path }
-}
-
+/// The field of an error, also the name kube-openapi puts in front of "in body"; `<nil>` is how
+/// the server prints the root.
 fn field(path: &str) -> &str {
     if path.is_empty() { "<nil>" } else { path }
 }
@@ -133,7 +130,7 @@ fn walk(
             Some(Value::String(actual.to_string())),
             format!(
                 "{} in body must be of type {expected}: {}",
-                body_name(path),
+                field(path),
                 gofmt::quote(actual)
             ),
         ));
@@ -279,7 +276,7 @@ fn string(node: &Node, s: &str, value: &Value, path: &str, errors: &mut Vec<Fiel
 
 /// kube-openapi's string validator: maxLength, minLength, pattern; it stops at the first failure.
 fn string_value(node: &Node, s: &str, value: &Value, path: &str) -> Option<FieldError> {
-    let name = body_name(path);
+    let name = field(path);
     if node.max_length.is_some() || node.min_length.is_some() {
         let chars = s.chars().count() as u64;
         if let Some(max) = node.max_length
@@ -318,7 +315,7 @@ fn string_value(node: &Node, s: &str, value: &Value, path: &str) -> Option<Field
 }
 
 fn string_format(node: &Node, s: &str, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
-    let name = body_name(path);
+    let name = field(path);
     let format_ok = match node.format {
         Format::DateTime => is_date_time(s),
         Format::Byte => base64::engine::general_purpose::STANDARD.decode(s).is_ok(),
@@ -356,7 +353,7 @@ fn number(
     path: &str,
     errors: &mut Vec<FieldError>,
 ) {
-    let name = body_name(path);
+    let name = field(path);
     let f = n.as_f64().unwrap_or(f64::NAN);
     let out_of_range = match node.format {
         Format::Int32 => n.as_i64().is_none_or(|i| i32::try_from(i).is_err()),
@@ -431,7 +428,7 @@ fn array(
     path: &str,
     errors: &mut Vec<FieldError>,
 ) {
-    let name = body_name(path);
+    let name = field(path);
     let size = items.len() as u64;
     if let Some(min) = node.min_items
         && size < min
@@ -594,7 +591,7 @@ fn object(
     root: bool,
     errors: &mut Vec<FieldError>,
 ) {
-    let name = body_name(path);
+    let name = field(path);
     let count = map.len() as u64;
     if let Some(min) = node.min_properties
         && count < min
