@@ -20,6 +20,7 @@ mod cel;
 mod error;
 mod gofmt;
 mod mutate;
+mod needs;
 mod schema;
 mod validate;
 

@@ -520,3 +520,60 @@ fn set_items_have_no_old_self() {
         .is_empty()
     );
 }
+
+#[test]
+fn rules_see_everything_they_can_read() {
+    // Only the parts of a value that rules read are converted for CEL; these rules read values
+    // through has(), whole-object comparison, macros and indexing.
+    let s = with_spec(json!({
+        "type": "object",
+        "properties": {
+            "big": {"type": "object", "properties": {"deep": {"type": "object", "properties": {"n": {"type": "integer"}}}}},
+            "list": {"type": "array", "items": {"type": "object", "properties": {"n": {"type": "integer"}}}},
+            "other": {"type": "string"},
+        },
+        "x-kubernetes-validations": [
+            {"rule": "has(self.big) == has(oldSelf.big)", "message": "big may not come or go"},
+            {"rule": "!has(self.big) || self.big == oldSelf.big", "message": "big is immutable"},
+            {"rule": "!has(self.list) || self.list.all(x, x.n < 5)", "message": "n below 5"},
+            {"rule": "!has(self.list) || size(self.list) < 3 || self.list[2].n != 4", "message": "third is not 4"},
+        ],
+    }));
+    let old = json!({"big": {"deep": {"n": 1}}, "list": [{"n": 1}]});
+    assert!(
+        update(
+            &s,
+            json!({"big": {"deep": {"n": 1}}, "list": [{"n": 1}], "other": "x"}),
+            Some(old.clone())
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        update(
+            &s,
+            json!({"big": {"deep": {"n": 2}}, "list": [{"n": 1}]}),
+            Some(old.clone())
+        ),
+        vec!["spec: Invalid value: \"object\": big is immutable"]
+    );
+    assert_eq!(
+        update(&s, json!({"list": [{"n": 1}]}), Some(old.clone())),
+        vec!["spec: Invalid value: \"object\": big may not come or go"]
+    );
+    assert_eq!(
+        update(
+            &s,
+            json!({"big": {"deep": {"n": 1}}, "list": [{"n": 1}, {"n": 2}, {"n": 4}]}),
+            Some(old.clone())
+        ),
+        vec!["spec: Invalid value: \"object\": third is not 4"]
+    );
+    assert_eq!(
+        update(
+            &s,
+            json!({"big": {"deep": {"n": 1}}, "list": [{"n": 7}]}),
+            Some(old)
+        ),
+        vec!["spec: Invalid value: \"object\": n below 5"]
+    );
+}
