@@ -286,7 +286,7 @@ fn string_value(node: &Node, s: &str, value: &Value, path: &str) -> Option<Field
             return Some(FieldError::new(
                 FieldErrorKind::TooLong,
                 field(path),
-                Some(value.clone()),
+                None,
                 format!("may not be more than {max} {unit}"),
             ));
         }
