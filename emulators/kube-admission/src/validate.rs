@@ -355,24 +355,26 @@ fn number(
 ) {
     let name = field(path);
     let f = n.as_f64().unwrap_or(f64::NAN);
-    let out_of_range = match node.format {
-        Format::Int32 => n.as_i64().is_none_or(|i| i32::try_from(i).is_err()),
-        Format::Int64 => n.as_i64().is_none() && n.as_f64().is_some_and(|f| f.fract() == 0.0),
-        _ => false,
-    };
-    if out_of_range && node.ty == Some(Type::Integer) {
-        // A plain error in kube-openapi, so the server reports it without a field.
-        let format = if node.format == Format::Int32 {
-            "int32"
-        } else {
-            "int64"
+    // kube-openapi checks that an integer fits its format (int64 when none is given).
+    if node.ty == Some(Type::Integer) {
+        let fits = match node.format {
+            Format::Int32 => n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()),
+            _ => n.as_i64().is_some(),
         };
-        errors.push(FieldError::new(
-            FieldErrorKind::Invalid,
-            "<nil>",
-            Some(Value::String(String::new())),
-            format!("Checked value must be of type integer with format {format} in {name}"),
-        ));
+        if !fits {
+            let format = match node.format {
+                Format::Int32 => " with format int32",
+                Format::Int64 => " with format int64",
+                _ => " (default format)",
+            };
+            // A plain error in kube-openapi, so the server reports it without a field.
+            errors.push(FieldError::new(
+                FieldErrorKind::Invalid,
+                "<nil>",
+                Some(Value::String(String::new())),
+                format!("Checked value must be of type integer{format} in {name}"),
+            ));
+        }
     }
     let mut push = |detail: String| {
         errors.push(FieldError::new(

@@ -577,3 +577,30 @@ fn rules_see_everything_they_can_read() {
         vec!["spec: Invalid value: \"object\": n below 5"]
     );
 }
+
+#[test]
+fn integers_must_fit_their_format() {
+    let s = with_spec(props(json!({
+        "small": {"type": "integer", "format": "int32"},
+        "plain": {"type": "integer"},
+    })));
+    assert!(
+        check(
+            &s,
+            json!({"small": 2147483647, "plain": 9223372036854775807_i64})
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        check(&s, json!({"small": -2147483649_i64})),
+        vec![
+            "<nil>: Invalid value: \"\": Checked value must be of type integer with format int32 in spec.small"
+        ]
+    );
+    assert_eq!(
+        check(&s, json!({"plain": 9223372036854775808_u64})),
+        vec![
+            "<nil>: Invalid value: \"\": Checked value must be of type integer (default format) in spec.plain"
+        ]
+    );
+}
