@@ -339,10 +339,11 @@ fn string_format(node: &Node, s: &str, value: &Value, path: &str, errors: &mut V
 }
 
 /// The date-time forms kube-openapi's strfmt accepts: RFC 3339 with or without fractional
-/// seconds (a space may stand for the `T`).
+/// seconds (a space may stand for the `T`), offsets without a colon, local times.
 fn is_date_time(s: &str) -> bool {
     chrono::DateTime::parse_from_rfc3339(s).is_ok()
         || chrono::DateTime::parse_from_rfc3339(&s.replacen(' ', "T", 1)).is_ok()
+        || chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z").is_ok()
         || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
 }
 
