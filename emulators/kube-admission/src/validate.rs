@@ -635,6 +635,17 @@ fn object(
     }
     for (k, child) in &node.properties {
         if root && k == "metadata" {
+            // A CRD may only constrain metadata.name and metadata.generateName.
+            let meta = map.get(k).and_then(Value::as_object);
+            let old_meta = old_map.and_then(|o| o.get(k));
+            for field in ["name", "generateName"] {
+                if let (Some(schema), Some(v)) =
+                    (child.properties.get(field), meta.and_then(|m| m.get(field)))
+                {
+                    let o = old_meta.and_then(|o| o.get(field));
+                    walk(schema, v, o, &format!("metadata.{field}"), false, errors);
+                }
+            }
             continue;
         }
         if let Some(v) = map.get(k) {

@@ -604,3 +604,24 @@ fn integers_must_fit_their_format() {
         ]
     );
 }
+
+#[test]
+fn crds_may_constrain_the_name() {
+    let s = CompiledSchema::compile(&json!({
+        "type": "object",
+        "properties": {
+            "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 5}}},
+            "spec": {"type": "object"},
+        },
+    }))
+    .unwrap();
+    let mut ok = object(json!({}));
+    assert!(s.admit(&mut ok, None).is_ok());
+    let mut long = object(json!({}));
+    long["metadata"]["name"] = json!("toolong");
+    let e = s.admit(&mut long, None).unwrap_err();
+    assert_eq!(
+        e[0].message,
+        "metadata.name: Too long: may not be more than 5 bytes"
+    );
+}
