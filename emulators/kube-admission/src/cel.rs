@@ -43,6 +43,8 @@ fn walk(
     if value.is_null() || !node.rules_below {
         return;
     }
+    // A stored null is no old value: transition rules need one to compare with.
+    let old = old.filter(|o| !o.is_null());
     let unchanged = old.is_some_and(|o| o == value);
     if unchanged && !node.transition_below {
         return;

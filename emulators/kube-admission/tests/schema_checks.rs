@@ -625,3 +625,12 @@ fn crds_may_constrain_the_name() {
         "metadata.name: Too long: may not be more than 5 bytes"
     );
 }
+
+#[test]
+fn a_stored_null_is_no_old_value() {
+    let s = with_spec(props(json!({
+        "size": {"type": "integer", "nullable": true,
+                 "x-kubernetes-validations": [{"rule": "self >= oldSelf", "message": "may only grow"}]},
+    })));
+    assert!(update(&s, json!({"size": 1}), Some(json!({"size": null}))).is_empty());
+}
