@@ -73,9 +73,10 @@ struct Cached {
 #[derive(Default)]
 struct State {
     token: Option<Cached>,
-    /// Number of token requests started; lets callers that waited for a flight see its outcome.
-    attempts: u64,
-    /// The error of attempt number `.0`, handed to the callers that waited for it.
+    /// Number of token requests finished; a caller that saw this change while it waited for the
+    /// flight shares that request's outcome instead of starting another.
+    completed: u64,
+    /// The error of request number `.0`, handed to the callers that waited for it.
     last_error: Option<(u64, AuthError)>,
 }
 
@@ -156,15 +157,15 @@ impl TokenProvider {
             if let Some(token) = fresh(&state) {
                 return Ok(token);
             }
-            state.attempts
+            state.completed
         };
         let _flight = self.flight.lock().await;
-        let attempt = {
-            let mut state = self.lock();
+        {
+            let state = self.lock();
             if let Some(token) = fresh(&state) {
                 return Ok(token);
             }
-            if state.attempts != seen {
+            if state.completed != seen {
                 // A request finished while we waited: share its outcome.
                 if let Some(cached) = &state.token
                     && cached.token.expires_at > SystemTime::now()
@@ -172,17 +173,16 @@ impl TokenProvider {
                     return Ok(cached.token.clone());
                 }
                 if let Some((n, e)) = &state.last_error
-                    && *n == state.attempts
+                    && *n == state.completed
                 {
                     return Err(e.clone());
                 }
             }
-            state.attempts += 1;
-            state.attempts
-        };
+        }
         let result = self.fetch().await;
         self.observer.token_request(result.is_ok());
         let mut state = self.lock();
+        state.completed += 1;
         match result {
             Ok((token, lifetime)) => {
                 self.observer.token_expiry(token.expires_at);
@@ -195,7 +195,7 @@ impl TokenProvider {
                 Ok(token)
             }
             Err(e) => {
-                state.last_error = Some((attempt, e.clone()));
+                state.last_error = Some((state.completed, e.clone()));
                 Err(e)
             }
         }
