@@ -1,1 +1,169 @@
-//! hdinsight emulator
+//! An in-memory emulator of an Azure HDInsight Kafka REST proxy and the Entra ID endpoints its
+//! clients get tokens from, faithful to `hdinsight-rest-proxy.md`.
+//!
+//! One listener serves everything (the paths do not overlap):
+//! - Entra: `POST /{tenant}/oauth2/v2.0/token`, `GET /{tenant}/v2.0/.well-known/openid-configuration`,
+//!   `GET /{tenant}/discovery/v2.0/keys`;
+//! - the proxy: `/v1/...`, every call checked for a valid RS256 bearer token of a member of the
+//!   cluster's security group;
+//! - control: `/_emulator/...`, unauthenticated, the same operations as [`Control`].
+//!
+//! A request goes through: routing → latency (configured + injected) → fault rules → the
+//! handler → stats and request log.
+
+mod config;
+mod control;
+mod entra;
+mod keys;
+mod model;
+mod observe;
+mod proxy;
+mod server;
+mod tls;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{AppConfig, ConsumeShape, EmulatorConfig, LeaderlessAs};
+pub use control::Control;
+pub use entra::TokenSpec;
+pub use observe::{FaultBody, FaultRule, Faults, LoggedRequest, REQUEST_LOG_CAPACITY, Stats};
+
+/// Operation names used in [`Stats`], the request log and [`FaultRule::operations`].
+pub const OPERATIONS: &[&str] = &[
+    "token",
+    "status",
+    "create",
+    "brokers",
+    "list",
+    "describe",
+    "describe_partition",
+    "produce",
+    "consume",
+    "discovery",
+    "jwks",
+    "unsupported",
+    "unknown",
+];
+
+/// How the emulator listens.
+#[derive(Clone, Debug)]
+pub enum Transport {
+    /// HTTPS with a generated CA; `dir` receives `ca.pem`, `server.pem` and `server-key.pem`.
+    Tls { dir: PathBuf },
+    /// Plain HTTP (MSAL refuses it; fine for Rust clients in tests).
+    PlainHttp,
+}
+
+/// A started emulator. Dropping it stops the listener too; [`RunningEmulator::shutdown`] also
+/// waits for open connections to close.
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    base_url: String,
+    ca_pem: Option<String>,
+    control: Control,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for RunningEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningEmulator")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningEmulator {
+    /// Binds `addr` (port 0 picks a free port) and starts serving.
+    pub async fn start(
+        config: EmulatorConfig,
+        addr: SocketAddr,
+        transport: Transport,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let addr = listener.local_addr()?;
+        let host = match addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        let key_file = config.signing_key_file.clone();
+        let key = tokio::task::spawn_blocking(move || keys::SigningKey::load(key_file.as_deref()))
+            .await
+            .context("loading the signing key")??;
+        let (tls, ca_pem, scheme) = match &transport {
+            Transport::Tls { dir } => {
+                let (acceptor, ca) = tls::setup(dir, host)?;
+                (Some(acceptor), Some(ca), "https")
+            }
+            Transport::PlainHttp => (None, None, "http"),
+        };
+        let base_url = format!("{scheme}://{}", SocketAddr::new(host, addr.port()));
+        let shared = Arc::new(server::Shared {
+            state: Mutex::new(server::State::new(&config)),
+            config,
+            base_url: base_url.clone(),
+            key,
+        });
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(server::serve(listener, tls, shared.clone(), stopped));
+        Ok(RunningEmulator {
+            addr,
+            base_url,
+            ca_pem,
+            control: Control { shared },
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `https://127.0.0.1:PORT` (or `http://`): the Entra authority host and the proxy
+    /// endpoint at once.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// The CA that signed the server certificate (HTTPS only).
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
+    }
+
+    pub fn tenant_id(&self) -> &str {
+        &self.control.shared.config.tenant_id
+    }
+
+    /// The configuration the emulator runs with.
+    pub fn config(&self) -> &EmulatorConfig {
+        &self.control.shared.config
+    }
+
+    /// `{base_url}/{tenant}/oauth2/v2.0/token`.
+    pub fn token_url(&self) -> String {
+        format!("{}/{}/oauth2/v2.0/token", self.base_url, self.tenant_id())
+    }
+
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    /// Stops accepting, closes open connections and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}

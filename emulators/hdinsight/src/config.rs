@@ -1,0 +1,136 @@
+//! Emulator configuration: what the YAML file given with `--config` deserialises into.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything that shapes one emulated tenant and cluster. Every field has a default, so an
+/// empty YAML document is a valid configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EmulatorConfig {
+    /// The only tenant the token endpoint knows; any other tenant gets AADSTS90002.
+    pub tenant_id: String,
+    /// Object id of the security group chosen when the cluster was created.
+    pub cluster_group_id: String,
+    /// App registrations (service principals) of the tenant.
+    pub apps: Vec<AppConfig>,
+    /// Number of Kafka brokers; ids start at 1001.
+    pub brokers: u32,
+    /// How long a topic created through the proxy stays out of the list and 404 on describe.
+    pub visibility_delay_ms: u64,
+    /// How long topic creations and deletions made outside the proxy take to show.
+    pub out_of_band_delay_ms: u64,
+    /// `expires_in` of issued tokens.
+    pub token_lifetime_seconds: u64,
+    /// Clock skew tolerated when checking `exp`/`nbf` of a bearer token.
+    pub token_leeway_seconds: u64,
+    /// Added to every proxy call.
+    pub latency_ms: u64,
+    /// Body shape of a consume response.
+    pub consume_shape: ConsumeShape,
+    /// Whether `/v1/metadata/topics` lists `__consumer_offsets`.
+    pub list_internal_topics: bool,
+    /// Partitions of a topic whose create body has no `partition_count`.
+    pub default_partitions: i32,
+    /// Replication factor of a topic whose create body has no `replication_factor`.
+    pub default_replication_factor: i32,
+    /// The resource (audience) of the proxy; scopes must be `{resource}/.default`.
+    pub resource: String,
+    /// How a partition without a live replica reports its leader.
+    pub leaderless_as: LeaderlessAs,
+    /// Records kept per partition; older ones are dropped and `earliest_offset` moves on.
+    pub retention_records: i64,
+    /// Upper bound for `partition_count` on create (a 400 above it).
+    pub max_partitions: i32,
+    /// PEM file (PKCS#1 or PKCS#8) with the RSA key that signs tokens. When the file does not
+    /// exist a key is generated and written there. When unset a key is generated once and cached
+    /// in the system temporary directory (RSA key generation is slow in debug builds).
+    pub signing_key_file: Option<String>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            tenant_id: "00000000-0000-0000-0000-0000000000aa".to_string(),
+            cluster_group_id: "22222222-2222-2222-2222-222222222222".to_string(),
+            apps: vec![AppConfig::default()],
+            brokers: 3,
+            visibility_delay_ms: 2000,
+            out_of_band_delay_ms: 30_000,
+            token_lifetime_seconds: 3599,
+            token_leeway_seconds: 0,
+            latency_ms: 0,
+            consume_shape: ConsumeShape::Object,
+            list_internal_topics: false,
+            default_partitions: 4,
+            default_replication_factor: 0,
+            resource: "https://hib.azurehdinsight.net".to_string(),
+            leaderless_as: LeaderlessAs::Null,
+            retention_records: 100_000,
+            max_partitions: 10_000,
+            signing_key_file: None,
+        }
+    }
+}
+
+impl EmulatorConfig {
+    /// The replication factor used when a create body has none: the configured value, or
+    /// `min(3, brokers)` when that is 0 or less.
+    pub fn effective_default_replication_factor(&self) -> i32 {
+        if self.default_replication_factor > 0 {
+            self.default_replication_factor
+        } else {
+            i32::try_from(self.brokers.min(3)).unwrap_or(3)
+        }
+    }
+}
+
+/// One app registration.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AppConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Group object ids the app is a member of (they land in the token's `groups` claim).
+    pub groups: Vec<String>,
+    /// A disabled app gets AADSTS7000112.
+    pub disabled: bool,
+    /// An app whose secret expired gets AADSTS7000222.
+    pub secret_expired: bool,
+    /// Service principal object id (`oid`/`sub`); derived from the client id when empty.
+    pub object_id: String,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            client_id: "11111111-1111-1111-1111-111111111111".to_string(),
+            client_secret: "emulator-secret".to_string(),
+            groups: vec!["22222222-2222-2222-2222-222222222222".to_string()],
+            disabled: false,
+            secret_expired: false,
+            object_id: String::new(),
+        }
+    }
+}
+
+/// Body shape of `GET /v1/consumer/...`.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ConsumeShape {
+    /// `{"records":[...]}` plus a `NextOffset` header (Microsoft's current sample).
+    #[default]
+    Object,
+    /// A bare array of records (the Swagger document).
+    Array,
+}
+
+/// How a partition whose replicas are all down reports its leader.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum LeaderlessAs {
+    /// `"leader": null`
+    #[default]
+    Null,
+    /// `"leader": {"hostName":"","port":-1,"id":-1,"rack":null}`
+    MinusOne,
+}

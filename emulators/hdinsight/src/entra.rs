@@ -1,0 +1,489 @@
+//! The Entra ID side: the client-credentials token endpoint with its AADSTS errors, OpenID
+//! discovery, JWKS, and the bearer-token check the proxy runs on every call.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
+use http::{HeaderMap, Method, StatusCode};
+use jsonwebtoken::{Algorithm, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::config::AppConfig;
+use crate::server::{Head, Reply, Shared, percent_decode};
+
+/// Claims of the access tokens the emulator mints (a v1.0 app-only token, as Entra issues for
+/// resources that do not ask for v2 tokens).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct AccessClaims {
+    pub aud: String,
+    pub iss: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub aio: String,
+    pub appid: String,
+    pub appidacr: String,
+    pub idp: String,
+    pub idtyp: String,
+    pub oid: String,
+    pub rh: String,
+    pub sub: String,
+    pub tid: String,
+    pub uti: String,
+    pub ver: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// Overrides for a token minted through [`crate::Control::mint_token`], for tests of the
+/// proxy's token checks. Unset fields take what the token endpoint would issue.
+#[derive(Clone, Debug, Default)]
+pub struct TokenSpec {
+    /// `appid`; default: the first configured app.
+    pub client_id: Option<String>,
+    /// `groups`; default: the app's groups.
+    pub groups: Option<Vec<String>>,
+    /// `aud`; default: the configured resource.
+    pub audience: Option<String>,
+    /// `iss`; default: `https://sts.windows.net/{tenant}/`.
+    pub issuer: Option<String>,
+    /// `exp - iat`; default: the configured token lifetime.
+    pub lifetime_seconds: Option<i64>,
+    /// Shifts `iat`/`nbf`/`exp` (negative: a token issued in the past).
+    pub issued_offset_seconds: i64,
+    /// Shifts `nbf` relative to `iat` (positive: not valid yet).
+    pub not_before_offset_seconds: i64,
+}
+
+fn timestamp() -> String {
+    chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// An Entra error body: `error`, `error_description` starting `AADSTS<code>: `, `error_codes`,
+/// `timestamp`, `trace_id`, `correlation_id`, `error_uri`.
+fn aad_error(status: StatusCode, error: &str, code: u32, message: &str) -> Reply {
+    let trace_id = uuid::Uuid::new_v4().to_string();
+    let correlation_id = uuid::Uuid::new_v4().to_string();
+    let timestamp = timestamp();
+    Reply::json(
+        status,
+        &json!({
+            "error": error,
+            "error_description": format!(
+                "AADSTS{code}: {message}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}"
+            ),
+            "error_codes": [code],
+            "timestamp": timestamp,
+            "trace_id": trace_id,
+            "correlation_id": correlation_id,
+            "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+        }),
+    )
+    .header(CACHE_CONTROL, "no-store, no-cache")
+    .header(PRAGMA, "no-cache")
+}
+
+fn unknown_tenant(tenant: &str) -> Reply {
+    aad_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        90002,
+        &format!(
+            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+        ),
+    )
+}
+
+fn missing(parameter: &str) -> Reply {
+    aad_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900144,
+        &format!("The request body must contain the following parameter: '{parameter}'."),
+    )
+}
+
+fn known_tenant(shared: &Shared, tenant: &str) -> bool {
+    tenant.eq_ignore_ascii_case(&shared.config.tenant_id)
+}
+
+/// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unplus = |s: &str| percent_decode(&s.replace('+', " "));
+    Some((unplus(id), unplus(secret)))
+}
+
+/// A stable service principal object id for apps configured without one.
+pub(crate) fn object_id(app: &AppConfig) -> String {
+    if !app.object_id.is_empty() {
+        return app.object_id.clone();
+    }
+    let digest = Sha256::digest(format!("service-principal:{}", app.client_id).as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token`.
+pub(crate) fn token(shared: &Shared, tenant: &str, head: &Head, body: &Bytes) -> Reply {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+    let basic = basic_credentials(&head.headers);
+    let client_id = form
+        .get("client_id")
+        .cloned()
+        .filter(|id| !id.is_empty())
+        .or_else(|| basic.as_ref().map(|(id, _)| id.clone()));
+    let reply = token_checked(shared, tenant, head, &form, basic, client_id.as_deref());
+    reply.client(client_id)
+}
+
+fn token_checked(
+    shared: &Shared,
+    tenant: &str,
+    head: &Head,
+    form: &HashMap<String, String>,
+    basic: Option<(String, String)>,
+    client_id: Option<&str>,
+) -> Reply {
+    if head.method != Method::POST {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900561,
+            &format!(
+                "The endpoint only accepts POST, OPTIONS requests. Received a {} request.",
+                head.method
+            ),
+        );
+    }
+    if !known_tenant(shared, tenant) {
+        return unknown_tenant(tenant);
+    }
+    let Some(grant_type) = form.get("grant_type").filter(|g| !g.is_empty()) else {
+        return missing("grant_type");
+    };
+    if grant_type != "client_credentials" {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            &format!("The app requested an unsupported grant type '{grant_type}'."),
+        );
+    }
+    let Some(client_id) = client_id else {
+        return missing("client_id");
+    };
+    let Some(scope) = form.get("scope").filter(|s| !s.trim().is_empty()) else {
+        return missing("scope");
+    };
+    let app = {
+        let state = shared.lock();
+        state
+            .apps
+            .iter()
+            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+            .cloned()
+    };
+    let Some(app) = app else {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+            ),
+        );
+    };
+    if app.disabled {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            7000112,
+            &format!("Application '{client_id}'({client_id}) is disabled."),
+        );
+    }
+    let secret = form
+        .get("client_secret")
+        .cloned()
+        .filter(|s| !s.is_empty())
+        .or_else(|| basic.map(|(_, secret)| secret).filter(|s| !s.is_empty()));
+    let Some(secret) = secret else {
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        );
+    };
+    if secret != app.client_secret {
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            &format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            ),
+        );
+    }
+    if app.secret_expired {
+        return aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            &format!(
+                "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."
+            ),
+        );
+    }
+    // OIDC scopes some libraries add are ignored; the resource scope is what counts.
+    let resource_scope = scope
+        .split_whitespace()
+        .find(|s| !matches!(*s, "openid" | "profile" | "offline_access"))
+        .unwrap_or("");
+    let Some(resource) = resource_scope.strip_suffix("/.default") else {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            &format!(
+                "The provided value for scope {resource_scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        );
+    };
+    if resource.trim_end_matches('/') != shared.config.resource.trim_end_matches('/') {
+        return aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            &format!(
+                "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+            ),
+        );
+    }
+    let lifetime = i64::try_from(shared.config.token_lifetime_seconds).unwrap_or(3599);
+    let access_token = mint(
+        shared,
+        &TokenSpec {
+            client_id: Some(app.client_id.clone()),
+            groups: Some(app.groups.clone()),
+            lifetime_seconds: Some(lifetime),
+            ..TokenSpec::default()
+        },
+    );
+    let Some(access_token) = access_token else {
+        return aad_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            50000,
+            "There was an error issuing a token.",
+        );
+    };
+    *shared
+        .lock()
+        .stats
+        .tokens_issued
+        .entry(app.client_id.clone())
+        .or_default() += 1;
+    Reply::json(
+        StatusCode::OK,
+        &json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": access_token,
+        }),
+    )
+    .header(CACHE_CONTROL, "no-store, no-cache")
+    .header(PRAGMA, "no-cache")
+}
+
+/// Signs a token. `None` only if signing itself fails.
+pub(crate) fn mint(shared: &Shared, spec: &TokenSpec) -> Option<String> {
+    let config = &shared.config;
+    let app = {
+        let state = shared.lock();
+        match &spec.client_id {
+            Some(id) => state
+                .apps
+                .iter()
+                .find(|a| a.client_id.eq_ignore_ascii_case(id))
+                .cloned()
+                .unwrap_or_else(|| AppConfig {
+                    client_id: id.clone(),
+                    groups: Vec::new(),
+                    ..AppConfig::default()
+                }),
+            None => state.apps.first().cloned().unwrap_or_default(),
+        }
+    };
+    let now = chrono::Utc::now().timestamp() + spec.issued_offset_seconds;
+    let lifetime = spec
+        .lifetime_seconds
+        .unwrap_or_else(|| i64::try_from(config.token_lifetime_seconds).unwrap_or(3599));
+    let issuer = spec
+        .issuer
+        .clone()
+        .unwrap_or_else(|| issuer(&config.tenant_id));
+    let oid = object_id(&app);
+    let claims = AccessClaims {
+        aud: spec
+            .audience
+            .clone()
+            .unwrap_or_else(|| config.resource.clone()),
+        idp: issuer.clone(),
+        iss: issuer,
+        iat: now,
+        nbf: now + spec.not_before_offset_seconds,
+        exp: now + lifetime,
+        aio: uuid::Uuid::new_v4().simple().to_string(),
+        appid: app.client_id.clone(),
+        appidacr: "1".to_string(),
+        idtyp: "app".to_string(),
+        oid: oid.clone(),
+        rh: "0.emulator".to_string(),
+        sub: oid,
+        tid: config.tenant_id.clone(),
+        uti: uuid::Uuid::new_v4().simple().to_string(),
+        ver: "1.0".to_string(),
+        groups: spec.groups.clone().unwrap_or(app.groups),
+    };
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(shared.key.kid.clone());
+    header.x5t = Some(shared.key.kid.clone());
+    jsonwebtoken::encode(&header, &claims, &shared.key.encoding).ok()
+}
+
+fn issuer(tenant: &str) -> String {
+    format!("https://sts.windows.net/{tenant}/")
+}
+
+fn unauthorized(message: &str) -> Reply {
+    Reply::error(StatusCode::UNAUTHORIZED, "unauthorized", message).header(
+        WWW_AUTHENTICATE,
+        &format!("Bearer error=\"invalid_token\", error_description=\"{message}\""),
+    )
+}
+
+/// Checks the bearer token of a proxy call: signature, `kid`, `aud`, `iss`, `exp`, `nbf`, then
+/// membership of the cluster's security group.
+pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<AccessClaims, Reply> {
+    let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return Err(unauthorized("The request has no bearer token."));
+    };
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => {
+            return Err(unauthorized(
+                "The Authorization header is not a bearer token.",
+            ));
+        }
+    };
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| unauthorized("The bearer token is malformed."))?;
+    if header.kid.as_deref() != Some(shared.key.kid.as_str()) {
+        return Err(unauthorized(
+            "The bearer token was signed with an unknown key.",
+        ));
+    }
+    let config = &shared.config;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[config.resource.as_str()]);
+    validation.set_issuer(&[issuer(&config.tenant_id)]);
+    validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
+    validation.validate_nbf = true;
+    validation.leeway = config.token_leeway_seconds;
+    let data = jsonwebtoken::decode::<AccessClaims>(token, &shared.key.decoding, &validation)
+        .map_err(|err| {
+            unauthorized(match err.kind() {
+                ErrorKind::ExpiredSignature => "The bearer token is expired.",
+                ErrorKind::ImmatureSignature => "The bearer token is not valid yet.",
+                ErrorKind::InvalidAudience => "The bearer token has the wrong audience.",
+                ErrorKind::InvalidIssuer => "The bearer token has the wrong issuer.",
+                ErrorKind::InvalidSignature => "The bearer token's signature is invalid.",
+                _ => "The bearer token is malformed.",
+            })
+        })?;
+    let claims = data.claims;
+    if !claims
+        .groups
+        .iter()
+        .any(|g| g.eq_ignore_ascii_case(&config.cluster_group_id))
+    {
+        return Err(Reply::error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            &format!(
+                "The app '{}' is not a member of the cluster's security group '{}'; add its service principal to the group.",
+                claims.appid, config.cluster_group_id
+            ),
+        )
+        .client(Some(claims.appid.clone())));
+    }
+    Ok(claims)
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
+pub(crate) fn discovery(shared: &Shared, tenant: &str) -> Reply {
+    if !known_tenant(shared, tenant) {
+        return unknown_tenant(tenant);
+    }
+    let base = format!("{}/{}", shared.base_url, shared.config.tenant_id);
+    Reply::json(
+        StatusCode::OK,
+        &json!({
+            "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": format!("{base}/v2.0"),
+            "request_uri_parameter_supported": false,
+            "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+            "device_authorization_endpoint": format!("{base}/oauth2/v2.0/devicecode"),
+            "end_session_endpoint": format!("{base}/oauth2/v2.0/logout"),
+            "http_logout_supported": true,
+            "frontchannel_logout_supported": true,
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "ver", "oid"],
+            "tenant_region_scope": "WW",
+            "cloud_instance_name": "microsoftonline.com",
+        }),
+    )
+}
+
+/// `GET /{tenant}/discovery/v2.0/keys`.
+pub(crate) fn jwks(shared: &Shared, tenant: &str) -> Reply {
+    if !known_tenant(shared, tenant) {
+        return unknown_tenant(tenant);
+    }
+    let key = &shared.key;
+    Reply::json(
+        StatusCode::OK,
+        &json!({"keys": [{
+            "kty": "RSA",
+            "use": "sig",
+            "kid": key.kid,
+            "x5t": key.kid,
+            "n": key.n,
+            "e": key.e,
+            "issuer": format!("{}/{}/v2.0", shared.base_url, shared.config.tenant_id),
+        }]}),
+    )
+}

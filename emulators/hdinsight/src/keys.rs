@@ -1,0 +1,109 @@
+//! The RSA key that signs access tokens.
+//!
+//! Generating a 2048-bit RSA key takes seconds in a debug build, so unless a key file is
+//! configured the key is generated once, cached in the system temporary directory and shared by
+//! every emulator in the process.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey, LineEnding};
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::traits::PublicKeyParts;
+use sha2::{Digest, Sha256};
+
+pub(crate) struct SigningKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+    pub decoding: DecodingKey,
+    pub n: String,
+    pub e: String,
+}
+
+static PROCESS_KEY: Mutex<Option<String>> = Mutex::new(None);
+
+const CACHE_FILE: &str = "hdinsight-emulator-signing-key.pem";
+
+impl SigningKey {
+    pub(crate) fn load(file: Option<&str>) -> anyhow::Result<Self> {
+        let pem = match file {
+            Some(path) => load_or_create(Path::new(path))?,
+            None => {
+                let mut cached = PROCESS_KEY
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match cached.as_ref() {
+                    Some(pem) => pem.clone(),
+                    None => {
+                        let pem = load_or_create(&std::env::temp_dir().join(CACHE_FILE))?;
+                        *cached = Some(pem.clone());
+                        pem
+                    }
+                }
+            }
+        };
+        Self::from_pem(&pem)
+    }
+
+    fn from_pem(pem: &str) -> anyhow::Result<Self> {
+        let key = parse(pem).context("the signing key is not an RSA private key in PEM form")?;
+        let pkcs1 = key
+            .to_pkcs1_pem(LineEnding::LF)
+            .context("encoding the signing key")?;
+        let encoding = EncodingKey::from_rsa_pem(pkcs1.as_bytes())
+            .context("the signing key is not usable for RS256")?;
+        let n = URL_SAFE_NO_PAD.encode(key.n().to_bytes_be());
+        let e = URL_SAFE_NO_PAD.encode(key.e().to_bytes_be());
+        let decoding =
+            DecodingKey::from_rsa_components(&n, &e).context("building the verification key")?;
+        let digest = Sha256::digest(key.n().to_bytes_be());
+        let kid = URL_SAFE_NO_PAD.encode(&digest[..20]);
+        Ok(SigningKey {
+            kid,
+            encoding,
+            decoding,
+            n,
+            e,
+        })
+    }
+}
+
+fn parse(pem: &str) -> Option<rsa::RsaPrivateKey> {
+    rsa::RsaPrivateKey::from_pkcs1_pem(pem)
+        .ok()
+        .or_else(|| rsa::RsaPrivateKey::from_pkcs8_pem(pem).ok())
+}
+
+fn load_or_create(path: &Path) -> anyhow::Result<String> {
+    if let Ok(pem) = std::fs::read_to_string(path)
+        && parse(&pem).is_some()
+    {
+        return Ok(pem);
+    }
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+        .context("generating the RSA signing key")?;
+    let pem = key
+        .to_pkcs1_pem(LineEnding::LF)
+        .context("encoding the signing key")?
+        .to_string();
+    // Write to a unique file and rename it, so concurrent emulators never read half a key.
+    let tmp = PathBuf::from(format!("{}.{}.tmp", path.display(), uuid::Uuid::new_v4()));
+    {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut out = options
+            .open(&tmp)
+            .with_context(|| format!("writing the signing key to {}", tmp.display()))?;
+        out.write_all(pem.as_bytes())?;
+    }
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("writing the signing key to {}", path.display()))?;
+    Ok(pem)
+}

@@ -1,0 +1,525 @@
+//! The in-memory Kafka cluster: brokers, topics, partitions, offsets, and the metadata cache
+//! that makes new topics show up late.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::config::{EmulatorConfig, LeaderlessAs};
+
+pub(crate) const CONSUMER_OFFSETS: &str = "__consumer_offsets";
+const CONSUMER_OFFSETS_PARTITIONS: i32 = 50;
+const BROKER_PORT: i32 = 9092;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Broker {
+    pub id: i32,
+    pub host: String,
+    pub rack: Option<String>,
+    pub up: bool,
+}
+
+impl Broker {
+    fn endpoint(&self) -> Value {
+        json!({"hostName": self.host, "port": BROKER_PORT, "id": self.id, "rack": self.rack})
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct StoredRecord {
+    pub key: Option<String>,
+    pub value: String,
+    pub timestamp_ms: i64,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Partition {
+    pub replicas: Vec<i32>,
+    pub earliest: i64,
+    pub latest: i64,
+    /// Records produced over HTTP, by offset. Offsets without an entry (advanced through the
+    /// control API) read back as generated records.
+    pub records: BTreeMap<i64, StoredRecord>,
+    pub created_ms: i64,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Topic {
+    pub partitions: Vec<Partition>,
+    /// Listed and describable from this instant on.
+    pub visible_at: Instant,
+    /// Deleted out of band: still listed until this instant.
+    pub gone_at: Option<Instant>,
+    pub properties: serde_json::Map<String, Value>,
+    next_partition: usize,
+}
+
+impl Topic {
+    fn visible(&self, now: Instant) -> bool {
+        now >= self.visible_at && !self.gone(now)
+    }
+
+    fn gone(&self, now: Instant) -> bool {
+        self.gone_at.is_some_and(|at| now >= at)
+    }
+}
+
+/// Why a topic could not be created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CreateError {
+    InvalidName(String),
+    Invalid(String),
+    Exists,
+}
+
+impl CreateError {
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            CreateError::InvalidName(_) => "invalid_topic_name",
+            CreateError::Invalid(_) => "invalid_request",
+            CreateError::Exists => "topic_already_exists",
+        }
+    }
+
+    pub(crate) fn message(&self, topic: &str) -> String {
+        match self {
+            CreateError::InvalidName(why) => format!("Invalid topic name '{topic}': {why}"),
+            CreateError::Invalid(why) => why.clone(),
+            CreateError::Exists => format!("Topic '{topic}' already exists."),
+        }
+    }
+}
+
+/// Why a produce or consume call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DataError {
+    UnknownTopic,
+    UnknownPartition(i32),
+    Offline(i32),
+}
+
+pub(crate) struct Cluster {
+    pub brokers: Vec<Broker>,
+    pub topics: BTreeMap<String, Topic>,
+    leaderless_as: LeaderlessAs,
+    retention: i64,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Kafka's legal topic names: 1–249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub(crate) fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the name is empty".to_string());
+    }
+    if name.len() > 249 {
+        return Err("the name is longer than 249 characters".to_string());
+    }
+    if name == "." || name == ".." {
+        return Err("'.' and '..' are not allowed".to_string());
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "'{}' is not allowed; use only ASCII letters, digits, '.', '_' and '-'",
+            bad.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+fn name_hash(name: &str) -> usize {
+    // FNV-1a: a stable spread of first replicas across brokers.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    usize::try_from(hash % 1_000_003).unwrap_or(0)
+}
+
+impl Cluster {
+    pub(crate) fn new(config: &EmulatorConfig) -> Self {
+        let brokers = (0..config.brokers.max(1))
+            .map(|i| Broker {
+                id: 1001 + i32::try_from(i).unwrap_or(0),
+                host: format!("wn{i}-kafka.emulator.internal"),
+                rack: Some(format!("/fd{}/ud{}", i % 3, i % 3)),
+                up: true,
+            })
+            .collect();
+        let mut cluster = Cluster {
+            brokers,
+            topics: BTreeMap::new(),
+            leaderless_as: config.leaderless_as,
+            retention: config.retention_records.max(1),
+        };
+        let rf = config.effective_default_replication_factor();
+        let now = Instant::now();
+        let partitions = cluster.place(CONSUMER_OFFSETS, CONSUMER_OFFSETS_PARTITIONS, rf);
+        cluster.topics.insert(
+            CONSUMER_OFFSETS.to_string(),
+            Topic {
+                partitions,
+                visible_at: now,
+                gone_at: None,
+                properties: serde_json::Map::new(),
+                next_partition: 0,
+            },
+        );
+        cluster
+    }
+
+    pub(crate) fn live_brokers(&self) -> usize {
+        self.brokers.iter().filter(|b| b.up).count()
+    }
+
+    /// Round-robin placement over the live brokers, starting at a broker picked from the name;
+    /// neighbouring brokers sit in different racks, so replicas spread over racks.
+    fn place(&self, name: &str, partitions: i32, rf: i32) -> Vec<Partition> {
+        let live: Vec<i32> = self.brokers.iter().filter(|b| b.up).map(|b| b.id).collect();
+        let n = live.len().max(1);
+        let start = name_hash(name) % n;
+        let rf = usize::try_from(rf).unwrap_or(1).min(live.len());
+        let created_ms = now_ms();
+        (0..usize::try_from(partitions).unwrap_or(0))
+            .map(|p| Partition {
+                replicas: (0..rf).map(|j| live[(start + p + j) % n]).collect(),
+                earliest: 0,
+                latest: 0,
+                records: BTreeMap::new(),
+                created_ms,
+            })
+            .collect()
+    }
+
+    /// Drops a topic whose out-of-band deletion became visible.
+    fn purge(&mut self, name: &str, now: Instant) {
+        if self.topics.get(name).is_some_and(|t| t.gone(now)) {
+            self.topics.remove(name);
+        }
+    }
+
+    pub(crate) fn create(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        rf: i32,
+        max_partitions: i32,
+        properties: serde_json::Map<String, Value>,
+        visible_after: Duration,
+    ) -> Result<(), CreateError> {
+        validate_topic_name(name).map_err(CreateError::InvalidName)?;
+        if partitions < 1 {
+            return Err(CreateError::Invalid(format!(
+                "Number of partitions must be larger than 0 (got {partitions})."
+            )));
+        }
+        if partitions > max_partitions {
+            return Err(CreateError::Invalid(format!(
+                "Number of partitions {partitions} exceeds the limit of {max_partitions}."
+            )));
+        }
+        if rf < 1 {
+            return Err(CreateError::Invalid(format!(
+                "Replication factor must be larger than 0 (got {rf})."
+            )));
+        }
+        let live = self.live_brokers();
+        if usize::try_from(rf).unwrap_or(usize::MAX) > live {
+            return Err(CreateError::Invalid(format!(
+                "Replication factor: {rf} larger than available brokers: {live}."
+            )));
+        }
+        let now = Instant::now();
+        self.purge(name, now);
+        if self.topics.contains_key(name) {
+            return Err(CreateError::Exists);
+        }
+        let placed = self.place(name, partitions, rf);
+        self.topics.insert(
+            name.to_string(),
+            Topic {
+                partitions: placed,
+                visible_at: now + visible_after,
+                gone_at: None,
+                properties,
+                next_partition: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Marks a topic deleted; it stays visible for `after` if it was visible. Returns whether
+    /// the topic existed.
+    pub(crate) fn delete(&mut self, name: &str, after: Duration) -> bool {
+        let now = Instant::now();
+        self.purge(name, now);
+        match self.topics.get_mut(name) {
+            Some(topic) if topic.gone_at.is_none() => {
+                if topic.visible(now) {
+                    topic.gone_at = Some(now + after);
+                } else {
+                    self.topics.remove(name);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn set_broker(&mut self, id: i32, up: bool) -> bool {
+        match self.brokers.iter_mut().find(|b| b.id == id) {
+            Some(broker) => {
+                broker.up = up;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn broker(&self, id: i32) -> Option<&Broker> {
+        // Ids are dense from 1001.
+        usize::try_from(id - 1001)
+            .ok()
+            .and_then(|i| self.brokers.get(i))
+            .filter(|b| b.id == id)
+    }
+
+    fn endpoint(&self, id: i32) -> Value {
+        match self.broker(id) {
+            Some(b) => b.endpoint(),
+            None => json!({"hostName": "", "port": -1, "id": id, "rack": null}),
+        }
+    }
+
+    pub(crate) fn brokers_json(&self) -> Value {
+        let brokers: Vec<Value> = self
+            .brokers
+            .iter()
+            .filter(|b| b.up)
+            .map(Broker::endpoint)
+            .collect();
+        json!({ "brokers": brokers })
+    }
+
+    pub(crate) fn list(&mut self, include_internal: bool) -> Vec<String> {
+        let now = Instant::now();
+        let gone: Vec<String> = self
+            .topics
+            .iter()
+            .filter(|(_, t)| t.gone(now))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in gone {
+            self.topics.remove(&name);
+        }
+        self.topics
+            .iter()
+            .filter(|(name, t)| t.visible(now) && (include_internal || !name.starts_with("__")))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    fn visible_topic(&mut self, name: &str) -> Option<&mut Topic> {
+        let now = Instant::now();
+        self.purge(name, now);
+        self.topics.get_mut(name).filter(|t| t.visible(now))
+    }
+
+    fn partition_json(&self, id: usize, p: &Partition) -> Value {
+        let isr: Vec<Value> = p
+            .replicas
+            .iter()
+            .filter(|r| self.broker(**r).is_some_and(|b| b.up))
+            .map(|r| self.endpoint(*r))
+            .collect();
+        let leader = p
+            .replicas
+            .iter()
+            .find(|r| self.broker(**r).is_some_and(|b| b.up))
+            .map(|r| self.endpoint(*r))
+            .unwrap_or_else(|| match self.leaderless_as {
+                LeaderlessAs::Null => Value::Null,
+                LeaderlessAs::MinusOne => {
+                    json!({"hostName": "", "port": -1, "id": -1, "rack": null})
+                }
+            });
+        json!({
+            "partition_id": id,
+            "earliest_offset": p.earliest,
+            "latest_offset": p.latest,
+            "leader": leader,
+            "replicas": p.replicas.iter().map(|r| self.endpoint(*r)).collect::<Vec<_>>(),
+            "isr": isr,
+        })
+    }
+
+    pub(crate) fn describe(&mut self, name: &str) -> Option<Value> {
+        self.visible_topic(name)?;
+        let topic = self.topics.get(name)?;
+        let partitions: Vec<Value> = topic
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| self.partition_json(i, p))
+            .collect();
+        Some(json!({"topic": name, "partitions": partitions}))
+    }
+
+    pub(crate) fn describe_partition(&mut self, name: &str, partition: i32) -> Option<Value> {
+        self.visible_topic(name)?;
+        let topic = self.topics.get(name)?;
+        let index = usize::try_from(partition).ok()?;
+        let p = topic.partitions.get(index)?;
+        Some(self.partition_json(index, p))
+    }
+
+    fn partition_online(&self, p: &Partition) -> bool {
+        p.replicas
+            .iter()
+            .any(|r| self.broker(*r).is_some_and(|b| b.up))
+    }
+
+    /// Appends records; `visible_only` applies the metadata cache (HTTP produce).
+    pub(crate) fn produce(
+        &mut self,
+        name: &str,
+        records: Vec<(Option<i32>, Option<String>, String)>,
+        visible_only: bool,
+    ) -> Result<Vec<(i32, i64)>, DataError> {
+        let now = Instant::now();
+        self.purge(name, now);
+        let retention = self.retention;
+        let topic = self.topics.get(name).ok_or(DataError::UnknownTopic)?;
+        if visible_only && !topic.visible(now) {
+            return Err(DataError::UnknownTopic);
+        }
+        let count = topic.partitions.len();
+        let mut targets = Vec::with_capacity(records.len());
+        let mut next = topic.next_partition;
+        for (partition, key, _) in &records {
+            let index = match (partition, key) {
+                (Some(p), _) => usize::try_from(*p)
+                    .ok()
+                    .filter(|i| *i < count)
+                    .ok_or(DataError::UnknownPartition(*p))?,
+                (None, Some(key)) => name_hash(key) % count.max(1),
+                (None, None) => {
+                    next = (next + 1) % count.max(1);
+                    next
+                }
+            };
+            if !self.partition_online(&topic.partitions[index]) {
+                return Err(DataError::Offline(i32::try_from(index).unwrap_or(-1)));
+            }
+            targets.push(index);
+        }
+        let timestamp_ms = now_ms();
+        let topic = self.topics.get_mut(name).ok_or(DataError::UnknownTopic)?;
+        topic.next_partition = next;
+        let mut written = Vec::with_capacity(records.len());
+        for ((_, key, value), index) in records.into_iter().zip(targets) {
+            let p = &mut topic.partitions[index];
+            let offset = p.latest;
+            p.records.insert(
+                offset,
+                StoredRecord {
+                    key,
+                    value,
+                    timestamp_ms,
+                },
+            );
+            p.latest += 1;
+            trim(p, retention);
+            written.push((i32::try_from(index).unwrap_or(-1), offset));
+        }
+        Ok(written)
+    }
+
+    /// Advances a partition's log end by `n` generated records (control API).
+    pub(crate) fn advance(&mut self, name: &str, partition: i32, n: usize) -> bool {
+        let retention = self.retention;
+        let Some(p) = self
+            .topics
+            .get_mut(name)
+            .and_then(|t| t.partitions.get_mut(usize::try_from(partition).ok()?))
+        else {
+            return false;
+        };
+        p.latest = p
+            .latest
+            .saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
+        trim(p, retention);
+        true
+    }
+
+    /// Reads up to `count` records from `offset` (moved up to the earliest offset), at most
+    /// `max_bytes` of values. Returns the records and the next offset.
+    pub(crate) fn consume(
+        &mut self,
+        name: &str,
+        partition: i32,
+        offset: i64,
+        count: i64,
+        max_bytes: usize,
+    ) -> Result<(Vec<Value>, i64), DataError> {
+        let now = Instant::now();
+        self.purge(name, now);
+        let topic = self
+            .topics
+            .get(name)
+            .filter(|t| t.visible(now))
+            .ok_or(DataError::UnknownTopic)?;
+        let p = usize::try_from(partition)
+            .ok()
+            .and_then(|i| topic.partitions.get(i))
+            .ok_or(DataError::UnknownPartition(partition))?;
+        if !self.partition_online(p) {
+            return Err(DataError::Offline(partition));
+        }
+        let start = offset.max(p.earliest);
+        let end = p.latest.min(start.saturating_add(count.max(0)));
+        let mut out = Vec::new();
+        let mut size = 0usize;
+        let mut next = offset.max(0);
+        let mut at = start;
+        while at < end {
+            let (key, value, ts) = match p.records.get(&at) {
+                Some(r) => (r.key.clone(), r.value.clone(), r.timestamp_ms),
+                None => (None, format!("record-{at}"), p.created_ms),
+            };
+            size += value.len() + key.as_ref().map_or(0, String::len);
+            if size > max_bytes && !out.is_empty() {
+                break;
+            }
+            out.push(json!({
+                "key": key,
+                "value": value,
+                "partition": partition,
+                "offset": at,
+                "timestamp": ts,
+                "timestampType": "CreateTime",
+            }));
+            next = at + 1;
+            at += 1;
+        }
+        Ok((out, next))
+    }
+}
+
+fn trim(p: &mut Partition, retention: i64) {
+    let floor = p.latest.saturating_sub(retention);
+    if floor > p.earliest {
+        p.earliest = floor;
+        p.records = p.records.split_off(&floor);
+    }
+}

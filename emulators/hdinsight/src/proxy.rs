@@ -1,0 +1,251 @@
+//! The eight Kafka REST proxy operations, behind the bearer-token check.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, StatusCode};
+use serde_json::{Value, json};
+
+use crate::config::ConsumeShape;
+use crate::entra;
+use crate::model::DataError;
+use crate::server::{Head, Reply, Route, Shared};
+
+/// A consume response holds at most this many bytes of keys and values.
+const MAX_CONSUME_BYTES: usize = 6 * 1024 * 1024;
+
+fn not_found(topic: &str) -> Reply {
+    Reply::error(
+        StatusCode::NOT_FOUND,
+        "topic_not_found",
+        &format!("Topic '{topic}' not found."),
+    )
+}
+
+fn bad_request(code: &str, message: &str) -> Reply {
+    Reply::error(StatusCode::BAD_REQUEST, code, message)
+}
+
+fn data_error(topic: &str, err: DataError) -> Reply {
+    match err {
+        DataError::UnknownTopic => not_found(topic),
+        DataError::UnknownPartition(p) => Reply::error(
+            StatusCode::NOT_FOUND,
+            "partition_not_found",
+            &format!("Partition {p} of topic '{topic}' not found."),
+        ),
+        DataError::Offline(p) => Reply::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "partition_offline",
+            &format!("Partition {p} of topic '{topic}' has no leader."),
+        ),
+    }
+}
+
+pub(crate) fn handle(shared: &Shared, route: &Route, head: &Head, body: &Bytes) -> Reply {
+    let claims = match entra::authorize(shared, &head.headers) {
+        Ok(claims) => claims,
+        Err(reply) => return reply,
+    };
+    let reply = match route {
+        Route::Status => Reply::json(StatusCode::OK, &json!("Kafka REST proxy is running.")),
+        Route::Create(topic) => create(shared, topic, body),
+        Route::Unsupported => Reply::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            &format!(
+                "The method {} is not supported on this resource.",
+                head.method
+            ),
+        ),
+        Route::Brokers => Reply::json(StatusCode::OK, &shared.lock().cluster.brokers_json()),
+        Route::List => {
+            let topics = shared
+                .lock()
+                .cluster
+                .list(shared.config.list_internal_topics);
+            Reply::json(StatusCode::OK, &json!({ "topics": topics }))
+        }
+        Route::Describe(topic) => match shared.lock().cluster.describe(topic) {
+            Some(value) => Reply::json(StatusCode::OK, &value),
+            None => not_found(topic),
+        },
+        Route::DescribePartition(topic, partition) => match partition.parse::<i32>() {
+            Ok(p) => match shared.lock().cluster.describe_partition(topic, p) {
+                Some(value) => Reply::json(StatusCode::OK, &value),
+                None => data_error(topic, DataError::UnknownPartition(p)),
+            },
+            Err(_) => bad_request(
+                "invalid_partition",
+                &format!("'{partition}' is not a partition number."),
+            ),
+        },
+        Route::Produce(topic) => produce(shared, topic, body),
+        Route::Consume(topic, partition, offset) => {
+            consume(shared, topic, partition, offset, head.query.as_deref())
+        }
+        _ => Reply::error(StatusCode::NOT_FOUND, "not_found", "No such resource."),
+    };
+    reply.client(Some(claims.appid))
+}
+
+fn int32(body: &Value, field: &str) -> Result<Option<i32>, Reply> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value
+            .as_i64()
+            .and_then(|v| i32::try_from(v).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                bad_request(
+                    "invalid_request",
+                    &format!("'{field}' must be a 32-bit integer."),
+                )
+            }),
+    }
+}
+
+fn create(shared: &Shared, topic: &str, body: &Bytes) -> Reply {
+    *shared
+        .lock()
+        .stats
+        .creates_per_topic
+        .entry(topic.to_string())
+        .or_default() += 1;
+    let record: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(value @ Value::Object(_)) => value,
+            Ok(_) => {
+                return bad_request(
+                    "invalid_request",
+                    "The body must be a TopicCreationRecord object.",
+                );
+            }
+            Err(err) => {
+                return bad_request(
+                    "invalid_request",
+                    &format!("The body is not valid JSON: {err}."),
+                );
+            }
+        }
+    };
+    let config = &shared.config;
+    let partitions = match int32(&record, "partition_count") {
+        Ok(p) => p.unwrap_or(config.default_partitions),
+        Err(reply) => return reply,
+    };
+    let rf = match int32(&record, "replication_factor") {
+        Ok(rf) => rf.unwrap_or_else(|| config.effective_default_replication_factor()),
+        Err(reply) => return reply,
+    };
+    let properties = match record.get("topic_properties") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(map)) => map.clone(),
+        Some(_) => return bad_request("invalid_request", "'topic_properties' must be an object."),
+    };
+    let result = shared.lock().cluster.create(
+        topic,
+        partitions,
+        rf,
+        config.max_partitions,
+        properties,
+        Duration::from_millis(config.visibility_delay_ms),
+    );
+    match result {
+        Ok(()) => Reply::json(StatusCode::OK, &json!(format!("Topic {topic} created."))),
+        Err(err) => bad_request(err.code(), &err.message(topic)),
+    }
+}
+
+fn as_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn produce(shared: &Shared, topic: &str, body: &Bytes) -> Reply {
+    let parsed: Value = match serde_json::from_slice(body) {
+        Ok(value) => value,
+        Err(err) => {
+            return bad_request(
+                "invalid_request",
+                &format!("The body is not valid JSON: {err}."),
+            );
+        }
+    };
+    let Some(records) = parsed.get("records").and_then(Value::as_array) else {
+        return bad_request("invalid_request", "The body must be {\"records\": [...]}.");
+    };
+    let mut batch = Vec::with_capacity(records.len());
+    for (i, record) in records.iter().enumerate() {
+        let Some(value) = record.get("value").filter(|v| !v.is_null()) else {
+            return bad_request("invalid_request", &format!("Record {i} has no 'value'."));
+        };
+        let partition = match int32(record, "partition") {
+            Ok(p) => p,
+            Err(reply) => return reply,
+        };
+        let key = record.get("key").filter(|k| !k.is_null()).map(as_text);
+        batch.push((partition, key, as_text(value)));
+    }
+    let count = batch.len();
+    match shared.lock().cluster.produce(topic, batch, true) {
+        Ok(_) => Reply::json(
+            StatusCode::OK,
+            &json!(format!("{count} record(s) produced to topic {topic}.")),
+        ),
+        Err(err) => data_error(topic, err),
+    }
+}
+
+fn consume(
+    shared: &Shared,
+    topic: &str,
+    partition: &str,
+    offset: &str,
+    query: Option<&str>,
+) -> Reply {
+    let Ok(partition) = partition.parse::<i32>() else {
+        return bad_request(
+            "invalid_partition",
+            &format!("'{partition}' is not a partition number."),
+        );
+    };
+    let Some(offset) = offset.parse::<i64>().ok().filter(|o| *o >= 0) else {
+        return bad_request(
+            "invalid_offset",
+            &format!("'{offset}' is not a valid offset."),
+        );
+    };
+    let mut count: i64 = 1;
+    if let Some(query) = query {
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if name == "count" {
+                match value.parse::<i64>() {
+                    Ok(n) if n >= 1 => count = n,
+                    _ => {
+                        return bad_request(
+                            "invalid_count",
+                            &format!("'{value}' is not a valid count; use a positive integer."),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let result = shared
+        .lock()
+        .cluster
+        .consume(topic, partition, offset, count, MAX_CONSUME_BYTES);
+    match result {
+        Ok((records, next)) => match shared.config.consume_shape {
+            ConsumeShape::Object => Reply::json(StatusCode::OK, &json!({ "records": records }))
+                .header(HeaderName::from_static("nextoffset"), &next.to_string()),
+            ConsumeShape::Array => Reply::json(StatusCode::OK, &Value::Array(records)),
+        },
+        Err(err) => data_error(topic, err),
+    }
+}
