@@ -755,3 +755,351 @@ async fn token_errors_surface_as_auth_errors() {
     assert!(mock.hits().is_empty());
     assert!(!format!("{err:?}").contains("client-secret-value"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Against the HDInsight emulator over HTTPS, trusting its CA through `extra_ca_pem`.
+
+mod emulator {
+    use super::*;
+    use hdinsight_emulator::{
+        AppConfig, ConsumeShape, EmulatorConfig, FaultBody, FaultRule, Faults, LeaderlessAs,
+        RunningEmulator, Transport,
+    };
+
+    async fn start(config: EmulatorConfig) -> RunningEmulator {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "proxy-client-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        RunningEmulator::start(
+            config,
+            "127.0.0.1:0".parse().expect("addr"),
+            Transport::Tls { dir },
+        )
+        .await
+        .expect("emulator starts")
+    }
+
+    fn fast() -> EmulatorConfig {
+        EmulatorConfig {
+            visibility_delay_ms: 200,
+            ..EmulatorConfig::default()
+        }
+    }
+
+    fn config(emu: &RunningEmulator) -> ProxyClientConfig {
+        let app = AppConfig::default();
+        let base = Url::parse(&emu.base_url()).expect("url");
+        let mut config = ProxyClientConfig::new(
+            "kafka/emulated",
+            base.clone(),
+            ClientCredentials {
+                tenant_id: emu.tenant_id().to_string(),
+                client_id: app.client_id,
+                client_secret: SecretString::new(app.client_secret),
+            },
+        );
+        config.authority = base;
+        config.extra_ca_pem = emu.ca_pem();
+        config
+    }
+
+    fn client(emu: &RunningEmulator, tweak: impl FnOnce(&mut ProxyClientConfig)) -> ProxyClient {
+        let mut config = config(emu);
+        tweak(&mut config);
+        ProxyClient::new(config, Arc::new(NoopObserver)).expect("client")
+    }
+
+    async fn wait_listed(client: &ProxyClient, topic: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !client
+            .list_topics()
+            .await
+            .expect("list")
+            .iter()
+            .any(|t| t == topic)
+        {
+            assert!(Instant::now() < deadline, "{topic} never became visible");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn happy_path_over_tls_with_the_extra_ca() {
+        let emu = start(fast()).await;
+        let client = client(&emu, |_| {});
+        client.status().await.expect("status");
+        let brokers = client.brokers().await.expect("brokers");
+        assert_eq!(brokers.len(), 3);
+
+        let mut record = TopicCreationRecord {
+            partition_count: Some(3),
+            replication_factor: Some(2),
+            ..Default::default()
+        };
+        record
+            .topic_properties
+            .insert("retention.ms".into(), json!(604800000));
+        record
+            .topic_properties
+            .insert("min.insync.replicas".into(), json!("1"));
+        client
+            .create_topic("orders", &record)
+            .await
+            .expect("create");
+        // The list is a cache: the topic shows up after the visibility delay.
+        wait_listed(&client, "orders").await;
+        let described = client.describe_topic("orders").await.expect("describe");
+        assert_eq!(described.topic, "orders");
+        assert_eq!(described.partitions.len(), 3);
+        assert!(
+            described
+                .partitions
+                .iter()
+                .all(|p| p.replicas.len() == 2 && p.leader.is_some())
+        );
+        let p0 = client
+            .describe_partition("orders", 0)
+            .await
+            .expect("partition");
+        assert_eq!(p0.partition_id, 0);
+
+        let records: Vec<ProducerRecord> = (0..5)
+            .map(|i| ProducerRecord {
+                value: json!(format!("v{i}")),
+                key: Some(json!("k")),
+                partition: Some(0),
+            })
+            .collect();
+        client.produce("orders", &records).await.expect("produce");
+        let consumed = client.consume("orders", 0, 0, 10).await.expect("consume");
+        assert_eq!(consumed.records.len(), 5);
+        assert_eq!(consumed.records[0].value.as_deref(), Some("v0"));
+        assert_eq!(consumed.next_offset, Some(5));
+
+        let stats = emu.control().stats();
+        assert_eq!(stats.token_requests, 1, "one token for all calls");
+        assert_eq!(stats.count("create"), 1);
+        assert!(client.token_expires_at().is_some());
+        emu.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn consume_array_shape_and_leaderless_partitions() {
+        let emu = start(EmulatorConfig {
+            consume_shape: ConsumeShape::Array,
+            leaderless_as: LeaderlessAs::MinusOne,
+            brokers: 1,
+            ..fast()
+        })
+        .await;
+        let client = client(&emu, |_| {});
+        let record = TopicCreationRecord {
+            partition_count: Some(1),
+            replication_factor: Some(1),
+            ..Default::default()
+        };
+        client.create_topic("t", &record).await.expect("create");
+        wait_listed(&client, "t").await;
+        client
+            .produce(
+                "t",
+                &[ProducerRecord {
+                    value: json!("x"),
+                    key: None,
+                    partition: Some(0),
+                }],
+            )
+            .await
+            .expect("produce");
+        let consumed = client.consume("t", 0, 0, 5).await.expect("consume");
+        assert_eq!(consumed.records.len(), 1);
+        let brokers = client.brokers().await.expect("brokers");
+        assert!(emu.control().broker_down(brokers[0].id));
+        let p = client.describe_partition("t", 0).await.expect("partition");
+        assert_eq!(p.leader, None, "leader id -1 reads as no leader");
+        assert!(p.isr.is_empty());
+        assert!(
+            client
+                .describe_topic("absent")
+                .await
+                .expect_err("404")
+                .is_not_found()
+        );
+    }
+
+    #[tokio::test]
+    async fn tls_is_verified_without_the_extra_ca() {
+        let emu = start(fast()).await;
+        let client = client(&emu, |c| c.extra_ca_pem = None);
+        let err = client.status().await.expect_err("unknown CA");
+        // The token request is the first to fail the handshake.
+        assert!(
+            matches!(err, ProxyError::Auth(_) | ProxyError::Transport(_)),
+            "{err:?}"
+        );
+        assert_eq!(emu.control().stats().token_requests, 0);
+    }
+
+    #[tokio::test]
+    async fn an_app_outside_the_cluster_group_is_forbidden() {
+        let emu = start(fast()).await;
+        emu.control()
+            .set_app_groups(&AppConfig::default().client_id, vec![]);
+        let client = client(&emu, |_| {});
+        let err = client.list_topics().await.expect_err("403");
+        assert!(matches!(err, ProxyError::Forbidden { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("the app is not a member of the cluster's security group (HTTP 403)")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rotated_secret_surfaces_as_aadsts_7000215() {
+        let emu = start(fast()).await;
+        let client = client(&emu, |_| {});
+        client.list_topics().await.expect("works before rotation");
+        emu.control()
+            .set_app_secret(&AppConfig::default().client_id, "new-secret");
+        client.invalidate_token();
+        let err = client.list_topics().await.expect_err("old secret");
+        match &err {
+            ProxyError::Auth(auth) => {
+                assert_eq!(auth.aadsts(), Some(7000215), "{auth}");
+                assert!(
+                    auth.to_string().contains("invalid client secret for app"),
+                    "{auth}"
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(!err.is_transient());
+        assert!(!format!("{err:?}").contains("emulator-secret"));
+    }
+
+    #[tokio::test]
+    async fn injected_5xx_are_retried_but_a_failed_create_is_sent_once() {
+        let emu = start(fast()).await;
+        let control = emu.control();
+        control.set_faults(Faults {
+            rules: vec![
+                FaultRule {
+                    remaining: Some(2),
+                    ..FaultRule::status(&["list"], 500)
+                },
+                FaultRule {
+                    remaining: Some(1),
+                    ..FaultRule::status(&["create"], 500)
+                },
+            ],
+            ..Faults::default()
+        });
+        let client = client(&emu, |c| c.max_retries = 3);
+        client.list_topics().await.expect("third try");
+        assert_eq!(control.stats().count("list"), 3);
+        let err = client
+            .create_topic("once", &TopicCreationRecord::default())
+            .await
+            .expect_err("500");
+        assert!(
+            matches!(err, ProxyError::Server { status: 500, .. }),
+            "{err:?}"
+        );
+        assert_eq!(control.stats().count("create"), 1);
+        // The caller decides what to do next; a second call goes through.
+        client
+            .create_topic("once", &TopicCreationRecord::default())
+            .await
+            .expect("create");
+    }
+
+    #[tokio::test]
+    async fn retry_after_from_the_emulator_is_waited_out() {
+        let emu = start(fast()).await;
+        let control = emu.control();
+        control.set_faults(Faults {
+            rules: vec![FaultRule {
+                retry_after_seconds: Some(1),
+                remaining: Some(1),
+                ..FaultRule::status(&["list"], 429)
+            }],
+            ..Faults::default()
+        });
+        let client = client(&emu, |_| {});
+        client.list_topics().await.expect("after Retry-After");
+        let lists: Vec<SystemTime> = control
+            .request_log()
+            .into_iter()
+            .filter(|r| r.operation == "list")
+            .map(|r| r.at)
+            .collect();
+        assert_eq!(lists.len(), 2);
+        let gap = lists[1].duration_since(lists[0]).expect("ordered");
+        assert!(gap >= Duration::from_millis(950), "retried after {gap:?}");
+    }
+
+    #[tokio::test]
+    async fn garbage_truncated_oversized_and_stalled_bodies() {
+        let emu = start(fast()).await;
+        let control = emu.control();
+        let client = client(&emu, |c| {
+            c.max_retries = 0;
+            c.limits.request_timeout = Duration::from_millis(800);
+        });
+        client.list_topics().await.expect("warm up the token");
+        type Check = fn(&ProxyError) -> bool;
+        let cases: Vec<(FaultBody, Check)> = vec![
+            (FaultBody::Garbage, |e| {
+                matches!(e, ProxyError::Malformed(_))
+            }),
+            (FaultBody::Truncated, |e| {
+                matches!(e, ProxyError::Malformed(_))
+            }),
+            (
+                FaultBody::Oversized {
+                    bytes: 9 * 1024 * 1024,
+                },
+                |e| matches!(e, ProxyError::BodyTooLarge { .. }),
+            ),
+            (
+                FaultBody::Stall {
+                    after_bytes: 5,
+                    seconds: 5,
+                },
+                |e| matches!(e, ProxyError::Timeout),
+            ),
+        ];
+        for (body, expected) in cases {
+            control.set_faults(Faults {
+                rules: vec![FaultRule {
+                    body: body.clone(),
+                    remaining: Some(1),
+                    ..FaultRule::status(&["list"], 200)
+                }],
+                ..Faults::default()
+            });
+            let err = client.list_topics().await.expect_err("bad body");
+            assert!(expected(&err), "{body:?} gave {err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn token_endpoint_down_is_a_transient_auth_error() {
+        let emu = start(fast()).await;
+        emu.control().set_faults(Faults {
+            token_endpoint_down: true,
+            ..Faults::default()
+        });
+        let client = client(&emu, |c| c.max_retries = 1);
+        let err = client.list_topics().await.expect_err("no token");
+        assert!(matches!(err, ProxyError::Auth(_)), "{err:?}");
+        assert!(err.is_transient());
+        assert_eq!(emu.control().stats().count("list"), 0);
+        emu.control().clear_faults();
+        client.list_topics().await.expect("recovers");
+    }
+}

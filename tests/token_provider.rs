@@ -323,3 +323,199 @@ fn bad_configuration_is_rejected_up_front() {
     .expect_err("empty tenant");
     assert!(matches!(err, AuthError::InvalidConfig(_)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Against the HDInsight emulator's Entra ID token endpoint: single flight and the AADSTS rows.
+
+mod emulator {
+    use super::*;
+    use hdinsight_emulator::{AppConfig, EmulatorConfig, RunningEmulator, Transport};
+
+    const SCOPE: &str = "https://hib.azurehdinsight.net/.default";
+
+    async fn start(config: EmulatorConfig) -> RunningEmulator {
+        RunningEmulator::start(
+            config,
+            "127.0.0.1:0".parse().expect("addr"),
+            Transport::PlainHttp,
+        )
+        .await
+        .expect("emulator starts")
+    }
+
+    fn provider_for(
+        emu: &RunningEmulator,
+        tenant: &str,
+        client_id: &str,
+        secret: &str,
+        scope: &str,
+    ) -> TokenProvider {
+        TokenProvider::new(
+            reqwest::Client::new(),
+            &Url::parse(&emu.base_url()).expect("url"),
+            scope,
+            ClientCredentials {
+                tenant_id: tenant.into(),
+                client_id: client_id.into(),
+                client_secret: SecretString::new(secret),
+            },
+            Arc::new(NoopAuthObserver),
+        )
+        .expect("config")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_token_request_for_a_thousand_callers() {
+        let emu = start(EmulatorConfig {
+            latency_ms: 100,
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let app = AppConfig::default();
+        let provider = Arc::new(provider_for(
+            &emu,
+            emu.tenant_id(),
+            &app.client_id,
+            &app.client_secret,
+            SCOPE,
+        ));
+        let tasks: Vec<_> = (0..1000)
+            .map(|_| {
+                let p = provider.clone();
+                tokio::spawn(async move { p.token().await.map(|t| t.secret().to_string()) })
+            })
+            .collect();
+        let mut tokens = std::collections::BTreeSet::new();
+        for t in tasks {
+            tokens.insert(t.await.expect("task").expect("token"));
+        }
+        assert_eq!(tokens.len(), 1);
+        assert_eq!(emu.control().stats().token_requests, 1);
+        let left = provider
+            .expires_at()
+            .expect("cached")
+            .duration_since(SystemTime::now())
+            .expect("future");
+        assert!(left > Duration::from_secs(3500));
+    }
+
+    #[tokio::test]
+    async fn every_aadsts_row_is_typed() {
+        let wrong = AppConfig::default();
+        let expired = AppConfig {
+            client_id: "33333333-3333-3333-3333-333333333333".into(),
+            client_secret: "old".into(),
+            secret_expired: true,
+            ..AppConfig::default()
+        };
+        let emu = start(EmulatorConfig {
+            apps: vec![wrong.clone(), expired.clone()],
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let tenant = emu.tenant_id().to_string();
+        let rows: Vec<(&str, &str, &str, &str, u16, &str, u32)> = vec![
+            (
+                &tenant,
+                &wrong.client_id,
+                "not-the-secret",
+                SCOPE,
+                401,
+                "invalid_client",
+                7000215,
+            ),
+            (
+                &tenant,
+                &expired.client_id,
+                "old",
+                SCOPE,
+                401,
+                "invalid_client",
+                7000222,
+            ),
+            (
+                &tenant,
+                &wrong.client_id,
+                "",
+                SCOPE,
+                401,
+                "invalid_client",
+                7000218,
+            ),
+            (
+                &tenant,
+                "99999999-9999-9999-9999-999999999999",
+                "some-secret-value",
+                SCOPE,
+                400,
+                "unauthorized_client",
+                700016,
+            ),
+            (
+                "unknown-tenant.example",
+                &wrong.client_id,
+                &wrong.client_secret,
+                SCOPE,
+                400,
+                "invalid_request",
+                90002,
+            ),
+            (
+                &tenant,
+                &wrong.client_id,
+                &wrong.client_secret,
+                "https://hib.azurehdinsight.net",
+                400,
+                "invalid_scope",
+                1002012,
+            ),
+            (
+                &tenant,
+                &wrong.client_id,
+                &wrong.client_secret,
+                "https://unknown.example/.default",
+                400,
+                "invalid_resource",
+                500011,
+            ),
+        ];
+        for (tenant, client_id, secret, scope, status, error, code) in rows {
+            let err = provider_for(&emu, tenant, client_id, secret, scope)
+                .token()
+                .await
+                .expect_err("rejected");
+            match &err {
+                AuthError::Rejected {
+                    status: s,
+                    error: e,
+                    aadsts,
+                    description,
+                    client_id: c,
+                } => {
+                    assert_eq!(
+                        (*s, e.as_str(), *aadsts),
+                        (status, error, Some(code)),
+                        "{err}"
+                    );
+                    assert!(
+                        description.starts_with(&format!("AADSTS{code}: ")),
+                        "{description}"
+                    );
+                    assert!(!description.contains('\n') && !description.contains("Trace ID"));
+                    assert_eq!(c, client_id);
+                }
+                other => panic!("row {code}: unexpected {other:?}"),
+            }
+            let text = err.to_string();
+            assert!(text.starts_with(&format!("AADSTS{code}: ")), "{text}");
+            assert!(
+                text.ends_with(&format!("for app {client_id} ({error}, HTTP {status})")),
+                "{text}"
+            );
+            if !secret.is_empty() {
+                assert!(!text.contains(secret) && !format!("{err:?}").contains(secret));
+            }
+            assert!(!err.is_transient());
+        }
+    }
+}
