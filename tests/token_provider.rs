@@ -176,6 +176,38 @@ async fn short_lived_tokens_are_refreshed_at_half_their_lifetime() {
 }
 
 #[tokio::test]
+async fn a_failed_early_refresh_keeps_the_current_token_while_it_is_valid() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let addr = serve(token_endpoint(hits.clone(), Duration::ZERO, |n, _| {
+        if n == 1 {
+            ok_token(n, 4)
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }))
+    .await;
+    let provider = provider(addr, Arc::new(NoopAuthObserver));
+    assert_eq!(provider.token().await.expect("token").secret(), "token-1");
+    // Past half of the 4 s lifetime: a refresh is due, fails, and the current token is used.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(
+        provider.token().await.expect("fallback").secret(),
+        "token-1"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    // The next attempt waits a little instead of hammering the endpoint.
+    assert_eq!(
+        provider.token().await.expect("fallback").secret(),
+        "token-1"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    // Without a token to fall back on, the error surfaces.
+    provider.invalidate();
+    let err = provider.token().await.expect_err("endpoint down");
+    assert!(matches!(err, AuthError::Server { status: 503 }), "{err:?}");
+}
+
+#[tokio::test]
 async fn aadsts_rejection_is_typed_and_never_shows_the_secret() {
     let hits = Arc::new(AtomicUsize::new(0));
     let addr = serve(token_endpoint(hits.clone(), Duration::ZERO, |_, _| {
