@@ -156,6 +156,22 @@ fn broker(id: i32) -> serde_json::Value {
 }
 
 #[test]
+fn clients_and_their_calls_can_be_shared_across_tasks() {
+    fn shared<T: Send + Sync + 'static>(_: &T) {}
+    fn spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+    let addr: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+    let client = ProxyClient::new(config_for(addr, addr), Arc::new(NoopObserver)).expect("client");
+    shared(&client);
+    shared(client.token_provider());
+    let c = client.clone();
+    spawnable(async move { c.list_topics().await });
+    let c = client.clone();
+    spawnable(async move { c.create_topic("t", &TopicCreationRecord::default()).await });
+    let c = client;
+    spawnable(async move { c.consume("t", 0, 0, 1).await });
+}
+
+#[test]
 fn plain_http_needs_an_explicit_opt_in() {
     let addr: SocketAddr = "127.0.0.1:9".parse().expect("addr");
     let mut config = config_for(addr, addr);

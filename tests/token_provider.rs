@@ -180,7 +180,7 @@ async fn a_failed_early_refresh_keeps_the_current_token_while_it_is_valid() {
     let hits = Arc::new(AtomicUsize::new(0));
     let addr = serve(token_endpoint(hits.clone(), Duration::ZERO, |n, _| {
         if n == 1 {
-            ok_token(n, 4)
+            ok_token(n, 6)
         } else {
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
@@ -188,8 +188,8 @@ async fn a_failed_early_refresh_keeps_the_current_token_while_it_is_valid() {
     .await;
     let provider = provider(addr, Arc::new(NoopAuthObserver));
     assert_eq!(provider.token().await.expect("token").secret(), "token-1");
-    // Past half of the 4 s lifetime: a refresh is due, fails, and the current token is used.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // Past half of the 6 s lifetime: a refresh is due, fails, and the current token is used.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     assert_eq!(
         provider.token().await.expect("fallback").secret(),
         "token-1"
