@@ -702,6 +702,77 @@ async fn concurrency_limit_caps_requests_in_flight() {
     assert_eq!(peak.load(Ordering::SeqCst), 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_reconciles_shares_one_topic_list() {
+    let mock = Mock::start(|_, n| {
+        let body = if n == 1 {
+            json!({"topics":["a","__consumer_offsets"]})
+        } else {
+            json!({"topics":["a","b"]})
+        };
+        (
+            Duration::from_millis(100),
+            (StatusCode::OK, axum::Json(body)).into_response(),
+        )
+    })
+    .await;
+    let client = mock.client(|_| {});
+    let tasks: Vec<_> = (0..500)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { c.shared_topic_list(Duration::from_secs(2)).await })
+        })
+        .collect();
+    for t in tasks {
+        let list = t.await.expect("task").expect("list");
+        assert!(list.contains("a") && !list.contains("__consumer_offsets"));
+        assert_eq!(list.topics.len(), 1);
+    }
+    assert_eq!(mock.hits().len(), 1, "one list call for the whole burst");
+    // Fresh enough: served from the cache.
+    client
+        .shared_topic_list(Duration::from_secs(2))
+        .await
+        .expect("cached");
+    assert_eq!(mock.hits().len(), 1);
+    // Older than the bound, or dropped: fetched again.
+    let list = client
+        .shared_topic_list(Duration::ZERO)
+        .await
+        .expect("refetched");
+    assert!(list.contains("b"));
+    assert_eq!(mock.hits().len(), 2);
+    client.invalidate_topic_list();
+    client
+        .shared_topic_list(Duration::from_secs(60))
+        .await
+        .expect("refetched");
+    assert_eq!(mock.hits().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_shared_list_is_reported_to_everyone_who_waited() {
+    let mock = Mock::start(|_, _| {
+        (
+            Duration::from_millis(100),
+            StatusCode::FORBIDDEN.into_response(),
+        )
+    })
+    .await;
+    let client = mock.client(|_| {});
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { c.shared_topic_list(Duration::from_secs(2)).await })
+        })
+        .collect();
+    for t in tasks {
+        let err = t.await.expect("task").expect_err("403");
+        assert!(matches!(err, ProxyError::Forbidden { .. }), "{err:?}");
+    }
+    assert_eq!(mock.hits().len(), 1);
+}
+
 #[derive(Default)]
 struct Recorder {
     requests: Mutex<Vec<(String, Operation, String)>>,
