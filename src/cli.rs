@@ -95,6 +95,10 @@ pub struct RunArgs {
     /// How old the shared topic list may be when a reconcile uses it.
     #[arg(long, env = "HDI_LIST_FRESHNESS", default_value = "2s", value_parser = parse_duration)]
     pub list_freshness: Duration,
+    /// How long after a create without a clear answer (5xx, timeout) the topic is looked up and
+    /// created again if still absent.
+    #[arg(long, env = "HDI_UNCERTAIN_RETRY", default_value = "30s", value_parser = parse_duration)]
+    pub uncertain_retry: Duration,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -145,6 +145,11 @@ pub async fn acquire(client: Client, config: LeaseConfig) -> Leadership {
 }
 
 impl Leadership {
+    /// A receiver that turns `true` when leadership is lost.
+    pub fn watch(&self) -> watch::Receiver<bool> {
+        self.lost.clone()
+    }
+
     /// Resolves when leadership is lost.
     pub async fn lost(&self) {
         let mut rx = self.lost.clone();

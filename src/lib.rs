@@ -5,7 +5,9 @@
 //! the proxy (IO) → plan (pure: desired vs observed → actions and conditions) → act (IO) → patch
 //! status only when it changed (IO).
 
+pub mod app;
 pub mod auth;
+pub mod check;
 pub mod cli;
 pub mod controller;
 pub mod crd;

@@ -144,8 +144,8 @@ impl Metrics {
             m.token_requests.clone(),
         );
         registry.register_with_unit(
-            "token_expiry",
-            "Seconds until the cached token of a proxy expires",
+            "token_expiry_timestamp",
+            "Unix time at which the cached token of a proxy expires",
             prometheus_client::registry::Unit::Seconds,
             m.token_expiry.clone(),
         );
@@ -185,6 +185,77 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+}
+
+impl Metrics {
+    pub fn status_written(&self, kind: &str) {
+        self.status_writes
+            .get_or_create(&KindLabels {
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+}
+
+/// Feeds the proxy clients' observations into the metrics.
+pub struct MetricsObserver(pub std::sync::Arc<Metrics>);
+
+impl crate::proxy::ProxyObserver for MetricsObserver {
+    fn request(
+        &self,
+        proxy: &str,
+        op: crate::proxy::Operation,
+        status_class: &str,
+        elapsed: Duration,
+    ) {
+        self.0
+            .proxy_requests
+            .get_or_create(&ProxyRequestLabels {
+                proxy: proxy.to_string(),
+                operation: op.as_str().to_string(),
+                outcome: status_class.to_string(),
+            })
+            .inc();
+        self.0
+            .proxy_request_duration
+            .get_or_create(&ProxyOperationLabels {
+                proxy: proxy.to_string(),
+                operation: op.as_str().to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    fn throttled(&self, proxy: &str) {
+        self.0
+            .proxy_throttled
+            .get_or_create(&ProxyLabels {
+                proxy: proxy.to_string(),
+            })
+            .inc();
+    }
+
+    fn token_request(&self, proxy: &str, ok: bool) {
+        self.0
+            .token_requests
+            .get_or_create(&TokenLabels {
+                proxy: proxy.to_string(),
+                result: if ok { "success" } else { "failure" }.to_string(),
+            })
+            .inc();
+    }
+
+    fn token_expiry(&self, proxy: &str, expires_at: std::time::SystemTime) {
+        let secs = expires_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        self.0
+            .token_expiry
+            .get_or_create(&ProxyLabels {
+                proxy: proxy.to_string(),
+            })
+            .set(secs);
     }
 }
 

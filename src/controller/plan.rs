@@ -52,6 +52,9 @@ pub struct PlanSettings {
     pub recreate_grace: Duration,
     /// How often a Ready topic is described again.
     pub resync_interval: Duration,
+    /// How long after a create without a clear answer (5xx, timeout) the topic is looked up and,
+    /// if still absent, created again. Safe: the proxy refuses to create an existing topic.
+    pub uncertain_retry: Duration,
 }
 
 impl Default for PlanSettings {
@@ -60,6 +63,7 @@ impl Default for PlanSettings {
             visibility_timeout: Duration::from_secs(600),
             recreate_grace: Duration::from_secs(300),
             resync_interval: Duration::from_secs(600),
+            uncertain_retry: Duration::from_secs(30),
         }
     }
 }
@@ -330,6 +334,21 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
         && prev.partitions.is_none()
     {
         let waited = elapsed_since(input.now, requested);
+        let uncertain = previous_ready_reason(prev) == Some(reason::CREATE_UNCERTAIN);
+        if uncertain
+            && waited >= input.settings.uncertain_retry
+            && d.policy == ManagementPolicy::Create
+        {
+            // The create may not have happened: look once more, then send it again. If it did
+            // happen and is not yet visible, the proxy refuses the second one and nothing is lost.
+            return match obs.described {
+                None => Decision::Describe,
+                Some(_) => Decision::Create {
+                    request: create_request(d),
+                    recreation: false,
+                },
+            };
+        }
         if waited < input.settings.visibility_timeout {
             let status = base_status(input);
             let (reason, message) = if previous_ready_reason(prev) == Some(reason::CREATE_UNCERTAIN)
@@ -337,20 +356,19 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
                 (
                     reason::CREATE_UNCERTAIN,
                     format!(
-                        "the last create got no clear answer; waiting {}s to see whether the topic appears",
-                        input
-                            .settings
-                            .visibility_timeout
-                            .saturating_sub(waited)
-                            .as_secs()
+                        "the last create (at {}) got no clear answer; waiting up to {}s from then to see whether the topic appears",
+                        requested.0,
+                        input.settings.visibility_timeout.as_secs()
                     ),
                 )
             } else {
+                // The message names the create time, not the time waited, so that polling
+                // while waiting writes no status.
                 (
                     reason::WAITING_FOR_VISIBILITY,
                     format!(
-                        "created {}s ago; the proxy's topic list does not show it yet",
-                        waited.as_secs()
+                        "created at {}; the proxy's topic list does not show it yet",
+                        requested.0
                     ),
                 )
             };
@@ -375,8 +393,9 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
         }
         let status = base_status(input);
         let message = format!(
-            "the proxy accepted the create {}s ago but neither lists nor describes topic {}; still checking",
-            waited.as_secs(),
+            "the proxy accepted the create at {} but after {}s neither lists nor describes topic {}; still checking",
+            requested.0,
+            input.settings.visibility_timeout.as_secs(),
             d.topic_name
         );
         let events = if previous_ready_reason(prev) == Some(reason::NOT_VISIBLE) {
@@ -422,16 +441,17 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
         }
         let mut status = base_status(input);
         copy_observed(prev, &mut status);
-        status.missing_since = Some(since);
+        status.missing_since = Some(since.clone());
         let remaining = input.settings.recreate_grace.saturating_sub(missing_for);
         return finish_waiting(
             input,
             status,
             reason::TOPIC_MISSING,
             format!(
-                "topic {} existed but the cluster no longer has it; it will be created again (empty) if it is still missing in {}s",
+                "topic {} existed but the cluster no longer has it (missing since {}); it will be created again (empty) if it is still missing {}s after that",
                 d.topic_name,
-                remaining.as_secs()
+                since.0,
+                input.settings.recreate_grace.as_secs()
             ),
             vec![],
             remaining.clamp(Duration::from_secs(1), Duration::from_secs(30)),
@@ -1176,7 +1196,7 @@ mod tests {
     }
 
     #[test]
-    fn uncertain_create_waits_then_tries_once_more() {
+    fn uncertain_create_waits_then_looks_and_tries_again() {
         let mut c = Case::new(json!({}), None);
         let f = finish(c.decide(&Observation {
             created: Some(CreateOutcome::Uncertain {
@@ -1186,14 +1206,14 @@ mod tests {
         }));
         assert_eq!(ready_reason(&f.status).1, reason::CREATE_UNCERTAIN);
         c.topic.status = Some(f.status);
-        c.now = ts(30);
+        c.now = ts(10);
         let f = finish(c.decide(&Observation::default()));
         assert_eq!(
             ready_reason(&f.status).1,
             reason::CREATE_UNCERTAIN,
-            "no second create inside the visibility window"
+            "no second create before uncertain_retry"
         );
-        c.now = ts(700);
+        c.now = ts(31);
         assert_eq!(c.decide(&Observation::default()), Decision::Describe);
         assert!(matches!(
             c.decide(&Observation {

@@ -1,1 +1,305 @@
-//! kube emulator
+//! An in-memory Kubernetes API server for tests and local sandboxes.
+//!
+//! It serves the subset of the Kubernetes API that kube-rs clients (Api, watcher, reflector,
+//! Controller, Lease-based leader election, Discovery) and kubectl use for this project:
+//! discovery, namespaces, Secrets, ConfigMaps, Events, Leases, CustomResourceDefinitions and the
+//! kinds they define, with the write rules of kube-apiserver (resourceVersion, optimistic
+//! concurrency, generation, status subresource, finalizers), watches with bookmarks and 410
+//! Gone, `kubectl get` tables, and fault knobs under `/_emulator/`.
+//!
+//! The pipeline of a request: [`server`] routes it and applies faults, [`store`] applies the
+//! write rules and records a change, and every open watch stream filters the change feed.
+
+mod admission;
+mod discovery;
+mod protobuf;
+mod resources;
+mod selectors;
+mod server;
+mod status;
+mod store;
+mod table;
+mod tls;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, oneshot, watch};
+use tokio::task::JoinSet;
+use tracing::{debug, warn};
+
+use server::{Shared, lock};
+
+/// How the emulator behaves.
+#[derive(Clone, Debug)]
+pub struct KubeEmulatorConfig {
+    /// Watch events retained per resource; watching from an older resourceVersion gets 410.
+    pub history_size: usize,
+    /// Serve https with a generated CA (IP SAN 127.0.0.1, DNS localhost); plain http otherwise.
+    pub tls: bool,
+    /// Bearer token every API request must carry, when set (written into the kubeconfig).
+    pub token: Option<String>,
+    /// How often watches that allow bookmarks get a BOOKMARK event.
+    pub bookmark_interval: Duration,
+}
+
+impl Default for KubeEmulatorConfig {
+    fn default() -> Self {
+        Self {
+            history_size: 10_000,
+            tls: true,
+            token: None,
+            bookmark_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Request counters.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct KubeStats {
+    /// Requests by verb: get, list, watch, create, update, patch, delete.
+    pub requests: BTreeMap<String, u64>,
+    /// Write requests (create, update, patch, delete; whatever their outcome) by resource, e.g.
+    /// `kafkatopics`, `kafkatopics/status`, `events`, `leases`.
+    pub writes: BTreeMap<String, u64>,
+    /// Watch streams opened.
+    pub watches_opened: u64,
+}
+
+impl KubeStats {
+    /// Write requests to a resource (`"kafkatopics"`) or one of its subresources
+    /// (`Some("status")`).
+    pub fn writes_to(&self, resource: &str, subresource: Option<&str>) -> u64 {
+        let key = match subresource {
+            Some(sub) => format!("{resource}/{sub}"),
+            None => resource.to_string(),
+        };
+        self.writes.get(&key).copied().unwrap_or(0)
+    }
+}
+
+/// Fault knobs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct KubeFaults {
+    /// Status returned by writes (e.g. 500, or 429 with `Retry-After: 1`).
+    pub write_error_status: Option<u16>,
+    /// Share of writes that fail, 0.0..=1.0; 0.0 with a status set means every write.
+    pub write_error_probability: f64,
+    /// Resources the faults apply to (`kafkatopics`, `kafkatopics/status`); empty = all.
+    pub resources: Vec<String>,
+    /// Extra latency of every API request to the selected resources.
+    pub latency_ms: u64,
+}
+
+/// In-process control of a running emulator.
+#[derive(Clone)]
+pub struct KubeControl {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for KubeControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeControl")
+            .field("addr", &self.shared.addr)
+            .finish()
+    }
+}
+
+impl KubeControl {
+    pub fn stats(&self) -> KubeStats {
+        lock(&self.shared.stats).clone()
+    }
+
+    /// Ends every open watch stream now.
+    pub fn drop_watches(&self) {
+        self.shared.drop_all_watches();
+    }
+
+    /// Forgets the retained history: watching from any resourceVersion handed out before now
+    /// gets 410 Gone. Open watches keep running (combine with [`Self::drop_watches`]).
+    pub fn compact(&self) {
+        lock(&self.shared.store).compact();
+    }
+
+    pub fn set_faults(&self, f: KubeFaults) {
+        *lock(&self.shared.faults) = f;
+    }
+
+    pub fn clear_faults(&self) {
+        *lock(&self.shared.faults) = KubeFaults::default();
+    }
+
+    /// The current (global) resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        lock(&self.shared.store).current_rv()
+    }
+}
+
+/// A running emulator; [`RunningKube::shutdown`] stops it.
+pub struct RunningKube {
+    addr: SocketAddr,
+    ca_pem: Option<String>,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for RunningKube {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningKube")
+            .field("addr", &self.addr)
+            .field("tls", &self.ca_pem.is_some())
+            .finish()
+    }
+}
+
+async fn serve_connection<I>(io: I, shared: Arc<Shared>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| server::handle(shared.clone(), req));
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
+        debug!(error = %e, "connection ended with an error");
+    }
+}
+
+impl RunningKube {
+    /// Binds `addr` (port 0 picks one) and serves until [`RunningKube::shutdown`].
+    pub async fn start(config: KubeEmulatorConfig, addr: SocketAddr) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let (acceptor, ca_pem) = if config.tls {
+            let (a, pem) = tls::acceptor(addr.ip())?;
+            (Some(a), Some(pem))
+        } else {
+            (None, None)
+        };
+        let (tx, _) = broadcast::channel(16_384);
+        let (drop_watches, _) = watch::channel(0u64);
+        let shared = Arc::new(Shared {
+            store: Mutex::new(store::Store::new(config.history_size, tx)),
+            config,
+            addr,
+            stats: Mutex::new(KubeStats::default()),
+            faults: Mutex::new(KubeFaults::default()),
+            drop_watches,
+        });
+        let (stop, mut stop_rx) = oneshot::channel::<()>();
+        let loop_shared = shared.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                tokio::select! {
+                    _ = &mut stop_rx => break,
+                    accepted = listener.accept() => {
+                        let stream = match accepted {
+                            Ok((stream, _)) => stream,
+                            Err(e) => {
+                                warn!(error = %e, "accept failed");
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                continue;
+                            }
+                        };
+                        let _ = stream.set_nodelay(true);
+                        let shared = loop_shared.clone();
+                        match &acceptor {
+                            Some(acceptor) => {
+                                let acceptor = acceptor.clone();
+                                conns.spawn(async move {
+                                    match acceptor.accept(stream).await {
+                                        Ok(tls) => serve_connection(tls, shared).await,
+                                        Err(e) => debug!(error = %e, "TLS handshake failed"),
+                                    }
+                                });
+                            }
+                            None => {
+                                conns.spawn(serve_connection(stream, shared));
+                            }
+                        }
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+            loop_shared.drop_all_watches();
+            conns.abort_all();
+            while conns.join_next().await.is_some() {}
+        });
+        Ok(Self {
+            addr,
+            ca_pem,
+            shared,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `https://127.0.0.1:PORT` (or `http://` without TLS).
+    pub fn base_url(&self) -> String {
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The CA certificate (PEM) that signed the server certificate, when serving https.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
+    }
+
+    /// A kubeconfig with context `emulator` (namespace `default`).
+    pub fn kubeconfig_yaml(&self) -> String {
+        let mut cluster = format!("    server: {}\n", self.base_url());
+        if let Some(pem) = &self.ca_pem {
+            let data = base64::engine::general_purpose::STANDARD.encode(pem);
+            cluster.push_str(&format!("    certificate-authority-data: {data}\n"));
+        }
+        // Without any credentials kubectl would prompt for a user name; when no token is
+        // required the server ignores this one.
+        let token = self
+            .shared
+            .config
+            .token
+            .clone()
+            .unwrap_or_else(|| "kube-emulator".to_string());
+        let user = format!("  user:\n    token: {}\n", serde_json::Value::String(token));
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: emulator\n  cluster:\n{cluster}contexts:\n- name: emulator\n  context:\n    cluster: emulator\n    user: emulator\n    namespace: default\ncurrent-context: emulator\npreferences: {{}}\nusers:\n- name: emulator\n{user}"
+        )
+    }
+
+    pub fn write_kubeconfig(&self, path: &Path) -> anyhow::Result<()> {
+        std::fs::write(path, self.kubeconfig_yaml())
+            .with_context(|| format!("writing the kubeconfig to {}", path.display()))
+    }
+
+    pub fn control(&self) -> KubeControl {
+        KubeControl {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Stops accepting, ends open watches and connections.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}

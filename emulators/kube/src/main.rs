@@ -1,1 +1,76 @@
-fn main() {}
+//! `kube-emulator`: serve the in-memory Kubernetes API until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use kube_emulator::{KubeEmulatorConfig, RunningKube};
+
+/// In-memory Kubernetes API server for tests and sandboxes.
+#[derive(Parser, Debug)]
+#[command(name = "kube-emulator", version)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "KUBE_EMULATOR_LISTEN", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Where to write a kubeconfig for the server (context "emulator").
+    #[arg(long, env = "KUBE_EMULATOR_KUBECONFIG_OUT")]
+    kubeconfig_out: Option<PathBuf>,
+    /// Serve plain http instead of https with a generated CA.
+    #[arg(long, env = "KUBE_EMULATOR_PLAIN_HTTP")]
+    plain_http: bool,
+    /// Watch events retained per resource.
+    #[arg(long, env = "KUBE_EMULATOR_HISTORY_SIZE", default_value_t = 10_000)]
+    history_size: usize,
+    /// Require this bearer token (it is written into the kubeconfig).
+    #[arg(long, env = "KUBE_EMULATOR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let config = KubeEmulatorConfig {
+        history_size: args.history_size,
+        tls: !args.plain_http,
+        token: args.token,
+        ..KubeEmulatorConfig::default()
+    };
+    let kube = RunningKube::start(config, args.listen).await?;
+    if let Some(path) = &args.kubeconfig_out {
+        kube.write_kubeconfig(path)?;
+    }
+    println!("{}", kube.base_url());
+    shutdown_signal().await;
+    kube.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,482 @@
+//! `x-kubernetes-validations` rules, evaluated node by node like kube-apiserver's CEL validator:
+//! `self` is the node's value, `oldSelf` the correlated stored value on update. Transition rules
+//! run only where an old value exists; other rules are skipped where the value is unchanged
+//! (ratcheting).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use kube_cel::KubeCelExt;
+use kube_cel::cel::objects::{Key, Map as CelMap};
+use kube_cel::cel::{Context, ExecutionError, Value as Cel};
+use serde_json::Value;
+
+use crate::error::{FieldError, FieldErrorKind};
+use crate::schema::{Format, Node, Rule};
+use crate::validate::correlate;
+
+thread_local! {
+    /// A context with the Kubernetes CEL libraries registered; building one is not free, and
+    /// `cel::Context` cannot be shared between threads.
+    static BASE: Context<'static> = Context::default().with_all();
+}
+
+pub(crate) fn evaluate(root: &Node, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    BASE.with(|base| {
+        let mut errors = Vec::new();
+        walk(base, root, object, old, "", true, &mut errors);
+        errors
+    })
+}
+
+fn walk(
+    base: &Context<'static>,
+    node: &Node,
+    value: &Value,
+    old: Option<&Value>,
+    path: &str,
+    root: bool,
+    errors: &mut Vec<FieldError>,
+) {
+    if value.is_null() || !node.rules_below {
+        return;
+    }
+    let unchanged = old.is_some_and(|o| o == value);
+    if unchanged && !node.transition_below {
+        return;
+    }
+    let due = |r: &Rule| {
+        if r.transition {
+            old.is_some() || r.optional_old_self
+        } else {
+            !unchanged
+        }
+    };
+    if node.rules.iter().any(due) {
+        let mut scope = base.new_inner_scope();
+        scope.add_variable_from_value("self", to_cel(node, value, root));
+        match old {
+            Some(o) => scope.add_variable_from_value("oldSelf", to_cel(node, o, root)),
+            None => scope.add_variable_from_value("oldSelf", Cel::Null),
+        }
+        for rule in node.rules.iter().filter(|r| due(r)) {
+            if let Some(e) = run(&scope, node, rule, path) {
+                errors.push(e);
+            }
+        }
+    }
+    match value {
+        Value::Object(map) => {
+            let old_map = old.and_then(Value::as_object);
+            for (k, child) in &node.properties {
+                if root && k == "metadata" {
+                    continue;
+                }
+                if let Some(v) = map.get(k) {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(
+                        base,
+                        child,
+                        v,
+                        old_map.and_then(|o| o.get(k)),
+                        &p,
+                        false,
+                        errors,
+                    );
+                }
+            }
+            if let Some(values) = node.map_values() {
+                for (k, v) in map {
+                    if node.properties.contains_key(k) {
+                        continue;
+                    }
+                    let p = format!("{path}[{k}]");
+                    walk(
+                        base,
+                        values,
+                        v,
+                        old_map.and_then(|o| o.get(k)),
+                        &p,
+                        false,
+                        errors,
+                    );
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_node) = node.items.as_deref() {
+                let old_items = old.and_then(Value::as_array);
+                for (i, item) in items.iter().enumerate() {
+                    let old_item = old_items.and_then(|o| correlate(node, o, item));
+                    let p = format!("{path}[{i}]");
+                    walk(base, item_node, item, old_item, &p, false, errors);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn run(scope: &Context<'_>, node: &Node, rule: &Rule, path: &str) -> Option<FieldError> {
+    let type_name = if node.int_or_string {
+        ""
+    } else {
+        node.ty.map(|t| t.name()).unwrap_or("")
+    };
+    let type_value = Some(Value::String(type_name.to_string()));
+    let at = if path.is_empty() { "<nil>" } else { path };
+    // The server names a failing rule by its message when it has one.
+    let rule_text = rule
+        .message
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_else(|| rule.source.trim());
+    match rule.program.execute(scope) {
+        Ok(Cel::Bool(true)) => None,
+        Ok(Cel::Bool(false)) => {
+            let field = rule_field(path, rule.field_path.as_deref());
+            let message = message(scope, rule);
+            Some(match rule.reason.as_deref() {
+                Some("FieldValueForbidden") => {
+                    FieldError::new(FieldErrorKind::Forbidden, field, None, message)
+                }
+                Some("FieldValueRequired") => {
+                    FieldError::new(FieldErrorKind::Required, field, None, message)
+                }
+                Some("FieldValueDuplicate") => {
+                    FieldError::new(FieldErrorKind::Duplicate, field, type_value, "")
+                }
+                _ => FieldError::new(FieldErrorKind::Invalid, field, type_value, message),
+            })
+        }
+        Ok(_) => Some(FieldError::new(
+            FieldErrorKind::Invalid,
+            at,
+            type_value,
+            format!("rule did not evaluate to a bool: {rule_text}"),
+        )),
+        Err(ExecutionError::NoSuchOverload) => Some(FieldError::new(
+            FieldErrorKind::Invalid,
+            at,
+            type_value,
+            format!(
+                "'no such overload': call arguments did not match a supported operator, function or macro signature for rule: {rule_text}"
+            ),
+        )),
+        Err(e) => {
+            let text = match &e {
+                ExecutionError::NoSuchKey(k) => format!("no such key: {k}"),
+                other => other.to_string(),
+            };
+            Some(FieldError::new(
+                FieldErrorKind::Invalid,
+                at,
+                type_value,
+                format!("{text} evaluating rule: {rule_text}"),
+            ))
+        }
+    }
+}
+
+/// `messageExpression` when it yields a non-blank string, else `message`, else the rule.
+fn message(scope: &Context<'_>, rule: &Rule) -> String {
+    if let Some(p) = &rule.message_program
+        && let Ok(Cel::String(s)) = p.execute(scope)
+        && !s.trim().is_empty()
+    {
+        return s.to_string();
+    }
+    match &rule.message {
+        Some(m) => m.clone(),
+        None => format!("failed rule: {}", rule.source.trim()),
+    }
+}
+
+/// The error path of a rule with `fieldPath` (`.spec.topicName`, `.config['retention.ms']`),
+/// in field-path notation relative to the rule's node.
+pub(crate) fn rule_field(base: &str, field_path: Option<&str>) -> String {
+    let Some(fp) = field_path else {
+        return if base.is_empty() {
+            "<nil>".to_string()
+        } else {
+            base.to_string()
+        };
+    };
+    let mut out = base.to_string();
+    let mut rest = fp;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']').unwrap_or(r.len());
+            let key = r[..end].trim_matches(|c| c == '\'' || c == '"');
+            out.push('[');
+            out.push_str(key);
+            out.push(']');
+            rest = r.get(end + 1..).unwrap_or("");
+        } else {
+            let r = rest.strip_prefix('.').unwrap_or(rest);
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&r[..end]);
+            rest = &r[end..];
+        }
+    }
+    if out.is_empty() {
+        "<nil>".to_string()
+    } else {
+        out
+    }
+}
+
+const CEL_RESERVED: [&str; 21] = [
+    "true",
+    "false",
+    "null",
+    "in",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
+];
+
+/// The name a property has in CEL (`namespace` → `__namespace__`, `a.b` → `a__dot__b`);
+/// `None` for names CEL cannot reach.
+pub(crate) fn escape(name: &str) -> Option<String> {
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    if CEL_RESERVED.contains(&name) {
+        return Some(format!("__{name}__"));
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '_' if chars.peek() == Some(&'_') => {
+                chars.next();
+                out.push_str("__underscores__");
+            }
+            '.' => out.push_str("__dot__"),
+            '-' => out.push_str("__dash__"),
+            '/' => out.push_str("__slash__"),
+            c if c.is_ascii_alphanumeric() || c == '_' => out.push(c),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+fn string(s: &str) -> Cel {
+    Cel::String(Arc::new(s.to_string()))
+}
+
+fn key(s: String) -> Key {
+    Key::String(Arc::new(s))
+}
+
+fn map(m: HashMap<Key, Cel>) -> Cel {
+    Cel::Map(CelMap { map: Arc::new(m) })
+}
+
+/// A JSON value as CEL sees it under `node`.
+fn to_cel(node: &Node, value: &Value, root: bool) -> Cel {
+    match value {
+        Value::String(s) => match node.format {
+            Format::DateTime if !node.int_or_string => chrono::DateTime::parse_from_rfc3339(s)
+                .map(Cel::Timestamp)
+                .unwrap_or_else(|_| string(s)),
+            Format::Duration if !node.int_or_string => parse_duration(s)
+                .map(Cel::Duration)
+                .unwrap_or_else(|| string(s)),
+            Format::Byte if !node.int_or_string => base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map(|b| Cel::Bytes(Arc::new(b)))
+                .unwrap_or_else(|_| string(s)),
+            _ => string(s),
+        },
+        Value::Array(items) => {
+            let list = match node.items.as_deref() {
+                Some(item) => items.iter().map(|v| to_cel(item, v, false)).collect(),
+                None => items.iter().map(plain).collect(),
+            };
+            Cel::List(Arc::new(list))
+        }
+        Value::Object(obj) => {
+            let mut m = HashMap::with_capacity(obj.len());
+            if node.is_map() {
+                for (k, v) in obj {
+                    let c = match node.map_values() {
+                        Some(values) => to_cel(values, v, false),
+                        None => plain(v),
+                    };
+                    m.insert(key(k.clone()), c);
+                }
+                return map(m);
+            }
+            for (k, v) in obj {
+                let type_meta = (root || node.embedded)
+                    && matches!(k.as_str(), "apiVersion" | "kind" | "metadata");
+                let c = if type_meta {
+                    if k == "metadata" {
+                        // Rules see only metadata.name and metadata.generateName.
+                        let mut meta = HashMap::new();
+                        for field in ["name", "generateName"] {
+                            if let Some(Value::String(s)) = v.get(field) {
+                                meta.insert(key(field.to_string()), string(s));
+                            }
+                        }
+                        map(meta)
+                    } else {
+                        plain(v)
+                    }
+                } else if let Some(child) = node.properties.get(k) {
+                    to_cel(child, v, false)
+                } else if node.preserve_unknown {
+                    plain(v)
+                } else {
+                    continue;
+                };
+                if let Some(name) = escape(k) {
+                    m.insert(key(name), c);
+                }
+            }
+            if node.embedded {
+                m.entry(key("apiVersion".into()))
+                    .or_insert_with(|| string(""));
+                m.entry(key("kind".into())).or_insert_with(|| string(""));
+                m.entry(key("metadata".into()))
+                    .or_insert_with(|| map(HashMap::new()));
+            }
+            map(m)
+        }
+        other => plain(other),
+    }
+}
+
+/// A value without schema (under `x-kubernetes-preserve-unknown-fields`).
+fn plain(value: &Value) -> Cel {
+    match value {
+        Value::Null => Cel::Null,
+        Value::Bool(b) => Cel::Bool(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Cel::Int(i)
+            } else if let Some(u) = n.as_u64() {
+                Cel::UInt(u)
+            } else {
+                Cel::Float(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Value::String(s) => string(s),
+        Value::Array(items) => Cel::List(Arc::new(items.iter().map(plain).collect())),
+        Value::Object(obj) => {
+            let mut m = HashMap::with_capacity(obj.len());
+            for (k, v) in obj {
+                if let Some(name) = escape(k) {
+                    m.insert(key(name), plain(v));
+                }
+            }
+            map(m)
+        }
+    }
+}
+
+/// A Go duration string (`1h30m`, `500ms`, `-2.5s`).
+fn parse_duration(s: &str) -> Option<chrono::Duration> {
+    let (negative, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest == "0" {
+        return Some(chrono::Duration::zero());
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut nanos: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        nanos += number * scale;
+    }
+    let nanos = if negative { -nanos } else { nanos };
+    if nanos.abs() > i64::MAX as f64 {
+        return None;
+    }
+    Some(chrono::Duration::nanoseconds(nanos as i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn property_names_escape_like_the_api_server() {
+        assert_eq!(escape("namespace").as_deref(), Some("__namespace__"));
+        assert_eq!(
+            escape("retention.ms").as_deref(),
+            Some("retention__dot__ms")
+        );
+        assert_eq!(escape("a__b").as_deref(), Some("a__underscores__b"));
+        assert_eq!(escape("x-y/z").as_deref(), Some("x__dash__y__slash__z"));
+        assert_eq!(escape("a_b").as_deref(), Some("a_b"));
+        assert_eq!(escape("1a"), None);
+    }
+
+    #[test]
+    fn field_paths_join_the_rule_node() {
+        assert_eq!(rule_field("", Some(".spec.topicName")), "spec.topicName");
+        assert_eq!(rule_field("spec", Some(".endpoint")), "spec.endpoint");
+        assert_eq!(
+            rule_field("spec", Some(".config['retention.ms']")),
+            "spec.config[retention.ms]"
+        );
+        assert_eq!(rule_field("", None), "<nil>");
+        assert_eq!(rule_field("spec.scope", None), "spec.scope");
+    }
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(parse_duration("1h30m"), Some(chrono::Duration::minutes(90)));
+        assert_eq!(
+            parse_duration("-500ms"),
+            Some(chrono::Duration::milliseconds(-500))
+        );
+        assert_eq!(parse_duration("5x"), None);
+    }
+}

@@ -1,0 +1,105 @@
+//! What kube-apiserver does to a custom resource before validating it: structural pruning,
+//! dropping `null`s of non-nullable fields, defaulting; whole floats in integer fields become
+//! integers (the server decodes `3.0` as the number 3 and stores `3`).
+
+use serde_json::{Map, Value};
+
+use crate::schema::{Node, Type};
+
+const TYPE_META: [&str; 3] = ["apiVersion", "kind", "metadata"];
+
+/// Prunes, defaults and normalises `value` in place following `node`.
+pub(crate) fn prune_and_default(node: &Node, value: &mut Value, root: bool) {
+    match value {
+        Value::Object(map) => object(node, map, root),
+        Value::Array(items) => {
+            if let Some(item) = node.items.as_deref() {
+                for v in items.iter_mut() {
+                    if v.is_null()
+                        && !item.nullable
+                        && let Some(d) = &item.default
+                    {
+                        *v = d.clone();
+                    }
+                    prune_and_default(item, v, false);
+                }
+            }
+        }
+        Value::Number(n) if node.ty == Some(Type::Integer) || node.int_or_string => {
+            if !n.is_i64()
+                && !n.is_u64()
+                && let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f >= i64::MIN as f64
+                && f < i64::MAX as f64
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn object(node: &Node, map: &mut Map<String, Value>, root: bool) {
+    let keeps_type_meta = root || node.embedded;
+    if !node.preserve_unknown && !node.is_map() {
+        map.retain(|k, _| {
+            node.properties.contains_key(k) || (keeps_type_meta && TYPE_META.contains(&k.as_str()))
+        });
+    }
+    for (name, child) in &node.properties {
+        if keeps_type_meta && name == "metadata" {
+            // ObjectMeta is the server's own type, not pruned or defaulted by the CRD schema.
+            continue;
+        }
+        match map.get(name) {
+            Some(Value::Null) if !child.nullable => match &child.default {
+                Some(d) => {
+                    map.insert(name.clone(), d.clone());
+                }
+                None => {
+                    map.remove(name);
+                }
+            },
+            None => {
+                if let Some(d) = &child.default {
+                    map.insert(name.clone(), d.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    let values = node.map_values();
+    if let Some(values) = values
+        && !values.nullable
+    {
+        let nulls: Vec<String> = map
+            .iter()
+            .filter(|(k, v)| v.is_null() && !node.properties.contains_key(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in nulls {
+            match &values.default {
+                Some(d) => {
+                    map.insert(k, d.clone());
+                }
+                None => {
+                    map.remove(&k);
+                }
+            }
+        }
+    }
+    for (k, v) in map.iter_mut() {
+        if keeps_type_meta && TYPE_META.contains(&k.as_str()) && !node.properties.contains_key(k) {
+            continue;
+        }
+        if keeps_type_meta && k == "metadata" {
+            continue;
+        }
+        if let Some(child) = node.properties.get(k) {
+            prune_and_default(child, v, false);
+        } else if let Some(values) = values {
+            prune_and_default(values, v, false);
+        }
+    }
+}

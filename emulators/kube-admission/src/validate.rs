@@ -1,0 +1,617 @@
+//! Structural schema validation with kube-openapi's wording, and `metadata.name`.
+
+use std::sync::LazyLock;
+
+use base64::Engine;
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use crate::error::{FieldError, FieldErrorKind};
+use crate::gofmt;
+use crate::schema::{Format, ListType, Node, Type};
+use crate::value_type;
+
+const DNS1123_SUBDOMAIN_FMT: &str =
+    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
+
+static DNS1123_SUBDOMAIN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!("^{DNS1123_SUBDOMAIN_FMT}$"))
+        .expect("the DNS-1123 pattern is a valid regex")
+});
+
+/// `metadata.name` must be a DNS-1123 subdomain, like every custom resource name.
+pub(crate) fn metadata(object: &Value) -> Vec<FieldError> {
+    let meta = object.get("metadata");
+    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str);
+    let generate_name = meta
+        .and_then(|m| m.get("generateName"))
+        .and_then(Value::as_str)
+        .filter(|g| !g.is_empty());
+    let mut errors = Vec::new();
+    match name {
+        None | Some("") => {
+            if generate_name.is_none() {
+                errors.push(FieldError::new(
+                    FieldErrorKind::Required,
+                    "metadata.name",
+                    None,
+                    "name or generateName is required",
+                ));
+            }
+        }
+        Some(name) => {
+            let value = Some(Value::String(name.to_string()));
+            if name.len() > 253 {
+                errors.push(FieldError::new(
+                    FieldErrorKind::Invalid,
+                    "metadata.name",
+                    value.clone(),
+                    "must be no more than 253 characters",
+                ));
+            }
+            if !DNS1123_SUBDOMAIN.is_match(name) {
+                errors.push(FieldError::new(
+                    FieldErrorKind::Invalid,
+                    "metadata.name",
+                    value,
+                    format!(
+                        "{DNS1123_SUBDOMAIN_MSG} (e.g. 'example.com', regex used for validation is '{DNS1123_SUBDOMAIN_FMT}')"
+                    ),
+                ));
+            }
+        }
+    }
+    errors
+}
+
+/// Validates `object` (already pruned) against the schema; `old` enables ratcheting.
+pub(crate) fn schema(root: &Node, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    walk(root, object, old, "", true, &mut errors);
+    errors
+}
+
+fn child_path(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// The name kube-openapi puts in front of "in body".
+fn body_name(path: &str) -> &str {
+    if path.is_empty() { "<nil>" } else { path }
+}
+
+fn field(path: &str) -> &str {
+    if path.is_empty() { "<nil>" } else { path }
+}
+
+fn type_ok(node: &Node, value: &Value) -> bool {
+    if node.int_or_string {
+        return value.is_string() || matches!(value, Value::Number(n) if n.is_i64() || n.is_u64());
+    }
+    match node.ty {
+        None => true,
+        Some(Type::Object) => value.is_object(),
+        Some(Type::Array) => value.is_array(),
+        Some(Type::String) => value.is_string(),
+        Some(Type::Boolean) => value.is_boolean(),
+        Some(Type::Number) => value.is_number(),
+        Some(Type::Integer) => match value {
+            Value::Number(n) => {
+                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+            }
+            _ => false,
+        },
+    }
+}
+
+fn walk(
+    node: &Node,
+    value: &Value,
+    old: Option<&Value>,
+    path: &str,
+    root: bool,
+    errors: &mut Vec<FieldError>,
+) {
+    if value.is_null() && (node.nullable || (node.ty.is_none() && !node.int_or_string)) {
+        return;
+    }
+    if !type_ok(node, value) {
+        let expected = if node.int_or_string {
+            "integer,string"
+        } else {
+            node.ty.map(Type::name).unwrap_or("")
+        };
+        let actual = value_type(value);
+        errors.push(FieldError::new(
+            FieldErrorKind::TypeInvalid,
+            field(path),
+            Some(Value::String(actual.to_string())),
+            format!(
+                "{} in body must be of type {expected}: {}",
+                body_name(path),
+                gofmt::quote(actual)
+            ),
+        ));
+        return;
+    }
+    // Ratcheting: a value the stored object already had is not validated again.
+    if old.is_some_and(|o| o == value) {
+        return;
+    }
+    combinators(node, value, path, errors);
+    match value {
+        Value::String(s) => string(node, s, value, path, errors),
+        Value::Number(n) => number(node, n, value, path, errors),
+        Value::Array(items) => array(node, items, old, path, errors),
+        _ => {}
+    }
+    if let Some(allowed) = &node.enum_values
+        && !allowed.iter().any(|a| json_equal(a, value))
+    {
+        let supported: Vec<String> = allowed
+            .iter()
+            .map(|a| match a {
+                Value::String(s) => gofmt::quote(s),
+                other => gofmt::quote(&other.to_string()),
+            })
+            .collect();
+        let detail = if supported.is_empty() {
+            String::new()
+        } else {
+            format!("supported values: {}", supported.join(", "))
+        };
+        errors.push(FieldError::new(
+            FieldErrorKind::NotSupported,
+            field(path),
+            Some(value.clone()),
+            detail,
+        ));
+    }
+    if let Value::Object(map) = value {
+        object(node, map, old, path, root, errors);
+    }
+}
+
+/// Whether `value` passes `branch` (a schema under `allOf`/`anyOf`/`oneOf`/`not`), and its errors.
+fn branch_errors(branch: &Node, value: &Value, path: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    walk(branch, value, None, path, false, &mut errors);
+    errors
+}
+
+/// kube-openapi's schema-props validator; its own errors carry no field.
+fn combinators(node: &Node, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    let fieldless = |detail: &str| {
+        FieldError::new(
+            FieldErrorKind::Invalid,
+            "<nil>",
+            Some(Value::String(String::new())),
+            detail,
+        )
+    };
+    if !node.any_of.is_empty() {
+        let mut best: Option<Vec<FieldError>> = None;
+        let mut passed = false;
+        for b in &node.any_of {
+            let e = branch_errors(b, value, path);
+            if e.is_empty() {
+                passed = true;
+                break;
+            }
+            if best.as_ref().is_none_or(|b| e.len() < b.len()) {
+                best = Some(e);
+            }
+        }
+        if !passed {
+            errors.push(fieldless("must validate at least one schema (anyOf)"));
+            errors.extend(best.unwrap_or_default());
+        }
+    }
+    if !node.one_of.is_empty() {
+        let mut best: Option<Vec<FieldError>> = None;
+        let mut valid = 0;
+        for b in &node.one_of {
+            let e = branch_errors(b, value, path);
+            if e.is_empty() {
+                valid += 1;
+            } else if best.as_ref().is_none_or(|b| e.len() < b.len()) {
+                best = Some(e);
+            }
+        }
+        if valid != 1 {
+            let extra = if valid == 0 {
+                "Found none valid".to_string()
+            } else {
+                format!("Found {valid} valid alternatives")
+            };
+            errors.push(fieldless(&format!(
+                "must validate one and only one schema (oneOf). {extra}"
+            )));
+            if valid == 0 {
+                errors.extend(best.unwrap_or_default());
+            }
+        }
+    }
+    if !node.all_of.is_empty() {
+        let mut valid = 0;
+        for b in &node.all_of {
+            let e = branch_errors(b, value, path);
+            if e.is_empty() {
+                valid += 1;
+            }
+            errors.extend(e);
+        }
+        if valid != node.all_of.len() {
+            let extra = if valid == 0 { ". None validated" } else { "" };
+            errors.push(fieldless(&format!(
+                "must validate all the schemas (allOf){extra}"
+            )));
+        }
+    }
+    if let Some(not) = &node.not
+        && branch_errors(not, value, path).is_empty()
+    {
+        errors.push(fieldless("must not validate the schema (not)"));
+    }
+}
+
+fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        _ => a == b,
+    }
+}
+
+fn string(node: &Node, s: &str, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    if let Some(e) = string_value(node, s, value, path) {
+        errors.push(e);
+    }
+    string_format(node, s, value, path, errors);
+}
+
+/// kube-openapi's string validator: maxLength, minLength, pattern; it stops at the first failure.
+fn string_value(node: &Node, s: &str, value: &Value, path: &str) -> Option<FieldError> {
+    let name = body_name(path);
+    if node.max_length.is_some() || node.min_length.is_some() {
+        let chars = s.chars().count() as u64;
+        if let Some(max) = node.max_length
+            && chars > max
+        {
+            let unit = if max == 1 { "byte" } else { "bytes" };
+            return Some(FieldError::new(
+                FieldErrorKind::TooLong,
+                field(path),
+                Some(value.clone()),
+                format!("may not be more than {max} {unit}"),
+            ));
+        }
+        if let Some(min) = node.min_length
+            && chars < min
+        {
+            return Some(FieldError::new(
+                FieldErrorKind::Invalid,
+                field(path),
+                Some(value.clone()),
+                format!("{name} in body should be at least {min} chars long"),
+            ));
+        }
+    }
+    if let Some(re) = &node.pattern
+        && !re.is_match(s)
+    {
+        return Some(FieldError::new(
+            FieldErrorKind::Invalid,
+            field(path),
+            Some(value.clone()),
+            format!("{name} in body should match '{}'", re.as_str()),
+        ));
+    }
+    None
+}
+
+fn string_format(node: &Node, s: &str, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    let name = body_name(path);
+    let format_ok = match node.format {
+        Format::DateTime => is_date_time(s),
+        Format::Byte => base64::engine::general_purpose::STANDARD.decode(s).is_ok(),
+        _ => true,
+    };
+    if !format_ok {
+        let format = match node.format {
+            Format::DateTime => "date-time",
+            _ => "byte",
+        };
+        errors.push(FieldError::new(
+            FieldErrorKind::TypeInvalid,
+            field(path),
+            Some(value.clone()),
+            format!(
+                "{name} in body must be of type {format}: {}",
+                gofmt::quote(s)
+            ),
+        ));
+    }
+}
+
+/// The date-time forms kube-openapi's strfmt accepts: RFC 3339 with or without fractional
+/// seconds (a space may stand for the `T`).
+fn is_date_time(s: &str) -> bool {
+    chrono::DateTime::parse_from_rfc3339(s).is_ok()
+        || chrono::DateTime::parse_from_rfc3339(&s.replacen(' ', "T", 1)).is_ok()
+        || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+}
+
+fn number(
+    node: &Node,
+    n: &serde_json::Number,
+    value: &Value,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) {
+    let name = body_name(path);
+    let f = n.as_f64().unwrap_or(f64::NAN);
+    let out_of_range = match node.format {
+        Format::Int32 => n.as_i64().is_none_or(|i| i32::try_from(i).is_err()),
+        Format::Int64 => n.as_i64().is_none() && n.as_f64().is_some_and(|f| f.fract() == 0.0),
+        _ => false,
+    };
+    if out_of_range && node.ty == Some(Type::Integer) {
+        // A plain error in kube-openapi, so the server reports it without a field.
+        let format = if node.format == Format::Int32 {
+            "int32"
+        } else {
+            "int64"
+        };
+        errors.push(FieldError::new(
+            FieldErrorKind::Invalid,
+            "<nil>",
+            Some(Value::String(String::new())),
+            format!("Checked value must be of type integer with format {format} in {name}"),
+        ));
+    }
+    let mut push = |detail: String| {
+        errors.push(FieldError::new(
+            FieldErrorKind::Invalid,
+            field(path),
+            Some(value.clone()),
+            detail,
+        ));
+    };
+    if let Some(m) = node.multiple_of
+        && m > 0.0
+    {
+        let q = if m < 1.0 { 1.0 / m * f } else { f / m };
+        if q.fract() != 0.0 {
+            push(format!(
+                "{name} in body should be a multiple of {}",
+                gofmt::float(m)
+            ));
+        }
+    }
+    if let Some(min) = node.minimum {
+        if node.exclusive_minimum && f <= min {
+            push(format!(
+                "{name} in body should be greater than {}",
+                gofmt::float(min)
+            ));
+        } else if !node.exclusive_minimum && f < min {
+            push(format!(
+                "{name} in body should be greater than or equal to {}",
+                gofmt::float(min)
+            ));
+        }
+    }
+    if let Some(max) = node.maximum {
+        if node.exclusive_maximum && f >= max {
+            push(format!(
+                "{name} in body should be less than {}",
+                gofmt::float(max)
+            ));
+        } else if !node.exclusive_maximum && f > max {
+            push(format!(
+                "{name} in body should be less than or equal to {}",
+                gofmt::float(max)
+            ));
+        }
+    }
+}
+
+fn array(
+    node: &Node,
+    items: &[Value],
+    old: Option<&Value>,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) {
+    let name = body_name(path);
+    let size = items.len() as u64;
+    if let Some(min) = node.min_items
+        && size < min
+    {
+        errors.push(FieldError::new(
+            FieldErrorKind::Invalid,
+            field(path),
+            Some(Value::from(size)),
+            format!("{name} in body should have at least {min} items"),
+        ));
+    }
+    if let Some(max) = node.max_items
+        && size > max
+    {
+        let unit = if max == 1 { "item" } else { "items" };
+        errors.push(FieldError::new(
+            FieldErrorKind::TooMany,
+            field(path),
+            Some(Value::from(size)),
+            format!("must have at most {max} {unit}"),
+        ));
+    }
+    let old_items = old.and_then(Value::as_array);
+    if let Some(item_node) = node.items.as_deref() {
+        for (i, item) in items.iter().enumerate() {
+            let old_item = old_items.and_then(|o| correlate(node, o, item));
+            walk(
+                item_node,
+                item,
+                old_item,
+                &format!("{path}[{i}]"),
+                false,
+                errors,
+            );
+        }
+    }
+    if node.unique_items
+        && items
+            .iter()
+            .enumerate()
+            .any(|(i, a)| items[..i].contains(a))
+    {
+        errors.push(FieldError::new(
+            FieldErrorKind::Invalid,
+            field(path),
+            Some(Value::String(String::new())),
+            format!("{name} in body shouldn't contain duplicates"),
+        ));
+    }
+    if node.list_type == ListType::Set {
+        duplicates(items, path, |v| Some(v.clone()), errors);
+    } else if node.list_type == ListType::Map {
+        duplicates(items, path, |v| map_key(node, v), errors);
+    }
+}
+
+/// The key of a map-list entry: its `x-kubernetes-list-map-keys` fields.
+fn map_key(node: &Node, item: &Value) -> Option<Value> {
+    let obj = item.as_object()?;
+    let mut key = Map::new();
+    for k in &node.list_map_keys {
+        if let Some(v) = obj.get(k) {
+            key.insert(k.clone(), v.clone());
+        }
+    }
+    Some(Value::Object(key))
+}
+
+/// The old element a new list element corresponds to: same key in a map list, same value in a
+/// set; elements of atomic lists have none.
+pub(crate) fn correlate<'a>(node: &Node, old: &'a [Value], item: &Value) -> Option<&'a Value> {
+    match node.list_type {
+        ListType::Atomic => None,
+        ListType::Set => old.iter().find(|o| *o == item),
+        ListType::Map => {
+            let key = map_key(node, item)?;
+            old.iter().find(|o| map_key(node, o).as_ref() == Some(&key))
+        }
+    }
+}
+
+/// Reports the second occurrence of each repeated key, like `ValidateListSetsAndMaps`.
+fn duplicates(
+    items: &[Value],
+    path: &str,
+    key: impl Fn(&Value) -> Option<Value>,
+    errors: &mut Vec<FieldError>,
+) {
+    let mut seen: Vec<(Value, u32)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(k) = key(item) else { continue };
+        match seen.iter_mut().find(|(s, _)| *s == k) {
+            None => seen.push((k, 1)),
+            Some((_, times)) => {
+                *times += 1;
+                if *times == 2 {
+                    errors.push(FieldError::new(
+                        FieldErrorKind::Duplicate,
+                        format!("{path}[{i}]"),
+                        Some(k),
+                        "",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// kube-openapi's object validator order: minProperties, maxProperties, map values, declared
+/// properties, then required.
+fn object(
+    node: &Node,
+    map: &Map<String, Value>,
+    old: Option<&Value>,
+    path: &str,
+    root: bool,
+    errors: &mut Vec<FieldError>,
+) {
+    let name = body_name(path);
+    let count = map.len() as u64;
+    if let Some(min) = node.min_properties
+        && count < min
+    {
+        errors.push(FieldError::new(
+            FieldErrorKind::Invalid,
+            field(path),
+            Some(Value::from(count)),
+            format!("{name} in body should have at least {min} properties"),
+        ));
+    }
+    if let Some(max) = node.max_properties
+        && count > max
+    {
+        let unit = if max == 1 { "item" } else { "items" };
+        errors.push(FieldError::new(
+            FieldErrorKind::TooMany,
+            field(path),
+            Some(Value::from(count)),
+            format!("must have at most {max} {unit}"),
+        ));
+    }
+    let old_map = old.and_then(Value::as_object);
+    if let Some(values) = node.map_values() {
+        for (k, v) in map {
+            if node.properties.contains_key(k) {
+                continue;
+            }
+            walk(
+                values,
+                v,
+                old_map.and_then(|o| o.get(k)),
+                &child_path(path, k),
+                false,
+                errors,
+            );
+        }
+    }
+    for (k, child) in &node.properties {
+        if root && k == "metadata" {
+            continue;
+        }
+        if let Some(v) = map.get(k) {
+            walk(
+                child,
+                v,
+                old_map.and_then(|o| o.get(k)),
+                &child_path(path, k),
+                false,
+                errors,
+            );
+        }
+    }
+    for req in &node.required {
+        if !map.contains_key(req) {
+            errors.push(FieldError::new(
+                FieldErrorKind::Required,
+                child_path(path, req),
+                None,
+                "",
+            ));
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! Each structural check and CEL feature on small schemas, with the messages kube-apiserver
+//! prints.
+#![allow(clippy::unwrap_used)]
+
+use kube_admission::{CompiledSchema, FieldErrorKind};
+use serde_json::{Value, json};
+
+/// A root schema whose `spec` is `spec_schema`.
+fn with_spec(spec_schema: Value) -> CompiledSchema {
+    CompiledSchema::compile(&json!({
+        "type": "object",
+        "properties": {"spec": spec_schema},
+    }))
+    .unwrap()
+}
+
+fn object(spec: Value) -> Value {
+    json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": spec})
+}
+
+fn check(s: &CompiledSchema, spec: Value) -> Vec<String> {
+    update(s, spec, None)
+}
+
+fn update(s: &CompiledSchema, spec: Value, old_spec: Option<Value>) -> Vec<String> {
+    let mut obj = object(spec);
+    let old = old_spec.map(object);
+    match s.admit(&mut obj, old.as_ref()) {
+        Ok(()) => vec![],
+        Err(e) => e.into_iter().map(|e| e.message).collect(),
+    }
+}
+
+fn admitted(s: &CompiledSchema, spec: Value) -> Value {
+    let mut obj = object(spec);
+    s.admit(&mut obj, None).unwrap();
+    obj["spec"].clone()
+}
+
+/// Added after blocking errors when the schema has CEL rules (schemas without rules have no CEL
+/// validator at all).
+const BLOCKED: &str = "<nil>: Invalid value: \"null\": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+
+fn props(p: Value) -> Value {
+    json!({"type": "object", "properties": p})
+}
+
+#[test]
+fn exclusive_bounds_and_multiples() {
+    let s = with_spec(props(json!({
+        "ratio": {"type": "number", "minimum": 0, "exclusiveMinimum": true, "maximum": 1, "exclusiveMaximum": true},
+        "big": {"type": "integer", "maximum": 1000000},
+        "step": {"type": "integer", "multipleOf": 5},
+    })));
+    assert!(check(&s, json!({"ratio": 0.5, "big": 1000000, "step": 10})).is_empty());
+    assert_eq!(
+        check(&s, json!({"ratio": 0})),
+        vec!["spec.ratio: Invalid value: 0: spec.ratio in body should be greater than 0"]
+    );
+    assert_eq!(
+        check(&s, json!({"ratio": 1.0})),
+        vec!["spec.ratio: Invalid value: 1: spec.ratio in body should be less than 1"]
+    );
+    assert_eq!(
+        check(&s, json!({"big": 1000001})),
+        vec![
+            "spec.big: Invalid value: 1000001: spec.big in body should be less than or equal to 1e+06"
+        ]
+    );
+    assert_eq!(
+        check(&s, json!({"step": 7})),
+        vec!["spec.step: Invalid value: 7: spec.step in body should be a multiple of 5"]
+    );
+}
+
+#[test]
+fn string_lengths_count_characters() {
+    let s = with_spec(props(
+        json!({"name": {"type": "string", "minLength": 2, "maxLength": 3}}),
+    ));
+    assert!(check(&s, json!({"name": "héé"})).is_empty());
+    assert_eq!(
+        check(&s, json!({"name": "é"})),
+        vec!["spec.name: Invalid value: \"é\": spec.name in body should be at least 2 chars long"]
+    );
+    assert_eq!(
+        check(&s, json!({"name": "éééé"})),
+        vec!["spec.name: Too long: may not be more than 3 bytes"]
+    );
+}
+
+#[test]
+fn item_counts_and_unique_items() {
+    let s = with_spec(props(json!({
+        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2},
+        "ids": {"type": "array", "items": {"type": "integer"}, "uniqueItems": true},
+        "set": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+    })));
+    assert!(check(&s, json!({"tags": ["a"], "ids": [1, 2], "set": ["a", "b"]})).is_empty());
+    assert_eq!(
+        check(&s, json!({"tags": []})),
+        vec!["spec.tags: Invalid value: 0: spec.tags in body should have at least 1 items"]
+    );
+    assert_eq!(
+        check(&s, json!({"tags": ["a", "b", "c"]})),
+        vec!["spec.tags: Too many: 3: must have at most 2 items"]
+    );
+    assert_eq!(
+        check(&s, json!({"ids": [1, 2, 1]})),
+        vec!["spec.ids: Invalid value: \"\": spec.ids in body shouldn't contain duplicates"]
+    );
+    assert_eq!(
+        check(&s, json!({"set": ["a", "b", "a", "a"]})),
+        vec!["spec.set[2]: Duplicate value: \"a\""]
+    );
+    assert_eq!(
+        check(&s, json!({"tags": [1]})),
+        vec![
+            "spec.tags[0]: Invalid value: \"integer\": spec.tags[0] in body must be of type string: \"integer\""
+        ]
+    );
+}
+
+#[test]
+fn property_counts_and_map_values() {
+    let s = with_spec(props(json!({
+        "labels": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "string", "maxLength": 3},
+                   "x-kubernetes-validations": [{"rule": "self.all(k, self[k] != 'no')", "message": "no is not a label"}]},
+        "limits": {"type": "object", "additionalProperties": {"type": "integer",
+                   "x-kubernetes-validations": [{"rule": "self >= 0", "message": "must not be negative"}]}},
+    })));
+    assert!(
+        check(
+            &s,
+            json!({"labels": {"a": "yes"}, "limits": {"cpu.max": 1}})
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        check(&s, json!({"labels": {}})),
+        vec![
+            "spec.labels: Invalid value: 0: spec.labels in body should have at least 1 properties"
+        ]
+    );
+    assert_eq!(
+        check(&s, json!({"labels": {"a": "long"}})),
+        vec![
+            "spec.labels.a: Too long: may not be more than 3 bytes",
+            BLOCKED
+        ]
+    );
+    assert_eq!(
+        check(&s, json!({"labels": {"a": "no"}})),
+        vec!["spec.labels: Invalid value: \"object\": no is not a label"]
+    );
+    // CEL names map entries with brackets.
+    assert_eq!(
+        check(&s, json!({"limits": {"cpu.max": -1}})),
+        vec!["spec.limits[cpu.max]: Invalid value: \"integer\": must not be negative"]
+    );
+}
+
+#[test]
+fn int_or_string_fields() {
+    let s = with_spec(props(json!({"port": {"x-kubernetes-int-or-string": true}})));
+    assert!(check(&s, json!({"port": 80})).is_empty());
+    assert!(check(&s, json!({"port": "http"})).is_empty());
+    assert_eq!(
+        check(&s, json!({"port": true})),
+        vec![
+            "spec.port: Invalid value: \"boolean\": spec.port in body must be of type integer,string: \"boolean\""
+        ]
+    );
+}
+
+#[test]
+fn pruning_respects_preserve_unknown_fields_at_any_level() {
+    let s = with_spec(props(json!({
+        "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                 "properties": {"typed": {"type": "object", "properties": {"a": {"type": "string"}}}}},
+        "strict": {"type": "object", "properties": {"a": {"type": "string"}}},
+        "template": {"type": "object", "x-kubernetes-embedded-resource": true,
+                     "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}},
+    })));
+    let spec = admitted(
+        &s,
+        json!({"free": {"anything": [1, {"b": null}], "typed": {"a": "x", "b": "pruned"}},
+               "strict": {"a": "x", "b": "pruned"},
+               "template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"x": 1}, "other": 1},
+               "unknown": 1}),
+    );
+    assert_eq!(
+        spec,
+        json!({"free": {"anything": [1, {"b": null}], "typed": {"a": "x"}},
+               "strict": {"a": "x"},
+               "template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"x": 1}}})
+    );
+}
+
+#[test]
+fn nulls_and_defaults() {
+    let s = with_spec(props(json!({
+        "keep": {"type": "string", "nullable": true},
+        "drop": {"type": "string"},
+        "mode": {"type": "string", "default": "fast"},
+        "nested": {"type": "object", "properties": {"n": {"type": "integer", "default": 3}}},
+    })));
+    assert_eq!(
+        admitted(&s, json!({"keep": null, "drop": null, "nested": {}})),
+        json!({"keep": null, "mode": "fast", "nested": {"n": 3}})
+    );
+    assert_eq!(admitted(&s, json!({"mode": null})), json!({"mode": "fast"}));
+    let items = with_spec(props(
+        json!({"xs": {"type": "array", "items": {"type": "string"}}}),
+    ));
+    assert_eq!(
+        check(&items, json!({"xs": ["a", null]})),
+        vec![
+            "spec.xs[1]: Invalid value: \"null\": spec.xs[1] in body must be of type string: \"null\""
+        ]
+    );
+}
+
+#[test]
+fn rule_reasons_messages_and_field_paths() {
+    let s = with_spec(json!({
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}, "c": {"type": "string"}},
+        "x-kubernetes-validations": [
+            {"rule": "!has(self.a) || self.a < 10", "messageExpression": "'a is ' + string(self.a) + ', above 9'", "fieldPath": ".a"},
+            {"rule": "!has(self.b) || self.b != 1", "reason": "FieldValueForbidden", "message": "b may not be 1", "fieldPath": ".b"},
+            {"rule": "has(self.c)", "reason": "FieldValueRequired", "message": "c is required"},
+            {"rule": "!has(self.b) || self.b != 2", "reason": "FieldValueDuplicate", "fieldPath": ".b"},
+            {"rule": "!has(self.a) || self.a != 5"},
+        ],
+    }));
+    assert!(check(&s, json!({"c": "x"})).is_empty());
+    assert_eq!(
+        check(&s, json!({"a": 12, "c": "x"})),
+        vec!["spec.a: Invalid value: \"object\": a is 12, above 9"]
+    );
+    assert_eq!(
+        check(&s, json!({"b": 1, "c": "x"})),
+        vec!["spec.b: Forbidden: b may not be 1"]
+    );
+    assert_eq!(
+        check(&s, json!({})),
+        vec!["spec: Required value: c is required"]
+    );
+    assert_eq!(
+        check(&s, json!({"b": 2, "c": "x"})),
+        vec!["spec.b: Duplicate value: \"object\""]
+    );
+    assert_eq!(
+        check(&s, json!({"a": 5, "c": "x"})),
+        vec!["spec: Invalid value: \"object\": failed rule: !has(self.a) || self.a != 5"]
+    );
+    let mut obj = object(json!({"b": 1, "c": "x"}));
+    let e = s.admit(&mut obj, None).unwrap_err();
+    assert_eq!(e[0].kind, FieldErrorKind::Forbidden);
+    assert_eq!(e[0].detail, "b may not be 1");
+}
+
+#[test]
+fn evaluation_errors_name_the_rule_by_its_message() {
+    let s = with_spec(json!({
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "x-kubernetes-validations": [{"rule": "self.a == 'x'", "message": "a must be x"}],
+    }));
+    assert_eq!(
+        check(&s, json!({})),
+        vec!["spec: Invalid value: \"object\": no such key: a evaluating rule: a must be x"]
+    );
+}
+
+#[test]
+fn root_rules_see_only_name_and_generate_name_of_metadata() {
+    let s = CompiledSchema::compile(&json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object"}},
+        "x-kubernetes-validations": [
+            {"rule": "self.metadata.name.startsWith('w')", "message": "names start with w"},
+            {"rule": "self.kind == 'Widget' && self.apiVersion == 'example.com/v1'", "message": "type meta"},
+        ],
+    }))
+    .unwrap();
+    let mut ok = object(json!({}));
+    assert!(s.admit(&mut ok, None).is_ok());
+    let mut bad = object(json!({}));
+    bad["metadata"]["name"] = json!("x");
+    let e = s.admit(&mut bad, None).unwrap_err();
+    assert_eq!(
+        e[0].message,
+        "<nil>: Invalid value: \"object\": names start with w"
+    );
+
+    let ns = CompiledSchema::compile(&json!({
+        "type": "object",
+        "x-kubernetes-validations": [{"rule": "self.metadata.__namespace__ == 'a'"}],
+    }))
+    .unwrap();
+    let mut obj = object(json!({}));
+    obj["metadata"]["namespace"] = json!("a");
+    let e = ns.admit(&mut obj, None).unwrap_err();
+    assert!(e[0].message.contains("no such key"), "{e:?}");
+}
+
+#[test]
+fn transition_rules_skip_creates_and_missing_old_values() {
+    let s = with_spec(props(json!({
+        "size": {"type": "integer", "x-kubernetes-validations": [{"rule": "self >= oldSelf", "message": "may only grow"}]},
+    })));
+    assert!(check(&s, json!({"size": 1})).is_empty());
+    assert!(update(&s, json!({"size": 1}), Some(json!({}))).is_empty());
+    assert!(update(&s, json!({"size": 3}), Some(json!({"size": 2}))).is_empty());
+    assert_eq!(
+        update(&s, json!({"size": 1}), Some(json!({"size": 2}))),
+        vec!["spec.size: Invalid value: \"integer\": may only grow"]
+    );
+}
+
+#[test]
+fn map_list_items_correlate_by_key_for_old_self() {
+    let s = with_spec(props(json!({
+        "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                  "items": {"type": "object", "required": ["name"],
+                            "properties": {"name": {"type": "string"}, "port": {"type": "integer"}},
+                            "x-kubernetes-validations": [{"rule": "self.port == oldSelf.port", "message": "port is immutable"}]}},
+    })));
+    let old = json!({"ports": [{"name": "a", "port": 1}, {"name": "b", "port": 2}]});
+    // Reordered and extended: same ports, accepted.
+    assert!(
+        update(&s, json!({"ports": [{"name": "c", "port": 9}, {"name": "b", "port": 2}, {"name": "a", "port": 1}]}), Some(old.clone()))
+            .is_empty()
+    );
+    assert_eq!(
+        update(
+            &s,
+            json!({"ports": [{"name": "b", "port": 3}, {"name": "a", "port": 1}]}),
+            Some(old)
+        ),
+        vec!["spec.ports[0]: Invalid value: \"object\": port is immutable"]
+    );
+}
+
+#[test]
+fn unchanged_values_are_not_checked_again() {
+    // A value stored before the schema became stricter may stay as long as it does not change.
+    let s = with_spec(props(json!({
+        "name": {"type": "string", "maxLength": 3, "x-kubernetes-validations": [{"rule": "self != 'bad'", "message": "bad name"}]},
+        "other": {"type": "string"},
+    })));
+    let old = json!({"name": "toolong"});
+    assert!(
+        update(
+            &s,
+            json!({"name": "toolong", "other": "x"}),
+            Some(old.clone())
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        update(&s, json!({"name": "toolong2"}), Some(old)),
+        vec!["spec.name: Too long: may not be more than 3 bytes", BLOCKED]
+    );
+    assert!(
+        update(
+            &s,
+            json!({"name": "bad", "other": "x"}),
+            Some(json!({"name": "bad"}))
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        check(&s, json!({"name": "bad"})),
+        vec!["spec.name: Invalid value: \"string\": bad name"]
+    );
+}
+
+#[test]
+fn broken_schemas_do_not_compile() {
+    let bad_pattern =
+        CompiledSchema::compile(&props(json!({"a": {"type": "string", "pattern": "("}})));
+    assert!(bad_pattern.unwrap_err().contains("pattern"));
+    let bad_rule = CompiledSchema::compile(
+        &json!({"type": "object", "x-kubernetes-validations": [{"rule": "self.a =="}]}),
+    );
+    assert!(bad_rule.is_err());
+    let bad_type = CompiledSchema::compile(&json!({"type": "thing"}));
+    assert!(bad_type.unwrap_err().contains("thing"));
+    assert!(CompiledSchema::compile(&json!("not a schema")).is_err());
+}
+
+#[test]
+fn objects_that_are_not_objects_are_refused() {
+    let s = with_spec(json!({"type": "object"}));
+    let mut v = json!([1]);
+    let e = s.admit(&mut v, None).unwrap_err();
+    assert_eq!(e[0].kind, FieldErrorKind::TypeInvalid);
+}
+
+#[test]
+fn a_missing_name_is_required_unless_generated() {
+    let s = with_spec(json!({"type": "object"}));
+    let mut obj =
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {}, "spec": {}});
+    assert_eq!(
+        s.admit(&mut obj.clone(), None).unwrap_err()[0].message,
+        "metadata.name: Required value: name or generateName is required"
+    );
+    obj["metadata"]["generateName"] = json!("w-");
+    assert!(s.admit(&mut obj, None).is_ok());
+}
+
+#[test]
+fn value_validations_under_any_of_one_of_all_of_and_not() {
+    let s = with_spec(props(json!({
+        "any": {"type": "string", "anyOf": [{"pattern": "^a"}, {"maxLength": 2}]},
+        "one": {"type": "integer", "oneOf": [{"minimum": 10}, {"maximum": 20}]},
+        "all": {"type": "integer", "allOf": [{"minimum": 1}, {"maximum": 5}]},
+        "not": {"type": "string", "not": {"enum": ["forbidden"]}},
+    })));
+    assert!(check(&s, json!({"any": "abc", "one": 5, "all": 3, "not": "fine"})).is_empty());
+    assert_eq!(
+        check(&s, json!({"any": "xyz"})),
+        vec![
+            "<nil>: Invalid value: \"\": must validate at least one schema (anyOf)",
+            "spec.any: Invalid value: \"xyz\": spec.any in body should match '^a'"
+        ]
+    );
+    assert_eq!(
+        check(&s, json!({"one": 15})),
+        vec![
+            "<nil>: Invalid value: \"\": must validate one and only one schema (oneOf). Found 2 valid alternatives"
+        ]
+    );
+    assert_eq!(
+        check(&s, json!({"all": 9})),
+        vec![
+            "spec.all: Invalid value: 9: spec.all in body should be less than or equal to 5",
+            "<nil>: Invalid value: \"\": must validate all the schemas (allOf)"
+        ]
+    );
+    assert_eq!(
+        check(&s, json!({"not": "forbidden"})),
+        vec!["<nil>: Invalid value: \"\": must not validate the schema (not)"]
+    );
+}

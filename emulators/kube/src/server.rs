@@ -1,0 +1,815 @@
+//! HTTP: routing, authentication, verbs, watch streams, the `/_emulator/` control API.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc, watch};
+use tracing::debug;
+
+use crate::discovery;
+use crate::resources::ResourceDef;
+use crate::selectors::{FieldSelector, LabelSelector, Selectors};
+use crate::status::ApiError;
+use crate::store::{Change, ChangeKind, DeleteOptions, PatchKind, Store, WatchFrom, WriteOptions};
+use crate::table::{self, IncludeObject};
+use crate::{KubeEmulatorConfig, KubeFaults, KubeStats};
+
+pub(crate) type Body = BoxBody<Bytes, Infallible>;
+
+const MAX_BODY: usize = 16 * 1024 * 1024;
+const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// State shared by every connection and the in-process control handle.
+pub(crate) struct Shared {
+    pub config: KubeEmulatorConfig,
+    pub addr: std::net::SocketAddr,
+    pub store: Mutex<Store>,
+    pub stats: Mutex<KubeStats>,
+    pub faults: Mutex<KubeFaults>,
+    /// Bumped to end every open watch.
+    pub drop_watches: watch::Sender<u64>,
+}
+
+/// Locks a mutex, recovering the data if a thread panicked while holding it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub fn drop_all_watches(&self) {
+        self.drop_watches.send_modify(|n| *n += 1);
+    }
+}
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+fn json_response(code: u16, body: &Value) -> Response<Body> {
+    let mut resp = Response::new(full(serde_json::to_vec(body).unwrap_or_default()));
+    *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn error_response(err: &ApiError) -> Response<Body> {
+    let mut resp = json_response(err.code, &err.body());
+    if let Some(secs) = err.retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// One request, logged at debug level.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let target = req.uri().to_string();
+    let resp = route(&shared, req).await;
+    debug!(
+        method = %method,
+        target = %target,
+        status = resp.status().as_u16(),
+        elapsed_ms = start.elapsed().as_millis() as u64,
+        "request"
+    );
+    Ok(resp)
+}
+
+fn query_map(req: &Request<Incoming>) -> HashMap<String, String> {
+    req.uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
+    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(_) => Err(ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            "the request body is too large or could not be read",
+        )),
+    }
+}
+
+fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
+    let Some(token) = &shared.config.token else {
+        return true;
+    };
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| given.as_bytes() == token.as_bytes())
+}
+
+async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    if let Some(rest) = path.strip_prefix("/_emulator/") {
+        return control(shared, req, rest.trim_end_matches('/')).await;
+    }
+    if !authorized(shared, &req) {
+        return error_response(&ApiError::unauthorized());
+    }
+    let segs: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let defs = lock(&shared.store).defs().to_vec();
+    if req.method() == Method::GET {
+        let doc = match s.as_slice() {
+            ["version"] => Some(discovery::version()),
+            ["api"] => Some(discovery::api_versions(shared.addr)),
+            ["api", "v1"] => discovery::resource_list(&defs, "", "v1"),
+            ["apis"] => Some(discovery::api_group_list(&defs)),
+            ["apis", group] => discovery::api_group(&defs, group),
+            ["apis", group, version] => discovery::resource_list(&defs, group, version),
+            ["openapi", "v3"] => Some(discovery::openapi_v3_index(&defs)),
+            ["openapi", "v3", rest @ ..] => {
+                discovery::openapi_v3_group_version(&defs, &rest.join("/"))
+            }
+            ["healthz" | "livez" | "readyz"] => {
+                return Response::new(full("ok"));
+            }
+            _ => None,
+        };
+        if let Some(doc) = doc {
+            return json_response(200, &doc);
+        }
+        if matches!(
+            s.as_slice(),
+            ["version"]
+                | ["api"]
+                | ["api", "v1"]
+                | ["apis"]
+                | ["apis", _]
+                | ["apis", _, _]
+                | ["openapi", ..]
+        ) {
+            return error_response(&ApiError::not_found_path());
+        }
+    }
+    let (group, version, rest) = match s.as_slice() {
+        ["api", "v1", rest @ ..] if !rest.is_empty() => ("", "v1", rest),
+        ["apis", g, v, rest @ ..] if !rest.is_empty() => (*g, *v, rest),
+        _ => return error_response(&ApiError::not_found_path()),
+    };
+    let find = |plural: &str| {
+        defs.iter()
+            .find(|d| d.group == group && d.version == version && d.plural == plural)
+            .cloned()
+    };
+    let namespaced_target = match rest {
+        ["namespaces", ns, plural, tail @ ..] if tail.len() <= 2 => find(plural)
+            .filter(|d| d.namespaced)
+            .map(|d| (d, Some(ns.to_string()), tail)),
+        _ => None,
+    };
+    let (def, ns, tail) = match namespaced_target {
+        Some(t) => t,
+        None => match rest {
+            [plural, tail @ ..] if tail.len() <= 2 => match find(plural) {
+                Some(d) => (d, None, tail),
+                None => return error_response(&ApiError::not_found_path()),
+            },
+            _ => return error_response(&ApiError::not_found_path()),
+        },
+    };
+    let name = tail.first().map(|s| s.to_string());
+    let sub = tail.get(1).map(|s| s.to_string());
+    if let Some(sub) = &sub
+        && !(sub == "status" && def.has_status)
+    {
+        return error_response(&ApiError::not_found_path());
+    }
+    if !def.namespaced && ns.is_some() {
+        return error_response(&ApiError::not_found_path());
+    }
+    let req_ctx = ResourceRequest {
+        def,
+        namespace: ns,
+        name,
+        subresource: sub,
+    };
+    resource(shared, req, req_ctx).await
+}
+
+struct ResourceRequest {
+    def: Arc<ResourceDef>,
+    namespace: Option<String>,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+impl ResourceRequest {
+    /// The namespace key objects are stored under ("" for cluster-scoped kinds).
+    fn ns_key(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("")
+    }
+
+    fn stats_key(&self) -> String {
+        match &self.subresource {
+            Some(sub) => format!("{}/{sub}", self.def.plural),
+            None => self.def.plural.clone(),
+        }
+    }
+}
+
+fn wants_table(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| {
+            a.split(',')
+                .next()
+                .is_some_and(|first| first.contains("as=Table") && first.contains("g=meta.k8s.io"))
+        })
+}
+
+fn selectors(q: &HashMap<String, String>) -> Result<Selectors, ApiError> {
+    Ok(Selectors {
+        labels: match q.get("labelSelector") {
+            Some(s) => LabelSelector::parse(s).map_err(ApiError::bad_request)?,
+            None => LabelSelector::default(),
+        },
+        fields: match q.get("fieldSelector") {
+            Some(s) => FieldSelector::parse(s).map_err(ApiError::bad_request)?,
+            None => FieldSelector::default(),
+        },
+    })
+}
+
+fn truthy(q: &HashMap<String, String>, key: &str) -> bool {
+    q.get(key)
+        .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+fn write_options(q: &HashMap<String, String>) -> WriteOptions {
+    WriteOptions {
+        dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
+        field_manager: q.get("fieldManager").cloned(),
+        apply: false,
+        strict: q.get("fieldValidation").is_some_and(|v| v == "Strict"),
+    }
+}
+
+fn parse_object(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
+    if content_type.contains("protobuf") {
+        return crate::protobuf::decode(body).map_err(|e| {
+            ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!("the protobuf body could not be decoded: {e}"),
+            )
+        });
+    }
+    if content_type.contains("cbor") {
+        return Err(ApiError::unsupported_media_type(content_type));
+    }
+    let v: Value = if content_type.contains("yaml") {
+        serde_yaml::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?
+    };
+    if !v.is_object() {
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
+    }
+    Ok(v)
+}
+
+/// Fault knobs for one request: extra latency, and an injected error on writes.
+async fn apply_faults(
+    shared: &Shared,
+    key: &str,
+    plural: &str,
+    is_write: bool,
+) -> Result<(), ApiError> {
+    let faults = lock(&shared.faults).clone();
+    let applies =
+        faults.resources.is_empty() || faults.resources.iter().any(|r| r == key || r == plural);
+    if !applies {
+        return Ok(());
+    }
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    if is_write && let Some(code) = faults.write_error_status {
+        let p = if faults.write_error_probability <= 0.0 {
+            1.0
+        } else {
+            faults.write_error_probability
+        };
+        if rand::rng().random_bool(p.min(1.0)) {
+            return Err(ApiError::injected(code));
+        }
+    }
+    Ok(())
+}
+
+async fn resource(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    rr: ResourceRequest,
+) -> Response<Body> {
+    let q = query_map(&req);
+    let method = req.method().clone();
+    let watching = truthy(&q, "watch");
+    let verb = match (&method, rr.name.is_some()) {
+        (&Method::GET, true) => "get",
+        (&Method::GET, false) if watching => "watch",
+        (&Method::GET, false) => "list",
+        (&Method::POST, false) => "create",
+        (&Method::PUT, true) => "update",
+        (&Method::PATCH, true) => "patch",
+        (&Method::DELETE, _) => "delete",
+        _ => return error_response(&ApiError::method_not_allowed()),
+    };
+    let is_write = matches!(verb, "create" | "update" | "patch" | "delete");
+    {
+        let mut stats = lock(&shared.stats);
+        *stats.requests.entry(verb.to_string()).or_default() += 1;
+        if is_write {
+            *stats.writes.entry(rr.stats_key()).or_default() += 1;
+        }
+    }
+    if let Err(e) = apply_faults(shared, &rr.stats_key(), &rr.def.plural, is_write).await {
+        return error_response(&e);
+    }
+    if rr.def.namespaced && rr.namespace.is_none() && !matches!(verb, "list" | "watch") {
+        return error_response(&ApiError::not_found_path());
+    }
+    let table = wants_table(&req);
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let include = IncludeObject::parse(q.get("includeObject").map(String::as_str));
+    let result: Result<(u16, Value), ApiError> = match verb {
+        "get" => {
+            let name = rr.name.as_deref().unwrap_or("");
+            lock(&shared.store)
+                .get(&rr.def, rr.ns_key(), name)
+                .map(|o| {
+                    if table {
+                        (
+                            200,
+                            table::table(
+                                &rr.def,
+                                std::slice::from_ref(&o),
+                                include,
+                                o.pointer("/metadata/resourceVersion")
+                                    .and_then(Value::as_str)
+                                    .map(String::from),
+                                true,
+                            ),
+                        )
+                    } else {
+                        (200, o)
+                    }
+                })
+        }
+        "list" => selectors(&q).map(|sel| {
+            let store = lock(&shared.store);
+            let items: Vec<Value> = store
+                .list(&rr.def, rr.namespace.as_deref())
+                .into_iter()
+                .filter(|o| sel.matches(o))
+                .collect();
+            let rv = store.current_rv().to_string();
+            drop(store);
+            if table {
+                (200, table::table(&rr.def, &items, include, Some(rv), true))
+            } else {
+                (
+                    200,
+                    json!({
+                        "apiVersion": rr.def.api_version(),
+                        "kind": rr.def.list_kind(),
+                        "metadata": {"resourceVersion": rv},
+                        "items": items,
+                    }),
+                )
+            }
+        }),
+        "watch" => return start_watch(shared, &rr, &q, table),
+        "create" => match read_body(req)
+            .await
+            .and_then(|b| parse_object(&b, &content_type))
+        {
+            Ok(obj) => lock(&shared.store)
+                .create(&rr.def, rr.ns_key(), obj, &write_options(&q))
+                .map(|o| (201, o)),
+            Err(e) => Err(e),
+        },
+        "update" => match read_body(req)
+            .await
+            .and_then(|b| parse_object(&b, &content_type))
+        {
+            Ok(obj) => lock(&shared.store)
+                .update(
+                    &rr.def,
+                    rr.ns_key(),
+                    rr.name.as_deref().unwrap_or(""),
+                    rr.subresource.as_deref(),
+                    obj,
+                    &write_options(&q),
+                    false,
+                )
+                .map(|o| (200, o)),
+            Err(e) => Err(e),
+        },
+        "patch" => {
+            let kind = match content_type.split(';').next().unwrap_or("").trim() {
+                "application/merge-patch+json" => Some(PatchKind::Merge),
+                "application/json-patch+json" => Some(PatchKind::Json),
+                "application/strategic-merge-patch+json" => Some(PatchKind::Strategic),
+                "application/apply-patch+yaml" => Some(PatchKind::Apply),
+                _ => None,
+            };
+            match kind {
+                None => Err(ApiError::unsupported_media_type(&content_type)),
+                Some(kind) => match read_body(req).await {
+                    Ok(body) => lock(&shared.store)
+                        .patch(
+                            &rr.def,
+                            rr.ns_key(),
+                            rr.name.as_deref().unwrap_or(""),
+                            rr.subresource.as_deref(),
+                            kind,
+                            &body,
+                            &write_options(&q),
+                        )
+                        .map(|(o, created)| (if created { 201 } else { 200 }, o)),
+                    Err(e) => Err(e),
+                },
+            }
+        }
+        "delete" => match read_body(req).await {
+            Ok(body) => delete(shared, &rr, &q, &body),
+            Err(e) => Err(e),
+        },
+        _ => Err(ApiError::method_not_allowed()),
+    };
+    match result {
+        Ok((code, v)) => json_response(code, &v),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn delete_options(q: &HashMap<String, String>, body: &[u8]) -> DeleteOptions {
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let text = |p: &str| parsed.pointer(p).and_then(Value::as_str).map(String::from);
+    let dry_run_body = parsed
+        .get("dryRun")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|v| v == "All"));
+    DeleteOptions {
+        uid: text("/preconditions/uid"),
+        resource_version: text("/preconditions/resourceVersion"),
+        dry_run: dry_run_body || q.get("dryRun").is_some_and(|v| v == "All"),
+    }
+}
+
+fn delete(
+    shared: &Shared,
+    rr: &ResourceRequest,
+    q: &HashMap<String, String>,
+    body: &[u8],
+) -> Result<(u16, Value), ApiError> {
+    let opts = delete_options(q, body);
+    let mut store = lock(&shared.store);
+    match &rr.name {
+        Some(name) => {
+            let obj = store.delete(&rr.def, rr.ns_key(), name, &opts)?;
+            let still_there = store.get(&rr.def, rr.ns_key(), name).is_ok();
+            Ok((
+                if still_there && !opts.dry_run {
+                    202
+                } else {
+                    200
+                },
+                obj,
+            ))
+        }
+        None => {
+            let sel = selectors(q)?;
+            let targets: Vec<Value> = store
+                .list(&rr.def, rr.namespace.as_deref())
+                .into_iter()
+                .filter(|o| sel.matches(o))
+                .collect();
+            let mut items = Vec::new();
+            for t in targets {
+                let ns = t
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let name = t
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                if let Ok(o) = store.delete(&rr.def, &ns, &name, &opts) {
+                    items.push(o);
+                }
+            }
+            Ok((
+                200,
+                json!({
+                    "apiVersion": rr.def.api_version(),
+                    "kind": rr.def.list_kind(),
+                    "metadata": {"resourceVersion": store.current_rv().to_string()},
+                    "items": items,
+                }),
+            ))
+        }
+    }
+}
+
+/// What one watch stream filters on and how it renders.
+struct WatchView {
+    def: Arc<ResourceDef>,
+    namespace: Option<String>,
+    selectors: Selectors,
+    table: bool,
+    include: IncludeObject,
+}
+
+impl WatchView {
+    fn event_type(&self, c: &Change) -> Option<(&'static str, Value)> {
+        if c.storage != self.def.storage {
+            return None;
+        }
+        if self.namespace.as_ref().is_some_and(|n| *n != c.namespace) {
+            return None;
+        }
+        let obj = self.def.to_served(&c.object);
+        let now = self.selectors.matches(&obj);
+        let before = c
+            .old
+            .as_ref()
+            .map(|o| self.selectors.matches(&self.def.to_served(o)))
+            .unwrap_or(now);
+        let t = match (c.kind, before, now) {
+            (ChangeKind::Added, _, true) => ChangeKind::Added,
+            (ChangeKind::Deleted, _, true) => ChangeKind::Deleted,
+            (ChangeKind::Modified, true, true) => ChangeKind::Modified,
+            (ChangeKind::Modified, false, true) => ChangeKind::Added,
+            (ChangeKind::Modified, true, false) => ChangeKind::Deleted,
+            _ => return None,
+        };
+        Some((t.as_str(), obj))
+    }
+
+    fn line(&self, type_: &str, obj: Value, first: &mut bool) -> Bytes {
+        let object = if self.table {
+            let t = table::table(&self.def, &[obj], self.include, None, *first);
+            *first = false;
+            t
+        } else {
+            obj
+        };
+        let mut line =
+            serde_json::to_vec(&json!({"type": type_, "object": object})).unwrap_or_default();
+        line.push(b'\n');
+        Bytes::from(line)
+    }
+
+    fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
+        let mut metadata = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
+        if initial_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let obj = json!({"kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": metadata});
+        let mut line =
+            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
+        line.push(b'\n');
+        Bytes::from(line)
+    }
+}
+
+fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+    });
+    let mut resp = Response::new(StreamBody::new(stream).boxed());
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn start_watch(
+    shared: &Arc<Shared>,
+    rr: &ResourceRequest,
+    q: &HashMap<String, String>,
+    table: bool,
+) -> Response<Body> {
+    let sel = match selectors(q) {
+        Ok(s) => s,
+        Err(e) => return error_response(&e),
+    };
+    let send_initial = truthy(q, "sendInitialEvents");
+    let bookmarks = truthy(q, "allowWatchBookmarks");
+    let from = match q.get("resourceVersion").map(String::as_str) {
+        _ if send_initial => WatchFrom::Current,
+        None | Some("") | Some("0") => WatchFrom::Current,
+        Some(s) => match s.parse::<u64>() {
+            Ok(rv) => WatchFrom::After(rv),
+            Err(_) => {
+                return error_response(&ApiError::bad_request(format!(
+                    "invalid resource version: {s:?}"
+                )));
+            }
+        },
+    };
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_WATCH_TIMEOUT);
+    let view = WatchView {
+        def: rr.def.clone(),
+        namespace: rr.namespace.clone(),
+        selectors: sel,
+        table,
+        include: IncludeObject::parse(q.get("includeObject").map(String::as_str)),
+    };
+    lock(&shared.stats).watches_opened += 1;
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let started = lock(&shared.store).watch(&rr.def, from);
+    let (backlog, live) = match started {
+        Ok(x) => x,
+        Err(e) => {
+            // Like kube-apiserver: the watch is accepted and its only event is the error.
+            let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": e.body()}))
+                .unwrap_or_default();
+            line.push(b'\n');
+            let _ = tx.try_send(Bytes::from(line));
+            return stream_response(rx);
+        }
+    };
+    let shared = shared.clone();
+    tokio::spawn(run_watch(
+        shared,
+        view,
+        backlog,
+        live,
+        tx,
+        send_initial && bookmarks,
+        bookmarks,
+        timeout,
+    ));
+    stream_response(rx)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_watch(
+    shared: Arc<Shared>,
+    view: WatchView,
+    backlog: Vec<Arc<Change>>,
+    mut live: broadcast::Receiver<Arc<Change>>,
+    tx: mpsc::Sender<Bytes>,
+    initial_end: bool,
+    bookmarks: bool,
+    timeout: Duration,
+) {
+    let mut drop_rx = shared.drop_watches.subscribe();
+    drop_rx.mark_unchanged();
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let mut first = true;
+    let mut last_rv = 0u64;
+    for c in &backlog {
+        last_rv = last_rv.max(c.rv);
+        if let Some((t, obj)) = view.event_type(c)
+            && tx.send(view.line(t, obj, &mut first)).await.is_err()
+        {
+            return;
+        }
+    }
+    if initial_end {
+        let rv = lock(&shared.store).current_rv().max(last_rv);
+        if tx.send(view.bookmark(rv, true)).await.is_err() {
+            return;
+        }
+    }
+    let mut tick = tokio::time::interval(
+        shared
+            .config
+            .bookmark_interval
+            .max(Duration::from_millis(10)),
+    );
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            r = live.recv() => match r {
+                Ok(c) => {
+                    last_rv = last_rv.max(c.rv);
+                    if let Some((t, obj)) = view.event_type(&c)
+                        && tx.send(view.line(t, obj, &mut first)).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                // A watcher that fell behind is ended; the client resumes from its last version.
+                Err(_) => return,
+            },
+            _ = tick.tick(), if bookmarks => {
+                // Every change up to `current` is already queued in `live`: send those first so
+                // the bookmark never skips an event.
+                let current = lock(&shared.store).current_rv();
+                loop {
+                    match live.try_recv() {
+                        Ok(c) => {
+                            last_rv = last_rv.max(c.rv);
+                            if let Some((t, obj)) = view.event_type(&c)
+                                && tx.send(view.line(t, obj, &mut first)).await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                        Err(broadcast::error::TryRecvError::Empty) => break,
+                        Err(_) => return,
+                    }
+                }
+                if tx.send(view.bookmark(current.max(last_rv), false)).await.is_err() {
+                    return;
+                }
+            }
+            _ = drop_rx.changed() => return,
+            _ = &mut deadline => return,
+            _ = tx.closed() => return,
+        }
+    }
+}
+
+async fn control(shared: &Arc<Shared>, req: Request<Incoming>, what: &str) -> Response<Body> {
+    let method = req.method().clone();
+    match (method, what) {
+        (Method::GET, "stats") => {
+            let stats = lock(&shared.stats).clone();
+            json_response(200, &serde_json::to_value(stats).unwrap_or(Value::Null))
+        }
+        (Method::POST, "drop-watches") => {
+            shared.drop_all_watches();
+            json_response(200, &json!({"ok": true}))
+        }
+        (Method::POST, "compact") => {
+            lock(&shared.store).compact();
+            json_response(200, &json!({"ok": true}))
+        }
+        (Method::POST, "faults") => {
+            let body = match read_body(req).await {
+                Ok(b) => b,
+                Err(e) => return error_response(&e),
+            };
+            match serde_json::from_slice::<KubeFaults>(&body) {
+                Ok(f) => {
+                    *lock(&shared.faults) = f.clone();
+                    json_response(200, &serde_json::to_value(f).unwrap_or(Value::Null))
+                }
+                Err(e) => error_response(&ApiError::bad_request(format!("invalid faults: {e}"))),
+            }
+        }
+        (Method::DELETE, "faults") => {
+            *lock(&shared.faults) = KubeFaults::default();
+            json_response(200, &json!({"ok": true}))
+        }
+        _ => error_response(&ApiError::not_found_path()),
+    }
+}

@@ -1,0 +1,225 @@
+//! Both emulators, a Kubernetes client for them, and the example setup applied to them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use hdinsight_emulator::{AppConfig, EmulatorConfig, RunningEmulator, Transport};
+use hdinsight_topic_operator::crd::{
+    KafkaRestProxy, KafkaRestProxySpec, KafkaTopic, SecretKeyReference,
+};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Resource, ResourceExt};
+use kube_emulator::{KubeEmulatorConfig, RunningKube};
+use serde::de::DeserializeOwned;
+
+/// The example Secret's values: the emulator is configured to accept exactly these.
+pub const TENANT_ID: &str = "00000000-0000-0000-0000-000000000001";
+pub const CLIENT_ID: &str = "00000000-0000-0000-0000-00000000a001";
+pub const CLIENT_SECRET: &str = "sandbox-client-secret";
+pub const CLUSTER_GROUP_ID: &str = "00000000-0000-0000-0000-0000000000c1";
+pub const NAMESPACE: &str = "kafka";
+
+/// The repository root (the sandbox crate's parent).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Settings of the emulated HDInsight cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterSettings {
+    pub visibility_delay: Duration,
+    pub out_of_band_delay: Duration,
+    pub latency: Duration,
+    pub app_in_group: bool,
+    pub token_lifetime: Duration,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            visibility_delay: Duration::from_secs(2),
+            out_of_band_delay: Duration::from_secs(3),
+            latency: Duration::ZERO,
+            app_in_group: true,
+            token_lifetime: Duration::from_secs(3599),
+        }
+    }
+}
+
+pub struct Env {
+    pub dir: PathBuf,
+    pub hdi: RunningEmulator,
+    pub kube: RunningKube,
+    pub kubeconfig: PathBuf,
+    pub client: Client,
+}
+
+impl Env {
+    /// Starts both emulators (HTTPS, generated CAs) and writes `dir/kubeconfig`.
+    pub async fn start(dir: &Path, cluster: &ClusterSettings) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let loopback: SocketAddr = "127.0.0.1:0".parse()?;
+        let config = EmulatorConfig {
+            tenant_id: TENANT_ID.into(),
+            cluster_group_id: CLUSTER_GROUP_ID.into(),
+            apps: vec![AppConfig {
+                client_id: CLIENT_ID.into(),
+                client_secret: CLIENT_SECRET.into(),
+                groups: if cluster.app_in_group {
+                    vec![CLUSTER_GROUP_ID.into()]
+                } else {
+                    vec![]
+                },
+                ..Default::default()
+            }],
+            visibility_delay_ms: millis(cluster.visibility_delay),
+            out_of_band_delay_ms: millis(cluster.out_of_band_delay),
+            latency_ms: millis(cluster.latency),
+            token_lifetime_seconds: cluster.token_lifetime.as_secs().max(1),
+            ..Default::default()
+        };
+        let hdi = RunningEmulator::start(
+            config,
+            loopback,
+            Transport::Tls {
+                dir: dir.join("hdinsight"),
+            },
+        )
+        .await
+        .context("starting the HDInsight emulator")?;
+        let kube = RunningKube::start(KubeEmulatorConfig::default(), loopback)
+            .await
+            .context("starting the Kubernetes emulator")?;
+        let kubeconfig = dir.join("kubeconfig");
+        kube.write_kubeconfig(&kubeconfig)?;
+        let client = client_for(&kubeconfig).await?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            hdi,
+            kube,
+            kubeconfig,
+            client,
+        })
+    }
+
+    /// CRDs, the namespace, the Secrets and the KafkaRestProxy pointing at the emulator.
+    pub async fn install(&self, client_secret: &str) -> anyhow::Result<()> {
+        install_crds(&self.client).await?;
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let ns = Namespace {
+            metadata: kube::api::ObjectMeta {
+                name: Some(NAMESPACE.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        create_or_keep(&namespaces, &ns).await?;
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), NAMESPACE);
+        let mut sp: Secret = read_example("secret.yaml")?;
+        let mut data = sp.string_data.take().unwrap_or_default();
+        data.insert("clientSecret".into(), client_secret.into());
+        sp.string_data = Some(data);
+        create_or_keep(&secrets, &sp).await?;
+        let ca = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some("hdi-ca".into()),
+                namespace: Some(NAMESPACE.into()),
+                ..Default::default()
+            },
+            string_data: Some(
+                [("ca.crt".to_string(), self.hdi.ca_pem().unwrap_or_default())].into(),
+            ),
+            ..Default::default()
+        };
+        create_or_keep(&secrets, &ca).await?;
+        let mut proxy: KafkaRestProxy = read_example("kafkarestproxy.yaml")?;
+        proxy.spec = KafkaRestProxySpec {
+            endpoint: self.hdi.base_url(),
+            authority: Some(self.hdi.base_url()),
+            ca_bundle_secret_ref: Some(SecretKeyReference {
+                name: "hdi-ca".into(),
+                key: Some("ca.crt".into()),
+            }),
+            ..proxy.spec
+        };
+        let proxies: Api<KafkaRestProxy> = Api::namespaced(self.client.clone(), NAMESPACE);
+        create_or_keep(&proxies, &proxy).await?;
+        Ok(())
+    }
+
+    /// The KafkaTopics of `examples/topics.yaml`.
+    pub async fn apply_example_topics(&self) -> anyhow::Result<Vec<String>> {
+        let text = std::fs::read_to_string(repo_root().join("examples/topics.yaml"))?;
+        let topics: Api<KafkaTopic> = Api::namespaced(self.client.clone(), NAMESPACE);
+        let mut names = Vec::new();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let value = <serde_yaml::Value as serde::Deserialize>::deserialize(doc)?;
+            if value.is_null() {
+                continue;
+            }
+            let t: KafkaTopic = serde_yaml::from_value(value)?;
+            names.push(t.name_any());
+            create_or_keep(&topics, &t).await?;
+        }
+        Ok(names)
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A client for the kubeconfig the Kubernetes emulator wrote.
+pub async fn client_for(kubeconfig: &Path) -> anyhow::Result<Client> {
+    let kc = Kubeconfig::read_from(kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
+    Ok(Client::try_from(config)?)
+}
+
+/// Reads one manifest of `examples/`.
+pub fn read_example<T: DeserializeOwned>(file: &str) -> anyhow::Result<T> {
+    let path = repo_root().join("examples").join(file);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Creates the object unless it exists.
+pub async fn create_or_keep<K>(api: &Api<K>, obj: &K) -> anyhow::Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    match api.create(&PostParams::default(), obj).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating {}", obj.meta().name.clone().unwrap_or_default())),
+    }
+}
+
+/// Applies the operator's CRDs and waits until both kinds are served.
+pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
+    use kube::CustomResourceExt;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [KafkaTopic::crd(), KafkaRestProxy::crd()] {
+        create_or_keep(&crds, &crd).await?;
+    }
+    let topics: Api<KafkaTopic> = Api::all(client.clone());
+    let proxies: Api<KafkaRestProxy> = Api::all(client.clone());
+    for _ in 0..100 {
+        if topics.list(&ListParams::default().limit(1)).await.is_ok()
+            && proxies.list(&ListParams::default().limit(1)).await.is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the CRDs were not served within 10 s")
+}

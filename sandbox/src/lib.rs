@@ -1,0 +1,7 @@
+//! The sandbox's building blocks, shared by its binary and the operator's end-to-end tests:
+//! both emulators with the example setup applied ([`env`]), the `kubectl get kt` table
+//! ([`table`]) and the scale benchmark ([`bench`]).
+
+pub mod bench;
+pub mod env;
+pub mod table;

@@ -1,0 +1,172 @@
+//! `run`: health and metrics servers, optional leader election, the controllers, and a
+//! graceful stop on SIGTERM or Ctrl-C.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::Shared;
+use tracing::{error, info};
+
+use crate::cli::RunArgs;
+use crate::controller::context::Settings;
+use crate::controller::plan::PlanSettings;
+use crate::controller::runner::{self, RunConfig};
+use crate::leader::{self, LeaseConfig};
+use crate::metrics::Metrics;
+use crate::server::{self, Health};
+
+type Signal = Shared<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>;
+
+/// Resolves on SIGTERM or SIGINT.
+fn termination() -> Signal {
+    let fut: Pin<Box<dyn Future<Output = ()> + Send + Sync>> = Box::pin(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        info!("termination signal received; stopping");
+    });
+    fut.shared()
+}
+
+/// The settings `run` passes to the controllers.
+pub fn settings(args: &RunArgs) -> Settings {
+    Settings {
+        plan: PlanSettings {
+            visibility_timeout: args.visibility_timeout,
+            recreate_grace: args.recreate_grace,
+            resync_interval: args.resync_interval,
+            uncertain_retry: args.uncertain_retry,
+        },
+        list_freshness: args.list_freshness,
+        max_concurrent_reconciles: args.max_concurrent_reconciles.max(1),
+    }
+}
+
+/// Runs the operator until a termination signal (exit 0) or the loss of leadership (error, so
+/// that the process restarts and competes again).
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot configure the Kubernetes client: {e}"))?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Health::default();
+    let stop = termination();
+
+    let (health_addr, health_task) = server::serve(
+        args.health_addr,
+        server::health_router(health.clone()),
+        stop.clone(),
+    )
+    .await?;
+    let (metrics_addr, metrics_task) = server::serve(
+        args.metrics_addr,
+        server::metrics_router(metrics.clone()),
+        stop.clone(),
+    )
+    .await?;
+    info!(%health_addr, %metrics_addr, "serving health and metrics");
+
+    let instance = std::env::var("POD_NAME")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("pid-{}", std::process::id()));
+    let leadership = if args.leader_election {
+        let namespace = args
+            .lease_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".to_string());
+        let config = LeaseConfig {
+            name: args.lease_name.clone(),
+            namespace,
+            identity: format!("{instance}-{}", uuid_suffix()),
+            duration: args.lease_duration,
+        };
+        // A standby has nothing to sync: it reports ready so that rolling updates proceed.
+        health.set_ready();
+        info!(lease = %config.name, namespace = %config.namespace, "waiting for leadership");
+        tokio::select! {
+            l = leader::acquire(client.clone(), config) => Some(l),
+            _ = stop.clone() => {
+                let _ = tokio::join!(health_task, metrics_task);
+                return Ok(());
+            }
+        }
+    } else {
+        None
+    };
+
+    let config = RunConfig {
+        namespaces: args
+            .watch_namespaces
+            .iter()
+            .filter(|n| !n.is_empty())
+            .cloned()
+            .collect(),
+        settings: settings(&args),
+        instance: Some(instance),
+    };
+
+    // Stop on a signal, or at once when leadership is lost.
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_controllers: Signal = {
+        let stop = stop.clone();
+        let lost = lost.clone();
+        let leadership_lost: Pin<Box<dyn Future<Output = ()> + Send + Sync>> = match &leadership {
+            Some(l) => {
+                let mut rx = l.watch();
+                Box::pin(async move {
+                    while !*rx.borrow() {
+                        if rx.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                })
+            }
+            None => Box::pin(futures::future::pending()),
+        };
+        let fut: Pin<Box<dyn Future<Output = ()> + Send + Sync>> = Box::pin(async move {
+            tokio::select! {
+                _ = stop => {}
+                _ = leadership_lost => {
+                    lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        });
+        fut.shared()
+    };
+    runner::run(client, config, metrics, stop_controllers, health).await?;
+
+    if lost.load(std::sync::atomic::Ordering::SeqCst) {
+        error!("leadership lost; exiting so that a restart competes again");
+        std::process::exit(2);
+    }
+    if let Some(l) = leadership {
+        l.release().await;
+    }
+    let _ = tokio::join!(health_task, metrics_task);
+    Ok(())
+}
+
+fn uuid_suffix() -> String {
+    use rand::Rng;
+    format!("{:08x}", rand::rng().random::<u32>())
+}

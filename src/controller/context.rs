@@ -1,0 +1,290 @@
+//! What every reconcile shares: the Kubernetes client, the caches, the proxy clients, the
+//! Event recorder, metrics and settings.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::jiff::Timestamp;
+use kube::core::PartialObjectMeta;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
+use rand::Rng;
+use tokio::sync::mpsc;
+
+use crate::crd::{KafkaRestProxy, KafkaTopic};
+use crate::metrics::Metrics;
+
+use super::plan::{EventSpec, PlanSettings};
+use super::registry::ProxyRegistry;
+
+/// Operator settings the controllers use.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub plan: PlanSettings,
+    /// How old a shared topic list may be when a reconcile uses it.
+    pub list_freshness: Duration,
+    pub max_concurrent_reconciles: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            plan: PlanSettings::default(),
+            list_freshness: Duration::from_secs(2),
+            max_concurrent_reconciles: 64,
+        }
+    }
+}
+
+/// Caches of the watched objects. With several watched namespaces there is one store per
+/// namespace; lookups search them all.
+#[derive(Clone, Default)]
+pub struct Stores {
+    /// The watched namespaces, `[""]` for all; the stores below are in the same order.
+    pub namespaces: Vec<String>,
+    pub topics: Vec<Store<KafkaTopic>>,
+    pub proxies: Vec<Store<KafkaRestProxy>>,
+    pub secrets: Vec<Store<PartialObjectMeta<Secret>>>,
+}
+
+impl Stores {
+    pub fn proxy(&self, namespace: &str, name: &str) -> Option<Arc<KafkaRestProxy>> {
+        let key = ObjectRef::new(name).within(namespace);
+        self.proxies.iter().find_map(|s| s.get(&key))
+    }
+
+    /// The metadata store that holds `namespace`'s Secrets (an empty one if it is not watched).
+    pub fn secrets_for(&self, namespace: &str) -> Store<PartialObjectMeta<Secret>> {
+        self.namespaces
+            .iter()
+            .position(|n| n.is_empty() || n == namespace)
+            .and_then(|i| self.secrets.get(i).cloned())
+            .unwrap_or_else(empty_store)
+    }
+
+    /// Topics that name the given proxy.
+    pub fn topics_of_proxy(&self, namespace: &str, name: &str) -> Vec<Arc<KafkaTopic>> {
+        self.topics
+            .iter()
+            .flat_map(|s| {
+                s.state_filter(|t| {
+                    let (ns, n) = t.proxy_key();
+                    ns == namespace && n == name
+                })
+            })
+            .collect()
+    }
+
+    /// Topics that name the same Kafka topic on the same proxy as `topic` (itself included).
+    pub fn same_topic(&self, topic: &KafkaTopic) -> Vec<Arc<KafkaTopic>> {
+        let key = topic.proxy_key();
+        let name = topic.kafka_name();
+        self.topics
+            .iter()
+            .flat_map(|s| s.state_filter(|t| t.proxy_key() == key && t.kafka_name() == name))
+            .collect()
+    }
+}
+
+fn empty_store<K>() -> Store<K>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let (store, _writer) = kube::runtime::reflector::store::<K>();
+    store
+}
+
+/// Where reconciles of other objects are requested (a proxy's change re-triggers its topics).
+#[derive(Clone, Default)]
+pub struct Triggers {
+    /// Keyed by watched namespace ("" when all namespaces are watched).
+    pub topics: HashMap<String, mpsc::UnboundedSender<ObjectRef<KafkaTopic>>>,
+    pub proxies: HashMap<String, mpsc::UnboundedSender<ObjectRef<KafkaRestProxy>>>,
+}
+
+impl Triggers {
+    fn pick<'a, T>(map: &'a HashMap<String, T>, ns: &str) -> Option<&'a T> {
+        map.get(ns).or_else(|| map.get(""))
+    }
+
+    pub fn topic(&self, t: &KafkaTopic) {
+        let ns = t.namespace().unwrap_or_default();
+        if let Some(tx) = Self::pick(&self.topics, &ns) {
+            let _ = tx.send(ObjectRef::from_obj(t));
+        }
+    }
+
+    pub fn proxy(&self, p: &KafkaRestProxy) {
+        let ns = p.namespace().unwrap_or_default();
+        if let Some(tx) = Self::pick(&self.proxies, &ns) {
+            let _ = tx.send(ObjectRef::from_obj(p));
+        }
+    }
+}
+
+/// Shared by all reconciles.
+pub struct Context {
+    pub client: kube::Client,
+    pub stores: Stores,
+    pub triggers: Triggers,
+    pub registry: ProxyRegistry,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub settings: Settings,
+    /// Consecutive failures per object, for the backoff.
+    failures: Mutex<HashMap<String, u32>>,
+    /// Creates this process sent, by "proxy/topic", in case recording them in status failed.
+    creates: Mutex<HashMap<String, Timestamp>>,
+    /// Namespace labels, for `allowedTopicNamespaces.from: Selector`.
+    namespaces: Mutex<HashMap<String, (std::time::Instant, Arc<Namespace>)>>,
+}
+
+impl Context {
+    pub fn new(
+        client: kube::Client,
+        stores: Stores,
+        triggers: Triggers,
+        registry: ProxyRegistry,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            client,
+            stores,
+            triggers,
+            registry,
+            recorder,
+            metrics,
+            settings,
+            failures: Mutex::default(),
+            creates: Mutex::default(),
+            namespaces: Mutex::default(),
+        }
+    }
+
+    fn key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+        format!(
+            "{}/{}/{}",
+            K::kind(&()),
+            obj.meta().namespace.clone().unwrap_or_default(),
+            obj.meta().name.clone().unwrap_or_default()
+        )
+    }
+
+    /// Counts a failure and returns how many in a row this object has had.
+    pub fn failed<K: Resource<DynamicType = ()>>(&self, obj: &K) -> u32 {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = f.entry(Self::key(obj)).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    pub fn succeeded<K: Resource<DynamicType = ()>>(&self, obj: &K) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&Self::key(obj));
+    }
+
+    pub fn remember_create(&self, proxy: &str, topic: &str, at: Timestamp) {
+        let mut c = self.creates.lock().unwrap_or_else(|e| e.into_inner());
+        if c.len() > 100_000 {
+            c.clear();
+        }
+        c.insert(format!("{proxy}/{topic}"), at);
+    }
+
+    pub fn remembered_create(&self, proxy: &str, topic: &str) -> Option<Timestamp> {
+        self.creates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&format!("{proxy}/{topic}"))
+            .copied()
+    }
+
+    /// A namespace, cached for a minute.
+    pub async fn namespace(&self, name: &str) -> Result<Arc<Namespace>, kube::Error> {
+        if let Some((at, ns)) = self
+            .namespaces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            && at.elapsed() < Duration::from_secs(60)
+        {
+            return Ok(ns.clone());
+        }
+        let api: kube::Api<Namespace> = kube::Api::all(self.client.clone());
+        let ns = Arc::new(api.get(name).await?);
+        self.namespaces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), (std::time::Instant::now(), ns.clone()));
+        Ok(ns)
+    }
+
+    /// Publishes an Event about `obj`. Failures are logged, never fatal.
+    pub async fn publish<K: Resource<DynamicType = ()>>(&self, obj: &K, event: &EventSpec) {
+        let ev = Event {
+            type_: if event.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: event.reason.to_string(),
+            note: Some(truncate(&event.note, 1000)),
+            action: "Reconcile".to_string(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
+            tracing::warn!(error = %e, reason = event.reason, "could not publish Event");
+        }
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// `d` ± 10 %, so that many objects requeued together spread out.
+pub fn jitter(d: Duration) -> Duration {
+    let ms = d.as_millis().min(u128::from(u64::MAX)) as u64;
+    if ms < 10 {
+        return d;
+    }
+    let spread = ms / 10;
+    let offset = rand::rng().random_range(0..=2 * spread);
+    Duration::from_millis(ms - spread + offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..1000 {
+            let j = jitter(Duration::from_secs(600));
+            assert!(j >= Duration::from_secs(540) && j <= Duration::from_secs(660));
+        }
+        assert_eq!(jitter(Duration::from_millis(5)), Duration::from_millis(5));
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("abc", 5), "abc");
+        assert_eq!(truncate("ééé", 3), "é…");
+    }
+}

@@ -1,0 +1,387 @@
+//! One [`ProxyClient`] per `KafkaRestProxy`, shared by every topic that uses it, and the shared
+//! topic list of each proxy.
+//!
+//! A client is rebuilt only when what it was built from changes: the proxy's spec or the
+//! `resourceVersion` of its Secret(s), read from a metadata-only watch, so that resolving a
+//! client on the hot path costs no Kubernetes request. Builds are single flight per proxy.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::auth::{ClientCredentials, SecretString};
+use crate::crd::{
+    DEFAULT_AUTHORITY, DEFAULT_BURST, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    DEFAULT_REQUESTS_PER_SECOND, DEFAULT_SCOPE, KafkaRestProxy, SECRET_KEY_CLIENT_ID,
+    SECRET_KEY_CLIENT_SECRET, SECRET_KEY_TENANT_ID,
+};
+use crate::proxy::{Limits, ProxyClient, ProxyClientConfig, ProxyError, ProxyObserver};
+
+/// Default key of the CA bundle in `caBundleSecretRef`.
+pub const DEFAULT_CA_KEY: &str = "ca.crt";
+
+/// Why no client could be built. Messages name Secrets and keys, never values.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ResolveError {
+    #[error("{0}")]
+    Credentials(String),
+    #[error("could not read Secret {0}: {1}")]
+    Kube(String, String),
+}
+
+/// What a client was built from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Fingerprint {
+    spec: u64,
+    secret_version: Option<String>,
+    ca_version: Option<String>,
+}
+
+/// A built client and its shared list cache.
+pub struct ProxyEntry {
+    pub client: ProxyClient,
+    pub endpoint: String,
+    fingerprint: Fingerprint,
+    list: tokio::sync::Mutex<Option<ListSnapshot>>,
+}
+
+struct ListSnapshot {
+    at: Instant,
+    result: Result<Arc<HashSet<String>>, ProxyError>,
+}
+
+impl ProxyEntry {
+    /// The proxy's topic names, fetched at most once per `freshness` for all callers together.
+    /// Callers that arrive while a list is in flight wait for it instead of sending their own.
+    /// Failures are remembered for the same window, so an outage costs one call per window too.
+    pub async fn topic_names(
+        &self,
+        freshness: Duration,
+    ) -> Result<Arc<HashSet<String>>, ProxyError> {
+        let mut guard = self.list.lock().await;
+        if let Some(snapshot) = guard.as_ref()
+            && snapshot.at.elapsed() < freshness
+        {
+            return snapshot.result.clone();
+        }
+        let result = self
+            .client
+            .list_topics()
+            .await
+            .map(|names| Arc::new(names.into_iter().collect::<HashSet<_>>()));
+        *guard = Some(ListSnapshot {
+            at: Instant::now(),
+            result: result.clone(),
+        });
+        result
+    }
+
+    /// Forgets the cached list, so that the next caller lists again.
+    pub async fn forget_list(&self) {
+        *self.list.lock().await = None;
+    }
+}
+
+/// The clients of all proxies.
+pub struct ProxyRegistry {
+    kube: kube::Client,
+    observer: Arc<dyn ProxyObserver>,
+    entries: Mutex<HashMap<String, Arc<ProxyEntry>>>,
+    builds: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn spec_hash(proxy: &KafkaRestProxy) -> u64 {
+    let mut h = DefaultHasher::new();
+    serde_json::to_string(&proxy.spec)
+        .unwrap_or_default()
+        .hash(&mut h);
+    h.finish()
+}
+
+fn secret_version(
+    secrets: &Store<PartialObjectMeta<Secret>>,
+    namespace: &str,
+    name: &str,
+) -> Option<String> {
+    secrets
+        .get(&ObjectRef::new(name).within(namespace))
+        .and_then(|s| s.metadata.resource_version.clone())
+}
+
+/// Reads one key of a Secret as text. Trailing newlines (from `--from-file`) are dropped.
+fn secret_value(secret: &Secret, secret_name: &str, key: &str) -> Result<String, ResolveError> {
+    let bytes = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| b.0.clone())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .map(|s| s.as_bytes().to_vec())
+        })
+        .ok_or_else(|| {
+            ResolveError::Credentials(format!("Secret {secret_name} has no key {key:?}"))
+        })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ResolveError::Credentials(format!(
+            "Secret {secret_name} key {key:?} is not UTF-8 text"
+        ))
+    })?;
+    let text = text.trim_end_matches(['\r', '\n']).to_string();
+    if text.trim().is_empty() {
+        return Err(ResolveError::Credentials(format!(
+            "Secret {secret_name} key {key:?} is empty"
+        )));
+    }
+    Ok(text)
+}
+
+/// The client limits a proxy's spec asks for.
+pub fn limits_of(proxy: &KafkaRestProxy) -> Limits {
+    let l = proxy.spec.limits.clone().unwrap_or_default();
+    let positive = |v: Option<i32>, d: i32| u32::try_from(v.unwrap_or(d)).unwrap_or(0);
+    Limits {
+        requests_per_second: positive(l.requests_per_second, DEFAULT_REQUESTS_PER_SECOND),
+        burst: positive(l.burst, DEFAULT_BURST).max(1),
+        max_concurrent: positive(l.max_concurrent_requests, DEFAULT_MAX_CONCURRENT_REQUESTS).max(1),
+        request_timeout: Duration::from_secs(u64::from(positive(
+            l.request_timeout_seconds,
+            DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        )))
+        .max(Duration::from_secs(1)),
+    }
+}
+
+/// Builds the client configuration from a proxy and its Secret contents.
+pub fn client_config(
+    proxy: &KafkaRestProxy,
+    credentials: ClientCredentials,
+    extra_ca_pem: Option<String>,
+) -> Result<ProxyClientConfig, ResolveError> {
+    let endpoint = url::Url::parse(&proxy.spec.endpoint).map_err(|e| {
+        ResolveError::Credentials(format!("spec.endpoint {:?}: {e}", proxy.spec.endpoint))
+    })?;
+    let authority_text = proxy
+        .spec
+        .authority
+        .clone()
+        .unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
+    let authority = url::Url::parse(&authority_text)
+        .map_err(|e| ResolveError::Credentials(format!("spec.authority {authority_text:?}: {e}")))?;
+    let ns = proxy.metadata.namespace.clone().unwrap_or_default();
+    let name = proxy.metadata.name.clone().unwrap_or_default();
+    Ok(ProxyClientConfig {
+        name: format!("{ns}/{name}"),
+        endpoint,
+        allow_insecure_http: proxy.spec.allow_insecure_http.unwrap_or(false),
+        authority,
+        scope: proxy
+            .spec
+            .scope
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SCOPE.to_string()),
+        credentials,
+        extra_ca_pem,
+        limits: limits_of(proxy),
+        max_retries: 3,
+    })
+}
+
+impl ProxyRegistry {
+    pub fn new(kube: kube::Client, observer: Arc<dyn ProxyObserver>) -> Self {
+        Self {
+            kube,
+            observer,
+            entries: Mutex::new(HashMap::new()),
+            builds: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn fingerprint(
+        proxy: &KafkaRestProxy,
+        secrets: &Store<PartialObjectMeta<Secret>>,
+    ) -> Fingerprint {
+        let ns = proxy.metadata.namespace.clone().unwrap_or_default();
+        Fingerprint {
+            spec: spec_hash(proxy),
+            secret_version: secret_version(secrets, &ns, &proxy.spec.credentials.secret_ref.name),
+            ca_version: proxy
+                .spec
+                .ca_bundle_secret_ref
+                .as_ref()
+                .and_then(|r| secret_version(secrets, &ns, &r.name)),
+        }
+    }
+
+    fn cached(&self, key: &str, fp: &Fingerprint) -> Option<Arc<ProxyEntry>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(key).filter(|e| &e.fingerprint == fp).cloned()
+    }
+
+    /// Drops the client of a proxy (deleted proxy, or a Secret that became invalid).
+    pub fn forget(&self, key: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// The client for `proxy`, built or rebuilt if needed.
+    pub async fn resolve(
+        &self,
+        proxy: &KafkaRestProxy,
+        secrets: &Store<PartialObjectMeta<Secret>>,
+    ) -> Result<Arc<ProxyEntry>, ResolveError> {
+        let ns = proxy.metadata.namespace.clone().unwrap_or_default();
+        let key = format!("{ns}/{}", proxy.metadata.name.clone().unwrap_or_default());
+        let fp = Self::fingerprint(proxy, secrets);
+        if let Some(entry) = self.cached(&key, &fp) {
+            return Ok(entry);
+        }
+        let lock = {
+            let mut builds = self.builds.lock().unwrap_or_else(|e| e.into_inner());
+            builds.entry(key.clone()).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        if let Some(entry) = self.cached(&key, &fp) {
+            return Ok(entry);
+        }
+        match self.build(proxy, &ns).await {
+            Ok((client, mut built_fp)) => {
+                // Versions the metadata store has not caught up with are taken from the read.
+                built_fp.spec = fp.spec;
+                let entry = Arc::new(ProxyEntry {
+                    endpoint: proxy.spec.endpoint.clone(),
+                    client,
+                    fingerprint: if fp.secret_version.is_some() { fp } else { built_fp },
+                    list: tokio::sync::Mutex::new(None),
+                });
+                self.entries
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, entry.clone());
+                Ok(entry)
+            }
+            Err(e) => {
+                self.forget(&key);
+                Err(e)
+            }
+        }
+    }
+
+    async fn read_secret(&self, ns: &str, name: &str) -> Result<Secret, ResolveError> {
+        let api: Api<Secret> = Api::namespaced(self.kube.clone(), ns);
+        match api.get_opt(name).await {
+            Ok(Some(s)) => Ok(s),
+            Ok(None) => Err(ResolveError::Credentials(format!(
+                "Secret {ns}/{name} does not exist"
+            ))),
+            Err(e) => Err(ResolveError::Kube(format!("{ns}/{name}"), e.to_string())),
+        }
+    }
+
+    async fn build(
+        &self,
+        proxy: &KafkaRestProxy,
+        ns: &str,
+    ) -> Result<(ProxyClient, Fingerprint), ResolveError> {
+        let secret_name = &proxy.spec.credentials.secret_ref.name;
+        let secret = self.read_secret(ns, secret_name).await?;
+        let qualified = format!("{ns}/{secret_name}");
+        let credentials = ClientCredentials {
+            tenant_id: secret_value(&secret, &qualified, SECRET_KEY_TENANT_ID)?,
+            client_id: secret_value(&secret, &qualified, SECRET_KEY_CLIENT_ID)?,
+            client_secret: SecretString::new(secret_value(
+                &secret,
+                &qualified,
+                SECRET_KEY_CLIENT_SECRET,
+            )?),
+        };
+        let (ca, ca_version) = match &proxy.spec.ca_bundle_secret_ref {
+            Some(r) => {
+                let ca_secret = self.read_secret(ns, &r.name).await?;
+                let key = r.key.clone().unwrap_or_else(|| DEFAULT_CA_KEY.to_string());
+                let pem = secret_value(&ca_secret, &format!("{ns}/{}", r.name), &key)?;
+                (Some(pem), ca_secret.metadata.resource_version.clone())
+            }
+            None => (None, None),
+        };
+        let config = client_config(proxy, credentials, ca)?;
+        let client = ProxyClient::new(config, self.observer.clone())
+            .map_err(|e| ResolveError::Credentials(e.to_string()))?;
+        Ok((
+            client,
+            Fingerprint {
+                spec: 0,
+                secret_version: secret.metadata.resource_version.clone(),
+                ca_version,
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::KafkaRestProxySpec;
+    use k8s_openapi::ByteString;
+
+    fn proxy(spec: serde_json::Value) -> KafkaRestProxy {
+        let spec: KafkaRestProxySpec = serde_json::from_value(spec).expect("spec");
+        let mut p = KafkaRestProxy::new("hdi", spec);
+        p.metadata.namespace = Some("kafka".into());
+        p
+    }
+
+    #[test]
+    fn limits_default_and_zero_means_unlimited() {
+        let p = proxy(serde_json::json!({
+            "endpoint": "https://c-kafkarest.azurehdinsight.net",
+            "credentials": {"secretRef": {"name": "s"}}
+        }));
+        let l = limits_of(&p);
+        assert_eq!(l.requests_per_second, 100);
+        assert_eq!(l.burst, 200);
+        assert_eq!(l.max_concurrent, 16);
+        assert_eq!(l.request_timeout, Duration::from_secs(10));
+        let p = proxy(serde_json::json!({
+            "endpoint": "https://c-kafkarest.azurehdinsight.net",
+            "credentials": {"secretRef": {"name": "s"}},
+            "limits": {"requestsPerSecond": 0, "maxConcurrentRequests": 64}
+        }));
+        let l = limits_of(&p);
+        assert_eq!(l.requests_per_second, 0);
+        assert_eq!(l.max_concurrent, 64);
+    }
+
+    #[test]
+    fn secret_values_are_trimmed_and_missing_keys_named_without_values() {
+        let s = Secret {
+            data: Some(
+                [
+                    ("clientId".to_string(), ByteString(b"app\n".to_vec())),
+                    ("clientSecret".to_string(), ByteString(b"  \n".to_vec())),
+                ]
+                .into(),
+            ),
+            ..Default::default()
+        };
+        assert_eq!(
+            secret_value(&s, "kafka/sp", "clientId").expect("present"),
+            "app"
+        );
+        let err = secret_value(&s, "kafka/sp", "tenantId").expect_err("missing");
+        assert_eq!(err.to_string(), "Secret kafka/sp has no key \"tenantId\"");
+        let err = secret_value(&s, "kafka/sp", "clientSecret").expect_err("blank");
+        assert_eq!(err.to_string(), "Secret kafka/sp key \"clientSecret\" is empty");
+    }
+}

@@ -1,0 +1,175 @@
+//! The `KafkaRestProxy` reconcile: read the Secret, obtain a token, call status, brokers and
+//! list, and report what works in a precise `Ready` condition.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+
+use crate::crd::{
+    BrokerStatus, DesiredCondition, KafkaRestProxy, KafkaRestProxyStatus, ProxyCapabilities,
+    READY, RECONCILING, STALLED, is_true, merge_conditions,
+};
+
+use super::context::{Context, jitter};
+use super::plan::{self, Blocked, reason};
+use super::registry::ResolveError;
+use super::status::patch_status_if_changed;
+use super::topic::{Error, blocked_from};
+
+/// Reason of a proxy that answered everything.
+pub const CONNECTED: &str = "Connected";
+
+fn conditions_for(ok: Result<(), &Blocked>) -> Vec<DesiredCondition> {
+    match ok {
+        Ok(()) => vec![
+            DesiredCondition::new(
+                READY,
+                true,
+                CONNECTED,
+                "token obtained; status, brokers and topic list answered",
+            ),
+            DesiredCondition::new(RECONCILING, false, CONNECTED, ""),
+            DesiredCondition::new(STALLED, false, CONNECTED, ""),
+        ],
+        Err(b) => {
+            let (reason, message, permanent) = match b {
+                Blocked::CredentialsInvalid(m) => (reason::CREDENTIALS_INVALID, m.clone(), true),
+                Blocked::AuthenticationFailed(m) => {
+                    (reason::AUTHENTICATION_FAILED, m.clone(), true)
+                }
+                Blocked::Forbidden(m) => (reason::FORBIDDEN, m.clone(), true),
+                Blocked::Transient { message, .. } => (reason::RETRYING, message.clone(), false),
+                other => (reason::RETRYING, format!("{other:?}"), false),
+            };
+            vec![
+                DesiredCondition::new(READY, false, reason, message.clone()),
+                DesiredCondition::new(RECONCILING, !permanent, reason, if permanent {
+                    String::new()
+                } else {
+                    message.clone()
+                }),
+                DesiredCondition::new(STALLED, permanent, reason, if permanent {
+                    message
+                } else {
+                    String::new()
+                }),
+            ]
+        }
+    }
+}
+
+async fn observe(
+    proxy: &KafkaRestProxy,
+    ctx: &Context,
+    status: &mut KafkaRestProxyStatus,
+) -> Result<(), Blocked> {
+    let ns = proxy.namespace().unwrap_or_default();
+    let entry = ctx
+        .registry
+        .resolve(proxy, &ctx.stores.secrets_for(&ns))
+        .await
+        .map_err(|e| match e {
+            ResolveError::Credentials(m) => Blocked::CredentialsInvalid(m),
+            e @ ResolveError::Kube(..) => Blocked::Transient {
+                message: e.to_string(),
+                retry_after: None,
+            },
+        })?;
+    entry.client.status().await.map_err(|e| blocked_from(&e))?;
+    let mut brokers: Vec<BrokerStatus> = entry
+        .client
+        .brokers()
+        .await
+        .map_err(|e| blocked_from(&e))?
+        .into_iter()
+        .map(|b| BrokerStatus {
+            id: b.id,
+            host: b.host_name,
+            port: Some(b.port),
+            rack: b.rack,
+        })
+        .collect();
+    brokers.sort_by_key(|b| b.id);
+    let names = entry
+        .topic_names(ctx.settings.list_freshness)
+        .await
+        .map_err(|e| blocked_from(&e))?;
+    status.brokers = brokers;
+    status.topic_count = Some(i32::try_from(names.len()).unwrap_or(i32::MAX));
+    status.capabilities = Some(ProxyCapabilities::hdinsight_v1());
+    Ok(())
+}
+
+/// Reconciles one KafkaRestProxy.
+pub async fn reconcile(proxy: Arc<KafkaRestProxy>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let previous = proxy.status.clone().unwrap_or_default();
+    let mut status = previous.clone();
+    status.observed_generation = proxy.metadata.generation;
+    let result = observe(&proxy, &ctx, &mut status).await;
+    let requeue = match &result {
+        Ok(()) => {
+            ctx.succeeded(&*proxy);
+            ctx.settings.plan.resync_interval
+        }
+        Err(b) => {
+            let attempt = ctx.failed(&*proxy);
+            let backoff = plan::exponential_backoff(attempt);
+            match b {
+                Blocked::Transient {
+                    retry_after: Some(r),
+                    ..
+                } => backoff.max(*r),
+                _ => backoff,
+            }
+        }
+    };
+    status.conditions = merge_conditions(
+        &previous.conditions,
+        &conditions_for(result.as_ref().map(|_| ())),
+        proxy.metadata.generation,
+        &Time(Timestamp::now()),
+    );
+    let api: Api<KafkaRestProxy> =
+        Api::namespaced(ctx.client.clone(), &proxy.namespace().unwrap_or_default());
+    let wrote = patch_status_if_changed(&api, &proxy.name_any(), proxy.status.as_ref(), &status)
+        .await;
+    ctx.metrics.reconciled(
+        "KafkaRestProxy",
+        started.elapsed(),
+        match (&result, &wrote) {
+            (_, Err(_)) => Some("StatusWriteFailed"),
+            (Err(b), _) => Some(match b {
+                Blocked::CredentialsInvalid(_) => reason::CREDENTIALS_INVALID,
+                Blocked::AuthenticationFailed(_) => reason::AUTHENTICATION_FAILED,
+                Blocked::Forbidden(_) => reason::FORBIDDEN,
+                _ => reason::RETRYING,
+            }),
+            _ => None,
+        },
+    );
+    if wrote? {
+        ctx.metrics.status_written("KafkaRestProxy");
+    }
+    // A proxy that just became usable wakes the topics that were waiting for it.
+    let was_ready = is_true(&previous.conditions, READY);
+    if result.is_ok() && !was_ready {
+        let ns = proxy.namespace().unwrap_or_default();
+        for t in ctx.stores.topics_of_proxy(&ns, &proxy.name_any()) {
+            ctx.triggers.topic(&t);
+        }
+    }
+    Ok(Action::requeue(jitter(requeue.max(Duration::from_secs(1)))))
+}
+
+/// After a failed status write: back off.
+pub fn error_policy(proxy: Arc<KafkaRestProxy>, error: &Error, ctx: Arc<Context>) -> Action {
+    let attempt = ctx.failed(&*proxy);
+    tracing::warn!(proxy = %proxy.name_any(), %error, attempt, "reconcile failed");
+    Action::requeue(jitter(plan::exponential_backoff(attempt)))
+}

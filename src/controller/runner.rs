@@ -1,0 +1,244 @@
+//! Wiring: watches, caches and the two controllers, once per watched namespace (or once for
+//! all namespaces).
+//!
+//! - KafkaTopics trigger a reconcile when their generation or the paused annotation changes;
+//!   status-only changes (the operator's own writes) do not.
+//! - A KafkaRestProxy that is created, changed or deleted re-triggers its topics.
+//! - A Secret that changes (metadata-only watch: values are read only when a client is built)
+//!   re-triggers the proxies that use it and their topics.
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{FutureExt, StreamExt, future};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::{Client, ResourceExt};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use crate::crd::{KafkaRestProxy, KafkaTopic, PAUSED_ANNOTATION};
+use crate::metrics::{Metrics, MetricsObserver};
+use crate::server::Health;
+
+use super::context::{Context, Settings, Stores, Triggers};
+use super::registry::ProxyRegistry;
+use super::{rest_proxy, topic};
+
+/// How the controllers run.
+#[derive(Clone, Debug, Default)]
+pub struct RunConfig {
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    pub settings: Settings,
+    /// Reported in Events as the reporting instance (the pod name).
+    pub instance: Option<String>,
+}
+
+fn api<K>(client: &Client, ns: &str) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    if ns.is_empty() {
+        Api::all(client.clone())
+    } else {
+        Api::namespaced(client.clone(), ns)
+    }
+}
+
+/// What re-triggers a topic: its generation and whether it is paused.
+fn topic_trigger_hash(t: &KafkaTopic) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    t.metadata.generation.hash(&mut h);
+    t.is_paused().hash(&mut h);
+    t.annotations().get(PAUSED_ANNOTATION).hash(&mut h);
+    Some(h.finish())
+}
+
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs the controllers until `shutdown` resolves. `health` turns ready once every cache has
+/// synced.
+pub async fn run(
+    client: Client,
+    config: RunConfig,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + Sync + Clone + 'static,
+    health: Health,
+) -> anyhow::Result<()> {
+    let namespaces = if config.namespaces.is_empty() {
+        vec![String::new()]
+    } else {
+        config.namespaces.clone()
+    };
+
+    let mut stores = Stores {
+        namespaces: namespaces.clone(),
+        ..Default::default()
+    };
+    let mut triggers = Triggers::default();
+    let mut writers = Vec::new();
+    let mut receivers = Vec::new();
+    for ns in &namespaces {
+        let (topics, tw) = reflector::store::<KafkaTopic>();
+        let (proxies, pw) = reflector::store::<KafkaRestProxy>();
+        let (secrets, sw) = reflector::store::<PartialObjectMeta<Secret>>();
+        stores.topics.push(topics);
+        stores.proxies.push(proxies);
+        stores.secrets.push(secrets);
+        writers.push((tw, pw, sw));
+        let (ttx, trx) = mpsc::unbounded_channel();
+        let (ptx, prx) = mpsc::unbounded_channel();
+        triggers.topics.insert(ns.clone(), ttx);
+        triggers.proxies.insert(ns.clone(), ptx);
+        receivers.push((trx, prx));
+    }
+
+    let reporter = Reporter {
+        controller: crate::crd::FIELD_MANAGER.to_string(),
+        instance: config.instance.clone(),
+    };
+    let registry = ProxyRegistry::new(client.clone(), Arc::new(MetricsObserver(metrics.clone())));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        stores.clone(),
+        triggers,
+        registry,
+        Recorder::new(client.clone(), reporter),
+        metrics,
+        config.settings.clone(),
+    ));
+
+    let mut tasks: Vec<Task> = Vec::new();
+    for (i, ((tw, pw, sw), (trx, prx))) in writers.into_iter().zip(receivers).enumerate() {
+        let ns = namespaces[i].clone();
+        let topic_store: Store<KafkaTopic> = stores.topics[i].clone();
+        let proxy_store: Store<KafkaRestProxy> = stores.proxies[i].clone();
+
+        // Topics.
+        let topic_stream = watcher(api::<KafkaTopic>(&client, &ns), watcher::Config::default())
+            .default_backoff()
+            .reflect(tw)
+            .applied_objects()
+            .predicate_filter(topic_trigger_hash, Default::default());
+        let topics = Controller::for_stream(topic_stream, topic_store)
+            .with_config(
+                ControllerConfig::default().concurrency(config.settings.max_concurrent_reconciles),
+            )
+            .reconcile_on(UnboundedReceiverStream::new(trx))
+            .graceful_shutdown_on(shutdown.clone())
+            .run(topic::reconcile, topic::error_policy, ctx.clone())
+            .for_each(|r| {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "topic controller");
+                }
+                future::ready(())
+            });
+        tasks.push(Box::pin(topics));
+
+        // Proxies: live changes re-trigger their topics.
+        let wake_ctx = ctx.clone();
+        let mut generations: HashMap<String, Option<i64>> = HashMap::new();
+        let proxy_stream = watcher(api::<KafkaRestProxy>(&client, &ns), watcher::Config::default())
+            .default_backoff()
+            .inspect(move |ev| {
+                let (p, live) = match ev {
+                    Ok(watcher::Event::InitApply(p)) => (p, false),
+                    Ok(watcher::Event::Apply(p)) | Ok(watcher::Event::Delete(p)) => (p, true),
+                    _ => return,
+                };
+                let key = format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any());
+                let deleted = matches!(ev, Ok(watcher::Event::Delete(_)));
+                let changed = generations.get(&key) != Some(&p.metadata.generation);
+                if deleted {
+                    generations.remove(&key);
+                    wake_ctx.registry.forget(&key);
+                } else {
+                    generations.insert(key, p.metadata.generation);
+                }
+                if live && (changed || deleted) {
+                    let ns = p.namespace().unwrap_or_default();
+                    for t in wake_ctx.stores.topics_of_proxy(&ns, &p.name_any()) {
+                        wake_ctx.triggers.topic(&t);
+                    }
+                }
+            })
+            .reflect(pw)
+            .applied_objects()
+            .predicate_filter(predicates::generation, Default::default());
+        let proxies = Controller::for_stream(proxy_stream, proxy_store)
+            .with_config(ControllerConfig::default().concurrency(4))
+            .reconcile_on(UnboundedReceiverStream::new(prx))
+            .graceful_shutdown_on(shutdown.clone())
+            .run(rest_proxy::reconcile, rest_proxy::error_policy, ctx.clone())
+            .for_each(|r| {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "proxy controller");
+                }
+                future::ready(())
+            });
+        tasks.push(Box::pin(proxies));
+
+        // Secrets (metadata only).
+        let secret_ctx = ctx.clone();
+        let secrets = watcher(api::<PartialObjectMeta<Secret>>(&client, &ns), watcher::Config::default())
+            .default_backoff()
+            .inspect(move |ev| {
+                let s = match ev {
+                    Ok(watcher::Event::Apply(s)) | Ok(watcher::Event::Delete(s)) => s,
+                    _ => return,
+                };
+                let ns = s.namespace().unwrap_or_default();
+                let name = s.name_any();
+                for store in &secret_ctx.stores.proxies {
+                    for p in store.state_filter(|p| {
+                        p.namespace().as_deref() == Some(ns.as_str())
+                            && (p.spec.credentials.secret_ref.name == name
+                                || p
+                                    .spec
+                                    .ca_bundle_secret_ref
+                                    .as_ref()
+                                    .is_some_and(|r| r.name == name))
+                    }) {
+                        secret_ctx.triggers.proxy(&p);
+                        for t in secret_ctx.stores.topics_of_proxy(&ns, &p.name_any()) {
+                            secret_ctx.triggers.topic(&t);
+                        }
+                    }
+                }
+            })
+            .reflect(sw)
+            .take_until(shutdown.clone())
+            .for_each(|_| future::ready(()));
+        tasks.push(Box::pin(secrets));
+    }
+
+    // Ready once every cache has its first full list.
+    let ready_stores = stores.clone();
+    tasks.push(Box::pin(async move {
+        for s in &ready_stores.topics {
+            let _ = s.wait_until_ready().await;
+        }
+        for s in &ready_stores.proxies {
+            let _ = s.wait_until_ready().await;
+        }
+        for s in &ready_stores.secrets {
+            let _ = s.wait_until_ready().await;
+        }
+        tracing::info!("caches synced; reconciling");
+        health.set_ready();
+    }.boxed()));
+
+    future::join_all(tasks).await;
+    Ok(())
+}

@@ -1,0 +1,325 @@
+//! The `KafkaTopic` reconcile: resolve references, observe through the shared list and a
+//! describe, let [`plan::decide`] choose, act, and write the status only if it changed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::ResourceExt;
+
+use crate::crd::{
+    KafkaRestProxy, KafkaTopic, KafkaTopicStatus, NamespacesFrom, PartitionDetail,
+};
+use crate::proxy::{ProxyError, TopicCreationRecord, TopicPartitions};
+
+use super::context::{Context, jitter};
+use super::plan::{
+    self, Blocked, CreateOutcome, Decision, Described, Finish, Observation, PlanInput,
+};
+use super::registry::ResolveError;
+use super::selector;
+use super::status::patch_status_if_changed;
+
+/// A reconcile that could not finish: only Kubernetes writes fail this way; everything the
+/// proxy does wrong ends in a status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("writing status: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+/// How a proxy failure blocks a reconcile.
+pub fn blocked_from(e: &ProxyError) -> Blocked {
+    use crate::auth::AuthError;
+    match e {
+        ProxyError::Forbidden { .. } => Blocked::Forbidden(e.to_string()),
+        ProxyError::Unauthorized { .. } => Blocked::AuthenticationFailed(e.to_string()),
+        ProxyError::Auth(a) => match a {
+            AuthError::InvalidConfig(_) => Blocked::CredentialsInvalid(a.to_string()),
+            a if a.is_transient() => Blocked::Transient {
+                message: format!("token request failed: {a}"),
+                retry_after: a.retry_after(),
+            },
+            a => Blocked::AuthenticationFailed(a.to_string()),
+        },
+        ProxyError::InvalidConfig(m) => Blocked::CredentialsInvalid(m.clone()),
+        other => Blocked::Transient {
+            message: other.to_string(),
+            retry_after: other.retry_after(),
+        },
+    }
+}
+
+/// What a create's error means for the plan. `Err` when the create could not even be tried.
+fn create_outcome(e: &ProxyError) -> Result<CreateOutcome, Blocked> {
+    match e {
+        ProxyError::Rejected { .. } | ProxyError::NotFound { .. } | ProxyError::Unsupported { .. } => {
+            Ok(CreateOutcome::Rejected {
+                message: e.to_string(),
+            })
+        }
+        // 429: refused before any work was done; nothing was created.
+        ProxyError::Throttled { status: 429, .. } => Err(blocked_from(e)),
+        ProxyError::Forbidden { .. }
+        | ProxyError::Unauthorized { .. }
+        | ProxyError::Auth(_)
+        | ProxyError::InvalidConfig(_) => Err(blocked_from(e)),
+        _ => Ok(CreateOutcome::Uncertain {
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Partition details as the status shows them.
+pub fn details(tp: &TopicPartitions) -> Vec<PartitionDetail> {
+    let mut parts: Vec<PartitionDetail> = tp
+        .partitions
+        .iter()
+        .map(|p| PartitionDetail {
+            partition: p.partition_id,
+            leader: p.leader.as_ref().map(|l| l.id).filter(|id| *id >= 0),
+            replicas: p.replicas.iter().map(|b| b.id).collect(),
+            isr: p.isr.iter().map(|b| b.id).collect(),
+        })
+        .collect();
+    parts.sort_by_key(|p| p.partition);
+    parts
+}
+
+/// Whether topics of `topic_ns` may use `proxy`.
+async fn namespace_allowed(
+    ctx: &Context,
+    proxy: &KafkaRestProxy,
+    topic_ns: &str,
+) -> Result<bool, Blocked> {
+    let proxy_ns = proxy.namespace().unwrap_or_default();
+    if proxy_ns == topic_ns {
+        return Ok(true);
+    }
+    let allowed = proxy.spec.allowed_topic_namespaces.clone().unwrap_or_default();
+    match allowed.from.unwrap_or(NamespacesFrom::Same) {
+        NamespacesFrom::Same => Ok(false),
+        NamespacesFrom::All => Ok(true),
+        NamespacesFrom::Selector => {
+            let Some(sel) = allowed.selector else {
+                return Ok(false);
+            };
+            match ctx.namespace(topic_ns).await {
+                Ok(ns) => Ok(selector::matches(&sel, ns.labels())),
+                Err(e) => Err(Blocked::Transient {
+                    message: format!("could not read namespace {topic_ns}: {e}"),
+                    retry_after: None,
+                }),
+            }
+        }
+    }
+}
+
+/// The oldest KafkaTopic (creationTimestamp, then uid) naming the same topic owns it.
+fn conflict_owner(ctx: &Context, topic: &KafkaTopic) -> Option<String> {
+    let rivals = ctx.stores.same_topic(topic);
+    if rivals.len() <= 1 {
+        return None;
+    }
+    let order = |t: &KafkaTopic| {
+        (
+            t.metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|c| c.0.as_millisecond())
+                .unwrap_or(i64::MAX),
+            t.metadata.uid.clone().unwrap_or_default(),
+        )
+    };
+    let owner = rivals.iter().min_by_key(|t| order(t))?;
+    if owner.metadata.uid == topic.metadata.uid {
+        None
+    } else {
+        Some(format!(
+            "{}/{}",
+            owner.namespace().unwrap_or_default(),
+            owner.name_any()
+        ))
+    }
+}
+
+/// Everything up to the finish, or why it was blocked.
+async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result<Finish, Blocked> {
+    if topic.is_paused() {
+        return Err(Blocked::Paused);
+    }
+    let desired = plan::validate(topic).map_err(Blocked::InvalidSpec)?;
+    let topic_ns = topic.namespace().unwrap_or_default();
+    let (proxy_ns, proxy_name) = topic.proxy_key();
+    let proxy = ctx.stores.proxy(&proxy_ns, &proxy_name).ok_or_else(|| {
+        Blocked::ProxyNotFound(format!(
+            "KafkaRestProxy {proxy_ns}/{proxy_name} does not exist"
+        ))
+    })?;
+    if !namespace_allowed(ctx, &proxy, &topic_ns).await? {
+        return Err(Blocked::ProxyNotAllowed(format!(
+            "KafkaRestProxy {proxy_ns}/{proxy_name} does not allow topics from namespace {topic_ns} (spec.allowedTopicNamespaces)"
+        )));
+    }
+    if let Some(owner) = conflict_owner(ctx, topic) {
+        return Err(Blocked::Conflict { owner });
+    }
+    let entry = ctx
+        .registry
+        .resolve(&proxy, &ctx.stores.secrets_for(&proxy_ns))
+        .await
+        .map_err(|e| match e {
+            ResolveError::Credentials(m) => Blocked::CredentialsInvalid(m),
+            e @ ResolveError::Kube(..) => Blocked::Transient {
+                message: e.to_string(),
+                retry_after: None,
+            },
+        })?;
+
+    let mut previous = topic.status.clone().unwrap_or_default();
+    if previous.create_requested_at.is_none()
+        && previous.partitions.is_none()
+        && let Some(at) = ctx.remembered_create(&desired.proxy, &desired.topic_name)
+    {
+        // The create was sent but recording it failed: do not send it again.
+        previous.create_requested_at = Some(Time(at));
+    }
+    let input = PlanInput {
+        generation: topic.metadata.generation,
+        desired: &desired,
+        proxy_endpoint: &entry.endpoint,
+        previous: &previous,
+        now,
+        settings: &ctx.settings.plan,
+    };
+    let names = entry
+        .topic_names(ctx.settings.list_freshness)
+        .await
+        .map_err(|e| blocked_from(&e))?;
+    let mut obs = Observation {
+        listed: names.contains(&desired.topic_name),
+        ..Default::default()
+    };
+    // decide() asks for at most a describe, a create and a describe again.
+    for _ in 0..6 {
+        match plan::decide(&input, &obs) {
+            Decision::Finish(f) => return Ok(f),
+            Decision::Describe => {
+                let described = match entry.client.describe_topic(&desired.topic_name).await {
+                    Ok(tp) => Described::Found(details(&tp)),
+                    Err(e) if e.is_not_found() => Described::NotFound,
+                    Err(e) => return Err(blocked_from(&e)),
+                };
+                obs.described = Some(described);
+                obs.described_now = true;
+            }
+            Decision::Create {
+                request,
+                recreation,
+            } => {
+                if recreation {
+                    ctx.publish(topic, &plan::recreation_event(&desired)).await;
+                }
+                let record = TopicCreationRecord {
+                    partition_count: request.partitions,
+                    replication_factor: request.replication_factor,
+                    topic_properties: request.config.clone().into_iter().collect(),
+                };
+                let outcome = match entry.client.create_topic(&request.topic_name, &record).await {
+                    Ok(_) => CreateOutcome::Accepted,
+                    Err(e) => create_outcome(&e)?,
+                };
+                if !matches!(outcome, CreateOutcome::Rejected { .. }) {
+                    ctx.remember_create(&desired.proxy, &desired.topic_name, now);
+                }
+                if matches!(outcome, CreateOutcome::Rejected { .. }) {
+                    obs.described = None;
+                }
+                obs.created = Some(outcome);
+            }
+        }
+    }
+    Err(Blocked::Transient {
+        message: "the reconcile did not settle; trying again".into(),
+        retry_after: None,
+    })
+}
+
+/// Reconciles one KafkaTopic.
+pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let now = Timestamp::now();
+    let (finish, failure) = match plan_topic(&topic, &ctx, now).await {
+        Ok(f) => {
+            ctx.succeeded(&*topic);
+            (f, None)
+        }
+        Err(blocked) => {
+            let attempt = if matches!(blocked, Blocked::Paused) {
+                0
+            } else {
+                ctx.failed(&*topic)
+            };
+            let mut f = plan::finish_blocked(&topic, &blocked, now, &ctx.settings.plan, attempt);
+            if let Blocked::Transient {
+                retry_after: Some(r),
+                ..
+            } = &blocked
+            {
+                f.requeue_after = f.requeue_after.max(*r);
+            }
+            (f, Some(blocked_reason(&blocked)))
+        }
+    };
+    let result = write(&topic, &ctx, &finish).await;
+    ctx.metrics.reconciled(
+        "KafkaTopic",
+        started.elapsed(),
+        failure.or(result.as_ref().err().map(|_| "StatusWriteFailed")),
+    );
+    result?;
+    for event in &finish.events {
+        ctx.publish(&*topic, event).await;
+    }
+    Ok(Action::requeue(jitter(finish.requeue_after)))
+}
+
+fn blocked_reason(b: &Blocked) -> &'static str {
+    match b {
+        Blocked::Paused => "Paused",
+        Blocked::InvalidSpec(_) => plan::reason::INVALID_SPEC,
+        Blocked::ProxyNotFound(_) => plan::reason::PROXY_NOT_FOUND,
+        Blocked::ProxyNotAllowed(_) => plan::reason::PROXY_NOT_ALLOWED,
+        Blocked::Conflict { .. } => plan::reason::RESOURCE_CONFLICT,
+        Blocked::CredentialsInvalid(_) => plan::reason::CREDENTIALS_INVALID,
+        Blocked::AuthenticationFailed(_) => plan::reason::AUTHENTICATION_FAILED,
+        Blocked::Forbidden(_) => plan::reason::FORBIDDEN,
+        Blocked::Transient { .. } => plan::reason::RETRYING,
+    }
+}
+
+async fn write(topic: &KafkaTopic, ctx: &Context, finish: &Finish) -> Result<(), kube::Error> {
+    let api: Api<KafkaTopic> =
+        Api::namespaced(ctx.client.clone(), &topic.namespace().unwrap_or_default());
+    let old: Option<&KafkaTopicStatus> = topic.status.as_ref();
+    let wrote = patch_status_if_changed(&api, &topic.name_any(), old, &finish.status).await?;
+    if wrote {
+        ctx.metrics.status_written("KafkaTopic");
+    }
+    Ok(())
+}
+
+/// After a failed status write: back off per object.
+pub fn error_policy(topic: Arc<KafkaTopic>, error: &Error, ctx: Arc<Context>) -> Action {
+    let attempt = ctx.failed(&*topic);
+    tracing::warn!(
+        topic = %format!("{}/{}", topic.namespace().unwrap_or_default(), topic.name_any()),
+        %error,
+        attempt,
+        "reconcile failed"
+    );
+    Action::requeue(jitter(plan::exponential_backoff(attempt).max(Duration::from_secs(1))))
+}

@@ -1,0 +1,270 @@
+//! End to end: the operator binary against the Kubernetes and HDInsight emulators. Each test
+//! starts its own emulators and operator, so they run in parallel without sharing state.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use sandbox::env::{CLIENT_SECRET, ClusterSettings, NAMESPACE};
+
+fn fast_cluster() -> ClusterSettings {
+    ClusterSettings {
+        visibility_delay: Duration::from_millis(700),
+        out_of_band_delay: Duration::from_millis(1200),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_topics_are_created_once_and_report_the_cluster() {
+    let (_dir, env) = start(fast_cluster()).await;
+    let op = spawn_operator(&env, &[]);
+    let names = env.apply_example_topics().await.expect("examples applied");
+    for name in &names {
+        wait_ready(&env, name).await;
+    }
+    let orders = wait_ready(&env, "orders").await;
+    let status = orders.status.clone().expect("status");
+    assert_eq!(status.topic_name.as_deref(), Some("orders.v1"));
+    assert_eq!(status.partitions, Some(12));
+    assert_eq!(status.replication_factor, Some(3));
+    assert_eq!(status.under_replicated_partitions, Some(0));
+    assert_eq!(status.observed_generation, orders.metadata.generation);
+    let details = status.partition_details.clone().expect("partition details");
+    assert_eq!(details.len(), 12);
+    for p in &details {
+        assert_eq!(p.replicas.len(), 3);
+        assert_eq!(p.leader, p.isr.first().copied(), "leader is the first ISR");
+    }
+    assert_eq!(ready(&orders).map(|r| r.1).as_deref(), Some("Created"));
+
+    let stats = env.hdi.control().stats();
+    for topic in ["orders.v1", "payments", "audit-log"] {
+        assert_eq!(
+            stats.creates_per_topic.get(topic).copied(),
+            Some(1),
+            "{topic} is created exactly once"
+        );
+    }
+    assert_eq!(stats.count("unsupported"), 0, "no delete or alter was tried");
+    let created = events_of(&env, "orders").await;
+    assert!(
+        created.iter().any(|(t, r, _)| t == "Normal" && r == "Created"),
+        "{created:?}"
+    );
+
+    // Nothing changes: two resyncs later not a single status write more.
+    let before = env.kube.control().stats().writes_to("kafkatopics", Some("status"));
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let after = env.kube.control().stats().writes_to("kafkatopics", Some("status"));
+    assert_eq!(after, before, "a resync that finds nothing new writes nothing");
+    assert_eq!(
+        env.hdi.control().stats().creates_per_topic.get("orders.v1").copied(),
+        Some(1)
+    );
+    assert_no_secrets(&op.logs(), &[CLIENT_SECRET]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_topic_is_adopted_and_its_drift_reported_once() {
+    let (_dir, env) = start(fast_cluster()).await;
+    env.hdi
+        .control()
+        .create_topic_out_of_band("payments", 3, 2)
+        .expect("out-of-band create");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _op = spawn_operator(&env, &[]);
+    create(
+        &env,
+        &topic("payments", serde_json::json!({"partitions": 6, "replicationFactor": 3})),
+    )
+    .await;
+    let t = wait_topic(&env, "payments", Duration::from_secs(30), "Drifted", |t| {
+        condition(t, "Drifted").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    let (ready_status, reason, _) = ready(&t).expect("Ready");
+    assert_eq!((ready_status.as_str(), reason.as_str()), ("True", "Adopted"));
+    let drift = condition(&t, "Drifted").expect("Drifted").2;
+    assert!(drift.contains('6') && drift.contains('3'), "{drift}");
+    assert_eq!(
+        env.hdi.control().stats().creates_per_topic.get("payments").copied().unwrap_or(0),
+        0,
+        "an existing topic is never created"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let drifted_events = events_of(&env, "payments")
+        .await
+        .into_iter()
+        .filter(|e| e.1 == "Drifted")
+        .count();
+    assert_eq!(drifted_events, 1, "drift is announced once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_policy_conflicts_and_pause_never_create() {
+    let (_dir, env) = start(fast_cluster()).await;
+    let _op = spawn_operator(&env, &[]);
+    create(
+        &env,
+        &topic("watched", serde_json::json!({"managementPolicy": "Observe"})),
+    )
+    .await;
+    create(&env, &topic("first", serde_json::json!({"topicName": "shared"}))).await;
+    wait_ready(&env, "first").await;
+    create(&env, &topic("second", serde_json::json!({"topicName": "shared"}))).await;
+    let mut paused = topic("paused", serde_json::json!({}));
+    paused.metadata.annotations =
+        Some([("kafka.hdinsight.dev/paused".to_string(), "true".to_string())].into());
+    create(&env, &paused).await;
+
+    let w = wait_reason(&env, "watched", "TopicNotFound").await;
+    assert_eq!(ready(&w).map(|r| r.0).as_deref(), Some("False"));
+    let s = wait_reason(&env, "second", "ResourceConflict").await;
+    assert!(ready(&s).is_some_and(|r| r.2.contains("kafka/first")), "{:?}", ready(&s));
+    assert_eq!(condition(&s, "Stalled").map(|c| c.0).as_deref(), Some("True"));
+    let p = wait_topic(&env, "paused", Duration::from_secs(20), "Paused", |t| {
+        condition(t, "Paused").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert!(p.status.as_ref().and_then(|s| s.partitions).is_none());
+
+    let stats = env.hdi.control().stats();
+    assert_eq!(stats.creates_per_topic.get("watched"), None);
+    assert_eq!(stats.creates_per_topic.get("paused"), None);
+    assert_eq!(stats.creates_per_topic.get("shared").copied(), Some(1));
+
+    // Deleting a KafkaTopic sends nothing to the proxy and keeps the topic.
+    topics(&env)
+        .delete("first", &DeleteParams::default())
+        .await
+        .expect("deleted");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stats = env.hdi.control().stats();
+    assert_eq!(stats.count("unsupported"), 0);
+    let names = env
+        .hdi
+        .control()
+        .stats()
+        .creates_per_topic
+        .keys()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert!(names.contains(&"shared".to_string()));
+    // With the owner gone, the other KafkaTopic takes the topic over.
+    let s = wait_ready(&env, "second").await;
+    assert_eq!(ready(&s).map(|r| r.1).as_deref(), Some("Adopted"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secret_is_reported_with_aadsts_and_rotation_recovers_without_restart() {
+    let (_dir, env) = start(fast_cluster()).await;
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), NAMESPACE);
+    let wrong = serde_json::json!({"stringData": {"clientSecret": "definitely-wrong-secret"}});
+    secrets
+        .patch("hdi-sp", &PatchParams::default(), &Patch::Merge(&wrong))
+        .await
+        .expect("secret patched");
+    let op = spawn_operator(&env, &[]);
+    create(&env, &topic("orders", serde_json::json!({"partitions": 2}))).await;
+    let t = wait_reason(&env, "orders", "AuthenticationFailed").await;
+    let message = ready(&t).map(|r| r.2).unwrap_or_default();
+    assert!(message.contains("AADSTS7000215"), "{message}");
+    let proxy = proxies(&env).get("default").await.expect("proxy");
+    let proxy_ready = proxy
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready").cloned());
+    assert!(
+        proxy_ready.as_ref().is_some_and(|c| c.status == "False"),
+        "{proxy_ready:?}"
+    );
+
+    // Rotate: the right secret arrives; no restart.
+    let right = serde_json::json!({"stringData": {"clientSecret": CLIENT_SECRET}});
+    secrets
+        .patch("hdi-sp", &PatchParams::default(), &Patch::Merge(&right))
+        .await
+        .expect("secret patched");
+    wait_ready(&env, "orders").await;
+    assert_no_secrets(&op.logs(), &[CLIENT_SECRET, "definitely-wrong-secret"]);
+    let events = events_of(&env, "orders").await;
+    for (_, _, note) in &events {
+        assert!(!note.contains(CLIENT_SECRET) && !note.contains("definitely-wrong-secret"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_outside_the_security_group_is_forbidden() {
+    let (_dir, env) = start(ClusterSettings {
+        app_in_group: false,
+        ..fast_cluster()
+    })
+    .await;
+    let _op = spawn_operator(&env, &[]);
+    create(&env, &topic("orders", serde_json::json!({}))).await;
+    let t = wait_reason(&env, "orders", "Forbidden").await;
+    let message = ready(&t).map(|r| r.2).unwrap_or_default();
+    assert!(message.contains("security group"), "{message}");
+    assert_eq!(env.hdi.control().stats().creates_per_topic.get("orders"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_proxy_then_created_and_topic_deleted_out_of_band_is_recreated() {
+    let (_dir, env) = start(fast_cluster()).await;
+    let _op = spawn_operator(&env, &[]);
+    create(
+        &env,
+        &topic("orphan", serde_json::json!({"proxyRef": {"name": "nope"}})),
+    )
+    .await;
+    let o = wait_reason(&env, "orphan", "ProxyNotFound").await;
+    assert_eq!(condition(&o, "Stalled").map(|c| c.0).as_deref(), Some("True"));
+
+    create(&env, &topic("events", serde_json::json!({"partitions": 2}))).await;
+    wait_ready(&env, "events").await;
+    assert!(env.hdi.control().delete_topic_out_of_band("events"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while env.hdi.control().stats().creates_per_topic.get("events").copied() != Some(2) {
+        assert!(std::time::Instant::now() < deadline, "the topic was not created again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_ready(&env, "events").await;
+    let events = events_of(&env, "events").await;
+    assert!(
+        events.iter().any(|(t, r, _)| t == "Warning" && r == "TopicRecreated"),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_elect_one_leader_and_the_other_takes_over() {
+    let (_dir, env) = start(fast_cluster()).await;
+    let le = [("HDI_LEADER_ELECTION", "true"), ("HDI_LEASE_NAMESPACE", "default")];
+    let mut a = spawn_operator(&env, &le);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut b = spawn_operator(&env, &le);
+    create(&env, &topic("one", serde_json::json!({}))).await;
+    wait_ready(&env, "one").await;
+    let leader_logs = |o: &Operator| o.logs().contains("became leader");
+    assert!(
+        leader_logs(&a) ^ leader_logs(&b),
+        "exactly one replica leads"
+    );
+    let (leader, standby) = if leader_logs(&a) { (&mut a, &mut b) } else { (&mut b, &mut a) };
+    leader.kill();
+    create(&env, &topic("two", serde_json::json!({}))).await;
+    let t = wait_topic(&env, "two", Duration::from_secs(20), "Ready after failover", |t| {
+        ready(t).is_some_and(|r| r.0 == "True")
+    })
+    .await;
+    assert!(t.status.is_some());
+    assert!(standby.logs().contains("became leader"));
+    assert_eq!(
+        env.hdi.control().stats().creates_per_topic.get("one").copied(),
+        Some(1)
+    );
+}

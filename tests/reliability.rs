@@ -1,0 +1,370 @@
+//! The bad day: faults injected through both emulators' control APIs while the operator binary
+//! works. Every scenario ends with every topic Ready and checks the invariants: no topic
+//! created twice, no retry storm, no request before a `Retry-After` expired, no secret or token
+//! in the operator's trace-level logs, the process alive and its memory bounded.
+//!
+//! Timings are shortened (seconds instead of minutes); `docs/reliability.md` lists what each
+//! scenario proves.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::*;
+use hdinsight_emulator::{FaultBody, FaultRule, Faults, LoggedRequest};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams};
+use sandbox::env::{CLIENT_ID, CLIENT_SECRET, ClusterSettings, Env, NAMESPACE};
+
+fn cluster() -> ClusterSettings {
+    ClusterSettings {
+        visibility_delay: Duration::from_millis(500),
+        out_of_band_delay: Duration::from_millis(1000),
+        ..Default::default()
+    }
+}
+
+async fn apply_many(env: &Env, prefix: &str, n: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    for i in 0..n {
+        let name = format!("{prefix}-{i:03}");
+        create(env, &topic(&name, serde_json::json!({"partitions": 2}))).await;
+        names.push(name);
+    }
+    names
+}
+
+async fn all_ready(env: &Env, names: &[String], timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let list = topics(env)
+            .list(&Default::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default();
+        let not_ready: Vec<String> = names
+            .iter()
+            .filter(|n| {
+                !list.iter().any(|t| {
+                    t.metadata.name.as_deref() == Some(n.as_str())
+                        && ready(t).is_some_and(|r| r.0 == "True")
+                })
+            })
+            .cloned()
+            .collect();
+        if not_ready.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            let sample: Vec<_> = list
+                .iter()
+                .filter(|t| not_ready.contains(&t.metadata.name.clone().unwrap_or_default()))
+                .take(3)
+                .map(|t| (t.metadata.name.clone(), ready(t)))
+                .collect();
+            panic!("{} topics not Ready after {timeout:?}: {sample:?}", not_ready.len());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Successful creates per topic path, from the emulator's request log.
+fn successful_creates(log: &[LoggedRequest]) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for r in log {
+        if r.operation == "create" && (200..300).contains(&r.status) {
+            *m.entry(r.path.clone()).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+fn assert_invariants(env: &Env, op: &mut Operator, topics: usize, max_calls_per_topic: f64) {
+    let log = env.hdi.control().request_log();
+    for (path, n) in successful_creates(&log) {
+        assert_eq!(n, 1, "{path} was created {n} times");
+    }
+    let proxy_calls = log.iter().filter(|r| r.operation != "token").count();
+    assert!(
+        (proxy_calls as f64) <= max_calls_per_topic * topics as f64 + 50.0,
+        "retry storm: {proxy_calls} proxy calls for {topics} topics"
+    );
+    assert!(
+        op.child.try_wait().ok().flatten().is_none(),
+        "the operator exited:\n{}",
+        op.logs()
+    );
+    assert_no_secrets(&op.logs(), &[CLIENT_SECRET]);
+    let rss_mib = peak_rss_mib(op.child.id());
+    assert!(rss_mib < 300.0, "operator peak RSS {rss_mib} MiB");
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn rule(ops: &[&str], status: u16, probability: f64) -> FaultRule {
+    FaultRule {
+        operations: ops.iter().map(|s| s.to_string()).collect(),
+        status,
+        probability,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_5xx_half_the_time_during_a_burst() {
+    let (_dir, env) = start(cluster()).await;
+    let mut op = spawn_operator(&env, &[]);
+    env.hdi.control().set_faults(Faults {
+        rules: vec![rule(&[], 500, 0.5)],
+        ..Default::default()
+    });
+    let names = apply_many(&env, "burst", 40).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    env.hdi.control().clear_faults();
+    all_ready(&env, &names, Duration::from_secs(90)).await;
+    assert_invariants(&env, &mut op, 40, 12.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_retry_after_is_never_cut_short() {
+    let (_dir, env) = start(cluster()).await;
+    let mut op = spawn_operator(&env, &[]);
+    let names = apply_many(&env, "thr", 10).await;
+    all_ready(&env, &names, Duration::from_secs(40)).await;
+    env.hdi.control().set_faults(Faults {
+        rules: vec![FaultRule {
+            retry_after_seconds: Some(3),
+            ..rule(&[], 429, 1.0)
+        }],
+        ..Default::default()
+    });
+    let started = SystemTime::now();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    env.hdi.control().clear_faults();
+    // From the request log: after each 429, the next request sent after that answer waits 3 s.
+    let log: Vec<LoggedRequest> = env
+        .hdi
+        .control()
+        .request_log()
+        .into_iter()
+        .filter(|r| r.at >= started && r.operation != "token")
+        .collect();
+    let throttled: Vec<&LoggedRequest> = log.iter().filter(|r| r.status == 429).collect();
+    assert!(!throttled.is_empty(), "the fault fired");
+    for t in &throttled {
+        // Requests already in flight when the 429 was sent may land within a few ms of it.
+        let early = log.iter().filter(|r| {
+            r.at.duration_since(t.at).is_ok_and(|d| {
+                d > Duration::from_millis(150) && d < Duration::from_millis(2900)
+            })
+        });
+        let early: Vec<_> = early.map(|r| (r.operation.clone(), r.status)).collect();
+        assert!(
+            early.is_empty(),
+            "requests sent before Retry-After expired: {early:?}"
+        );
+    }
+    assert!(
+        log.len() < 60,
+        "{} requests during 8 s of throttling: not a storm",
+        log.len()
+    );
+    let more = apply_many(&env, "after", 3).await;
+    all_ready(&env, &more, Duration::from_secs(40)).await;
+    assert_invariants(&env, &mut op, 13, 20.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_endpoint_down_longer_than_a_token_lives() {
+    let (_dir, env) = start(ClusterSettings {
+        token_lifetime: Duration::from_secs(6),
+        ..cluster()
+    })
+    .await;
+    let mut op = spawn_operator(&env, &[]);
+    let names = apply_many(&env, "tok", 5).await;
+    all_ready(&env, &names, Duration::from_secs(40)).await;
+    let before = topics(&env).get("tok-000").await.expect("topic");
+    env.hdi.control().set_faults(Faults {
+        token_endpoint_down: true,
+        ..Default::default()
+    });
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let during = topics(&env).get("tok-000").await.expect("topic");
+    assert_eq!(
+        ready(&during).map(|r| r.0).as_deref(),
+        Some("True"),
+        "a transient outage keeps Ready"
+    );
+    env.hdi.control().clear_faults();
+    let more = apply_many(&env, "tok-after", 2).await;
+    all_ready(&env, &more, Duration::from_secs(60)).await;
+    let after = topics(&env).get("tok-000").await.expect("topic");
+    let ltt = |t: &hdinsight_topic_operator::crd::KafkaTopic| {
+        t.status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| c.last_transition_time.clone())
+    };
+    assert_eq!(ltt(&before), ltt(&after), "Ready never flapped");
+    assert_invariants(&env, &mut op, 7, 40.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_and_back_shows_and_clears_under_replication() {
+    let (_dir, env) = start(cluster()).await;
+    let mut op = spawn_operator(&env, &[]);
+    create(
+        &env,
+        &topic("replicated", serde_json::json!({"partitions": 6, "replicationFactor": 3})),
+    )
+    .await;
+    wait_ready(&env, "replicated").await;
+    assert!(env.hdi.control().broker_down(1002));
+    let t = wait_topic(&env, "replicated", Duration::from_secs(30), "URP > 0", |t| {
+        t.status
+            .as_ref()
+            .and_then(|s| s.under_replicated_partitions)
+            .is_some_and(|u| u > 0)
+    })
+    .await;
+    assert_eq!(ready(&t).map(|r| r.0).as_deref(), Some("True"));
+    assert!(env.hdi.control().broker_up(1002));
+    wait_topic(&env, "replicated", Duration::from_secs(30), "URP back to 0", |t| {
+        t.status
+            .as_ref()
+            .and_then(|s| s.under_replicated_partitions)
+            == Some(0)
+    })
+    .await;
+    let warnings: Vec<_> = events_of(&env, "replicated")
+        .await
+        .into_iter()
+        .filter(|e| e.0 == "Warning")
+        .collect();
+    assert!(!warnings.is_empty(), "a Warning Event on under-replication");
+    assert_invariants(&env, &mut op, 1, 100.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_dropped_and_history_compacted_during_a_burst() {
+    let (_dir, env) = start(cluster()).await;
+    let mut op = spawn_operator(&env, &[]);
+    let kube = env.kube.control();
+    let chaos = tokio::spawn(async move {
+        for i in 0..20 {
+            if i % 2 == 0 {
+                kube.drop_watches();
+            } else {
+                kube.compact();
+                kube.drop_watches();
+            }
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+    });
+    let names = apply_many(&env, "watch", 30).await;
+    let _ = chaos.await;
+    all_ready(&env, &names, Duration::from_secs(60)).await;
+    assert_invariants(&env, &mut op, 30, 12.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_burst_and_restarted() {
+    let (_dir, env) = start(cluster()).await;
+    let mut first = spawn_operator(&env, &[]);
+    let names = apply_many(&env, "kill", 30).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    first.kill();
+    let mut second = spawn_operator(&env, &[]);
+    all_ready(&env, &names, Duration::from_secs(60)).await;
+    let stalled: Vec<_> = topics(&env)
+        .list(&Default::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| condition(t, "Stalled").is_some_and(|c| c.0 == "True"))
+        .collect();
+    assert!(stalled.is_empty());
+    assert_invariants(&env, &mut second, 30, 12.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_rotation_recovers_without_restart() {
+    let (_dir, env) = start(ClusterSettings {
+        token_lifetime: Duration::from_secs(6),
+        ..cluster()
+    })
+    .await;
+    let mut op = spawn_operator(&env, &[]);
+    let names = apply_many(&env, "rot", 3).await;
+    all_ready(&env, &names, Duration::from_secs(40)).await;
+    // The old secret is revoked in Entra ID and a new one issued…
+    assert!(env.hdi.control().set_app_secret(CLIENT_ID, "rotated-secret-value"));
+    // …and the Secret in the cluster is updated a moment later.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    let patch = serde_json::json!({"stringData": {"clientSecret": "rotated-secret-value"}});
+    secrets
+        .patch("hdi-sp", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("Secret updated");
+    let more = apply_many(&env, "rot-after", 2).await;
+    all_ready(&env, &more, Duration::from_secs(40)).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let log = env.hdi.control().request_log();
+    let last_token = log
+        .iter()
+        .rev()
+        .find(|r| r.operation == "token")
+        .map(|r| r.status);
+    assert_eq!(last_token, Some(200), "tokens come with the new secret");
+    assert_no_secrets(&op.logs(), &["rotated-secret-value"]);
+    assert_invariants(&env, &mut op, 5, 40.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_truncated_oversized_and_stalled_answers_are_survived() {
+    let (_dir, env) = start(cluster()).await;
+    let mut op = spawn_operator(&env, &[]);
+    let names = apply_many(&env, "bad", 4).await;
+    all_ready(&env, &names, Duration::from_secs(40)).await;
+    for body in [
+        FaultBody::Garbage,
+        FaultBody::Truncated,
+        FaultBody::Oversized {
+            bytes: 64 * 1024 * 1024,
+        },
+        FaultBody::Stall {
+            after_bytes: 8,
+            seconds: 40,
+        },
+    ] {
+        env.hdi.control().set_faults(Faults {
+            rules: vec![FaultRule {
+                body: body.clone(),
+                ..rule(&["describe", "list"], 200, 1.0)
+            }],
+            ..Default::default()
+        });
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(
+            op.child.try_wait().ok().flatten().is_none(),
+            "the operator survived {body:?}"
+        );
+    }
+    env.hdi.control().clear_faults();
+    let more = apply_many(&env, "bad-after", 2).await;
+    all_ready(&env, &more, Duration::from_secs(60)).await;
+    assert_invariants(&env, &mut op, 6, 100.0);
+}
