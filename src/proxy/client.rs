@@ -18,7 +18,6 @@ use super::model::{
     self, BrokerEndpoint, ConsumeResponse, PartitionMetadata, ProducerRecord, TopicCreationRecord,
     TopicPartitions,
 };
-use super::shared_list::{SharedList, TopicListSnapshot};
 use crate::auth::http::{BodyError, error_text, read_capped, retry_after, shorten};
 use crate::auth::{AccessToken, AuthObserver, ClientCredentials, TokenProvider};
 
@@ -148,7 +147,6 @@ struct Inner {
     /// No request may be sent before this instant (the latest `Retry-After`), with the status
     /// that set it.
     blocked_until: Mutex<Option<(Instant, u16)>>,
-    topic_list: SharedList,
 }
 
 impl fmt::Debug for ProxyClient {
@@ -237,7 +235,6 @@ impl ProxyClient {
                 max_retries: config.max_retries,
                 observer,
                 blocked_until: Mutex::new(None),
-                topic_list: SharedList::default(),
             }),
         })
     }
@@ -303,25 +300,6 @@ impl ProxyClient {
             )
             .await?;
         model::decode_topic_list(&reply.body).map_err(ProxyError::Malformed)
-    }
-
-    /// The topic list shared by all callers: a list fetched at most `max_age` ago, or one
-    /// [`list_topics`](Self::list_topics) call whose result every concurrent caller shares
-    /// (error included). A burst of reconciles thus costs one list call per `max_age`.
-    pub async fn shared_topic_list(
-        &self,
-        max_age: Duration,
-    ) -> Result<TopicListSnapshot, ProxyError> {
-        self.inner
-            .topic_list
-            .get(max_age, || self.list_topics())
-            .await
-    }
-
-    /// Drop the shared topic list, so the next [`shared_topic_list`](Self::shared_topic_list)
-    /// call fetches a new one.
-    pub fn invalidate_topic_list(&self) {
-        self.inner.topic_list.invalidate();
     }
 
     /// `GET /v1/metadata/topics/{topic}/partitions`.

@@ -11,7 +11,6 @@ mod client;
 mod error;
 mod limits;
 mod model;
-mod shared_list;
 
 pub use client::{
     BODY_LIMIT, DEFAULT_SCOPE, MAX_IN_CALL_WAIT, NoopObserver, Operation, ProxyClient,
@@ -23,4 +22,3 @@ pub use model::{
     BrokerEndpoint, ConsumeRecord, ConsumeResponse, PartitionMetadata, ProducerRecord,
     TopicCreationRecord, TopicPartitions,
 };
-pub use shared_list::TopicListSnapshot;
