@@ -25,10 +25,7 @@ fn termination() -> Signal {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            match (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) {
+            match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
                 (Ok(mut term), Ok(mut int)) => {
                     tokio::select! {
                         _ = term.recv() => {}

@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
+use kube::ResourceExt;
 
-use crate::crd::{KafkaRestProxy, KafkaTopic, KafkaTopicStatus, NamespacesFrom, PartitionDetail};
+use crate::crd::{
+    KafkaRestProxy, KafkaTopic, KafkaTopicStatus, NamespacesFrom, PartitionDetail,
+};
 use crate::proxy::{ProxyError, TopicCreationRecord, TopicPartitions};
 
 use super::context::{Context, jitter};
@@ -54,11 +56,11 @@ pub fn blocked_from(e: &ProxyError) -> Blocked {
 /// What a create's error means for the plan. `Err` when the create could not even be tried.
 fn create_outcome(e: &ProxyError) -> Result<CreateOutcome, Blocked> {
     match e {
-        ProxyError::Rejected { .. }
-        | ProxyError::NotFound { .. }
-        | ProxyError::Unsupported { .. } => Ok(CreateOutcome::Rejected {
-            message: e.to_string(),
-        }),
+        ProxyError::Rejected { .. } | ProxyError::NotFound { .. } | ProxyError::Unsupported { .. } => {
+            Ok(CreateOutcome::Rejected {
+                message: e.to_string(),
+            })
+        }
         // 429: refused before any work was done; nothing was created.
         ProxyError::Throttled { status: 429, .. } => Err(blocked_from(e)),
         ProxyError::Forbidden { .. }
@@ -97,11 +99,7 @@ async fn namespace_allowed(
     if proxy_ns == topic_ns {
         return Ok(true);
     }
-    let allowed = proxy
-        .spec
-        .allowed_topic_namespaces
-        .clone()
-        .unwrap_or_default();
+    let allowed = proxy.spec.allowed_topic_namespaces.clone().unwrap_or_default();
     match allowed.from.unwrap_or(NamespacesFrom::Same) {
         NamespacesFrom::Same => Ok(false),
         NamespacesFrom::All => Ok(true),
@@ -230,11 +228,7 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
                     replication_factor: request.replication_factor,
                     topic_properties: request.config.clone().into_iter().collect(),
                 };
-                let outcome = match entry
-                    .client
-                    .create_topic(&request.topic_name, &record)
-                    .await
-                {
+                let outcome = match entry.client.create_topic(&request.topic_name, &record).await {
                     Ok(_) => CreateOutcome::Accepted,
                     Err(e) => create_outcome(&e)?,
                 };
@@ -327,7 +321,5 @@ pub fn error_policy(topic: Arc<KafkaTopic>, error: &Error, ctx: Arc<Context>) ->
         attempt,
         "reconcile failed"
     );
-    Action::requeue(jitter(
-        plan::exponential_backoff(attempt).max(Duration::from_secs(1)),
-    ))
+    Action::requeue(jitter(plan::exponential_backoff(attempt).max(Duration::from_secs(1))))
 }
