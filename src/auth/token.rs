@@ -18,6 +18,12 @@ pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Tokens are refreshed this long before they expire (or at half their lifetime if shorter).
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
+/// A failed early refresh falls back to the current token while it has at least this long
+/// left (or a quarter of its lifetime, when that is shorter).
+pub const REFRESH_GUARD: Duration = Duration::from_secs(30);
+/// After a failed early refresh, the next attempt waits this long (at most half the time left).
+pub const REFRESH_RETRY: Duration = Duration::from_secs(10);
+
 /// A bearer token and when it expires. `Debug` never shows the token.
 #[derive(Clone)]
 pub struct AccessToken {
@@ -67,15 +73,17 @@ impl AuthObserver for NoopAuthObserver {}
 
 struct Cached {
     token: AccessToken,
+    lifetime: Duration,
     refresh_at: Instant,
 }
 
 #[derive(Default)]
 struct State {
     token: Option<Cached>,
-    /// Number of token requests started; lets callers that waited for a flight see its outcome.
-    attempts: u64,
-    /// The error of attempt number `.0`, handed to the callers that waited for it.
+    /// Number of token requests finished; a caller that saw this change while it waited for the
+    /// flight shares that request's outcome instead of starting another.
+    completed: u64,
+    /// The error of request number `.0`, handed to the callers that waited for it.
     last_error: Option<(u64, AuthError)>,
 }
 
@@ -83,7 +91,10 @@ struct State {
 ///
 /// Rules: a token is reused until [`REFRESH_MARGIN`] before its expiry, or until half its
 /// lifetime when that comes first; at most one token request is in flight, and every caller that
-/// waited for it gets its result (token or error) instead of starting another request.
+/// waited for it gets its result (token or error) instead of starting another request. When such
+/// an early refresh fails, the current token keeps being used while it is valid for at least
+/// [`REFRESH_GUARD`] (or a quarter of its lifetime), with another refresh attempt after
+/// [`REFRESH_RETRY`].
 pub struct TokenProvider {
     http: reqwest::Client,
     token_url: Url,
@@ -156,15 +167,15 @@ impl TokenProvider {
             if let Some(token) = fresh(&state) {
                 return Ok(token);
             }
-            state.attempts
+            state.completed
         };
         let _flight = self.flight.lock().await;
-        let attempt = {
-            let mut state = self.lock();
+        {
+            let state = self.lock();
             if let Some(token) = fresh(&state) {
                 return Ok(token);
             }
-            if state.attempts != seen {
+            if state.completed != seen {
                 // A request finished while we waited: share its outcome.
                 if let Some(cached) = &state.token
                     && cached.token.expires_at > SystemTime::now()
@@ -172,30 +183,41 @@ impl TokenProvider {
                     return Ok(cached.token.clone());
                 }
                 if let Some((n, e)) = &state.last_error
-                    && *n == state.attempts
+                    && *n == state.completed
                 {
                     return Err(e.clone());
                 }
             }
-            state.attempts += 1;
-            state.attempts
-        };
+        }
         let result = self.fetch().await;
         self.observer.token_request(result.is_ok());
         let mut state = self.lock();
+        state.completed += 1;
         match result {
             Ok((token, lifetime)) => {
                 self.observer.token_expiry(token.expires_at);
                 let margin = REFRESH_MARGIN.min(lifetime / 2);
                 state.token = Some(Cached {
                     token: token.clone(),
+                    lifetime,
                     refresh_at: Instant::now() + (lifetime - margin),
                 });
                 state.last_error = None;
                 Ok(token)
             }
             Err(e) => {
-                state.last_error = Some((attempt, e.clone()));
+                // An early refresh failed but the current token is still good for a while: keep
+                // using it and try again a little later, so an Entra ID outage shorter than the
+                // refresh margin goes unnoticed.
+                if let Some(cached) = state.token.as_mut()
+                    && let Ok(left) = cached.token.expires_at.duration_since(SystemTime::now())
+                    && left > REFRESH_GUARD.min(cached.lifetime / 4)
+                {
+                    tracing::warn!(client_id = %self.credentials.client_id, error = %e, "token refresh failed; using the current token until it expires");
+                    cached.refresh_at = Instant::now() + REFRESH_RETRY.min(left / 2);
+                    return Ok(cached.token.clone());
+                }
+                state.last_error = Some((state.completed, e.clone()));
                 Err(e)
             }
         }

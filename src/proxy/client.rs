@@ -517,6 +517,7 @@ impl ProxyClient {
         inner
             .observer
             .request(&inner.name, op, status_class(status), elapsed);
+        tracing::trace!(proxy = %inner.name, op = op.as_str(), %method, path = url.path(), status, elapsed_ms = elapsed.as_millis() as u64, "proxy answered");
         if (200..300).contains(&status) {
             return Ok(Reply { headers, body });
         }

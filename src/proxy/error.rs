@@ -77,6 +77,25 @@ impl ProxyError {
         matches!(self, ProxyError::NotFound { .. })
     }
 
+    /// A short fixed label for metrics and event reasons.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProxyError::Unauthorized { .. } => "unauthorized",
+            ProxyError::Forbidden { .. } => "forbidden",
+            ProxyError::NotFound { .. } => "not_found",
+            ProxyError::Rejected { .. } => "rejected",
+            ProxyError::Unsupported { .. } => "unsupported",
+            ProxyError::Throttled { .. } => "throttled",
+            ProxyError::Server { .. } => "server",
+            ProxyError::Transport(_) => "transport",
+            ProxyError::Timeout => "timeout",
+            ProxyError::Malformed(_) => "malformed",
+            ProxyError::BodyTooLarge { .. } => "body_too_large",
+            ProxyError::Auth(_) => "auth",
+            ProxyError::InvalidConfig(_) => "invalid_config",
+        }
+    }
+
     /// HTTP status behind the error, if the proxy answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -143,5 +162,23 @@ mod tests {
         assert!(!ProxyError::Malformed(String::new()).is_transient());
         assert!(ProxyError::Auth(AuthError::Timeout).is_transient());
         assert!(!ProxyError::Auth(AuthError::InvalidConfig(String::new())).is_transient());
+    }
+
+    #[test]
+    fn kinds_and_statuses() {
+        let t = ProxyError::Throttled {
+            status: 503,
+            retry_after: None,
+        };
+        assert_eq!((t.kind(), t.status()), ("throttled", Some(503)));
+        assert_eq!(ProxyError::Timeout.kind(), "timeout");
+        assert_eq!(ProxyError::Timeout.status(), None);
+        assert_eq!(
+            ProxyError::Forbidden {
+                body: String::new()
+            }
+            .status(),
+            Some(403)
+        );
     }
 }

@@ -100,6 +100,20 @@ mod tests {
     }
 
     #[test]
+    fn defaults() {
+        let l = Limits::default();
+        assert_eq!(
+            (
+                l.requests_per_second,
+                l.burst,
+                l.max_concurrent,
+                l.request_timeout
+            ),
+            (100, 200, 16, Duration::from_secs(30))
+        );
+    }
+
+    #[test]
     fn zero_rate_is_unlimited() {
         let l = RateLimiter::new(&Limits {
             requests_per_second: 0,

@@ -286,6 +286,22 @@ mod tests {
     }
 
     #[test]
+    fn every_truncation_of_a_valid_body_is_an_error_not_a_panic() {
+        let body = json!({"topic":"t","partitions":[{"partition_id":0,"earliest_offset":0,"latest_offset":1,
+            "leader":{"hostName":"h","port":1,"id":1},"replicas":[],"isr":[]}]})
+        .to_string();
+        for cut in 0..body.len() {
+            let prefix = &body.as_bytes()[..cut];
+            assert!(decode_topic_partitions(prefix).is_err());
+            assert!(decode_consume(prefix, None).is_err());
+            assert!(decode_brokers(prefix).is_err());
+            assert!(decode_topic_list(prefix).is_err());
+            assert!(decode_partition(prefix).is_err());
+        }
+        assert!(decode_topic_partitions(body.as_bytes()).is_ok());
+    }
+
+    #[test]
     fn text_bodies() {
         assert_eq!(decode_text(br#""ok""#), "ok");
         assert_eq!(decode_text(b" running \n"), "running");
