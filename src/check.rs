@@ -107,7 +107,11 @@ fn client_from_flags(d: &DirectArgs) -> anyhow::Result<ProxyClient> {
     ProxyClient::new(config, Arc::new(NoopObserver)).map_err(|e| anyhow!("{e}"))
 }
 
-async fn client(proxy: Option<&str>, namespace: &str, d: &DirectArgs) -> anyhow::Result<ProxyClient> {
+async fn client(
+    proxy: Option<&str>,
+    namespace: &str,
+    d: &DirectArgs,
+) -> anyhow::Result<ProxyClient> {
     match proxy {
         Some(name) => client_from_proxy(namespace, name).await,
         None => client_from_flags(d),
@@ -124,10 +128,18 @@ pub fn hint(e: &ProxyError) -> Option<&'static str> {
             "the proxy rejected the token: check that the tenant and scope belong to this cluster",
         ),
         ProxyError::Auth(a) => match a.aadsts() {
-            Some(7_000_215) => Some("the client secret is wrong: copy the secret's Value, not its ID"),
-            Some(7_000_222) => Some("the client secret has expired: create a new one and update the Secret"),
-            Some(700_016) => Some("no app with this client id in the tenant: check clientId and tenantId"),
-            Some(90_002) => Some("the tenant does not exist: check tenantId and the authority (cloud)"),
+            Some(7_000_215) => {
+                Some("the client secret is wrong: copy the secret's Value, not its ID")
+            }
+            Some(7_000_222) => {
+                Some("the client secret has expired: create a new one and update the Secret")
+            }
+            Some(700_016) => {
+                Some("no app with this client id in the tenant: check clientId and tenantId")
+            }
+            Some(90_002) => {
+                Some("the tenant does not exist: check tenantId and the authority (cloud)")
+            }
             Some(1_002_012) | Some(500_011) => {
                 Some("the scope must be https://hib.azurehdinsight.net/.default")
             }
@@ -144,7 +156,11 @@ pub fn hint(e: &ProxyError) -> Option<&'static str> {
 }
 
 fn line(out: &mut String, ok: bool, step: &str, detail: &str) {
-    let _ = writeln!(out, "{} {step}: {detail}", if ok { "[ok]  " } else { "[FAIL]" });
+    let _ = writeln!(
+        out,
+        "{} {step}: {detail}",
+        if ok { "[ok]  " } else { "[FAIL]" }
+    );
 }
 
 fn fail(out: &mut String, step: &str, e: &ProxyError) {
@@ -240,7 +256,11 @@ pub fn object_name_for(topic: &str) -> String {
         .chars()
         .map(|c| {
             let c = c.to_ascii_lowercase();
-            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' { c } else { '-' }
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' {
+                c
+            } else {
+                '-'
+            }
         })
         .collect();
     base = base
@@ -382,13 +402,27 @@ mod tests {
 
     #[test]
     fn manifest_uses_topic_name_only_when_needed() {
-        let m = manifest("Orders_V1", "kafka", "hdi", Some(3), Some(2), ImportPolicy::Observe)
-            .expect("yaml");
+        let m = manifest(
+            "Orders_V1",
+            "kafka",
+            "hdi",
+            Some(3),
+            Some(2),
+            ImportPolicy::Observe,
+        )
+        .expect("yaml");
         assert!(m.contains("topicName: Orders_V1"), "{m}");
         assert!(m.contains("managementPolicy: Observe"), "{m}");
         assert!(m.contains("partitions: 3"), "{m}");
-        let m = manifest("audit", "kafka", "infra/hdi", None, None, ImportPolicy::Create)
-            .expect("yaml");
+        let m = manifest(
+            "audit",
+            "kafka",
+            "infra/hdi",
+            None,
+            None,
+            ImportPolicy::Create,
+        )
+        .expect("yaml");
         assert!(!m.contains("topicName"), "{m}");
         assert!(m.contains("namespace: infra"), "{m}");
     }

@@ -38,7 +38,12 @@ async fn emulator(dir: &std::path::Path, in_group: bool) -> RunningEmulator {
     .expect("emulator starts")
 }
 
-fn run(args: &[&str], emu: &RunningEmulator, dir: &std::path::Path, secret: &str) -> (bool, String, String) {
+fn run(
+    args: &[&str],
+    emu: &RunningEmulator,
+    dir: &std::path::Path,
+    secret: &str,
+) -> (bool, String, String) {
     let secret_file = dir.join("secret");
     std::fs::write(&secret_file, format!("{secret}\n")).expect("secret file");
     let ca_file = dir.join("ca.pem");
@@ -73,12 +78,18 @@ async fn check_reports_each_step_and_the_precise_failure() {
     let (ok, out, err) = run(&["check"], &emu, dir.path(), SECRET);
     assert!(ok, "{out}{err}");
     assert!(out.contains("[ok]   token"), "{out}");
-    assert!(out.contains("GET /v1/metadata/brokers: 3 brokers (1001, 1002, 1003)"), "{out}");
+    assert!(
+        out.contains("GET /v1/metadata/brokers: 3 brokers (1001, 1002, 1003)"),
+        "{out}"
+    );
     assert!(out.contains("GET /v1/metadata/topics: 0 topics"), "{out}");
 
     let (ok, out, err) = run(&["check"], &emu, dir.path(), "wrong-secret");
     assert!(!ok);
-    assert!(out.contains("[FAIL] token") && out.contains("AADSTS7000215"), "{out}");
+    assert!(
+        out.contains("[FAIL] token") && out.contains("AADSTS7000215"),
+        "{out}"
+    );
     assert!(out.contains("hint: the client secret is wrong"), "{out}");
     assert!(!out.contains("wrong-secret") && !err.contains("wrong-secret"));
 

@@ -49,20 +49,42 @@ async fn example_topics_are_created_once_and_report_the_cluster() {
             "{topic} is created exactly once"
         );
     }
-    assert_eq!(stats.count("unsupported"), 0, "no delete or alter was tried");
+    assert_eq!(
+        stats.count("unsupported"),
+        0,
+        "no delete or alter was tried"
+    );
     let created = events_of(&env, "orders").await;
     assert!(
-        created.iter().any(|(t, r, _)| t == "Normal" && r == "Created"),
+        created
+            .iter()
+            .any(|(t, r, _)| t == "Normal" && r == "Created"),
         "{created:?}"
     );
 
     // Nothing changes: two resyncs later not a single status write more.
-    let before = env.kube.control().stats().writes_to("kafkatopics", Some("status"));
+    let before = env
+        .kube
+        .control()
+        .stats()
+        .writes_to("kafkatopics", Some("status"));
     tokio::time::sleep(Duration::from_secs(7)).await;
-    let after = env.kube.control().stats().writes_to("kafkatopics", Some("status"));
-    assert_eq!(after, before, "a resync that finds nothing new writes nothing");
+    let after = env
+        .kube
+        .control()
+        .stats()
+        .writes_to("kafkatopics", Some("status"));
     assert_eq!(
-        env.hdi.control().stats().creates_per_topic.get("orders.v1").copied(),
+        after, before,
+        "a resync that finds nothing new writes nothing"
+    );
+    assert_eq!(
+        env.hdi
+            .control()
+            .stats()
+            .creates_per_topic
+            .get("orders.v1")
+            .copied(),
         Some(1)
     );
     assert_no_secrets(&op.logs(), &[CLIENT_SECRET]);
@@ -79,7 +101,10 @@ async fn existing_topic_is_adopted_and_its_drift_reported_once() {
     let _op = spawn_operator(&env, &[]);
     create(
         &env,
-        &topic("payments", serde_json::json!({"partitions": 6, "replicationFactor": 3})),
+        &topic(
+            "payments",
+            serde_json::json!({"partitions": 6, "replicationFactor": 3}),
+        ),
     )
     .await;
     let t = wait_topic(&env, "payments", Duration::from_secs(30), "Drifted", |t| {
@@ -87,11 +112,20 @@ async fn existing_topic_is_adopted_and_its_drift_reported_once() {
     })
     .await;
     let (ready_status, reason, _) = ready(&t).expect("Ready");
-    assert_eq!((ready_status.as_str(), reason.as_str()), ("True", "Adopted"));
+    assert_eq!(
+        (ready_status.as_str(), reason.as_str()),
+        ("True", "Adopted")
+    );
     let drift = condition(&t, "Drifted").expect("Drifted").2;
     assert!(drift.contains('6') && drift.contains('3'), "{drift}");
     assert_eq!(
-        env.hdi.control().stats().creates_per_topic.get("payments").copied().unwrap_or(0),
+        env.hdi
+            .control()
+            .stats()
+            .creates_per_topic
+            .get("payments")
+            .copied()
+            .unwrap_or(0),
         0,
         "an existing topic is never created"
     );
@@ -110,12 +144,23 @@ async fn observe_policy_conflicts_and_pause_never_create() {
     let _op = spawn_operator(&env, &[]);
     create(
         &env,
-        &topic("watched", serde_json::json!({"managementPolicy": "Observe"})),
+        &topic(
+            "watched",
+            serde_json::json!({"managementPolicy": "Observe"}),
+        ),
     )
     .await;
-    create(&env, &topic("first", serde_json::json!({"topicName": "shared"}))).await;
+    create(
+        &env,
+        &topic("first", serde_json::json!({"topicName": "shared"})),
+    )
+    .await;
     wait_ready(&env, "first").await;
-    create(&env, &topic("second", serde_json::json!({"topicName": "shared"}))).await;
+    create(
+        &env,
+        &topic("second", serde_json::json!({"topicName": "shared"})),
+    )
+    .await;
     let mut paused = topic("paused", serde_json::json!({}));
     paused.metadata.annotations =
         Some([("kafka.hdinsight.dev/paused".to_string(), "true".to_string())].into());
@@ -124,8 +169,15 @@ async fn observe_policy_conflicts_and_pause_never_create() {
     let w = wait_reason(&env, "watched", "TopicNotFound").await;
     assert_eq!(ready(&w).map(|r| r.0).as_deref(), Some("False"));
     let s = wait_reason(&env, "second", "ResourceConflict").await;
-    assert!(ready(&s).is_some_and(|r| r.2.contains("kafka/first")), "{:?}", ready(&s));
-    assert_eq!(condition(&s, "Stalled").map(|c| c.0).as_deref(), Some("True"));
+    assert!(
+        ready(&s).is_some_and(|r| r.2.contains("kafka/first")),
+        "{:?}",
+        ready(&s)
+    );
+    assert_eq!(
+        condition(&s, "Stalled").map(|c| c.0).as_deref(),
+        Some("True")
+    );
     let p = wait_topic(&env, "paused", Duration::from_secs(20), "Paused", |t| {
         condition(t, "Paused").is_some_and(|c| c.0 == "True")
     })
@@ -209,7 +261,10 @@ async fn app_outside_the_security_group_is_forbidden() {
     let t = wait_reason(&env, "orders", "Forbidden").await;
     let message = ready(&t).map(|r| r.2).unwrap_or_default();
     assert!(message.contains("security group"), "{message}");
-    assert_eq!(env.hdi.control().stats().creates_per_topic.get("orders"), None);
+    assert_eq!(
+        env.hdi.control().stats().creates_per_topic.get("orders"),
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,20 +277,36 @@ async fn missing_proxy_then_created_and_topic_deleted_out_of_band_is_recreated()
     )
     .await;
     let o = wait_reason(&env, "orphan", "ProxyNotFound").await;
-    assert_eq!(condition(&o, "Stalled").map(|c| c.0).as_deref(), Some("True"));
+    assert_eq!(
+        condition(&o, "Stalled").map(|c| c.0).as_deref(),
+        Some("True")
+    );
 
     create(&env, &topic("events", serde_json::json!({"partitions": 2}))).await;
     wait_ready(&env, "events").await;
     assert!(env.hdi.control().delete_topic_out_of_band("events"));
     let deadline = std::time::Instant::now() + Duration::from_secs(40);
-    while env.hdi.control().stats().creates_per_topic.get("events").copied() != Some(2) {
-        assert!(std::time::Instant::now() < deadline, "the topic was not created again");
+    while env
+        .hdi
+        .control()
+        .stats()
+        .creates_per_topic
+        .get("events")
+        .copied()
+        != Some(2)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the topic was not created again"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     wait_ready(&env, "events").await;
     let events = events_of(&env, "events").await;
     assert!(
-        events.iter().any(|(t, r, _)| t == "Warning" && r == "TopicRecreated"),
+        events
+            .iter()
+            .any(|(t, r, _)| t == "Warning" && r == "TopicRecreated"),
         "{events:?}"
     );
 }
@@ -243,7 +314,10 @@ async fn missing_proxy_then_created_and_topic_deleted_out_of_band_is_recreated()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_elect_one_leader_and_the_other_takes_over() {
     let (_dir, env) = start(fast_cluster()).await;
-    let le = [("HDI_LEADER_ELECTION", "true"), ("HDI_LEASE_NAMESPACE", "default")];
+    let le = [
+        ("HDI_LEADER_ELECTION", "true"),
+        ("HDI_LEASE_NAMESPACE", "default"),
+    ];
     let mut a = spawn_operator(&env, &le);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut b = spawn_operator(&env, &le);
@@ -254,17 +328,30 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over() {
         leader_logs(&a) ^ leader_logs(&b),
         "exactly one replica leads"
     );
-    let (leader, standby) = if leader_logs(&a) { (&mut a, &mut b) } else { (&mut b, &mut a) };
+    let (leader, standby) = if leader_logs(&a) {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
     leader.kill();
     create(&env, &topic("two", serde_json::json!({}))).await;
-    let t = wait_topic(&env, "two", Duration::from_secs(20), "Ready after failover", |t| {
-        ready(t).is_some_and(|r| r.0 == "True")
-    })
+    let t = wait_topic(
+        &env,
+        "two",
+        Duration::from_secs(20),
+        "Ready after failover",
+        |t| ready(t).is_some_and(|r| r.0 == "True"),
+    )
     .await;
     assert!(t.status.is_some());
     assert!(standby.logs().contains("became leader"));
     assert_eq!(
-        env.hdi.control().stats().creates_per_topic.get("one").copied(),
+        env.hdi
+            .control()
+            .stats()
+            .creates_per_topic
+            .get("one")
+            .copied(),
         Some(1)
     );
 }

@@ -63,7 +63,10 @@ async fn all_ready(env: &Env, names: &[String], timeout: Duration) {
                 .take(3)
                 .map(|t| (t.metadata.name.clone(), ready(t)))
                 .collect();
-            panic!("{} topics not Ready after {timeout:?}: {sample:?}", not_ready.len());
+            panic!(
+                "{} topics not Ready after {timeout:?}: {sample:?}",
+                not_ready.len()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -164,9 +167,8 @@ async fn throttling_retry_after_is_never_cut_short() {
     for t in &throttled {
         // Requests already in flight when the 429 was sent may land within a few ms of it.
         let early = log.iter().filter(|r| {
-            r.at.duration_since(t.at).is_ok_and(|d| {
-                d > Duration::from_millis(150) && d < Duration::from_millis(2900)
-            })
+            r.at.duration_since(t.at)
+                .is_ok_and(|d| d > Duration::from_millis(150) && d < Duration::from_millis(2900))
         });
         let early: Vec<_> = early.map(|r| (r.operation.clone(), r.status)).collect();
         assert!(
@@ -226,26 +228,41 @@ async fn broker_down_and_back_shows_and_clears_under_replication() {
     let mut op = spawn_operator(&env, &[]);
     create(
         &env,
-        &topic("replicated", serde_json::json!({"partitions": 6, "replicationFactor": 3})),
+        &topic(
+            "replicated",
+            serde_json::json!({"partitions": 6, "replicationFactor": 3}),
+        ),
     )
     .await;
     wait_ready(&env, "replicated").await;
     assert!(env.hdi.control().broker_down(1002));
-    let t = wait_topic(&env, "replicated", Duration::from_secs(30), "URP > 0", |t| {
-        t.status
-            .as_ref()
-            .and_then(|s| s.under_replicated_partitions)
-            .is_some_and(|u| u > 0)
-    })
+    let t = wait_topic(
+        &env,
+        "replicated",
+        Duration::from_secs(30),
+        "URP > 0",
+        |t| {
+            t.status
+                .as_ref()
+                .and_then(|s| s.under_replicated_partitions)
+                .is_some_and(|u| u > 0)
+        },
+    )
     .await;
     assert_eq!(ready(&t).map(|r| r.0).as_deref(), Some("True"));
     assert!(env.hdi.control().broker_up(1002));
-    wait_topic(&env, "replicated", Duration::from_secs(30), "URP back to 0", |t| {
-        t.status
-            .as_ref()
-            .and_then(|s| s.under_replicated_partitions)
-            == Some(0)
-    })
+    wait_topic(
+        &env,
+        "replicated",
+        Duration::from_secs(30),
+        "URP back to 0",
+        |t| {
+            t.status
+                .as_ref()
+                .and_then(|s| s.under_replicated_partitions)
+                == Some(0)
+        },
+    )
     .await;
     let warnings: Vec<_> = events_of(&env, "replicated")
         .await
@@ -310,7 +327,11 @@ async fn secret_rotation_recovers_without_restart() {
     let names = apply_many(&env, "rot", 3).await;
     all_ready(&env, &names, Duration::from_secs(40)).await;
     // The old secret is revoked in Entra ID and a new one issued…
-    assert!(env.hdi.control().set_app_secret(CLIENT_ID, "rotated-secret-value"));
+    assert!(
+        env.hdi
+            .control()
+            .set_app_secret(CLIENT_ID, "rotated-secret-value")
+    );
     // …and the Secret in the cluster is updated a moment later.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let secrets: kube::Api<Secret> = kube::Api::namespaced(env.client.clone(), NAMESPACE);

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use futures::StreamExt;
-use hdinsight_topic_operator::crd::{KafkaRestProxy, KafkaTopic, KafkaTopicSpec, READY, find_condition};
+use hdinsight_topic_operator::crd::{
+    KafkaRestProxy, KafkaTopic, KafkaTopicSpec, READY, find_condition,
+};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde::Serialize;
 
@@ -114,7 +116,12 @@ fn proc_usage(pid: u32) -> (f64, f64) {
     // Fields after the command name (which is in parentheses): utime is 14th, stime 15th.
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // clock ticks per second is 100 on Linux.
     let cpu = (ticks(11) + ticks(12)) / 100.0;
     (hwm_kib / 1024.0, cpu)
@@ -198,13 +205,20 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Results> {
     let deadline = started + Duration::from_secs(args.timeout_secs);
     let items = loop {
         let items = topics.list(&ListParams::default()).await?.items;
-        let ready = items.iter().filter(|t| ready_transition_secs(t).is_some()).count();
+        let ready = items
+            .iter()
+            .filter(|t| ready_transition_secs(t).is_some())
+            .count();
         if ready == args.topics {
             break items;
         }
         if Instant::now() > deadline {
             let _ = child.kill().await;
-            bail!("only {ready} of {} topics Ready after {}s", args.topics, args.timeout_secs);
+            bail!(
+                "only {ready} of {} topics Ready after {}s",
+                args.topics,
+                args.timeout_secs
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
@@ -244,13 +258,25 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Results> {
 
     // Steady state: nothing changes, so nothing may be written.
     let before_hdi = env.hdi.control().stats();
-    let before_writes = env.kube.control().stats().writes_to("kafkatopics", Some("status"));
+    let before_writes = env
+        .kube
+        .control()
+        .stats()
+        .writes_to("kafkatopics", Some("status"));
     let steady = Duration::from_secs(args.resync_secs * u64::from(args.steady_periods.max(1)));
     tokio::time::sleep(steady).await;
     let after_hdi = env.hdi.control().stats();
-    let after_writes = env.kube.control().stats().writes_to("kafkatopics", Some("status"));
+    let after_writes = env
+        .kube
+        .control()
+        .stats()
+        .writes_to("kafkatopics", Some("status"));
     let calls = |s: &hdinsight_emulator::Stats| {
-        s.count("create") + s.count("describe") + s.count("list") + s.count("status") + s.count("brokers")
+        s.count("create")
+            + s.count("describe")
+            + s.count("list")
+            + s.count("status")
+            + s.count("brokers")
     };
     r.steady_secs = steady.as_secs_f64();
     r.resync_secs = args.resync_secs;
@@ -279,12 +305,21 @@ pub fn markdown(r: &Results) -> String {
     row(
         "all Ready",
         format!("{:.1} s", r.all_ready_secs),
-        format!("LB {:.1} s, target ≤ {:.1} s", r.lower_bound_secs, r.target_secs),
+        format!(
+            "LB {:.1} s, target ≤ {:.1} s",
+            r.lower_bound_secs, r.target_secs
+        ),
     );
     row(
         "time to Ready p50 / p95 / p99",
-        format!("{:.0} / {:.0} / {:.0} s", r.ttr_p50_secs, r.ttr_p95_secs, r.ttr_p99_secs),
-        format!("≥ {:.1} s (visibility); 1 s resolution", r.visibility_ms as f64 / 1000.0),
+        format!(
+            "{:.0} / {:.0} / {:.0} s",
+            r.ttr_p50_secs, r.ttr_p95_secs, r.ttr_p99_secs
+        ),
+        format!(
+            "≥ {:.1} s (visibility); 1 s resolution",
+            r.visibility_ms as f64 / 1000.0
+        ),
     );
     row(
         "proxy calls per topic (create + describe + list)",

@@ -200,7 +200,8 @@ where
     match api.create(&PostParams::default(), obj).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("creating {}", obj.meta().name.clone().unwrap_or_default())),
+        Err(e) => Err(e)
+            .with_context(|| format!("creating {}", obj.meta().name.clone().unwrap_or_default())),
     }
 }
 

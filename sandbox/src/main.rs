@@ -1,7 +1,6 @@
 //! `cargo run -p sandbox`: both emulators, the example manifests and the operator in one
 //! command, with a live `kubectl get kt` table. `sandbox bench` measures the operator at scale.
 
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +21,10 @@ use sandbox::env::{CLIENT_SECRET, ClusterSettings, Env, NAMESPACE};
 use sandbox::{bench, table};
 
 #[derive(Parser, Debug)]
-#[command(name = "sandbox", about = "The operator against emulated HDInsight and Kubernetes")]
+#[command(
+    name = "sandbox",
+    about = "The operator against emulated HDInsight and Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -218,15 +220,21 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             println!("{}", table::render(&rows));
             last_shown = Some(key);
         }
-        if args.scenario == Some(Scenario::BrokerDown) && !broker_down && table::all_ready(&topics) {
+        if args.scenario == Some(Scenario::BrokerDown) && !broker_down && table::all_ready(&topics)
+        {
             env.hdi.control().broker_down(1002);
             broker_down = true;
-            println!("Broker 1002 is down now; the next describe shows under-replicated partitions.\n");
+            println!(
+                "Broker 1002 is down now; the next describe shows under-replicated partitions.\n"
+            );
         }
         if !reached && end_state_reached(args.scenario, &topics, broker_down) {
             reached = true;
             let kubeconfig = env.kubeconfig.display();
-            println!("Done in {:.1}s. Keep playing:", started.elapsed().as_secs_f64());
+            println!(
+                "Done in {:.1}s. Keep playing:",
+                started.elapsed().as_secs_f64()
+            );
             println!("  KUBECONFIG={kubeconfig} kubectl get kt -n {NAMESPACE}");
             println!("  KUBECONFIG={kubeconfig} kubectl get krp -n {NAMESPACE}");
             println!("  KUBECONFIG={kubeconfig} kubectl describe kt orders -n {NAMESPACE}");

@@ -14,7 +14,7 @@ use kube::{Resource, ResourceExt};
 use rand::Rng;
 use tokio::sync::mpsc;
 
-use crate::crd::{KafkaRestProxy, KafkaTopic};
+use crate::crd::{KafkaRestProxy, KafkaTopic, KafkaTopicStatus};
 use crate::metrics::Metrics;
 
 use super::plan::{EventSpec, PlanSettings};
@@ -139,6 +139,9 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Creates this process sent, by "uid/proxy/topic", in case recording them in status failed.
     creates: Mutex<HashMap<String, Timestamp>>,
+    /// The status this process last wrote per KafkaTopic uid, with the resourceVersion the
+    /// server gave it: the cache may not have caught up with it yet.
+    written: Mutex<HashMap<String, (u64, KafkaTopicStatus)>>,
     /// Namespace labels, for `allowedTopicNamespaces.from: Selector`.
     namespaces: Mutex<HashMap<String, (std::time::Instant, Arc<Namespace>)>>,
 }
@@ -163,6 +166,7 @@ impl Context {
             settings,
             failures: Mutex::default(),
             creates: Mutex::default(),
+            written: Mutex::default(),
             namespaces: Mutex::default(),
         }
     }
@@ -205,6 +209,49 @@ impl Context {
             .unwrap_or_else(|e| e.into_inner())
             .get(key)
             .copied()
+    }
+
+    /// Records a status this process wrote.
+    pub fn remember_status(&self, stored: &KafkaTopic) {
+        let (Some(uid), Some(rv), Some(status)) = (
+            stored.metadata.uid.clone(),
+            stored
+                .metadata
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok()),
+            stored.status.clone(),
+        ) else {
+            return;
+        };
+        let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if w.len() > 200_000 {
+            w.clear();
+        }
+        w.insert(uid, (rv, status));
+    }
+
+    /// The topic's status: from the cache, or this process's own last write when the cache
+    /// is older than it (resourceVersions compared as numbers, which every API server uses;
+    /// when they are not numbers the cache is trusted).
+    pub fn fresher_status(&self, topic: &KafkaTopic) -> KafkaTopicStatus {
+        let cached = topic.status.clone().unwrap_or_default();
+        let Some(uid) = topic.metadata.uid.as_deref() else {
+            return cached;
+        };
+        let Some(cached_rv) = topic
+            .metadata
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok())
+        else {
+            return cached;
+        };
+        let w = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        match w.get(uid) {
+            Some((rv, status)) if *rv > cached_rv => status.clone(),
+            _ => cached,
+        }
     }
 
     /// A namespace, cached for a minute.

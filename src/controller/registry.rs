@@ -17,9 +17,9 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::auth::{ClientCredentials, SecretString};
 use crate::crd::{
-    DEFAULT_AUTHORITY, DEFAULT_BURST, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_REQUEST_TIMEOUT_SECONDS,
-    DEFAULT_REQUESTS_PER_SECOND, DEFAULT_SCOPE, KafkaRestProxy, SECRET_KEY_CLIENT_ID,
-    SECRET_KEY_CLIENT_SECRET, SECRET_KEY_TENANT_ID,
+    DEFAULT_AUTHORITY, DEFAULT_BURST, DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_REQUEST_TIMEOUT_SECONDS, DEFAULT_REQUESTS_PER_SECOND, DEFAULT_SCOPE, KafkaRestProxy,
+    SECRET_KEY_CLIENT_ID, SECRET_KEY_CLIENT_SECRET, SECRET_KEY_TENANT_ID,
 };
 use crate::proxy::{Limits, ProxyClient, ProxyClientConfig, ProxyError, ProxyObserver};
 
@@ -175,8 +175,9 @@ pub fn client_config(
         .authority
         .clone()
         .unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
-    let authority = url::Url::parse(&authority_text)
-        .map_err(|e| ResolveError::Credentials(format!("spec.authority {authority_text:?}: {e}")))?;
+    let authority = url::Url::parse(&authority_text).map_err(|e| {
+        ResolveError::Credentials(format!("spec.authority {authority_text:?}: {e}"))
+    })?;
     let ns = proxy.metadata.namespace.clone().unwrap_or_default();
     let name = proxy.metadata.name.clone().unwrap_or_default();
     Ok(ProxyClientConfig {
@@ -262,7 +263,11 @@ impl ProxyRegistry {
                 let entry = Arc::new(ProxyEntry {
                     endpoint: proxy.spec.endpoint.clone(),
                     client,
-                    fingerprint: if fp.secret_version.is_some() { fp } else { built_fp },
+                    fingerprint: if fp.secret_version.is_some() {
+                        fp
+                    } else {
+                        built_fp
+                    },
                     list: tokio::sync::Mutex::new(None),
                 });
                 self.entries
@@ -382,6 +387,9 @@ mod tests {
         let err = secret_value(&s, "kafka/sp", "tenantId").expect_err("missing");
         assert_eq!(err.to_string(), "Secret kafka/sp has no key \"tenantId\"");
         let err = secret_value(&s, "kafka/sp", "clientSecret").expect_err("blank");
-        assert_eq!(err.to_string(), "Secret kafka/sp key \"clientSecret\" is empty");
+        assert_eq!(
+            err.to_string(),
+            "Secret kafka/sp key \"clientSecret\" is empty"
+        );
     }
 }

@@ -11,8 +11,8 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 
 use crate::crd::{
-    BrokerStatus, DesiredCondition, KafkaRestProxy, KafkaRestProxyStatus, ProxyCapabilities,
-    READY, RECONCILING, STALLED, is_true, merge_conditions,
+    BrokerStatus, DesiredCondition, KafkaRestProxy, KafkaRestProxyStatus, ProxyCapabilities, READY,
+    RECONCILING, STALLED, is_true, merge_conditions,
 };
 
 use super::context::{Context, jitter};
@@ -48,16 +48,22 @@ fn conditions_for(ok: Result<(), &Blocked>) -> Vec<DesiredCondition> {
             };
             vec![
                 DesiredCondition::new(READY, false, reason, message.clone()),
-                DesiredCondition::new(RECONCILING, !permanent, reason, if permanent {
-                    String::new()
-                } else {
-                    message.clone()
-                }),
-                DesiredCondition::new(STALLED, permanent, reason, if permanent {
-                    message
-                } else {
-                    String::new()
-                }),
+                DesiredCondition::new(
+                    RECONCILING,
+                    !permanent,
+                    reason,
+                    if permanent {
+                        String::new()
+                    } else {
+                        message.clone()
+                    },
+                ),
+                DesiredCondition::new(
+                    STALLED,
+                    permanent,
+                    reason,
+                    if permanent { message } else { String::new() },
+                ),
             ]
         }
     }
@@ -137,8 +143,8 @@ pub async fn reconcile(proxy: Arc<KafkaRestProxy>, ctx: Arc<Context>) -> Result<
     );
     let api: Api<KafkaRestProxy> =
         Api::namespaced(ctx.client.clone(), &proxy.namespace().unwrap_or_default());
-    let wrote = patch_status_if_changed(&api, &proxy.name_any(), proxy.status.as_ref(), &status)
-        .await;
+    let wrote =
+        patch_status_if_changed(&api, &proxy.name_any(), proxy.status.as_ref(), &status).await;
     ctx.metrics.reconciled(
         "KafkaRestProxy",
         started.elapsed(),
@@ -153,7 +159,7 @@ pub async fn reconcile(proxy: Arc<KafkaRestProxy>, ctx: Arc<Context>) -> Result<
             _ => None,
         },
     );
-    if wrote? {
+    if wrote?.is_some() {
         ctx.metrics.status_written("KafkaRestProxy");
     }
     // A proxy that just became usable wakes the topics that were waiting for it.

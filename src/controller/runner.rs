@@ -149,33 +149,36 @@ pub async fn run(
         // Proxies: live changes re-trigger their topics.
         let wake_ctx = ctx.clone();
         let mut generations: HashMap<String, Option<i64>> = HashMap::new();
-        let proxy_stream = watcher(api::<KafkaRestProxy>(&client, &ns), watcher::Config::default())
-            .default_backoff()
-            .inspect(move |ev| {
-                let (p, live) = match ev {
-                    Ok(watcher::Event::InitApply(p)) => (p, false),
-                    Ok(watcher::Event::Apply(p)) | Ok(watcher::Event::Delete(p)) => (p, true),
-                    _ => return,
-                };
-                let key = format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any());
-                let deleted = matches!(ev, Ok(watcher::Event::Delete(_)));
-                let changed = generations.get(&key) != Some(&p.metadata.generation);
-                if deleted {
-                    generations.remove(&key);
-                    wake_ctx.registry.forget(&key);
-                } else {
-                    generations.insert(key, p.metadata.generation);
+        let proxy_stream = watcher(
+            api::<KafkaRestProxy>(&client, &ns),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .inspect(move |ev| {
+            let (p, live) = match ev {
+                Ok(watcher::Event::InitApply(p)) => (p, false),
+                Ok(watcher::Event::Apply(p)) | Ok(watcher::Event::Delete(p)) => (p, true),
+                _ => return,
+            };
+            let key = format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any());
+            let deleted = matches!(ev, Ok(watcher::Event::Delete(_)));
+            let changed = generations.get(&key) != Some(&p.metadata.generation);
+            if deleted {
+                generations.remove(&key);
+                wake_ctx.registry.forget(&key);
+            } else {
+                generations.insert(key, p.metadata.generation);
+            }
+            if live && (changed || deleted) {
+                let ns = p.namespace().unwrap_or_default();
+                for t in wake_ctx.stores.topics_of_proxy(&ns, &p.name_any()) {
+                    wake_ctx.triggers.topic(&t);
                 }
-                if live && (changed || deleted) {
-                    let ns = p.namespace().unwrap_or_default();
-                    for t in wake_ctx.stores.topics_of_proxy(&ns, &p.name_any()) {
-                        wake_ctx.triggers.topic(&t);
-                    }
-                }
-            })
-            .reflect(pw)
-            .applied_objects()
-            .predicate_filter(predicates::generation, Default::default());
+            }
+        })
+        .reflect(pw)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
         let proxies = Controller::for_stream(proxy_stream, proxy_store)
             .with_config(ControllerConfig::default().concurrency(4))
             .reconcile_on(UnboundedReceiverStream::new(prx))
@@ -191,53 +194,58 @@ pub async fn run(
 
         // Secrets (metadata only).
         let secret_ctx = ctx.clone();
-        let secrets = watcher(api::<PartialObjectMeta<Secret>>(&client, &ns), watcher::Config::default())
-            .default_backoff()
-            .inspect(move |ev| {
-                let s = match ev {
-                    Ok(watcher::Event::Apply(s)) | Ok(watcher::Event::Delete(s)) => s,
-                    _ => return,
-                };
-                let ns = s.namespace().unwrap_or_default();
-                let name = s.name_any();
-                for store in &secret_ctx.stores.proxies {
-                    for p in store.state_filter(|p| {
-                        p.namespace().as_deref() == Some(ns.as_str())
-                            && (p.spec.credentials.secret_ref.name == name
-                                || p
-                                    .spec
-                                    .ca_bundle_secret_ref
-                                    .as_ref()
-                                    .is_some_and(|r| r.name == name))
-                    }) {
-                        secret_ctx.triggers.proxy(&p);
-                        for t in secret_ctx.stores.topics_of_proxy(&ns, &p.name_any()) {
-                            secret_ctx.triggers.topic(&t);
-                        }
+        let secrets = watcher(
+            api::<PartialObjectMeta<Secret>>(&client, &ns),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .inspect(move |ev| {
+            let s = match ev {
+                Ok(watcher::Event::Apply(s)) | Ok(watcher::Event::Delete(s)) => s,
+                _ => return,
+            };
+            let ns = s.namespace().unwrap_or_default();
+            let name = s.name_any();
+            for store in &secret_ctx.stores.proxies {
+                for p in store.state_filter(|p| {
+                    p.namespace().as_deref() == Some(ns.as_str())
+                        && (p.spec.credentials.secret_ref.name == name
+                            || p.spec
+                                .ca_bundle_secret_ref
+                                .as_ref()
+                                .is_some_and(|r| r.name == name))
+                }) {
+                    secret_ctx.triggers.proxy(&p);
+                    for t in secret_ctx.stores.topics_of_proxy(&ns, &p.name_any()) {
+                        secret_ctx.triggers.topic(&t);
                     }
                 }
-            })
-            .reflect(sw)
-            .take_until(shutdown.clone())
-            .for_each(|_| future::ready(()));
+            }
+        })
+        .reflect(sw)
+        .take_until(shutdown.clone())
+        .for_each(|_| future::ready(()));
         tasks.push(Box::pin(secrets));
     }
 
     // Ready once every cache has its first full list.
     let ready_stores = stores.clone();
-    tasks.push(Box::pin(async move {
-        for s in &ready_stores.topics {
-            let _ = s.wait_until_ready().await;
+    tasks.push(Box::pin(
+        async move {
+            for s in &ready_stores.topics {
+                let _ = s.wait_until_ready().await;
+            }
+            for s in &ready_stores.proxies {
+                let _ = s.wait_until_ready().await;
+            }
+            for s in &ready_stores.secrets {
+                let _ = s.wait_until_ready().await;
+            }
+            tracing::info!("caches synced; reconciling");
+            health.set_ready();
         }
-        for s in &ready_stores.proxies {
-            let _ = s.wait_until_ready().await;
-        }
-        for s in &ready_stores.secrets {
-            let _ = s.wait_until_ready().await;
-        }
-        tracing::info!("caches synced; reconciling");
-        health.set_ready();
-    }.boxed()));
+        .boxed(),
+    ));
 
     future::join_all(tasks).await;
     Ok(())

@@ -39,13 +39,14 @@ pub fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
     }
 }
 
-/// Patches the status subresource when `new` differs from `old`. Returns whether it wrote.
+/// Patches the status subresource when `new` differs from `old`. Returns the object as the
+/// server stored it when it wrote, `None` when nothing had changed.
 pub async fn patch_status_if_changed<K, S>(
     api: &Api<K>,
     name: &str,
     old: Option<&S>,
     new: &S,
-) -> Result<bool, kube::Error>
+) -> Result<Option<K>, kube::Error>
 where
     K: Clone + DeserializeOwned + std::fmt::Debug,
     S: Serialize,
@@ -56,16 +57,17 @@ where
     };
     let new = serde_json::to_value(new).map_err(kube::Error::SerdeError)?;
     let Some(diff) = merge_diff(&old, &new) else {
-        return Ok(false);
+        return Ok(None);
     };
     let patch = serde_json::json!({ "status": diff });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(true)
+    let stored = api
+        .patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    Ok(Some(stored))
 }
 
 #[cfg(test)]

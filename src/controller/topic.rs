@@ -6,13 +6,11 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::ResourceExt;
 
-use crate::crd::{
-    KafkaRestProxy, KafkaTopic, KafkaTopicStatus, NamespacesFrom, PartitionDetail,
-};
+use crate::crd::{KafkaRestProxy, KafkaTopic, KafkaTopicStatus, NamespacesFrom, PartitionDetail};
 use crate::proxy::{ProxyError, TopicCreationRecord, TopicPartitions};
 
 use super::context::{Context, jitter};
@@ -56,11 +54,11 @@ pub fn blocked_from(e: &ProxyError) -> Blocked {
 /// What a create's error means for the plan. `Err` when the create could not even be tried.
 fn create_outcome(e: &ProxyError) -> Result<CreateOutcome, Blocked> {
     match e {
-        ProxyError::Rejected { .. } | ProxyError::NotFound { .. } | ProxyError::Unsupported { .. } => {
-            Ok(CreateOutcome::Rejected {
-                message: e.to_string(),
-            })
-        }
+        ProxyError::Rejected { .. }
+        | ProxyError::NotFound { .. }
+        | ProxyError::Unsupported { .. } => Ok(CreateOutcome::Rejected {
+            message: e.to_string(),
+        }),
         // 429: refused before any work was done; nothing was created.
         ProxyError::Throttled { status: 429, .. } => Err(blocked_from(e)),
         ProxyError::Forbidden { .. }
@@ -99,7 +97,11 @@ async fn namespace_allowed(
     if proxy_ns == topic_ns {
         return Ok(true);
     }
-    let allowed = proxy.spec.allowed_topic_namespaces.clone().unwrap_or_default();
+    let allowed = proxy
+        .spec
+        .allowed_topic_namespaces
+        .clone()
+        .unwrap_or_default();
     match allowed.from.unwrap_or(NamespacesFrom::Same) {
         NamespacesFrom::Same => Ok(false),
         NamespacesFrom::All => Ok(true),
@@ -214,8 +216,11 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
         ..Default::default()
     };
     // decide() asks for at most a describe, a create and a describe again.
+    let who = format!("{topic_ns}/{}", topic.name_any());
     for _ in 0..6 {
-        match plan::decide(&input, &obs) {
+        let decision = plan::decide(&input, &obs);
+        tracing::debug!(topic = %who, listed = obs.listed, described = ?obs.described.as_ref().map(|d| matches!(d, Described::Found(_))), created = ?obs.created, next = decision_name(&decision), "plan");
+        match decision {
             Decision::Finish(f) => return Ok(f),
             Decision::Describe => {
                 let described = match entry.client.describe_topic(&desired.topic_name).await {
@@ -238,7 +243,11 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
                     replication_factor: request.replication_factor,
                     topic_properties: request.config.clone().into_iter().collect(),
                 };
-                let outcome = match entry.client.create_topic(&request.topic_name, &record).await {
+                let outcome = match entry
+                    .client
+                    .create_topic(&request.topic_name, &record)
+                    .await
+                {
                     Ok(_) => CreateOutcome::Accepted,
                     Err(e) => create_outcome(&e)?,
                 };
@@ -258,10 +267,32 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
     })
 }
 
+fn decision_name(d: &Decision) -> &'static str {
+    match d {
+        Decision::Describe => "describe",
+        Decision::Create {
+            recreation: false, ..
+        } => "create",
+        Decision::Create {
+            recreation: true, ..
+        } => "recreate",
+        Decision::Finish(_) => "finish",
+    }
+}
+
 /// Reconciles one KafkaTopic.
 pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let now = Timestamp::now();
+    // The cache may not show this process's own last status write yet: plan from the newer.
+    let fresher = ctx.fresher_status(&topic);
+    let topic: Arc<KafkaTopic> = if topic.status.as_ref() == Some(&fresher) {
+        topic
+    } else {
+        let mut view = (*topic).clone();
+        view.status = Some(fresher);
+        Arc::new(view)
+    };
     let (finish, failure) = match plan_topic(&topic, &ctx, now).await {
         Ok(f) => {
             ctx.succeeded(&*topic);
@@ -281,6 +312,12 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Acti
             {
                 f.requeue_after = f.requeue_after.max(*r);
             }
+            tracing::debug!(
+                topic = %format!("{}/{}", topic.namespace().unwrap_or_default(), topic.name_any()),
+                reason = blocked_reason(&blocked),
+                attempt,
+                "blocked"
+            );
             (f, Some(blocked_reason(&blocked)))
         }
     };
@@ -314,10 +351,13 @@ fn blocked_reason(b: &Blocked) -> &'static str {
 async fn write(topic: &KafkaTopic, ctx: &Context, finish: &Finish) -> Result<(), kube::Error> {
     let api: Api<KafkaTopic> =
         Api::namespaced(ctx.client.clone(), &topic.namespace().unwrap_or_default());
-    let old: Option<&KafkaTopicStatus> = topic.status.as_ref();
-    let wrote = patch_status_if_changed(&api, &topic.name_any(), old, &finish.status).await?;
-    if wrote {
+    // `topic` carries what the server has as far as this process knows (see `reconcile`).
+    let old: KafkaTopicStatus = topic.status.clone().unwrap_or_default();
+    let stored =
+        patch_status_if_changed(&api, &topic.name_any(), Some(&old), &finish.status).await?;
+    if let Some(stored) = stored {
         ctx.metrics.status_written("KafkaTopic");
+        ctx.remember_status(&stored);
     }
     Ok(())
 }
@@ -331,5 +371,7 @@ pub fn error_policy(topic: Arc<KafkaTopic>, error: &Error, ctx: Arc<Context>) ->
         attempt,
         "reconcile failed"
     );
-    Action::requeue(jitter(plan::exponential_backoff(attempt).max(Duration::from_secs(1))))
+    Action::requeue(jitter(
+        plan::exponential_backoff(attempt).max(Duration::from_secs(1)),
+    ))
 }

@@ -12,7 +12,6 @@ use hdinsight_topic_operator::crd::{KafkaRestProxy, KafkaTopic, find_condition};
 use kube::api::{Api, ListParams, PostParams};
 use sandbox::env::{CLIENT_SECRET, ClusterSettings, Env, NAMESPACE};
 
-
 /// A running operator process; killed on drop.
 pub struct Operator {
     pub child: Child,
@@ -64,7 +63,10 @@ pub const OPERATOR_ENV: &[(&str, &str)] = &[
     ("HDI_HEALTH_ADDR", "127.0.0.1:0"),
     ("HDI_LEASE_DURATION", "3s"),
     // Trace level for our code: the leak checks read everything it could ever log.
-    ("HDI_LOG_LEVEL", "hdinsight_topic_operator=trace,kube=info,info"),
+    (
+        "HDI_LOG_LEVEL",
+        "hdinsight_topic_operator=trace,kube=info,info",
+    ),
 ];
 
 /// Starts the operator binary against `env`, with `extra` environment on top of the defaults.
@@ -100,7 +102,9 @@ pub fn spawn_operator(env: &Env, extra: &[(&str, &str)]) -> Operator {
 /// Both emulators with CRDs, namespace, Secrets and the KafkaRestProxy installed.
 pub async fn start(cluster: ClusterSettings) -> (tempfile::TempDir, Env) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let env = Env::start(dir.path(), &cluster).await.expect("emulators start");
+    let env = Env::start(dir.path(), &cluster)
+        .await
+        .expect("emulators start");
     env.install(CLIENT_SECRET).await.expect("setup applied");
     (dir, env)
 }
@@ -207,7 +211,10 @@ pub async fn events_of(env: &Env, name: &str) -> Vec<(String, String, String)> {
 /// Asserts that no credential ever reached the operator's output.
 pub fn assert_no_secrets(logs: &str, secrets: &[&str]) {
     for s in secrets {
-        assert!(!logs.contains(s), "a secret value appears in the operator's logs");
+        assert!(
+            !logs.contains(s),
+            "a secret value appears in the operator's logs"
+        );
     }
     // Access tokens are JWTs: base64url JSON headers start with "eyJ".
     assert!(
