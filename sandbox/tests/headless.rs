@@ -1,0 +1,114 @@
+//! The README's sandbox command, headless: it must reach every example topic Ready and print
+//! the table; each failure scenario must reach its own end state.
+
+use std::process::Command;
+
+fn sandbox(args: &[&str]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(args)
+        .arg("--exit-when-ready")
+        .arg("--timeout")
+        .arg("90")
+        .arg("--dir")
+        .arg(dir.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("sandbox runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The last table printed, as rows of cells.
+fn last_table(stdout: &str) -> Vec<Vec<String>> {
+    let start = stdout.rfind("NAME ").expect("a table was printed");
+    stdout[start..]
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn examples_become_ready_and_the_table_shows_the_cluster() {
+    let (ok, out, err) = sandbox(&[]);
+    assert!(ok, "{out}\n{err}");
+    let table = last_table(&out);
+    assert_eq!(
+        table[0],
+        [
+            "NAME",
+            "TOPIC",
+            "PARTITIONS",
+            "RF",
+            "URP",
+            "READY",
+            "REASON",
+            "AGE"
+        ]
+    );
+    let row = |name: &str| {
+        table
+            .iter()
+            .find(|r| r[0] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {name}:\n{out}"))
+    };
+    assert_eq!(
+        row("orders")[1..7],
+        ["orders.v1", "12", "3", "0", "True", "Created"]
+    );
+    assert_eq!(
+        row("payments")[1..7],
+        ["payments", "6", "3", "0", "True", "Created"]
+    );
+    assert_eq!(
+        row("audit-log")[1..7],
+        ["audit-log", "3", "2", "0", "True", "Created"]
+    );
+    assert!(out.contains("kubectl get kt -n kafka"), "{out}");
+}
+
+#[test]
+fn wrong_secret_shows_the_aadsts_failure() {
+    let (ok, out, err) = sandbox(&["--scenario", "wrong-secret"]);
+    assert!(ok, "{out}\n{err}");
+    let table = last_table(&out);
+    for row in &table[1..] {
+        assert_eq!(
+            row[row.len() - 3..row.len() - 1],
+            ["False", "AuthenticationFailed"]
+        );
+    }
+}
+
+#[test]
+fn forbidden_and_drift_and_broker_down_reach_their_end_states() {
+    let (ok, out, err) = sandbox(&["--scenario", "forbidden"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        last_table(&out)[1..]
+            .iter()
+            .all(|r| r.contains(&"Forbidden".to_string()))
+    );
+
+    let (ok, out, err) = sandbox(&["--scenario", "drift"]);
+    assert!(ok, "{out}\n{err}");
+    let table = last_table(&out);
+    let payments = table
+        .iter()
+        .find(|r| r[0] == "payments")
+        .expect("payments row");
+    assert_eq!(payments[2..7], ["3", "2", "0", "True", "Adopted"]);
+
+    let (ok, out, err) = sandbox(&["--scenario", "broker-down"]);
+    assert!(ok, "{out}\n{err}");
+    let table = last_table(&out);
+    assert!(
+        table[1..].iter().any(|r| r[4] != "0"),
+        "under-replicated partitions show:\n{out}"
+    );
+}
