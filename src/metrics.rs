@@ -188,7 +188,52 @@ impl Metrics {
     }
 }
 
+/// Counts a reconcile as running until dropped.
+pub struct InFlight<'a> {
+    metrics: &'a Metrics,
+    labels: KindLabels,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .reconciles_in_flight
+            .get_or_create(&self.labels)
+            .dec();
+    }
+}
+
 impl Metrics {
+    /// Marks a reconcile of `kind` as running until the guard is dropped.
+    pub fn in_flight(&self, kind: &str) -> InFlight<'_> {
+        let labels = KindLabels {
+            kind: kind.to_string(),
+        };
+        self.reconciles_in_flight.get_or_create(&labels).inc();
+        InFlight {
+            metrics: self,
+            labels,
+        }
+    }
+
+    /// Sets the topics gauge from (condition type, status) counts; pairs not given are set to 0.
+    pub fn set_topic_counts(&self, counts: &std::collections::BTreeMap<(String, String), i64>) {
+        for condition in ["Ready", "Reconciling", "Stalled", "Drifted", "Paused"] {
+            for status in ["True", "False"] {
+                let n = counts
+                    .get(&(condition.to_string(), status.to_string()))
+                    .copied()
+                    .unwrap_or(0);
+                self.topics
+                    .get_or_create(&ConditionLabels {
+                        condition: condition.to_string(),
+                        status: status.to_string(),
+                    })
+                    .set(n);
+            }
+        }
+    }
+
     pub fn status_written(&self, kind: &str) {
         self.status_writes
             .get_or_create(&KindLabels {

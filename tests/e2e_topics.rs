@@ -87,6 +87,37 @@ async fn example_topics_are_created_once_and_report_the_cluster() {
             .copied(),
         Some(1)
     );
+    // Probes and metrics.
+    let health = logged_addr(&op, "health_addr").expect("health address logged");
+    assert_eq!(http_get(&health, "/livez").await.0, 200);
+    assert_eq!(http_get(&health, "/readyz").await.0, 200);
+    let metrics = logged_addr(&op, "metrics_addr").expect("metrics address logged");
+    // The topics gauge is refreshed from the cache every 10 s.
+    let ready_series = "hdinsight_topic_operator_topics{condition=\"Ready\",status=\"True\"} 3";
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let (code, text) = loop {
+        let (code, text) = http_get(&metrics, "/metrics").await;
+        if text.contains(ready_series) || std::time::Instant::now() > deadline {
+            break (code, text);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(code, 200);
+    assert!(
+        text.contains(
+            "hdinsight_topic_operator_proxy_requests_total{proxy=\"kafka/default\",operation=\"create\",outcome=\"2xx\"} 3"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("hdinsight_topic_operator_token_requests_total{proxy=\"kafka/default\",result=\"success\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hdinsight_topic_operator_topics{condition=\"Ready\",status=\"True\"} 3"),
+        "{text}"
+    );
+    assert_no_secrets(&text, &[CLIENT_SECRET]);
     assert_no_secrets(&op.logs(), &[CLIENT_SECRET]);
 }
 

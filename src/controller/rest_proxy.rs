@@ -114,6 +114,7 @@ async fn observe(
 /// Reconciles one KafkaRestProxy.
 pub async fn reconcile(proxy: Arc<KafkaRestProxy>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
+    let _running = ctx.metrics.in_flight("KafkaRestProxy");
     let previous = proxy.status.clone().unwrap_or_default();
     let mut status = previous.clone();
     status.observed_generation = proxy.metadata.generation;

@@ -14,7 +14,7 @@ use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::{FutureExt, StreamExt, future};
+use futures::{StreamExt, future};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
@@ -228,10 +228,37 @@ pub async fn run(
         tasks.push(Box::pin(secrets));
     }
 
+    // The topics-by-condition gauge, from the cache every 10 s.
+    let gauge_ctx = ctx.clone();
+    let gauge_stop = shutdown.clone();
+    tasks.push(Box::pin(async move {
+        let refresh = async {
+            loop {
+                let mut counts = std::collections::BTreeMap::new();
+                for store in &gauge_ctx.stores.topics {
+                    for t in store.state() {
+                        for c in t.status.iter().flat_map(|s| s.conditions.iter()) {
+                            *counts
+                                .entry((c.type_.clone(), c.status.clone()))
+                                .or_insert(0i64) += 1;
+                        }
+                    }
+                }
+                gauge_ctx.metrics.set_topic_counts(&counts);
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            }
+        };
+        tokio::select! {
+            _ = refresh => {}
+            _ = gauge_stop => {}
+        }
+    }));
+
     // Ready once every cache has its first full list.
     let ready_stores = stores.clone();
-    tasks.push(Box::pin(
-        async move {
+    let ready_stop = shutdown.clone();
+    tasks.push(Box::pin(async move {
+        let synced = async {
             for s in &ready_stores.topics {
                 let _ = s.wait_until_ready().await;
             }
@@ -243,9 +270,12 @@ pub async fn run(
             }
             tracing::info!("caches synced; reconciling");
             health.set_ready();
+        };
+        tokio::select! {
+            _ = synced => {}
+            _ = ready_stop => {}
         }
-        .boxed(),
-    ));
+    }));
 
     future::join_all(tasks).await;
     Ok(())

@@ -283,6 +283,7 @@ fn decision_name(d: &Decision) -> &'static str {
 /// Reconciles one KafkaTopic.
 pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
+    let _running = ctx.metrics.in_flight("KafkaTopic");
     let now = Timestamp::now();
     // The cache may not show this process's own last status write yet: plan from the newer.
     let fresher = ctx.fresher_status(&topic);

@@ -222,3 +222,56 @@ pub fn assert_no_secrets(logs: &str, secrets: &[&str]) {
         "something that looks like a token appears in the operator's logs"
     );
 }
+
+/// The address the operator logged for `which` ("health_addr" or "metrics_addr").
+pub fn logged_addr(op: &Operator, which: &str) -> Option<String> {
+    let logs = op.logs();
+    let plain: String = strip_ansi(&logs);
+    let at = plain.find(&format!("{which}="))? + which.len() + 1;
+    Some(
+        plain[at..]
+            .split(|c: char| c.is_whitespace())
+            .next()?
+            .to_string(),
+    )
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// GET `http://{addr}{path}` → (status, body), with a plain HTTP/1.0 request.
+pub async fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await.expect("read");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
