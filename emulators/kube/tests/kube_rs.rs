@@ -1,0 +1,751 @@
+//! kube-rs 5 as a client: the behaviour a controller relies on.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::*;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube_emulator::{KubeEmulatorConfig, KubeFaults};
+use serde_json::json;
+
+#[tokio::test]
+async fn custom_resources_round_trip_through_every_verb() {
+    let (kube, client) = start().await;
+    install_crds(&client).await;
+    create_namespace(&client, "kafka").await;
+    let api = topics(&client, "kafka");
+
+    let created = api
+        .create(&PostParams::default(), &topic("orders", 3))
+        .await
+        .expect("created");
+    assert_eq!(created.metadata.generation, Some(1));
+    assert!(created.metadata.uid.is_some());
+    assert!(created.metadata.creation_timestamp.is_some());
+    let rv: u64 = created
+        .metadata
+        .resource_version
+        .as_deref()
+        .expect("rv")
+        .parse()
+        .expect("numeric rv");
+
+    let got = api.get("orders").await.expect("get");
+    assert_eq!(got.data["spec"]["partitions"], 3);
+
+    let list = api.list(&ListParams::default()).await.expect("list");
+    assert_eq!(list.items.len(), 1);
+    let list_rv: u64 = list
+        .metadata
+        .resource_version
+        .as_deref()
+        .expect("list rv")
+        .parse()
+        .expect("numeric");
+    assert!(list_rv >= rv);
+
+    let mut replaced = got.clone();
+    replaced.data["spec"]["managementPolicy"] = json!("Observe");
+    let replaced = api
+        .replace("orders", &PostParams::default(), &replaced)
+        .await
+        .expect("replace");
+    assert_eq!(replaced.data["spec"]["managementPolicy"], "Observe");
+    assert_eq!(replaced.metadata.generation, Some(2));
+
+    let patched = api
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"managementPolicy": "Create"}})),
+        )
+        .await
+        .expect("merge patch");
+    assert_eq!(patched.data["spec"]["managementPolicy"], "Create");
+
+    let json_patched = api
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::<()>::Json(
+                serde_json::from_value(json!([{"op": "replace", "path": "/spec/managementPolicy", "value": "Observe"}]))
+                    .expect("a JSON patch"),
+            ),
+        )
+        .await
+        .expect("json patch");
+    assert_eq!(json_patched.data["spec"]["managementPolicy"], "Observe");
+
+    let applied = api
+        .patch(
+            "audit",
+            &PatchParams::apply("test-manager").force(),
+            &Patch::Apply(json!({
+                "apiVersion": "kafka.hdinsight.dev/v1alpha1", "kind": "KafkaTopic",
+                "metadata": {"name": "audit"},
+                "spec": {"partitions": 1, "replicationFactor": 2}
+            })),
+        )
+        .await
+        .expect("apply creates");
+    assert_eq!(applied.metadata.generation, Some(1));
+    let managers: Vec<_> = applied
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert_eq!(managers, vec!["test-manager".to_string()]);
+
+    api.delete("orders", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let err = api_error(api.get("orders").await);
+    assert_eq!(err.code, 404);
+    assert_eq!(
+        err.message,
+        "kafkatopics.kafka.hdinsight.dev \"orders\" not found"
+    );
+    assert_eq!(err.reason, "NotFound");
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn stale_writes_conflict_and_duplicates_already_exist() {
+    let (kube, client) = start().await;
+    install_crds(&client).await;
+    create_namespace(&client, "kafka").await;
+    let api = topics(&client, "kafka");
+    api.create(&PostParams::default(), &topic("orders", 3))
+        .await
+        .expect("created");
+
+    let dup = api_error(
+        api.create(&PostParams::default(), &topic("orders", 3))
+            .await,
+    );
+    assert_eq!((dup.code, dup.reason.as_str()), (409, "AlreadyExists"));
+    assert_eq!(
+        dup.message,
+        "kafkatopics.kafka.hdinsight.dev \"orders\" already exists"
+    );
+
+    let first = api.get("orders").await.expect("get");
+    let mut a = first.clone();
+    a.data["spec"]["managementPolicy"] = json!("Observe");
+    api.replace("orders", &PostParams::default(), &a)
+        .await
+        .expect("first writer wins");
+    let mut b = first.clone();
+    b.data["spec"]["managementPolicy"] = json!("Create");
+    let err = api_error(api.replace("orders", &PostParams::default(), &b).await);
+    assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
+    assert_eq!(
+        err.message,
+        "Operation cannot be fulfilled on kafkatopics.kafka.hdinsight.dev \"orders\": the object has been modified; please apply your changes to the latest version and try again"
+    );
+
+    // A merge patch carrying a stale resourceVersion is a precondition too.
+    let stale = first.metadata.resource_version.clone().expect("rv");
+    let err = api_error(
+        api.patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"resourceVersion": stale}, "spec": {"managementPolicy": "Create"}})),
+        )
+        .await,
+    );
+    assert_eq!(err.code, 409);
+
+    // Custom resources cannot be replaced without a resourceVersion.
+    let mut unconditional = first.clone();
+    unconditional.metadata.resource_version = None;
+    let err = api_error(
+        api.replace("orders", &PostParams::default(), &unconditional)
+            .await,
+    );
+    assert_eq!(err.code, 422);
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn generation_follows_spec_changes_only() {
+    let (kube, client) = start().await;
+    install_crds(&client).await;
+    create_namespace(&client, "kafka").await;
+    let api = topics(&client, "kafka");
+    api.create(&PostParams::default(), &topic("orders", 3))
+        .await
+        .expect("created");
+
+    let labelled = api
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"team": "a"}}})),
+        )
+        .await
+        .expect("label patch");
+    assert_eq!(
+        labelled.metadata.generation,
+        Some(1),
+        "metadata changes keep the generation"
+    );
+
+    let status = api
+        .patch_status(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"partitions": 3}})),
+        )
+        .await
+        .expect("status patch");
+    assert_eq!(
+        status.metadata.generation,
+        Some(1),
+        "status changes keep the generation"
+    );
+
+    let spec = api
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"managementPolicy": "Observe"}})),
+        )
+        .await
+        .expect("spec patch");
+    assert_eq!(spec.metadata.generation, Some(2));
+
+    let rv_before = spec.metadata.resource_version.clone();
+    let same = api
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"managementPolicy": "Observe"}})),
+        )
+        .await
+        .expect("no-op patch");
+    assert_eq!(
+        same.metadata.resource_version, rv_before,
+        "a no-op write changes nothing"
+    );
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_subresource_is_separate_both_ways() {
+    let (kube, client) = start().await;
+    install_crds(&client).await;
+    create_namespace(&client, "kafka").await;
+    let api = topics(&client, "kafka");
+    let mut with_status = topic("orders", 3);
+    with_status.data["status"] = json!({"partitions": 99});
+    let created = api
+        .create(&PostParams::default(), &with_status)
+        .await
+        .expect("created");
+    assert!(
+        created.data.get("status").is_none(),
+        "status is dropped on create"
+    );
+
+    let main = api
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"managementPolicy": "Observe"}, "status": {"partitions": 4}}),
+            ),
+        )
+        .await
+        .expect("main patch");
+    assert_eq!(main.data["spec"]["managementPolicy"], "Observe");
+    assert!(
+        main.data.get("status").is_none(),
+        "the main resource ignores status"
+    );
+
+    let status = api
+        .patch_status(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"partitions": 100}, "status": {"partitions": 4}})),
+        )
+        .await
+        .expect("status patch");
+    assert_eq!(status.data["status"]["partitions"], 4);
+    assert_eq!(
+        status.data["spec"]["partitions"], 3,
+        "the status subresource ignores spec"
+    );
+
+    let stale = main.metadata.resource_version.clone().expect("rv");
+    let err = api_error(
+        api.patch_status(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"resourceVersion": stale}, "status": {"partitions": 5}}),
+            ),
+        )
+        .await,
+    );
+    assert_eq!(
+        err.code, 409,
+        "a stale resourceVersion in a status patch conflicts"
+    );
+
+    let stats = kube.control().stats();
+    assert_eq!(stats.writes_to("kafkatopics", Some("status")), 2);
+    assert_eq!(stats.writes_to("kafkatopics", None), 2);
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn label_and_field_selectors_filter_lists() {
+    let (kube, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for (name, tier) in [("a", "web"), ("b", "api"), ("c", "db")] {
+        let cm: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"tier": tier, "app": "shop"}},
+            "data": {"k": "v"}
+        }))
+        .expect("a ConfigMap");
+        api.create(&PostParams::default(), &cm)
+            .await
+            .expect("created");
+    }
+    let names = |list: kube::core::ObjectList<ConfigMap>| -> Vec<String> {
+        list.items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .collect()
+    };
+    let lp = |s: &str| ListParams::default().labels(s);
+    assert_eq!(
+        names(api.list(&lp("tier=web")).await.expect("list")),
+        vec!["a"]
+    );
+    assert_eq!(
+        names(api.list(&lp("tier!=web")).await.expect("list")),
+        vec!["b", "c"]
+    );
+    assert_eq!(
+        names(api.list(&lp("tier in (api,db)")).await.expect("list")),
+        vec!["b", "c"]
+    );
+    assert_eq!(
+        names(api.list(&lp("tier notin (api,db)")).await.expect("list")),
+        vec!["a"]
+    );
+    assert_eq!(names(api.list(&lp("app")).await.expect("list")).len(), 3);
+    assert!(names(api.list(&lp("!app")).await.expect("list")).is_empty());
+    let by_name = ListParams::default().fields("metadata.name=b");
+    assert_eq!(names(api.list(&by_name).await.expect("list")), vec!["b"]);
+    let by_ns = ListParams::default().fields("metadata.namespace=default");
+    assert_eq!(
+        names(
+            Api::<ConfigMap>::all(client.clone())
+                .list(&by_ns)
+                .await
+                .expect("list")
+        )
+        .len(),
+        3
+    );
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion_until_removed() {
+    let (kube, client) = start().await;
+    install_crds(&client).await;
+    create_namespace(&client, "kafka").await;
+    let api = topics(&client, "kafka");
+    let mut t = topic("orders", 3);
+    t.metadata.finalizers = Some(vec!["kafka.hdinsight.dev/topic".into()]);
+    api.create(&PostParams::default(), &t)
+        .await
+        .expect("created");
+
+    api.delete("orders", &DeleteParams::default())
+        .await
+        .expect("delete accepted");
+    let pending = api.get("orders").await.expect("still there");
+    assert!(pending.metadata.deletion_timestamp.is_some());
+
+    api.patch(
+        "orders",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("finalizer removed");
+    assert_eq!(api_error(api.get("orders").await).code, 404);
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn creating_in_a_missing_namespace_is_not_found() {
+    let (kube, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "nope");
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "x"}})).expect("a ConfigMap");
+    let err = api_error(api.create(&PostParams::default(), &cm).await);
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (404, "namespaces \"nope\" not found")
+    );
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn raw_watch_delivers_changes_and_bookmarks() {
+    let (kube, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let start_rv = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    let wp = WatchParams::default().timeout(30);
+    let mut stream = api.watch(&wp, &start_rv).await.expect("watch").boxed();
+
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "w"}, "data": {"a": "1"}})).expect("cm");
+    api.create(&PostParams::default(), &cm)
+        .await
+        .expect("created");
+    api.patch(
+        "w",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"a": "2"}})),
+    )
+    .await
+    .expect("patched");
+    api.delete("w", &DeleteParams::default())
+        .await
+        .expect("deleted");
+
+    let mut seen = Vec::new();
+    let mut bookmark = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while (seen.len() < 3 || !bookmark) && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(5), stream.try_next()).await {
+            Ok(Ok(Some(WatchEvent::Added(o)))) => {
+                seen.push(format!("ADDED {}", o.data.expect("data")["a"]))
+            }
+            Ok(Ok(Some(WatchEvent::Modified(o)))) => {
+                seen.push(format!("MODIFIED {}", o.data.expect("data")["a"]))
+            }
+            Ok(Ok(Some(WatchEvent::Deleted(_)))) => seen.push("DELETED".into()),
+            Ok(Ok(Some(WatchEvent::Bookmark(b)))) => {
+                let rv: u64 = b.metadata.resource_version.parse().expect("numeric");
+                assert!(rv >= start_rv.parse::<u64>().expect("numeric"));
+                bookmark = true;
+            }
+            other => panic!("unexpected watch item {other:?}"),
+        }
+    }
+    assert_eq!(seen, vec!["ADDED 1", "MODIFIED 2", "DELETED"]);
+    assert!(bookmark, "bookmarks arrive when allowed");
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn watching_from_a_compacted_version_gets_410() {
+    let (kube, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    kube.control().compact();
+    let mut stream = api
+        .watch(&WatchParams::default(), "1")
+        .await
+        .expect("watch")
+        .boxed();
+    match stream.try_next().await {
+        Ok(Some(WatchEvent::Error(e))) => {
+            assert_eq!(e.code, 410);
+            assert_eq!(e.reason, "Expired");
+        }
+        other => panic!("expected a 410 ERROR event, got {other:?}"),
+    }
+    // Lists always succeed, whatever the version.
+    api.list(&ListParams::default().at("1"))
+        .await
+        .expect("list");
+    kube.shutdown().await;
+}
+
+async fn wait_for_names(
+    stream: &mut (impl futures::Stream<Item = Result<ConfigMap, watcher::Error>> + Unpin),
+    seen: &mut BTreeSet<String>,
+    want: &[&str],
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !want.iter().all(|w| seen.contains(*w)) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, stream.next()).await {
+            Ok(Some(Ok(cm))) => {
+                seen.insert(cm.metadata.name.unwrap_or_default());
+            }
+            // The watcher reports the 410 and relists on its own.
+            Ok(Some(Err(_))) => {}
+            Ok(None) => panic!("the watcher stream ended"),
+            Err(_) => panic!("timed out waiting for {want:?}; saw {seen:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn watcher_recovers_from_dropped_watches_and_compaction() {
+    let (kube, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut stream = watcher(api.clone(), watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let create = |name: &'static str| {
+        let api = api.clone();
+        async move {
+            let cm: ConfigMap =
+                serde_json::from_value(json!({"metadata": {"name": name}})).expect("cm");
+            api.create(&PostParams::default(), &cm)
+                .await
+                .expect("created");
+        }
+    };
+    let mut seen = BTreeSet::new();
+    create("one").await;
+    wait_for_names(&mut stream, &mut seen, &["one"]).await;
+
+    let opened = kube.control().stats().watches_opened;
+    kube.control().drop_watches();
+    create("two").await;
+    wait_for_names(&mut stream, &mut seen, &["two"]).await;
+    assert!(
+        kube.control().stats().watches_opened > opened,
+        "the watcher reconnected"
+    );
+
+    let lists = kube
+        .control()
+        .stats()
+        .requests
+        .get("list")
+        .copied()
+        .unwrap_or(0);
+    kube.control().compact();
+    kube.control().drop_watches();
+    create("three").await;
+    wait_for_names(&mut stream, &mut seen, &["three"]).await;
+    assert!(
+        kube.control()
+            .stats()
+            .requests
+            .get("list")
+            .copied()
+            .unwrap_or(0)
+            > lists,
+        "after 410 the watcher relisted"
+    );
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn leases_support_leader_election_writes() {
+    let (kube, client) = start().await;
+    let api: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let lease: Lease = serde_json::from_value(json!({
+        "metadata": {"name": "operator-leader"},
+        "spec": {"holderIdentity": "pod-a", "leaseDurationSeconds": 15,
+                 "acquireTime": "2026-01-01T00:00:00.000000Z", "renewTime": "2026-01-01T00:00:00.000000Z"}
+    }))
+    .expect("a Lease");
+    let created = api
+        .create(&PostParams::default(), &lease)
+        .await
+        .expect("created");
+
+    let mut renewed = created.clone();
+    if let Some(spec) = renewed.spec.as_mut() {
+        spec.holder_identity = Some("pod-b".into());
+    }
+    let renewed = api
+        .replace("operator-leader", &PostParams::default(), &renewed)
+        .await
+        .expect("renewed");
+    assert_eq!(
+        renewed.spec.and_then(|s| s.holder_identity).as_deref(),
+        Some("pod-b")
+    );
+
+    // A candidate holding the old version loses the race.
+    let err = api_error(
+        api.replace("operator-leader", &PostParams::default(), &created)
+            .await,
+    );
+    assert_eq!(err.code, 409);
+    assert_eq!(kube.control().stats().writes_to("leases", None), 3);
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn discovery_serves_kinds_from_new_crds() {
+    let (kube, client) = start().await;
+    install_crds(&client).await;
+    let discovery = kube::Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
+    let (resource, caps) = discovery
+        .resolve_gvk(&kube::api::GroupVersionKind::gvk(
+            "kafka.hdinsight.dev",
+            "v1alpha1",
+            "KafkaTopic",
+        ))
+        .expect("KafkaTopic is served");
+    assert_eq!(resource.plural, "kafkatopics");
+    assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+    assert!(caps.subresources.iter().any(|(r, _)| r.plural == "status"));
+    assert!(discovery.has_group("coordination.k8s.io"));
+    assert!(discovery.has_group("events.k8s.io"));
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn admission_rejects_invalid_custom_resources() {
+    let (kube, client) = start().await;
+    install_crds(&client).await;
+    create_namespace(&client, "kafka").await;
+    let api = topics(&client, "kafka");
+    let err = api_error(api.create(&PostParams::default(), &topic("bad", 0)).await);
+    assert_eq!(err.code, 422);
+    assert_eq!(err.reason, "Invalid");
+    assert!(
+        err.message
+            .starts_with("KafkaTopic.kafka.hdinsight.dev \"bad\" is invalid: spec.partitions"),
+        "{}",
+        err.message
+    );
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn injected_faults_fail_writes_and_are_counted() {
+    let (kube, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "f"}})).expect("cm");
+    kube.control().set_faults(KubeFaults {
+        write_error_status: Some(500),
+        resources: vec!["configmaps".into()],
+        ..KubeFaults::default()
+    });
+    assert_eq!(
+        api_error(api.create(&PostParams::default(), &cm).await).code,
+        500
+    );
+    // Other resources are untouched, reads are untouched.
+    api.list(&ListParams::default())
+        .await
+        .expect("reads still work");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    let s: Secret =
+        serde_json::from_value(json!({"metadata": {"name": "s"}, "stringData": {"k": "v"}}))
+            .expect("secret");
+    let stored = secrets
+        .create(&PostParams::default(), &s)
+        .await
+        .expect("secrets are not faulted");
+    assert_eq!(
+        stored.data.expect("data").get("k").map(|b| b.0.clone()),
+        Some(b"v".to_vec()),
+        "stringData lands in data"
+    );
+    kube.control().clear_faults();
+    api.create(&PostParams::default(), &cm)
+        .await
+        .expect("works again");
+    let stats = kube.control().stats();
+    assert_eq!(stats.writes_to("configmaps", None), 2);
+    assert_eq!(stats.requests.get("create").copied(), Some(3));
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_configured_token_is_required() {
+    let config = KubeEmulatorConfig {
+        token: Some("s3cret-token".into()),
+        ..test_config()
+    };
+    let (kube, client) = start_with(config).await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    api.list(&ListParams::default())
+        .await
+        .expect("the kubeconfig carries the token");
+
+    let yaml = kube.kubeconfig_yaml().replace("s3cret-token", "wrong");
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).expect("parses");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("config");
+    let wrong = kube::Client::try_from(config).expect("client");
+    let api: Api<ConfigMap> = Api::namespaced(wrong, "default");
+    assert_eq!(api_error(api.list(&ListParams::default()).await).code, 401);
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn plain_http_serves_the_same_api() {
+    let config = KubeEmulatorConfig {
+        tls: false,
+        ..test_config()
+    };
+    let (kube, client) = start_with(config).await;
+    assert!(kube.base_url().starts_with("http://127.0.0.1:"));
+    assert!(kube.ca_pem().is_none());
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    api.list(&ListParams::default())
+        .await
+        .expect("list over http");
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn events_written_as_events_k8s_io_are_core_events_too() {
+    let (kube, client) = start().await;
+    let v1: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), "default");
+    let ev: k8s_openapi::api::events::v1::Event = serde_json::from_value(json!({
+        "metadata": {"generateName": "orders."},
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+        "reportingController": "hdinsight-topic-operator",
+        "reportingInstance": "pod-a",
+        "action": "Reconcile", "reason": "Created", "type": "Normal", "note": "topic created",
+        "regarding": {"kind": "KafkaTopic", "name": "orders", "namespace": "default"}
+    }))
+    .expect("an Event");
+    let created = v1
+        .create(&PostParams::default(), &ev)
+        .await
+        .expect("created");
+    let name = created.metadata.name.expect("generated name");
+    assert!(name.starts_with("orders."));
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client, "default");
+    let seen = core
+        .get(&name)
+        .await
+        .expect("the same event through core v1");
+    assert_eq!(seen.message.as_deref(), Some("topic created"));
+    assert_eq!(seen.involved_object.name.as_deref(), Some("orders"));
+    assert_eq!(kube.control().stats().writes_to("events", None), 1);
+    kube.shutdown().await;
+}
