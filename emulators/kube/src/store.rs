@@ -694,10 +694,24 @@ impl Store {
                 .unwrap_or(0);
             meta_mut(&mut new).insert("generation".into(), json!(generation + 1));
         }
-        if new == existing {
+        let operation = if opts.apply { "Apply" } else { "Update" };
+        // A write that changes nothing keeps the resourceVersion, unless a new apply manager
+        // has to be recorded.
+        let new_apply_manager = opts.apply
+            && opts.field_manager.as_deref().is_some_and(|m| {
+                !existing
+                    .pointer("/metadata/managedFields")
+                    .and_then(Value::as_array)
+                    .is_some_and(|fields| {
+                        fields.iter().any(|f| {
+                            f.get("manager").and_then(Value::as_str) == Some(m)
+                                && f.get("operation").and_then(Value::as_str) == Some("Apply")
+                        })
+                    })
+            });
+        if new == existing && !new_apply_manager {
             return Ok(existing);
         }
-        let operation = if opts.apply { "Apply" } else { "Update" };
         record_manager(
             def,
             &mut new,

@@ -749,3 +749,39 @@ async fn events_written_as_events_k8s_io_are_core_events_too() {
     assert_eq!(kube.control().stats().writes_to("events", None), 1);
     kube.shutdown().await;
 }
+
+#[tokio::test]
+async fn streaming_list_watcher_gets_initial_events() {
+    let (kube, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for name in ["s1", "s2"] {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": name}})).expect("cm");
+        api.create(&PostParams::default(), &cm)
+            .await
+            .expect("created");
+    }
+    let mut stream = watcher(api.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let mut initial = BTreeSet::new();
+    let deadline = Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout(deadline, stream.try_next()).await {
+            Ok(Ok(Some(watcher::Event::InitApply(cm)))) => {
+                initial.insert(cm.metadata.name.unwrap_or_default());
+            }
+            Ok(Ok(Some(watcher::Event::InitDone))) => break,
+            Ok(Ok(Some(_))) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        initial,
+        BTreeSet::from(["s1".to_string(), "s2".to_string()])
+    );
+    assert_eq!(
+        kube.control().stats().requests.get("list"),
+        None,
+        "no list request was needed"
+    );
+    kube.shutdown().await;
+}
