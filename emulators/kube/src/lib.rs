@@ -38,8 +38,8 @@ use tracing::{debug, warn};
 
 use server::{Shared, lock};
 
-/// How the emulator behaves.
-#[derive(Clone, Debug)]
+/// How the emulator behaves. `Debug` never shows the token.
+#[derive(Clone)]
 pub struct KubeEmulatorConfig {
     /// Watch events retained per resource; watching from an older resourceVersion gets 410.
     pub history_size: usize,
@@ -49,6 +49,17 @@ pub struct KubeEmulatorConfig {
     pub token: Option<String>,
     /// How often watches that allow bookmarks get a BOOKMARK event.
     pub bookmark_interval: Duration,
+}
+
+impl std::fmt::Debug for KubeEmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeEmulatorConfig")
+            .field("history_size", &self.history_size)
+            .field("tls", &self.tls)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("bookmark_interval", &self.bookmark_interval)
+            .finish()
+    }
 }
 
 impl Default for KubeEmulatorConfig {
@@ -301,5 +312,21 @@ impl RunningKube {
             let _ = stop.send(());
         }
         let _ = (&mut self.task).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let config = KubeEmulatorConfig {
+            token: Some("very-secret-token".into()),
+            ..KubeEmulatorConfig::default()
+        };
+        let text = format!("{config:?}");
+        assert!(!text.contains("very-secret-token"), "{text}");
+        assert!(text.contains("<redacted>"));
     }
 }

@@ -238,15 +238,39 @@ impl ResourceRequest {
     }
 }
 
-fn wants_table(req: &Request<Incoming>) -> bool {
-    req.headers()
+/// The representation the client asked for first in `Accept`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Render {
+    Object,
+    Table,
+    /// `as=PartialObjectMetadata(List)`: metadata only (kube-rs `get_metadata`, metadata watchers).
+    Metadata,
+}
+
+fn render_as(req: &Request<Incoming>) -> Render {
+    let first = req
+        .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| {
-            a.split(',')
-                .next()
-                .is_some_and(|first| first.contains("as=Table") && first.contains("g=meta.k8s.io"))
-        })
+        .and_then(|a| a.split(',').next())
+        .unwrap_or("");
+    if !first.contains("g=meta.k8s.io") {
+        Render::Object
+    } else if first.contains("as=Table") {
+        Render::Table
+    } else if first.contains("as=PartialObjectMetadata") {
+        Render::Metadata
+    } else {
+        Render::Object
+    }
+}
+
+fn partial_metadata(obj: &Value) -> Value {
+    json!({
+        "apiVersion": "meta.k8s.io/v1",
+        "kind": "PartialObjectMetadata",
+        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+    })
 }
 
 fn selectors(q: &HashMap<String, String>) -> Result<Selectors, ApiError> {
@@ -366,7 +390,7 @@ async fn resource(
     if rr.def.namespaced && rr.namespace.is_none() && !matches!(verb, "list" | "watch") {
         return error_response(&ApiError::not_found_path());
     }
-    let table = wants_table(&req);
+    let render = render_as(&req);
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -379,23 +403,21 @@ async fn resource(
             let name = rr.name.as_deref().unwrap_or("");
             lock(&shared.store)
                 .get(&rr.def, rr.ns_key(), name)
-                .map(|o| {
-                    if table {
-                        (
-                            200,
-                            table::table(
-                                &rr.def,
-                                std::slice::from_ref(&o),
-                                include,
-                                o.pointer("/metadata/resourceVersion")
-                                    .and_then(Value::as_str)
-                                    .map(String::from),
-                                true,
-                            ),
-                        )
-                    } else {
-                        (200, o)
-                    }
+                .map(|o| match render {
+                    Render::Table => (
+                        200,
+                        table::table(
+                            &rr.def,
+                            std::slice::from_ref(&o),
+                            include,
+                            o.pointer("/metadata/resourceVersion")
+                                .and_then(Value::as_str)
+                                .map(String::from),
+                            true,
+                        ),
+                    ),
+                    Render::Metadata => (200, partial_metadata(&o)),
+                    Render::Object => (200, o),
                 })
         }
         "list" => selectors(&q).map(|sel| {
@@ -407,10 +429,18 @@ async fn resource(
                 .collect();
             let rv = store.current_rv().to_string();
             drop(store);
-            if table {
-                (200, table::table(&rr.def, &items, include, Some(rv), true))
-            } else {
-                (
+            match render {
+                Render::Table => (200, table::table(&rr.def, &items, include, Some(rv), true)),
+                Render::Metadata => (
+                    200,
+                    json!({
+                        "apiVersion": "meta.k8s.io/v1",
+                        "kind": "PartialObjectMetadataList",
+                        "metadata": {"resourceVersion": rv},
+                        "items": items.iter().map(partial_metadata).collect::<Vec<_>>(),
+                    }),
+                ),
+                Render::Object => (
                     200,
                     json!({
                         "apiVersion": rr.def.api_version(),
@@ -418,10 +448,10 @@ async fn resource(
                         "metadata": {"resourceVersion": rv},
                         "items": items,
                     }),
-                )
+                ),
             }
         }),
-        "watch" => return start_watch(shared, &rr, &q, table),
+        "watch" => return start_watch(shared, &rr, &q, render),
         "create" => match read_body(req)
             .await
             .and_then(|b| parse_object(&b, &content_type))
@@ -562,7 +592,7 @@ struct WatchView {
     def: Arc<ResourceDef>,
     namespace: Option<String>,
     selectors: Selectors,
-    table: bool,
+    render: Render,
     include: IncludeObject,
 }
 
@@ -593,12 +623,14 @@ impl WatchView {
     }
 
     fn line(&self, type_: &str, obj: Value, first: &mut bool) -> Bytes {
-        let object = if self.table {
-            let t = table::table(&self.def, &[obj], self.include, None, *first);
-            *first = false;
-            t
-        } else {
-            obj
+        let object = match self.render {
+            Render::Table => {
+                let t = table::table(&self.def, &[obj], self.include, None, *first);
+                *first = false;
+                t
+            }
+            Render::Metadata => partial_metadata(&obj),
+            Render::Object => obj,
         };
         let mut line =
             serde_json::to_vec(&json!({"type": type_, "object": object})).unwrap_or_default();
@@ -637,7 +669,7 @@ fn start_watch(
     shared: &Arc<Shared>,
     rr: &ResourceRequest,
     q: &HashMap<String, String>,
-    table: bool,
+    render: Render,
 ) -> Response<Body> {
     let sel = match selectors(q) {
         Ok(s) => s,
@@ -666,7 +698,7 @@ fn start_watch(
         def: rr.def.clone(),
         namespace: rr.namespace.clone(),
         selectors: sel,
-        table,
+        render,
         include: IncludeObject::parse(q.get("includeObject").map(String::as_str)),
     };
     lock(&shared.stats).watches_opened += 1;

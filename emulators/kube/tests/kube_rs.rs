@@ -785,3 +785,56 @@ async fn streaming_list_watcher_gets_initial_events() {
     );
     kube.shutdown().await;
 }
+
+#[tokio::test]
+async fn metadata_only_reads_and_watches() {
+    let (kube, client) = start().await;
+    let api: Api<Secret> = Api::namespaced(client.clone(), "default");
+    let s: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "creds", "labels": {"a": "b"}},
+        "stringData": {"clientSecret": "do-not-show"}
+    }))
+    .expect("secret");
+    api.create(&PostParams::default(), &s)
+        .await
+        .expect("created");
+    let meta = api.get_metadata("creds").await.expect("metadata");
+    assert_eq!(
+        meta.metadata
+            .labels
+            .and_then(|l| l.get("a").cloned())
+            .as_deref(),
+        Some("b")
+    );
+    let list = api
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("metadata list");
+    assert_eq!(list.items.len(), 1);
+    let raw = client
+        .request_text(
+            http::Request::get("/api/v1/namespaces/default/secrets")
+                .header("Accept", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json")
+                .body(Vec::new())
+                .expect("a request"),
+        )
+        .await
+        .expect("raw list");
+    assert!(
+        raw.contains("PartialObjectMetadataList") && !raw.contains("clientSecret"),
+        "{raw}"
+    );
+
+    let meta_api: Api<kube::core::PartialObjectMeta<Secret>> =
+        Api::namespaced(client.clone(), "default");
+    let mut stream = watcher(meta_api, watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+        .await
+        .expect("in time")
+        .expect("no error")
+        .expect("an object");
+    assert_eq!(first.metadata.name.as_deref(), Some("creds"));
+    kube.shutdown().await;
+}
