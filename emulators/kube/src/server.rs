@@ -297,6 +297,7 @@ fn write_options(q: &HashMap<String, String>) -> WriteOptions {
         field_manager: q.get("fieldManager").cloned(),
         apply: false,
         strict: q.get("fieldValidation").is_some_and(|v| v == "Strict"),
+        applied_fields: None,
     }
 }
 

@@ -63,6 +63,8 @@ pub(crate) struct WriteOptions {
     pub apply: bool,
     /// `fieldValidation=Strict`: unknown fields of custom resources are an error.
     pub strict: bool,
+    /// The fields an apply configuration sets (FieldsV1 form), recorded for its manager.
+    pub applied_fields: Option<Value>,
 }
 
 /// Where a watch starts.
@@ -228,6 +230,7 @@ fn record_manager(
     manager: Option<&str>,
     operation: &str,
     subresource: Option<&str>,
+    fields_v1: Option<&Value>,
 ) {
     let Some(manager) = manager else {
         return;
@@ -249,13 +252,85 @@ fn record_manager(
         "apiVersion": def.api_version(),
         "time": now(),
         "fieldsType": "FieldsV1",
-        "fieldsV1": {},
+        "fieldsV1": fields_v1.cloned().unwrap_or_else(|| json!({})),
     });
     if let Some(sub) = subresource {
         entry["subresource"] = Value::String(sub.into());
     }
     fields.push(entry);
     meta.insert("managedFields".into(), Value::Array(fields));
+}
+
+/// The fields a value sets, in FieldsV1 form (`{"f:spec": {"f:partitions": {}}}`); lists are
+/// owned as a whole.
+fn fields_v1(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, child)| (format!("f:{k}"), fields_v1(child)))
+                .collect(),
+        ),
+        _ => json!({}),
+    }
+}
+
+/// The fields an apply configuration manages: the main resource's fields (status excluded for
+/// kinds with a status subresource) or only the status on `/status`; of the metadata only
+/// labels, annotations and finalizers.
+fn applied_fields(def: &ResourceDef, doc: &Value, subresource: Option<&str>) -> Value {
+    let mut fields = fields_v1(doc);
+    if let Some(m) = fields.as_object_mut() {
+        m.remove("f:apiVersion");
+        m.remove("f:kind");
+        if subresource == Some("status") {
+            m.retain(|k, _| k == "f:status");
+        } else if def.has_status {
+            m.remove("f:status");
+        }
+        if let Some(Value::Object(meta)) = m.get_mut("f:metadata") {
+            meta.retain(|k, _| matches!(k.as_str(), "f:labels" | "f:annotations" | "f:finalizers"));
+            if meta.is_empty() {
+                m.remove("f:metadata");
+            }
+        }
+    }
+    fields
+}
+
+/// What `manager` applied last time (on the same subresource).
+fn previous_apply(existing: &Value, manager: &str, subresource: Option<&str>) -> Option<Value> {
+    existing
+        .pointer("/metadata/managedFields")?
+        .as_array()?
+        .iter()
+        .find(|f| {
+            f.get("manager").and_then(Value::as_str) == Some(manager)
+                && f.get("operation").and_then(Value::as_str) == Some("Apply")
+                && f.get("subresource").and_then(Value::as_str) == subresource
+        })
+        .and_then(|f| f.get("fieldsV1").cloned())
+}
+
+/// Removes from `obj` the fields the manager applied before and no longer applies.
+fn remove_dropped(obj: &mut Value, before: &Value, now: &Value) {
+    let (Some(before), Some(target)) = (before.as_object(), obj.as_object_mut()) else {
+        return;
+    };
+    for (key, sub_before) in before {
+        let Some(field) = key.strip_prefix("f:") else {
+            continue;
+        };
+        match now.get(key) {
+            None => {
+                target.remove(field);
+            }
+            Some(sub_now) => {
+                if let Some(child) = target.get_mut(field) {
+                    remove_dropped(child, sub_before, sub_now);
+                }
+            }
+        }
+    }
 }
 
 /// Copies the fields clients cannot set from the stored object.
@@ -536,6 +611,7 @@ impl Store {
             opts.field_manager.as_deref(),
             operation,
             None,
+            opts.applied_fields.as_ref().filter(|_| opts.apply),
         );
         let new_defs = self.special_on_write(def, &mut obj)?;
         if def.custom {
@@ -718,6 +794,7 @@ impl Store {
             opts.field_manager.as_deref(),
             operation,
             subresource,
+            opts.applied_fields.as_ref().filter(|_| opts.apply),
         );
         if opts.dry_run {
             return Ok(new);
@@ -777,9 +854,9 @@ impl Store {
         };
         let existing = match self.get(def, ns, name) {
             Ok(e) => e,
-            Err(e) if kind == PatchKind::Apply && subresource.is_none() => {
-                let _ = e;
+            Err(_) if kind == PatchKind::Apply && subresource.is_none() => {
                 let mut obj = parse_doc(body)?;
+                let obj_fields = obj.clone();
                 Self::check_kind(def, &obj)?;
                 let meta = meta_mut(&mut obj);
                 if let Some(n) = meta.get("name").and_then(Value::as_str)
@@ -796,6 +873,7 @@ impl Store {
                     obj,
                     &WriteOptions {
                         apply: true,
+                        applied_fields: Some(applied_fields(def, &obj_fields, None)),
                         ..opts.clone()
                     },
                 )?;
@@ -804,6 +882,7 @@ impl Store {
             Err(e) => return Err(e),
         };
         let mut patched = existing.clone();
+        let mut applied = None;
         match kind {
             PatchKind::Json => {
                 let ops: json_patch::Patch = serde_json::from_slice(body)
@@ -818,12 +897,22 @@ impl Store {
                     )
                 })?;
             }
-            PatchKind::Merge | PatchKind::Strategic | PatchKind::Apply => {
+            PatchKind::Merge | PatchKind::Strategic => {
                 let doc = parse_doc(body)?;
                 json_patch::merge(&mut patched, &doc);
                 if kind == PatchKind::Strategic {
                     strip_directives(&mut patched);
                 }
+            }
+            PatchKind::Apply => {
+                let doc = parse_doc(body)?;
+                json_patch::merge(&mut patched, &doc);
+                let fields = applied_fields(def, &doc, subresource);
+                let manager = opts.field_manager.as_deref().unwrap_or("");
+                if let Some(before) = previous_apply(&existing, manager, subresource) {
+                    remove_dropped(&mut patched, &before, &fields);
+                }
+                applied = Some(fields);
             }
         }
         if rv_of(&patched) != rv_of(&existing) {
@@ -831,6 +920,7 @@ impl Store {
         }
         let opts = WriteOptions {
             apply: kind == PatchKind::Apply,
+            applied_fields: applied,
             ..opts.clone()
         };
         self.update(def, ns, name, subresource, patched, &opts, true)

@@ -838,3 +838,53 @@ async fn metadata_only_reads_and_watches() {
     assert_eq!(first.metadata.name.as_deref(), Some("creds"));
     kube.shutdown().await;
 }
+
+#[tokio::test]
+async fn apply_removes_fields_its_manager_stops_applying() {
+    let (kube, client) = start().await;
+    install_crds(&client).await;
+    create_namespace(&client, "kafka").await;
+    let api = topics(&client, "kafka");
+    api.create(&PostParams::default(), &topic("orders", 3))
+        .await
+        .expect("created");
+    let pp = PatchParams::apply("status-writer").force();
+    let first = json!({
+        "apiVersion": "kafka.hdinsight.dev/v1alpha1", "kind": "KafkaTopic",
+        "metadata": {"name": "orders"},
+        "status": {"partitions": 3, "missingSince": "2026-01-01T00:00:00Z"}
+    });
+    let applied = api
+        .patch_status("orders", &pp, &Patch::Apply(&first))
+        .await
+        .expect("status applied");
+    assert_eq!(
+        applied.data["status"]["missingSince"],
+        "2026-01-01T00:00:00Z"
+    );
+    let second = json!({
+        "apiVersion": "kafka.hdinsight.dev/v1alpha1", "kind": "KafkaTopic",
+        "metadata": {"name": "orders"},
+        "status": {"partitions": 3}
+    });
+    let applied = api
+        .patch_status("orders", &pp, &Patch::Apply(&second))
+        .await
+        .expect("status applied");
+    assert!(
+        applied.data["status"].get("missingSince").is_none(),
+        "{:?}",
+        applied.data
+    );
+    assert_eq!(applied.data["status"]["partitions"], 3);
+    let rv = applied.metadata.resource_version.clone();
+    let again = api
+        .patch_status("orders", &pp, &Patch::Apply(&second))
+        .await
+        .expect("re-applied");
+    assert_eq!(
+        again.metadata.resource_version, rv,
+        "re-applying the same configuration is a no-op"
+    );
+    kube.shutdown().await;
+}
