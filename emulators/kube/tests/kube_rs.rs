@@ -888,3 +888,165 @@ async fn apply_removes_fields_its_manager_stops_applying() {
     );
     kube.shutdown().await;
 }
+
+/// A minimal controller marking every topic Ready for its generation, as the operator does.
+async fn mark_ready(
+    topic: std::sync::Arc<kube::api::DynamicObject>,
+    client: std::sync::Arc<kube::Client>,
+) -> Result<kube::runtime::controller::Action, kube::Error> {
+    let ns = topic.metadata.namespace.clone().unwrap_or_default();
+    let name = topic.metadata.name.clone().unwrap_or_default();
+    let generation = topic.metadata.generation.unwrap_or(0);
+    let ready_for = topic
+        .data
+        .pointer("/status/observedGeneration")
+        .and_then(serde_json::Value::as_i64);
+    if ready_for != Some(generation) {
+        topics(&client, &ns)
+            .patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"observedGeneration": generation, "conditions": [{
+                    "type": "Ready", "status": "True", "reason": "Created", "message": "ok",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": generation
+                }]}})),
+            )
+            .await?;
+    }
+    Ok(kube::runtime::controller::Action::await_change())
+}
+
+async fn wait_until_ready(api: &Api<kube::api::DynamicObject>, names: &[&str], generation: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = api.list(&ListParams::default()).await.expect("list");
+        let ready = names.iter().all(|n| {
+            list.items.iter().any(|t| {
+                t.metadata.name.as_deref() == Some(*n)
+                    && t.data
+                        .pointer("/status/observedGeneration")
+                        .and_then(serde_json::Value::as_i64)
+                        == Some(generation)
+            })
+        });
+        if ready {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "topics {names:?} never became Ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_converges_and_survives_watch_faults() {
+    let (kube, client) = start().await;
+    install_crds(&client).await;
+    create_namespace(&client, "kafka").await;
+    let api = topics(&client, "kafka");
+    let all: Api<kube::api::DynamicObject> = Api::all_with(client.clone(), &topic_resource());
+    let controller =
+        kube::runtime::Controller::new_with(all, watcher::Config::default(), topic_resource())
+            .run(
+                mark_ready,
+                |_, _, _| kube::runtime::controller::Action::requeue(Duration::from_millis(100)),
+                std::sync::Arc::new(client.clone()),
+            )
+            .for_each(|_| async {});
+    let running = tokio::spawn(controller);
+
+    for name in ["a", "b", "c"] {
+        api.create(&PostParams::default(), &topic(name, 1))
+            .await
+            .expect("created");
+    }
+    wait_until_ready(&api, &["a", "b", "c"], 1).await;
+
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"managementPolicy": "Observe"}})),
+    )
+    .await
+    .expect("spec change");
+    wait_until_ready(&api, &["a"], 2).await;
+
+    kube.control().drop_watches();
+    api.create(&PostParams::default(), &topic("d", 1))
+        .await
+        .expect("created");
+    wait_until_ready(&api, &["d"], 1).await;
+
+    kube.control().compact();
+    kube.control().drop_watches();
+    api.create(&PostParams::default(), &topic("e", 1))
+        .await
+        .expect("created");
+    wait_until_ready(&api, &["e"], 1).await;
+
+    // Once converged, the controller's own status writes do not retrigger more writes.
+    let writes = kube
+        .control()
+        .stats()
+        .writes_to("kafkatopics", Some("status"));
+    assert_eq!(writes, 6, "one status write per topic and generation");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        kube.control()
+            .stats()
+            .writes_to("kafkatopics", Some("status")),
+        writes
+    );
+    running.abort();
+    kube.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_writes_reach_a_watcher() {
+    let n: usize = std::env::var("KUBE_EMULATOR_LOAD_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let (kube, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut stream = watcher(api.clone(), watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let started = std::time::Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let cm: ConfigMap = serde_json::from_value(
+                    json!({"metadata": {"name": format!("cm-{i}")}, "data": {"i": i.to_string()}}),
+                )
+                .expect("cm");
+                api.create(&PostParams::default(), &cm)
+                    .await
+                    .expect("created");
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    let created = started.elapsed();
+    let mut seen = BTreeSet::new();
+    while seen.len() < n {
+        match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
+            Ok(Some(Ok(cm))) => {
+                seen.insert(cm.metadata.name.unwrap_or_default());
+            }
+            Ok(Some(Err(_))) => {}
+            other => panic!("watcher stopped after {} objects: {other:?}", seen.len()),
+        }
+    }
+    let list = api.list(&ListParams::default()).await.expect("list");
+    assert_eq!(list.items.len(), n);
+    eprintln!(
+        "{n} creates in {created:?}, all watched in {:?}",
+        started.elapsed()
+    );
+    kube.shutdown().await;
+}
