@@ -171,10 +171,23 @@ fn random_suffix() -> String {
         .collect()
 }
 
-/// Secrets: `stringData` is write-only and lands base64-encoded in `data`.
-fn fold_string_data(def: &ResourceDef, obj: &mut Value) {
+/// Secrets: `data` must be base64; `stringData` is write-only and lands base64-encoded in
+/// `data`.
+fn fold_string_data(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
     use base64::Engine;
     if def.group.is_empty() && def.plural == "secrets" {
+        if let Some(data) = obj.get("data").and_then(Value::as_object) {
+            for v in data.values() {
+                let ok = v
+                    .as_str()
+                    .is_some_and(|s| base64::engine::general_purpose::STANDARD.decode(s).is_ok());
+                if !ok {
+                    return Err(ApiError::bad_request(
+                        "Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data in .data",
+                    ));
+                }
+            }
+        }
         if let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
             if !obj.get("data").is_some_and(Value::is_object) {
                 obj["data"] = json!({});
@@ -192,6 +205,7 @@ fn fold_string_data(def: &ResourceDef, obj: &mut Value) {
             obj["type"] = Value::String("Opaque".into());
         }
     }
+    Ok(())
 }
 
 /// Removes strategic-merge-patch directives (`$patch`, `$setElementOrder/...`, `$retainKeys`).
@@ -603,7 +617,7 @@ impl Store {
         {
             m.remove("status");
         }
-        fold_string_data(def, &mut obj);
+        fold_string_data(def, &mut obj)?;
         let operation = if opts.apply { "Apply" } else { "Update" };
         record_manager(
             def,
@@ -758,7 +772,7 @@ impl Store {
         };
         new["apiVersion"] = Value::String(def.api_version());
         new["kind"] = Value::String(def.kind.clone());
-        fold_string_data(def, &mut new);
+        fold_string_data(def, &mut new)?;
         let new_defs = self.special_on_write(def, &mut new)?;
         if def.custom {
             admission::admit(def, &mut new, Some(&existing), opts.strict)?;
@@ -831,6 +845,14 @@ impl Store {
         body: &[u8],
         opts: &WriteOptions,
     ) -> Result<(Value, bool), ApiError> {
+        if kind == PatchKind::Strategic && def.custom {
+            // Like kube-apiserver: custom resources have no strategic-merge metadata.
+            return Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+            ));
+        }
         if kind == PatchKind::Apply && opts.field_manager.as_deref().is_none_or(str::is_empty) {
             return Err(ApiError::new(
                 422,
