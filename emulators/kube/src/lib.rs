@@ -266,7 +266,13 @@ impl RunningKube {
         } else {
             "http"
         };
-        format!("{scheme}://{}", self.addr)
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            // Listening on every interface: clients reach it (and the certificate names it) as
+            // the loopback address.
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("{scheme}://{addr}")
     }
 
     /// The CA certificate (PEM) that signed the server certificate, when serving https.
@@ -328,5 +334,12 @@ mod tests {
         let text = format!("{config:?}");
         assert!(!text.contains("very-secret-token"), "{text}");
         assert!(text.contains("<redacted>"));
+    }
+
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn the_control_handle_can_be_shared_across_tasks() {
+        assert_send_sync::<KubeControl>();
     }
 }

@@ -619,6 +619,33 @@ async fn discovery_serves_kinds_from_new_crds() {
     assert!(caps.subresources.iter().any(|(r, _)| r.plural == "status"));
     assert!(discovery.has_group("coordination.k8s.io"));
     assert!(discovery.has_group("events.k8s.io"));
+
+    // Replacing a CRD with itself changes nothing, not even its condition times.
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = crds
+        .get("kafkatopics.kafka.hdinsight.dev")
+        .await
+        .expect("the CRD");
+    let established = crd
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Established"))
+        .map(|c| c.status.clone());
+    assert_eq!(established.as_deref(), Some("True"));
+    let same = crds
+        .replace(
+            "kafkatopics.kafka.hdinsight.dev",
+            &PostParams::default(),
+            &crd,
+        )
+        .await
+        .expect("replaced");
+    assert_eq!(
+        same.metadata.resource_version,
+        crd.metadata.resource_version
+    );
     kube.shutdown().await;
 }
 
