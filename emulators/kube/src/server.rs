@@ -421,23 +421,28 @@ async fn resource(
                     Render::Object => (200, o),
                 })
         }
-        "list" => selectors(&q).map(|sel| {
+        "list" => selectors(&q).and_then(|sel| {
             let store = lock(&shared.store);
             let items: Vec<Value> = store
                 .list(&rr.def, rr.namespace.as_deref())
                 .into_iter()
                 .filter(|o| sel.matches(o))
                 .collect();
-            let rv = store.current_rv().to_string();
+            let current = store.current_rv();
             drop(store);
-            match render {
-                Render::Table => (200, table::table(&rr.def, &items, include, Some(rv), true)),
+            let (items, meta) = paginate(items, &q, current)?;
+            Ok(match render {
+                Render::Table => {
+                    let mut t = table::table(&rr.def, &items, include, None, true);
+                    t["metadata"] = meta;
+                    (200, t)
+                }
                 Render::Metadata => (
                     200,
                     json!({
                         "apiVersion": "meta.k8s.io/v1",
                         "kind": "PartialObjectMetadataList",
-                        "metadata": {"resourceVersion": rv},
+                        "metadata": meta,
                         "items": items.iter().map(partial_metadata).collect::<Vec<_>>(),
                     }),
                 ),
@@ -446,11 +451,11 @@ async fn resource(
                     json!({
                         "apiVersion": rr.def.api_version(),
                         "kind": rr.def.list_kind(),
-                        "metadata": {"resourceVersion": rv},
+                        "metadata": meta,
                         "items": items,
                     }),
                 ),
-            }
+            })
         }),
         "watch" => return start_watch(shared, &rr, &q, render),
         "create" => match read_body(req)
@@ -515,6 +520,70 @@ async fn resource(
         Ok((code, v)) => json_response(code, &v),
         Err(e) => error_response(&e),
     }
+}
+
+fn object_key(o: &Value) -> (String, String) {
+    let text = |p: &str| {
+        o.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    (text("/metadata/namespace"), text("/metadata/name"))
+}
+
+/// `limit` and `continue`: pages in (namespace, name) order. A continued list reports the
+/// resourceVersion of its first page; its items are the current state after the last key
+/// (not a snapshot).
+fn paginate(
+    items: Vec<Value>,
+    q: &HashMap<String, String>,
+    current_rv: u64,
+) -> Result<(Vec<Value>, Value), ApiError> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut rv = current_rv;
+    let mut items = items;
+    if let Some(token) = q.get("continue").filter(|t| !t.is_empty()) {
+        let decoded: Value = engine
+            .decode(token)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| ApiError::bad_request("continue key is not valid"))?;
+        let after = (
+            decoded
+                .pointer("/after/0")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            decoded
+                .pointer("/after/1")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        );
+        rv = decoded
+            .get("rv")
+            .and_then(Value::as_u64)
+            .unwrap_or(current_rv);
+        items.retain(|o| object_key(o) > after);
+    }
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
+    let mut meta = json!({"resourceVersion": rv.to_string()});
+    if let Some(limit) = limit
+        && items.len() > limit
+    {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        let (ns, name) = items.last().map(object_key).unwrap_or_default();
+        let token = engine.encode(json!({"rv": rv, "after": [ns, name]}).to_string());
+        meta["continue"] = Value::String(token);
+        meta["remainingItemCount"] = json!(remaining);
+    }
+    Ok((items, meta))
 }
 
 fn delete_options(q: &HashMap<String, String>, body: &[u8]) -> DeleteOptions {

@@ -349,6 +349,27 @@ async fn label_and_field_selectors_filter_lists() {
     );
     assert_eq!(names(api.list(&lp("app")).await.expect("list")).len(), 3);
     assert!(names(api.list(&lp("!app")).await.expect("list")).is_empty());
+    let first = api
+        .list(&ListParams::default().limit(2))
+        .await
+        .expect("first page");
+    let token = first.metadata.continue_.clone().expect("a continue token");
+    assert_eq!(first.metadata.remaining_item_count, Some(1));
+    let first_rv = first.metadata.resource_version.clone();
+    assert_eq!(names(first), vec!["a", "b"]);
+    let second = api
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .expect("second page");
+    assert!(
+        second.metadata.continue_.is_none(),
+        "the last page has no token"
+    );
+    assert_eq!(
+        second.metadata.resource_version, first_rv,
+        "pages share the first page's version"
+    );
+    assert_eq!(names(second), vec!["c"]);
     let by_name = ListParams::default().fields("metadata.name=b");
     assert_eq!(names(api.list(&by_name).await.expect("list")), vec!["b"]);
     let by_ns = ListParams::default().fields("metadata.namespace=default");
