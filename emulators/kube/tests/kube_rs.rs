@@ -1098,3 +1098,49 @@ async fn many_concurrent_writes_reach_a_watcher() {
     );
     kube.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_kube_rs_recorder_publishes_and_aggregates_events() {
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let (kube, client) = start().await;
+    let reporter = Reporter {
+        controller: "hdinsight-topic-operator".into(),
+        instance: Some("pod-a".into()),
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let regarding = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("ConfigMap".into()),
+        name: Some("target".into()),
+        namespace: Some("default".into()),
+        ..Default::default()
+    };
+    let ev = Event {
+        type_: EventType::Warning,
+        reason: "ProxyUnreachable".into(),
+        note: Some("the proxy did not answer".into()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    recorder
+        .publish(&ev, &regarding)
+        .await
+        .expect("first publish creates");
+    recorder
+        .publish(&ev, &regarding)
+        .await
+        .expect("second publish patches the series");
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client, "default");
+    let events = core.list(&ListParams::default()).await.expect("list");
+    assert_eq!(
+        events.items.len(),
+        1,
+        "the repeat aggregates into one event"
+    );
+    let only = &events.items[0];
+    assert_eq!(only.reason.as_deref(), Some("ProxyUnreachable"));
+    assert_eq!(only.series.as_ref().and_then(|s| s.count), Some(2));
+    let stats = kube.control().stats();
+    assert_eq!(stats.writes_to("events", None), 2);
+    kube.shutdown().await;
+}
