@@ -321,6 +321,15 @@ impl RunningKube {
     }
 }
 
+impl Drop for RunningKube {
+    /// Dropping without [`RunningKube::shutdown`] still stops the server (in the background).
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
