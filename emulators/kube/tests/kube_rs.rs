@@ -1144,3 +1144,151 @@ async fn the_kube_rs_recorder_publishes_and_aggregates_events() {
     assert_eq!(stats.writes_to("events", None), 2);
     kube.shutdown().await;
 }
+
+#[tokio::test]
+async fn deleting_a_namespace_waits_for_finalizers_of_its_objects() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let (kube, client) = start().await;
+    create_namespace(&client, "team").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "team");
+    let held: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}),
+    )
+    .expect("cm");
+    let free: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "free"}})).expect("cm");
+    cms.create(&PostParams::default(), &held)
+        .await
+        .expect("created");
+    cms.create(&PostParams::default(), &free)
+        .await
+        .expect("created");
+
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .delete("team", &DeleteParams::default())
+        .await
+        .expect("delete accepted");
+    let ns = namespaces.get("team").await.expect("still there");
+    assert_eq!(
+        ns.status.and_then(|s| s.phase).as_deref(),
+        Some("Terminating")
+    );
+    assert_eq!(
+        api_error(cms.get("free").await).code,
+        404,
+        "objects without finalizers go at once"
+    );
+    let late: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "late"}})).expect("cm");
+    assert_eq!(
+        api_error(cms.create(&PostParams::default(), &late).await).code,
+        403
+    );
+
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("finalizer removed");
+    assert_eq!(
+        api_error(namespaces.get("team").await).code,
+        404,
+        "the namespace goes with its last object"
+    );
+    assert_eq!(
+        api_error(namespaces.delete("default", &DeleteParams::default()).await).code,
+        403
+    );
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn selector_watches_see_objects_leave_and_enter_the_selection() {
+    let (kube, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    let mut stream = api
+        .watch(&WatchParams::default().labels("app=shop").timeout(30), &rv)
+        .await
+        .expect("watch")
+        .boxed();
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "m", "labels": {"app": "shop"}}}))
+            .expect("cm");
+    api.create(&PostParams::default(), &cm)
+        .await
+        .expect("created");
+    api.patch(
+        "m",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "other"}}})),
+    )
+    .await
+    .expect("relabelled");
+    api.patch(
+        "m",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "shop"}}})),
+    )
+    .await
+    .expect("relabelled back");
+    let mut kinds = Vec::new();
+    while kinds.len() < 3 {
+        match tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await {
+            Ok(Ok(Some(WatchEvent::Added(_)))) => kinds.push("ADDED"),
+            Ok(Ok(Some(WatchEvent::Modified(_)))) => kinds.push("MODIFIED"),
+            Ok(Ok(Some(WatchEvent::Deleted(_)))) => kinds.push("DELETED"),
+            Ok(Ok(Some(WatchEvent::Bookmark(_)))) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(kinds, ["ADDED", "DELETED", "ADDED"]);
+    kube.shutdown().await;
+}
+
+#[tokio::test]
+async fn deleting_a_crd_stops_serving_its_kind() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let (kube, client) = start().await;
+    install_crds(&client).await;
+    create_namespace(&client, "kafka").await;
+    let api = topics(&client, "kafka");
+    api.create(&PostParams::default(), &topic("orders", 1))
+        .await
+        .expect("created");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.delete("kafkatopics.kafka.hdinsight.dev", &DeleteParams::default())
+        .await
+        .expect("deleted");
+    assert_eq!(api_error(api.list(&ListParams::default()).await).code, 404);
+    install_crds_again_without_topics(&client).await;
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .expect("served again");
+    assert!(
+        list.items.is_empty(),
+        "the old objects went with the old CRD"
+    );
+    kube.shutdown().await;
+}
+
+async fn install_crds_again_without_topics(client: &kube::Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let text =
+        std::fs::read_to_string(repo_dir().join("crds/kafkatopics.yaml")).expect("the CRD file");
+    let crd: CustomResourceDefinition = serde_yaml::from_str(&text).expect("a CRD");
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .create(&PostParams::default(), &crd)
+        .await
+        .expect("re-created");
+}
