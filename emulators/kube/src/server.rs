@@ -18,7 +18,9 @@ use crate::discovery;
 use crate::resources::ResourceDef;
 use crate::selectors::{FieldSelector, LabelSelector, Selectors};
 use crate::status::ApiError;
-use crate::store::{Change, ChangeKind, DeleteOptions, PatchKind, Store, WatchFrom, WriteOptions};
+use crate::store::{
+    Change, ChangeKind, DeleteOptions, FieldValidation, PatchKind, Store, WatchFrom, WriteOptions,
+};
 use crate::table::{self, IncludeObject};
 use crate::{KubeEmulatorConfig, KubeFaults, KubeStats};
 
@@ -296,7 +298,12 @@ fn write_options(q: &HashMap<String, String>) -> WriteOptions {
         dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
         field_manager: q.get("fieldManager").cloned(),
         apply: false,
-        strict: q.get("fieldValidation").is_some_and(|v| v == "Strict"),
+        field_validation: match q.get("fieldValidation").map(String::as_str) {
+            Some("Strict") => FieldValidation::Strict,
+            Some("Ignore") => FieldValidation::Ignore,
+            _ => FieldValidation::Warn,
+        },
+        warnings: Default::default(),
         applied_fields: None,
     }
 }
@@ -399,6 +406,7 @@ async fn resource(
         .unwrap_or("application/json")
         .to_string();
     let include = IncludeObject::parse(q.get("includeObject").map(String::as_str));
+    let opts = write_options(&q);
     let result: Result<(u16, Value), ApiError> = match verb {
         "get" => {
             let name = rr.name.as_deref().unwrap_or("");
@@ -463,7 +471,7 @@ async fn resource(
             .and_then(|b| parse_object(&b, &content_type))
         {
             Ok(obj) => lock(&shared.store)
-                .create(&rr.def, rr.ns_key(), obj, &write_options(&q))
+                .create(&rr.def, rr.ns_key(), obj, &opts)
                 .map(|o| (201, o)),
             Err(e) => Err(e),
         },
@@ -478,7 +486,7 @@ async fn resource(
                     rr.name.as_deref().unwrap_or(""),
                     rr.subresource.as_deref(),
                     obj,
-                    &write_options(&q),
+                    &opts,
                     false,
                 )
                 .map(|o| (200, o)),
@@ -503,7 +511,7 @@ async fn resource(
                             rr.subresource.as_deref(),
                             kind,
                             &body,
-                            &write_options(&q),
+                            &opts,
                         )
                         .map(|(o, created)| (if created { 201 } else { 200 }, o)),
                     Err(e) => Err(e),
@@ -516,10 +524,18 @@ async fn resource(
         },
         _ => Err(ApiError::method_not_allowed()),
     };
-    match result {
+    let mut resp = match result {
         Ok((code, v)) => json_response(code, &v),
         Err(e) => error_response(&e),
+    };
+    let warnings = opts.warnings.lock().map(|w| w.clone()).unwrap_or_default();
+    for warning in warnings {
+        let text = serde_json::to_string(&warning).unwrap_or_default();
+        if let Ok(value) = HeaderValue::from_str(&format!("299 - {text}")) {
+            resp.headers_mut().append(header::WARNING, value);
+        }
     }
+    resp
 }
 
 fn object_key(o: &Value) -> (String, String) {

@@ -61,10 +61,23 @@ pub(crate) struct WriteOptions {
     pub field_manager: Option<String>,
     /// Server-side apply (recorded as an `Apply` managed-fields entry).
     pub apply: bool,
-    /// `fieldValidation=Strict`: unknown fields of custom resources are an error.
-    pub strict: bool,
+    /// What unknown fields of custom resources cause (`fieldValidation`).
+    pub field_validation: FieldValidation,
+    /// Warnings for the response (`Warning` headers), e.g. unknown fields under `Warn`.
+    pub warnings: Arc<std::sync::Mutex<Vec<String>>>,
     /// The fields an apply configuration sets (FieldsV1 form), recorded for its manager.
     pub applied_fields: Option<Value>,
+}
+
+/// The `fieldValidation` of a write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum FieldValidation {
+    Ignore,
+    /// The server's default: unknown fields are dropped with a warning.
+    #[default]
+    Warn,
+    /// Unknown fields are an error (kubectl's default).
+    Strict,
 }
 
 /// Where a watch starts.
@@ -629,7 +642,7 @@ impl Store {
         );
         let new_defs = self.special_on_write(def, &mut obj)?;
         if def.custom {
-            admission::admit(def, &mut obj, None, opts.strict)?;
+            admission::admit(def, &mut obj, None, opts)?;
         }
         if opts.dry_run {
             return Ok(obj);
@@ -775,7 +788,7 @@ impl Store {
         fold_string_data(def, &mut new)?;
         let new_defs = self.special_on_write(def, &mut new)?;
         if def.custom {
-            admission::admit(def, &mut new, Some(&existing), opts.strict)?;
+            admission::admit(def, &mut new, Some(&existing), opts)?;
         }
         if subresource.is_none() && def.has_generation && spec_changed(def, &existing, &new) {
             let generation = existing

@@ -233,6 +233,25 @@ async fn kubectl_rejects_unknown_and_invalid_fields_like_the_server() {
         out.stderr
     );
 
+    let out = k
+        .run_with_stdin(&["apply", "--validate=warn", "-f", "-"], Some(typo))
+        .await;
+    assert!(out.ok, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("Warning: unknown field \"spec.partitons\""),
+        "{}",
+        out.stderr
+    );
+    let stored = k
+        .ok(&["get", "kt", "t", "-n", "kafka", "-o", "jsonpath={.spec}"])
+        .await;
+    assert!(
+        !stored.contains("partitons"),
+        "unknown fields are pruned: {stored}"
+    );
+    k.ok(&["delete", "kt", "t", "-n", "kafka"]).await;
+
     let invalid = "apiVersion: kafka.hdinsight.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {name: t, namespace: kafka}\nspec: {partitions: 0, replicationFactor: 1}\n";
     let out = k.run_with_stdin(&["apply", "-f", "-"], Some(invalid)).await;
     assert!(!out.ok);
