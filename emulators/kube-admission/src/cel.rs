@@ -13,7 +13,8 @@ use kube_cel::cel::{Context, ExecutionError, Value as Cel};
 use serde_json::Value;
 
 use crate::error::{FieldError, FieldErrorKind};
-use crate::schema::{Format, Node, Rule};
+use crate::needs::Need;
+use crate::schema::{Format, ListType, Node, Rule};
 use crate::validate::correlate;
 
 thread_local! {
@@ -42,6 +43,8 @@ fn walk(
     if value.is_null() || !node.rules_below {
         return;
     }
+    // A stored null is no old value: transition rules need one to compare with.
+    let old = old.filter(|o| !o.is_null());
     let unchanged = old.is_some_and(|o| o == value);
     if unchanged && !node.transition_below {
         return;
@@ -55,9 +58,10 @@ fn walk(
     };
     if node.rules.iter().any(due) {
         let mut scope = base.new_inner_scope();
-        scope.add_variable_from_value("self", to_cel(node, value, root));
+        scope.add_variable_from_value("self", to_cel(Some(node), value, root, &node.cel_need));
         match old {
-            Some(o) => scope.add_variable_from_value("oldSelf", to_cel(node, o, root)),
+            Some(o) => scope
+                .add_variable_from_value("oldSelf", to_cel(Some(node), o, root, &node.cel_need)),
             None => scope.add_variable_from_value("oldSelf", Cel::Null),
         }
         for rule in node.rules.iter().filter(|r| due(r)) {
@@ -113,8 +117,16 @@ fn walk(
                 let old_items = old.and_then(Value::as_array);
                 for (i, item) in items.iter().enumerate() {
                     let old_item = old_items.and_then(|o| correlate(node, o, item));
+                    let old_self = match node.list_type {
+                        // Only map lists give their items an oldSelf.
+                        ListType::Map => old_item,
+                        // A set element found in the old list is unchanged: its rules are
+                        // ratcheted, and without oldSelf no transition rule runs either.
+                        ListType::Set if old_item.is_some() => continue,
+                        ListType::Set | ListType::Atomic => None,
+                    };
                     let p = format!("{path}[{i}]");
-                    walk(base, item_node, item, old_item, &p, false, errors);
+                    walk(base, item_node, item, old_self, &p, false, errors);
                 }
             }
         }
@@ -136,7 +148,18 @@ fn run(scope: &Context<'_>, node: &Node, rule: &Rule, path: &str) -> Option<Fiel
         .as_deref()
         .map(str::trim)
         .unwrap_or_else(|| rule.source.trim());
-    match rule.program.execute(scope) {
+    // A panic inside the CEL interpreter must not take the API server down with it.
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rule.program.execute(scope)));
+    let Ok(result) = result else {
+        return Some(FieldError::new(
+            FieldErrorKind::Invalid,
+            at,
+            type_value,
+            format!("internal error evaluating rule: {rule_text}"),
+        ));
+    };
+    match result {
         Ok(Cel::Bool(true)) => None,
         Ok(Cel::Bool(false)) => {
             let field = rule_field(path, rule.field_path.as_deref());
@@ -183,13 +206,17 @@ fn run(scope: &Context<'_>, node: &Node, rule: &Rule, path: &str) -> Option<Fiel
     }
 }
 
-/// `messageExpression` when it yields a non-blank string, else `message`, else the rule.
+/// `messageExpression` when it yields a usable string (non-blank, one line, at most 5000 bytes),
+/// else `message`, else the rule.
 fn message(scope: &Context<'_>, rule: &Rule) -> String {
     if let Some(p) = &rule.message_program
-        && let Ok(Cel::String(s)) = p.execute(scope)
-        && !s.trim().is_empty()
+        && let Ok(Ok(Cel::String(s))) =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.execute(scope)))
     {
-        return s.to_string();
+        let trimmed = s.trim();
+        if !trimmed.is_empty() && !trimmed.contains('\n') && trimmed.len() <= 5000 {
+            return trimmed.to_string();
+        }
     }
     match &rule.message {
         Some(m) => m.clone(),
@@ -297,83 +324,17 @@ fn map(m: HashMap<Key, Cel>) -> Cel {
     Cel::Map(CelMap { map: Arc::new(m) })
 }
 
-/// A JSON value as CEL sees it under `node`.
-fn to_cel(node: &Node, value: &Value, root: bool) -> Cel {
-    match value {
-        Value::String(s) => match node.format {
-            Format::DateTime if !node.int_or_string => chrono::DateTime::parse_from_rfc3339(s)
-                .map(Cel::Timestamp)
-                .unwrap_or_else(|_| string(s)),
-            Format::Duration if !node.int_or_string => parse_duration(s)
-                .map(Cel::Duration)
-                .unwrap_or_else(|| string(s)),
-            Format::Byte if !node.int_or_string => base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .map(|b| Cel::Bytes(Arc::new(b)))
-                .unwrap_or_else(|_| string(s)),
-            _ => string(s),
-        },
-        Value::Array(items) => {
-            let list = match node.items.as_deref() {
-                Some(item) => items.iter().map(|v| to_cel(item, v, false)).collect(),
-                None => items.iter().map(plain).collect(),
-            };
-            Cel::List(Arc::new(list))
-        }
-        Value::Object(obj) => {
-            let mut m = HashMap::with_capacity(obj.len());
-            if node.is_map() {
-                for (k, v) in obj {
-                    let c = match node.map_values() {
-                        Some(values) => to_cel(values, v, false),
-                        None => plain(v),
-                    };
-                    m.insert(key(k.clone()), c);
-                }
-                return map(m);
-            }
-            for (k, v) in obj {
-                let type_meta = (root || node.embedded)
-                    && matches!(k.as_str(), "apiVersion" | "kind" | "metadata");
-                let c = if type_meta {
-                    if k == "metadata" {
-                        // Rules see only metadata.name and metadata.generateName.
-                        let mut meta = HashMap::new();
-                        for field in ["name", "generateName"] {
-                            if let Some(Value::String(s)) = v.get(field) {
-                                meta.insert(key(field.to_string()), string(s));
-                            }
-                        }
-                        map(meta)
-                    } else {
-                        plain(v)
-                    }
-                } else if let Some(child) = node.properties.get(k) {
-                    to_cel(child, v, false)
-                } else if node.preserve_unknown {
-                    plain(v)
-                } else {
-                    continue;
-                };
-                if let Some(name) = escape(k) {
-                    m.insert(key(name), c);
-                }
-            }
-            if node.embedded {
-                m.entry(key("apiVersion".into()))
-                    .or_insert_with(|| string(""));
-                m.entry(key("kind".into())).or_insert_with(|| string(""));
-                m.entry(key("metadata".into()))
-                    .or_insert_with(|| map(HashMap::new()));
-            }
-            map(m)
-        }
-        other => plain(other),
-    }
-}
+static FULL: Need = Need::Full;
 
-/// A value without schema (under `x-kubernetes-preserve-unknown-fields`).
-fn plain(value: &Value) -> Cel {
+/// A JSON value as CEL sees it under `node` (`None`: no schema, as under
+/// `x-kubernetes-preserve-unknown-fields`), converting only what `need` says rules can read.
+fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
+    if *need == Need::Presence {
+        // Only `has()` looks at it: the key must exist, its value is never read.
+        return Cel::Null;
+    }
+    let int_or_string = node.is_some_and(|n| n.int_or_string);
+    let format = node.map(|n| n.format).unwrap_or(Format::None);
     match value {
         Value::Null => Cel::Null,
         Value::Bool(b) => Cel::Bool(*b),
@@ -386,18 +347,95 @@ fn plain(value: &Value) -> Cel {
                 Cel::Float(n.as_f64().unwrap_or(f64::NAN))
             }
         }
-        Value::String(s) => string(s),
-        Value::Array(items) => Cel::List(Arc::new(items.iter().map(plain).collect())),
+        Value::String(s) => match format {
+            Format::DateTime if !int_or_string => chrono::DateTime::parse_from_rfc3339(s)
+                .map(Cel::Timestamp)
+                .unwrap_or_else(|_| string(s)),
+            Format::Duration if !int_or_string => parse_duration(s)
+                .map(Cel::Duration)
+                .unwrap_or_else(|| string(s)),
+            Format::Byte if !int_or_string => base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map(|b| Cel::Bytes(Arc::new(b)))
+                .unwrap_or_else(|_| string(s)),
+            _ => string(s),
+        },
+        Value::Array(items) => {
+            let item = node.and_then(|n| n.items.as_deref());
+            Cel::List(Arc::new(
+                items
+                    .iter()
+                    .map(|v| to_cel(item, v, false, &FULL))
+                    .collect(),
+            ))
+        }
         Value::Object(obj) => {
-            let mut m = HashMap::with_capacity(obj.len());
+            let wanted = match need {
+                Need::Fields(w) => Some(w),
+                _ => None,
+            };
+            let mut m = HashMap::with_capacity(wanted.map_or(obj.len(), |w| w.len()));
+            let is_map = node.is_some_and(Node::is_map);
+            let embedded = node.is_some_and(|n| n.embedded);
             for (k, v) in obj {
-                if let Some(name) = escape(k) {
-                    m.insert(key(name), plain(v));
-                }
+                // Map keys are data and keep their spelling; field names are escaped.
+                let name = if is_map {
+                    k.clone()
+                } else {
+                    match escape(k) {
+                        Some(name) => name,
+                        None => continue,
+                    }
+                };
+                let child_need = match wanted {
+                    None => &FULL,
+                    Some(w) => match w.get(&name) {
+                        Some(n) => n,
+                        None => continue,
+                    },
+                };
+                let c = match node {
+                    None => to_cel(None, v, false, child_need),
+                    Some(n) if is_map => to_cel(n.map_values(), v, false, child_need),
+                    Some(n) => {
+                        let type_meta = (root || embedded)
+                            && matches!(k.as_str(), "apiVersion" | "kind" | "metadata");
+                        if type_meta && k == "metadata" {
+                            object_meta(v)
+                        } else if type_meta {
+                            to_cel(None, v, false, child_need)
+                        } else if let Some(child) = n.properties.get(k) {
+                            to_cel(Some(child), v, false, child_need)
+                        } else if n.preserve_unknown {
+                            to_cel(None, v, false, child_need)
+                        } else {
+                            continue;
+                        }
+                    }
+                };
+                m.insert(key(name), c);
+            }
+            if embedded {
+                m.entry(key("apiVersion".into()))
+                    .or_insert_with(|| string(""));
+                m.entry(key("kind".into())).or_insert_with(|| string(""));
+                m.entry(key("metadata".into()))
+                    .or_insert_with(|| map(HashMap::new()));
             }
             map(m)
         }
     }
+}
+
+/// Rules see only `metadata.name` and `metadata.generateName` of an object.
+fn object_meta(meta: &Value) -> Cel {
+    let mut m = HashMap::new();
+    for field in ["name", "generateName"] {
+        if let Some(Value::String(s)) = meta.get(field) {
+            m.insert(key(field.to_string()), string(s));
+        }
+    }
+    map(m)
 }
 
 /// A Go duration string (`1h30m`, `500ms`, `-2.5s`).

@@ -83,8 +83,7 @@ impl FieldError {
     ) -> FieldError {
         let field = field.into();
         let detail = detail.into();
-        let mut message = format!("{field}: {}", body(kind, value.as_ref(), &detail));
-        message.shrink_to_fit();
+        let message = format!("{field}: {}", body(kind, value.as_ref(), &detail));
         FieldError {
             field,
             kind,

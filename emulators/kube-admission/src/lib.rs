@@ -20,6 +20,7 @@ mod cel;
 mod error;
 mod gofmt;
 mod mutate;
+mod needs;
 mod schema;
 mod validate;
 
@@ -41,6 +42,18 @@ impl CompiledSchema {
         Ok(CompiledSchema { root })
     }
 
+    /// The fields of `object` that [`admit`](Self::admit) would prune, as sorted paths
+    /// (`spec.colour`, `spec.items[0].x`). kube-apiserver answers them with `unknown field
+    /// "spec.colour"` warnings (`fieldValidation=Warn`, the default) or refuses the request with
+    /// `strict decoding error: unknown field "spec.colour"` (`fieldValidation=Strict`, kubectl's
+    /// default).
+    pub fn unknown_fields(&self, object: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        mutate::unknown_fields(&self.root, object, true, "", &mut out);
+        out.sort();
+        out
+    }
+
     /// Prunes unknown fields of `object` in place (unless `x-kubernetes-preserve-unknown-fields`),
     /// applies defaults, then validates. `old` is the stored object on update: it enables CEL
     /// transition rules (`oldSelf`) and ratcheting (checks on values unchanged from `old` are
@@ -57,10 +70,9 @@ impl CompiledSchema {
         mutate::prune_and_default(&self.root, object, true);
 
         let mut errors = validate::metadata(object);
-        let schema_errors = validate::schema(&self.root, object, old);
-        let blocked = schema_errors.iter().any(|e| e.kind.blocks_cel());
-        errors.extend(schema_errors);
-        if blocked {
+        errors.extend(validate::schema(&self.root, object, old));
+        validate::list_types(&self.root, object, old, "", &mut errors);
+        if errors.iter().any(|e| e.kind.blocks_cel()) {
             if self.root.rules_below {
                 errors.push(FieldError::new(
                     FieldErrorKind::Invalid,

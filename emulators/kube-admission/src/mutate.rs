@@ -103,3 +103,46 @@ fn object(node: &Node, map: &mut Map<String, Value>, root: bool) {
         }
     }
 }
+
+/// The paths of the fields pruning would remove (`spec.colour`, `spec.items[0].x`), sorted: what
+/// the server reports as `unknown field "..."` warnings, or refuses under strict field validation.
+pub(crate) fn unknown_fields(
+    node: &Node,
+    value: &Value,
+    root: bool,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    match value {
+        Value::Object(map) => {
+            let keeps_type_meta = root || node.embedded;
+            let prunes = !node.preserve_unknown && !node.is_map();
+            let values = node.map_values();
+            for (k, v) in map {
+                let child_path = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if keeps_type_meta && TYPE_META.contains(&k.as_str()) {
+                    continue;
+                }
+                if let Some(child) = node.properties.get(k) {
+                    unknown_fields(child, v, false, &child_path, out);
+                } else if let Some(values) = values {
+                    unknown_fields(values, v, false, &child_path, out);
+                } else if prunes {
+                    out.push(child_path);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = node.items.as_deref() {
+                for (i, v) in items.iter().enumerate() {
+                    unknown_fields(item, v, false, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use kube_cel::cel::Program;
 use regex::Regex;
+
+use crate::needs::Need;
 use serde_json::{Map, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +121,8 @@ pub(crate) struct Node {
     pub(crate) list_map_keys: Vec<String>,
     pub(crate) default: Option<Value>,
     pub(crate) rules: Vec<Rule>,
+    /// What the rules of this node read of `self` and `oldSelf`.
+    pub(crate) cel_need: Need,
     /// Value validations in `allOf`, `anyOf`, `oneOf`, `not`: checked, never used for pruning.
     pub(crate) all_of: Vec<Node>,
     pub(crate) any_of: Vec<Node>,
@@ -259,6 +263,13 @@ impl Node {
             ));
         }
         let rules = compile_rules(obj, at)?;
+        let mut cel_need = Need::nothing();
+        for r in &rules {
+            cel_need.visit(r.program.expression());
+            if let Some(m) = &r.message_program {
+                cel_need.visit(m.expression());
+            }
+        }
         let branches = |k: &str| -> Result<Vec<Node>, String> {
             match obj.get(k) {
                 None | Some(Value::Null) => Ok(Vec::new()),
@@ -306,6 +317,7 @@ impl Node {
             list_map_keys,
             default: obj.get("default").cloned(),
             rules,
+            cel_need,
             all_of,
             any_of,
             one_of,

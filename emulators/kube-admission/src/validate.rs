@@ -80,11 +80,8 @@ fn child_path(path: &str, name: &str) -> String {
     }
 }
 
-/// The name kube-openapi puts in front of "in body".
-fn body_name(path: &str) -> &str {
-    if path.is_empty() { "<nil>" } else { path }
-}
-
+/// The field of an error, also the name kube-openapi puts in front of "in body"; `<nil>` is how
+/// the server prints the root.
 fn field(path: &str) -> &str {
     if path.is_empty() { "<nil>" } else { path }
 }
@@ -133,7 +130,7 @@ fn walk(
             Some(Value::String(actual.to_string())),
             format!(
                 "{} in body must be of type {expected}: {}",
-                body_name(path),
+                field(path),
                 gofmt::quote(actual)
             ),
         ));
@@ -279,7 +276,7 @@ fn string(node: &Node, s: &str, value: &Value, path: &str, errors: &mut Vec<Fiel
 
 /// kube-openapi's string validator: maxLength, minLength, pattern; it stops at the first failure.
 fn string_value(node: &Node, s: &str, value: &Value, path: &str) -> Option<FieldError> {
-    let name = body_name(path);
+    let name = field(path);
     if node.max_length.is_some() || node.min_length.is_some() {
         let chars = s.chars().count() as u64;
         if let Some(max) = node.max_length
@@ -289,7 +286,7 @@ fn string_value(node: &Node, s: &str, value: &Value, path: &str) -> Option<Field
             return Some(FieldError::new(
                 FieldErrorKind::TooLong,
                 field(path),
-                Some(value.clone()),
+                None,
                 format!("may not be more than {max} {unit}"),
             ));
         }
@@ -318,7 +315,7 @@ fn string_value(node: &Node, s: &str, value: &Value, path: &str) -> Option<Field
 }
 
 fn string_format(node: &Node, s: &str, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
-    let name = body_name(path);
+    let name = field(path);
     let format_ok = match node.format {
         Format::DateTime => is_date_time(s),
         Format::Byte => base64::engine::general_purpose::STANDARD.decode(s).is_ok(),
@@ -342,10 +339,11 @@ fn string_format(node: &Node, s: &str, value: &Value, path: &str, errors: &mut V
 }
 
 /// The date-time forms kube-openapi's strfmt accepts: RFC 3339 with or without fractional
-/// seconds (a space may stand for the `T`).
+/// seconds (a space may stand for the `T`), offsets without a colon, local times.
 fn is_date_time(s: &str) -> bool {
     chrono::DateTime::parse_from_rfc3339(s).is_ok()
         || chrono::DateTime::parse_from_rfc3339(&s.replacen(' ', "T", 1)).is_ok()
+        || chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z").is_ok()
         || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
 }
 
@@ -356,26 +354,28 @@ fn number(
     path: &str,
     errors: &mut Vec<FieldError>,
 ) {
-    let name = body_name(path);
+    let name = field(path);
     let f = n.as_f64().unwrap_or(f64::NAN);
-    let out_of_range = match node.format {
-        Format::Int32 => n.as_i64().is_none_or(|i| i32::try_from(i).is_err()),
-        Format::Int64 => n.as_i64().is_none() && n.as_f64().is_some_and(|f| f.fract() == 0.0),
-        _ => false,
-    };
-    if out_of_range && node.ty == Some(Type::Integer) {
-        // A plain error in kube-openapi, so the server reports it without a field.
-        let format = if node.format == Format::Int32 {
-            "int32"
-        } else {
-            "int64"
+    // kube-openapi checks that an integer fits its format (int64 when none is given).
+    if node.ty == Some(Type::Integer) {
+        let fits = match node.format {
+            Format::Int32 => n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()),
+            _ => n.as_i64().is_some(),
         };
-        errors.push(FieldError::new(
-            FieldErrorKind::Invalid,
-            "<nil>",
-            Some(Value::String(String::new())),
-            format!("Checked value must be of type integer with format {format} in {name}"),
-        ));
+        if !fits {
+            let format = match node.format {
+                Format::Int32 => " with format int32",
+                Format::Int64 => " with format int64",
+                _ => " (default format)",
+            };
+            // A plain error in kube-openapi, so the server reports it without a field.
+            errors.push(FieldError::new(
+                FieldErrorKind::Invalid,
+                "<nil>",
+                Some(Value::String(String::new())),
+                format!("Checked value must be of type integer{format} in {name}"),
+            ));
+        }
     }
     let mut push = |detail: String| {
         errors.push(FieldError::new(
@@ -431,7 +431,7 @@ fn array(
     path: &str,
     errors: &mut Vec<FieldError>,
 ) {
-    let name = body_name(path);
+    let name = field(path);
     let size = items.len() as u64;
     if let Some(min) = node.min_items
         && size < min
@@ -481,10 +481,54 @@ fn array(
             format!("{name} in body shouldn't contain duplicates"),
         ));
     }
-    if node.list_type == ListType::Set {
-        duplicates(items, path, |v| Some(v.clone()), errors);
-    } else if node.list_type == ListType::Map {
-        duplicates(items, path, |v| map_key(node, v), errors);
+}
+
+/// `x-kubernetes-list-type` invariants, checked after the schema like `ValidateListSetsAndMaps`
+/// (which names map entries `field[key]`): no repeated element in a `set`, no repeated key in a
+/// `map` list. Unchanged lists are not checked again.
+pub(crate) fn list_types(
+    node: &Node,
+    value: &Value,
+    old: Option<&Value>,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) {
+    if old.is_some_and(|o| o == value) {
+        return;
+    }
+    match value {
+        Value::Array(items) => {
+            match node.list_type {
+                ListType::Set => duplicates(items, path, |v| Some(v.clone()), errors),
+                ListType::Map => duplicates(items, path, |v| map_key(node, v), errors),
+                ListType::Atomic => {}
+            }
+            if let Some(item_node) = node.items.as_deref() {
+                let old_items = old.and_then(Value::as_array);
+                for (i, item) in items.iter().enumerate() {
+                    let old_item = old_items.and_then(|o| correlate(node, o, item));
+                    list_types(item_node, item, old_item, &format!("{path}[{i}]"), errors);
+                }
+            }
+        }
+        Value::Object(map) => {
+            let old_map = old.and_then(Value::as_object);
+            if let Some(values) = node.map_values() {
+                for (k, v) in map {
+                    if !node.properties.contains_key(k) {
+                        let p = format!("{path}[{k}]");
+                        list_types(values, v, old_map.and_then(|o| o.get(k)), &p, errors);
+                    }
+                }
+            }
+            for (k, child) in &node.properties {
+                if let Some(v) = map.get(k) {
+                    let p = child_path(path, k);
+                    list_types(child, v, old_map.and_then(|o| o.get(k)), &p, errors);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -550,7 +594,7 @@ fn object(
     root: bool,
     errors: &mut Vec<FieldError>,
 ) {
-    let name = body_name(path);
+    let name = field(path);
     let count = map.len() as u64;
     if let Some(min) = node.min_properties
         && count < min
@@ -591,6 +635,17 @@ fn object(
     }
     for (k, child) in &node.properties {
         if root && k == "metadata" {
+            // A CRD may only constrain metadata.name and metadata.generateName.
+            let meta = map.get(k).and_then(Value::as_object);
+            let old_meta = old_map.and_then(|o| o.get(k));
+            for field in ["name", "generateName"] {
+                if let (Some(schema), Some(v)) =
+                    (child.properties.get(field), meta.and_then(|m| m.get(field)))
+                {
+                    let o = old_meta.and_then(|o| o.get(field));
+                    walk(schema, v, o, &format!("metadata.{field}"), false, errors);
+                }
+            }
             continue;
         }
         if let Some(v) = map.get(k) {

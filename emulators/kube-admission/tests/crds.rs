@@ -677,3 +677,53 @@ fn admitting_many_topics_is_cheap() {
         start.elapsed()
     );
 }
+
+#[test]
+fn status_updates_of_large_topics_stay_cheap() {
+    let s = topics();
+    let details: Vec<Value> = (0..1000)
+        .map(|p| json!({"partition": p, "leader": 1001, "replicas": [1001, 1002, 1003], "isr": [1001, 1002, 1003]}))
+        .collect();
+    let old = topic(
+        "orders",
+        json!({"partitions": 1000, "replicationFactor": 3}),
+        Some(json!({"partitions": 1000, "partitionDetails": details, "observedGeneration": 1})),
+    );
+    let start = std::time::Instant::now();
+    for i in 0..20 {
+        let mut new = old.clone();
+        new["status"]["partitionDetails"][0]["isr"] = json!([1001, 1002]);
+        new["status"]["observedGeneration"] = json!(i + 2);
+        s.admit(&mut new, Some(&old)).unwrap();
+    }
+    let per_call = start.elapsed() / 20;
+    // Debug build on a shared machine; a release build is about ten times faster.
+    assert!(
+        per_call < std::time::Duration::from_millis(200),
+        "{per_call:?}"
+    );
+    eprintln!("admit of a 1000-partition status update: {per_call:?}");
+}
+
+#[test]
+fn unknown_fields_are_listed_for_warnings_and_strict_validation() {
+    let mut t = topic(
+        "orders",
+        json!({"colour": "blue", "proxyRef": {"name": "p", "port": 1}, "config": {"any.key": {"x": 1}}}),
+        Some(json!({"partitionDetails": [{"partition": 0, "extra": true}]})),
+    );
+    t["unknownTopLevel"] = json!(1);
+    t["metadata"]["labels"] = json!({"a": "b"});
+    let s = topics();
+    assert_eq!(
+        s.unknown_fields(&t),
+        vec![
+            "spec.colour",
+            "spec.proxyRef.port",
+            "status.partitionDetails[0].extra",
+            "unknownTopLevel"
+        ]
+    );
+    s.admit(&mut t, None).unwrap();
+    assert!(s.unknown_fields(&t).is_empty());
+}

@@ -447,3 +447,190 @@ fn value_validations_under_any_of_one_of_all_of_and_not() {
         vec!["<nil>: Invalid value: \"\": must not validate the schema (not)"]
     );
 }
+
+#[test]
+fn runtime_errors_in_rules_become_field_errors() {
+    for rule in [
+        "self.n / 0 == 1",
+        "self.n % 0 == 1",
+        "self.n + 9223372036854775807 > 0",
+        "-9223372036854775808 - self.n < 0",
+        "self.xs[5] == 1",
+        "self.s.matches('(') ",
+        "int(self.s) == 1",
+        "self.s.substring(5) == ''",
+    ] {
+        let s = with_spec(json!({
+            "type": "object",
+            "properties": {"n": {"type": "integer"}, "xs": {"type": "array", "items": {"type": "integer"}}, "s": {"type": "string"}},
+            "x-kubernetes-validations": [{"rule": rule}],
+        }));
+        let f = check(&s, json!({"n": 1, "xs": [1], "s": "ab"}));
+        assert_eq!(f.len(), 1, "{rule}: {f:?}");
+        assert!(
+            f[0].starts_with("spec: Invalid value: \"object\": "),
+            "{rule}: {f:?}"
+        );
+    }
+}
+
+#[test]
+fn unusable_message_expressions_fall_back_to_the_message() {
+    let s = with_spec(json!({
+        "type": "object",
+        "properties": {"a": {"type": "integer"}},
+        "x-kubernetes-validations": [
+            {"rule": "self.a < 10", "messageExpression": "'  '", "message": "a is too big"},
+            {"rule": "self.a < 20", "messageExpression": "'line\\nbreak'"},
+        ],
+    }));
+    assert_eq!(
+        check(&s, json!({"a": 25})),
+        vec![
+            "spec: Invalid value: \"object\": a is too big",
+            "spec: Invalid value: \"object\": failed rule: self.a < 20"
+        ]
+    );
+}
+
+#[test]
+fn set_items_have_no_old_self() {
+    let s = with_spec(props(json!({
+        "tags": {"type": "array", "x-kubernetes-list-type": "set",
+                 "items": {"type": "string", "x-kubernetes-validations": [
+                     {"rule": "self == oldSelf", "message": "transition"},
+                     {"rule": "self != 'x'", "message": "no x"}]}},
+    })));
+    // New elements: only the rule without oldSelf runs.
+    assert_eq!(
+        update(
+            &s,
+            json!({"tags": ["a", "x"]}),
+            Some(json!({"tags": ["b"]}))
+        ),
+        vec!["spec.tags[1]: Invalid value: \"string\": no x"]
+    );
+    // An element kept from the old list is not checked again.
+    assert!(
+        update(
+            &s,
+            json!({"tags": ["x", "c"]}),
+            Some(json!({"tags": ["x"]}))
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn rules_see_everything_they_can_read() {
+    // Only the parts of a value that rules read are converted for CEL; these rules read values
+    // through has(), whole-object comparison, macros and indexing.
+    let s = with_spec(json!({
+        "type": "object",
+        "properties": {
+            "big": {"type": "object", "properties": {"deep": {"type": "object", "properties": {"n": {"type": "integer"}}}}},
+            "list": {"type": "array", "items": {"type": "object", "properties": {"n": {"type": "integer"}}}},
+            "other": {"type": "string"},
+        },
+        "x-kubernetes-validations": [
+            {"rule": "has(self.big) == has(oldSelf.big)", "message": "big may not come or go"},
+            {"rule": "!has(self.big) || self.big == oldSelf.big", "message": "big is immutable"},
+            {"rule": "!has(self.list) || self.list.all(x, x.n < 5)", "message": "n below 5"},
+            {"rule": "!has(self.list) || size(self.list) < 3 || self.list[2].n != 4", "message": "third is not 4"},
+        ],
+    }));
+    let old = json!({"big": {"deep": {"n": 1}}, "list": [{"n": 1}]});
+    assert!(
+        update(
+            &s,
+            json!({"big": {"deep": {"n": 1}}, "list": [{"n": 1}], "other": "x"}),
+            Some(old.clone())
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        update(
+            &s,
+            json!({"big": {"deep": {"n": 2}}, "list": [{"n": 1}]}),
+            Some(old.clone())
+        ),
+        vec!["spec: Invalid value: \"object\": big is immutable"]
+    );
+    assert_eq!(
+        update(&s, json!({"list": [{"n": 1}]}), Some(old.clone())),
+        vec!["spec: Invalid value: \"object\": big may not come or go"]
+    );
+    assert_eq!(
+        update(
+            &s,
+            json!({"big": {"deep": {"n": 1}}, "list": [{"n": 1}, {"n": 2}, {"n": 4}]}),
+            Some(old.clone())
+        ),
+        vec!["spec: Invalid value: \"object\": third is not 4"]
+    );
+    assert_eq!(
+        update(
+            &s,
+            json!({"big": {"deep": {"n": 1}}, "list": [{"n": 7}]}),
+            Some(old)
+        ),
+        vec!["spec: Invalid value: \"object\": n below 5"]
+    );
+}
+
+#[test]
+fn integers_must_fit_their_format() {
+    let s = with_spec(props(json!({
+        "small": {"type": "integer", "format": "int32"},
+        "plain": {"type": "integer"},
+    })));
+    assert!(
+        check(
+            &s,
+            json!({"small": 2147483647, "plain": 9223372036854775807_i64})
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        check(&s, json!({"small": -2147483649_i64})),
+        vec![
+            "<nil>: Invalid value: \"\": Checked value must be of type integer with format int32 in spec.small"
+        ]
+    );
+    assert_eq!(
+        check(&s, json!({"plain": 9223372036854775808_u64})),
+        vec![
+            "<nil>: Invalid value: \"\": Checked value must be of type integer (default format) in spec.plain"
+        ]
+    );
+}
+
+#[test]
+fn crds_may_constrain_the_name() {
+    let s = CompiledSchema::compile(&json!({
+        "type": "object",
+        "properties": {
+            "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 5}}},
+            "spec": {"type": "object"},
+        },
+    }))
+    .unwrap();
+    let mut ok = object(json!({}));
+    assert!(s.admit(&mut ok, None).is_ok());
+    let mut long = object(json!({}));
+    long["metadata"]["name"] = json!("toolong");
+    let e = s.admit(&mut long, None).unwrap_err();
+    assert_eq!(
+        e[0].message,
+        "metadata.name: Too long: may not be more than 5 bytes"
+    );
+}
+
+#[test]
+fn a_stored_null_is_no_old_value() {
+    let s = with_spec(props(json!({
+        "size": {"type": "integer", "nullable": true,
+                 "x-kubernetes-validations": [{"rule": "self >= oldSelf", "message": "may only grow"}]},
+    })));
+    assert!(update(&s, json!({"size": 1}), Some(json!({"size": null}))).is_empty());
+}
