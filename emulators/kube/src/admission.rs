@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::resources::ResourceDef;
 use crate::status::ApiError;
+use crate::store::{FieldValidation, WriteOptions};
 
 /// Paths (in the API server's notation) present in `before` but pruned from `after`.
 fn pruned_fields(before: &Value, after: &Value, prefix: &str, out: &mut Vec<String>) {
@@ -40,12 +41,12 @@ pub(crate) fn admit(
     def: &ResourceDef,
     obj: &mut Value,
     old: Option<&Value>,
-    strict: bool,
+    opts: &WriteOptions,
 ) -> Result<(), ApiError> {
     let Some(schema) = &def.compiled else {
         return Ok(());
     };
-    let before = strict.then(|| obj.clone());
+    let before = (opts.field_validation != FieldValidation::Ignore).then(|| obj.clone());
     let result = schema.admit(obj, old);
     let name = obj
         .pointer("/metadata/name")
@@ -55,7 +56,7 @@ pub(crate) fn admit(
     if let Some(before) = before {
         let mut unknown = Vec::new();
         pruned_fields(&before, obj, "", &mut unknown);
-        if !unknown.is_empty() {
+        if !unknown.is_empty() && opts.field_validation == FieldValidation::Strict {
             let list = unknown
                 .iter()
                 .map(|f| format!("unknown field \"{f}\""))
@@ -65,6 +66,9 @@ pub(crate) fn admit(
                 "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {list}",
                 def.kind, def.version, def.kind
             )));
+        }
+        if let Ok(mut warnings) = opts.warnings.lock() {
+            warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
         }
     }
     result.map_err(|errors| {

@@ -38,8 +38,8 @@ use tracing::{debug, warn};
 
 use server::{Shared, lock};
 
-/// How the emulator behaves.
-#[derive(Clone, Debug)]
+/// How the emulator behaves. `Debug` never shows the token.
+#[derive(Clone)]
 pub struct KubeEmulatorConfig {
     /// Watch events retained per resource; watching from an older resourceVersion gets 410.
     pub history_size: usize,
@@ -49,6 +49,17 @@ pub struct KubeEmulatorConfig {
     pub token: Option<String>,
     /// How often watches that allow bookmarks get a BOOKMARK event.
     pub bookmark_interval: Duration,
+}
+
+impl std::fmt::Debug for KubeEmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeEmulatorConfig")
+            .field("history_size", &self.history_size)
+            .field("tls", &self.tls)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("bookmark_interval", &self.bookmark_interval)
+            .finish()
+    }
 }
 
 impl Default for KubeEmulatorConfig {
@@ -255,7 +266,13 @@ impl RunningKube {
         } else {
             "http"
         };
-        format!("{scheme}://{}", self.addr)
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            // Listening on every interface: clients reach it (and the certificate names it) as
+            // the loopback address.
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("{scheme}://{addr}")
     }
 
     /// The CA certificate (PEM) that signed the server certificate, when serving https.
@@ -301,5 +318,37 @@ impl RunningKube {
             let _ = stop.send(());
         }
         let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for RunningKube {
+    /// Dropping without [`RunningKube::shutdown`] still stops the server (in the background).
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let config = KubeEmulatorConfig {
+            token: Some("very-secret-token".into()),
+            ..KubeEmulatorConfig::default()
+        };
+        let text = format!("{config:?}");
+        assert!(!text.contains("very-secret-token"), "{text}");
+        assert!(text.contains("<redacted>"));
+    }
+
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn the_control_handle_can_be_shared_across_tasks() {
+        assert_send_sync::<KubeControl>();
     }
 }

@@ -27,26 +27,26 @@ struct Args {
     token: Option<String>,
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, so call it
+/// before announcing readiness.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }
 
 #[tokio::main]
@@ -69,8 +69,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = &args.kubeconfig_out {
         kube.write_kubeconfig(path)?;
     }
+    let stop = shutdown_signal()?;
     println!("{}", kube.base_url());
-    shutdown_signal().await;
+    stop.await;
     kube.shutdown().await;
     Ok(())
 }

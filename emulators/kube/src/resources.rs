@@ -476,7 +476,28 @@ pub(crate) fn crd_status(crd: &Value, now: &str) -> Value {
             stored_versions.push(v);
         }
     }
-    let condition = |type_: &str, reason: &str, message: &str| json!({"type": type_, "status": "True", "lastTransitionTime": now, "reason": reason, "message": message});
+    // Keep the transition time of conditions that were already True.
+    let since = |type_: &str| {
+        crd.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|cs| {
+                cs.iter().find(|c| {
+                    c.get("type").and_then(Value::as_str) == Some(type_)
+                        && c.get("status").and_then(Value::as_str) == Some("True")
+                })
+            })
+            .and_then(|c| c.get("lastTransitionTime").cloned())
+            .unwrap_or_else(|| Value::String(now.to_string()))
+    };
+    let condition = |type_: &str, reason: &str, message: &str| {
+        json!({
+            "type": type_,
+            "status": "True",
+            "lastTransitionTime": since(type_),
+            "reason": reason,
+            "message": message,
+        })
+    };
     json!({
         "conditions": [
             condition("NamesAccepted", "NoConflicts", "no conflicts found"),

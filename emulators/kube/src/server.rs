@@ -18,7 +18,9 @@ use crate::discovery;
 use crate::resources::ResourceDef;
 use crate::selectors::{FieldSelector, LabelSelector, Selectors};
 use crate::status::ApiError;
-use crate::store::{Change, ChangeKind, DeleteOptions, PatchKind, Store, WatchFrom, WriteOptions};
+use crate::store::{
+    Change, ChangeKind, DeleteOptions, FieldValidation, PatchKind, Store, WatchFrom, WriteOptions,
+};
 use crate::table::{self, IncludeObject};
 use crate::{KubeEmulatorConfig, KubeFaults, KubeStats};
 
@@ -238,15 +240,39 @@ impl ResourceRequest {
     }
 }
 
-fn wants_table(req: &Request<Incoming>) -> bool {
-    req.headers()
+/// The representation the client asked for first in `Accept`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Render {
+    Object,
+    Table,
+    /// `as=PartialObjectMetadata(List)`: metadata only (kube-rs `get_metadata`, metadata watchers).
+    Metadata,
+}
+
+fn render_as(req: &Request<Incoming>) -> Render {
+    let first = req
+        .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| {
-            a.split(',')
-                .next()
-                .is_some_and(|first| first.contains("as=Table") && first.contains("g=meta.k8s.io"))
-        })
+        .and_then(|a| a.split(',').next())
+        .unwrap_or("");
+    if !first.contains("g=meta.k8s.io") {
+        Render::Object
+    } else if first.contains("as=Table") {
+        Render::Table
+    } else if first.contains("as=PartialObjectMetadata") {
+        Render::Metadata
+    } else {
+        Render::Object
+    }
+}
+
+fn partial_metadata(obj: &Value) -> Value {
+    json!({
+        "apiVersion": "meta.k8s.io/v1",
+        "kind": "PartialObjectMetadata",
+        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+    })
 }
 
 fn selectors(q: &HashMap<String, String>) -> Result<Selectors, ApiError> {
@@ -272,7 +298,13 @@ fn write_options(q: &HashMap<String, String>) -> WriteOptions {
         dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
         field_manager: q.get("fieldManager").cloned(),
         apply: false,
-        strict: q.get("fieldValidation").is_some_and(|v| v == "Strict"),
+        field_validation: match q.get("fieldValidation").map(String::as_str) {
+            Some("Strict") => FieldValidation::Strict,
+            Some("Ignore") => FieldValidation::Ignore,
+            _ => FieldValidation::Warn,
+        },
+        warnings: Default::default(),
+        applied_fields: None,
     }
 }
 
@@ -366,7 +398,7 @@ async fn resource(
     if rr.def.namespaced && rr.namespace.is_none() && !matches!(verb, "list" | "watch") {
         return error_response(&ApiError::not_found_path());
     }
-    let table = wants_table(&req);
+    let render = render_as(&req);
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -374,60 +406,72 @@ async fn resource(
         .unwrap_or("application/json")
         .to_string();
     let include = IncludeObject::parse(q.get("includeObject").map(String::as_str));
+    let opts = write_options(&q);
     let result: Result<(u16, Value), ApiError> = match verb {
         "get" => {
             let name = rr.name.as_deref().unwrap_or("");
             lock(&shared.store)
                 .get(&rr.def, rr.ns_key(), name)
-                .map(|o| {
-                    if table {
-                        (
-                            200,
-                            table::table(
-                                &rr.def,
-                                std::slice::from_ref(&o),
-                                include,
-                                o.pointer("/metadata/resourceVersion")
-                                    .and_then(Value::as_str)
-                                    .map(String::from),
-                                true,
-                            ),
-                        )
-                    } else {
-                        (200, o)
-                    }
+                .map(|o| match render {
+                    Render::Table => (
+                        200,
+                        table::table(
+                            &rr.def,
+                            std::slice::from_ref(&o),
+                            include,
+                            o.pointer("/metadata/resourceVersion")
+                                .and_then(Value::as_str)
+                                .map(String::from),
+                            true,
+                        ),
+                    ),
+                    Render::Metadata => (200, partial_metadata(&o)),
+                    Render::Object => (200, o),
                 })
         }
-        "list" => selectors(&q).map(|sel| {
+        "list" => selectors(&q).and_then(|sel| {
             let store = lock(&shared.store);
             let items: Vec<Value> = store
                 .list(&rr.def, rr.namespace.as_deref())
                 .into_iter()
                 .filter(|o| sel.matches(o))
                 .collect();
-            let rv = store.current_rv().to_string();
+            let current = store.current_rv();
             drop(store);
-            if table {
-                (200, table::table(&rr.def, &items, include, Some(rv), true))
-            } else {
-                (
+            let (items, meta) = paginate(items, &q, current)?;
+            Ok(match render {
+                Render::Table => {
+                    let mut t = table::table(&rr.def, &items, include, None, true);
+                    t["metadata"] = meta;
+                    (200, t)
+                }
+                Render::Metadata => (
+                    200,
+                    json!({
+                        "apiVersion": "meta.k8s.io/v1",
+                        "kind": "PartialObjectMetadataList",
+                        "metadata": meta,
+                        "items": items.iter().map(partial_metadata).collect::<Vec<_>>(),
+                    }),
+                ),
+                Render::Object => (
                     200,
                     json!({
                         "apiVersion": rr.def.api_version(),
                         "kind": rr.def.list_kind(),
-                        "metadata": {"resourceVersion": rv},
+                        "metadata": meta,
                         "items": items,
                     }),
-                )
-            }
+                ),
+            })
         }),
-        "watch" => return start_watch(shared, &rr, &q, table),
+        "watch" => return start_watch(shared, &rr, &q, render),
         "create" => match read_body(req)
             .await
             .and_then(|b| parse_object(&b, &content_type))
         {
             Ok(obj) => lock(&shared.store)
-                .create(&rr.def, rr.ns_key(), obj, &write_options(&q))
+                .create(&rr.def, rr.ns_key(), obj, &opts)
                 .map(|o| (201, o)),
             Err(e) => Err(e),
         },
@@ -442,7 +486,7 @@ async fn resource(
                     rr.name.as_deref().unwrap_or(""),
                     rr.subresource.as_deref(),
                     obj,
-                    &write_options(&q),
+                    &opts,
                     false,
                 )
                 .map(|o| (200, o)),
@@ -467,7 +511,7 @@ async fn resource(
                             rr.subresource.as_deref(),
                             kind,
                             &body,
-                            &write_options(&q),
+                            &opts,
                         )
                         .map(|(o, created)| (if created { 201 } else { 200 }, o)),
                     Err(e) => Err(e),
@@ -480,10 +524,82 @@ async fn resource(
         },
         _ => Err(ApiError::method_not_allowed()),
     };
-    match result {
+    let mut resp = match result {
         Ok((code, v)) => json_response(code, &v),
         Err(e) => error_response(&e),
+    };
+    let warnings = opts.warnings.lock().map(|w| w.clone()).unwrap_or_default();
+    for warning in warnings {
+        let text = serde_json::to_string(&warning).unwrap_or_default();
+        if let Ok(value) = HeaderValue::from_str(&format!("299 - {text}")) {
+            resp.headers_mut().append(header::WARNING, value);
+        }
     }
+    resp
+}
+
+fn object_key(o: &Value) -> (String, String) {
+    let text = |p: &str| {
+        o.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    (text("/metadata/namespace"), text("/metadata/name"))
+}
+
+/// `limit` and `continue`: pages in (namespace, name) order. A continued list reports the
+/// resourceVersion of its first page; its items are the current state after the last key
+/// (not a snapshot).
+fn paginate(
+    items: Vec<Value>,
+    q: &HashMap<String, String>,
+    current_rv: u64,
+) -> Result<(Vec<Value>, Value), ApiError> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut rv = current_rv;
+    let mut items = items;
+    if let Some(token) = q.get("continue").filter(|t| !t.is_empty()) {
+        let decoded: Value = engine
+            .decode(token)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| ApiError::bad_request("continue key is not valid"))?;
+        let after = (
+            decoded
+                .pointer("/after/0")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            decoded
+                .pointer("/after/1")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        );
+        rv = decoded
+            .get("rv")
+            .and_then(Value::as_u64)
+            .unwrap_or(current_rv);
+        items.retain(|o| object_key(o) > after);
+    }
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
+    let mut meta = json!({"resourceVersion": rv.to_string()});
+    if let Some(limit) = limit
+        && items.len() > limit
+    {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        let (ns, name) = items.last().map(object_key).unwrap_or_default();
+        let token = engine.encode(json!({"rv": rv, "after": [ns, name]}).to_string());
+        meta["continue"] = Value::String(token);
+        meta["remainingItemCount"] = json!(remaining);
+    }
+    Ok((items, meta))
 }
 
 fn delete_options(q: &HashMap<String, String>, body: &[u8]) -> DeleteOptions {
@@ -562,7 +678,7 @@ struct WatchView {
     def: Arc<ResourceDef>,
     namespace: Option<String>,
     selectors: Selectors,
-    table: bool,
+    render: Render,
     include: IncludeObject,
 }
 
@@ -593,12 +709,14 @@ impl WatchView {
     }
 
     fn line(&self, type_: &str, obj: Value, first: &mut bool) -> Bytes {
-        let object = if self.table {
-            let t = table::table(&self.def, &[obj], self.include, None, *first);
-            *first = false;
-            t
-        } else {
-            obj
+        let object = match self.render {
+            Render::Table => {
+                let t = table::table(&self.def, &[obj], self.include, None, *first);
+                *first = false;
+                t
+            }
+            Render::Metadata => partial_metadata(&obj),
+            Render::Object => obj,
         };
         let mut line =
             serde_json::to_vec(&json!({"type": type_, "object": object})).unwrap_or_default();
@@ -637,7 +755,7 @@ fn start_watch(
     shared: &Arc<Shared>,
     rr: &ResourceRequest,
     q: &HashMap<String, String>,
-    table: bool,
+    render: Render,
 ) -> Response<Body> {
     let sel = match selectors(q) {
         Ok(s) => s,
@@ -666,7 +784,7 @@ fn start_watch(
         def: rr.def.clone(),
         namespace: rr.namespace.clone(),
         selectors: sel,
-        table,
+        render,
         include: IncludeObject::parse(q.get("includeObject").map(String::as_str)),
     };
     lock(&shared.stats).watches_opened += 1;

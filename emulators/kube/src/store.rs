@@ -61,8 +61,23 @@ pub(crate) struct WriteOptions {
     pub field_manager: Option<String>,
     /// Server-side apply (recorded as an `Apply` managed-fields entry).
     pub apply: bool,
-    /// `fieldValidation=Strict`: unknown fields of custom resources are an error.
-    pub strict: bool,
+    /// What unknown fields of custom resources cause (`fieldValidation`).
+    pub field_validation: FieldValidation,
+    /// Warnings for the response (`Warning` headers), e.g. unknown fields under `Warn`.
+    pub warnings: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The fields an apply configuration sets (FieldsV1 form), recorded for its manager.
+    pub applied_fields: Option<Value>,
+}
+
+/// The `fieldValidation` of a write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum FieldValidation {
+    Ignore,
+    /// The server's default: unknown fields are dropped with a warning.
+    #[default]
+    Warn,
+    /// Unknown fields are an error (kubectl's default).
+    Strict,
 }
 
 /// Where a watch starts.
@@ -169,10 +184,23 @@ fn random_suffix() -> String {
         .collect()
 }
 
-/// Secrets: `stringData` is write-only and lands base64-encoded in `data`.
-fn fold_string_data(def: &ResourceDef, obj: &mut Value) {
+/// Secrets: `data` must be base64; `stringData` is write-only and lands base64-encoded in
+/// `data`.
+fn fold_string_data(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
     use base64::Engine;
     if def.group.is_empty() && def.plural == "secrets" {
+        if let Some(data) = obj.get("data").and_then(Value::as_object) {
+            for v in data.values() {
+                let ok = v
+                    .as_str()
+                    .is_some_and(|s| base64::engine::general_purpose::STANDARD.decode(s).is_ok());
+                if !ok {
+                    return Err(ApiError::bad_request(
+                        "Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data in .data",
+                    ));
+                }
+            }
+        }
         if let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
             if !obj.get("data").is_some_and(Value::is_object) {
                 obj["data"] = json!({});
@@ -190,6 +218,7 @@ fn fold_string_data(def: &ResourceDef, obj: &mut Value) {
             obj["type"] = Value::String("Opaque".into());
         }
     }
+    Ok(())
 }
 
 /// Removes strategic-merge-patch directives (`$patch`, `$setElementOrder/...`, `$retainKeys`).
@@ -228,6 +257,7 @@ fn record_manager(
     manager: Option<&str>,
     operation: &str,
     subresource: Option<&str>,
+    fields_v1: Option<&Value>,
 ) {
     let Some(manager) = manager else {
         return;
@@ -249,13 +279,85 @@ fn record_manager(
         "apiVersion": def.api_version(),
         "time": now(),
         "fieldsType": "FieldsV1",
-        "fieldsV1": {},
+        "fieldsV1": fields_v1.cloned().unwrap_or_else(|| json!({})),
     });
     if let Some(sub) = subresource {
         entry["subresource"] = Value::String(sub.into());
     }
     fields.push(entry);
     meta.insert("managedFields".into(), Value::Array(fields));
+}
+
+/// The fields a value sets, in FieldsV1 form (`{"f:spec": {"f:partitions": {}}}`); lists are
+/// owned as a whole.
+fn fields_v1(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, child)| (format!("f:{k}"), fields_v1(child)))
+                .collect(),
+        ),
+        _ => json!({}),
+    }
+}
+
+/// The fields an apply configuration manages: the main resource's fields (status excluded for
+/// kinds with a status subresource) or only the status on `/status`; of the metadata only
+/// labels, annotations and finalizers.
+fn applied_fields(def: &ResourceDef, doc: &Value, subresource: Option<&str>) -> Value {
+    let mut fields = fields_v1(doc);
+    if let Some(m) = fields.as_object_mut() {
+        m.remove("f:apiVersion");
+        m.remove("f:kind");
+        if subresource == Some("status") {
+            m.retain(|k, _| k == "f:status");
+        } else if def.has_status {
+            m.remove("f:status");
+        }
+        if let Some(Value::Object(meta)) = m.get_mut("f:metadata") {
+            meta.retain(|k, _| matches!(k.as_str(), "f:labels" | "f:annotations" | "f:finalizers"));
+            if meta.is_empty() {
+                m.remove("f:metadata");
+            }
+        }
+    }
+    fields
+}
+
+/// What `manager` applied last time (on the same subresource).
+fn previous_apply(existing: &Value, manager: &str, subresource: Option<&str>) -> Option<Value> {
+    existing
+        .pointer("/metadata/managedFields")?
+        .as_array()?
+        .iter()
+        .find(|f| {
+            f.get("manager").and_then(Value::as_str) == Some(manager)
+                && f.get("operation").and_then(Value::as_str) == Some("Apply")
+                && f.get("subresource").and_then(Value::as_str) == subresource
+        })
+        .and_then(|f| f.get("fieldsV1").cloned())
+}
+
+/// Removes from `obj` the fields the manager applied before and no longer applies.
+fn remove_dropped(obj: &mut Value, before: &Value, now: &Value) {
+    let (Some(before), Some(target)) = (before.as_object(), obj.as_object_mut()) else {
+        return;
+    };
+    for (key, sub_before) in before {
+        let Some(field) = key.strip_prefix("f:") else {
+            continue;
+        };
+        match now.get(key) {
+            None => {
+                target.remove(field);
+            }
+            Some(sub_now) => {
+                if let Some(child) = target.get_mut(field) {
+                    remove_dropped(child, sub_before, sub_now);
+                }
+            }
+        }
+    }
 }
 
 /// Copies the fields clients cannot set from the stored object.
@@ -528,7 +630,7 @@ impl Store {
         {
             m.remove("status");
         }
-        fold_string_data(def, &mut obj);
+        fold_string_data(def, &mut obj)?;
         let operation = if opts.apply { "Apply" } else { "Update" };
         record_manager(
             def,
@@ -536,10 +638,11 @@ impl Store {
             opts.field_manager.as_deref(),
             operation,
             None,
+            opts.applied_fields.as_ref().filter(|_| opts.apply),
         );
         let new_defs = self.special_on_write(def, &mut obj)?;
         if def.custom {
-            admission::admit(def, &mut obj, None, opts.strict)?;
+            admission::admit(def, &mut obj, None, opts)?;
         }
         if opts.dry_run {
             return Ok(obj);
@@ -682,10 +785,10 @@ impl Store {
         };
         new["apiVersion"] = Value::String(def.api_version());
         new["kind"] = Value::String(def.kind.clone());
-        fold_string_data(def, &mut new);
+        fold_string_data(def, &mut new)?;
         let new_defs = self.special_on_write(def, &mut new)?;
         if def.custom {
-            admission::admit(def, &mut new, Some(&existing), opts.strict)?;
+            admission::admit(def, &mut new, Some(&existing), opts)?;
         }
         if subresource.is_none() && def.has_generation && spec_changed(def, &existing, &new) {
             let generation = existing
@@ -694,16 +797,31 @@ impl Store {
                 .unwrap_or(0);
             meta_mut(&mut new).insert("generation".into(), json!(generation + 1));
         }
-        if new == existing {
+        let operation = if opts.apply { "Apply" } else { "Update" };
+        // A write that changes nothing keeps the resourceVersion, unless a new apply manager
+        // has to be recorded.
+        let new_apply_manager = opts.apply
+            && opts.field_manager.as_deref().is_some_and(|m| {
+                !existing
+                    .pointer("/metadata/managedFields")
+                    .and_then(Value::as_array)
+                    .is_some_and(|fields| {
+                        fields.iter().any(|f| {
+                            f.get("manager").and_then(Value::as_str) == Some(m)
+                                && f.get("operation").and_then(Value::as_str) == Some("Apply")
+                        })
+                    })
+            });
+        if new == existing && !new_apply_manager {
             return Ok(existing);
         }
-        let operation = if opts.apply { "Apply" } else { "Update" };
         record_manager(
             def,
             &mut new,
             opts.field_manager.as_deref(),
             operation,
             subresource,
+            opts.applied_fields.as_ref().filter(|_| opts.apply),
         );
         if opts.dry_run {
             return Ok(new);
@@ -740,6 +858,14 @@ impl Store {
         body: &[u8],
         opts: &WriteOptions,
     ) -> Result<(Value, bool), ApiError> {
+        if kind == PatchKind::Strategic && def.custom {
+            // Like kube-apiserver: custom resources have no strategic-merge metadata.
+            return Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+            ));
+        }
         if kind == PatchKind::Apply && opts.field_manager.as_deref().is_none_or(str::is_empty) {
             return Err(ApiError::new(
                 422,
@@ -763,9 +889,9 @@ impl Store {
         };
         let existing = match self.get(def, ns, name) {
             Ok(e) => e,
-            Err(e) if kind == PatchKind::Apply && subresource.is_none() => {
-                let _ = e;
+            Err(_) if kind == PatchKind::Apply && subresource.is_none() => {
                 let mut obj = parse_doc(body)?;
+                let obj_fields = obj.clone();
                 Self::check_kind(def, &obj)?;
                 let meta = meta_mut(&mut obj);
                 if let Some(n) = meta.get("name").and_then(Value::as_str)
@@ -782,6 +908,7 @@ impl Store {
                     obj,
                     &WriteOptions {
                         apply: true,
+                        applied_fields: Some(applied_fields(def, &obj_fields, None)),
                         ..opts.clone()
                     },
                 )?;
@@ -790,6 +917,7 @@ impl Store {
             Err(e) => return Err(e),
         };
         let mut patched = existing.clone();
+        let mut applied = None;
         match kind {
             PatchKind::Json => {
                 let ops: json_patch::Patch = serde_json::from_slice(body)
@@ -804,12 +932,22 @@ impl Store {
                     )
                 })?;
             }
-            PatchKind::Merge | PatchKind::Strategic | PatchKind::Apply => {
+            PatchKind::Merge | PatchKind::Strategic => {
                 let doc = parse_doc(body)?;
                 json_patch::merge(&mut patched, &doc);
                 if kind == PatchKind::Strategic {
                     strip_directives(&mut patched);
                 }
+            }
+            PatchKind::Apply => {
+                let doc = parse_doc(body)?;
+                json_patch::merge(&mut patched, &doc);
+                let fields = applied_fields(def, &doc, subresource);
+                let manager = opts.field_manager.as_deref().unwrap_or("");
+                if let Some(before) = previous_apply(&existing, manager, subresource) {
+                    remove_dropped(&mut patched, &before, &fields);
+                }
+                applied = Some(fields);
             }
         }
         if rv_of(&patched) != rv_of(&existing) {
@@ -817,6 +955,7 @@ impl Store {
         }
         let opts = WriteOptions {
             apply: kind == PatchKind::Apply,
+            applied_fields: applied,
             ..opts.clone()
         };
         self.update(def, ns, name, subresource, patched, &opts, true)

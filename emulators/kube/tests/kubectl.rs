@@ -1,0 +1,426 @@
+//! kubectl 1.32 as a client. Skipped (with a note) where kubectl is not installed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::*;
+use kube::api::{Patch, PatchParams};
+use kube_emulator::RunningKube;
+use serde_json::json;
+
+const KUBECTL: &str = "/usr/bin/kubectl";
+
+struct Kubectl {
+    kubeconfig: PathBuf,
+    cache: PathBuf,
+    dir: PathBuf,
+}
+
+struct Output {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Kubectl {
+    /// None when kubectl is not installed.
+    fn for_emulator(kube: &RunningKube) -> Option<Self> {
+        if !Path::new(KUBECTL).exists() {
+            eprintln!("note: {KUBECTL} is not installed; skipping this kubectl test");
+            return None;
+        }
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "kube-emulator-kubectl-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let kubeconfig = dir.join("kubeconfig");
+        kube.write_kubeconfig(&kubeconfig)
+            .expect("the kubeconfig is written");
+        Some(Self {
+            kubeconfig,
+            cache: dir.join("cache"),
+            dir,
+        })
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, None).await
+    }
+
+    async fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        use tokio::io::AsyncWriteExt;
+        let mut cmd = tokio::process::Command::new(KUBECTL);
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args)
+            .env("HOME", &self.dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("kubectl starts");
+        if let Some(mut pipe) = child.stdin.take() {
+            if let Some(input) = stdin {
+                pipe.write_all(input.as_bytes())
+                    .await
+                    .expect("stdin written");
+            }
+            drop(pipe);
+        }
+        let out = child.wait_with_output().await.expect("kubectl finishes");
+        Output {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(
+            out.ok,
+            "kubectl {args:?} failed: {}{}",
+            out.stdout, out.stderr
+        );
+        out.stdout
+    }
+}
+
+impl Drop for Kubectl {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn path(p: &str) -> String {
+    repo_dir().join(p).to_string_lossy().into_owned()
+}
+
+/// The words of each line, so column alignment does not matter.
+fn rows(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect()
+}
+
+async fn with_examples(k: &Kubectl) {
+    let out = k.ok(&["apply", "-f", &path("crds")]).await;
+    assert!(
+        out.contains(
+            "customresourcedefinition.apiextensions.k8s.io/kafkatopics.kafka.hdinsight.dev created"
+        ),
+        "{out}"
+    );
+    k.ok(&["create", "namespace", "kafka"]).await;
+    let out = k.ok(&["apply", "-f", &path("examples")]).await;
+    for line in [
+        "kafkarestproxy.kafka.hdinsight.dev/default created",
+        "secret/hdi-sp created",
+        "kafkatopic.kafka.hdinsight.dev/orders created",
+        "kafkatopic.kafka.hdinsight.dev/payments created",
+        "kafkatopic.kafka.hdinsight.dev/audit-log created",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in {out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_crds_and_examples_and_prints_columns() {
+    let (kube, client) = start().await;
+    let Some(k) = Kubectl::for_emulator(&kube) else {
+        return;
+    };
+    with_examples(&k).await;
+
+    // Re-applying is idempotent for the custom resources.
+    let again = k.ok(&["apply", "-f", &path("examples/topics.yaml")]).await;
+    assert!(
+        again.contains("kafkatopic.kafka.hdinsight.dev/orders unchanged"),
+        "{again}"
+    );
+
+    topics(&client, "kafka")
+        .patch_status(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {
+                "topicName": "orders.v1", "partitions": 12, "replicationFactor": 3, "underReplicatedPartitions": 0,
+                "conditions": [{"type": "Ready", "status": "True", "reason": "Created", "message": "created",
+                                "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]
+            }})),
+        )
+        .await
+        .expect("status set");
+
+    let table = rows(&k.ok(&["get", "kt", "-n", "kafka"]).await);
+    assert_eq!(
+        table[0],
+        [
+            "NAME",
+            "TOPIC",
+            "PARTITIONS",
+            "RF",
+            "URP",
+            "READY",
+            "REASON",
+            "AGE"
+        ]
+    );
+    let orders = table
+        .iter()
+        .find(|r| r[0] == "orders")
+        .expect("an orders row");
+    assert_eq!(
+        orders[1..7],
+        ["orders.v1", "12", "3", "0", "True", "Created"]
+    );
+    let names: Vec<&str> = table[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(names, ["audit-log", "orders", "payments"]);
+
+    let wide = rows(&k.ok(&["get", "kt", "-n", "kafka", "-o", "wide"]).await);
+    assert_eq!(
+        wide[0].last().map(String::as_str),
+        Some("PROXY"),
+        "priority-1 columns show with -o wide"
+    );
+
+    let krp = rows(&k.ok(&["get", "krp", "-n", "kafka"]).await);
+    assert_eq!(
+        krp[0],
+        ["NAME", "ENDPOINT", "TOPICS", "READY", "REASON", "AGE"]
+    );
+    assert_eq!(
+        krp[1][..2],
+        ["default", "https://mycluster-kafkarest.azurehdinsight.net"]
+    );
+
+    let yaml = k
+        .ok(&["get", "kt", "orders", "-n", "kafka", "-o", "yaml"])
+        .await;
+    let doc: serde_json::Value = serde_yaml::from_str(&yaml).expect("kubectl prints YAML");
+    assert_eq!(doc["spec"]["partitions"], 12);
+    assert_eq!(doc["spec"]["topicName"], "orders.v1");
+    assert_eq!(doc["metadata"]["generation"], 1);
+    assert_eq!(doc["status"]["conditions"][0]["type"], "Ready");
+
+    let secrets = rows(&k.ok(&["get", "secrets", "-n", "kafka"]).await);
+    assert_eq!(secrets[0], ["NAME", "TYPE", "DATA", "AGE"]);
+    assert_eq!(secrets[1][..3], ["hdi-sp", "Opaque", "3"]);
+    kube.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_rejects_unknown_and_invalid_fields_like_the_server() {
+    let (kube, _client) = start().await;
+    let Some(k) = Kubectl::for_emulator(&kube) else {
+        return;
+    };
+    with_examples(&k).await;
+    let typo = "apiVersion: kafka.hdinsight.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {name: t, namespace: kafka}\nspec: {partitions: 1, replicationFactor: 1, partitons: 2}\n";
+    let out = k.run_with_stdin(&["apply", "-f", "-"], Some(typo)).await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains("strict decoding error: unknown field \"spec.partitons\""),
+        "{}",
+        out.stderr
+    );
+
+    let out = k
+        .run_with_stdin(&["apply", "--validate=warn", "-f", "-"], Some(typo))
+        .await;
+    assert!(out.ok, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("Warning: unknown field \"spec.partitons\""),
+        "{}",
+        out.stderr
+    );
+    let stored = k
+        .ok(&["get", "kt", "t", "-n", "kafka", "-o", "jsonpath={.spec}"])
+        .await;
+    assert!(
+        !stored.contains("partitons"),
+        "unknown fields are pruned: {stored}"
+    );
+    k.ok(&["delete", "kt", "t", "-n", "kafka"]).await;
+
+    let invalid = "apiVersion: kafka.hdinsight.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {name: t, namespace: kafka}\nspec: {partitions: 0, replicationFactor: 1}\n";
+    let out = k.run_with_stdin(&["apply", "-f", "-"], Some(invalid)).await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains("The KafkaTopic \"t\" is invalid: spec.partitions: Invalid value: 0"),
+        "{}",
+        out.stderr
+    );
+    kube.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_wait_sees_the_ready_condition() {
+    let (kube, client) = start().await;
+    let Some(k) = Kubectl::for_emulator(&kube) else {
+        return;
+    };
+    with_examples(&k).await;
+    let early = k
+        .run(&[
+            "wait",
+            "--for=condition=Ready",
+            "kt/orders",
+            "-n",
+            "kafka",
+            "--timeout=1s",
+        ])
+        .await;
+    assert!(!early.ok, "not Ready yet: {}", early.stdout);
+
+    let api = topics(&client, "kafka");
+    let waiter = tokio::spawn({
+        let kubeconfig = k.kubeconfig.clone();
+        let cache = k.cache.clone();
+        async move {
+            tokio::process::Command::new(KUBECTL)
+                .arg("--kubeconfig")
+                .arg(kubeconfig)
+                .arg("--cache-dir")
+                .arg(cache)
+                .args([
+                    "wait",
+                    "--for=condition=Ready",
+                    "kt/orders",
+                    "-n",
+                    "kafka",
+                    "--timeout=5s",
+                ])
+                .output()
+                .await
+                .expect("kubectl wait runs")
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    api.patch_status(
+        "orders",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"conditions": [{
+            "type": "Ready", "status": "True", "reason": "Created", "message": "created",
+            "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1
+        }]}})),
+    )
+    .await
+    .expect("status set");
+    let out = waiter.await.expect("the waiter finishes");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("kafkatopic.kafka.hdinsight.dev/orders condition met")
+    );
+    kube.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_creates_and_deletes_objects() {
+    let (kube, _client) = start().await;
+    let Some(k) = Kubectl::for_emulator(&kube) else {
+        return;
+    };
+    with_examples(&k).await;
+    let out = k
+        .ok(&[
+            "create",
+            "secret",
+            "generic",
+            "extra",
+            "-n",
+            "kafka",
+            "--from-literal=clientSecret=abc",
+        ])
+        .await;
+    assert!(out.contains("secret/extra created"), "{out}");
+    let data = k
+        .ok(&[
+            "get",
+            "secret",
+            "extra",
+            "-n",
+            "kafka",
+            "-o",
+            "jsonpath={.data.clientSecret}",
+        ])
+        .await;
+    assert_eq!(data, "YWJj");
+
+    let out = k.ok(&["delete", "secret", "extra", "-n", "kafka"]).await;
+    assert!(out.contains("secret \"extra\" deleted"), "{out}");
+    let out = k.ok(&["delete", "kt", "payments", "-n", "kafka"]).await;
+    assert!(
+        out.contains("kafkatopic.kafka.hdinsight.dev \"payments\" deleted"),
+        "{out}"
+    );
+    let gone = k.run(&["get", "kt", "payments", "-n", "kafka"]).await;
+    assert!(!gone.ok);
+    assert!(
+        gone.stderr
+            .contains("kafkatopics.kafka.hdinsight.dev \"payments\" not found"),
+        "{}",
+        gone.stderr
+    );
+
+    let out = k.ok(&["delete", "namespace", "kafka"]).await;
+    assert!(out.contains("namespace \"kafka\" deleted"), "{out}");
+    let left = k.ok(&["get", "kt", "-A"]).await;
+    assert!(
+        left.trim().is_empty(),
+        "namespace deletion removes its objects: {left}"
+    );
+    kube.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_api_resources_lists_the_custom_kinds() {
+    let (kube, _client) = start().await;
+    let Some(k) = Kubectl::for_emulator(&kube) else {
+        return;
+    };
+    k.ok(&["apply", "-f", &path("crds")]).await;
+    let table = rows(&k.ok(&["api-resources"]).await);
+    assert_eq!(
+        table[0],
+        ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    );
+    assert!(table.contains(&vec![
+        "kafkatopics".to_string(),
+        "kt".into(),
+        "kafka.hdinsight.dev/v1alpha1".into(),
+        "true".into(),
+        "KafkaTopic".into()
+    ]));
+    assert!(
+        table
+            .iter()
+            .any(|r| r[0] == "kafkarestproxies" && r[1] == "krp")
+    );
+    assert!(
+        table
+            .iter()
+            .any(|r| r[0] == "leases" && r.contains(&"coordination.k8s.io/v1".to_string()))
+    );
+    let kafka = rows(
+        &k.ok(&["api-resources", "--categories=kafka", "-o", "name"])
+            .await,
+    );
+    assert_eq!(kafka.len(), 2, "{kafka:?}");
+    kube.shutdown().await;
+}
