@@ -376,6 +376,19 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over() {
     .await;
     assert!(t.status.is_some());
     assert!(standby.logs().contains("became leader"));
+    // SIGTERM: a graceful stop, exit code 0, and the Lease is given up.
+    assert_eq!(standby.terminate(), Some(0), "{}", standby.logs());
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(env.client.clone(), "default");
+    let lease = leases
+        .get("hdinsight-topic-operator")
+        .await
+        .expect("the Lease exists");
+    assert_eq!(
+        lease.spec.and_then(|s| s.holder_identity),
+        None,
+        "the Lease was released"
+    );
     assert_eq!(
         env.hdi
             .control()
