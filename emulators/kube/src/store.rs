@@ -606,6 +606,11 @@ impl Store {
         if self.stored(def, ns, &name).is_some() {
             return Err(ApiError::already_exists(def, &name));
         }
+        if rv_of(&obj).is_some_and(|rv| !rv.is_empty()) {
+            return Err(ApiError::bad_request(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
         let uid = uuid::Uuid::new_v4().to_string();
         let meta = meta_mut(&mut obj);
         for key in [

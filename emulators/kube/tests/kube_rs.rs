@@ -129,6 +129,17 @@ async fn stale_writes_conflict_and_duplicates_already_exist() {
         .await
         .expect("created");
 
+    let mut fetched = api.get("orders").await.expect("get");
+    fetched.metadata.name = Some("copy".into());
+    let err = api_error(api.create(&PostParams::default(), &fetched).await);
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (
+            400,
+            "resourceVersion should not be set on objects to be created"
+        )
+    );
+
     let dup = api_error(
         api.create(&PostParams::default(), &topic("orders", 3))
             .await,
