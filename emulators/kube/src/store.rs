@@ -119,7 +119,12 @@ fn rv_of(obj: &Value) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
+/// The object's metadata map, created when missing. Callers pass objects (bodies are checked
+/// first); anything else is replaced by an empty object rather than panicking.
 fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.is_object() {
+        *obj = json!({});
+    }
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }
