@@ -796,6 +796,42 @@ impl Store {
         new["apiVersion"] = Value::String(def.api_version());
         new["kind"] = Value::String(def.kind.clone());
         fold_string_data(def, &mut new)?;
+        if is_deleting(&existing) {
+            let names = |o: &Value| -> Vec<String> {
+                o.pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(String::from)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let before = names(&existing);
+            let added: Vec<String> = names(&new)
+                .into_iter()
+                .filter(|f| !before.contains(f))
+                .collect();
+            if !added.is_empty() {
+                let quoted = added
+                    .iter()
+                    .map(|f| format!("{f:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(ApiError::invalid(
+                    def,
+                    name,
+                    &[(
+                        "metadata.finalizers".into(),
+                        format!(
+                            "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{{quoted}}}"
+                        ),
+                        "FieldValueForbidden",
+                    )],
+                ));
+            }
+        }
         let new_defs = self.special_on_write(def, &mut new)?;
         if def.custom {
             admission::admit(def, &mut new, Some(&existing), opts)?;

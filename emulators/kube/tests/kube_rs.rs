@@ -415,6 +415,22 @@ async fn finalizers_hold_deletion_until_removed() {
     let pending = api.get("orders").await.expect("still there");
     assert!(pending.metadata.deletion_timestamp.is_some());
 
+    let late = api_error(
+        api.patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"finalizers": ["kafka.hdinsight.dev/topic", "late/one"]}}),
+            ),
+        )
+        .await,
+    );
+    assert_eq!(
+        late.code, 422,
+        "no new finalizers during deletion: {}",
+        late.message
+    );
+
     api.patch(
         "orders",
         &PatchParams::default(),
