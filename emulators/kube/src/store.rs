@@ -52,7 +52,8 @@ struct History {
 }
 
 /// The backlog a new watch sends first, and the live change feed.
-pub(crate) type WatchStart = (Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>);
+/// (and the resourceVersion the backlog brings the client up to).
+pub(crate) type WatchStart = (Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>, u64);
 
 /// Options common to writes.
 #[derive(Clone, Debug, Default)]
@@ -1242,7 +1243,7 @@ impl Store {
                     .unwrap_or_default()
             }
         };
-        Ok((backlog, self.tx.subscribe()))
+        Ok((backlog, self.tx.subscribe(), self.rv))
     }
 
     /// Forgets all history: any resourceVersion handed out before now is too old to watch from.
