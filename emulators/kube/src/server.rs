@@ -789,8 +789,10 @@ fn start_watch(
     };
     lock(&shared.stats).watches_opened += 1;
     let (tx, rx) = mpsc::channel::<Bytes>(256);
+    // Subscribed before the store is read: a drop-watches from now on ends this stream.
+    let drop_rx = shared.drop_watches.subscribe();
     let started = lock(&shared.store).watch(&rr.def, from);
-    let (backlog, live) = match started {
+    let (backlog, live, synced_rv) = match started {
         Ok(x) => x,
         Err(e) => {
             // Like kube-apiserver: the watch is accepted and its only event is the error.
@@ -805,8 +807,12 @@ fn start_watch(
     tokio::spawn(run_watch(
         shared,
         view,
-        backlog,
-        live,
+        WatchFeed {
+            backlog,
+            live,
+            synced_rv,
+            drop_rx,
+        },
         tx,
         send_initial && bookmarks,
         bookmarks,
@@ -815,23 +821,34 @@ fn start_watch(
     stream_response(rx)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a watch stream reads: the backlog, the live feed from the same instant, the
+/// resourceVersion the backlog is complete up to, and the drop-watches signal.
+struct WatchFeed {
+    backlog: Vec<Arc<Change>>,
+    live: broadcast::Receiver<Arc<Change>>,
+    synced_rv: u64,
+    drop_rx: watch::Receiver<u64>,
+}
+
 async fn run_watch(
     shared: Arc<Shared>,
     view: WatchView,
-    backlog: Vec<Arc<Change>>,
-    mut live: broadcast::Receiver<Arc<Change>>,
+    feed: WatchFeed,
     tx: mpsc::Sender<Bytes>,
     initial_end: bool,
     bookmarks: bool,
     timeout: Duration,
 ) {
-    let mut drop_rx = shared.drop_watches.subscribe();
-    drop_rx.mark_unchanged();
+    let WatchFeed {
+        backlog,
+        mut live,
+        synced_rv,
+        mut drop_rx,
+    } = feed;
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
     let mut first = true;
-    let mut last_rv = 0u64;
+    let mut last_rv = synced_rv;
     for c in &backlog {
         last_rv = last_rv.max(c.rv);
         if let Some((t, obj)) = view.event_type(c)
@@ -841,8 +858,8 @@ async fn run_watch(
         }
     }
     if initial_end {
-        let rv = lock(&shared.store).current_rv().max(last_rv);
-        if tx.send(view.bookmark(rv, true)).await.is_err() {
+        // Changes after `synced_rv` are still queued in `live`: the initial state ends there.
+        if tx.send(view.bookmark(synced_rv, true)).await.is_err() {
             return;
         }
     }

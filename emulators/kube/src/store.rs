@@ -52,7 +52,8 @@ struct History {
 }
 
 /// The backlog a new watch sends first, and the live change feed.
-pub(crate) type WatchStart = (Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>);
+/// (and the resourceVersion the backlog brings the client up to).
+pub(crate) type WatchStart = (Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>, u64);
 
 /// Options common to writes.
 #[derive(Clone, Debug, Default)]
@@ -119,7 +120,12 @@ fn rv_of(obj: &Value) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
+/// The object's metadata map, created when missing. Callers pass objects (bodies are checked
+/// first); anything else is replaced by an empty object rather than panicking.
 fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.is_object() {
+        *obj = json!({});
+    }
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }
@@ -606,6 +612,11 @@ impl Store {
         if self.stored(def, ns, &name).is_some() {
             return Err(ApiError::already_exists(def, &name));
         }
+        if rv_of(&obj).is_some_and(|rv| !rv.is_empty()) {
+            return Err(ApiError::bad_request(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
         let uid = uuid::Uuid::new_v4().to_string();
         let meta = meta_mut(&mut obj);
         for key in [
@@ -786,6 +797,42 @@ impl Store {
         new["apiVersion"] = Value::String(def.api_version());
         new["kind"] = Value::String(def.kind.clone());
         fold_string_data(def, &mut new)?;
+        if is_deleting(&existing) {
+            let names = |o: &Value| -> Vec<String> {
+                o.pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(String::from)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let before = names(&existing);
+            let added: Vec<String> = names(&new)
+                .into_iter()
+                .filter(|f| !before.contains(f))
+                .collect();
+            if !added.is_empty() {
+                let quoted = added
+                    .iter()
+                    .map(|f| format!("{f:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(ApiError::invalid(
+                    def,
+                    name,
+                    &[(
+                        "metadata.finalizers".into(),
+                        format!(
+                            "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{{quoted}}}"
+                        ),
+                        "FieldValueForbidden",
+                    )],
+                ));
+            }
+        }
         let new_defs = self.special_on_write(def, &mut new)?;
         if def.custom {
             admission::admit(def, &mut new, Some(&existing), opts)?;
@@ -1196,7 +1243,7 @@ impl Store {
                     .unwrap_or_default()
             }
         };
-        Ok((backlog, self.tx.subscribe()))
+        Ok((backlog, self.tx.subscribe(), self.rv))
     }
 
     /// Forgets all history: any resourceVersion handed out before now is too old to watch from.

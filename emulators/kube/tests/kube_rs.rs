@@ -129,6 +129,17 @@ async fn stale_writes_conflict_and_duplicates_already_exist() {
         .await
         .expect("created");
 
+    let mut fetched = api.get("orders").await.expect("get");
+    fetched.metadata.name = Some("copy".into());
+    let err = api_error(api.create(&PostParams::default(), &fetched).await);
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (
+            400,
+            "resourceVersion should not be set on objects to be created"
+        )
+    );
+
     let dup = api_error(
         api.create(&PostParams::default(), &topic("orders", 3))
             .await,
@@ -403,6 +414,22 @@ async fn finalizers_hold_deletion_until_removed() {
         .expect("delete accepted");
     let pending = api.get("orders").await.expect("still there");
     assert!(pending.metadata.deletion_timestamp.is_some());
+
+    let late = api_error(
+        api.patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"finalizers": ["kafka.hdinsight.dev/topic", "late/one"]}}),
+            ),
+        )
+        .await,
+    );
+    assert_eq!(
+        late.code, 422,
+        "no new finalizers during deletion: {}",
+        late.message
+    );
 
     api.patch(
         "orders",
