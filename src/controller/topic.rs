@@ -207,8 +207,16 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
         now,
         settings: &ctx.settings.plan,
     };
+    // A topic waiting to appear wants a recent list: lists are shared, so this costs at most a
+    // few list calls per second for all waiting topics together.
+    let waiting = previous.create_requested_at.is_some() && previous.partitions.is_none();
+    let freshness = if waiting {
+        ctx.settings.list_freshness.min(Duration::from_millis(250))
+    } else {
+        ctx.settings.list_freshness
+    };
     let names = entry
-        .topic_names(ctx.settings.list_freshness)
+        .topic_names(freshness)
         .await
         .map_err(|e| blocked_from(&e))?;
     let mut obs = Observation {
