@@ -48,6 +48,8 @@ pub struct Stores {
     pub topics: Vec<Store<KafkaTopic>>,
     pub proxies: Vec<Store<KafkaRestProxy>>,
     pub secrets: Vec<Store<PartialObjectMeta<Secret>>>,
+    /// Topic ownership, one index per topic watch.
+    pub indexes: Vec<Arc<TopicIndex>>,
 }
 
 impl Stores {
@@ -78,14 +80,19 @@ impl Stores {
             .collect()
     }
 
-    /// Topics that name the same Kafka topic on the same proxy as `topic` (itself included).
-    pub fn same_topic(&self, topic: &KafkaTopic) -> Vec<Arc<KafkaTopic>> {
-        let key = topic.proxy_key();
-        let name = topic.kafka_name();
-        self.topics
+    /// The oldest KafkaTopic naming the same Kafka topic on the same proxy as `topic`, as
+    /// "namespace/name", when it is not `topic` itself.
+    pub fn owner_other_than(&self, topic: &KafkaTopic) -> Option<String> {
+        let oldest = self
+            .indexes
             .iter()
-            .flat_map(|s| s.state_filter(|t| t.proxy_key() == key && t.kafka_name() == name))
-            .collect()
+            .flat_map(|i| i.claims(topic))
+            .min()?;
+        if Some(oldest.1.as_str()) == topic.metadata.uid.as_deref() {
+            None
+        } else {
+            Some(oldest.2)
+        }
     }
 }
 
@@ -329,9 +336,156 @@ mod tests {
         assert_eq!(jitter(Duration::from_millis(5)), Duration::from_millis(5));
     }
 
+    fn kt(name: &str, uid: &str, created_s: i64, topic: &str) -> KafkaTopic {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "kafka.hdinsight.dev/v1alpha1", "kind": "KafkaTopic",
+            "metadata": {"name": name, "namespace": "ns", "uid": uid,
+                "creationTimestamp": format!("2026-01-01T00:00:{created_s:02}Z")},
+            "spec": {"topicName": topic}
+        }))
+        .expect("topic")
+    }
+
+    #[test]
+    fn topic_index_orders_claims_and_follows_deletes_and_relists() {
+        use kube::runtime::watcher::Event;
+        let idx = TopicIndex::default();
+        let older = kt("a", "u1", 1, "t");
+        let newer = kt("b", "u2", 2, "t");
+        let other = kt("c", "u3", 0, "x");
+        for t in [&newer, &older, &other] {
+            idx.observe(&Event::Apply(t.clone()));
+        }
+        let stores = Stores {
+            indexes: vec![Arc::new(idx)],
+            ..Default::default()
+        };
+        assert_eq!(stores.owner_other_than(&older), None);
+        assert_eq!(stores.owner_other_than(&newer).as_deref(), Some("ns/a"));
+        assert_eq!(stores.owner_other_than(&other), None);
+        stores.indexes[0].observe(&Event::Delete(older.clone()));
+        assert_eq!(stores.owner_other_than(&newer), None);
+        // A relist replaces the index only when complete.
+        stores.indexes[0].observe(&Event::Init);
+        stores.indexes[0].observe(&Event::InitApply(older.clone()));
+        assert_eq!(stores.owner_other_than(&newer), None);
+        stores.indexes[0].observe(&Event::InitApply(newer.clone()));
+        stores.indexes[0].observe(&Event::InitDone);
+        assert_eq!(stores.owner_other_than(&newer).as_deref(), Some("ns/a"));
+        assert_eq!(stores.owner_other_than(&other), None, "c is gone after the relist");
+    }
+
     #[test]
     fn truncate_respects_char_boundaries() {
         assert_eq!(truncate("abc", 5), "abc");
         assert_eq!(truncate("ééé", 3), "é…");
+    }
+}
+
+/// Who names which topic: (proxy namespace, proxy name, Kafka topic name) → the KafkaTopics
+/// naming it, ordered oldest first. Kept up to date from the watch stream, so that finding the
+/// owner of a topic costs a hash lookup instead of a scan of every KafkaTopic.
+#[derive(Default)]
+pub struct TopicIndex {
+    inner: Mutex<IndexState>,
+}
+
+type IndexKey = (String, String, String);
+/// (creationTimestamp in ms, uid, "namespace/name"): orders by age, then uid.
+pub type Claim = (i64, String, String);
+
+#[derive(Default)]
+struct IndexState {
+    by_key: HashMap<IndexKey, std::collections::BTreeSet<Claim>>,
+    by_uid: HashMap<String, (IndexKey, Claim)>,
+    /// A relist in progress: built aside and swapped in when complete.
+    building: Option<(
+        HashMap<IndexKey, std::collections::BTreeSet<Claim>>,
+        HashMap<String, (IndexKey, Claim)>,
+    )>,
+}
+
+fn claim_of(t: &KafkaTopic) -> Option<(IndexKey, Claim)> {
+    let uid = t.metadata.uid.clone()?;
+    let (pns, pname) = t.proxy_key();
+    let created = t
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|c| c.0.as_millisecond())
+        .unwrap_or(i64::MAX);
+    let who = format!(
+        "{}/{}",
+        t.metadata.namespace.clone().unwrap_or_default(),
+        t.metadata.name.clone().unwrap_or_default()
+    );
+    Some(((pns, pname, t.kafka_name()), (created, uid, who)))
+}
+
+fn index_insert(
+    by_key: &mut HashMap<IndexKey, std::collections::BTreeSet<Claim>>,
+    by_uid: &mut HashMap<String, (IndexKey, Claim)>,
+    t: &KafkaTopic,
+) {
+    index_remove(by_key, by_uid, t.metadata.uid.as_deref().unwrap_or_default());
+    if let Some((key, claim)) = claim_of(t) {
+        by_key.entry(key.clone()).or_default().insert(claim.clone());
+        by_uid.insert(claim.1.clone(), (key, claim));
+    }
+}
+
+fn index_remove(
+    by_key: &mut HashMap<IndexKey, std::collections::BTreeSet<Claim>>,
+    by_uid: &mut HashMap<String, (IndexKey, Claim)>,
+    uid: &str,
+) {
+    if let Some((key, claim)) = by_uid.remove(uid)
+        && let Some(set) = by_key.get_mut(&key)
+    {
+        set.remove(&claim);
+        if set.is_empty() {
+            by_key.remove(&key);
+        }
+    }
+}
+
+impl TopicIndex {
+    /// Applies one watch event.
+    pub fn observe(&self, event: &kube::runtime::watcher::Event<KafkaTopic>) {
+        use kube::runtime::watcher::Event;
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let state = &mut *s;
+        match event {
+            Event::Init => state.building = Some(Default::default()),
+            Event::InitApply(t) => {
+                if let Some((k, u)) = state.building.as_mut() {
+                    index_insert(k, u, t);
+                }
+            }
+            Event::InitDone => {
+                if let Some((k, u)) = state.building.take() {
+                    state.by_key = k;
+                    state.by_uid = u;
+                }
+            }
+            Event::Apply(t) => index_insert(&mut state.by_key, &mut state.by_uid, t),
+            Event::Delete(t) => index_remove(
+                &mut state.by_key,
+                &mut state.by_uid,
+                t.metadata.uid.as_deref().unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// The claims on the topic `t` names, oldest first.
+    pub fn claims(&self, t: &KafkaTopic) -> Vec<Claim> {
+        let Some((key, _)) = claim_of(t) else {
+            return vec![];
+        };
+        let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        s.by_key
+            .get(&key)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }

@@ -30,7 +30,7 @@ use crate::crd::{KafkaRestProxy, KafkaTopic, PAUSED_ANNOTATION};
 use crate::metrics::{Metrics, MetricsObserver};
 use crate::server::Health;
 
-use super::context::{Context, Settings, Stores, Triggers};
+use super::context::{Context, Settings, Stores, TopicIndex, Triggers};
 use super::registry::ProxyRegistry;
 use super::{rest_proxy, topic};
 
@@ -96,6 +96,7 @@ pub async fn run(
         stores.topics.push(topics);
         stores.proxies.push(proxies);
         stores.secrets.push(secrets);
+        stores.indexes.push(Arc::new(TopicIndex::default()));
         writers.push((tw, pw, sw));
         let (ttx, trx) = mpsc::unbounded_channel();
         let (ptx, prx) = mpsc::unbounded_channel();
@@ -126,8 +127,14 @@ pub async fn run(
         let proxy_store: Store<KafkaRestProxy> = stores.proxies[i].clone();
 
         // Topics.
+        let index = stores.indexes[i].clone();
         let topic_stream = watcher(api::<KafkaTopic>(&client, &ns), watcher::Config::default())
             .default_backoff()
+            .inspect(move |ev| {
+                if let Ok(ev) = ev {
+                    index.observe(ev);
+                }
+            })
             .reflect(tw)
             .applied_objects()
             .predicate_filter(topic_trigger_hash, Default::default());

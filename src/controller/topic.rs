@@ -120,34 +120,6 @@ async fn namespace_allowed(
     }
 }
 
-/// The oldest KafkaTopic (creationTimestamp, then uid) naming the same topic owns it.
-fn conflict_owner(ctx: &Context, topic: &KafkaTopic) -> Option<String> {
-    let rivals = ctx.stores.same_topic(topic);
-    if rivals.len() <= 1 {
-        return None;
-    }
-    let order = |t: &KafkaTopic| {
-        (
-            t.metadata
-                .creation_timestamp
-                .as_ref()
-                .map(|c| c.0.as_millisecond())
-                .unwrap_or(i64::MAX),
-            t.metadata.uid.clone().unwrap_or_default(),
-        )
-    };
-    let owner = rivals.iter().min_by_key(|t| order(t))?;
-    if owner.metadata.uid == topic.metadata.uid {
-        None
-    } else {
-        Some(format!(
-            "{}/{}",
-            owner.namespace().unwrap_or_default(),
-            owner.name_any()
-        ))
-    }
-}
-
 /// Identifies a create sent for this object (not another object naming the same topic).
 fn create_key(topic: &KafkaTopic, desired: &plan::DesiredTopic) -> String {
     format!(
@@ -176,7 +148,8 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
             "KafkaRestProxy {proxy_ns}/{proxy_name} does not allow topics from namespace {topic_ns} (spec.allowedTopicNamespaces)"
         )));
     }
-    if let Some(owner) = conflict_owner(ctx, topic) {
+    // The oldest KafkaTopic (creationTimestamp, then uid) naming the same topic owns it.
+    if let Some(owner) = ctx.stores.owner_other_than(topic) {
         return Err(Blocked::Conflict { owner });
     }
     let entry = ctx
