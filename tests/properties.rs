@@ -35,6 +35,15 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
 
+/// `n` cases, or `PROPTEST_CASES` when it is set (for a longer run).
+fn cases(n: u32) -> Config {
+    let n = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(n);
+    Config::with_cases(n)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shared generators
 // ---------------------------------------------------------------------------------------------
@@ -124,7 +133,7 @@ fn reference_topic_name_ok(name: &str) -> bool {
 }
 
 proptest! {
-    #![proptest_config(Config::with_cases(1000))]
+    #![proptest_config(cases(1000))]
 
     #[test]
     fn topic_names_are_accepted_exactly_when_kafka_accepts_them(name in name_candidates()) {
@@ -144,7 +153,7 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 
 proptest! {
-    #![proptest_config(Config::with_cases(512))]
+    #![proptest_config(cases(512))]
 
     #[test]
     fn config_normalisation_keeps_scalars_and_names_the_first_bad_key(config in config_map()) {
@@ -331,7 +340,7 @@ fn topic_object(name: &str, spec: &Value) -> Value {
 fn validate_accepts_every_spec_admission_accepts() {
     let schema = topic_schema();
     let compiled = kube_cel::compile_schema(&schema);
-    let mut runner = TestRunner::new(Config::with_cases(400));
+    let mut runner = TestRunner::new(cases(400));
     let result = runner.run(&(object_name(), spec_json()), |(name, spec)| {
         let object = topic_object(&name, &spec);
         let topic: KafkaTopic = match serde_json::from_value(object.clone()) {
@@ -393,7 +402,7 @@ fn unreachable_desired() -> DesiredTopic {
 }
 
 proptest! {
-    #![proptest_config(Config::with_cases(512))]
+    #![proptest_config(cases(512))]
 
     #[test]
     fn validate_never_panics_on_any_spec(
@@ -744,7 +753,7 @@ fn check_status(
 }
 
 proptest! {
-    #![proptest_config(Config::with_cases(512))]
+    #![proptest_config(cases(512))]
 
     #[test]
     fn decide_never_panics_and_every_finish_keeps_the_status_invariants(
@@ -855,6 +864,54 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// The same for every observation without a create: a second reconcile that sees the same
+    /// thing at the same moment writes the same status, so nothing flaps. (An Observe topic with
+    /// a create on record is the finding below.)
+    #[test]
+    fn every_settled_outcome_is_a_fixed_point(scene in scene(), obs in observation()) {
+        let obs = Observation { created: None, ..obs };
+        if scene.desired.policy == ManagementPolicy::Observe && scene.previous.create_requested_at.is_some() {
+            return Ok(());
+        }
+        if let Decision::Finish(first) = plan::decide(&scene.input(), &obs) {
+            let next = Scene { previous: first.status.clone(), ..scene.clone() };
+            if let Decision::Finish(second) = plan::decide(&next.input(), &obs) {
+                prop_assert_eq!(&second.status, &first.status);
+            }
+        }
+    }
+
+    /// FINDING (not fixed yet): a topic created under policy Create, then switched to Observe,
+    /// then deleted outside the operator: the first reconcile reports TopicNotFound and drops the
+    /// observed partitions, the next one then sees "a create on record, never observed" and
+    /// reports NotVisible ("the proxy accepted the create … still checking") with a warning
+    /// Event, although nothing is being created. Then remove the `ignore`.
+    #[test]
+    #[ignore = "finding: an Observe topic with a create on record flips from TopicNotFound to NotVisible"]
+    fn an_observed_topic_that_vanished_stays_topic_not_found(
+        scene in scene(),
+        created in instant(),
+        partitions in 1..64i32,
+    ) {
+        let mut scene = scene;
+        scene.desired.policy = ManagementPolicy::Observe;
+        scene.previous.create_requested_at = Some(Time(created));
+        scene.previous.partitions = Some(partitions);
+        let obs = Observation { described: Some(Described::NotFound), described_now: true, ..Default::default() };
+        if let Decision::Finish(first) = plan::decide(&scene.input(), &obs) {
+            let next = Scene { previous: first.status.clone(), ..scene.clone() };
+            if let Decision::Finish(second) = plan::decide(&next.input(), &obs) {
+                let reason = |s: &KafkaTopicStatus| find_condition(&s.conditions, READY).map(|c| c.reason.clone());
+                prop_assert_eq!(reason(&second.status), reason(&first.status));
+                prop_assert!(second.events.is_empty(), "{:?}", second.events);
+            }
+        }
+    }
+}
+
 fn blocked() -> impl Strategy<Value = Blocked> {
     let text = || ".{0,24}";
     prop_oneof![
@@ -886,7 +943,7 @@ fn topic_with(status: Option<KafkaTopicStatus>, generation: Option<i64>) -> Kafk
 }
 
 proptest! {
-    #![proptest_config(Config::with_cases(512))]
+    #![proptest_config(cases(512))]
 
     #[test]
     fn finish_blocked_never_panics_and_keeps_the_status_invariants(
@@ -1082,7 +1139,7 @@ fn typed(what: &str, error: String) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(Config::with_cases(1000))]
+    #![proptest_config(cases(1000))]
 
     #[test]
     fn proxy_decoders_never_panic_and_fail_typed(body in hostile_body(), header in prop::option::of(".{0,12}")) {
@@ -1105,7 +1162,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(Config::with_cases(256))]
+    #![proptest_config(cases(256))]
 
     #[test]
     fn broker_lists_round_trip_in_both_shapes(brokers in prop::collection::vec(broker(), 0..5)) {
@@ -1228,7 +1285,7 @@ fn client_secret() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(Config::with_cases(1000))]
+    #![proptest_config(cases(1000))]
 
     #[test]
     fn token_decoders_never_panic_and_fail_typed(
@@ -1251,7 +1308,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(Config::with_cases(256))]
+    #![proptest_config(cases(256))]
 
     #[test]
     fn token_successes_round_trip_and_truncations_fail(
