@@ -1428,3 +1428,43 @@ proptest! {
         }
     }
 }
+
+/// The finding behind `decoded_lifetimes_can_be_added_to_the_clock`, end to end: a token endpoint
+/// answering an absurd `expires_in` must give a typed error, not a panic in the token request.
+#[tokio::test]
+#[ignore = "finding: a huge expires_in panics the token provider"]
+async fn a_huge_token_lifetime_is_a_typed_error_not_a_panic() {
+    use hdinsight_topic_operator::auth::TokenProvider;
+    use hdinsight_topic_operator::auth::{ClientCredentials, NoopAuthObserver, SecretString};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let router = axum::Router::new().route(
+        "/{tenant}/oauth2/v2.0/token",
+        axum::routing::post(|| async {
+            axum::Json(
+                json!({ "token_type": "Bearer", "access_token": "t", "expires_in": i64::MAX }),
+            )
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let provider = TokenProvider::new(
+        reqwest::Client::new(),
+        &url::Url::parse(&format!("http://{addr}")).expect("url"),
+        "https://hib.azurehdinsight.net/.default",
+        ClientCredentials {
+            tenant_id: "tenant-1".into(),
+            client_id: "app-1".into(),
+            client_secret: SecretString::new("a-client-secret-value"),
+        },
+        std::sync::Arc::new(NoopAuthObserver),
+    )
+    .expect("valid config");
+    // Run it as its own task so that a panic is observed as a join error.
+    let outcome = tokio::spawn(async move { provider.token().await.map(|_| ()) }).await;
+    match outcome {
+        Err(join) => panic!("the token request panicked: {join}"),
+        Ok(result) => assert!(matches!(result, Err(AuthError::Malformed(_))), "{result:?}"),
+    }
+}
