@@ -25,8 +25,9 @@ use hdinsight_topic_operator::crd::{
     normalize_config, validate_topic_name,
 };
 use hdinsight_topic_operator::proxy::{
-    BrokerEndpoint, ConsumeRecord, PartitionMetadata, ProxyError, TopicPartitions, decode_brokers,
-    decode_consume, decode_partition, decode_text, decode_topic_list, decode_topic_partitions,
+    BrokerEndpoint, ConsumeRecord, PartitionMetadata, ProxyError, TopicCreationRecord,
+    TopicPartitions, decode_brokers, decode_consume, decode_partition, decode_text,
+    decode_topic_list, decode_topic_partitions,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -186,6 +187,27 @@ proptest! {
                 prop_assert!(message.starts_with(&prefix), "{:?} does not start with {:?}", message, prefix);
             }
             (result, bad) => prop_assert!(false, "result {:?} but first bad key {:?}", result, bad),
+        }
+    }
+
+    /// What the proxy receives: the normalised config in a `TopicCreationRecord` survives the
+    /// JSON encoding unchanged, every value a string or an integer.
+    #[test]
+    fn normalised_config_reaches_the_proxy_unchanged(config in config_map()) {
+        if let Ok(out) = normalize_config(&config) {
+            let record = TopicCreationRecord {
+                partition_count: Some(1),
+                replication_factor: None,
+                topic_properties: out.clone().into_iter().collect(),
+            };
+            let body = bytes_of(&record);
+            let back: Result<TopicCreationRecord, _> = serde_json::from_slice(&body);
+            prop_assert!(back.is_ok(), "{:?}", back.err());
+            let back = back.unwrap_or_default();
+            prop_assert_eq!(&back, &record);
+            for v in back.topic_properties.values() {
+                prop_assert!(v.is_string() || v.is_i64() || v.is_u64(), "{:?}", v);
+            }
         }
     }
 
@@ -909,6 +931,48 @@ proptest! {
                 prop_assert!(second.events.is_empty(), "{:?}", second.events);
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// The summary of a description counts what the partitions show, and Ready reports drift
+    /// exactly when the spec asks for another partition count or replication factor.
+    #[test]
+    fn summaries_and_drift_follow_the_partitions(scene in scene(), parts in partitions()) {
+        let s = plan::summarize(&parts);
+        prop_assert_eq!(usize::try_from(s.partitions).ok(), Some(parts.len()));
+        let min_rf = parts.iter().map(|p| p.replicas.len()).min().unwrap_or(0);
+        prop_assert_eq!(usize::try_from(s.replication_factor).ok(), Some(min_rf));
+        let urp = parts.iter().filter(|p| p.isr.len() < p.replicas.len()).count();
+        let offline = parts.iter().filter(|p| p.leader.is_none()).count();
+        prop_assert_eq!(usize::try_from(s.under_replicated).ok(), Some(urp));
+        prop_assert_eq!(usize::try_from(s.offline).ok(), Some(offline));
+        let drift = plan::drift(&scene.desired, &s);
+        let expected = usize::from(scene.desired.partitions.is_some_and(|p| p != s.partitions))
+            + usize::from(scene.desired.replication_factor.is_some_and(|rf| rf != s.replication_factor));
+        prop_assert_eq!(drift.len(), expected);
+        let obs = Observation { listed: true, described: Some(Described::Found(parts)), ..Default::default() };
+        if let Decision::Finish(f) = plan::decide(&scene.input(), &obs) {
+            let drifted = find_condition(&f.status.conditions, DRIFTED).map(|c| c.status.as_str());
+            prop_assert_eq!(drifted, Some(if drift.is_empty() { "False" } else { "True" }));
+            prop_assert_eq!(find_condition(&f.status.conditions, READY).map(|c| c.status.as_str()), Some("True"));
+            prop_assert_eq!(f.status.under_replicated_partitions, Some(s.under_replicated));
+            prop_assert_eq!(f.status.offline_partitions, Some(s.offline));
+        } else {
+            prop_assert!(false, "a described topic must finish");
+        }
+    }
+
+    /// The backoff of consecutive failures starts at 1 s, never shrinks and stays within 5 min.
+    #[test]
+    fn backoff_grows_and_stays_bounded(attempt in any::<u32>()) {
+        let now = plan::exponential_backoff(attempt);
+        let next = plan::exponential_backoff(attempt.saturating_add(1));
+        prop_assert!(now >= Duration::from_secs(1));
+        prop_assert!(now <= Duration::from_secs(300));
+        prop_assert!(next >= now);
     }
 }
 
