@@ -12,4 +12,6 @@ mod token;
 
 pub use error::AuthError;
 pub use secret::{ClientCredentials, SecretString};
-pub use token::{AccessToken, AuthObserver, NoopAuthObserver, TokenProvider};
+pub use token::{
+    AccessToken, AuthObserver, NoopAuthObserver, TokenProvider, decode_rejection, decode_success,
+};

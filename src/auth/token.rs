@@ -357,7 +357,9 @@ struct TokenSuccess {
     expires_in: Option<Seconds>,
 }
 
-pub(crate) fn decode_success(body: &[u8]) -> Result<(String, Duration), AuthError> {
+/// Decodes a 2xx token response into the token and its lifetime. Public so that the decoder
+/// can be exercised on arbitrary bytes by the property tests.
+pub fn decode_success(body: &[u8]) -> Result<(String, Duration), AuthError> {
     let parsed: TokenSuccess = serde_json::from_slice(body)
         .map_err(|e| AuthError::Malformed(format!("token response is not JSON: {e}")))?;
     let token = parsed
@@ -388,12 +390,9 @@ struct TokenFailure {
     error_codes: Option<Vec<u32>>,
 }
 
-pub(crate) fn decode_rejection(
-    status: u16,
-    body: &[u8],
-    client_id: &str,
-    secret: &str,
-) -> AuthError {
+/// Decodes a 4xx token response (Entra ID error JSON, or any text) into
+/// [`AuthError::Rejected`], with `secret` scrubbed from the description.
+pub fn decode_rejection(status: u16, body: &[u8], client_id: &str, secret: &str) -> AuthError {
     let text = String::from_utf8_lossy(body);
     let parsed: TokenFailure = serde_json::from_slice(body).unwrap_or_default();
     let description_source = parsed.error_description.as_deref().unwrap_or(&text);

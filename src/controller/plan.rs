@@ -1077,7 +1077,11 @@ mod tests {
         let f = finish(c.decide(&Observation::default()));
         assert_eq!(ready_reason(&f.status).1, reason::WAITING_FOR_VISIBILITY);
         assert!(is_true(&f.status.conditions, RECONCILING));
-        assert_eq!(f.requeue_after, Duration::from_secs(2), "half the time waited");
+        assert_eq!(
+            f.requeue_after,
+            Duration::from_secs(2),
+            "half the time waited"
+        );
         assert!(f.events.is_empty());
         c.now = ts(100);
         assert_eq!(

@@ -20,5 +20,6 @@ pub use error::ProxyError;
 pub use limits::Limits;
 pub use model::{
     BrokerEndpoint, ConsumeRecord, ConsumeResponse, PartitionMetadata, ProducerRecord,
-    TopicCreationRecord, TopicPartitions,
+    TopicCreationRecord, TopicPartitions, decode_brokers, decode_consume, decode_partition,
+    decode_text, decode_topic_list, decode_topic_partitions,
 };

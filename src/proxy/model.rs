@@ -120,8 +120,9 @@ pub(crate) fn malformed(what: &str, e: serde_json::Error) -> String {
     format!("{what}: {e}")
 }
 
-/// `{"brokers":[..]}`, or a bare array.
-pub(crate) fn decode_brokers(body: &[u8]) -> Result<Vec<BrokerEndpoint>, String> {
+/// `{"brokers":[..]}`, or a bare array. Public so that the decoders can be exercised on
+/// arbitrary bytes by the property tests; the client maps the error to `ProxyError::Malformed`.
+pub fn decode_brokers(body: &[u8]) -> Result<Vec<BrokerEndpoint>, String> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Shape {
@@ -135,7 +136,7 @@ pub(crate) fn decode_brokers(body: &[u8]) -> Result<Vec<BrokerEndpoint>, String>
 }
 
 /// `{"topics":[..]}` without internal topics (names starting with `__`).
-pub(crate) fn decode_topic_list(body: &[u8]) -> Result<Vec<String>, String> {
+pub fn decode_topic_list(body: &[u8]) -> Result<Vec<String>, String> {
     #[derive(Deserialize)]
     struct Topics {
         topics: Vec<String>,
@@ -148,16 +149,18 @@ pub(crate) fn decode_topic_list(body: &[u8]) -> Result<Vec<String>, String> {
         .collect())
 }
 
-pub(crate) fn decode_topic_partitions(body: &[u8]) -> Result<TopicPartitions, String> {
+/// The body of `GET /v1/metadata/topics/{topic}/partitions`.
+pub fn decode_topic_partitions(body: &[u8]) -> Result<TopicPartitions, String> {
     serde_json::from_slice(body).map_err(|e| malformed("topic partitions", e))
 }
 
-pub(crate) fn decode_partition(body: &[u8]) -> Result<PartitionMetadata, String> {
+/// The body of `GET /v1/metadata/topics/{topic}/partitions/{partition}`.
+pub fn decode_partition(body: &[u8]) -> Result<PartitionMetadata, String> {
     serde_json::from_slice(body).map_err(|e| malformed("partition metadata", e))
 }
 
 /// A bare array of records or `{"records":[..]}`; `next_offset` comes from the header.
-pub(crate) fn decode_consume(
+pub fn decode_consume(
     body: &[u8],
     next_offset_header: Option<&str>,
 ) -> Result<ConsumeResponse, String> {
@@ -190,7 +193,7 @@ pub(crate) fn decode_consume(
 
 /// The 200 body of status/create/produce: "a string (content unknown)". A JSON string is
 /// unquoted; anything else is returned as text.
-pub(crate) fn decode_text(body: &[u8]) -> String {
+pub fn decode_text(body: &[u8]) -> String {
     match serde_json::from_slice::<String>(body) {
         Ok(s) => s,
         Err(_) => String::from_utf8_lossy(body).trim().to_string(),
