@@ -377,8 +377,18 @@ pub fn decode_success(body: &[u8]) -> Result<(String, Duration), AuthError> {
             ));
         }
     };
+    // Entra ID issues tokens for at most a day; anything beyond a week is not a real answer
+    // (and would overflow the clock when added to it).
+    if secs > MAX_TOKEN_LIFETIME_SECS {
+        return Err(AuthError::Malformed(format!(
+            "token response has an implausible expires_in ({secs} s)"
+        )));
+    }
     Ok((token, Duration::from_secs(secs)))
 }
+
+/// The longest token lifetime accepted from the token endpoint (a week).
+pub const MAX_TOKEN_LIFETIME_SECS: u64 = 7 * 24 * 3600;
 
 #[derive(Deserialize, Default)]
 struct TokenFailure {
@@ -396,11 +406,16 @@ pub fn decode_rejection(status: u16, body: &[u8], client_id: &str, secret: &str)
     let text = String::from_utf8_lossy(body);
     let parsed: TokenFailure = serde_json::from_slice(body).unwrap_or_default();
     let description_source = parsed.error_description.as_deref().unwrap_or(&text);
-    let first_line = description_source.lines().next().unwrap_or("").trim();
-    let mut description = shorten(first_line, 300);
-    if !secret.is_empty() && description.contains(secret) {
-        description = description.replace(secret, "<redacted>");
-    }
+    let scrub = |t: &str| {
+        if !secret.is_empty() && t.contains(secret) {
+            t.replace(secret, "<redacted>")
+        } else {
+            t.to_string()
+        }
+    };
+    // Scrub before shortening: a secret cut in half by the limit would not be found after.
+    let first_line = scrub(description_source.lines().next().unwrap_or("").trim());
+    let description = shorten(&first_line, 300);
     let aadsts = parsed
         .error_codes
         .as_ref()
@@ -408,7 +423,7 @@ pub fn decode_rejection(status: u16, body: &[u8], client_id: &str, secret: &str)
         .or_else(|| aadsts_in(description_source));
     AuthError::Rejected {
         status,
-        error: parsed.error.unwrap_or_default(),
+        error: shorten(&scrub(parsed.error.as_deref().unwrap_or_default()), 100),
         aadsts,
         description,
         client_id: client_id.to_string(),

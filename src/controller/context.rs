@@ -83,11 +83,7 @@ impl Stores {
     /// The oldest KafkaTopic naming the same Kafka topic on the same proxy as `topic`, as
     /// "namespace/name", when it is not `topic` itself.
     pub fn owner_other_than(&self, topic: &KafkaTopic) -> Option<String> {
-        let oldest = self
-            .indexes
-            .iter()
-            .flat_map(|i| i.claims(topic))
-            .min()?;
+        let oldest = self.indexes.iter().flat_map(|i| i.claims(topic)).min()?;
         if Some(oldest.1.as_str()) == topic.metadata.uid.as_deref() {
             None
         } else {
@@ -372,7 +368,11 @@ mod tests {
         stores.indexes[0].observe(&Event::InitApply(newer.clone()));
         stores.indexes[0].observe(&Event::InitDone);
         assert_eq!(stores.owner_other_than(&newer).as_deref(), Some("ns/a"));
-        assert_eq!(stores.owner_other_than(&other), None, "c is gone after the relist");
+        assert_eq!(
+            stores.owner_other_than(&other),
+            None,
+            "c is gone after the relist"
+        );
     }
 
     #[test]
@@ -427,7 +427,11 @@ fn index_insert(
     by_uid: &mut HashMap<String, (IndexKey, Claim)>,
     t: &KafkaTopic,
 ) {
-    index_remove(by_key, by_uid, t.metadata.uid.as_deref().unwrap_or_default());
+    index_remove(
+        by_key,
+        by_uid,
+        t.metadata.uid.as_deref().unwrap_or_default(),
+    );
     if let Some((key, claim)) = claim_of(t) {
         by_key.entry(key.clone()).or_default().insert(claim.clone());
         by_uid.insert(claim.1.clone(), (key, claim));

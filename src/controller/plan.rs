@@ -333,6 +333,7 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
     // Not present: neither listed-and-described nor described.
     if let Some(requested) = &prev.create_requested_at
         && prev.partitions.is_none()
+        && d.policy == ManagementPolicy::Create
     {
         let waited = elapsed_since(input.now, requested);
         let uncertain = previous_ready_reason(prev) == Some(reason::CREATE_UNCERTAIN);
@@ -822,7 +823,8 @@ pub fn finish_blocked(
                     RECONCILING,
                     true,
                     reason::RETRYING,
-                    format!("{message}; retrying in {}s", wait.as_secs()),
+                    // No delay in the message: it would change on every retry and write status.
+                    format!("{message}; retrying with backoff"),
                 ),
                 DesiredCondition::new(STALLED, false, reason::RECONCILED, ""),
             ];
