@@ -250,10 +250,15 @@ impl Context {
         else {
             return cached;
         };
-        let w = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
         match w.get(uid) {
             Some((rv, status)) if *rv > cached_rv => status.clone(),
-            _ => cached,
+            Some(_) => {
+                // The cache has caught up: the copy is no longer needed.
+                w.remove(uid);
+                cached
+            }
+            None => cached,
         }
     }
 
