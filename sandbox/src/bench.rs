@@ -362,9 +362,14 @@ pub fn markdown(r: &Results) -> String {
         format!("{:.1} s", r.emulators_cpu_secs),
         format!(
             "with the operator's share, the machine's {} cores × {:.1} s = {:.1} CPU-seconds",
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             r.all_ready_secs,
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64 * r.all_ready_secs
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1) as f64
+                * r.all_ready_secs
         ),
     );
     row(

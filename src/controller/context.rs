@@ -399,15 +399,15 @@ type IndexKey = (String, String, String);
 /// (creationTimestamp in ms, uid, "namespace/name"): orders by age, then uid.
 pub type Claim = (i64, String, String);
 
+type ByKey = HashMap<IndexKey, std::collections::BTreeSet<Claim>>;
+type ByUid = HashMap<String, (IndexKey, Claim)>;
+
 #[derive(Default)]
 struct IndexState {
-    by_key: HashMap<IndexKey, std::collections::BTreeSet<Claim>>,
-    by_uid: HashMap<String, (IndexKey, Claim)>,
+    by_key: ByKey,
+    by_uid: ByUid,
     /// A relist in progress: built aside and swapped in when complete.
-    building: Option<(
-        HashMap<IndexKey, std::collections::BTreeSet<Claim>>,
-        HashMap<String, (IndexKey, Claim)>,
-    )>,
+    building: Option<(ByKey, ByUid)>,
 }
 
 fn claim_of(t: &KafkaTopic) -> Option<(IndexKey, Claim)> {
@@ -427,11 +427,7 @@ fn claim_of(t: &KafkaTopic) -> Option<(IndexKey, Claim)> {
     Some(((pns, pname, t.kafka_name()), (created, uid, who)))
 }
 
-fn index_insert(
-    by_key: &mut HashMap<IndexKey, std::collections::BTreeSet<Claim>>,
-    by_uid: &mut HashMap<String, (IndexKey, Claim)>,
-    t: &KafkaTopic,
-) {
+fn index_insert(by_key: &mut ByKey, by_uid: &mut ByUid, t: &KafkaTopic) {
     index_remove(
         by_key,
         by_uid,
@@ -443,11 +439,7 @@ fn index_insert(
     }
 }
 
-fn index_remove(
-    by_key: &mut HashMap<IndexKey, std::collections::BTreeSet<Claim>>,
-    by_uid: &mut HashMap<String, (IndexKey, Claim)>,
-    uid: &str,
-) {
+fn index_remove(by_key: &mut ByKey, by_uid: &mut ByUid, uid: &str) {
     if let Some((key, claim)) = by_uid.remove(uid)
         && let Some(set) = by_key.get_mut(&key)
     {
