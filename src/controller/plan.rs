@@ -28,7 +28,6 @@ pub mod reason {
     pub const CREATE_REJECTED: &str = "CreateRejected";
     pub const TOPIC_NOT_FOUND: &str = "TopicNotFound";
     pub const TOPIC_MISSING: &str = "TopicMissing";
-    pub const RECREATING: &str = "Recreating";
     pub const PROXY_NOT_FOUND: &str = "ProxyNotFound";
     pub const PROXY_NOT_ALLOWED: &str = "ProxyNotAllowed";
     pub const CREDENTIALS_INVALID: &str = "CredentialsInvalid";
@@ -908,7 +907,7 @@ fn known_type(t: &str) -> Option<&'static str> {
 /// unknown one, e.g. written by another version, becomes "Unknown").
 fn leak_reason(r: &str) -> &'static str {
     use reason::*;
-    const ALL: [&str; 22] = [
+    const ALL: [&str; 21] = [
         CREATED,
         ADOPTED,
         CREATING,
@@ -918,7 +917,6 @@ fn leak_reason(r: &str) -> &'static str {
         CREATE_REJECTED,
         TOPIC_NOT_FOUND,
         TOPIC_MISSING,
-        RECREATING,
         PROXY_NOT_FOUND,
         PROXY_NOT_ALLOWED,
         CREDENTIALS_INVALID,
