@@ -19,16 +19,8 @@ use crate::crd::{
 use crate::proxy::{Limits, NoopObserver, ProxyClient, ProxyClientConfig, ProxyError};
 
 fn read_key(secret: &Secret, key: &str) -> anyhow::Result<String> {
-    let bytes = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(key))
-        .map(|b| b.0.clone())
-        .ok_or_else(|| anyhow!("the Secret has no key {key:?}"))?;
-    Ok(String::from_utf8(bytes)
-        .map_err(|_| anyhow!("Secret key {key:?} is not UTF-8 text"))?
-        .trim_end_matches(['\r', '\n'])
-        .to_string())
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    registry::secret_value(secret, &name, key).map_err(|e| anyhow!("{e}"))
 }
 
 /// A client from a KafkaRestProxy in the cluster (through the current kubeconfig).

@@ -115,7 +115,7 @@ fn secret_version(
 }
 
 /// Reads one key of a Secret as text. Trailing newlines (from `--from-file`) are dropped.
-fn secret_value(secret: &Secret, secret_name: &str, key: &str) -> Result<String, ResolveError> {
+pub fn secret_value(secret: &Secret, secret_name: &str, key: &str) -> Result<String, ResolveError> {
     let bytes = secret
         .data
         .as_ref()
