@@ -237,15 +237,25 @@ async fn steady_state_costs_one_describe_per_topic_per_resync_and_no_writes() {
     tokio::time::sleep(Duration::from_secs(12)).await;
     let kube_after = env.kube.control().stats();
     let hdi_after = env.hdi.control().stats();
-    let writes: u64 =
-        kube_after.writes.values().sum::<u64>() - kube_before.writes.values().sum::<u64>();
-    let lease_and_events = (kube_after.writes_to("events", None)
-        - kube_before.writes_to("events", None))
-        + (kube_after.writes_to("leases", None) - kube_before.writes_to("leases", None));
-    assert_eq!(
-        writes - lease_and_events,
-        0,
-        "no status or object writes in a steady state"
+    // Every write by resource, minus Events and the Lease; the proxy's own status may catch
+    // up once with the last topics in its count.
+    let changed: Vec<(String, u64)> = kube_after
+        .writes
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v - kube_before.writes.get(k).copied().unwrap_or(0),
+            )
+        })
+        .filter(|(k, d)| *d > 0 && k != "events" && k != "leases")
+        .collect();
+    let proxy_status = kube_after.writes_to("kafkarestproxies", Some("status"))
+        - kube_before.writes_to("kafkarestproxies", Some("status"));
+    assert!(proxy_status <= 1, "{changed:?}");
+    assert!(
+        changed.iter().all(|(k, _)| k == "kafkarestproxies/status"),
+        "no status or object writes in a steady state: {changed:?}"
     );
     assert_eq!(
         kube_after.writes_to("kafkatopics", Some("status")),
