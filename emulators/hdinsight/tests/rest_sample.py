@@ -25,6 +25,8 @@ Differences from the article, none of which changes a request the proxy sees:
   wait gives up after HDI_SAMPLE_WAIT_SECONDS (default 600; the sample waits forever);
 - the article's last two calls use `partitions_api_format` and `partition_api_format`, which it
   never defines; they are defined here as the API reference's paths;
+- HDI_SAMPLE_PARTITION_COUNT replaces the sample's partition_count of 1 when set; every
+  partition is then read the way the sample reads partition 0;
 - the access token is not printed;
 - every answer is checked, and the first unexpected one ends the script with a message on
   stderr and exit status 1. On success the script prints one JSON line on stdout describing
@@ -166,6 +168,10 @@ def main():
     authority_host = env("HDI_AUTHORITY_HOST", "https://login.microsoftonline.com").rstrip("/")
     poll_seconds = float(env("HDI_SAMPLE_POLL_SECONDS", "30"))
     wait_seconds = float(env("HDI_SAMPLE_WAIT_SECONDS", "600"))
+    topic_config = dict(TOPIC_CONFIG)
+    topic_config["partition_count"] = int(
+        env("HDI_SAMPLE_PARTITION_COUNT", str(TOPIC_CONFIG["partition_count"]))
+    )
 
     app = msal.ConfidentialClientApplication(
         client_id,
@@ -207,7 +213,7 @@ def main():
     response = requests.put(
         url(f"topics/{new_topic}"),
         headers=headers,
-        json=TOPIC_CONFIG,
+        json=topic_config,
         timeout=REQUEST_TIMEOUT,
         verify=verify_https,
     )
@@ -248,7 +254,7 @@ def main():
 
     consume_calls = []
     consumed = []
-    for partition_id in range(TOPIC_CONFIG["partition_count"]):
+    for partition_id in range(topic_config["partition_count"]):
         offset = 0
         while True:
             rest_api = (
@@ -305,11 +311,27 @@ def main():
     if len(consumed) != len(produced):
         fail(f"{len(produced)} records produced, {len(consumed)} consumed back")
     ordered = sorted(consumed, key=lambda r: (r["partition"], r["offset"]))
-    for i, (record, sent) in enumerate(zip(ordered, produced)):
-        if not same_value(record.get("value"), sent["value"]):
-            fail(f"record {i}: value {record.get('value')!r} does not match {sent['value']!r}")
-        if record.get("key") != sent.get("key"):
-            fail(f"record {i}: key {record.get('key')!r}, produced {sent.get('key')!r}")
+    # Each partition holds its records in the order they were produced: walk the produced
+    # records and take each from the head of the partition that holds it next.
+    heads = {}
+    for record in ordered:
+        heads.setdefault(record["partition"], []).append(record)
+    placed = []
+    for i, sent in enumerate(produced):
+        for partition_id, queue in sorted(heads.items()):
+            if not queue:
+                continue
+            record = queue[0]
+            if same_value(record.get("value"), sent["value"]) and record.get("key") == sent.get(
+                "key"
+            ):
+                if sent.get("partition") not in (None, partition_id):
+                    fail(f"record {i} was sent to partition {sent['partition']}, read from {partition_id}")
+                queue.pop(0)
+                placed.append({"partition": partition_id, "offset": record["offset"]})
+                break
+        else:
+            fail(f"record {i} ({sent!r}) was not read back in its partition's order: {ordered!r}")
 
     what = f"GET /v1/metadata/topics/{new_topic}/partitions"
     response = get(f"metadata/topics/{new_topic}/partitions")
@@ -318,8 +340,8 @@ def main():
     if not isinstance(partition_list, dict) or partition_list.get("topic") != new_topic:
         fail(f"{what}: not about {new_topic}: {shorten(response.text)}")
     partitions = partition_list.get("partitions")
-    if not isinstance(partitions, list) or len(partitions) != TOPIC_CONFIG["partition_count"]:
-        fail(f"{what}: expected {TOPIC_CONFIG['partition_count']} partitions: {shorten(response.text)}")
+    if not isinstance(partitions, list) or len(partitions) != topic_config["partition_count"]:
+        fail(f"{what}: expected {topic_config['partition_count']} partitions: {shorten(response.text)}")
     for i, partition in enumerate(partitions):
         check_partition(partition, f"{what}: partitions[{i}]")
 
@@ -343,6 +365,7 @@ def main():
                 "produced": produced,
                 "consume_calls": consume_calls,
                 "consumed": ordered,
+                "placed": placed,
                 "partitions": partition_list,
                 "partition": partition,
             }

@@ -25,23 +25,14 @@ fn decoded(value: &Value) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
-#[tokio::test]
-async fn microsofts_python_sample_runs_to_the_end() {
-    let Ok(python) = std::env::var("HDI_TEST_PYTHON") else {
-        eprintln!(
-            "skipped: set HDI_TEST_PYTHON to a python with msal and requests installed to run this test"
-        );
-        return;
-    };
-    let env = Env::start(EmulatorConfig {
-        visibility_delay_ms: VISIBILITY_DELAY_MS,
-        ..common::fast_config()
-    })
-    .await;
+/// Runs the sample against `env` and returns the JSON line it printed. `partition_count`
+/// replaces the sample's partition count of 1.
+async fn run_sample(python: &str, env: &Env, partition_count: Option<&str>) -> Value {
     let base = env.emulator.base_url();
     let ca = env.dir.join("ca.pem");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rest_sample.py");
-    let run = tokio::process::Command::new(python)
+    let mut command = tokio::process::Command::new(python);
+    command
         .arg(script)
         .env("HDI_KAFKAREST_ENDPOINT", &base)
         .env("HDI_AUTHORITY_HOST", &base)
@@ -52,9 +43,12 @@ async fn microsofts_python_sample_runs_to_the_end() {
         .env("HDI_SAMPLE_WAIT_SECONDS", "30")
         .env("REQUESTS_CA_BUNDLE", &ca)
         .env("SSL_CERT_FILE", &ca)
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(120), run)
+        .env_remove("HDI_SAMPLE_PARTITION_COUNT")
+        .kill_on_drop(true);
+    if let Some(count) = partition_count {
+        command.env("HDI_SAMPLE_PARTITION_COUNT", count);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
         .await
         .expect("the sample finishes within two minutes")
         .expect("the python interpreter runs");
@@ -64,7 +58,30 @@ async fn microsofts_python_sample_runs_to_the_end() {
         output.status.success(),
         "rest_sample.py failed:\n{stdout}\n{stderr}"
     );
-    let result: Value = serde_json::from_str(stdout.trim()).expect("one JSON line on stdout");
+    serde_json::from_str(stdout.trim()).expect("one JSON line on stdout")
+}
+
+fn python() -> Option<String> {
+    let python = std::env::var("HDI_TEST_PYTHON").ok();
+    if python.is_none() {
+        eprintln!(
+            "skipped: set HDI_TEST_PYTHON to a python with msal and requests installed to run this test"
+        );
+    }
+    python
+}
+
+#[tokio::test]
+async fn microsofts_python_sample_runs_to_the_end() {
+    let Some(python) = python() else {
+        return;
+    };
+    let env = Env::start(EmulatorConfig {
+        visibility_delay_ms: VISIBILITY_DELAY_MS,
+        ..common::fast_config()
+    })
+    .await;
+    let result = run_sample(&python, &env, None).await;
     let topic = result["topic"]
         .as_str()
         .expect("the topic name")
@@ -126,7 +143,10 @@ async fn microsofts_python_sample_runs_to_the_end() {
     assert_eq!(consumed[0]["value"], "**********");
     assert_eq!(consumed[0]["key"], "key1");
     assert_eq!(consumed[1]["value"], "5");
-    assert_eq!(decoded(&consumed[2]["value"]), json!(3.14));
+    assert_eq!(
+        consumed[2]["value"], "3.14",
+        "the float keeps its JSON text"
+    );
     assert_eq!(
         decoded(&consumed[5]["value"])["HDI Kafka REST server info"]["servers"][2]["server id"],
         3
@@ -187,4 +207,80 @@ async fn microsofts_python_sample_runs_to_the_end() {
     assert_eq!(stats.count_status("describe", 200), 1);
     assert_eq!(stats.count_status("describe_partition", 200), 1);
     assert_eq!(stats.tokens_issued.get(CLIENT_ID), Some(&1));
+}
+
+#[tokio::test]
+async fn the_sample_reads_every_partition_of_a_two_partition_topic() {
+    let Some(python) = python() else {
+        return;
+    };
+    let env = Env::start(EmulatorConfig {
+        visibility_delay_ms: VISIBILITY_DELAY_MS,
+        ..common::fast_config()
+    })
+    .await;
+    let result = run_sample(&python, &env, Some("2")).await;
+
+    // Every record came back from exactly one place, the one sent to partition 0 from there,
+    // and the unkeyed records were spread over both partitions.
+    let placed: Vec<(u64, u64)> = result["placed"]
+        .as_array()
+        .expect("placed")
+        .iter()
+        .map(|p| {
+            (
+                p["partition"].as_u64().expect("partition"),
+                p["offset"].as_u64().expect("offset"),
+            )
+        })
+        .collect();
+    assert_eq!(placed.len(), 6, "{result}");
+    assert_eq!(placed[1].0, 0, "the record sent to partition 0: {placed:?}");
+    let mut distinct = placed.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 6, "no record read twice: {placed:?}");
+    let per_partition = |p: u64| placed.iter().filter(|(q, _)| *q == p).count();
+    assert!(
+        per_partition(0) > 0 && per_partition(1) > 0,
+        "records in both partitions: {placed:?}"
+    );
+
+    // Each partition was read from 0 until an empty answer whose NextOffset is the offset asked
+    // for, each answer's NextOffset being the next call's offset.
+    let calls = result["consume_calls"].as_array().expect("consume_calls");
+    for partition in 0..2u64 {
+        let chain: Vec<&Value> = calls
+            .iter()
+            .filter(|c| c["partition"] == partition)
+            .collect();
+        let held = u64::try_from(per_partition(partition)).expect("a small count");
+        assert_eq!(chain.first().map(|c| &c["offset"]), Some(&json!(0)));
+        let mut offset = 0u64;
+        for call in &chain {
+            assert_eq!(call["offset"], offset, "partition {partition}: {chain:?}");
+            let next: u64 = call["next_offset"]
+                .as_str()
+                .and_then(|n| n.parse().ok())
+                .expect("NextOffset is an integer");
+            let got = call["offsets"].as_array().map_or(0, Vec::len) as u64;
+            assert_eq!(next, offset + got, "partition {partition}: {chain:?}");
+            offset = next;
+        }
+        assert_eq!(offset, held, "partition {partition} read to its end");
+        assert_eq!(
+            chain
+                .last()
+                .map(|c| c["offsets"].as_array().map_or(0, Vec::len)),
+            Some(0),
+            "the last read of partition {partition} is empty"
+        );
+        let described = &result["partitions"]["partitions"][partition as usize];
+        assert_eq!(described["partition_id"], partition);
+        assert_eq!(described["latest_offset"], held, "{described}");
+    }
+    assert_eq!(
+        result["partition"], result["partitions"]["partitions"][0],
+        "describing partition 0 alone gives the same metadata"
+    );
 }
