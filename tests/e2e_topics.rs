@@ -111,7 +111,12 @@ async fn example_topics_are_created_once_and_report_the_cluster() {
     );
     assert!(
         text.contains("hdinsight_topic_operator_token_requests_total{proxy=\"kafka/default\",result=\"success\"} 1"),
-        "{text}"
+        "{text}\n{}",
+        op.logs()
+            .lines()
+            .filter(|l| l.contains("proxy client") || l.contains("token"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     assert!(
         text.contains("hdinsight_topic_operator_topics{condition=\"Ready\",status=\"True\"} 3"),

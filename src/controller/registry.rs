@@ -223,9 +223,22 @@ impl ProxyRegistry {
         }
     }
 
-    fn cached(&self, key: &str, fp: &Fingerprint) -> Option<Arc<ProxyEntry>> {
+    /// The entry for `key` if it was built from what `fp` describes. Before the Secret cache
+    /// has synced, a version it does not know yet matches whatever the entry was built from.
+    fn cached(&self, key: &str, fp: &Fingerprint, synced: bool) -> Option<Arc<ProxyEntry>> {
+        let same = |built: &Option<String>, seen: &Option<String>| match seen {
+            Some(v) => built.as_ref() == Some(v),
+            None => !synced || built.is_none(),
+        };
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(key).filter(|e| &e.fingerprint == fp).cloned()
+        entries
+            .get(key)
+            .filter(|e| {
+                e.fingerprint.spec == fp.spec
+                    && same(&e.fingerprint.secret_version, &fp.secret_version)
+                    && same(&e.fingerprint.ca_version, &fp.ca_version)
+            })
+            .cloned()
     }
 
     /// Drops the client of a proxy (deleted proxy, or a Secret that became invalid).
@@ -245,7 +258,8 @@ impl ProxyRegistry {
         let ns = proxy.metadata.namespace.clone().unwrap_or_default();
         let key = format!("{ns}/{}", proxy.metadata.name.clone().unwrap_or_default());
         let fp = Self::fingerprint(proxy, secrets);
-        if let Some(entry) = self.cached(&key, &fp) {
+        let synced = futures::FutureExt::now_or_never(secrets.wait_until_ready()).is_some();
+        if let Some(entry) = self.cached(&key, &fp, synced) {
             return Ok(entry);
         }
         let lock = {
@@ -253,21 +267,35 @@ impl ProxyRegistry {
             builds.entry(key.clone()).or_default().clone()
         };
         let _guard = lock.lock().await;
-        if let Some(entry) = self.cached(&key, &fp) {
+        if let Some(entry) = self.cached(&key, &fp, synced) {
             return Ok(entry);
         }
+        let previous = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .map(|e| e.fingerprint.clone());
+        let why = match &previous {
+            None => "first use",
+            Some(p) if p.spec != fp.spec => "spec changed",
+            Some(p) if p.secret_version != fp.secret_version => "credentials Secret changed",
+            Some(_) => "CA Secret changed",
+        };
+        tracing::info!(proxy = %key, reason = why, "building the proxy client");
         match self.build(proxy, &ns).await {
-            Ok((client, mut built_fp)) => {
-                // Versions the metadata store has not caught up with are taken from the read.
-                built_fp.spec = fp.spec;
+            Ok((client, built)) => {
+                // Versions the metadata store does not have yet are taken from the read, field
+                // by field, so that the store catching up does not look like a change.
+                let fingerprint = Fingerprint {
+                    spec: fp.spec,
+                    secret_version: fp.secret_version.clone().or(built.secret_version),
+                    ca_version: fp.ca_version.clone().or(built.ca_version),
+                };
                 let entry = Arc::new(ProxyEntry {
                     endpoint: proxy.spec.endpoint.clone(),
                     client,
-                    fingerprint: if fp.secret_version.is_some() {
-                        fp
-                    } else {
-                        built_fp
-                    },
+                    fingerprint,
                     list: tokio::sync::Mutex::new(None),
                 });
                 self.entries
