@@ -184,7 +184,7 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
     // few list calls per second for all waiting topics together.
     let waiting = previous.create_requested_at.is_some() && previous.partitions.is_none();
     let freshness = if waiting {
-        ctx.settings.list_freshness.min(Duration::from_millis(250))
+        ctx.settings.list_freshness.min(Duration::from_millis(500))
     } else {
         ctx.settings.list_freshness
     };
