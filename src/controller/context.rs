@@ -129,13 +129,42 @@ impl Triggers {
     }
 }
 
+/// The Event recorder, in shards. kube's `Recorder` deduplicates by keeping every Event it
+/// sent for a few minutes and sweeps that cache on every publish, which costs O(events) per
+/// Event — quadratic in a burst of thousands of topics. Each object always goes to the same
+/// shard, so deduplication is unchanged, and each sweep is 1/SHARDS as long.
+pub struct EventSink {
+    shards: Vec<Recorder>,
+}
+
+impl EventSink {
+    pub const SHARDS: usize = 32;
+
+    pub fn new(client: kube::Client, reporter: kube::runtime::events::Reporter) -> Self {
+        Self {
+            shards: (0..Self::SHARDS)
+                .map(|_| Recorder::new(client.clone(), reporter.clone()))
+                .collect(),
+        }
+    }
+
+    fn shard(&self, reference: &k8s_openapi::api::core::v1::ObjectReference) -> &Recorder {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        reference.uid.hash(&mut h);
+        reference.name.hash(&mut h);
+        reference.namespace.hash(&mut h);
+        &self.shards[(h.finish() as usize) % self.shards.len()]
+    }
+}
+
 /// Shared by all reconciles.
 pub struct Context {
     pub client: kube::Client,
     pub stores: Stores,
     pub triggers: Triggers,
     pub registry: ProxyRegistry,
-    pub recorder: Recorder,
+    pub recorder: EventSink,
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
     /// Consecutive failures per object, for the backoff.
@@ -155,7 +184,7 @@ impl Context {
         stores: Stores,
         triggers: Triggers,
         registry: ProxyRegistry,
-        recorder: Recorder,
+        recorder: EventSink,
         metrics: Arc<Metrics>,
         settings: Settings,
     ) -> Self {
@@ -295,7 +324,8 @@ impl Context {
             action: "Reconcile".to_string(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
+        let reference = obj.object_ref(&());
+        if let Err(e) = self.recorder.shard(&reference).publish(&ev, &reference).await {
             tracing::warn!(error = %e, reason = event.reason, "could not publish Event");
         }
     }

@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Client, ResourceExt};
@@ -30,7 +30,7 @@ use crate::crd::{KafkaRestProxy, KafkaTopic, PAUSED_ANNOTATION};
 use crate::metrics::{Metrics, MetricsObserver};
 use crate::server::Health;
 
-use super::context::{Context, Settings, Stores, TopicIndex, Triggers};
+use super::context::{Context, EventSink, Settings, Stores, TopicIndex, Triggers};
 use super::registry::ProxyRegistry;
 use super::{rest_proxy, topic};
 
@@ -66,6 +66,14 @@ fn topic_trigger_hash(t: &KafkaTopic) -> Option<u64> {
 }
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Drops what no reconcile reads from a cached object.
+fn slim<K: kube::Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+    if let Some(a) = obj.meta_mut().annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
 
 /// Runs the controllers until `shutdown` resolves. `health` turns ready once every cache has
 /// synced.
@@ -115,7 +123,7 @@ pub async fn run(
         stores.clone(),
         triggers,
         registry,
-        Recorder::new(client.clone(), reporter),
+        EventSink::new(client.clone(), reporter),
         metrics,
         config.settings.clone(),
     ));
@@ -135,6 +143,9 @@ pub async fn run(
                     index.observe(ev);
                 }
             })
+            // The cache keeps what reconciles read: not the managedFields nor kubectl's copy of
+            // the whole object, which would double the memory of 10,000 cached topics.
+            .modify(slim)
             .reflect(tw)
             .applied_objects()
             .predicate_filter(topic_trigger_hash, Default::default());
