@@ -325,7 +325,12 @@ impl Context {
             secondary: None,
         };
         let reference = obj.object_ref(&());
-        if let Err(e) = self.recorder.shard(&reference).publish(&ev, &reference).await {
+        if let Err(e) = self
+            .recorder
+            .shard(&reference)
+            .publish(&ev, &reference)
+            .await
+        {
             tracing::warn!(error = %e, reason = event.reason, "could not publish Event");
         }
     }
