@@ -13,12 +13,13 @@ use sandbox::env::{ClusterSettings, NAMESPACE};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_list_shows_waiting_for_visibility_then_ready() {
     let (_dir, env) = start(ClusterSettings {
-        visibility_delay: Duration::from_secs(3),
+        visibility_delay: Duration::from_secs(6),
         ..Default::default()
     })
     .await;
     let _op = spawn_operator(&env, &[]);
     create(&env, &topic("slow", serde_json::json!({"partitions": 4}))).await;
+    wait_reason(&env, "slow", "Creating").await;
     let waiting = wait_reason(&env, "slow", "WaitingForVisibility").await;
     assert_eq!(
         condition(&waiting, "Reconciling").map(|c| c.0).as_deref(),

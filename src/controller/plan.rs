@@ -42,6 +42,12 @@ pub mod reason {
     pub const DRIFTED: &str = "Drifted";
 }
 
+/// The message of a topic whose create was just accepted.
+const CREATING_MESSAGE: &str = "the proxy accepted the create; waiting for the topic to be listed";
+
+/// How long a created topic stays `Creating` before it is reported `WaitingForVisibility`.
+pub const CREATING_GRACE: Duration = Duration::from_secs(3);
+
 /// Operator settings the plan depends on.
 #[derive(Clone, Debug)]
 pub struct PlanSettings {
@@ -266,7 +272,7 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
                     input,
                     status,
                     reason::CREATING,
-                    "the proxy accepted the create; waiting for the topic to be listed".into(),
+                    CREATING_MESSAGE.into(),
                     events,
                     Duration::from_millis(500),
                 )
@@ -362,6 +368,12 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
                         input.settings.visibility_timeout.as_secs()
                     ),
                 )
+            } else if previous_ready_reason(prev) == Some(reason::CREATING)
+                && waited < CREATING_GRACE
+            {
+                // Most topics appear within seconds: keep `Creating` (unchanged, so no status
+                // write) and report `WaitingForVisibility` only when it takes longer.
+                (reason::CREATING, CREATING_MESSAGE.to_string())
             } else {
                 // The message names the create time, not the time waited, so that polling
                 // while waiting writes no status.
@@ -1062,6 +1074,27 @@ mod tests {
             vec![reason::CREATED]
         );
         assert_eq!(f.requeue_after, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_fresh_create_stays_creating_without_a_status_change() {
+        let mut c = Case::new(json!({}), None);
+        let created = finish(c.decide(&Observation {
+            created: Some(CreateOutcome::Accepted),
+            ..Default::default()
+        }))
+        .status;
+        c.topic.status = Some(created.clone());
+        c.now = ts(1);
+        let f = finish(c.decide(&Observation::default()));
+        assert_eq!(
+            f.status, created,
+            "nothing to write while it is still Creating"
+        );
+        assert_eq!(f.requeue_after, Duration::from_millis(500));
+        c.now = ts(3);
+        let f = finish(c.decide(&Observation::default()));
+        assert_eq!(ready_reason(&f.status).1, reason::WAITING_FOR_VISIBILITY);
     }
 
     #[test]
