@@ -81,11 +81,6 @@ impl ProxyEntry {
         });
         result
     }
-
-    /// Forgets the cached list, so that the next caller lists again.
-    pub async fn forget_list(&self) {
-        *self.list.lock().await = None;
-    }
 }
 
 /// The clients of all proxies.
@@ -96,11 +91,18 @@ pub struct ProxyRegistry {
     builds: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// What identifies the spec a client was built from: the object's uid and generation (the API
+/// server bumps the generation on every spec change), read without serialising anything.
 fn spec_hash(proxy: &KafkaRestProxy) -> u64 {
     let mut h = DefaultHasher::new();
-    serde_json::to_string(&proxy.spec)
-        .unwrap_or_default()
-        .hash(&mut h);
+    proxy.metadata.uid.hash(&mut h);
+    proxy.metadata.generation.hash(&mut h);
+    if proxy.metadata.generation.is_none() {
+        // Without a generation (an API server that does not set one), fall back to the spec.
+        serde_json::to_string(&proxy.spec)
+            .unwrap_or_default()
+            .hash(&mut h);
+    }
     h.finish()
 }
 
