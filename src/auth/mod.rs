@@ -13,5 +13,6 @@ mod token;
 pub use error::AuthError;
 pub use secret::{ClientCredentials, SecretString};
 pub use token::{
-    AccessToken, AuthObserver, NoopAuthObserver, TokenProvider, decode_rejection, decode_success,
+    AccessToken, AuthObserver, MAX_TOKEN_LIFETIME_SECS, NoopAuthObserver, TokenProvider,
+    decode_rejection, decode_success,
 };
