@@ -404,3 +404,99 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over() {
         Some(1)
     );
 }
+
+/// The value of the series `name{labels}` in an OpenMetrics text.
+fn series(text: &str, name_and_labels: &str) -> Option<f64> {
+    let prefix = format!("{name_and_labels} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_shows_in_the_queue_depth_and_drains_to_zero() {
+    let (_dir, env) = start(ClusterSettings {
+        latency: Duration::from_millis(150),
+        visibility_delay: Duration::from_millis(300),
+        ..fast_cluster()
+    })
+    .await;
+    // One reconcile at a time, each at least two slow proxy calls: 12 new topics queue up.
+    let op = spawn_operator(
+        &env,
+        &[
+            ("HDI_MAX_CONCURRENT_RECONCILES", "1"),
+            ("HDI_RESYNC_INTERVAL", "120s"),
+        ],
+    );
+    let (_, metrics) = wait_operator_ready(&op).await;
+    let depth_series = "hdinsight_topic_operator_reconcile_queue_depth{kind=\"KafkaTopic\"}";
+    let (_, idle) = http_get(&metrics, "/metrics").await;
+    assert_eq!(series(&idle, depth_series), Some(0.0), "{idle}");
+
+    let names: Vec<String> = (0..12).map(|i| format!("backlog-{i}")).collect();
+    futures::future::join_all(names.iter().map(|n| {
+        let env = &env;
+        async move {
+            create(
+                env,
+                &topic(
+                    n,
+                    serde_json::json!({"partitions": 1, "replicationFactor": 1}),
+                ),
+            )
+            .await
+        }
+    }))
+    .await;
+
+    let mut deepest = 0.0_f64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, text) = http_get(&metrics, "/metrics").await;
+        deepest = deepest.max(series(&text, depth_series).unwrap_or(0.0));
+        let list = topics(&env)
+            .list(&Default::default())
+            .await
+            .expect("list topics");
+        let ready = list
+            .items
+            .iter()
+            .filter(|t| ready(t).is_some_and(|r| r.0 == "True"))
+            .count();
+        if ready == names.len() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{ready} of {} Ready; {}",
+            names.len(),
+            op.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        deepest >= 6.0,
+        "a burst of 12 against one worker queues most of them; deepest seen {deepest}"
+    );
+
+    // Everything reconciled and the next resync far away: the queue is empty.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let (_, text) = http_get(&metrics, "/metrics").await;
+        if series(&text, depth_series) == Some(0.0) || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(series(&text, depth_series), Some(0.0), "{text}");
+    let waits = series(
+        &text,
+        "hdinsight_topic_operator_reconcile_queue_wait_seconds_count{kind=\"KafkaTopic\"}",
+    )
+    .unwrap_or(0.0);
+    assert!(
+        waits >= 12.0,
+        "every queued topic's wait was recorded: {text}"
+    );
+}

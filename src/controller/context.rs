@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
@@ -15,7 +16,7 @@ use rand::Rng;
 use tokio::sync::mpsc;
 
 use crate::crd::{KafkaRestProxy, KafkaTopic, KafkaTopicStatus};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, WorkQueue};
 
 use super::plan::{EventSpec, PlanSettings};
 use super::registry::ProxyRegistry;
@@ -101,12 +102,24 @@ where
     store
 }
 
+/// How the work-queue metric names an object: "namespace/name".
+pub fn queue_key<K: Resource>(obj: &K) -> String {
+    format!(
+        "{}/{}",
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
 /// Where reconciles of other objects are requested (a proxy's change re-triggers its topics).
 #[derive(Clone, Default)]
 pub struct Triggers {
     /// Keyed by watched namespace ("" when all namespaces are watched).
     pub topics: HashMap<String, mpsc::UnboundedSender<ObjectRef<KafkaTopic>>>,
     pub proxies: HashMap<String, mpsc::UnboundedSender<ObjectRef<KafkaRestProxy>>>,
+    /// The work-queue metrics, told of every trigger (the runner sets the operator's own).
+    pub topic_queue: Arc<WorkQueue>,
+    pub proxy_queue: Arc<WorkQueue>,
 }
 
 impl Triggers {
@@ -117,6 +130,7 @@ impl Triggers {
     pub fn topic(&self, t: &KafkaTopic) {
         let ns = t.namespace().unwrap_or_default();
         if let Some(tx) = Self::pick(&self.topics, &ns) {
+            self.topic_queue.changed(&queue_key(t), Instant::now());
             let _ = tx.send(ObjectRef::from_obj(t));
         }
     }
@@ -124,6 +138,7 @@ impl Triggers {
     pub fn proxy(&self, p: &KafkaRestProxy) {
         let ns = p.namespace().unwrap_or_default();
         if let Some(tx) = Self::pick(&self.proxies, &ns) {
+            self.proxy_queue.changed(&queue_key(p), Instant::now());
             let _ = tx.send(ObjectRef::from_obj(p));
         }
     }
@@ -210,6 +225,22 @@ impl Context {
             obj.meta().namespace.clone().unwrap_or_default(),
             obj.meta().name.clone().unwrap_or_default()
         )
+    }
+
+    /// Marks the reconcile of `obj` as running (off the work queue, in flight) until the guard
+    /// is dropped.
+    pub fn reconcile_started<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+    ) -> crate::metrics::InFlight<'_> {
+        self.metrics
+            .reconcile_started(&K::kind(&()), &queue_key(obj))
+    }
+
+    /// Requeues `obj` after `after`, and tells the work-queue metric when it will be due.
+    pub fn requeue<K: Resource<DynamicType = ()>>(&self, obj: &K, after: Duration) -> Action {
+        self.metrics.requeued(&K::kind(&()), &queue_key(obj), after);
+        Action::requeue(after)
     }
 
     /// Counts a failure and returns how many in a row this object has had.

@@ -114,7 +114,7 @@ async fn observe(
 /// Reconciles one KafkaRestProxy.
 pub async fn reconcile(proxy: Arc<KafkaRestProxy>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let _running = ctx.metrics.in_flight("KafkaRestProxy");
+    let _running = ctx.reconcile_started(&*proxy);
     let previous = proxy.status.clone().unwrap_or_default();
     let mut status = previous.clone();
     status.observed_generation = proxy.metadata.generation;
@@ -171,12 +171,12 @@ pub async fn reconcile(proxy: Arc<KafkaRestProxy>, ctx: Arc<Context>) -> Result<
             ctx.triggers.topic(&t);
         }
     }
-    Ok(Action::requeue(jitter(requeue.max(Duration::from_secs(1)))))
+    Ok(ctx.requeue(&*proxy, jitter(requeue.max(Duration::from_secs(1)))))
 }
 
 /// After a failed status write: back off.
 pub fn error_policy(proxy: Arc<KafkaRestProxy>, error: &Error, ctx: Arc<Context>) -> Action {
     let attempt = ctx.failed(&*proxy);
     tracing::warn!(proxy = %proxy.name_any(), %error, attempt, "reconcile failed");
-    Action::requeue(jitter(plan::exponential_backoff(attempt)))
+    ctx.requeue(&*proxy, jitter(plan::exponential_backoff(attempt)))
 }

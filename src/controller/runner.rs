@@ -13,6 +13,7 @@ use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::{StreamExt, future};
 use k8s_openapi::api::core::v1::Secret;
@@ -30,7 +31,7 @@ use crate::crd::{KafkaRestProxy, KafkaTopic, PAUSED_ANNOTATION};
 use crate::metrics::{Metrics, MetricsObserver};
 use crate::server::Health;
 
-use super::context::{Context, EventSink, Settings, Stores, TopicIndex, Triggers};
+use super::context::{Context, EventSink, Settings, Stores, TopicIndex, Triggers, queue_key};
 use super::registry::ProxyRegistry;
 use super::{rest_proxy, topic};
 
@@ -94,7 +95,11 @@ pub async fn run(
         namespaces: namespaces.clone(),
         ..Default::default()
     };
-    let mut triggers = Triggers::default();
+    let mut triggers = Triggers {
+        topic_queue: metrics.topic_queue.clone(),
+        proxy_queue: metrics.proxy_queue.clone(),
+        ..Default::default()
+    };
     let mut writers = Vec::new();
     let mut receivers = Vec::new();
     for ns in &namespaces {
@@ -136,11 +141,16 @@ pub async fn run(
 
         // Topics.
         let index = stores.indexes[i].clone();
+        let deleted_queue = ctx.metrics.topic_queue.clone();
+        let trigger_queue = ctx.metrics.topic_queue.clone();
         let topic_stream = watcher(api::<KafkaTopic>(&client, &ns), watcher::Config::default())
             .default_backoff()
             .inspect(move |ev| {
                 if let Ok(ev) = ev {
                     index.observe(ev);
+                    if let watcher::Event::Delete(t) = ev {
+                        deleted_queue.forget(&queue_key(t));
+                    }
                 }
             })
             // The cache keeps what reconciles read: not the managedFields nor kubectl's copy of
@@ -148,7 +158,12 @@ pub async fn run(
             .modify(slim)
             .reflect(tw)
             .applied_objects()
-            .predicate_filter(topic_trigger_hash, Default::default());
+            .predicate_filter(topic_trigger_hash, Default::default())
+            .inspect(move |t| {
+                if let Ok(t) = t {
+                    trigger_queue.changed(&queue_key(t), Instant::now());
+                }
+            });
         let topics = Controller::for_stream(topic_stream, topic_store)
             .with_config(
                 ControllerConfig::default().concurrency(config.settings.max_concurrent_reconciles),
@@ -167,6 +182,7 @@ pub async fn run(
         // Proxies: live changes re-trigger their topics.
         let wake_ctx = ctx.clone();
         let mut generations: HashMap<String, Option<i64>> = HashMap::new();
+        let proxy_trigger_queue = ctx.metrics.proxy_queue.clone();
         let proxy_stream = watcher(
             api::<KafkaRestProxy>(&client, &ns),
             watcher::Config::default(),
@@ -184,6 +200,7 @@ pub async fn run(
             if deleted {
                 generations.remove(&key);
                 wake_ctx.registry.forget(&key);
+                wake_ctx.metrics.proxy_queue.forget(&key);
             } else {
                 generations.insert(key, p.metadata.generation);
             }
@@ -196,7 +213,12 @@ pub async fn run(
         })
         .reflect(pw)
         .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+        .predicate_filter(predicates::generation, Default::default())
+        .inspect(move |p| {
+            if let Ok(p) = p {
+                proxy_trigger_queue.changed(&queue_key(p), Instant::now());
+            }
+        });
         let proxies = Controller::for_stream(proxy_stream, proxy_store)
             .with_config(ControllerConfig::default().concurrency(4))
             .reconcile_on(UnboundedReceiverStream::new(prx))

@@ -264,7 +264,7 @@ fn decision_name(d: &Decision) -> &'static str {
 /// Reconciles one KafkaTopic.
 pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let _running = ctx.metrics.in_flight("KafkaTopic");
+    let _running = ctx.reconcile_started(&*topic);
     let now = Timestamp::now();
     // The cache may not show this process's own last status write yet: plan from the newer.
     let fresher = ctx.fresher_status(&topic);
@@ -313,7 +313,7 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Acti
     for event in &finish.events {
         ctx.publish(&*topic, event).await;
     }
-    Ok(Action::requeue(jitter(finish.requeue_after)))
+    Ok(ctx.requeue(&*topic, jitter(finish.requeue_after)))
 }
 
 fn blocked_reason(b: &Blocked) -> &'static str {
@@ -353,7 +353,8 @@ pub fn error_policy(topic: Arc<KafkaTopic>, error: &Error, ctx: Arc<Context>) ->
         attempt,
         "reconcile failed"
     );
-    Action::requeue(jitter(
-        plan::exponential_backoff(attempt).max(Duration::from_secs(1)),
-    ))
+    ctx.requeue(
+        &*topic,
+        jitter(plan::exponential_backoff(attempt).max(Duration::from_secs(1))),
+    )
 }

@@ -236,6 +236,27 @@ pub fn logged_addr(op: &Operator, which: &str) -> Option<String> {
     )
 }
 
+/// Waits (up to 20 s) until the operator reports ready on `/readyz`; returns its health and
+/// metrics addresses.
+pub async fn wait_operator_ready(op: &Operator) -> (String, String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let (Some(health), Some(metrics)) = (
+            logged_addr(op, "health_addr"),
+            logged_addr(op, "metrics_addr"),
+        ) && http_get(&health, "/readyz").await.0 == 200
+        {
+            return (health, metrics);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the operator did not become ready: {}",
+            op.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
