@@ -138,6 +138,64 @@ async fn proxy_5xx_half_the_time_during_a_burst() {
     assert_invariants(&env, &mut op, 40, 12.0);
 }
 
+/// A create that got a 500 (and did not happen) while its status could not be recorded: the
+/// next reconcile must still treat it as unclear and send it again, not wait for a topic that
+/// was never created and end up NotVisible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unclear_create_that_could_not_be_recorded_is_sent_again() {
+    let (_dir, env) = start(cluster()).await;
+    let mut op = spawn_operator(&env, &[]);
+    env.hdi.control().set_faults(Faults {
+        rules: vec![FaultRule {
+            remaining: Some(1),
+            ..rule(&["create"], 500, 1.0)
+        }],
+        ..Default::default()
+    });
+    env.kube.control().set_faults(kube_emulator::KubeFaults {
+        write_error_status: Some(500),
+        resources: vec!["kafkatopics/status".into()],
+        ..Default::default()
+    });
+    let names = apply_many(&env, "unclear", 1).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !env
+        .hdi
+        .control()
+        .request_log()
+        .iter()
+        .any(|r| r.operation == "create" && r.status == 500)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no create was sent: {}",
+            op.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let a status write or two fail, then let them through.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    env.kube.control().clear_faults();
+    // The uncertain retry is 2 s here and the visibility timeout 20 s: Ready well before the
+    // latter means the create was retried rather than waited for.
+    all_ready(&env, &names, Duration::from_secs(15)).await;
+    let creates: Vec<u16> = env
+        .hdi
+        .control()
+        .request_log()
+        .iter()
+        .filter(|r| r.operation == "create")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(creates.first(), Some(&500));
+    assert_eq!(
+        creates.iter().filter(|s| (200..300).contains(*s)).count(),
+        1,
+        "{creates:?}"
+    );
+    assert_invariants(&env, &mut op, 1, 20.0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_retry_after_is_never_cut_short() {
     let (_dir, env) = start(cluster()).await;

@@ -54,6 +54,12 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// The cached KafkaTopic `namespace/name`, as the cache has it now.
+    pub fn topic(&self, namespace: &str, name: &str) -> Option<Arc<KafkaTopic>> {
+        let key = ObjectRef::new(name).within(namespace);
+        self.topics.iter().find_map(|s| s.get(&key))
+    }
+
     pub fn proxy(&self, namespace: &str, name: &str) -> Option<Arc<KafkaRestProxy>> {
         let key = ObjectRef::new(name).within(namespace);
         self.proxies.iter().find_map(|s| s.get(&key))
@@ -185,7 +191,8 @@ pub struct Context {
     /// Consecutive failures per object, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
     /// Creates this process sent, by "uid/proxy/topic", in case recording them in status failed.
-    creates: Mutex<HashMap<String, Timestamp>>,
+    /// The flag is set when the create got no clear answer.
+    creates: Mutex<HashMap<String, (Timestamp, bool)>>,
     /// The status this process last wrote per KafkaTopic uid, with the resourceVersion the
     /// server gave it: the cache may not have caught up with it yet.
     written: Mutex<HashMap<String, (u64, KafkaTopicStatus)>>,
@@ -258,15 +265,16 @@ impl Context {
             .remove(&Self::key(obj));
     }
 
-    pub fn remember_create(&self, key: &str, at: Timestamp) {
+    /// Records a create sent at `at`; `uncertain` when it got no clear answer.
+    pub fn remember_create(&self, key: &str, at: Timestamp, uncertain: bool) {
         let mut c = self.creates.lock().unwrap_or_else(|e| e.into_inner());
         if c.len() > 100_000 {
             c.clear();
         }
-        c.insert(key.to_string(), at);
+        c.insert(key.to_string(), (at, uncertain));
     }
 
-    pub fn remembered_create(&self, key: &str) -> Option<Timestamp> {
+    pub fn remembered_create(&self, key: &str) -> Option<(Timestamp, bool)> {
         self.creates
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -294,32 +302,76 @@ impl Context {
         w.insert(uid, (rv, status));
     }
 
-    /// The topic's status: from the cache, or this process's own last write when the cache
-    /// is older than it (resourceVersions compared as numbers, which every API server uses;
-    /// when they are not numbers the cache is trusted).
-    pub fn fresher_status(&self, topic: &KafkaTopic) -> KafkaTopicStatus {
-        let cached = topic.status.clone().unwrap_or_default();
+    /// The watch stream delivered `topic`: once it shows this process's own last write (or a
+    /// newer version), the remembered copy is dropped, so that 10,000 Ready topics are not held
+    /// twice until their next resync.
+    pub fn cache_caught_up(&self, topic: &KafkaTopic, deleted: bool) {
         let Some(uid) = topic.metadata.uid.as_deref() else {
-            return cached;
+            return;
         };
-        let Some(cached_rv) = topic
+        let seen = topic
             .metadata
             .resource_version
             .as_deref()
-            .and_then(|v| v.parse::<u64>().ok())
-        else {
-            return cached;
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if w.is_empty() {
+            return;
+        }
+        let caught_up =
+            deleted || matches!((w.get(uid), seen), (Some((rv, _)), Some(seen)) if seen >= *rv);
+        if caught_up {
+            w.remove(uid);
+        }
+    }
+
+    /// How many own status writes the cache has not shown yet (for tests).
+    pub fn remembered_statuses(&self) -> usize {
+        self.written.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The topic's status, the newest of three copies: the one the reconcile was handed, the
+    /// one the cache holds now (it may have moved on since), and this process's own last write
+    /// (the cache may not show it yet). resourceVersions are compared as numbers, which every
+    /// API server uses; when they are not numbers the copy handed in is trusted.
+    ///
+    /// The own-write copy is dropped as soon as the cache shows it ([`Self::cache_caught_up`]);
+    /// because the copy handed to a reconcile can be older than the cache by then, the cache's
+    /// current copy is consulted too.
+    pub fn fresher_status(&self, topic: &KafkaTopic) -> KafkaTopicStatus {
+        let rv_of = |t: &KafkaTopic| {
+            t.metadata
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok())
         };
+        let (Some(uid), Some(handed_rv)) = (topic.metadata.uid.as_deref(), rv_of(topic)) else {
+            return topic.status.clone().unwrap_or_default();
+        };
+        let mut newest_rv = handed_rv;
+        let mut newest: Option<KafkaTopicStatus> = None;
+        if let (Some(ns), Some(name)) = (
+            topic.metadata.namespace.as_deref(),
+            topic.metadata.name.as_deref(),
+        ) && let Some(current) = self.stores.topic(ns, name)
+            && current.metadata.uid.as_deref() == Some(uid)
+            && let Some(rv) = rv_of(&current)
+            && rv > newest_rv
+        {
+            newest_rv = rv;
+            newest = Some(current.status.clone().unwrap_or_default());
+        }
         let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
         match w.get(uid) {
-            Some((rv, status)) if *rv > cached_rv => status.clone(),
+            Some((rv, status)) if *rv > newest_rv => return status.clone(),
+            // The cache has caught up: the copy is no longer needed.
             Some(_) => {
-                // The cache has caught up: the copy is no longer needed.
                 w.remove(uid);
-                cached
             }
-            None => cached,
+            None => {}
         }
+        drop(w);
+        newest.unwrap_or_else(|| topic.status.clone().unwrap_or_default())
     }
 
     /// A namespace, cached for a minute.
@@ -393,6 +445,107 @@ pub fn jitter(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn offline_context() -> Context {
+        offline_context_with(Stores::default())
+    }
+
+    fn offline_context_with(stores: Stores) -> Context {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
+        let client = kube::Client::try_from(config).expect("client");
+        let reporter = kube::runtime::events::Reporter {
+            controller: "test".into(),
+            instance: None,
+        };
+        Context::new(
+            client.clone(),
+            stores,
+            Triggers::default(),
+            ProxyRegistry::new(client.clone(), Arc::new(crate::proxy::NoopObserver)),
+            EventSink::new(client, reporter),
+            Arc::new(Metrics::new()),
+            Settings::default(),
+        )
+    }
+
+    fn at_version(mut t: KafkaTopic, rv: u64, reason: &str) -> KafkaTopic {
+        t.metadata.resource_version = Some(rv.to_string());
+        t.status = Some(KafkaTopicStatus {
+            topic_name: Some(reason.to_string()),
+            ..Default::default()
+        });
+        t
+    }
+
+    #[tokio::test]
+    async fn own_status_writes_are_kept_until_the_cache_shows_them() {
+        let ctx = offline_context();
+        let base = kt("a", "uid-a", 0, "a");
+        ctx.remember_status(&at_version(base.clone(), 10, "written"));
+        assert_eq!(ctx.remembered_statuses(), 1);
+
+        // The cache is older than the write: the write is what a reconcile plans from, and an
+        // older watch event does not drop it.
+        let stale = at_version(base.clone(), 9, "stale");
+        assert_eq!(
+            ctx.fresher_status(&stale).topic_name.as_deref(),
+            Some("written")
+        );
+        ctx.cache_caught_up(&stale, false);
+        assert_eq!(ctx.remembered_statuses(), 1);
+
+        // The watch delivered the write: the copy goes without waiting for a reconcile.
+        ctx.cache_caught_up(&at_version(base.clone(), 10, "written"), false);
+        assert_eq!(ctx.remembered_statuses(), 0);
+        assert_eq!(
+            ctx.fresher_status(&stale).topic_name.as_deref(),
+            Some("stale")
+        );
+
+        // A deletion drops it too; another object's event does not.
+        ctx.remember_status(&at_version(base.clone(), 12, "written"));
+        ctx.cache_caught_up(&at_version(kt("b", "uid-b", 0, "b"), 99, "other"), false);
+        assert_eq!(ctx.remembered_statuses(), 1);
+        ctx.cache_caught_up(&at_version(base, 11, "deleted"), true);
+        assert_eq!(ctx.remembered_statuses(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_reconcile_handed_an_old_copy_sees_the_write_the_cache_already_shows() {
+        // The reconcile was handed version 9; meanwhile its own write (version 10) reached the
+        // cache and the remembered copy was dropped. It must plan from version 10.
+        let (store, mut writer) = kube::runtime::reflector::store::<KafkaTopic>();
+        let ctx = offline_context_with(Stores {
+            namespaces: vec![String::new()],
+            topics: vec![store],
+            ..Default::default()
+        });
+        let base = kt("a", "uid-a", 0, "a");
+        let handed = at_version(base.clone(), 9, "stale");
+        let written = at_version(base.clone(), 10, "written");
+        ctx.remember_status(&written);
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(written.clone()));
+        ctx.cache_caught_up(&written, false);
+        assert_eq!(ctx.remembered_statuses(), 0);
+        assert_eq!(
+            ctx.fresher_status(&handed).topic_name.as_deref(),
+            Some("written")
+        );
+
+        // A newer copy handed in wins over an older cache; another object of the same name
+        // (deleted and created again: another uid) is not mixed up with it.
+        let newer = at_version(base.clone(), 11, "newer");
+        assert_eq!(
+            ctx.fresher_status(&newer).topic_name.as_deref(),
+            Some("newer")
+        );
+        let mut reborn = at_version(kt("a", "uid-a2", 0, "a"), 3, "reborn");
+        reborn.metadata.namespace = Some("ns".into());
+        assert_eq!(
+            ctx.fresher_status(&reborn).topic_name.as_deref(),
+            Some("reborn")
+        );
+    }
 
     #[test]
     fn jitter_stays_within_ten_percent() {

@@ -141,22 +141,31 @@ pub async fn run(
 
         // Topics.
         let index = stores.indexes[i].clone();
-        let deleted_queue = ctx.metrics.topic_queue.clone();
+        let seen_ctx = ctx.clone();
         let trigger_queue = ctx.metrics.topic_queue.clone();
         let topic_stream = watcher(api::<KafkaTopic>(&client, &ns), watcher::Config::default())
             .default_backoff()
             .inspect(move |ev| {
                 if let Ok(ev) = ev {
                     index.observe(ev);
-                    if let watcher::Event::Delete(t) = ev {
-                        deleted_queue.forget(&queue_key(t));
-                    }
                 }
             })
             // The cache keeps what reconciles read: not the managedFields nor kubectl's copy of
             // the whole object, which would double the memory of 10,000 cached topics.
             .modify(slim)
             .reflect(tw)
+            // After the cache has the object: this process's own copy of a status it wrote is
+            // dropped only once a reconcile can no longer read an older one from the cache.
+            .inspect(move |ev| match ev {
+                Ok(watcher::Event::Apply(t) | watcher::Event::InitApply(t)) => {
+                    seen_ctx.cache_caught_up(t, false);
+                }
+                Ok(watcher::Event::Delete(t)) => {
+                    seen_ctx.cache_caught_up(t, true);
+                    seen_ctx.metrics.topic_queue.forget(&queue_key(t));
+                }
+                _ => {}
+            })
             .applied_objects()
             .predicate_filter(topic_trigger_hash, Default::default())
             .inspect(move |t| {

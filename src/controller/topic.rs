@@ -4,13 +4,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 
-use crate::crd::{KafkaRestProxy, KafkaTopic, KafkaTopicStatus, NamespacesFrom, PartitionDetail};
+use crate::crd::{
+    KafkaRestProxy, KafkaTopic, KafkaTopicStatus, NamespacesFrom, PartitionDetail, READY,
+};
 use crate::proxy::{ProxyError, TopicCreationRecord, TopicPartitions};
 
 use super::context::{Context, jitter};
@@ -167,10 +169,22 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
     let mut previous = topic.status.clone().unwrap_or_default();
     if previous.create_requested_at.is_none()
         && previous.partitions.is_none()
-        && let Some(at) = ctx.remembered_create(&create_key(topic, &desired))
+        && let Some((at, uncertain)) = ctx.remembered_create(&create_key(topic, &desired))
     {
-        // The create was sent but recording it failed: do not send it again.
+        // The create was sent but recording it failed: do not send it again before its time.
+        // One without a clear answer stays uncertain, so that it is retried if nothing appears.
         previous.create_requested_at = Some(Time(at));
+        if uncertain {
+            previous.conditions.retain(|c| c.type_ != READY);
+            previous.conditions.push(Condition {
+                type_: READY.into(),
+                status: "False".into(),
+                reason: plan::reason::CREATE_UNCERTAIN.into(),
+                message: "the last create got no clear answer".into(),
+                last_transition_time: Time(at),
+                observed_generation: topic.metadata.generation,
+            });
+        }
     }
     let input = PlanInput {
         generation: topic.metadata.generation,
@@ -233,7 +247,8 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
                     Err(e) => create_outcome(&e)?,
                 };
                 if !matches!(outcome, CreateOutcome::Rejected { .. }) {
-                    ctx.remember_create(&create_key(topic, &desired), now);
+                    let uncertain = matches!(outcome, CreateOutcome::Uncertain { .. });
+                    ctx.remember_create(&create_key(topic, &desired), now, uncertain);
                 }
                 if matches!(outcome, CreateOutcome::Rejected { .. }) {
                     obs.described = None;
