@@ -226,12 +226,7 @@ impl Context {
     }
 
     fn key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
-        format!(
-            "{}/{}/{}",
-            K::kind(&()),
-            obj.meta().namespace.clone().unwrap_or_default(),
-            obj.meta().name.clone().unwrap_or_default()
-        )
+        format!("{}/{}", K::kind(&()), queue_key(obj))
     }
 
     /// Marks the reconcile of `obj` as running (off the work queue, in flight) until the guard
@@ -305,28 +300,38 @@ impl Context {
     /// The watch stream delivered `topic`: once it shows this process's own last write (or a
     /// newer version), the remembered copy is dropped, so that 10,000 Ready topics are not held
     /// twice until their next resync.
-    pub fn cache_caught_up(&self, topic: &KafkaTopic, deleted: bool) {
-        let Some(uid) = topic.metadata.uid.as_deref() else {
+    pub fn cache_caught_up(&self, topic: &KafkaTopic) {
+        let (Some(uid), Some(seen)) = (
+            topic.metadata.uid.as_deref(),
+            topic
+                .metadata
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok()),
+        ) else {
             return;
         };
-        let seen = topic
-            .metadata
-            .resource_version
-            .as_deref()
-            .and_then(|v| v.parse::<u64>().ok());
         let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        if w.is_empty() {
-            return;
-        }
-        let caught_up =
-            deleted || matches!((w.get(uid), seen), (Some((rv, _)), Some(seen)) if seen >= *rv);
-        if caught_up {
+        if w.get(uid).is_some_and(|(rv, _)| seen >= *rv) {
             w.remove(uid);
         }
     }
 
-    /// How many own status writes the cache has not shown yet (for tests).
-    pub fn remembered_statuses(&self) -> usize {
+    /// `topic` was deleted: its remembered write, failure count and queue entry go with it.
+    pub fn topic_deleted(&self, topic: &KafkaTopic) {
+        self.succeeded(topic);
+        if let Some(uid) = topic.metadata.uid.as_deref() {
+            self.written
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(uid);
+        }
+        self.metrics.topic_queue.forget(&queue_key(topic));
+    }
+
+    /// How many own status writes the cache has not shown yet.
+    #[cfg(test)]
+    fn remembered_statuses(&self) -> usize {
         self.written.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
@@ -491,23 +496,34 @@ mod tests {
             ctx.fresher_status(&stale).topic_name.as_deref(),
             Some("written")
         );
-        ctx.cache_caught_up(&stale, false);
+        ctx.cache_caught_up(&stale);
         assert_eq!(ctx.remembered_statuses(), 1);
 
         // The watch delivered the write: the copy goes without waiting for a reconcile.
-        ctx.cache_caught_up(&at_version(base.clone(), 10, "written"), false);
+        ctx.cache_caught_up(&at_version(base.clone(), 10, "written"));
         assert_eq!(ctx.remembered_statuses(), 0);
         assert_eq!(
             ctx.fresher_status(&stale).topic_name.as_deref(),
             Some("stale")
         );
 
-        // A deletion drops it too; another object's event does not.
+        // A deletion drops it, its queue entry and its failure count; another object's event does
+        // not drop it.
         ctx.remember_status(&at_version(base.clone(), 12, "written"));
-        ctx.cache_caught_up(&at_version(kt("b", "uid-b", 0, "b"), 99, "other"), false);
+        ctx.cache_caught_up(&at_version(kt("b", "uid-b", 0, "b"), 99, "other"));
         assert_eq!(ctx.remembered_statuses(), 1);
-        ctx.cache_caught_up(&at_version(base, 11, "deleted"), true);
+        ctx.metrics
+            .topic_queue
+            .changed(&queue_key(&base), Instant::now());
+        assert_eq!(ctx.failed(&base), 1);
+        ctx.topic_deleted(&at_version(base.clone(), 11, "deleted"));
         assert_eq!(ctx.remembered_statuses(), 0);
+        assert_eq!(ctx.metrics.topic_queue.depth(Instant::now()), 0);
+        assert_eq!(
+            ctx.failed(&base),
+            1,
+            "a topic created again starts without backoff"
+        );
     }
 
     #[tokio::test]
@@ -525,7 +541,7 @@ mod tests {
         let written = at_version(base.clone(), 10, "written");
         ctx.remember_status(&written);
         writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(written.clone()));
-        ctx.cache_caught_up(&written, false);
+        ctx.cache_caught_up(&written);
         assert_eq!(ctx.remembered_statuses(), 0);
         assert_eq!(
             ctx.fresher_status(&handed).topic_name.as_deref(),

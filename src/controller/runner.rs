@@ -158,12 +158,9 @@ pub async fn run(
             // dropped only once a reconcile can no longer read an older one from the cache.
             .inspect(move |ev| match ev {
                 Ok(watcher::Event::Apply(t) | watcher::Event::InitApply(t)) => {
-                    seen_ctx.cache_caught_up(t, false);
+                    seen_ctx.cache_caught_up(t);
                 }
-                Ok(watcher::Event::Delete(t)) => {
-                    seen_ctx.cache_caught_up(t, true);
-                    seen_ctx.metrics.topic_queue.forget(&queue_key(t));
-                }
+                Ok(watcher::Event::Delete(t)) => seen_ctx.topic_deleted(t),
                 _ => {}
             })
             .applied_objects()
