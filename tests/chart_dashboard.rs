@@ -72,7 +72,12 @@ fn exported() -> BTreeMap<String, String> {
     counts.insert(("kafka/default".into(), "Ready".into(), "True".into()), 1);
     metrics.set_topic_counts(&counts);
     let observer = MetricsObserver(metrics.clone());
-    observer.request("kafka/default", Operation::List, "2xx", Duration::from_millis(3));
+    observer.request(
+        "kafka/default",
+        Operation::List,
+        "2xx",
+        Duration::from_millis(3),
+    );
     observer.throttled("kafka/default");
     observer.token_request("kafka/default", true);
     observer.token_expiry("kafka/default", std::time::SystemTime::now());
@@ -91,10 +96,10 @@ fn family_of(sample: &str, exported: &BTreeMap<String, String>) -> Option<(Strin
         return Some((sample.to_string(), kind.clone()));
     }
     for suffix in ["_total", "_bucket", "_sum", "_count"] {
-        if let Some(base) = sample.strip_suffix(suffix) {
-            if let Some(kind) = exported.get(base) {
-                return Some((base.to_string(), kind.clone()));
-            }
+        if let Some(base) = sample.strip_suffix(suffix)
+            && let Some(kind) = exported.get(base)
+        {
+            return Some((base.to_string(), kind.clone()));
         }
     }
     None
