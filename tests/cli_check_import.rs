@@ -331,3 +331,159 @@ async fn the_binary_answers_as_a_kubectl_plugin() {
         assert!(help.contains(command), "{help}");
     }
 }
+
+/// The direct flags for `emu`, without a CA file: trust must come from elsewhere.
+fn check_without_ca_file(emu: &RunningEmulator, dir: &std::path::Path) -> Command {
+    let secret_file = dir.join("secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("secret file");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hdinsight-topic-operator"));
+    c.arg("check")
+        .args(["--endpoint", &emu.base_url()])
+        .args(["--authority", &emu.base_url()])
+        .args(["--tenant", emu.tenant_id()])
+        .args(["--client-id", CLIENT])
+        .arg("--client-secret-file")
+        .arg(&secret_file)
+        .env_remove("SSL_CERT_DIR")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_trust_store_is_trusted_beside_the_compiled_in_roots() {
+    let dir = tempfile::tempdir().expect("dir");
+    let emu = emulator(dir.path(), true).await;
+    // A corporate CA installed in the system store: SSL_CERT_FILE names it.
+    let system_ca = dir.path().join("system-ca.pem");
+    std::fs::write(&system_ca, emu.ca_pem().unwrap_or_default()).expect("ca file");
+    let out = check_without_ca_file(&emu, dir.path())
+        .env("SSL_CERT_FILE", &system_ca)
+        .output()
+        .expect("binary runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("[ok]   token"), "{text}");
+    // A system store without that CA: the emulator's certificate is not trusted.
+    let other = tempfile::tempdir().expect("dir");
+    let other_emu = emulator(other.path(), true).await;
+    let other_ca = dir.path().join("other-ca.pem");
+    std::fs::write(&other_ca, other_emu.ca_pem().unwrap_or_default()).expect("ca file");
+    let out = check_without_ca_file(&emu, dir.path())
+        .env("SSL_CERT_FILE", &other_ca)
+        .output()
+        .expect("binary runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("[FAIL] token"), "{text}");
+}
+
+/// A minimal HTTP CONNECT proxy on 127.0.0.1 that records the targets it was asked for and
+/// tunnels the bytes.
+async fn connect_proxy() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut client = BufReader::new(client);
+                let mut request = String::new();
+                if client.read_line(&mut request).await.is_err() {
+                    return;
+                }
+                loop {
+                    let mut header = String::new();
+                    match client.read_line(&mut header).await {
+                        Ok(n) if n > 2 => continue,
+                        _ => break,
+                    }
+                }
+                let Some(target) = request
+                    .strip_prefix("CONNECT ")
+                    .and_then(|r| r.split_whitespace().next())
+                    .map(str::to_string)
+                else {
+                    return;
+                };
+                log.lock().expect("log").push(target.clone());
+                // Loopback only: this proxy never connects anywhere else.
+                if !target.starts_with("127.") {
+                    return;
+                }
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                let mut client = client.into_inner();
+                if client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_proxy_is_honoured_and_no_proxy_bypasses_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let emu = emulator(dir.path(), true).await;
+    let (proxy, seen) = connect_proxy().await;
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, emu.ca_pem().unwrap_or_default()).expect("ca file");
+    let out = check_without_ca_file(&emu, dir.path())
+        .arg("--ca-file")
+        .arg(&ca_file)
+        .env("HTTPS_PROXY", format!("http://{proxy}"))
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .output()
+        .expect("binary runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let target = emu.addr().to_string();
+    let tunnels = seen.lock().expect("log").clone();
+    // The token request and the proxy calls went through the tunnel (a connection pool may
+    // reuse one tunnel for several requests).
+    assert!(!tunnels.is_empty(), "no CONNECT was made");
+    assert!(tunnels.iter().all(|t| *t == target), "{tunnels:?}");
+
+    seen.lock().expect("log").clear();
+    let out = check_without_ca_file(&emu, dir.path())
+        .arg("--ca-file")
+        .arg(&ca_file)
+        .env("HTTPS_PROXY", format!("http://{proxy}"))
+        .env("NO_PROXY", "127.0.0.1")
+        .output()
+        .expect("binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        seen.lock().expect("log").len(),
+        0,
+        "NO_PROXY was not honoured"
+    );
+}

@@ -646,11 +646,29 @@ fn check_topic(topic: &str) -> Result<(), ProxyError> {
     Ok(())
 }
 
-/// rustls with the ring provider, the webpki roots and the extra PEM roots. There is no way to
-/// turn verification off.
+/// The system's trusted roots: `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, else the platform's
+/// store. Read once per process; unreadable or unparsable entries are skipped (the compiled-in
+/// roots still apply), and the count is logged once.
+fn system_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let found = rustls_native_certs::load_native_certs();
+        tracing::debug!(
+            certificates = found.certs.len(),
+            errors = found.errors.len(),
+            "system trust roots loaded"
+        );
+        found.certs
+    })
+}
+
+/// rustls with the ring provider and, as trusted roots, the compiled-in webpki roots, the
+/// system's roots (a corporate TLS-inspecting proxy's CA is usually installed there) and the
+/// extra PEM roots. There is no way to turn verification off.
 fn tls_config(extra_ca_pem: Option<&str>) -> Result<rustls::ClientConfig, ProxyError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    roots.add_parsable_certificates(system_roots().iter().cloned());
     if let Some(pem) = extra_ca_pem.filter(|p| !p.trim().is_empty()) {
         let mut added = 0;
         for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
