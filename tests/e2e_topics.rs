@@ -124,6 +124,9 @@ async fn example_topics_are_created_once_and_report_the_cluster() {
     );
     assert_no_secrets(&text, &[CLIENT_SECRET]);
     assert_no_secrets(&op.logs(), &[CLIENT_SECRET]);
+    // Logs to a pipe (pod logs, files) are plain text: no ANSI colour codes.
+    assert!(!op.logs().is_empty());
+    assert!(!op.logs().contains('\u{1b}'), "colour codes in piped logs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
