@@ -513,9 +513,13 @@ mod tests {
     /// k8s.io/kubernetes pkg/apis/core/v1/conversion.go and pkg/registry/core/*/strategy.go.
     #[test]
     fn secrets_namespaces_and_events_have_their_own_fields() {
-        let secret = json!({"metadata": {"name": "s", "namespace": "ns"}, "type": "kubernetes.io/tls"});
+        let secret =
+            json!({"metadata": {"name": "s", "namespace": "ns"}, "type": "kubernetes.io/tls"});
         let secrets = def("", "secrets");
-        assert_eq!(select(&secrets, "type=kubernetes.io/tls", &secret), Ok(true));
+        assert_eq!(
+            select(&secrets, "type=kubernetes.io/tls", &secret),
+            Ok(true)
+        );
         assert_eq!(select(&secrets, "type!=Opaque", &secret), Ok(true));
         assert_eq!(
             select(&secrets, "data.x=1", &secret),
@@ -539,10 +543,17 @@ mod tests {
         });
         let core = def("", "events");
         assert_eq!(
-            select(&core, "involvedObject.kind=KafkaTopic,involvedObject.name=orders", &event),
+            select(
+                &core,
+                "involvedObject.kind=KafkaTopic,involvedObject.name=orders",
+                &event
+            ),
             Ok(true)
         );
-        assert_eq!(select(&core, "reason=Created,type=Normal", &event), Ok(true));
+        assert_eq!(
+            select(&core, "reason=Created,type=Normal", &event),
+            Ok(true)
+        );
         // `source` falls back to the reporting controller.
         assert_eq!(select(&core, "source=op", &event), Ok(true));
         assert_eq!(
@@ -568,9 +579,16 @@ mod tests {
         let mut shirts = def("", "configmaps");
         shirts.custom = true;
         shirts.group = "tests.example.com".into();
-        shirts.selectable_fields = vec!["spec.color".into(), "spec.quantity".into(), "spec.branded".into()];
+        shirts.selectable_fields = vec![
+            "spec.color".into(),
+            "spec.quantity".into(),
+            "spec.branded".into(),
+        ];
         let shirt = json!({"metadata": {"name": "s1", "namespace": "ns"}, "spec": {"color": "blue", "quantity": 2, "branded": false}});
-        assert_eq!(select(&shirts, "spec.color=blue,spec.quantity=2", &shirt), Ok(true));
+        assert_eq!(
+            select(&shirts, "spec.color=blue,spec.quantity=2", &shirt),
+            Ok(true)
+        );
         assert_eq!(select(&shirts, "spec.branded=false", &shirt), Ok(true));
         assert_eq!(select(&shirts, "spec.quantity!=2", &shirt), Ok(false));
         assert_eq!(
@@ -593,8 +611,14 @@ mod tests {
         let cm = def("", "configmaps");
         let named = |n: &str| json!({"metadata": {"name": n, "namespace": "ns"}});
         assert_eq!(select(&cm, r"metadata.name=a\,b", &named("a,b")), Ok(true));
-        assert_eq!(select(&cm, r"metadata.name=a\=b\\c", &named(r"a=b\c")), Ok(true));
-        assert_eq!(select(&cm, "metadata.name==a=b", &named("a=b")), Err("invalid field selector: unescaped character in value: 61".into()));
+        assert_eq!(
+            select(&cm, r"metadata.name=a\=b\\c", &named(r"a=b\c")),
+            Ok(true)
+        );
+        assert_eq!(
+            select(&cm, "metadata.name==a=b", &named("a=b")),
+            Err("invalid field selector: unescaped character in value: 61".into())
+        );
         assert_eq!(
             FieldSelector::parse(r"metadata.name=a\b").expect_err("bad escape"),
             r"invalid field selector: invalid escape sequence: \b"

@@ -940,12 +940,19 @@ async fn run_watch(
         }
     } else {
         // History the client has not seen: it arrives like live events, delay included.
-        out.delivered_rv = backlog.first().map_or(synced_rv, |c| c.rv.saturating_sub(1));
+        out.delivered_rv = backlog
+            .first()
+            .map_or(synced_rv, |c| c.rv.saturating_sub(1));
         pending.extend(backlog);
     }
     if initial_end {
         // Changes after `synced_rv` are still queued in `live`: the initial state ends there.
-        if out.tx.send(out.view.bookmark(synced_rv, true)).await.is_err() {
+        if out
+            .tx
+            .send(out.view.bookmark(synced_rv, true))
+            .await
+            .is_err()
+        {
             return;
         }
     }
