@@ -894,3 +894,128 @@ fn the_binary_takes_the_watch_cache_knobs_from_flags_and_environment() {
         }
     );
 }
+
+/// The wire format, knobs set over HTTP too: an expired watch is a 200 whose only line is an
+/// `ERROR` event with the 410 Status (apiserver pkg/storage/cacher/cacher.go answers errors of
+/// an accepted watch through `newErrWatcher`), and a delayed event is not on a watch that ends
+/// before its delay while a get already shows the write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_watches_show_the_delay_and_the_expired_history() {
+    let kube = RunningKube::start(plain(), loopback())
+        .await
+        .expect("starts");
+    let addr = kube.addr();
+    let create = |name: &'static str| {
+        http_async(
+            addr,
+            "POST",
+            "/api/v1/namespaces/default/configmaps".into(),
+            Some(format!(
+                r#"{{"metadata":{{"name":"{name}"}},"data":{{"v":"1"}}}}"#
+            )),
+        )
+    };
+    let rv = |body: &str| -> u64 {
+        let v: Value = serde_json::from_str(body).expect("an object");
+        v["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|r| r.parse().ok())
+            .expect("a resourceVersion")
+    };
+    let (code, body) = create("first").await;
+    assert_eq!(code, 201, "{body}");
+    let first = rv(&body);
+    let (code, _) = http_async(
+        addr,
+        "POST",
+        "/_emulator/watch-cache".into(),
+        Some(r#"{"history_max_age_ms": 200}"#.into()),
+    )
+    .await;
+    assert_eq!(code, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, body) = http_async(
+        addr,
+        "GET",
+        format!(
+            "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={}",
+            first - 1
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let line = body
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("one event line");
+    let event: Value = serde_json::from_str(line).expect("a watch event");
+    assert_eq!(event["type"], "ERROR");
+    assert_eq!(event["object"]["kind"], "Status");
+    assert_eq!(event["object"]["code"], 410);
+    assert_eq!(event["object"]["reason"], "Expired");
+    assert_eq!(
+        event["object"]["message"],
+        format!("too old resource version: {} ({first})", first - 1)
+    );
+
+    let (code, _) = http_async(
+        addr,
+        "POST",
+        "/_emulator/watch-cache".into(),
+        Some(r#"{"history_max_age_ms": 0, "delivery_delay_ms": 3000}"#.into()),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let watch = http_async(
+        addr,
+        "GET",
+        format!(
+            "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={first}&timeoutSeconds=1"
+        ),
+        None,
+    );
+    let write = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (code, body) = create("second").await;
+        assert_eq!(code, 201, "{body}");
+        let (code, body) = http_async(
+            addr,
+            "GET",
+            "/api/v1/namespaces/default/configmaps/second".into(),
+            None,
+        )
+        .await;
+        assert_eq!(code, 200, "a get shows the write at once: {body}");
+    };
+    let ((code, body), ()) = tokio::join!(watch, write);
+    assert_eq!(code, 200);
+    assert!(
+        !body.contains("\"second\""),
+        "the event is still held back when the watch ends: {body}"
+    );
+    // Resuming from the same version later brings it: it was held back, not lost.
+    let (code, _) = http_async(
+        addr,
+        "POST",
+        "/_emulator/watch-cache".into(),
+        Some(r#"{"delivery_delay_ms": 0}"#.into()),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (code, body) = http_async(
+        addr,
+        "GET",
+        format!(
+            "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={first}&timeoutSeconds=1"
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("\"ADDED\"") && body.contains("\"second\""),
+        "{body}"
+    );
+    kube.shutdown().await;
+}
