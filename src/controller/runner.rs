@@ -183,6 +183,25 @@ pub async fn run(
                 }
                 future::ready(())
             });
+        // Topics are judged against the proxy and Secret caches: not before those have their
+        // first full list (as controllers wait for their informers to sync), or a restart
+        // would report every topic whose proxy is not cached yet as ProxyNotFound for a moment.
+        let synced = stores.clone();
+        let stop = shutdown.clone();
+        let topics = async move {
+            let caches = async {
+                for s in synced.proxies.iter() {
+                    let _ = s.wait_until_ready().await;
+                }
+                for s in synced.secrets.iter() {
+                    let _ = s.wait_until_ready().await;
+                }
+            };
+            tokio::select! {
+                _ = caches => topics.await,
+                _ = stop => {}
+            }
+        };
         tasks.push(Box::pin(topics));
 
         // Proxies: live changes re-trigger their topics.

@@ -43,6 +43,13 @@ use server::{Shared, lock};
 pub struct KubeEmulatorConfig {
     /// Watch events retained per resource; watching from an older resourceVersion gets 410.
     pub history_size: usize,
+    /// Watch events older than this are forgotten as well (`None`: kept until `history_size`
+    /// pushes them out). Watching from a resourceVersion older than the retained history gets
+    /// 410 Gone, as from a real watch cache that has moved on.
+    pub history_max_age: Option<Duration>,
+    /// How long after a write its watch event reaches watchers (a watch cache lagging under
+    /// load). Gets and lists stay current; bookmarks never run ahead of a delayed event.
+    pub watch_delay: Duration,
     /// Serve https with a generated CA (IP SAN 127.0.0.1, DNS localhost); plain http otherwise.
     pub tls: bool,
     /// Bearer token every API request must carry, when set (written into the kubeconfig).
@@ -55,6 +62,8 @@ impl std::fmt::Debug for KubeEmulatorConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KubeEmulatorConfig")
             .field("history_size", &self.history_size)
+            .field("history_max_age", &self.history_max_age)
+            .field("watch_delay", &self.watch_delay)
             .field("tls", &self.tls)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("bookmark_interval", &self.bookmark_interval)
@@ -66,6 +75,8 @@ impl Default for KubeEmulatorConfig {
     fn default() -> Self {
         Self {
             history_size: 10_000,
+            history_max_age: None,
+            watch_delay: Duration::ZERO,
             tls: true,
             token: None,
             bookmark_interval: Duration::from_secs(5),
@@ -110,6 +121,22 @@ pub struct KubeFaults {
     pub latency_ms: u64,
 }
 
+/// The watch-cache knobs of a running emulator (`GET`/`POST /_emulator/watch-cache`).
+/// In a `POST` every field is optional: missing ones keep their value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchCacheSettings {
+    /// Milliseconds between a write and its watch event reaching watchers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_delay_ms: Option<u64>,
+    /// Watch events retained per resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_size: Option<usize>,
+    /// Milliseconds after which a watch event is forgotten; 0 means no age limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_max_age_ms: Option<u64>,
+}
+
 /// In-process control of a running emulator.
 #[derive(Clone)]
 pub struct KubeControl {
@@ -146,6 +173,35 @@ impl KubeControl {
 
     pub fn clear_faults(&self) {
         *lock(&self.shared.faults) = KubeFaults::default();
+    }
+
+    /// Watch events reach watchers `delay` after their write from now on (events already on
+    /// their way keep their order). Gets and lists are unaffected.
+    pub fn set_watch_delay(&self, delay: Duration) {
+        *lock(&self.shared.watch_delay) = delay;
+    }
+
+    /// Retains at most `size` watch events per resource (at least 1); older ones are
+    /// forgotten now.
+    pub fn set_history_size(&self, size: usize) {
+        let mut store = lock(&self.shared.store);
+        let retention = store.retention();
+        store.set_retention(store::Retention { size, ..retention });
+    }
+
+    /// Forgets watch events older than `max_age` (`None`: no age limit), starting now.
+    pub fn set_history_max_age(&self, max_age: Option<Duration>) {
+        let mut store = lock(&self.shared.store);
+        let retention = store.retention();
+        store.set_retention(store::Retention {
+            max_age,
+            ..retention
+        });
+    }
+
+    /// The current watch-cache knobs (every field set).
+    pub fn watch_cache(&self) -> WatchCacheSettings {
+        self.shared.watch_cache()
     }
 
     /// The current (global) resourceVersion.
@@ -199,7 +255,14 @@ impl RunningKube {
         let (tx, _) = broadcast::channel(16_384);
         let (drop_watches, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
-            store: Mutex::new(store::Store::new(config.history_size, tx)),
+            store: Mutex::new(store::Store::new(
+                store::Retention {
+                    size: config.history_size,
+                    max_age: config.history_max_age,
+                },
+                tx,
+            )),
+            watch_delay: Mutex::new(config.watch_delay),
             config,
             addr,
             stats: Mutex::new(KubeStats::default()),

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 use kube_emulator::{KubeEmulatorConfig, RunningKube};
@@ -22,6 +23,13 @@ struct Args {
     /// Watch events retained per resource.
     #[arg(long, env = "KUBE_EMULATOR_HISTORY_SIZE", default_value_t = 10_000)]
     history_size: usize,
+    /// Also forget watch events older than this many seconds (none: only --history-size).
+    #[arg(long, env = "KUBE_EMULATOR_HISTORY_MAX_AGE_SECONDS")]
+    history_max_age_seconds: Option<u64>,
+    /// Deliver each watch event this many milliseconds after its write (gets and lists stay
+    /// current).
+    #[arg(long, env = "KUBE_EMULATOR_WATCH_DELAY_MS", default_value_t = 0)]
+    watch_delay_ms: u64,
     /// Require this bearer token (it is written into the kubeconfig).
     #[arg(long, env = "KUBE_EMULATOR_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -62,6 +70,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = KubeEmulatorConfig {
         history_size: args.history_size,
+        history_max_age: args.history_max_age_seconds.map(Duration::from_secs),
+        watch_delay: Duration::from_millis(args.watch_delay_ms),
         tls: !args.plain_http,
         token: args.token,
         ..KubeEmulatorConfig::default()

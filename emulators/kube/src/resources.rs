@@ -54,6 +54,9 @@ pub(crate) struct ResourceDef {
     pub compiled: Option<Arc<kube_admission::CompiledSchema>>,
     /// Name of the CRD that serves this resource.
     pub crd_name: Option<String>,
+    /// Field selectors this version declares (`selectableFields[].jsonPath` without the
+    /// leading dot, e.g. `spec.color`), on top of `metadata.name` and `metadata.namespace`.
+    pub selectable_fields: Vec<String>,
 }
 
 impl ResourceDef {
@@ -103,6 +106,11 @@ impl ResourceDef {
     /// Whether the stored form differs from the served one (events.k8s.io/v1 Event).
     fn is_events_v1(&self) -> bool {
         self.group == "events.k8s.io"
+    }
+
+    /// Whether [`Self::to_storage`] changes more than apiVersion and kind.
+    pub fn stored_differs(&self) -> bool {
+        self.is_events_v1()
     }
 
     /// Served form → stored form.
@@ -163,6 +171,7 @@ fn builtin(
         schema: None,
         compiled: None,
         crd_name: None,
+        selectable_fields: Vec::new(),
     }
 }
 
@@ -403,6 +412,19 @@ pub(crate) fn defs_from_crd(
                     json_path: ".metadata.creationTimestamp".into(),
                 }]
             });
+        // apiextensions-apiserver pkg/registry/customresource/strategy.go
+        // prepareSelectableFields: the field's name is its jsonPath without the leading dot.
+        let selectable_fields = version
+            .get("selectableFields")
+            .and_then(Value::as_array)
+            .map(|fields| {
+                fields
+                    .iter()
+                    .filter_map(|f| f.get("jsonPath").and_then(Value::as_str))
+                    .map(|p| p.trim_start_matches('.').to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
         let schema = version.pointer("/schema/openAPIV3Schema").cloned();
         let compiled = match &schema {
             Some(s) => match kube_admission::CompiledSchema::compile(s) {
@@ -435,6 +457,7 @@ pub(crate) fn defs_from_crd(
             schema,
             compiled,
             crd_name: Some(name.to_string()),
+            selectable_fields,
         });
     }
     Ok(defs)

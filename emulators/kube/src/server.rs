@@ -1,6 +1,6 @@
 //! HTTP: routing, authentication, verbs, watch streams, the `/_emulator/` control API.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use crate::store::{
     Change, ChangeKind, DeleteOptions, FieldValidation, PatchKind, Store, WatchFrom, WriteOptions,
 };
 use crate::table::{self, IncludeObject};
-use crate::{KubeEmulatorConfig, KubeFaults, KubeStats};
+use crate::{KubeEmulatorConfig, KubeFaults, KubeStats, WatchCacheSettings};
 
 pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     pub store: Mutex<Store>,
     pub stats: Mutex<KubeStats>,
     pub faults: Mutex<KubeFaults>,
+    /// How long after its write a watch event reaches watchers.
+    pub watch_delay: Mutex<Duration>,
     /// Bumped to end every open watch.
     pub drop_watches: watch::Sender<u64>,
 }
@@ -48,6 +50,33 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub fn drop_all_watches(&self) {
         self.drop_watches.send_modify(|n| *n += 1);
+    }
+
+    pub fn watch_cache(&self) -> WatchCacheSettings {
+        let retention = lock(&self.store).retention();
+        WatchCacheSettings {
+            delivery_delay_ms: Some(lock(&self.watch_delay).as_millis() as u64),
+            history_size: Some(retention.size),
+            history_max_age_ms: Some(retention.max_age.map_or(0, |a| a.as_millis() as u64)),
+        }
+    }
+
+    /// Applies the knobs a `POST /_emulator/watch-cache` sets.
+    fn set_watch_cache(&self, s: &WatchCacheSettings) {
+        if let Some(ms) = s.delivery_delay_ms {
+            *lock(&self.watch_delay) = Duration::from_millis(ms);
+        }
+        if s.history_size.is_some() || s.history_max_age_ms.is_some() {
+            let mut store = lock(&self.store);
+            let mut retention = store.retention();
+            if let Some(size) = s.history_size {
+                retention.size = size;
+            }
+            if let Some(ms) = s.history_max_age_ms {
+                retention.max_age = (ms > 0).then(|| Duration::from_millis(ms));
+            }
+            store.set_retention(retention);
+        }
     }
 }
 
@@ -275,14 +304,19 @@ fn partial_metadata(obj: &Value) -> Value {
     })
 }
 
-fn selectors(q: &HashMap<String, String>) -> Result<Selectors, ApiError> {
+/// The selectors of a list, watch or deletecollection; a field the kind does not support is a
+/// 400 with the server's words (`handlers/get.go` parseListOptions: `Transform` of the field
+/// selector through the kind's field label conversion).
+fn selectors(q: &HashMap<String, String>, def: &ResourceDef) -> Result<Selectors, ApiError> {
     Ok(Selectors {
         labels: match q.get("labelSelector") {
             Some(s) => LabelSelector::parse(s).map_err(ApiError::bad_request)?,
             None => LabelSelector::default(),
         },
         fields: match q.get("fieldSelector") {
-            Some(s) => FieldSelector::parse(s).map_err(ApiError::bad_request)?,
+            Some(s) => FieldSelector::parse(s)
+                .and_then(|f| f.for_kind(def))
+                .map_err(ApiError::bad_request)?,
             None => FieldSelector::default(),
         },
     })
@@ -429,12 +463,12 @@ async fn resource(
                     Render::Object => (200, o),
                 })
         }
-        "list" => selectors(&q).and_then(|sel| {
+        "list" => selectors(&q, &rr.def).and_then(|sel| {
             let store = lock(&shared.store);
             let items: Vec<Value> = store
                 .list(&rr.def, rr.namespace.as_deref())
                 .into_iter()
-                .filter(|o| sel.matches(o))
+                .filter(|o| sel.matches_served(&rr.def, o))
                 .collect();
             let current = store.current_rv();
             drop(store);
@@ -638,11 +672,11 @@ fn delete(
             ))
         }
         None => {
-            let sel = selectors(q)?;
+            let sel = selectors(q, &rr.def)?;
             let targets: Vec<Value> = store
                 .list(&rr.def, rr.namespace.as_deref())
                 .into_iter()
-                .filter(|o| sel.matches(o))
+                .filter(|o| sel.matches_served(&rr.def, o))
                 .collect();
             let mut items = Vec::new();
             for t in targets {
@@ -690,12 +724,11 @@ impl WatchView {
         if self.namespace.as_ref().is_some_and(|n| *n != c.namespace) {
             return None;
         }
-        let obj = self.def.to_served(&c.object);
-        let now = self.selectors.matches(&obj);
+        let now = self.selectors.matches(&self.def, &c.object);
         let before = c
             .old
             .as_ref()
-            .map(|o| self.selectors.matches(&self.def.to_served(o)))
+            .map(|o| self.selectors.matches(&self.def, o))
             .unwrap_or(now);
         let t = match (c.kind, before, now) {
             (ChangeKind::Added, _, true) => ChangeKind::Added,
@@ -705,7 +738,7 @@ impl WatchView {
             (ChangeKind::Modified, true, false) => ChangeKind::Deleted,
             _ => return None,
         };
-        Some((t.as_str(), obj))
+        Some((t.as_str(), self.def.to_served(&c.object)))
     }
 
     fn line(&self, type_: &str, obj: Value, first: &mut bool) -> Bytes {
@@ -757,7 +790,7 @@ fn start_watch(
     q: &HashMap<String, String>,
     render: Render,
 ) -> Response<Body> {
-    let sel = match selectors(q) {
+    let sel = match selectors(q, &rr.def) {
         Ok(s) => s,
         Err(e) => return error_response(&e),
     };
@@ -809,6 +842,7 @@ fn start_watch(
         view,
         WatchFeed {
             backlog,
+            backlog_is_state: from == WatchFrom::Current,
             live,
             synced_rv,
             drop_rx,
@@ -825,9 +859,50 @@ fn start_watch(
 /// resourceVersion the backlog is complete up to, and the drop-watches signal.
 struct WatchFeed {
     backlog: Vec<Arc<Change>>,
+    /// The backlog is the current state (sent at once, like a list) rather than history
+    /// (delivered with the delay like live events).
+    backlog_is_state: bool,
     live: broadcast::Receiver<Arc<Change>>,
     synced_rv: u64,
     drop_rx: watch::Receiver<u64>,
+}
+
+/// One watch stream's sending side: renders, filters and remembers what it delivered.
+struct Delivery {
+    view: WatchView,
+    tx: mpsc::Sender<Bytes>,
+    first: bool,
+    /// The newest resourceVersion delivered (filtered out or not).
+    delivered_rv: u64,
+}
+
+impl Delivery {
+    /// Sends one change if the view selects it; `false` once the client is gone.
+    async fn deliver(&mut self, c: &Change) -> bool {
+        self.delivered_rv = self.delivered_rv.max(c.rv);
+        match self.view.event_type(c) {
+            Some((t, obj)) => {
+                let line = self.view.line(t, obj, &mut self.first);
+                self.tx.send(line).await.is_ok()
+            }
+            None => true,
+        }
+    }
+
+    /// Delivers the queued changes whose delay has passed, oldest first.
+    async fn deliver_due(&mut self, pending: &mut VecDeque<Arc<Change>>, delay: Duration) -> bool {
+        let now = tokio::time::Instant::now();
+        while let Some(c) = pending.front() {
+            if c.at + delay > now {
+                break;
+            }
+            let Some(c) = pending.pop_front() else { break };
+            if !self.deliver(&c).await {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 async fn run_watch(
@@ -841,25 +916,43 @@ async fn run_watch(
 ) {
     let WatchFeed {
         backlog,
+        backlog_is_state,
         mut live,
         synced_rv,
         mut drop_rx,
     } = feed;
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
-    let mut first = true;
-    let mut last_rv = synced_rv;
-    for c in &backlog {
-        last_rv = last_rv.max(c.rv);
-        if let Some((t, obj)) = view.event_type(c)
-            && tx.send(view.line(t, obj, &mut first)).await.is_err()
-        {
-            return;
+    let mut out = Delivery {
+        view,
+        tx,
+        first: true,
+        delivered_rv: synced_rv,
+    };
+    // Changes received but not yet due: a watch cache under load delivers each event
+    // `watch_delay` after its write, in order.
+    let mut pending: VecDeque<Arc<Change>> = VecDeque::new();
+    if backlog_is_state {
+        for c in &backlog {
+            if !out.deliver(c).await {
+                return;
+            }
         }
+    } else {
+        // History the client has not seen: it arrives like live events, delay included.
+        out.delivered_rv = backlog
+            .first()
+            .map_or(synced_rv, |c| c.rv.saturating_sub(1));
+        pending.extend(backlog);
     }
     if initial_end {
         // Changes after `synced_rv` are still queued in `live`: the initial state ends there.
-        if tx.send(view.bookmark(synced_rv, true)).await.is_err() {
+        if out
+            .tx
+            .send(out.view.bookmark(synced_rv, true))
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -871,44 +964,44 @@ async fn run_watch(
     );
     tick.tick().await;
     loop {
+        let delay = *lock(&shared.watch_delay);
+        if !out.deliver_due(&mut pending, delay).await {
+            return;
+        }
+        let next_due = pending.front().map(|c| c.at + delay);
+        let wake = tokio::time::sleep_until(next_due.unwrap_or_else(tokio::time::Instant::now));
         tokio::select! {
             r = live.recv() => match r {
-                Ok(c) => {
-                    last_rv = last_rv.max(c.rv);
-                    if let Some((t, obj)) = view.event_type(&c)
-                        && tx.send(view.line(t, obj, &mut first)).await.is_err()
-                    {
-                        return;
-                    }
-                }
+                Ok(c) => pending.push_back(c),
                 // A watcher that fell behind is ended; the client resumes from its last version.
                 Err(_) => return,
             },
+            _ = wake, if next_due.is_some() => {}
             _ = tick.tick(), if bookmarks => {
-                // Every change up to `current` is already queued in `live`: send those first so
-                // the bookmark never skips an event.
+                // Every change up to `current` is already queued in `live`: take those first so
+                // the bookmark never skips an event, and never pass one still on its way.
                 let current = lock(&shared.store).current_rv();
                 loop {
                     match live.try_recv() {
-                        Ok(c) => {
-                            last_rv = last_rv.max(c.rv);
-                            if let Some((t, obj)) = view.event_type(&c)
-                                && tx.send(view.line(t, obj, &mut first)).await.is_err()
-                            {
-                                return;
-                            }
-                        }
+                        Ok(c) => pending.push_back(c),
                         Err(broadcast::error::TryRecvError::Empty) => break,
                         Err(_) => return,
                     }
                 }
-                if tx.send(view.bookmark(current.max(last_rv), false)).await.is_err() {
+                if !out.deliver_due(&mut pending, delay).await {
+                    return;
+                }
+                let rv = match pending.front() {
+                    Some(c) => c.rv.saturating_sub(1).max(out.delivered_rv),
+                    None => current.max(out.delivered_rv),
+                };
+                if out.tx.send(out.view.bookmark(rv, false)).await.is_err() {
                     return;
                 }
             }
             _ = drop_rx.changed() => return,
             _ = &mut deadline => return,
-            _ = tx.closed() => return,
+            _ = out.tx.closed() => return,
         }
     }
 }
@@ -939,6 +1032,28 @@ async fn control(shared: &Arc<Shared>, req: Request<Incoming>, what: &str) -> Re
                     json_response(200, &serde_json::to_value(f).unwrap_or(Value::Null))
                 }
                 Err(e) => error_response(&ApiError::bad_request(format!("invalid faults: {e}"))),
+            }
+        }
+        (Method::GET, "watch-cache") => json_response(
+            200,
+            &serde_json::to_value(shared.watch_cache()).unwrap_or(Value::Null),
+        ),
+        (Method::POST, "watch-cache") => {
+            let body = match read_body(req).await {
+                Ok(b) => b,
+                Err(e) => return error_response(&e),
+            };
+            match serde_json::from_slice::<WatchCacheSettings>(&body) {
+                Ok(s) => {
+                    shared.set_watch_cache(&s);
+                    json_response(
+                        200,
+                        &serde_json::to_value(shared.watch_cache()).unwrap_or(Value::Null),
+                    )
+                }
+                Err(e) => error_response(&ApiError::bad_request(format!(
+                    "invalid watch-cache settings: {e}"
+                ))),
             }
         }
         (Method::DELETE, "faults") => {

@@ -4,11 +4,13 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use rand::Rng;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 
 use crate::admission;
 use crate::resources::{self, ResourceDef};
@@ -43,12 +45,40 @@ pub(crate) struct Change {
     /// The object before a modification, so selector watches can turn a change that moves an
     /// object out of (into) the selection into DELETED (ADDED) like the real server.
     pub old: Option<Value>,
+    /// When it was committed: history expires by age from here, and a delivery delay counts
+    /// from here.
+    pub at: Instant,
 }
 
 #[derive(Debug, Default)]
 struct History {
+    /// The resourceVersion of the newest forgotten change: watching from an older one is 410.
     floor: u64,
     changes: VecDeque<Arc<Change>>,
+}
+
+/// How much watch history is retained: changes beyond `size` per resource, or older than
+/// `max_age`, are forgotten.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Retention {
+    pub size: usize,
+    pub max_age: Option<Duration>,
+}
+
+impl History {
+    fn expire(&mut self, retention: Retention, now: Instant) {
+        while let Some(front) = self.changes.front() {
+            let too_many = self.changes.len() > retention.size;
+            let too_old = retention
+                .max_age
+                .is_some_and(|age| now.saturating_duration_since(front.at) >= age);
+            if !(too_many || too_old) {
+                break;
+            }
+            self.floor = front.rv;
+            self.changes.pop_front();
+        }
+    }
 }
 
 /// The backlog a new watch sends first, and the live change feed.
@@ -396,7 +426,7 @@ fn keep_system_metadata(new: &mut Value, old: &Value) {
 /// The in-memory API server state.
 pub(crate) struct Store {
     rv: u64,
-    history_size: usize,
+    retention: Retention,
     compacted_floor: u64,
     defs: Vec<Arc<ResourceDef>>,
     objects: HashMap<String, BTreeMap<(String, String), Value>>,
@@ -405,10 +435,13 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub fn new(history_size: usize, tx: broadcast::Sender<Arc<Change>>) -> Self {
+    pub fn new(retention: Retention, tx: broadcast::Sender<Arc<Change>>) -> Self {
         let mut store = Self {
             rv: 0,
-            history_size: history_size.max(1),
+            retention: Retention {
+                size: retention.size.max(1),
+                ..retention
+            },
             compacted_floor: 0,
             defs: resources::builtins().into_iter().map(Arc::new).collect(),
             objects: HashMap::new(),
@@ -492,14 +525,11 @@ impl Store {
             kind,
             object: obj.clone(),
             old,
+            at: Instant::now(),
         });
         let history = self.history.entry(storage.to_string()).or_default();
         history.changes.push_back(change.clone());
-        while history.changes.len() > self.history_size {
-            if let Some(dropped) = history.changes.pop_front() {
-                history.floor = dropped.rv;
-            }
-        }
+        history.expire(self.retention, change.at);
         // No receivers is fine: nobody is watching.
         let _ = self.tx.send(change);
         obj
@@ -1203,8 +1233,34 @@ impl Store {
         Ok(def.to_served(&result))
     }
 
+    /// How much history is retained.
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// Changes the retention; history beyond it is forgotten now.
+    pub fn set_retention(&mut self, retention: Retention) {
+        self.retention = Retention {
+            size: retention.size.max(1),
+            ..retention
+        };
+        let now = Instant::now();
+        for h in self.history.values_mut() {
+            h.expire(self.retention, now);
+        }
+    }
+
     /// Starts a watch: the backlog to send first and the live feed.
-    pub fn watch(&self, def: &ResourceDef, from: WatchFrom) -> Result<WatchStart, ApiError> {
+    ///
+    /// Like the watch cache of kube-apiserver (`watch_cache_history.go` GetIntervalLocked),
+    /// a resourceVersion older than the retained history answers 410 `Expired` with
+    /// `too old resource version: RV (OLDEST)`, OLDEST being the oldest version still
+    /// watchable from.
+    pub fn watch(&mut self, def: &ResourceDef, from: WatchFrom) -> Result<WatchStart, ApiError> {
+        let retention = self.retention;
+        if let Some(h) = self.history.get_mut(&def.storage) {
+            h.expire(retention, Instant::now());
+        }
         let backlog = match from {
             WatchFrom::Current => self
                 .objects
@@ -1219,6 +1275,7 @@ impl Store {
                                 kind: ChangeKind::Added,
                                 object: o.clone(),
                                 old: None,
+                                at: Instant::now(),
                             })
                         })
                         .collect()
@@ -1233,8 +1290,7 @@ impl Store {
                     .max(self.compacted_floor);
                 if rv < floor {
                     return Err(ApiError::expired(format!(
-                        "too old resource version: {rv} ({})",
-                        floor + 1
+                        "too old resource version: {rv} ({floor})"
                     )));
                 }
                 self.history
@@ -1263,7 +1319,13 @@ mod tests {
 
     fn store() -> Store {
         let (tx, _) = broadcast::channel(16);
-        Store::new(100, tx)
+        Store::new(
+            Retention {
+                size: 100,
+                max_age: None,
+            },
+            tx,
+        )
     }
 
     #[test]

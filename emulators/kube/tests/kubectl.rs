@@ -388,6 +388,90 @@ async fn kubectl_creates_and_deletes_objects() {
     kube.shutdown().await;
 }
 
+/// `kubectl get --field-selector` is answered like kube-apiserver: the KafkaTopic CRD declares
+/// no `selectableFields`, so only the metadata can be selected on (apiextensions-apiserver
+/// pkg/apiserver/conversion/converter.go), Secrets also on `type`
+/// (kubernetes pkg/apis/core/v1/conversion.go), ConfigMaps only on the metadata
+/// (apimachinery pkg/runtime/conversion.go).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_field_selectors_are_answered_with_the_servers_words() {
+    let (kube, _client) = start().await;
+    let Some(k) = Kubectl::for_emulator(&kube) else {
+        return;
+    };
+    with_examples(&k).await;
+    let refused = k
+        .run(&[
+            "get",
+            "kt",
+            "-n",
+            "kafka",
+            "--field-selector",
+            "spec.topicName=x",
+        ])
+        .await;
+    assert!(!refused.ok, "{}", refused.stdout);
+    // kubectl wraps the server's message in its own words.
+    assert!(
+        refused.stderr.contains(
+            r#"Error from server (BadRequest): Unable to find "kafka.hdinsight.dev/v1alpha1, Resource=kafkatopics" that match label selector "", field selector "spec.topicName=x": field label not supported: spec.topicName"#
+        ),
+        "{}",
+        refused.stderr
+    );
+    let out = k
+        .ok(&[
+            "get",
+            "kt",
+            "-n",
+            "kafka",
+            "--field-selector",
+            "metadata.name=orders",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert_eq!(out.trim(), "kafkatopic.kafka.hdinsight.dev/orders");
+    let out = k
+        .ok(&[
+            "get",
+            "kt",
+            "-A",
+            "--field-selector",
+            "metadata.namespace!=kafka",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert!(out.trim().is_empty(), "{out}");
+
+    let out = k
+        .ok(&[
+            "get",
+            "secrets",
+            "-n",
+            "kafka",
+            "--field-selector",
+            "type=Opaque",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert!(out.contains("secret/hdi-sp"), "{out}");
+    let refused = k
+        .run(&["get", "cm", "-n", "kafka", "--field-selector", "data.a=b"])
+        .await;
+    assert!(!refused.ok);
+    assert!(
+        refused.stderr.contains(
+            r#"Error from server (BadRequest): Unable to find "/v1, Resource=configmaps" that match label selector "", field selector "data.a=b": "data.a" is not a known field selector: only "metadata.name", "metadata.namespace""#
+        ),
+        "{}",
+        refused.stderr
+    );
+    kube.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_api_resources_lists_the_custom_kinds() {
     let (kube, _client) = start().await;
