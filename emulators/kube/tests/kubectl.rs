@@ -588,3 +588,112 @@ async fn kubectl_auth_can_i_and_forbidden_requests_of_a_service_account() {
     assert!(mine.ok, "{}", mine.stderr);
     assert!(mine.stderr.contains("No resources found"), "{}", mine.stderr);
 }
+
+/// helm from `HELM` or `PATH`; None (with a note) when absent, a failure when `CI` is set.
+fn helm() -> Option<PathBuf> {
+    let found = std::env::var_os("HELM")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|d| d.join("helm"))
+                .find(|p| p.is_file())
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "helm is required when CI is set: put it on PATH or set HELM"
+        );
+        eprintln!("note: helm not found (HELM or PATH); skipping this test");
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_the_rendered_chart_and_its_permissions_hold() {
+    let Some(helm) = helm() else {
+        return;
+    };
+    let (kube, _client) = start_with(rbac_config()).await;
+    let Some(k) = Kubectl::for_emulator(&kube) else {
+        return;
+    };
+    let rendered = std::process::Command::new(&helm)
+        .args(["template", "hto", &path("charts/hdinsight-topic-operator")])
+        .args(["--namespace", "kafka-system"])
+        .output()
+        .expect("helm runs");
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    // The kinds this server serves (no Deployment, Service or PodDisruptionBudget).
+    let served = [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "CustomResourceDefinition",
+    ];
+    let manifest: Vec<String> = String::from_utf8_lossy(&rendered.stdout)
+        .split("\n---")
+        .filter(|doc| {
+            doc.lines().any(|l| {
+                l.strip_prefix("kind: ")
+                    .is_some_and(|kind| served.contains(&kind.trim()))
+            })
+        })
+        .map(String::from)
+        .collect();
+    assert!(manifest.len() >= 7, "{manifest:?}");
+    let manifest = manifest.join("\n---\n");
+    k.ok(&["create", "namespace", "kafka-system"]).await;
+    k.ok(&["create", "namespace", "kafka"]).await;
+    let out = k
+        .run_with_stdin(&["apply", "-f", "-"], Some(&manifest))
+        .await;
+    assert!(out.ok, "{}{}", out.stdout, out.stderr);
+    for line in [
+        "serviceaccount/hto-hdinsight-topic-operator created",
+        "clusterrole.rbac.authorization.k8s.io/hto-hdinsight-topic-operator created",
+        "clusterrolebinding.rbac.authorization.k8s.io/hto-hdinsight-topic-operator created",
+        "role.rbac.authorization.k8s.io/hto-hdinsight-topic-operator-leader-election created",
+        "rolebinding.rbac.authorization.k8s.io/hto-hdinsight-topic-operator-leader-election created",
+    ] {
+        assert!(out.stdout.contains(line), "missing {line:?} in {}", out.stdout);
+    }
+    let again = k
+        .run_with_stdin(&["apply", "-f", "-"], Some(&manifest))
+        .await;
+    assert!(again.ok, "{}", again.stderr);
+    assert!(
+        again
+            .stdout
+            .contains("clusterrole.rbac.authorization.k8s.io/hto-hdinsight-topic-operator unchanged"),
+        "{}",
+        again.stdout
+    );
+
+    let sa = "--as=system:serviceaccount:kafka-system:hto-hdinsight-topic-operator";
+    for (args, expected) in [
+        (vec!["list", "kafkatopics", "-A"], "yes"),
+        (vec!["patch", "kafkatopics", "--subresource=status", "-n", "kafka"], "yes"),
+        (vec!["patch", "kafkatopics", "-n", "kafka"], "no"),
+        (vec!["delete", "kafkatopics", "-n", "kafka"], "no"),
+        (vec!["watch", "secrets", "-A"], "yes"),
+        (vec!["create", "secrets", "-n", "kafka"], "no"),
+        (vec!["create", "events.events.k8s.io", "-n", "kafka"], "yes"),
+        (vec!["create", "leases", "-n", "kafka-system"], "yes"),
+        (vec!["update", "leases/hto-hdinsight-topic-operator", "-n", "kafka-system"], "yes"),
+        (vec!["update", "leases/another", "-n", "kafka-system"], "no"),
+        (vec!["update", "leases/hto-hdinsight-topic-operator", "-n", "kafka"], "no"),
+    ] {
+        let mut full = vec!["auth", "can-i"];
+        full.extend(args.iter().copied());
+        full.push(sa);
+        let out = k.run(&full).await;
+        assert_eq!(out.stdout.trim(), expected, "{full:?}: {}", out.stderr);
+    }
+}
