@@ -383,10 +383,7 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over() {
     assert_eq!(standby.terminate(), Some(0), "{}", standby.logs());
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
         Api::namespaced(env.client.clone(), RELEASE_NAMESPACE);
-    let lease = leases
-        .get(&lease_name())
-        .await
-        .expect("the Lease exists");
+    let lease = leases.get(&lease_name()).await.expect("the Lease exists");
     assert_eq!(
         lease.spec.and_then(|s| s.holder_identity),
         None,
@@ -517,7 +514,10 @@ async fn a_permission_missing_from_the_chart_is_denied_to_the_operator() {
         .and_then(|d| d.pointer("/metadata/name")?.as_str().map(String::from))
         .expect("the chart's ClusterRole grants the status");
     let roles: Api<ClusterRole> = Api::all(env.client.clone());
-    let mut role = roles.get(&role_name).await.expect("the ClusterRole is applied");
+    let mut role = roles
+        .get(&role_name)
+        .await
+        .expect("the ClusterRole is applied");
     if let Some(rules) = role.rules.as_mut() {
         for rule in rules.iter_mut() {
             if let Some(resources) = rule.resources.as_mut() {

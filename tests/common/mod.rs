@@ -10,8 +10,8 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -273,7 +273,10 @@ pub async fn start(cluster: ClusterSettings) -> (tempfile::TempDir, Env) {
         .expect("the release namespace");
     if let Some(chart) = chart {
         let applied = env.apply_rbac(&chart.docs).await.expect("the chart's RBAC");
-        assert!(applied >= 3, "the chart rendered only {applied} RBAC objects");
+        assert!(
+            applied >= 3,
+            "the chart rendered only {applied} RBAC objects"
+        );
         let path = env
             .service_account_kubeconfig(RELEASE_NAMESPACE, &chart.service_account)
             .await

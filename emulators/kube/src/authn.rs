@@ -159,7 +159,9 @@ fn header_values(headers: &HeaderMap, name: &str) -> Vec<String> {
 /// Applies `Impersonate-*` headers: each requested attribute must be allowed by the verb
 /// `impersonate` for the requesting user (k8s.io/apiserver pkg/endpoints/filters/impersonation.go).
 fn impersonate(shared: &Shared, user: UserInfo, headers: &HeaderMap) -> Result<UserInfo, ApiError> {
-    let name = header_values(headers, "impersonate-user").into_iter().next();
+    let name = header_values(headers, "impersonate-user")
+        .into_iter()
+        .next();
     let groups = header_values(headers, "impersonate-group");
     let uid = header_values(headers, "impersonate-uid").into_iter().next();
     let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -168,7 +170,13 @@ fn impersonate(shared: &Shared, user: UserInfo, headers: &HeaderMap) -> Result<U
             && let Ok(v) = value.to_str()
         {
             let k = url::form_urlencoded::parse(k.as_bytes())
-                .map(|(a, b)| if b.is_empty() { a.into_owned() } else { format!("{a}={b}") })
+                .map(|(a, b)| {
+                    if b.is_empty() {
+                        a.into_owned()
+                    } else {
+                        format!("{a}={b}")
+                    }
+                })
                 .collect::<String>();
             extra.entry(k).or_default().push(v.to_string());
         }

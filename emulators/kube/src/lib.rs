@@ -73,7 +73,10 @@ impl std::fmt::Debug for KubeEmulatorConfig {
             .field("bookmark_interval", &self.bookmark_interval)
             .field("rbac", &self.rbac)
             .field("service_account_issuer", &self.service_account_issuer)
-            .field("anonymous_issuer_discovery", &self.anonymous_issuer_discovery)
+            .field(
+                "anonymous_issuer_discovery",
+                &self.anonymous_issuer_discovery,
+            )
             .finish()
     }
 }
@@ -218,10 +221,7 @@ impl RunningKube {
     pub async fn start(mut config: KubeEmulatorConfig, addr: SocketAddr) -> anyhow::Result<Self> {
         if config.rbac && config.token.is_none() {
             // Under RBAC the admin credential must not be guessable.
-            config.token = Some(format!(
-                "admin-{}",
-                uuid::Uuid::new_v4().simple()
-            ));
+            config.token = Some(format!("admin-{}", uuid::Uuid::new_v4().simple()));
         }
         let listener = TcpListener::bind(addr)
             .await

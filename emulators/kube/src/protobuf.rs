@@ -334,10 +334,9 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, String> {
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
         ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
         ("authentication.k8s.io/v1", "SelfSubjectReview") => SELF_SUBJECT_REVIEW,
-        (
-            "authorization.k8s.io/v1",
-            "SelfSubjectAccessReview" | "SubjectAccessReview",
-        ) => ACCESS_REVIEW,
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview" | "SubjectAccessReview") => {
+            ACCESS_REVIEW
+        }
         ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => RULES_REVIEW,
         ("rbac.authorization.k8s.io/v1", "Role" | "ClusterRole") => ROLE,
         ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => ROLE_BINDING,

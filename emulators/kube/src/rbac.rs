@@ -102,7 +102,10 @@ pub(crate) fn request_attributes(
     }
     if a.name.is_empty() && a.verb == "get" {
         a.verb = if truthy(q, "watch") { "watch" } else { "list" }.into();
-        if let Some(name) = q.get("fieldSelector").and_then(|s| name_from_field_selector(s)) {
+        if let Some(name) = q
+            .get("fieldSelector")
+            .and_then(|s| name_from_field_selector(s))
+        {
             a.name = name;
         }
     }
@@ -149,9 +152,7 @@ fn resource_name_matches(rule: &PolicyRule, name: &str) -> bool {
 
 fn non_resource_url_matches(rule: &PolicyRule, path: &str) -> bool {
     rule.non_resource_urls.iter().any(|u| {
-        u == "*"
-            || u == path
-            || (u.ends_with('*') && path.starts_with(u.trim_end_matches('*')))
+        u == "*" || u == path || (u.ends_with('*') && path.starts_with(u.trim_end_matches('*')))
     })
 }
 
@@ -446,8 +447,17 @@ pub(crate) fn default_policy(anonymous_issuer_discovery: bool) -> Vec<(&'static 
             role(
                 "system:discovery",
                 json!([get_urls(&[
-                    "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
-                    "/openapi/*", "/readyz", "/version", "/version/",
+                    "/api",
+                    "/api/*",
+                    "/apis",
+                    "/apis/*",
+                    "/healthz",
+                    "/livez",
+                    "/openapi",
+                    "/openapi/*",
+                    "/readyz",
+                    "/version",
+                    "/version/",
                 ])]),
             ),
         ),
@@ -469,7 +479,11 @@ pub(crate) fn default_policy(anonymous_issuer_discovery: bool) -> Vec<(&'static 
             role(
                 "system:public-info-viewer",
                 json!([get_urls(&[
-                    "/healthz", "/livez", "/readyz", "/version", "/version/"
+                    "/healthz",
+                    "/livez",
+                    "/readyz",
+                    "/version",
+                    "/version/"
                 ])]),
             ),
         ),
@@ -501,10 +515,7 @@ pub(crate) fn default_policy(anonymous_issuer_discovery: bool) -> Vec<(&'static 
             "clusterrolebindings",
             binding(
                 "system:public-info-viewer",
-                vec![
-                    group_subject(AUTHENTICATED),
-                    group_subject(UNAUTHENTICATED),
-                ],
+                vec![group_subject(AUTHENTICATED), group_subject(UNAUTHENTICATED)],
             ),
         ),
         (
@@ -517,8 +528,8 @@ pub(crate) fn default_policy(anonymous_issuer_discovery: bool) -> Vec<(&'static 
 /// Stores the default policy.
 pub(crate) fn seed(store: &mut Store, anonymous_issuer_discovery: bool) -> anyhow::Result<()> {
     for (plural, obj) in default_policy(anonymous_issuer_discovery) {
-        let def = rbac_def(store, plural)
-            .ok_or_else(|| anyhow::anyhow!("{plural} are not served"))?;
+        let def =
+            rbac_def(store, plural).ok_or_else(|| anyhow::anyhow!("{plural} are not served"))?;
         store
             .create(&def, "", obj, &WriteOptions::default())
             .map_err(|e| anyhow::anyhow!("seeding {plural}: {}", e.message))?;
@@ -679,7 +690,11 @@ pub(crate) fn review(
         "SelfSubjectReview" => json!({"userInfo": user.to_json()}),
         "TokenReview" => {
             let token = spec.get("token").and_then(Value::as_str).unwrap_or("");
-            match crate::serviceaccount::validate_for(shared, token, &strings(spec.get("audiences"))) {
+            match crate::serviceaccount::validate_for(
+                shared,
+                token,
+                &strings(spec.get("audiences")),
+            ) {
                 Ok((u, audiences)) => {
                     json!({"authenticated": true, "user": u.to_json(), "audiences": audiences})
                 }
@@ -719,37 +734,63 @@ mod tests {
     fn attributes_follow_the_request_info_factory() {
         let a = request_attributes(&Method::GET, "/api/v1/namespaces/other/pods/foo", &q(&[]));
         assert_eq!(
-            (a.verb.as_str(), a.namespace.as_str(), a.resource.as_str(), a.name.as_str()),
+            (
+                a.verb.as_str(),
+                a.namespace.as_str(),
+                a.resource.as_str(),
+                a.name.as_str()
+            ),
             ("get", "other", "pods", "foo")
         );
         let a = request_attributes(&Method::GET, "/api/v1/pods", &q(&[]));
         assert_eq!((a.verb.as_str(), a.namespace.as_str()), ("list", ""));
-        let a = request_attributes(&Method::GET, "/api/v1/namespaces/other/pods", &q(&[("watch", "true")]));
+        let a = request_attributes(
+            &Method::GET,
+            "/api/v1/namespaces/other/pods",
+            &q(&[("watch", "true")]),
+        );
         assert_eq!(a.verb, "watch");
         let a = request_attributes(
             &Method::GET,
             "/apis/coordination.k8s.io/v1/namespaces/ns/leases",
             &q(&[("fieldSelector", "metadata.name=lock")]),
         );
-        assert_eq!((a.verb.as_str(), a.name.as_str(), a.api_group.as_str()), ("list", "lock", "coordination.k8s.io"));
+        assert_eq!(
+            (a.verb.as_str(), a.name.as_str(), a.api_group.as_str()),
+            ("list", "lock", "coordination.k8s.io")
+        );
         let a = request_attributes(&Method::DELETE, "/api/v1/namespaces/other/pods", &q(&[]));
         assert_eq!(a.verb, "deletecollection");
         let a = request_attributes(&Method::PUT, "/api/v1/namespaces/other/finalize", &q(&[]));
         assert_eq!(
-            (a.verb.as_str(), a.resource.as_str(), a.name.as_str(), a.namespace.as_str()),
+            (
+                a.verb.as_str(),
+                a.resource.as_str(),
+                a.name.as_str(),
+                a.namespace.as_str()
+            ),
             ("update", "namespaces", "other", "other")
         );
         let a = request_attributes(&Method::PUT, "/api/v1/namespaces/other/status", &q(&[]));
-        assert_eq!((a.resource.as_str(), a.subresource.as_str()), ("namespaces", "status"));
+        assert_eq!(
+            (a.resource.as_str(), a.subresource.as_str()),
+            ("namespaces", "status")
+        );
         let a = request_attributes(
             &Method::PATCH,
             "/apis/kafka.hdinsight.dev/v1alpha1/namespaces/ns/kafkatopics/t/status",
             &q(&[]),
         );
-        assert_eq!((a.verb.as_str(), a.subresource.as_str()), ("patch", "status"));
+        assert_eq!(
+            (a.verb.as_str(), a.subresource.as_str()),
+            ("patch", "status")
+        );
         let a = request_attributes(&Method::GET, "/apis/rbac.authorization.k8s.io/v1", &q(&[]));
         assert!(!a.resource_request);
-        assert_eq!((a.verb.as_str(), a.path.as_str()), ("get", "/apis/rbac.authorization.k8s.io/v1"));
+        assert_eq!(
+            (a.verb.as_str(), a.path.as_str()),
+            ("get", "/apis/rbac.authorization.k8s.io/v1")
+        );
     }
 
     fn rule(v: Value) -> PolicyRule {
@@ -774,40 +815,84 @@ mod tests {
     // RuleAllows in plugin/pkg/auth/authorizer/rbac/rbac.go.
     #[test]
     fn verbs_groups_and_wildcards() {
-        let r = rule(json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}));
+        let r =
+            rule(json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}));
         assert!(rule_allows(&resource("get", "", "secrets", "", "s"), &r));
         assert!(rule_allows(&resource("list", "", "secrets", "", ""), &r));
         assert!(!rule_allows(&resource("watch", "", "secrets", "", ""), &r));
-        assert!(!rule_allows(&resource("get", "apps", "secrets", "", "s"), &r));
-        assert!(!rule_allows(&resource("get", "", "configmaps", "", "c"), &r));
+        assert!(!rule_allows(
+            &resource("get", "apps", "secrets", "", "s"),
+            &r
+        ));
+        assert!(!rule_allows(
+            &resource("get", "", "configmaps", "", "c"),
+            &r
+        ));
         let all = rule(json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}));
-        assert!(rule_allows(&resource("escalate", "rbac.authorization.k8s.io", "roles", "", "r"), &all));
-        assert!(rule_allows(&resource("patch", "x", "things", "status", "t"), &all));
+        assert!(rule_allows(
+            &resource("escalate", "rbac.authorization.k8s.io", "roles", "", "r"),
+            &all
+        ));
+        assert!(rule_allows(
+            &resource("patch", "x", "things", "status", "t"),
+            &all
+        ));
     }
 
     #[test]
     fn subresources_need_their_own_rule_or_a_star_slash_rule() {
-        let main = rule(json!({"apiGroups": ["kafka.hdinsight.dev"], "resources": ["kafkatopics"], "verbs": ["patch"]}));
+        let main = rule(
+            json!({"apiGroups": ["kafka.hdinsight.dev"], "resources": ["kafkatopics"], "verbs": ["patch"]}),
+        );
         let status = resource("patch", "kafka.hdinsight.dev", "kafkatopics", "status", "t");
-        assert!(!rule_allows(&status, &main), "the resource does not cover its status");
-        let sub = rule(json!({"apiGroups": ["kafka.hdinsight.dev"], "resources": ["kafkatopics/status"], "verbs": ["patch"]}));
+        assert!(
+            !rule_allows(&status, &main),
+            "the resource does not cover its status"
+        );
+        let sub = rule(
+            json!({"apiGroups": ["kafka.hdinsight.dev"], "resources": ["kafkatopics/status"], "verbs": ["patch"]}),
+        );
         assert!(rule_allows(&status, &sub));
-        assert!(!rule_allows(&resource("patch", "kafka.hdinsight.dev", "kafkatopics", "", "t"), &sub));
-        let any_status = rule(json!({"apiGroups": ["*"], "resources": ["*/status"], "verbs": ["patch"]}));
+        assert!(!rule_allows(
+            &resource("patch", "kafka.hdinsight.dev", "kafkatopics", "", "t"),
+            &sub
+        ));
+        let any_status =
+            rule(json!({"apiGroups": ["*"], "resources": ["*/status"], "verbs": ["patch"]}));
         assert!(rule_allows(&status, &any_status));
-        assert!(!rule_allows(&resource("patch", "x", "things", "scale", "t"), &any_status));
-        assert!(!rule_allows(&resource("patch", "x", "things", "", "t"), &any_status));
+        assert!(!rule_allows(
+            &resource("patch", "x", "things", "scale", "t"),
+            &any_status
+        ));
+        assert!(!rule_allows(
+            &resource("patch", "x", "things", "", "t"),
+            &any_status
+        ));
     }
 
     #[test]
     fn resource_names_restrict_named_requests_only() {
-        let r = rule(json!({"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-                            "resourceNames": ["lock"], "verbs": ["get", "update", "list", "create"]}));
-        assert!(rule_allows(&resource("get", "coordination.k8s.io", "leases", "", "lock"), &r));
-        assert!(!rule_allows(&resource("get", "coordination.k8s.io", "leases", "", "other"), &r));
+        let r = rule(
+            json!({"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                            "resourceNames": ["lock"], "verbs": ["get", "update", "list", "create"]}),
+        );
+        assert!(rule_allows(
+            &resource("get", "coordination.k8s.io", "leases", "", "lock"),
+            &r
+        ));
+        assert!(!rule_allows(
+            &resource("get", "coordination.k8s.io", "leases", "", "other"),
+            &r
+        ));
         // list, watch and create carry no name: a rule with resourceNames never matches them.
-        assert!(!rule_allows(&resource("list", "coordination.k8s.io", "leases", "", ""), &r));
-        assert!(!rule_allows(&resource("create", "coordination.k8s.io", "leases", "", ""), &r));
+        assert!(!rule_allows(
+            &resource("list", "coordination.k8s.io", "leases", "", ""),
+            &r
+        ));
+        assert!(!rule_allows(
+            &resource("create", "coordination.k8s.io", "leases", "", ""),
+            &r
+        ));
     }
 
     #[test]
@@ -833,14 +918,32 @@ mod tests {
     #[test]
     fn service_account_subjects_default_to_the_binding_namespace() {
         let user = UserInfo::service_account("ns", "op", "u");
-        let bare = Subject { kind: "ServiceAccount".into(), name: "op".into(), namespace: String::new() };
+        let bare = Subject {
+            kind: "ServiceAccount".into(),
+            name: "op".into(),
+            namespace: String::new(),
+        };
         assert!(applies_to_user(&user, &bare, "ns"));
         assert!(!applies_to_user(&user, &bare, "other"));
-        assert!(!applies_to_user(&user, &bare, ""), "a cluster binding needs the namespace");
-        let group = Subject { kind: "Group".into(), name: "system:serviceaccounts:ns".into(), namespace: String::new() };
+        assert!(
+            !applies_to_user(&user, &bare, ""),
+            "a cluster binding needs the namespace"
+        );
+        let group = Subject {
+            kind: "Group".into(),
+            name: "system:serviceaccounts:ns".into(),
+            namespace: String::new(),
+        };
         assert!(applies_to_user(&user, &group, ""));
-        let other_user = Subject { kind: "User".into(), name: "system:serviceaccount:ns:op".into(), namespace: String::new() };
-        assert!(applies_to_user(&user, &other_user, ""), "a User subject matches by name");
+        let other_user = Subject {
+            kind: "User".into(),
+            name: "system:serviceaccount:ns:op".into(),
+            namespace: String::new(),
+        };
+        assert!(
+            applies_to_user(&user, &other_user, ""),
+            "a User subject matches by name"
+        );
     }
 
     // Wording of forbiddenMessage in k8s.io/apiserver
@@ -862,8 +965,16 @@ mod tests {
             "leases.coordination.k8s.io \"lock\" is forbidden: User \"system:serviceaccount:kafka-system:op\" cannot get resource \"leases\" in API group \"coordination.k8s.io\" in the namespace \"ns\""
         );
         let a = resource("patch", "kafka.hdinsight.dev", "kafkatopics", "status", "t");
-        assert!(forbidden(&user, &a).message.contains("cannot patch resource \"kafkatopics/status\""));
-        let p = Attributes { verb: "get".into(), path: "/metrics".into(), ..Attributes::default() };
+        assert!(
+            forbidden(&user, &a)
+                .message
+                .contains("cannot patch resource \"kafkatopics/status\"")
+        );
+        let p = Attributes {
+            verb: "get".into(),
+            path: "/metrics".into(),
+            ..Attributes::default()
+        };
         assert_eq!(
             forbidden(&user, &p).message,
             "forbidden: User \"system:serviceaccount:kafka-system:op\" cannot get path \"/metrics\""

@@ -219,9 +219,9 @@ pub(crate) fn token_request(
     let spec = body.get("spec").cloned().unwrap_or(json!({}));
     let expiration = match spec.get("expirationSeconds") {
         None | Some(Value::Null) => DEFAULT_EXPIRATION_SECONDS,
-        Some(v) => v.as_i64().ok_or_else(|| {
-            ApiError::bad_request("spec.expirationSeconds must be an integer")
-        })?,
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| ApiError::bad_request("spec.expirationSeconds must be an integer"))?,
     };
     if expiration < MIN_EXPIRATION_SECONDS {
         return Err(invalid_token_request(
@@ -283,8 +283,13 @@ pub(crate) fn token_request(
     };
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(key.kid.clone());
-    let token = jsonwebtoken::encode(&header, &claims, &key.encoding)
-        .map_err(|e| ApiError::new(500, "InternalError", format!("failed to generate token: {e}")))?;
+    let token = jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|e| {
+        ApiError::new(
+            500,
+            "InternalError",
+            format!("failed to generate token: {e}"),
+        )
+    })?;
     let expires = Utc
         .timestamp_opt(claims.exp, 0)
         .single()

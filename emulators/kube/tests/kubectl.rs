@@ -475,7 +475,14 @@ async fn kubectl_creates_service_accounts_and_tokens() {
 
     // The server's bounds and errors, as kubectl prints them.
     let short = k
-        .run(&["create", "token", "op", "-n", "kafka-system", "--duration=1m"])
+        .run(&[
+            "create",
+            "token",
+            "op",
+            "-n",
+            "kafka-system",
+            "--duration=1m",
+        ])
         .await;
     assert!(!short.ok);
     assert!(
@@ -543,7 +550,11 @@ async fn kubectl_auth_can_i_and_forbidden_requests_of_a_service_account() {
         ])
         .await;
     assert_eq!(admin.ok(&as_sa).await.trim(), "yes");
-    let table = rows(&admin.ok(&["get", "rolebindings", "-n", "kafka-system"]).await);
+    let table = rows(
+        &admin
+            .ok(&["get", "rolebindings", "-n", "kafka-system"])
+            .await,
+    );
     assert_eq!(table[0], ["NAME", "ROLE", "AGE"]);
     assert_eq!(table[1][..2], ["read-secrets", "Role/read-secrets"]);
 
@@ -564,7 +575,14 @@ async fn kubectl_auth_can_i_and_forbidden_requests_of_a_service_account() {
     for denied in [
         vec!["auth", "can-i", "delete", "secrets", "-n", "kafka-system"],
         vec!["auth", "can-i", "list", "secrets", "-A"],
-        vec!["auth", "can-i", "create", "rolebindings", "-n", "kafka-system"],
+        vec![
+            "auth",
+            "can-i",
+            "create",
+            "rolebindings",
+            "-n",
+            "kafka-system",
+        ],
     ] {
         let out = sa.run(&denied).await;
         assert!(!out.ok, "{denied:?}");
@@ -586,7 +604,11 @@ async fn kubectl_auth_can_i_and_forbidden_requests_of_a_service_account() {
     );
     let mine = sa.run(&["get", "secrets", "-n", "kafka-system"]).await;
     assert!(mine.ok, "{}", mine.stderr);
-    assert!(mine.stderr.contains("No resources found"), "{}", mine.stderr);
+    assert!(
+        mine.stderr.contains("No resources found"),
+        "{}",
+        mine.stderr
+    );
 }
 
 /// helm from `HELM` or `PATH`; None (with a note) when absent, a failure when `CI` is set.
@@ -662,16 +684,20 @@ async fn kubectl_applies_the_rendered_chart_and_its_permissions_hold() {
         "role.rbac.authorization.k8s.io/hto-hdinsight-topic-operator-leader-election created",
         "rolebinding.rbac.authorization.k8s.io/hto-hdinsight-topic-operator-leader-election created",
     ] {
-        assert!(out.stdout.contains(line), "missing {line:?} in {}", out.stdout);
+        assert!(
+            out.stdout.contains(line),
+            "missing {line:?} in {}",
+            out.stdout
+        );
     }
     let again = k
         .run_with_stdin(&["apply", "-f", "-"], Some(&manifest))
         .await;
     assert!(again.ok, "{}", again.stderr);
     assert!(
-        again
-            .stdout
-            .contains("clusterrole.rbac.authorization.k8s.io/hto-hdinsight-topic-operator unchanged"),
+        again.stdout.contains(
+            "clusterrole.rbac.authorization.k8s.io/hto-hdinsight-topic-operator unchanged"
+        ),
         "{}",
         again.stdout
     );
@@ -679,16 +705,41 @@ async fn kubectl_applies_the_rendered_chart_and_its_permissions_hold() {
     let sa = "--as=system:serviceaccount:kafka-system:hto-hdinsight-topic-operator";
     for (args, expected) in [
         (vec!["list", "kafkatopics", "-A"], "yes"),
-        (vec!["patch", "kafkatopics", "--subresource=status", "-n", "kafka"], "yes"),
+        (
+            vec![
+                "patch",
+                "kafkatopics",
+                "--subresource=status",
+                "-n",
+                "kafka",
+            ],
+            "yes",
+        ),
         (vec!["patch", "kafkatopics", "-n", "kafka"], "no"),
         (vec!["delete", "kafkatopics", "-n", "kafka"], "no"),
         (vec!["watch", "secrets", "-A"], "yes"),
         (vec!["create", "secrets", "-n", "kafka"], "no"),
         (vec!["create", "events.events.k8s.io", "-n", "kafka"], "yes"),
         (vec!["create", "leases", "-n", "kafka-system"], "yes"),
-        (vec!["update", "leases/hto-hdinsight-topic-operator", "-n", "kafka-system"], "yes"),
+        (
+            vec![
+                "update",
+                "leases/hto-hdinsight-topic-operator",
+                "-n",
+                "kafka-system",
+            ],
+            "yes",
+        ),
         (vec!["update", "leases/another", "-n", "kafka-system"], "no"),
-        (vec!["update", "leases/hto-hdinsight-topic-operator", "-n", "kafka"], "no"),
+        (
+            vec![
+                "update",
+                "leases/hto-hdinsight-topic-operator",
+                "-n",
+                "kafka",
+            ],
+            "no",
+        ),
     ] {
         let mut full = vec!["auth", "can-i"];
         full.extend(args.iter().copied());

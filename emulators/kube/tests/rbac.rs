@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-    SubjectAccessReview, SubjectAccessReviewSpec,
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec, SubjectAccessReview,
+    SubjectAccessReviewSpec,
 };
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
@@ -95,7 +95,10 @@ async fn a_service_account_may_do_what_its_roles_allow_and_nothing_else() {
         403
     );
     let other: Api<ConfigMap> = Api::namespaced(sa.clone(), "default");
-    assert_eq!(api_error(other.list(&ListParams::default()).await).code, 403);
+    assert_eq!(
+        api_error(other.list(&ListParams::default()).await).code,
+        403
+    );
 
     // A ClusterRole bound by a ClusterRoleBinding grants cluster-wide.
     create_object(
@@ -122,7 +125,10 @@ async fn a_service_account_may_do_what_its_roles_allow_and_nothing_else() {
     crbs.delete("op-reads-secrets", &DeleteParams::default())
         .await
         .expect("deleted");
-    assert_eq!(api_error(secrets.list(&ListParams::default()).await).code, 403);
+    assert_eq!(
+        api_error(secrets.list(&ListParams::default()).await).code,
+        403
+    );
     // The admin kubeconfig's user is in system:masters.
     Api::<Namespace>::all(admin.clone())
         .list(&ListParams::default())
@@ -277,7 +283,10 @@ async fn token_requests_follow_the_apiserver() {
         .token;
     let c = jwt_claims(&custom);
     assert_eq!(c["aud"], json!(["vault"]));
-    assert_eq!(c["exp"].as_i64().unwrap_or(0) - c["iat"].as_i64().unwrap_or(0), 1200);
+    assert_eq!(
+        c["exp"].as_i64().unwrap_or(0) - c["iat"].as_i64().unwrap_or(0),
+        1200
+    );
     // Only a token for the API server's audience is an API credential.
     let vault = client_with_token(&kube, &custom).await;
     let e = api_error(vault.list_api_groups().await);
@@ -290,7 +299,10 @@ async fn token_requests_follow_the_apiserver() {
         "TokenRequest.authentication.k8s.io \"\" is invalid: spec.expirationSeconds: Invalid value: 599: may not specify a duration less than 10 minutes"
     );
     let long = api_error(request_token(&admin, NS, SA, &[], Some((1 << 32) + 1)).await);
-    assert!(long.message.contains("may not specify a duration larger than 2^32 seconds"));
+    assert!(
+        long.message
+            .contains("may not specify a duration larger than 2^32 seconds")
+    );
     let missing = api_error(request_token(&admin, NS, "nobody", &[], None).await);
     assert_eq!(
         (missing.code, missing.message.as_str()),
@@ -346,9 +358,7 @@ async fn unknown_tokens_are_unauthorized_and_anonymous_requests_get_only_public_
 
     // No credentials at all: system:anonymous, allowed /version and /healthz only.
     let mut config = kube::Config::new(kube.base_url().parse().expect("a URL"));
-    config.root_cert = kube
-        .ca_pem()
-        .map(|pem| vec![rustls_pem_to_der(&pem)]);
+    config.root_cert = kube.ca_pem().map(|pem| vec![rustls_pem_to_der(&pem)]);
     let anonymous = kube::Client::try_from(config).expect("a client");
     anonymous.apiserver_version().await.expect("public info");
     let e = api_error(
@@ -382,7 +392,9 @@ fn rustls_pem_to_der(pem: &str) -> Vec<u8> {
 }
 
 async fn get_json(client: &kube::Client, path: &str) -> Result<serde_json::Value, kube::Error> {
-    let req = http::Request::get(path).body(Vec::new()).expect("a request");
+    let req = http::Request::get(path)
+        .body(Vec::new())
+        .expect("a request");
     client.request::<serde_json::Value>(req).await
 }
 
@@ -397,10 +409,20 @@ async fn issuer_discovery_publishes_the_key_that_verifies_the_tokens() {
         config["jwks_uri"],
         format!("{}/openid/v1/jwks", kube.base_url())
     );
-    assert_eq!(config["id_token_signing_alg_values_supported"], json!(["RS256"]));
+    assert_eq!(
+        config["id_token_signing_alg_values_supported"],
+        json!(["RS256"])
+    );
     let jwks = get_json(&sa, "/openid/v1/jwks").await.expect("the JWKS");
     let key = &jwks["keys"][0];
-    assert_eq!((key["kty"].as_str(), key["alg"].as_str(), key["use"].as_str()), (Some("RSA"), Some("RS256"), Some("sig")));
+    assert_eq!(
+        (
+            key["kty"].as_str(),
+            key["alg"].as_str(),
+            key["use"].as_str()
+        ),
+        (Some("RSA"), Some("RS256"), Some("sig"))
+    );
 
     // Verify a fresh token with the published key, as an external relying party would.
     let token = request_token(&admin, NS, SA, &["relying-party"], None)
@@ -421,7 +443,10 @@ async fn issuer_discovery_publishes_the_key_that_verifies_the_tokens() {
     validation.set_issuer(&[kube.service_account_issuer()]);
     let verified =
         jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).expect("valid");
-    assert_eq!(verified.claims["sub"], "system:serviceaccount:kafka-system:op");
+    assert_eq!(
+        verified.claims["sub"],
+        "system:serviceaccount:kafka-system:op"
+    );
     let mut wrong = validation.clone();
     wrong.set_audience(&["someone-else"]);
     assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &wrong).is_err());
@@ -500,7 +525,9 @@ async fn access_reviews_answer_for_the_caller_or_a_named_subject() {
     assert!(yes.allowed);
     assert_eq!(
         yes.reason.as_deref(),
-        Some("RBAC: allowed by RoleBinding \"read-secrets/kafka-system\" of Role \"read-secrets\" to ServiceAccount \"op/kafka-system\"")
+        Some(
+            "RBAC: allowed by RoleBinding \"read-secrets/kafka-system\" of Role \"read-secrets\" to ServiceAccount \"op/kafka-system\""
+        )
     );
     let no = reviews
         .create(&PostParams::default(), &ssar(ask("delete", NS)))
@@ -515,7 +542,10 @@ async fn access_reviews_answer_for_the_caller_or_a_named_subject() {
         .expect("a review")
         .status
         .expect("status");
-    assert!(!elsewhere.allowed, "a RoleBinding does not grant cluster-wide");
+    assert!(
+        !elsewhere.allowed,
+        "a RoleBinding does not grant cluster-wide"
+    );
 
     let sar = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {

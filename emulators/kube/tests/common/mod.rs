@@ -141,7 +141,7 @@ pub async fn request_token(
     let request = TokenRequest {
         spec: TokenRequestSpec {
             audiences: audiences.iter().map(|a| a.to_string()).collect(),
-            expiration_seconds: expiration_seconds,
+            expiration_seconds,
             ..Default::default()
         },
         ..Default::default()
