@@ -588,6 +588,27 @@ async fn kubectl_auth_can_i_and_forbidden_requests_of_a_service_account() {
         assert!(!out.ok, "{denied:?}");
         assert_eq!(out.stdout.trim(), "no", "{denied:?}");
     }
+    // SelfSubjectRulesReview: the rules of the RoleBinding and of the default policy.
+    let list = rows(
+        &sa.ok(&["auth", "can-i", "--list", "-n", "kafka-system"])
+            .await,
+    );
+    assert!(
+        list.iter()
+            .any(|r| r.first().map(String::as_str) == Some("secrets")
+                && r.last().map(String::as_str) == Some("list]")),
+        "{list:?}"
+    );
+    assert!(
+        list.iter().any(|r| r.first().map(String::as_str)
+            == Some("selfsubjectaccessreviews.authorization.k8s.io")),
+        "{list:?}"
+    );
+    assert!(
+        list.iter()
+            .any(|r| r.first().map(String::as_str) == Some("[/api/*]")),
+        "{list:?}"
+    );
     let whoami = sa.ok(&["auth", "whoami"]).await;
     assert!(
         whoami.contains("system:serviceaccount:kafka-system:op"),
