@@ -43,13 +43,14 @@ fn helm_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn render_chart(helm: &std::path::Path) -> RenderedChart {
+fn render_chart(helm: &std::path::Path, extra: &[&str]) -> RenderedChart {
     let chart = repo_root().join("charts/hdinsight-topic-operator");
     let out = Command::new(helm)
         .arg("template")
         .arg(RELEASE)
         .arg(&chart)
         .args(["--namespace", RELEASE_NAMESPACE])
+        .args(extra)
         .output()
         .unwrap_or_else(|e| panic!("running {} failed: {e}", helm.display()));
     assert!(
@@ -94,7 +95,7 @@ pub fn rendered_chart() -> Option<&'static RenderedChart> {
     static CHART: OnceLock<Option<RenderedChart>> = OnceLock::new();
     CHART
         .get_or_init(|| match helm_binary() {
-            Some(helm) => Some(render_chart(&helm)),
+            Some(helm) => Some(render_chart(&helm, &[])),
             None if std::env::var_os("CI").is_some() => panic!(
                 "helm is required to run the end-to-end tests under the chart's RBAC (CI is set): \
                  put helm on PATH or set HELM to its path"
@@ -108,6 +109,13 @@ pub fn rendered_chart() -> Option<&'static RenderedChart> {
             }
         })
         .as_ref()
+}
+
+/// The chart rendered with extra `helm template` arguments (e.g. `--set`), not cached; None
+/// when [`rendered_chart`] is None.
+pub fn render_chart_with(extra: &[&str]) -> Option<RenderedChart> {
+    rendered_chart()?;
+    helm_binary().map(|helm| render_chart(&helm, extra))
 }
 
 /// The Lease the operator's leader election uses (in [`RELEASE_NAMESPACE`]).
@@ -254,8 +262,15 @@ pub fn spawn_operator(env: &Env, extra: &[(&str, &str)]) -> Operator {
 /// Both emulators with CRDs, namespace, Secrets and the KafkaRestProxy installed, the release
 /// namespace, and (under RBAC) the chart's RBAC objects and the operator's kubeconfig.
 pub async fn start(cluster: ClusterSettings) -> (tempfile::TempDir, Env) {
+    start_with_chart(cluster, rendered_chart()).await
+}
+
+/// Like [`start`] with the RBAC objects of `chart` (None: no RBAC).
+pub async fn start_with_chart(
+    cluster: ClusterSettings,
+    chart: Option<&RenderedChart>,
+) -> (tempfile::TempDir, Env) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let chart = rendered_chart();
     let env = if chart.is_some() {
         Env::start_rbac(dir.path(), &cluster).await
     } else {
