@@ -5,10 +5,13 @@
 //! discovery, namespaces, Secrets, ConfigMaps, Events, Leases, CustomResourceDefinitions and the
 //! kinds they define, with the write rules of kube-apiserver (resourceVersion, optimistic
 //! concurrency, generation, status subresource, finalizers), watches with bookmarks and 410
-//! Gone, `kubectl get` tables, and fault knobs under `/_emulator/`.
+//! Gone, `kubectl get` tables, and fault knobs under `/_emulator/`. With
+//! [`KubeEmulatorConfig::rbac`] it authenticates ServiceAccount tokens it issued (TokenRequest)
+//! and authorizes every request against the stored Roles, ClusterRoles and bindings.
 //!
-//! The pipeline of a request: [`server`] routes it and applies faults, [`store`] applies the
-//! write rules and records a change, and every open watch stream filters the change feed.
+//! The pipeline of a request: [`authn`] says who sent it, [`rbac`] whether they may, [`server`]
+//! routes it and applies faults, [`store`] applies the write rules and records a change, and
+//! every open watch stream filters the change feed.
 
 mod admission;
 mod authn;

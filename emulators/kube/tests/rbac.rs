@@ -42,6 +42,9 @@ fn role_binding(ns: &str, name: &str, kind: &str, role: &str) -> serde_json::Val
            "subjects": [{"kind": "ServiceAccount", "name": SA, "namespace": NS}]})
 }
 
+/// Which bindings apply: kubernetes `pkg/registry/rbac/validation/rule.go` (ClusterRoleBindings
+/// everywhere, RoleBindings in their namespace); the 403 wording:
+/// k8s.io/apiserver `pkg/endpoints/handlers/responsewriters/errors.go` (`forbiddenMessage`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_account_may_do_what_its_roles_allow_and_nothing_else() {
     let (_kube, admin, sa) = with_service_account().await;
@@ -136,6 +139,9 @@ async fn a_service_account_may_do_what_its_roles_allow_and_nothing_else() {
         .expect("the admin may do anything");
 }
 
+/// `ResourceNameMatches` and `ResourceMatches` of kubernetes
+/// `pkg/apis/rbac/v1/evaluation_helpers.go`; a `metadata.name` field selector names a list as in
+/// k8s.io/apiserver `pkg/endpoints/request/requestinfo.go`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resource_names_and_subresources_are_enforced() {
     let (_kube, admin, sa) = with_service_account().await;
@@ -243,6 +249,9 @@ async fn resource_names_and_subresources_are_enforced() {
     );
 }
 
+/// kubernetes `pkg/registry/core/serviceaccount/storage/token.go` (default audiences),
+/// `pkg/apis/authentication/validation/validation.go` (10 minutes .. 2^32 s),
+/// `pkg/serviceaccount/claims.go` (claims; the ServiceAccount must exist with the same uid).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_requests_follow_the_apiserver() {
     let (kube, admin) = start_with(rbac_config()).await;
@@ -398,6 +407,8 @@ async fn get_json(client: &kube::Client, path: &str) -> Result<serde_json::Value
     client.request::<serde_json::Value>(req).await
 }
 
+/// kubernetes `pkg/serviceaccount/openidmetadata.go` (the discovery document and JWKS) and
+/// the `system:service-account-issuer-discovery` binding of `bootstrappolicy/policy.go`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issuer_discovery_publishes_the_key_that_verifies_the_tokens() {
     let (kube, admin, sa) = with_service_account().await;
@@ -485,6 +496,8 @@ async fn an_issuer_flag_and_anonymous_discovery_are_honoured() {
     assert_eq!(doc["issuer"], "https://issuer.example");
 }
 
+/// kubernetes `pkg/registry/authorization/selfsubjectaccessreview/rest.go` and
+/// `subjectaccessreview/rest.go`; the reason as `plugin/pkg/auth/authorizer/rbac/rbac.go` words it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_reviews_answer_for_the_caller_or_a_named_subject() {
     let (_kube, admin, sa) = with_service_account().await;
@@ -577,6 +590,8 @@ async fn access_reviews_answer_for_the_caller_or_a_named_subject() {
     );
 }
 
+/// k8s.io/apiserver `pkg/endpoints/filters/impersonation.go`: the verb `impersonate` on users,
+/// groups and serviceaccounts, checked for the caller.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_privileged_users_may_impersonate() {
     let (kube, admin, _sa) = with_service_account().await;
