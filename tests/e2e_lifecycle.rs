@@ -274,3 +274,48 @@ async fn steady_state_costs_one_describe_per_topic_per_resync_and_no_writes() {
         "the token is cached"
     );
 }
+
+/// The chart's other RBAC layout: with `watchNamespaces` it grants Roles in those namespaces
+/// only (plus reading namespaces), and the operator watching just them needs nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watching_one_namespace_works_with_the_charts_namespaced_roles() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let Some(chart) = render_chart_with(&["--set", &format!("watchNamespaces={{{NAMESPACE}}}")])
+    else {
+        eprintln!("note: helm not found; this test needs the chart's RBAC");
+        return;
+    };
+    let kinds: Vec<(String, String)> = chart
+        .docs
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap_or("").to_string(),
+                d.pointer("/metadata/name")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.iter().any(|(k, _)| k == "Role") && kinds.iter().any(|(k, _)| k == "RoleBinding"),
+        "{kinds:?}"
+    );
+    let (_dir, env) = start_with_chart(ClusterSettings::default(), Some(&chart)).await;
+    // The operator's identity cannot read topics outside the namespace.
+    let operator = sandbox::env::client_for(&env.dir.join("operator.kubeconfig"))
+        .await
+        .expect("the operator's client");
+    let everywhere: Api<hdinsight_topic_operator::crd::KafkaTopic> = Api::all(operator.clone());
+    match everywhere.list(&Default::default()).await {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 403, "{s:?}"),
+        other => panic!("listing topics cluster-wide should be forbidden: {other:?}"),
+    }
+    let configmaps: Api<ConfigMap> = Api::namespaced(operator, NAMESPACE);
+    assert!(configmaps.list(&Default::default()).await.is_err());
+
+    let _op = spawn_operator(&env, &[("HDI_WATCH_NAMESPACES", NAMESPACE)]);
+    create(&env, &topic("scoped", serde_json::json!({}))).await;
+    wait_ready(&env, "scoped").await;
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use sandbox::env::{CLIENT_SECRET, ClusterSettings, NAMESPACE};
 
 fn fast_cluster() -> ClusterSettings {
@@ -353,10 +353,8 @@ async fn missing_proxy_then_created_and_topic_deleted_out_of_band_is_recreated()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_elect_one_leader_and_the_other_takes_over() {
     let (_dir, env) = start(fast_cluster()).await;
-    let le = [
-        ("HDI_LEADER_ELECTION", "true"),
-        ("HDI_LEASE_NAMESPACE", "default"),
-    ];
+    // The Lease name and namespace come from the chart (see common::spawn_operator).
+    let le = [("HDI_LEADER_ELECTION", "true")];
     let mut a = spawn_operator(&env, &le);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut b = spawn_operator(&env, &le);
@@ -387,11 +385,8 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over() {
     // SIGTERM: a graceful stop, exit code 0, and the Lease is given up.
     assert_eq!(standby.terminate(), Some(0), "{}", standby.logs());
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
-        Api::namespaced(env.client.clone(), "default");
-    let lease = leases
-        .get("hdinsight-topic-operator")
-        .await
-        .expect("the Lease exists");
+        Api::namespaced(env.client.clone(), RELEASE_NAMESPACE);
+    let lease = leases.get(&lease_name()).await.expect("the Lease exists");
     assert_eq!(
         lease.spec.and_then(|s| s.holder_identity),
         None,
@@ -502,4 +497,57 @@ async fn a_backlog_shows_in_the_queue_depth_and_drains_to_zero() {
         waits >= 12.0,
         "every queued topic's wait was recorded: {text}"
     );
+}
+
+/// The suite runs under the chart's RBAC: a permission the chart lacked would be denied to the
+/// operator and fail the test. Shown here by taking one rule away on purpose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permission_missing_from_the_chart_is_denied_to_the_operator() {
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    let Some(chart) = rendered_chart() else {
+        eprintln!("note: helm not found; this test needs the chart's RBAC");
+        return;
+    };
+    let (_dir, env) = start(fast_cluster()).await;
+    let role_name = chart
+        .docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole")
+        .find(|d| d["rules"].to_string().contains("kafkatopics/status"))
+        .and_then(|d| d.pointer("/metadata/name")?.as_str().map(String::from))
+        .expect("the chart's ClusterRole grants the status");
+    let roles: Api<ClusterRole> = Api::all(env.client.clone());
+    let mut role = roles
+        .get(&role_name)
+        .await
+        .expect("the ClusterRole is applied");
+    if let Some(rules) = role.rules.as_mut() {
+        for rule in rules.iter_mut() {
+            if let Some(resources) = rule.resources.as_mut() {
+                resources.retain(|r| r != "kafkatopics/status");
+            }
+        }
+    }
+    roles
+        .replace(&role_name, &PostParams::default(), &role)
+        .await
+        .expect("the rule is taken away");
+    let mut op = spawn_operator(&env, &[]);
+    op.expect_denials();
+    create(&env, &topic("denied", serde_json::json!({}))).await;
+    let wanted = format!(
+        "kafkatopics.kafka.hdinsight.dev \"denied\" is forbidden: User \"system:serviceaccount:{RELEASE_NAMESPACE}:{}\" cannot patch resource \"kafkatopics/status\" in API group \"kafka.hdinsight.dev\" in the namespace \"{NAMESPACE}\"",
+        chart.service_account
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !op.logs().contains(&wanted) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the operator never reported the denial: {}",
+            op.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let t = topics(&env).get("denied").await.expect("the topic");
+    assert!(t.status.is_none(), "no status could be written");
 }

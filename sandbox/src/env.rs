@@ -65,6 +65,17 @@ pub struct Env {
 impl Env {
     /// Starts both emulators (HTTPS, generated CAs) and writes `dir/kubeconfig`.
     pub async fn start(dir: &Path, cluster: &ClusterSettings) -> anyhow::Result<Self> {
+        Self::start_with(dir, cluster, false).await
+    }
+
+    /// Like [`Env::start`], with the Kubernetes emulator authorizing every request with RBAC.
+    /// `client` and `dir/kubeconfig` are the admin (system:masters); give the operator the
+    /// identity of a ServiceAccount with [`Env::service_account_kubeconfig`].
+    pub async fn start_rbac(dir: &Path, cluster: &ClusterSettings) -> anyhow::Result<Self> {
+        Self::start_with(dir, cluster, true).await
+    }
+
+    async fn start_with(dir: &Path, cluster: &ClusterSettings, rbac: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let loopback: SocketAddr = "127.0.0.1:0".parse()?;
         let config = EmulatorConfig {
@@ -95,7 +106,11 @@ impl Env {
         )
         .await
         .context("starting the HDInsight emulator")?;
-        let kube = RunningKube::start(KubeEmulatorConfig::default(), loopback)
+        let kube_config = KubeEmulatorConfig {
+            rbac,
+            ..KubeEmulatorConfig::default()
+        };
+        let kube = RunningKube::start(kube_config, loopback)
             .await
             .context("starting the Kubernetes emulator")?;
         let kubeconfig = dir.join("kubeconfig");
@@ -153,6 +168,72 @@ impl Env {
         let proxies: Api<KafkaRestProxy> = Api::namespaced(self.client.clone(), NAMESPACE);
         create_or_keep(&proxies, &proxy).await?;
         Ok(())
+    }
+
+    /// Creates the ServiceAccounts, Roles, ClusterRoles, RoleBindings and ClusterRoleBindings
+    /// among `docs` (a rendered manifest, e.g. `helm template` of the chart) as the admin;
+    /// other kinds are left out. Returns how many objects were created or already there.
+    pub async fn apply_rbac(&self, docs: &[serde_json::Value]) -> anyhow::Result<usize> {
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+        let mut applied = 0;
+        for doc in docs {
+            let kind = doc.get("kind").and_then(serde_json::Value::as_str);
+            let ns = doc
+                .pointer("/metadata/namespace")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("default");
+            let c = self.client.clone();
+            match kind {
+                Some("ServiceAccount") => {
+                    let o: ServiceAccount = serde_json::from_value(doc.clone())?;
+                    create_or_keep(&Api::namespaced(c, ns), &o).await?;
+                }
+                Some("Role") => {
+                    let o: Role = serde_json::from_value(doc.clone())?;
+                    create_or_keep(&Api::namespaced(c, ns), &o).await?;
+                }
+                Some("RoleBinding") => {
+                    let o: RoleBinding = serde_json::from_value(doc.clone())?;
+                    create_or_keep(&Api::namespaced(c, ns), &o).await?;
+                }
+                Some("ClusterRole") => {
+                    let o: ClusterRole = serde_json::from_value(doc.clone())?;
+                    create_or_keep(&Api::all(c), &o).await?;
+                }
+                Some("ClusterRoleBinding") => {
+                    let o: ClusterRoleBinding = serde_json::from_value(doc.clone())?;
+                    create_or_keep(&Api::all(c), &o).await?;
+                }
+                _ => continue,
+            }
+            applied += 1;
+        }
+        Ok(applied)
+    }
+
+    /// Requests a token for the ServiceAccount `namespace/name` (TokenRequest, one hour) and
+    /// writes a kubeconfig that presents it to `dir/NAME.kubeconfig`.
+    pub async fn service_account_kubeconfig(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> anyhow::Result<PathBuf> {
+        use k8s_openapi::api::authentication::v1::TokenRequest;
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
+        let issued = accounts
+            .create_token_request(name, &PostParams::default(), &TokenRequest::default())
+            .await
+            .with_context(|| format!("requesting a token for {namespace}/{name}"))?;
+        let token = issued
+            .status
+            .map(|s| s.token)
+            .context("the TokenRequest has no token")?;
+        let path = self.dir.join(format!("{name}.kubeconfig"));
+        std::fs::write(&path, self.kube.kubeconfig_yaml_with_token(&token))
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
     }
 
     /// The KafkaTopics of `examples/topics.yaml`.

@@ -1,21 +1,148 @@
 //! End-to-end harness: both emulators in this process (through the sandbox's setup), the
 //! operator binary as a child process with short timings, and helpers to wait for conditions.
+//!
+//! The Kubernetes emulator runs with RBAC: the objects `helm template` renders from the chart
+//! (ServiceAccount, ClusterRole/Roles and bindings, the leader-election Role) are applied, and
+//! the operator authenticates as the chart's ServiceAccount with a token from TokenRequest, so
+//! a permission the chart lacks fails a test. helm is found through `HDI_TEST_HELM` or `PATH`; without
+//! it the suite fails when `CI` is set, and elsewhere runs without RBAC after saying so.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use hdinsight_topic_operator::crd::{KafkaRestProxy, KafkaTopic, find_condition};
 use kube::api::{Api, ListParams, PostParams};
-use sandbox::env::{CLIENT_SECRET, ClusterSettings, Env, NAMESPACE};
+use sandbox::env::{CLIENT_SECRET, ClusterSettings, Env, NAMESPACE, create_or_keep, repo_root};
 
-/// A running operator process; killed on drop.
+/// The release the chart is rendered as, and its namespace (where the operator's
+/// ServiceAccount and Lease live).
+pub const RELEASE: &str = "hto";
+pub const RELEASE_NAMESPACE: &str = "kafka-system";
+
+/// What the harness takes from the rendered chart.
+pub struct RenderedChart {
+    /// Every rendered object (JSON).
+    pub docs: Vec<serde_json::Value>,
+    /// The operator's ServiceAccount.
+    pub service_account: String,
+    /// The Lease name the Deployment passes (`--lease-name=`).
+    pub lease_name: String,
+}
+
+fn helm_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("HDI_TEST_HELM").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("helm"))
+        .find(|p| p.is_file())
+}
+
+fn render_chart(helm: &std::path::Path, extra: &[&str]) -> RenderedChart {
+    let chart = repo_root().join("charts/hdinsight-topic-operator");
+    let out = Command::new(helm)
+        .arg("template")
+        .arg(RELEASE)
+        .arg(&chart)
+        .args(["--namespace", RELEASE_NAMESPACE])
+        .args(extra)
+        .output()
+        .unwrap_or_else(|e| panic!("running {} failed: {e}", helm.display()));
+    assert!(
+        out.status.success(),
+        "helm template failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut docs = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let value: serde_json::Value =
+            serde::Deserialize::deserialize(doc).expect("helm renders valid YAML");
+        if !value.is_null() {
+            docs.push(value);
+        }
+    }
+    let of_kind = |kind: &'static str| {
+        docs.iter()
+            .filter(move |d| d.get("kind").and_then(|k| k.as_str()) == Some(kind))
+    };
+    let service_account = of_kind("ServiceAccount")
+        .find_map(|d| d.pointer("/metadata/name")?.as_str().map(String::from))
+        .expect("the chart renders a ServiceAccount");
+    let lease_name = of_kind("Deployment")
+        .flat_map(|d| {
+            d.pointer("/spec/template/spec/containers/0/args")
+                .and_then(|a| a.as_array())
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find_map(|a| a.as_str()?.strip_prefix("--lease-name=").map(String::from))
+        .expect("the Deployment passes --lease-name");
+    RenderedChart {
+        docs,
+        service_account,
+        lease_name,
+    }
+}
+
+/// The chart rendered once per test binary; None (outside CI) when helm is not installed.
+pub fn rendered_chart() -> Option<&'static RenderedChart> {
+    static CHART: OnceLock<Option<RenderedChart>> = OnceLock::new();
+    CHART
+        .get_or_init(|| match helm_binary() {
+            Some(helm) => Some(render_chart(&helm, &[])),
+            None if std::env::var_os("CI").is_some() => panic!(
+                "helm is required to run the end-to-end tests under the chart's RBAC (CI is set): \
+                 put helm on PATH or set HDI_TEST_HELM to its path"
+            ),
+            None => {
+                eprintln!(
+                    "note: helm not found (set HDI_TEST_HELM or put it on PATH): these end-to-end tests run \
+                     WITHOUT the chart's RBAC"
+                );
+                None
+            }
+        })
+        .as_ref()
+}
+
+/// The chart rendered with extra `helm template` arguments (e.g. `--set`), not cached; None
+/// when [`rendered_chart`] is None.
+pub fn render_chart_with(extra: &[&str]) -> Option<RenderedChart> {
+    rendered_chart()?;
+    helm_binary().map(|helm| render_chart(&helm, extra))
+}
+
+/// The Lease the operator's leader election uses (in [`RELEASE_NAMESPACE`]).
+pub fn lease_name() -> String {
+    rendered_chart()
+        .map(|c| c.lease_name.clone())
+        .unwrap_or_else(|| "hdinsight-topic-operator".into())
+}
+
+/// The kubeconfig the operator runs with: the chart's ServiceAccount under RBAC.
+const OPERATOR_KUBECONFIG: &str = "operator.kubeconfig";
+
+/// A running operator process; killed on drop. Under the chart's RBAC, dropping it fails the
+/// test if the API server ever denied the operator a request (the chart lacks a permission),
+/// unless [`Operator::expect_denials`] was called.
 pub struct Operator {
     pub child: Child,
     pub log: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    denials_expected: bool,
+}
+
+/// The log lines of API requests the server denied (its 403 message).
+pub fn denials(logs: &str) -> Vec<&str> {
+    logs.lines()
+        .filter(|l| l.contains("is forbidden: User"))
+        .collect()
 }
 
 impl Operator {
@@ -26,6 +153,15 @@ impl Operator {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The output pipe is closed now: collect the last lines.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+
+    /// This test takes a permission away on purpose: denials do not fail it.
+    pub fn expect_denials(&mut self) {
+        self.denials_expected = true;
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -49,6 +185,16 @@ impl Operator {
 impl Drop for Operator {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() || self.denials_expected || rendered_chart().is_none() {
+            return;
+        }
+        let logs = self.logs();
+        let denied = denials(&logs);
+        assert!(
+            denied.is_empty(),
+            "the API server denied the operator requests under the chart's RBAC:\n{}",
+            denied.join("\n")
+        );
     }
 }
 
@@ -71,9 +217,17 @@ pub const OPERATOR_ENV: &[(&str, &str)] = &[
 
 /// Starts the operator binary against `env`, with `extra` environment on top of the defaults.
 pub fn spawn_operator(env: &Env, extra: &[(&str, &str)]) -> Operator {
+    let kubeconfig = if rendered_chart().is_some() {
+        env.dir.join(OPERATOR_KUBECONFIG)
+    } else {
+        env.kubeconfig.clone()
+    };
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hdinsight-topic-operator"));
     cmd.arg("run")
-        .env("KUBECONFIG", &env.kubeconfig)
+        .env("KUBECONFIG", &kubeconfig)
+        // As the chart's Deployment: the Lease lives in the release namespace, under its name.
+        .env("POD_NAMESPACE", RELEASE_NAMESPACE)
+        .env("HDI_LEASE_NAME", lease_name())
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -82,9 +236,10 @@ pub fn spawn_operator(env: &Env, extra: &[(&str, &str)]) -> Operator {
     }
     let mut child = cmd.spawn().expect("the operator binary starts");
     let log = Arc::new(Mutex::new(String::new()));
+    let mut reader = None;
     if let Some(stderr) = child.stderr.take() {
         let sink = log.clone();
-        std::thread::spawn(move || {
+        reader = Some(std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if std::env::var_os("E2E_SHOW_LOGS").is_some() {
                     eprintln!("operator: {line}");
@@ -94,18 +249,56 @@ pub fn spawn_operator(env: &Env, extra: &[(&str, &str)]) -> Operator {
                     l.push('\n');
                 }
             }
-        });
+        }));
     }
-    Operator { child, log }
+    Operator {
+        child,
+        log,
+        reader,
+        denials_expected: false,
+    }
 }
 
-/// Both emulators with CRDs, namespace, Secrets and the KafkaRestProxy installed.
+/// Both emulators with CRDs, namespace, Secrets and the KafkaRestProxy installed, the release
+/// namespace, and (under RBAC) the chart's RBAC objects and the operator's kubeconfig.
 pub async fn start(cluster: ClusterSettings) -> (tempfile::TempDir, Env) {
+    start_with_chart(cluster, rendered_chart()).await
+}
+
+/// Like [`start`] with the RBAC objects of `chart` (None: no RBAC).
+pub async fn start_with_chart(
+    cluster: ClusterSettings,
+    chart: Option<&RenderedChart>,
+) -> (tempfile::TempDir, Env) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let env = Env::start(dir.path(), &cluster)
-        .await
-        .expect("emulators start");
+    let env = if chart.is_some() {
+        Env::start_rbac(dir.path(), &cluster).await
+    } else {
+        Env::start(dir.path(), &cluster).await
+    }
+    .expect("emulators start");
     env.install(CLIENT_SECRET).await.expect("setup applied");
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(env.client.clone());
+    let release_ns = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": RELEASE_NAMESPACE}
+    }))
+    .expect("a Namespace");
+    create_or_keep(&namespaces, &release_ns)
+        .await
+        .expect("the release namespace");
+    if let Some(chart) = chart {
+        let applied = env.apply_rbac(&chart.docs).await.expect("the chart's RBAC");
+        assert!(
+            applied >= 3,
+            "the chart rendered only {applied} RBAC objects"
+        );
+        let path = env
+            .service_account_kubeconfig(RELEASE_NAMESPACE, &chart.service_account)
+            .await
+            .expect("a token for the operator's ServiceAccount");
+        std::fs::rename(&path, env.dir.join(OPERATOR_KUBECONFIG))
+            .expect("the operator's kubeconfig");
+    }
     (dir, env)
 }
 

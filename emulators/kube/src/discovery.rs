@@ -105,6 +105,17 @@ pub(crate) fn resource_list(
             r["categories"] = json!(d.categories);
         }
         resources.push(r);
+        if d.group.is_empty() && d.plural == "serviceaccounts" {
+            resources.push(json!({
+                "name": "serviceaccounts/token",
+                "singularName": "",
+                "namespaced": true,
+                "group": "authentication.k8s.io",
+                "version": "v1",
+                "kind": "TokenRequest",
+                "verbs": ["create"],
+            }));
+        }
         if d.has_status {
             resources.push(json!({
                 "name": format!("{}/status", d.plural),

@@ -5,17 +5,23 @@
 //! discovery, namespaces, Secrets, ConfigMaps, Events, Leases, CustomResourceDefinitions and the
 //! kinds they define, with the write rules of kube-apiserver (resourceVersion, optimistic
 //! concurrency, generation, status subresource, finalizers), watches with bookmarks and 410
-//! Gone, `kubectl get` tables, and fault knobs under `/_emulator/`.
+//! Gone, `kubectl get` tables, and fault knobs under `/_emulator/`. With
+//! [`KubeEmulatorConfig::rbac`] it authenticates ServiceAccount tokens it issued (TokenRequest)
+//! and authorizes every request against the stored Roles, ClusterRoles and bindings.
 //!
-//! The pipeline of a request: [`server`] routes it and applies faults, [`store`] applies the
-//! write rules and records a change, and every open watch stream filters the change feed.
+//! The pipeline of a request: [`authn`] says who sent it, [`rbac`] whether they may, [`server`]
+//! routes it and applies faults, [`store`] applies the write rules and records a change, and
+//! every open watch stream filters the change feed.
 
 mod admission;
+mod authn;
 mod discovery;
 mod protobuf;
+mod rbac;
 mod resources;
 mod selectors;
 mod server;
+mod serviceaccount;
 mod status;
 mod store;
 mod table;
@@ -56,6 +62,16 @@ pub struct KubeEmulatorConfig {
     pub token: Option<String>,
     /// How often watches that allow bookmarks get a BOOKMARK event.
     pub bookmark_interval: Duration,
+    /// Authorize every request with RBAC (Roles, ClusterRoles and their bindings). The admin
+    /// kubeconfig's user is in `system:masters`; a `token` is generated when none is set.
+    /// Without it every authenticated request may do everything.
+    pub rbac: bool,
+    /// The `iss` of ServiceAccount tokens (and their default audience); the server's base URL
+    /// when unset.
+    pub service_account_issuer: Option<String>,
+    /// Let unauthenticated clients read the issuer discovery documents (binds
+    /// `system:service-account-issuer-discovery` to `system:unauthenticated` as well).
+    pub anonymous_issuer_discovery: bool,
 }
 
 impl std::fmt::Debug for KubeEmulatorConfig {
@@ -67,6 +83,12 @@ impl std::fmt::Debug for KubeEmulatorConfig {
             .field("tls", &self.tls)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("bookmark_interval", &self.bookmark_interval)
+            .field("rbac", &self.rbac)
+            .field("service_account_issuer", &self.service_account_issuer)
+            .field(
+                "anonymous_issuer_discovery",
+                &self.anonymous_issuer_discovery,
+            )
             .finish()
     }
 }
@@ -80,6 +102,9 @@ impl Default for KubeEmulatorConfig {
             tls: true,
             token: None,
             bookmark_interval: Duration::from_secs(5),
+            rbac: false,
+            service_account_issuer: None,
+            anonymous_issuer_discovery: false,
         }
     }
 }
@@ -228,6 +253,17 @@ impl std::fmt::Debug for RunningKube {
     }
 }
 
+fn base_url(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        // Listening on every interface: clients reach it (and the certificate names it) as
+        // the loopback address.
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("{scheme}://{addr}")
+}
+
 async fn serve_connection<I>(io: I, shared: Arc<Shared>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -241,7 +277,11 @@ where
 
 impl RunningKube {
     /// Binds `addr` (port 0 picks one) and serves until [`RunningKube::shutdown`].
-    pub async fn start(config: KubeEmulatorConfig, addr: SocketAddr) -> anyhow::Result<Self> {
+    pub async fn start(mut config: KubeEmulatorConfig, addr: SocketAddr) -> anyhow::Result<Self> {
+        if config.rbac && config.token.is_none() {
+            // Under RBAC the admin credential must not be guessable.
+            config.token = Some(format!("admin-{}", uuid::Uuid::new_v4().simple()));
+        }
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
@@ -254,20 +294,31 @@ impl RunningKube {
         };
         let (tx, _) = broadcast::channel(16_384);
         let (drop_watches, _) = watch::channel(0u64);
+        let base_url = base_url(addr, ca_pem.is_some());
+        let issuer = serviceaccount::Issuer::new(
+            config
+                .service_account_issuer
+                .clone()
+                .unwrap_or_else(|| base_url.clone()),
+            base_url,
+        );
+        let mut store = store::Store::new(
+            store::Retention {
+                size: config.history_size,
+                max_age: config.history_max_age,
+            },
+            tx,
+        );
+        rbac::seed(&mut store, config.anonymous_issuer_discovery)?;
         let shared = Arc::new(Shared {
-            store: Mutex::new(store::Store::new(
-                store::Retention {
-                    size: config.history_size,
-                    max_age: config.history_max_age,
-                },
-                tx,
-            )),
+            store: Mutex::new(store),
             watch_delay: Mutex::new(config.watch_delay),
             config,
             addr,
             stats: Mutex::new(KubeStats::default()),
             faults: Mutex::new(KubeFaults::default()),
             drop_watches,
+            issuer,
         });
         let (stop, mut stop_rx) = oneshot::channel::<()>();
         let loop_shared = shared.clone();
@@ -324,18 +375,12 @@ impl RunningKube {
 
     /// `https://127.0.0.1:PORT` (or `http://` without TLS).
     pub fn base_url(&self) -> String {
-        let scheme = if self.ca_pem.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        let mut addr = self.addr;
-        if addr.ip().is_unspecified() {
-            // Listening on every interface: clients reach it (and the certificate names it) as
-            // the loopback address.
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        format!("{scheme}://{addr}")
+        base_url(self.addr, self.ca_pem.is_some())
+    }
+
+    /// The `iss` of the ServiceAccount tokens this server issues and accepts.
+    pub fn service_account_issuer(&self) -> String {
+        self.shared.issuer.issuer.clone()
     }
 
     /// The CA certificate (PEM) that signed the server certificate, when serving https.
@@ -343,13 +388,8 @@ impl RunningKube {
         self.ca_pem.clone()
     }
 
-    /// A kubeconfig with context `emulator` (namespace `default`).
+    /// A kubeconfig with context `emulator` (namespace `default`) for the admin user.
     pub fn kubeconfig_yaml(&self) -> String {
-        let mut cluster = format!("    server: {}\n", self.base_url());
-        if let Some(pem) = &self.ca_pem {
-            let data = base64::engine::general_purpose::STANDARD.encode(pem);
-            cluster.push_str(&format!("    certificate-authority-data: {data}\n"));
-        }
         // Without any credentials kubectl would prompt for a user name; when no token is
         // required the server ignores this one.
         let token = self
@@ -358,7 +398,21 @@ impl RunningKube {
             .token
             .clone()
             .unwrap_or_else(|| "kube-emulator".to_string());
-        let user = format!("  user:\n    token: {}\n", serde_json::Value::String(token));
+        self.kubeconfig_yaml_with_token(&token)
+    }
+
+    /// A kubeconfig like [`Self::kubeconfig_yaml`] whose user presents `token` (e.g. a
+    /// ServiceAccount token from TokenRequest).
+    pub fn kubeconfig_yaml_with_token(&self, token: &str) -> String {
+        let mut cluster = format!("    server: {}\n", self.base_url());
+        if let Some(pem) = &self.ca_pem {
+            let data = base64::engine::general_purpose::STANDARD.encode(pem);
+            cluster.push_str(&format!("    certificate-authority-data: {data}\n"));
+        }
+        let user = format!(
+            "  user:\n    token: {}\n",
+            serde_json::Value::String(token.to_string())
+        );
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: emulator\n  cluster:\n{cluster}contexts:\n- name: emulator\n  context:\n    cluster: emulator\n    user: emulator\n    namespace: default\ncurrent-context: emulator\npreferences: {{}}\nusers:\n- name: emulator\n{user}"
         )

@@ -33,6 +33,16 @@ struct Args {
     /// Require this bearer token (it is written into the kubeconfig).
     #[arg(long, env = "KUBE_EMULATOR_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Authorize requests with RBAC (Roles, ClusterRoles and bindings). The kubeconfig's user
+    /// is in system:masters; a token is generated unless --token is given.
+    #[arg(long, env = "KUBE_EMULATOR_RBAC")]
+    rbac: bool,
+    /// Issuer (`iss`) of ServiceAccount tokens; defaults to the server's base URL.
+    #[arg(long, env = "KUBE_EMULATOR_SA_ISSUER")]
+    sa_issuer: Option<String>,
+    /// Let unauthenticated clients read /.well-known/openid-configuration and /openid/v1/jwks.
+    #[arg(long, env = "KUBE_EMULATOR_ANONYMOUS_ISSUER_DISCOVERY")]
+    anonymous_issuer_discovery: bool,
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, so call it
@@ -74,6 +84,9 @@ async fn main() -> anyhow::Result<()> {
         watch_delay: Duration::from_millis(args.watch_delay_ms),
         tls: !args.plain_http,
         token: args.token,
+        rbac: args.rbac,
+        service_account_issuer: args.sa_issuer,
+        anonymous_issuer_discovery: args.anonymous_issuer_discovery,
         ..KubeEmulatorConfig::default()
     };
     let kube = RunningKube::start(config, args.listen).await?;

@@ -3,7 +3,9 @@
 //! kubectl's typed clients (`kubectl create namespace|secret|configmap`) encode bodies as
 //! `application/vnd.kubernetes.protobuf`: the magic `k8s\0`, then a `runtime.Unknown` envelope
 //! whose `raw` field holds the object's message. Only the kinds those commands write are known
-//! here; responses are always JSON, which those clients also accept.
+//! here (and the ServiceAccount, TokenRequest, RBAC and review kinds of `kubectl create
+//! serviceaccount|token|role|rolebinding` and `kubectl auth`); responses are always JSON, which
+//! those clients also accept.
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -68,6 +70,96 @@ const CONFIG_MAP: &[Field] = &[
     (2, "data", Ty::MapStr),
     (3, "binaryData", Ty::MapBytes),
     (4, "immutable", Ty::Bool),
+];
+
+// core/v1 ServiceAccount (k8s.io/api core/v1/generated.proto).
+const OBJECT_REFERENCE: &[Field] = &[
+    (1, "kind", Ty::Str),
+    (2, "namespace", Ty::Str),
+    (3, "name", Ty::Str),
+    (4, "uid", Ty::Str),
+    (5, "apiVersion", Ty::Str),
+    (6, "resourceVersion", Ty::Str),
+    (7, "fieldPath", Ty::Str),
+];
+const LOCAL_OBJECT_REFERENCE: &[Field] = &[(1, "name", Ty::Str)];
+const SERVICE_ACCOUNT: &[Field] = &[
+    (1, "metadata", Ty::Msg(OBJECT_META)),
+    (2, "secrets", Ty::RepMsg(OBJECT_REFERENCE)),
+    (3, "imagePullSecrets", Ty::RepMsg(LOCAL_OBJECT_REFERENCE)),
+    (4, "automountServiceAccountToken", Ty::Bool),
+];
+// authentication/v1 (k8s.io/api authentication/v1/generated.proto).
+const BOUND_OBJECT_REFERENCE: &[Field] = &[
+    (1, "kind", Ty::Str),
+    (2, "apiVersion", Ty::Str),
+    (3, "name", Ty::Str),
+    (4, "uid", Ty::Str),
+];
+const TOKEN_REQUEST_SPEC: &[Field] = &[
+    (1, "audiences", Ty::RepStr),
+    (3, "boundObjectRef", Ty::Msg(BOUND_OBJECT_REFERENCE)),
+    (4, "expirationSeconds", Ty::Int),
+];
+const TOKEN_REQUEST: &[Field] = &[
+    (1, "metadata", Ty::Msg(OBJECT_META)),
+    (2, "spec", Ty::Msg(TOKEN_REQUEST_SPEC)),
+];
+const SELF_SUBJECT_REVIEW: &[Field] = &[(1, "metadata", Ty::Msg(OBJECT_META))];
+// authorization/v1 (k8s.io/api authorization/v1/generated.proto).
+const RESOURCE_ATTRIBUTES: &[Field] = &[
+    (1, "namespace", Ty::Str),
+    (2, "verb", Ty::Str),
+    (3, "group", Ty::Str),
+    (4, "version", Ty::Str),
+    (5, "resource", Ty::Str),
+    (6, "subresource", Ty::Str),
+    (7, "name", Ty::Str),
+];
+const NON_RESOURCE_ATTRIBUTES: &[Field] = &[(1, "path", Ty::Str), (2, "verb", Ty::Str)];
+const ACCESS_REVIEW_SPEC: &[Field] = &[
+    (1, "resourceAttributes", Ty::Msg(RESOURCE_ATTRIBUTES)),
+    (2, "nonResourceAttributes", Ty::Msg(NON_RESOURCE_ATTRIBUTES)),
+    (3, "user", Ty::Str),
+    (4, "groups", Ty::RepStr),
+    (6, "uid", Ty::Str),
+];
+const ACCESS_REVIEW: &[Field] = &[
+    (1, "metadata", Ty::Msg(OBJECT_META)),
+    (2, "spec", Ty::Msg(ACCESS_REVIEW_SPEC)),
+];
+const RULES_REVIEW_SPEC: &[Field] = &[(1, "namespace", Ty::Str)];
+const RULES_REVIEW: &[Field] = &[
+    (1, "metadata", Ty::Msg(OBJECT_META)),
+    (2, "spec", Ty::Msg(RULES_REVIEW_SPEC)),
+];
+// rbac/v1 (k8s.io/api rbac/v1/generated.proto).
+const POLICY_RULE: &[Field] = &[
+    (1, "verbs", Ty::RepStr),
+    (2, "apiGroups", Ty::RepStr),
+    (3, "resources", Ty::RepStr),
+    (4, "resourceNames", Ty::RepStr),
+    (5, "nonResourceURLs", Ty::RepStr),
+];
+const ROLE: &[Field] = &[
+    (1, "metadata", Ty::Msg(OBJECT_META)),
+    (2, "rules", Ty::RepMsg(POLICY_RULE)),
+];
+const SUBJECT: &[Field] = &[
+    (1, "kind", Ty::Str),
+    (2, "apiGroup", Ty::Str),
+    (3, "name", Ty::Str),
+    (4, "namespace", Ty::Str),
+];
+const ROLE_REF: &[Field] = &[
+    (1, "apiGroup", Ty::Str),
+    (2, "kind", Ty::Str),
+    (3, "name", Ty::Str),
+];
+const ROLE_BINDING: &[Field] = &[
+    (1, "metadata", Ty::Msg(OBJECT_META)),
+    (2, "subjects", Ty::RepMsg(SUBJECT)),
+    (3, "roleRef", Ty::Msg(ROLE_REF)),
 ];
 
 struct Reader<'a> {
@@ -239,6 +331,15 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, String> {
         ("v1", "Namespace") => NAMESPACE,
         ("v1", "Secret") => SECRET,
         ("v1", "ConfigMap") => CONFIG_MAP,
+        ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => SELF_SUBJECT_REVIEW,
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview" | "SubjectAccessReview") => {
+            ACCESS_REVIEW
+        }
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => RULES_REVIEW,
+        ("rbac.authorization.k8s.io/v1", "Role" | "ClusterRole") => ROLE,
+        ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => ROLE_BINDING,
         _ => {
             return Err(format!(
                 "protobuf bodies of {api_version}/{kind} are not supported; send JSON"

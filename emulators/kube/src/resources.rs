@@ -25,7 +25,11 @@ pub(crate) enum TableKind {
     CoreEvent,
     Event,
     Lease,
+    /// NAME, CREATED AT (CRDs, Roles, ClusterRoles).
     Crd,
+    ServiceAccount,
+    /// RoleBindings and ClusterRoleBindings: NAME, ROLE, AGE.
+    Binding,
 }
 
 /// One served group/version/resource.
@@ -57,6 +61,8 @@ pub(crate) struct ResourceDef {
     /// Field selectors this version declares (`selectableFields[].jsonPath` without the
     /// leading dot, e.g. `spec.color`), on top of `metadata.name` and `metadata.namespace`.
     pub selectable_fields: Vec<String>,
+    /// Served only as `create` and never stored (the access and token reviews).
+    pub create_only: bool,
 }
 
 impl ResourceDef {
@@ -91,6 +97,9 @@ impl ResourceDef {
     }
 
     pub fn verbs(&self) -> Vec<&'static str> {
+        if self.create_only {
+            return vec!["create"];
+        }
         vec![
             "create",
             "delete",
@@ -172,7 +181,26 @@ fn builtin(
         compiled: None,
         crd_name: None,
         selectable_fields: Vec::new(),
+        create_only: false,
     }
+}
+
+/// A kind that is only ever created and answered, never stored.
+fn review(group: &str, plural: &str, kind: &str) -> ResourceDef {
+    let mut def = builtin(
+        group,
+        "v1",
+        plural,
+        &kind.to_lowercase(),
+        kind,
+        false,
+        &[],
+        false,
+        false,
+        TableKind::Crd,
+    );
+    def.create_only = true;
+    def
 }
 
 /// The kinds served before any CRD exists.
@@ -264,8 +292,91 @@ pub(crate) fn builtins() -> Vec<ResourceDef> {
             TableKind::Lease,
         ),
         crd,
+        builtin(
+            "",
+            "v1",
+            "serviceaccounts",
+            "serviceaccount",
+            "ServiceAccount",
+            true,
+            &["sa"],
+            false,
+            false,
+            TableKind::ServiceAccount,
+        ),
+        builtin(
+            RBAC_GROUP,
+            "v1",
+            "clusterroles",
+            "clusterrole",
+            "ClusterRole",
+            false,
+            &[],
+            false,
+            false,
+            TableKind::Crd,
+        ),
+        builtin(
+            RBAC_GROUP,
+            "v1",
+            "clusterrolebindings",
+            "clusterrolebinding",
+            "ClusterRoleBinding",
+            false,
+            &[],
+            false,
+            false,
+            TableKind::Binding,
+        ),
+        builtin(
+            RBAC_GROUP,
+            "v1",
+            "roles",
+            "role",
+            "Role",
+            true,
+            &[],
+            false,
+            false,
+            TableKind::Crd,
+        ),
+        builtin(
+            RBAC_GROUP,
+            "v1",
+            "rolebindings",
+            "rolebinding",
+            "RoleBinding",
+            true,
+            &[],
+            false,
+            false,
+            TableKind::Binding,
+        ),
+        review(
+            "authorization.k8s.io",
+            "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+        ),
+        review(
+            "authorization.k8s.io",
+            "selfsubjectrulesreviews",
+            "SelfSubjectRulesReview",
+        ),
+        review(
+            "authorization.k8s.io",
+            "subjectaccessreviews",
+            "SubjectAccessReview",
+        ),
+        review(
+            "authentication.k8s.io",
+            "selfsubjectreviews",
+            "SelfSubjectReview",
+        ),
+        review("authentication.k8s.io", "tokenreviews", "TokenReview"),
     ]
 }
+
+pub(crate) const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
 /// The resources a CRD serves, one per served version; or the reason it is invalid.
 pub(crate) fn defs_from_crd(
@@ -458,6 +569,7 @@ pub(crate) fn defs_from_crd(
             compiled,
             crd_name: Some(name.to_string()),
             selectable_fields,
+            create_only: false,
         });
     }
     Ok(defs)

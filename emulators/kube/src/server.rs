@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub watch_delay: Mutex<Duration>,
     /// Bumped to end every open watch.
     pub drop_watches: watch::Sender<u64>,
+    /// Signs and checks ServiceAccount tokens.
+    pub issuer: crate::serviceaccount::Issuer,
 }
 
 /// Locks a mutex, recovering the data if a thread panicked while holding it.
@@ -144,24 +146,20 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
     }
 }
 
-fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
-    let Some(token) = &shared.config.token else {
-        return true;
-    };
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| given.as_bytes() == token.as_bytes())
-}
-
 async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     if let Some(rest) = path.strip_prefix("/_emulator/") {
         return control(shared, req, rest.trim_end_matches('/')).await;
     }
-    if !authorized(shared, &req) {
-        return error_response(&ApiError::unauthorized());
+    // Authentication, impersonation and authorization (rbac.rs) come before routing, as in
+    // kube-apiserver: a denied request never learns whether its target exists.
+    let user = match crate::authn::authenticate(shared, req.headers()) {
+        Ok(user) => user,
+        Err(e) => return error_response(&e),
+    };
+    let attrs = crate::rbac::request_attributes(req.method(), &path, &query_map(&req));
+    if let Err(e) = crate::rbac::authorize(shared, &user, &attrs) {
+        return error_response(&e);
     }
     let segs: Vec<String> = path
         .split('/')
@@ -184,6 +182,22 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             }
             ["healthz" | "livez" | "readyz"] => {
                 return Response::new(full("ok"));
+            }
+            [".well-known", "openid-configuration"] => {
+                Some(crate::serviceaccount::openid_configuration(shared))
+            }
+            ["openid", "v1", "jwks"] => {
+                return match crate::serviceaccount::jwks(shared) {
+                    Ok(doc) => {
+                        let mut resp = json_response(200, &doc);
+                        resp.headers_mut().insert(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/jwk-set+json"),
+                        );
+                        resp
+                    }
+                    Err(e) => error_response(&e),
+                };
             }
             _ => None,
         };
@@ -234,7 +248,17 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     if let Some(sub) = &sub
         && !(sub == "status" && def.has_status)
     {
+        if sub == "token" && def.group.is_empty() && def.plural == "serviceaccounts" {
+            let target = (ns.unwrap_or_default(), name.unwrap_or_default());
+            return create_only(shared, req, &user, &def, Some(target)).await;
+        }
         return error_response(&ApiError::not_found_path());
+    }
+    if def.create_only {
+        if name.is_some() {
+            return error_response(&ApiError::not_found_path());
+        }
+        return create_only(shared, req, &user, &def, None).await;
     }
     if !def.namespaced && ns.is_some() {
         return error_response(&ApiError::not_found_path());
@@ -246,6 +270,37 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         subresource: sub,
     };
     resource(shared, req, req_ctx).await
+}
+
+/// POST of a kind that is answered, not stored: the reviews, and a ServiceAccount's token
+/// (`token` = its namespace and name).
+async fn create_only(
+    shared: &Shared,
+    req: Request<Incoming>,
+    user: &crate::authn::UserInfo,
+    def: &ResourceDef,
+    token: Option<(String, String)>,
+) -> Response<Body> {
+    if req.method() != Method::POST {
+        return error_response(&ApiError::method_not_allowed());
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let result = read_body(req)
+        .await
+        .and_then(|body| parse_object(&body, &content_type))
+        .and_then(|body| match &token {
+            Some((ns, name)) => crate::serviceaccount::token_request(shared, ns, name, &body),
+            None => crate::rbac::review(shared, user, def, &body),
+        });
+    match result {
+        Ok((code, v)) => json_response(code, &v),
+        Err(e) => error_response(&e),
+    }
 }
 
 struct ResourceRequest {

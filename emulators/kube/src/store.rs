@@ -211,6 +211,17 @@ fn name_error(name: &str, label: bool) -> Option<String> {
     })
 }
 
+/// apimachinery's `path.IsValidPathSegmentName`.
+fn path_segment_error(name: &str) -> Option<String> {
+    if name == "." || name == ".." {
+        return Some(format!("Invalid value: \"{name}\": may not be '{name}'"));
+    }
+    ["/", "%"]
+        .iter()
+        .find(|bad| name.contains(*bad))
+        .map(|bad| format!("Invalid value: \"{name}\": may not contain '{bad}'"))
+}
+
 fn random_suffix() -> String {
     // The alphabet of apimachinery's rand.String: no vowels, no confusable characters.
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -629,7 +640,13 @@ impl Store {
             ));
         }
         let label_name = def.plural == "namespaces" && def.group.is_empty();
-        if let Some(msg) = name_error(&name, label_name) {
+        // RBAC objects only need a valid path segment (`system:discovery`).
+        let msg = if def.group == resources::RBAC_GROUP {
+            path_segment_error(&name)
+        } else {
+            name_error(&name, label_name)
+        };
+        if let Some(msg) = msg {
             return Err(ApiError::invalid(
                 def,
                 &name,

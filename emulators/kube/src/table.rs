@@ -331,6 +331,20 @@ pub(crate) fn columns(def: &ResourceDef) -> Vec<Value> {
             cols.push(column("Holder", "string", "", "The holder of the lease", 0));
             cols.push(age_column());
         }
+        TableKind::ServiceAccount => {
+            cols.push(column(
+                "Secrets",
+                "string",
+                "",
+                "The number of Secrets the service account lists",
+                0,
+            ));
+            cols.push(age_column());
+        }
+        TableKind::Binding => {
+            cols.push(column("Role", "string", "", "The role that is bound", 0));
+            cols.push(age_column());
+        }
         TableKind::Crd => {
             cols.push(column(
                 "Created At",
@@ -427,6 +441,29 @@ pub(crate) fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
         }
         TableKind::Lease => vec![name, text("/spec/holderIdentity"), age(created)],
         TableKind::Crd => vec![name, created.cloned().unwrap_or(Value::Null)],
+        TableKind::ServiceAccount => vec![
+            name,
+            Value::String(
+                obj.get("secrets")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)
+                    .to_string(),
+            ),
+            age(created),
+        ],
+        TableKind::Binding => vec![
+            name,
+            Value::String(format!(
+                "{}/{}",
+                obj.pointer("/roleRef/kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+                obj.pointer("/roleRef/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            )),
+            age(created),
+        ],
     }
 }
 

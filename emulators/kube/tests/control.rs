@@ -226,3 +226,109 @@ fn the_binary_prints_its_url_writes_a_kubeconfig_and_stops_on_sigterm() {
     assert!(exit.success(), "a clean exit on SIGTERM: {exit:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_binary_authorizes_with_rbac_and_issues_tokens_for_its_issuer() {
+    let dir = std::env::temp_dir().join(format!("kube-emulator-rbac-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let kubeconfig = dir.join("kubeconfig");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kube-emulator"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--plain-http",
+            "--rbac",
+            "--sa-issuer",
+            "https://issuer.example",
+            "--kubeconfig-out",
+        ])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the URL is printed");
+    let addr: SocketAddr = line
+        .trim()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("an address");
+    let written = std::fs::read_to_string(&kubeconfig).expect("the kubeconfig is written");
+    let token = written
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .map(|t| t.trim_matches('"').to_string())
+        .expect("the kubeconfig carries a token");
+    assert!(
+        token.starts_with("admin-") && token.len() > 20,
+        "a generated admin token"
+    );
+    let admin = format!("Authorization: Bearer {token}\r\n");
+
+    // Without credentials: system:anonymous, who may read /version and nothing else.
+    assert_eq!(http(addr, "GET", "/version", None).0, 200);
+    let (code, body) = http(addr, "GET", "/api/v1/namespaces", None);
+    assert_eq!(code, 403);
+    let status: Value = serde_json::from_str(&body).expect("a Status");
+    assert_eq!(
+        status["message"],
+        "namespaces is forbidden: User \"system:anonymous\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"
+    );
+    let (code, _, _) = http_full(
+        addr,
+        "GET",
+        "/api/v1/namespaces",
+        None,
+        "Authorization: Bearer wrong\r\n",
+    );
+    assert_eq!(code, 401);
+    let (code, _, _) = http_full(addr, "GET", "/api/v1/namespaces", None, &admin);
+    assert_eq!(code, 200);
+
+    let (code, _, body) = http_full(
+        addr,
+        "POST",
+        "/api/v1/namespaces/default/serviceaccounts",
+        Some(r#"{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"op"}}"#),
+        &admin,
+    );
+    assert_eq!(code, 201, "{body}");
+    let (code, _, body) = http_full(
+        addr,
+        "POST",
+        "/api/v1/namespaces/default/serviceaccounts/op/token",
+        Some(r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{}}"#),
+        &admin,
+    );
+    assert_eq!(code, 201, "{body}");
+    let issued: Value = serde_json::from_str(&body).expect("a TokenRequest");
+    let sa_token = issued["status"]["token"].as_str().expect("a token");
+    let claims = {
+        use base64::Engine;
+        let payload = sa_token.split('.').nth(1).expect("a JWT");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url");
+        serde_json::from_slice::<Value>(&bytes).expect("claims")
+    };
+    assert_eq!(claims["iss"], "https://issuer.example");
+    assert_eq!(
+        issued["spec"]["audiences"],
+        json!(["https://issuer.example"])
+    );
+    let sa = format!("Authorization: Bearer {sa_token}\r\n");
+    let (code, _, body) = http_full(addr, "GET", "/api/v1/namespaces/default/secrets", None, &sa);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("system:serviceaccount:default:op"), "{body}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    assert!(child.wait().expect("the binary exits").success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -48,6 +48,13 @@ impl Kubectl {
         })
     }
 
+    /// Like [`Self::for_emulator`], with the user of `kubeconfig_yaml` instead of the admin.
+    fn with_kubeconfig(kube: &RunningKube, kubeconfig_yaml: &str) -> Option<Self> {
+        let k = Self::for_emulator(kube)?;
+        std::fs::write(&k.kubeconfig, kubeconfig_yaml).expect("the kubeconfig is written");
+        Some(k)
+    }
+
     async fn run(&self, args: &[&str]) -> Output {
         self.run_with_stdin(args, None).await
     }
@@ -507,4 +514,342 @@ async fn kubectl_api_resources_lists_the_custom_kinds() {
     );
     assert_eq!(kafka.len(), 2, "{kafka:?}");
     kube.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_creates_service_accounts_and_tokens() {
+    let (kube, _client) = start_with(rbac_config()).await;
+    let Some(k) = Kubectl::for_emulator(&kube) else {
+        return;
+    };
+    k.ok(&["create", "namespace", "kafka-system"]).await;
+    let out = k
+        .ok(&["create", "serviceaccount", "op", "-n", "kafka-system"])
+        .await;
+    assert!(out.contains("serviceaccount/op created"), "{out}");
+    let table = rows(&k.ok(&["get", "sa", "-n", "kafka-system"]).await);
+    assert_eq!(table[0], ["NAME", "SECRETS", "AGE"]);
+    assert_eq!(table[1][..2], ["op", "0"]);
+
+    let token = k
+        .ok(&[
+            "create",
+            "token",
+            "op",
+            "-n",
+            "kafka-system",
+            "--audience=https://vault.example",
+            "--duration=20m",
+        ])
+        .await;
+    let claims = jwt_claims(token.trim());
+    assert_eq!(claims["aud"], json!(["https://vault.example"]));
+    assert_eq!(claims["sub"], "system:serviceaccount:kafka-system:op");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0),
+        1200
+    );
+    let default = k.ok(&["create", "token", "op", "-n", "kafka-system"]).await;
+    let claims = jwt_claims(default.trim());
+    assert_eq!(claims["aud"], json!([kube.base_url()]));
+    assert_eq!(
+        claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0),
+        3600
+    );
+
+    // The server's bounds and errors, as kubectl prints them.
+    let short = k
+        .run(&[
+            "create",
+            "token",
+            "op",
+            "-n",
+            "kafka-system",
+            "--duration=1m",
+        ])
+        .await;
+    assert!(!short.ok);
+    assert!(
+        short.stderr.contains(
+            "error: failed to create token: TokenRequest.authentication.k8s.io \"\" is invalid: spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes"
+        ),
+        "{}",
+        short.stderr
+    );
+    let missing = k
+        .run(&["create", "token", "nobody", "-n", "kafka-system"])
+        .await;
+    assert!(!missing.ok);
+    assert!(
+        missing
+            .stderr
+            .contains("serviceaccounts \"nobody\" not found"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_auth_can_i_and_forbidden_requests_of_a_service_account() {
+    let (kube, _client) = start_with(rbac_config()).await;
+    let Some(admin) = Kubectl::for_emulator(&kube) else {
+        return;
+    };
+    admin.ok(&["create", "namespace", "kafka-system"]).await;
+    admin
+        .ok(&["create", "serviceaccount", "op", "-n", "kafka-system"])
+        .await;
+    let as_sa = [
+        "auth",
+        "can-i",
+        "list",
+        "secrets",
+        "-n",
+        "kafka-system",
+        "--as=system:serviceaccount:kafka-system:op",
+    ];
+    let before = admin.run(&as_sa).await;
+    assert!(!before.ok, "can-i exits 1 for no");
+    assert_eq!(before.stdout.trim(), "no");
+    admin
+        .ok(&[
+            "create",
+            "role",
+            "read-secrets",
+            "--verb=get,list",
+            "--resource=secrets",
+            "-n",
+            "kafka-system",
+        ])
+        .await;
+    admin
+        .ok(&[
+            "create",
+            "rolebinding",
+            "read-secrets",
+            "--role=read-secrets",
+            "--serviceaccount=kafka-system:op",
+            "-n",
+            "kafka-system",
+        ])
+        .await;
+    assert_eq!(admin.ok(&as_sa).await.trim(), "yes");
+    let table = rows(
+        &admin
+            .ok(&["get", "rolebindings", "-n", "kafka-system"])
+            .await,
+    );
+    assert_eq!(table[0], ["NAME", "ROLE", "AGE"]);
+    assert_eq!(table[1][..2], ["read-secrets", "Role/read-secrets"]);
+
+    // The same questions from a kubeconfig that presents the ServiceAccount's token.
+    let token = admin
+        .ok(&["create", "token", "op", "-n", "kafka-system"])
+        .await;
+    let Some(sa) = Kubectl::with_kubeconfig(&kube, &kube.kubeconfig_yaml_with_token(token.trim()))
+    else {
+        return;
+    };
+    assert_eq!(
+        sa.ok(&["auth", "can-i", "list", "secrets", "-n", "kafka-system"])
+            .await
+            .trim(),
+        "yes"
+    );
+    for denied in [
+        vec!["auth", "can-i", "delete", "secrets", "-n", "kafka-system"],
+        vec!["auth", "can-i", "list", "secrets", "-A"],
+        vec![
+            "auth",
+            "can-i",
+            "create",
+            "rolebindings",
+            "-n",
+            "kafka-system",
+        ],
+    ] {
+        let out = sa.run(&denied).await;
+        assert!(!out.ok, "{denied:?}");
+        assert_eq!(out.stdout.trim(), "no", "{denied:?}");
+    }
+    // SelfSubjectRulesReview: the rules of the RoleBinding and of the default policy.
+    let list = rows(
+        &sa.ok(&["auth", "can-i", "--list", "-n", "kafka-system"])
+            .await,
+    );
+    assert!(
+        list.iter()
+            .any(|r| r.first().map(String::as_str) == Some("secrets")
+                && r.last().map(String::as_str) == Some("list]")),
+        "{list:?}"
+    );
+    assert!(
+        list.iter().any(|r| r.first().map(String::as_str)
+            == Some("selfsubjectaccessreviews.authorization.k8s.io")),
+        "{list:?}"
+    );
+    assert!(
+        list.iter()
+            .any(|r| r.first().map(String::as_str) == Some("[/api/*]")),
+        "{list:?}"
+    );
+    let whoami = sa.ok(&["auth", "whoami"]).await;
+    assert!(
+        whoami.contains("system:serviceaccount:kafka-system:op"),
+        "{whoami}"
+    );
+    let all = sa.run(&["get", "secrets", "-A"]).await;
+    assert!(!all.ok);
+    assert!(
+        all.stderr.contains(
+            "Error from server (Forbidden): secrets is forbidden: User \"system:serviceaccount:kafka-system:op\" cannot list resource \"secrets\" in API group \"\" at the cluster scope"
+        ),
+        "{}",
+        all.stderr
+    );
+    let mine = sa.run(&["get", "secrets", "-n", "kafka-system"]).await;
+    assert!(mine.ok, "{}", mine.stderr);
+    assert!(
+        mine.stderr.contains("No resources found"),
+        "{}",
+        mine.stderr
+    );
+}
+
+/// helm from `HDI_TEST_HELM` or `PATH`; None (with a note) when absent, a failure when `CI` is set.
+fn helm() -> Option<PathBuf> {
+    let found = std::env::var_os("HDI_TEST_HELM")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|d| d.join("helm"))
+                .find(|p| p.is_file())
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "helm is required when CI is set: put it on PATH or set HDI_TEST_HELM"
+        );
+        eprintln!("note: helm not found (HDI_TEST_HELM or PATH); skipping this test");
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_the_rendered_chart_and_its_permissions_hold() {
+    let Some(helm) = helm() else {
+        return;
+    };
+    let (kube, _client) = start_with(rbac_config()).await;
+    let Some(k) = Kubectl::for_emulator(&kube) else {
+        return;
+    };
+    let rendered = std::process::Command::new(&helm)
+        .args(["template", "hto", &path("charts/hdinsight-topic-operator")])
+        .args(["--namespace", "kafka-system"])
+        .output()
+        .expect("helm runs");
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    // The kinds this server serves (no Deployment, Service or PodDisruptionBudget).
+    let served = [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "CustomResourceDefinition",
+    ];
+    let manifest: Vec<String> = String::from_utf8_lossy(&rendered.stdout)
+        .split("\n---")
+        .filter(|doc| {
+            doc.lines().any(|l| {
+                l.strip_prefix("kind: ")
+                    .is_some_and(|kind| served.contains(&kind.trim()))
+            })
+        })
+        .map(String::from)
+        .collect();
+    assert!(manifest.len() >= 7, "{manifest:?}");
+    let manifest = manifest.join("\n---\n");
+    k.ok(&["create", "namespace", "kafka-system"]).await;
+    k.ok(&["create", "namespace", "kafka"]).await;
+    let out = k
+        .run_with_stdin(&["apply", "-f", "-"], Some(&manifest))
+        .await;
+    assert!(out.ok, "{}{}", out.stdout, out.stderr);
+    for line in [
+        "serviceaccount/hto-hdinsight-topic-operator created",
+        "clusterrole.rbac.authorization.k8s.io/hto-hdinsight-topic-operator created",
+        "clusterrolebinding.rbac.authorization.k8s.io/hto-hdinsight-topic-operator created",
+        "role.rbac.authorization.k8s.io/hto-hdinsight-topic-operator-leader-election created",
+        "rolebinding.rbac.authorization.k8s.io/hto-hdinsight-topic-operator-leader-election created",
+    ] {
+        assert!(
+            out.stdout.contains(line),
+            "missing {line:?} in {}",
+            out.stdout
+        );
+    }
+    let again = k
+        .run_with_stdin(&["apply", "-f", "-"], Some(&manifest))
+        .await;
+    assert!(again.ok, "{}", again.stderr);
+    assert!(
+        again.stdout.contains(
+            "clusterrole.rbac.authorization.k8s.io/hto-hdinsight-topic-operator unchanged"
+        ),
+        "{}",
+        again.stdout
+    );
+
+    let sa = "--as=system:serviceaccount:kafka-system:hto-hdinsight-topic-operator";
+    for (args, expected) in [
+        (vec!["list", "kafkatopics", "-A"], "yes"),
+        (
+            vec![
+                "patch",
+                "kafkatopics",
+                "--subresource=status",
+                "-n",
+                "kafka",
+            ],
+            "yes",
+        ),
+        (vec!["patch", "kafkatopics", "-n", "kafka"], "no"),
+        (vec!["delete", "kafkatopics", "-n", "kafka"], "no"),
+        (vec!["watch", "secrets", "-A"], "yes"),
+        (vec!["create", "secrets", "-n", "kafka"], "no"),
+        (vec!["create", "events.events.k8s.io", "-n", "kafka"], "yes"),
+        (vec!["create", "leases", "-n", "kafka-system"], "yes"),
+        (
+            vec![
+                "update",
+                "leases/hto-hdinsight-topic-operator",
+                "-n",
+                "kafka-system",
+            ],
+            "yes",
+        ),
+        (vec!["update", "leases/another", "-n", "kafka-system"], "no"),
+        (
+            vec![
+                "update",
+                "leases/hto-hdinsight-topic-operator",
+                "-n",
+                "kafka",
+            ],
+            "no",
+        ),
+    ] {
+        let mut full = vec!["auth", "can-i"];
+        full.extend(args.iter().copied());
+        full.push(sa);
+        let out = k.run(&full).await;
+        assert_eq!(out.stdout.trim(), expected, "{full:?}: {}", out.stderr);
+    }
 }
