@@ -439,7 +439,7 @@ fn object_meta(meta: &Value) -> Cel {
 }
 
 /// A Go duration string (`1h30m`, `500ms`, `-2.5s`).
-fn parse_duration(s: &str) -> Option<chrono::Duration> {
+pub(crate) fn parse_duration(s: &str) -> Option<chrono::Duration> {
     let (negative, mut rest) = match s.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, s.strip_prefix('+').unwrap_or(s)),

@@ -17,6 +17,7 @@
 //! Errors are [`FieldError`]s worded like the server's; [`invalid_status`] builds the 422 body.
 
 mod cel;
+mod check;
 mod error;
 mod gofmt;
 mod mutate;
