@@ -11,7 +11,7 @@ use kube::api::Api;
 use serde_json::json;
 
 use crate::auth::{AuthError, ClientCredentials, SecretString};
-use crate::cli::{CheckArgs, DirectArgs, ImportArgs, ImportPolicy};
+use crate::cli::{CheckArgs, ConnectionArgs, DirectArgs, ImportArgs, ImportPolicy};
 use crate::controller::registry::{self, client_config};
 use crate::crd::{
     KafkaRestProxy, SECRET_KEY_CLIENT_ID, SECRET_KEY_CLIENT_SECRET, SECRET_KEY_TENANT_ID,
@@ -110,6 +110,11 @@ async fn client(
     }
 }
 
+/// A client for the cluster the connection flags name.
+pub async fn connect(c: &ConnectionArgs) -> anyhow::Result<ProxyClient> {
+    client(c.proxy.as_deref(), &c.namespace, &c.direct).await
+}
+
 /// What to do about an error, for a person reading `check`'s output.
 pub fn hint(e: &ProxyError) -> Option<&'static str> {
     match e {
@@ -147,7 +152,7 @@ pub fn hint(e: &ProxyError) -> Option<&'static str> {
     }
 }
 
-fn line(out: &mut String, ok: bool, step: &str, detail: &str) {
+pub(crate) fn line(out: &mut String, ok: bool, step: &str, detail: &str) {
     let _ = writeln!(
         out,
         "{} {step}: {detail}",
@@ -155,7 +160,7 @@ fn line(out: &mut String, ok: bool, step: &str, detail: &str) {
     );
 }
 
-fn fail(out: &mut String, step: &str, e: &ProxyError) {
+pub(crate) fn fail(out: &mut String, step: &str, e: &ProxyError) {
     line(out, false, step, &e.to_string());
     if let Some(h) = hint(e) {
         let _ = writeln!(out, "       hint: {h}");
@@ -217,8 +222,22 @@ pub async fn run_checks(client: &ProxyClient) -> (String, bool) {
 }
 
 pub async fn check(args: CheckArgs) -> anyhow::Result<()> {
-    let client = client(args.proxy.as_deref(), &args.namespace, &args.direct).await?;
-    let (report, ok) = run_checks(&client).await;
+    let client = connect(&args.connection).await?;
+    let (mut report, mut ok) = run_checks(&client).await;
+    if let Some(topic) = &args.topic {
+        if ok {
+            let (trip, trip_ok) = crate::data::round_trip(&client, topic).await;
+            report.push_str(&trip);
+            ok = trip_ok;
+        } else {
+            line(
+                &mut report,
+                false,
+                &format!("produce and consume on {topic}"),
+                "skipped: the checks above failed",
+            );
+        }
+    }
     print!("{report}");
     if !ok {
         bail!("some checks failed");

@@ -1,5 +1,7 @@
-//! Command line: `run` (default), `crds`, `check`, `import`. Every flag has an environment
-//! variable, so the Helm chart configures the operator through env.
+//! Command line: `run` (default), `crds`, `check`, `import`, `produce`, `consume`. Every flag of
+//! `run` has an environment variable, so the Helm chart configures the operator through env.
+//! Installed as `kubectl-hdinsight` (a copy or a link of the binary), the same commands answer
+//! as `kubectl hdinsight …`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +32,11 @@ pub enum Command {
     Check(Box<CheckArgs>),
     /// Print KafkaTopic manifests for the topics a cluster already has.
     Import(Box<ImportArgs>),
+    /// Send one record to a topic through the REST proxy.
+    Produce(Box<ProduceArgs>),
+    /// Read records of a topic through the REST proxy, one per line: partition, offset, key,
+    /// value (key and value as JSON strings; a missing key is null).
+    Consume(Box<ConsumeArgs>),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -101,9 +108,11 @@ pub struct RunArgs {
     pub uncertain_retry: Duration,
 }
 
+/// Which cluster to talk to: a KafkaRestProxy in the current kubeconfig's cluster, or the
+/// direct flags.
 #[derive(Args, Debug, Clone)]
-pub struct CheckArgs {
-    /// A KafkaRestProxy to check (with -n); reads its Secret through the current kubeconfig.
+pub struct ConnectionArgs {
+    /// A KafkaRestProxy to use (with -n); reads its Secret through the current kubeconfig.
     #[arg(long)]
     pub proxy: Option<String>,
     /// Namespace of the KafkaRestProxy.
@@ -111,6 +120,51 @@ pub struct CheckArgs {
     pub namespace: String,
     #[command(flatten)]
     pub direct: DirectArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Also produce one record to this (existing) topic and read it back.
+    #[arg(long)]
+    pub topic: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// The topic to write to.
+    #[arg(long)]
+    pub topic: String,
+    /// The record's key.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The record's value.
+    #[arg(long)]
+    pub value: String,
+    /// The partition to write to; by default Kafka's partitioner chooses (by key).
+    #[arg(long)]
+    pub partition: Option<i32>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// The topic to read.
+    #[arg(long)]
+    pub topic: String,
+    /// Read only this partition; by default every partition.
+    #[arg(long)]
+    pub partition: Option<i32>,
+    /// The first offset to read; by default each partition's earliest offset.
+    #[arg(long)]
+    pub offset: Option<i64>,
+    /// At most this many records per partition.
+    #[arg(long, default_value_t = 100)]
+    pub count: u32,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -60,6 +60,17 @@ pub struct ConditionLabels {
     pub status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProxyConditionLabels {
+    /// The KafkaRestProxy the topics use, as namespace/name.
+    pub proxy: String,
+    pub condition: String,
+    pub status: String,
+}
+
+/// KafkaTopics counted by (proxy as namespace/name, condition type, condition status).
+pub type TopicCounts = std::collections::BTreeMap<(String, String, String), i64>;
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -74,6 +85,10 @@ pub struct Metrics {
     pub token_requests: Family<TokenLabels, Counter>,
     pub token_expiry: Family<ProxyLabels, Gauge<f64, AtomicU64>>,
     pub topics: Family<ConditionLabels, Gauge>,
+    pub topics_by_proxy: Family<ProxyConditionLabels, Gauge>,
+    /// The label sets of `topics_by_proxy` last set, so that those of vanished proxies can be
+    /// removed.
+    topic_series: Arc<std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>>,
     pub status_writes: Family<KindLabels, Counter>,
     pub queue_wait: HistogramFamily<KindLabels>,
     /// What waits for a KafkaTopic reconcile; read at every scrape.
@@ -114,6 +129,8 @@ impl Metrics {
             token_requests: Family::default(),
             token_expiry: Family::default(),
             topics: Family::default(),
+            topics_by_proxy: Family::default(),
+            topic_series: Arc::default(),
             status_writes: Family::default(),
             queue_wait: Family::new_with_constructor(reconcile_histogram as fn() -> Histogram),
             topic_queue: Arc::default(),
@@ -178,6 +195,11 @@ impl Metrics {
             "topics",
             "KafkaTopics by condition type and status",
             m.topics.clone(),
+        );
+        registry.register(
+            "topics_by_proxy",
+            "KafkaTopics by KafkaRestProxy, condition type and status",
+            m.topics_by_proxy.clone(),
         );
         registry.register(
             "status_writes",
@@ -255,22 +277,64 @@ impl Metrics {
         }
     }
 
-    /// Sets the topics gauge from (condition type, status) counts; pairs not given are set to 0.
-    pub fn set_topic_counts(&self, counts: &std::collections::BTreeMap<(String, String), i64>) {
-        for condition in ["Ready", "Reconciling", "Stalled", "Drifted", "Paused"] {
-            for status in ["True", "False"] {
-                let n = counts
-                    .get(&(condition.to_string(), status.to_string()))
-                    .copied()
-                    .unwrap_or(0);
+    /// Sets the topics gauges from counts per (proxy, condition type, status). `topics` always
+    /// has every condition/status pair (0 where none), so that its presence says that this
+    /// replica reconciles; `topics_by_proxy` has every pair for each proxy in use, and the series
+    /// of a proxy that no topic uses any more are removed, so its cardinality follows the proxies.
+    pub fn set_topic_counts(&self, counts: &TopicCounts) {
+        const CONDITIONS: [&str; 5] = ["Ready", "Reconciling", "Stalled", "Drifted", "Paused"];
+        const STATUSES: [&str; 2] = ["True", "False"];
+        let count = |proxy: Option<&str>, condition: &str, status: &str| -> i64 {
+            counts
+                .iter()
+                .filter(|((p, c, s), _)| {
+                    proxy.is_none_or(|want| p == want) && c == condition && s == status
+                })
+                .map(|(_, n)| *n)
+                .sum()
+        };
+        for condition in CONDITIONS {
+            for status in STATUSES {
                 self.topics
                     .get_or_create(&ConditionLabels {
                         condition: condition.to_string(),
                         status: status.to_string(),
                     })
-                    .set(n);
+                    .set(count(None, condition, status));
             }
         }
+        let proxies: std::collections::BTreeSet<&String> =
+            counts.keys().map(|(proxy, _, _)| proxy).collect();
+        let mut current = std::collections::BTreeSet::new();
+        for proxy in proxies {
+            for condition in CONDITIONS {
+                for status in STATUSES {
+                    let labels = ProxyConditionLabels {
+                        proxy: proxy.clone(),
+                        condition: condition.to_string(),
+                        status: status.to_string(),
+                    };
+                    self.topics_by_proxy.get_or_create(&labels).set(count(
+                        Some(proxy),
+                        condition,
+                        status,
+                    ));
+                    current.insert((labels.proxy, labels.condition, labels.status));
+                }
+            }
+        }
+        let mut seen = self
+            .topic_series
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (proxy, condition, status) in seen.difference(&current) {
+            self.topics_by_proxy.remove(&ProxyConditionLabels {
+                proxy: proxy.clone(),
+                condition: condition.clone(),
+                status: status.clone(),
+            });
+        }
+        *seen = current;
     }
 
     /// Records that the reconcile of `kind` object `key` asked to run again after `after`.
@@ -453,6 +517,65 @@ impl crate::proxy::ProxyObserver for MetricsObserver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn topics_are_counted_per_proxy_and_a_vanished_proxy_leaves_no_series() {
+        let m = Metrics::new();
+        let mut counts = TopicCounts::new();
+        counts.insert(("kafka/a".into(), "Ready".into(), "True".into()), 3);
+        counts.insert(("kafka/b".into(), "Stalled".into(), "True".into()), 1);
+        m.set_topic_counts(&counts);
+        let text = m.encode().unwrap_or_default();
+        let series = |proxy: &str| {
+            text.lines()
+                .filter(|l| {
+                    l.starts_with("hdinsight_topic_operator_topics_by_proxy{")
+                        && l.contains(&format!("proxy=\"{proxy}\""))
+                })
+                .count()
+        };
+        assert!(text.contains("hdinsight_topic_operator_topics_by_proxy{proxy=\"kafka/a\",condition=\"Ready\",status=\"True\"} 3"), "{text}");
+        assert!(text.contains("hdinsight_topic_operator_topics_by_proxy{proxy=\"kafka/a\",condition=\"Stalled\",status=\"True\"} 0"), "{text}");
+        assert!(text.contains("hdinsight_topic_operator_topics_by_proxy{proxy=\"kafka/b\",condition=\"Stalled\",status=\"True\"} 1"), "{text}");
+        // The total over proxies, every pair present.
+        assert!(
+            text.contains(
+                "hdinsight_topic_operator_topics{condition=\"Stalled\",status=\"True\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "hdinsight_topic_operator_topics{condition=\"Paused\",status=\"False\"} 0"
+            ),
+            "{text}"
+        );
+        assert_eq!((series("kafka/a"), series("kafka/b")), (10, 10), "{text}");
+        counts.retain(|(proxy, _, _), _| proxy == "kafka/a");
+        m.set_topic_counts(&counts);
+        let text = m.encode().unwrap_or_default();
+        assert_eq!(
+            text.lines()
+                .filter(
+                    |l| l.starts_with("hdinsight_topic_operator_topics{") && l.contains("kafka/b")
+                )
+                .count(),
+            0,
+            "{text}"
+        );
+        assert!(text.contains("hdinsight_topic_operator_topics_by_proxy{proxy=\"kafka/a\",condition=\"Ready\",status=\"True\"} 3"), "{text}");
+        // With no topics at all the totals stay, at 0.
+        m.set_topic_counts(&TopicCounts::new());
+        let text = m.encode().unwrap_or_default();
+        assert!(
+            text.contains("hdinsight_topic_operator_topics{condition=\"Ready\",status=\"True\"} 0"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("hdinsight_topic_operator_topics_by_proxy{"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn encodes_openmetrics_with_prefix() {

@@ -1,5 +1,5 @@
-//! `check` and `import` of the operator binary against the HDInsight emulator (no Kubernetes
-//! needed: the direct flags).
+//! `check`, `import`, `produce` and `consume` of the operator binary against the HDInsight
+//! emulator (no Kubernetes needed: the direct flags), also as the kubectl plugin.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -44,12 +44,23 @@ fn run(
     dir: &std::path::Path,
     secret: &str,
 ) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hdinsight-topic-operator"));
+    command.args(args);
+    run_command(command, emu, dir, secret)
+}
+
+/// Runs `command` with the direct connection flags for `emu` appended.
+fn run_command(
+    mut command: Command,
+    emu: &RunningEmulator,
+    dir: &std::path::Path,
+    secret: &str,
+) -> (bool, String, String) {
     let secret_file = dir.join("secret");
     std::fs::write(&secret_file, format!("{secret}\n")).expect("secret file");
     let ca_file = dir.join("ca.pem");
     std::fs::write(&ca_file, emu.ca_pem().unwrap_or_default()).expect("ca file");
-    let out = Command::new(env!("CARGO_BIN_EXE_hdinsight-topic-operator"))
-        .args(args)
+    let out = command
         .arg("--endpoint")
         .arg(emu.base_url())
         .arg("--authority")
@@ -135,4 +146,188 @@ async fn import_prints_a_manifest_per_topic_with_observed_sizes() {
         .expect("legacy manifest");
     let name = legacy["metadata"]["name"].as_str().unwrap_or_default();
     assert!(name.starts_with("legacy-events-"), "{name}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_and_consume_go_through_the_proxy() {
+    let dir = tempfile::tempdir().expect("dir");
+    let emu = emulator(dir.path(), true).await;
+    emu.control()
+        .create_topic_out_of_band("orders", 2, 3)
+        .expect("created");
+    for (key, value, partition) in [
+        ("k1", "first", "0"),
+        ("k2", "second\tline", "1"),
+        ("k3", "third", "0"),
+    ] {
+        let (ok, out, err) = run(
+            &[
+                "produce",
+                "--topic",
+                "orders",
+                "--key",
+                key,
+                "--value",
+                value,
+                "--partition",
+                partition,
+            ],
+            &emu,
+            dir.path(),
+            SECRET,
+        );
+        assert!(ok, "{out}{err}");
+        assert_eq!(out, "produced 1 record to orders\n");
+    }
+    // Everything, partition by partition, from the earliest offset.
+    let (ok, out, err) = run(&["consume", "--topic", "orders"], &emu, dir.path(), SECRET);
+    assert!(ok, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "0\t0\t\"k1\"\t\"first\"",
+            "0\t1\t\"k3\"\t\"third\"",
+            "1\t0\t\"k2\"\t\"second\\tline\"",
+        ],
+        "{out}"
+    );
+    // One partition, from an offset, bounded by --count.
+    let (ok, out, err) = run(
+        &[
+            "consume",
+            "--topic",
+            "orders",
+            "--partition",
+            "0",
+            "--offset",
+            "1",
+            "--count",
+            "1",
+        ],
+        &emu,
+        dir.path(),
+        SECRET,
+    );
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec!["0\t1\t\"k3\"\t\"third\""]
+    );
+    let (ok, _, err) = run(
+        &["consume", "--topic", "orders", "--partition", "7"],
+        &emu,
+        dir.path(),
+        SECRET,
+    );
+    assert!(!ok);
+    assert!(err.contains("orders has no partition 7"), "{err}");
+    // The records really reached the cluster's log: the emulator's own count per partition.
+    let stats = emu.control().stats();
+    assert_eq!(stats.requests["produce"].get(&200), Some(&3), "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_with_a_topic_writes_a_record_and_reads_it_back() {
+    let dir = tempfile::tempdir().expect("dir");
+    let emu = emulator(dir.path(), true).await;
+    emu.control()
+        .create_topic_out_of_band("smoke", 1, 3)
+        .expect("created");
+    let (ok, out, err) = run(&["check", "--topic", "smoke"], &emu, dir.path(), SECRET);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("[ok]   POST /v1/producer/topics/smoke: 1 record to partition 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "[ok]   GET /v1/consumer/topics/smoke/partitions/0: read the record back at offset 0"
+        ),
+        "{out}"
+    );
+    // A second check reads its own record, not the first one.
+    let (ok, out, err) = run(&["check", "--topic", "smoke"], &emu, dir.path(), SECRET);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("read the record back at offset 1"), "{out}");
+
+    let (ok, out, _) = run(&["check", "--topic", "absent"], &emu, dir.path(), SECRET);
+    assert!(!ok);
+    assert!(
+        out.contains("[FAIL] GET /v1/metadata/topics/absent/partitions"),
+        "{out}"
+    );
+}
+
+const KUBECTL: &str = "/usr/bin/kubectl";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_answers_as_a_kubectl_plugin() {
+    if !std::path::Path::new(KUBECTL).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{KUBECTL} is required in CI for the kubectl plugin test"
+        );
+        println!("SKIPPED the_binary_answers_as_a_kubectl_plugin: {KUBECTL} is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let emu = emulator(dir.path(), true).await;
+    emu.control()
+        .create_topic_out_of_band("orders", 1, 3)
+        .expect("created");
+    // Installed as documented: the binary under the plugin's name on PATH.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_hdinsight-topic-operator"),
+        bin.join("kubectl-hdinsight"),
+    )
+    .expect("plugin installed");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let kubectl = |args: &[&str]| {
+        let mut c = Command::new(KUBECTL);
+        c.args(args).env("PATH", &path);
+        c
+    };
+    let listed = kubectl(&["plugin", "list"]).output().expect("kubectl runs");
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("kubectl-hdinsight"),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let (ok, out, err) = run_command(
+        kubectl(&[
+            "hdinsight",
+            "produce",
+            "--topic",
+            "orders",
+            "--value",
+            "via-kubectl",
+        ]),
+        &emu,
+        dir.path(),
+        SECRET,
+    );
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = run_command(
+        kubectl(&["hdinsight", "consume", "--topic", "orders"]),
+        &emu,
+        dir.path(),
+        SECRET,
+    );
+    assert!(ok, "{out}{err}");
+    assert_eq!(out, "0\t0\tnull\t\"via-kubectl\"\n");
+    // Without a command the plugin explains itself instead of starting the controllers.
+    let bare = kubectl(&["hdinsight"]).output().expect("kubectl runs");
+    assert!(!bare.status.success());
+    let help = String::from_utf8_lossy(&bare.stdout);
+    assert!(help.contains("Usage: kubectl hdinsight"), "{help}");
+    for command in ["check", "import", "produce", "consume"] {
+        assert!(help.contains(command), "{help}");
+    }
 }

@@ -1,10 +1,11 @@
-//! The CEL admission rules of the generated CRDs, evaluated with kube-cel as the API server
-//! would: naming rules on create, immutability rules on update.
+//! The admission rules of the generated CRDs, run through the Kubernetes emulator's admission
+//! pipeline (structural schema, then CEL) as the API server would: naming rules on create,
+//! immutability rules on update.
 #![allow(clippy::unwrap_used)]
 
 use hdinsight_topic_operator::crd::{KafkaRestProxy, KafkaTopic};
 use kube::CustomResourceExt;
-use kube_cel::Validator;
+use kube_admission::CompiledSchema;
 use serde_json::{Value, json};
 
 fn schema_of(
@@ -27,9 +28,12 @@ fn topic(name: &str, spec: Value, status: Option<Value>) -> Value {
     obj
 }
 
-/// The rule failures for `new` (update from `old` when given), as "field: message" strings.
+/// The admission failures for `new` (update from `old` when given), as the API server's
+/// "field: Invalid value: ...: message" strings.
 fn failures(schema: &Value, new: &Value, old: Option<&Value>) -> Vec<String> {
-    match Validator::new().validate(schema, new, old) {
+    let compiled = CompiledSchema::compile(schema).expect("the CRD schema compiles");
+    let mut object = new.clone();
+    match compiled.admit(&mut object, old) {
         Ok(()) => vec![],
         Err(errors) => errors.iter().map(|e| e.to_string()).collect(),
     }
@@ -44,7 +48,7 @@ fn a_complete_topic_is_accepted() {
     let t = topic(
         "orders",
         json!({"proxyRef": {"name": "main", "namespace": "kafka-system"}, "topicName": "orders.v1", "partitions": 12,
-               "replicationFactor": 3, "config": {"retention.ms": 604800000, "cleanup.policy": "delete", "unclean.leader.election.enable": false},
+               "replicationFactor": 3, "config": {"retention.ms": 604800000, "cleanup.policy": "delete", "unclean.leader.election.enable": "false", "min.cleanable.dirty.ratio": "0.5"},
                "managementPolicy": "Create"}),
         None,
     );
@@ -90,6 +94,57 @@ fn config_keys_must_be_kafka_names() {
         None,
     );
     assert!(f.iter().any(|m| m.contains("config keys")), "{f:?}");
+}
+
+#[test]
+fn config_values_are_integers_or_strings() {
+    // x-kubernetes-int-or-string: a real API server refuses other JSON types there.
+    for (value, kind) in [
+        (json!(false), "boolean"),
+        (json!(0.5), "number"),
+        (json!({"a": 1}), "object"),
+        (json!([1]), "array"),
+    ] {
+        let f = failures(
+            &topic_schema(),
+            &topic(
+                "t",
+                json!({"config": {"unclean.leader.election.enable": value}}),
+                None,
+            ),
+            None,
+        );
+        assert!(
+            f.iter()
+                .any(|m| m.contains("spec.config.unclean.leader.election.enable")
+                    && m.contains(kind)),
+            "{kind}: {f:?}"
+        );
+    }
+    let ok = topic(
+        "t",
+        json!({"config": {"retention.ms": 604800000, "unclean.leader.election.enable": "false"}}),
+        None,
+    );
+    assert_eq!(failures(&topic_schema(), &ok, None), Vec::<String>::new());
+}
+
+#[test]
+fn a_stored_boolean_config_stays_updatable_while_config_is_unchanged() {
+    // Objects stored before config values were typed may hold a boolean; ratcheting lets an
+    // update that leaves config alone through (here: pausing the topic's policy).
+    let s = topic_schema();
+    let old = topic(
+        "t",
+        json!({"config": {"unclean.leader.election.enable": false}}),
+        None,
+    );
+    let new = topic(
+        "t",
+        json!({"config": {"unclean.leader.election.enable": false}, "managementPolicy": "Observe"}),
+        None,
+    );
+    assert_eq!(failures(&s, &new, Some(&old)), Vec::<String>::new());
 }
 
 #[test]
@@ -225,6 +280,59 @@ fn proxy_ref_is_immutable_but_may_spell_out_the_default() {
         ),
         Some(&old),
     );
+    assert!(f.iter().any(|m| m.contains("spec.proxyRef")), "{f:?}");
+}
+
+#[test]
+fn proxy_ref_namespace_may_be_added_only_when_it_names_the_proxy_in_use() {
+    let s = topic_schema();
+    // The operator recorded the proxy in use: team-a/p.
+    let old = topic(
+        "t",
+        json!({"proxyRef": {"name": "p"}}),
+        Some(json!({"proxy": "team-a/p"})),
+    );
+    let same = topic(
+        "t",
+        json!({"proxyRef": {"name": "p", "namespace": "team-a"}}),
+        None,
+    );
+    assert_eq!(failures(&s, &same, Some(&old)), Vec::<String>::new());
+    // Pointing elsewhere by adding a namespace is a move to another proxy.
+    let elsewhere = topic(
+        "t",
+        json!({"proxyRef": {"name": "p", "namespace": "attacker"}}),
+        None,
+    );
+    let f = failures(&s, &elsewhere, Some(&old));
+    assert!(f.iter().any(|m| m.contains("spec.proxyRef")), "{f:?}");
+    // Without a recorded proxy the rule cannot tell, and refuses.
+    let unobserved = topic("t", json!({"proxyRef": {"name": "p"}}), None);
+    let f = failures(&s, &same, Some(&unobserved));
+    assert!(f.iter().any(|m| m.contains("spec.proxyRef")), "{f:?}");
+    // Also when proxyRef itself is added with a namespace.
+    let bare = topic("t", json!({}), Some(json!({"proxy": "team-a/default"})));
+    let added = topic(
+        "t",
+        json!({"proxyRef": {"name": "default", "namespace": "team-a"}}),
+        None,
+    );
+    assert_eq!(failures(&s, &added, Some(&bare)), Vec::<String>::new());
+    let added_elsewhere = topic(
+        "t",
+        json!({"proxyRef": {"name": "default", "namespace": "kafka-system"}}),
+        None,
+    );
+    let f = failures(&s, &added_elsewhere, Some(&bare));
+    assert!(f.iter().any(|m| m.contains("spec.proxyRef")), "{f:?}");
+    // Removing a namespace is refused: the default it falls back to cannot be checked.
+    let explicit = topic(
+        "t",
+        json!({"proxyRef": {"name": "p", "namespace": "team-a"}}),
+        Some(json!({"proxy": "team-a/p"})),
+    );
+    let removed = topic("t", json!({"proxyRef": {"name": "p"}}), None);
+    let f = failures(&s, &removed, Some(&explicit));
     assert!(f.iter().any(|m| m.contains("spec.proxyRef")), "{f:?}");
 }
 

@@ -280,12 +280,14 @@ pub async fn run(
     tasks.push(Box::pin(async move {
         let refresh = async {
             loop {
-                let mut counts = std::collections::BTreeMap::new();
+                let mut counts = crate::metrics::TopicCounts::new();
                 for store in &gauge_ctx.stores.topics {
                     for t in store.state() {
+                        let (ns, name) = t.proxy_key();
+                        let proxy = format!("{ns}/{name}");
                         for c in t.status.iter().flat_map(|s| s.conditions.iter()) {
                             *counts
-                                .entry((c.type_.clone(), c.status.clone()))
+                                .entry((proxy.clone(), c.type_.clone(), c.status.clone()))
                                 .or_insert(0i64) += 1;
                         }
                     }

@@ -17,8 +17,12 @@ pub const MAX_PARTITION_DETAILS: usize = 1000;
 // `status` (the observed partition count and replication factor).
 const RULE_NAME_LENGTH: &str = "has(self.spec.topicName) || size(self.metadata.name) <= 249";
 const RULE_TOPIC_NAME_IMMUTABLE: &str = "(has(self.spec.topicName) ? self.spec.topicName : self.metadata.name) == (has(oldSelf.spec.topicName) ? oldSelf.spec.topicName : oldSelf.metadata.name)";
-// `namespace` is a CEL reserved word: Kubernetes exposes the field as `__namespace__`.
-const RULE_PROXY_REF_IMMUTABLE: &str = "(has(self.spec.proxyRef) ? self.spec.proxyRef.name : 'default') == (has(oldSelf.spec.proxyRef) ? oldSelf.spec.proxyRef.name : 'default') && ((has(self.spec.proxyRef) && has(self.spec.proxyRef.__namespace__) && has(oldSelf.spec.proxyRef) && has(oldSelf.spec.proxyRef.__namespace__)) ? self.spec.proxyRef.__namespace__ == oldSelf.spec.proxyRef.__namespace__ : true)";
+// `namespace` is a CEL reserved word: Kubernetes exposes the field as `__namespace__`. The root's
+// `metadata` shows CEL only `name` and `generateName`, not the namespace, so a rule cannot tell
+// whether an added `proxyRef.namespace` names the topic's own namespace. It may be added only when
+// it names the proxy already in use (`status.proxy`, "namespace/name", written by the operator);
+// removing it is refused, since the default it falls back to cannot be checked.
+const RULE_PROXY_REF_IMMUTABLE: &str = "(has(self.spec.proxyRef) ? self.spec.proxyRef.name : 'default') == (has(oldSelf.spec.proxyRef) ? oldSelf.spec.proxyRef.name : 'default') && ((has(self.spec.proxyRef) && has(self.spec.proxyRef.__namespace__)) == (has(oldSelf.spec.proxyRef) && has(oldSelf.spec.proxyRef.__namespace__)) ? (!(has(self.spec.proxyRef) && has(self.spec.proxyRef.__namespace__)) || self.spec.proxyRef.__namespace__ == oldSelf.spec.proxyRef.__namespace__) : (has(self.spec.proxyRef) && has(self.spec.proxyRef.__namespace__) && has(oldSelf.status) && has(oldSelf.status.proxy) && oldSelf.status.proxy == self.spec.proxyRef.__namespace__ + '/' + self.spec.proxyRef.name))";
 const RULE_REPLICATION_FACTOR_IMMUTABLE: &str = "has(self.spec.replicationFactor) ? ((has(oldSelf.spec.replicationFactor) && self.spec.replicationFactor == oldSelf.spec.replicationFactor) || (!has(oldSelf.spec.replicationFactor) && has(oldSelf.status) && has(oldSelf.status.replicationFactor) && self.spec.replicationFactor == oldSelf.status.replicationFactor)) : !has(oldSelf.spec.replicationFactor)";
 const RULE_PARTITIONS: &str = "has(self.spec.partitions) ? ((has(oldSelf.spec.partitions) && self.spec.partitions == oldSelf.spec.partitions) || (has(oldSelf.status) && has(oldSelf.status.partitions) && self.spec.partitions == oldSelf.status.partitions)) : !has(oldSelf.spec.partitions)";
 const RULE_CONFIG_IMMUTABLE: &str = "has(self.spec.config) ? (has(oldSelf.spec.config) && self.spec.config == oldSelf.spec.config) : !has(oldSelf.spec.config)";
@@ -48,7 +52,7 @@ const RULE_CONFIG_IMMUTABLE: &str = "has(self.spec.config) ? (has(oldSelf.spec.c
     printcolumn(name = "PROXY", type_ = "string", json_path = ".status.proxyEndpoint", priority = 1),
     validation = Rule::new(RULE_NAME_LENGTH).message("metadata.name is used as the Kafka topic name and may be at most 249 characters; set spec.topicName"),
     validation = Rule::new(RULE_TOPIC_NAME_IMMUTABLE).message("the Kafka topic name (spec.topicName, or metadata.name when it is absent) is immutable").field_path(".spec.topicName"),
-    validation = Rule::new(RULE_PROXY_REF_IMMUTABLE).message("spec.proxyRef is immutable: a topic cannot move to another proxy").field_path(".spec.proxyRef"),
+    validation = Rule::new(RULE_PROXY_REF_IMMUTABLE).message("spec.proxyRef is immutable: a topic cannot move to another proxy (proxyRef.namespace may be added only when it names the proxy in use, status.proxy, and cannot be removed)").field_path(".spec.proxyRef"),
     validation = Rule::new(RULE_REPLICATION_FACTOR_IMMUTABLE).message("spec.replicationFactor is immutable: the REST proxy cannot change it (it may only be added when equal to status.replicationFactor)").field_path(".spec.replicationFactor"),
     validation = Rule::new(RULE_PARTITIONS).message("spec.partitions cannot change: the REST proxy cannot add partitions (it may only be set to the observed status.partitions)").field_path(".spec.partitions"),
     validation = Rule::new(RULE_CONFIG_IMMUTABLE).message("spec.config is immutable: the REST proxy cannot change a topic's configuration").field_path(".spec.config"),
@@ -79,8 +83,12 @@ pub struct KafkaTopicSpec {
     pub replication_factor: Option<i32>,
 
     /// Kafka topic configuration applied at creation, e.g. `retention.ms: 604800000` or
-    /// `cleanup.policy: compact`. Values may be strings, integers or booleans. Immutable: the REST
-    /// proxy can neither change nor read back a topic's configuration.
+    /// `cleanup.policy: compact`. Values are integers or strings: write booleans and fractions
+    /// as strings ("true", "0.5"). Immutable: the REST proxy can neither change nor read back a
+    /// topic's configuration.
+    // The values are int-or-string (not free-form) so that the API server can expose the map to
+    // CEL; a map whose values have no type is invisible to every rule. Values stay JSON here so
+    // that objects stored with booleans before this schema still deserialise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "config_schema")]
     pub config: Option<BTreeMap<String, serde_json::Value>>,
@@ -150,9 +158,9 @@ pub fn normalize_config(
 fn config_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "object",
-        "description": "Kafka topic configuration applied at creation, e.g. `retention.ms: 604800000` or `cleanup.policy: compact`. Values may be strings, integers or booleans. Immutable: the REST proxy can neither change nor read back a topic's configuration.",
+        "description": "Kafka topic configuration applied at creation, e.g. `retention.ms: 604800000` or `cleanup.policy: compact`. Values are integers or strings: write booleans and fractions as strings (\"true\", \"0.5\"). Immutable: the REST proxy can neither change nor read back a topic's configuration.",
         "maxProperties": 100,
-        "additionalProperties": { "x-kubernetes-preserve-unknown-fields": true },
+        "additionalProperties": { "x-kubernetes-int-or-string": true },
         "x-kubernetes-validations": [
             {
                 "rule": "self.all(k, k.matches('^[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}$'))",
@@ -173,7 +181,9 @@ pub struct KafkaTopicStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_name: Option<String>,
     /// The KafkaRestProxy in use, as namespace/name.
+    // Bounded so that the proxyRef rule, which compares against it, has a small cost estimate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 317))]
     pub proxy: Option<String>,
     /// The REST proxy endpoint the topic was created through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
