@@ -26,7 +26,8 @@ thread_local! {
 pub(crate) fn evaluate(root: &Node, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
     BASE.with(|base| {
         let mut errors = Vec::new();
-        walk(base, root, object, old, "", true, &mut errors);
+        let mut stopped = false;
+        walk(base, root, object, old, "", true, &mut errors, &mut stopped);
         errors
     })
 }
@@ -39,8 +40,9 @@ fn walk(
     path: &str,
     root: bool,
     errors: &mut Vec<FieldError>,
+    stopped: &mut bool,
 ) {
-    if value.is_null() || !node.rules_below {
+    if *stopped || value.is_null() || !node.rules_below {
         return;
     }
     // A stored null is no old value: transition rules need one to compare with.
@@ -65,6 +67,15 @@ fn walk(
             None => scope.add_variable_from_value("oldSelf", Cel::Null),
         }
         for rule in node.rules.iter().filter(|r| due(r)) {
+            // cel-go cancels an evaluation whose cost passes the per-call limit, and the
+            // server then runs no further rules.
+            if let Some(cost) = &rule.cost
+                && cost.bound(value, old) > crate::crd::PER_CALL_LIMIT
+            {
+                errors.push(cost_exceeded(node, rule, path));
+                *stopped = true;
+                return;
+            }
             if let Some(e) = run(&scope, node, rule, path) {
                 errors.push(e);
             }
@@ -91,6 +102,7 @@ fn walk(
                         &p,
                         false,
                         errors,
+                        stopped,
                     );
                 }
             }
@@ -108,6 +120,7 @@ fn walk(
                         &p,
                         false,
                         errors,
+                        stopped,
                     );
                 }
             }
@@ -126,12 +139,35 @@ fn walk(
                         ListType::Set | ListType::Atomic => None,
                     };
                     let p = format!("{path}[{i}]");
-                    walk(base, item_node, item, old_self, &p, false, errors);
+                    walk(base, item_node, item, old_self, &p, false, errors, stopped);
                 }
             }
         }
         _ => {}
     }
+}
+
+/// apiextensions-apiserver `validation.go`: the error for an evaluation cancelled by the
+/// per-call cost limit.
+fn cost_exceeded(node: &Node, rule: &Rule, path: &str) -> FieldError {
+    let type_name = if node.int_or_string {
+        ""
+    } else {
+        node.ty.map(|t| t.name()).unwrap_or("")
+    };
+    let rule_text = rule
+        .message
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_else(|| rule.source.trim());
+    FieldError::new(
+        FieldErrorKind::Invalid,
+        if path.is_empty() { "<nil>" } else { path },
+        Some(Value::String(type_name.to_string())),
+        format!(
+            "'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: {rule_text}"
+        ),
+    )
 }
 
 fn run(scope: &Context<'_>, node: &Node, rule: &Rule, path: &str) -> Option<FieldError> {

@@ -309,3 +309,35 @@ fn unchanged_schemas_keep_their_per_rule_costs_on_update() {
     let errors = validate_crd(&updated, Some(&crd));
     assert!(!errors.iter().any(|e| e.detail.starts_with("estimated rule cost exceeds budget")), "{errors:?}");
 }
+
+// cel-go interpreter/runtimecost.go cancels an evaluation past the per-call limit
+// (celconfig.PerCallLimit = 1,000,000) and apiextensions-apiserver
+// pkg/apiserver/schema/cel/validation.go reports it and runs no further rules.
+#[test]
+fn evaluations_past_the_per_call_limit_are_cancelled() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object",
+            "properties": {"items": {"type": "array", "items": {"type": "string"}}},
+            "x-kubernetes-validations": [
+                {"rule": "self.items.all(x, self.items.exists_one(y, x == y))"},
+                {"rule": "size(self.items) < 1", "message": "never reached when cancelled"},
+            ]}},
+    });
+    let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
+    let object = |n: usize| {
+        let items: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+            "spec": {"items": items}})
+    };
+    // Small lists evaluate (and fail only the second rule).
+    let errors = compiled.admit(&mut object(20), None).expect_err("second rule fails");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].detail, "never reached when cancelled");
+    // A list whose pairwise comparison costs millions is cancelled.
+    let errors = compiled.admit(&mut object(1000), None).expect_err("cancelled");
+    assert_eq!(
+        errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+        vec!["spec: Invalid value: \"object\": 'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: self.items.all(x, self.items.exists_one(y, x == y))"]
+    );
+}

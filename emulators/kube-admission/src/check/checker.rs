@@ -10,6 +10,7 @@ use super::decls::{self, Overload};
 use super::types::{DeclKind, Ty};
 
 /// The result of checking one expression.
+#[derive(Debug)]
 pub(crate) struct Checked {
     /// The type of every node, by id.
     pub(crate) types: HashMap<u32, Ty>,

@@ -66,6 +66,45 @@ pub(crate) fn compile_rule(
     Ok(compiled)
 }
 
+/// A rule compiled for bounding its runtime cost.
+#[derive(Debug)]
+pub(crate) struct CostProgram {
+    expr: Expr,
+    checked: Checked,
+    decl: Arc<Decl>,
+}
+
+impl CostProgram {
+    /// The rule checked against the schema node's declaration; `None` when it does not compile
+    /// (such a CRD is refused by `validate_crd`).
+    pub(crate) fn compile(
+        rule: &str,
+        schema: &serde_json::Value,
+        is_root: bool,
+        optional_old_self: bool,
+    ) -> Option<CostProgram> {
+        let embedded = schema
+            .get("x-kubernetes-embedded-resource")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        let decl = types::schema_decl(schema, is_root || embedded)?;
+        let (expr, checked) = compile_expr(rule, &decl, optional_old_self).ok()?;
+        Some(CostProgram {
+            expr,
+            checked,
+            decl,
+        })
+    }
+
+    /// An upper bound of the cost cel-go tracks when evaluating the rule on these values: the
+    /// static estimate with the sizes actually present instead of the declared bounds.
+    pub(crate) fn bound(&self, value: &serde_json::Value, old: Option<&serde_json::Value>) -> u64 {
+        let values: Vec<&serde_json::Value> = std::iter::once(value).chain(old).collect();
+        let actual = types::actual_sizes(&self.decl, &values);
+        cost::estimate(&self.expr, &self.checked, &actual).max
+    }
+}
+
 /// Parses, checks and validates one expression; the error is cel-go's `Issues.String()`.
 fn compile_expr(
     source: &str,

@@ -260,6 +260,62 @@ fn with_type_and_object_meta(s: &Value) -> Value {
     out
 }
 
+/// The declaration `decl` with every `MaxElements` replaced by the largest size actually
+/// present in `values` (list lengths, map sizes, string lengths in characters), for bounding
+/// the cost of evaluating a rule on these values.
+pub(crate) fn actual_sizes(decl: &Arc<Decl>, values: &[&Value]) -> Arc<Decl> {
+    let kind = match &decl.kind {
+        DeclKind::Object(fields) => {
+            let mut out = BTreeMap::new();
+            for (name, fd) in fields {
+                let children: Vec<&Value> = values
+                    .iter()
+                    .filter_map(|v| v.as_object())
+                    .filter_map(|o| {
+                        o.iter()
+                            .find(|(k, _)| escape(k).as_deref() == Some(name.as_str()))
+                            .map(|(_, v)| v)
+                    })
+                    .collect();
+                out.insert(name.clone(), actual_sizes(fd, &children));
+            }
+            DeclKind::Object(out)
+        }
+        DeclKind::List(e) => {
+            let items: Vec<&Value> = values
+                .iter()
+                .filter_map(|v| v.as_array())
+                .flatten()
+                .collect();
+            DeclKind::List(actual_sizes(e, &items))
+        }
+        DeclKind::Map(e) => {
+            let items: Vec<&Value> = values
+                .iter()
+                .filter_map(|v| v.as_object())
+                .flat_map(|o| o.values())
+                .collect();
+            DeclKind::Map(actual_sizes(e, &items))
+        }
+        DeclKind::Scalar(s) => DeclKind::Scalar(*s),
+    };
+    let max = values
+        .iter()
+        .map(|v| match v {
+            Value::Array(a) => a.len(),
+            Value::Object(o) => o.len(),
+            Value::String(s) => s.chars().count(),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    Arc::new(Decl {
+        kind,
+        max_elements: max as i64,
+        min_size: decl.min_size,
+    })
+}
+
 /// A CEL type as cel-go's checker handles it.
 #[derive(Clone, Debug)]
 pub(crate) enum Ty {
