@@ -55,7 +55,7 @@ fn a_complete_topic_is_admitted_unchanged() {
         "orders",
         json!({"proxyRef": {"name": "main", "namespace": "kafka-system"}, "topicName": "orders.v1",
                "partitions": 12, "replicationFactor": 3, "managementPolicy": "Create",
-               "config": {"retention.ms": 604800000, "cleanup.policy": "delete", "unclean.leader.election.enable": false}}),
+               "config": {"retention.ms": 604800000, "cleanup.policy": "delete", "unclean.leader.election.enable": "false"}}),
         Some(json!({"partitions": 12, "conditions": [
             {"type": "Ready", "status": "True", "reason": "Created", "message": "", "lastTransitionTime": "2026-01-02T03:04:05Z"}]})),
     );
@@ -65,12 +65,12 @@ fn a_complete_topic_is_admitted_unchanged() {
 }
 
 #[test]
-fn unknown_fields_are_pruned_and_config_values_of_any_type_kept() {
+fn unknown_fields_are_pruned_and_config_values_are_ints_or_strings() {
     let mut t = topic(
         "orders",
         json!({"topicName": "orders", "colour": "blue", "proxyRef": {"name": "p", "port": 1},
-               "config": {"retention.ms": "1000", "segment.bytes": 1048576, "preallocate": true,
-                          "min.cleanable.dirty.ratio": 0.5, "x.list": [1, "a"], "x.map": {"k": [true]}}}),
+               "config": {"retention.ms": "1000", "segment.bytes": 1048576, "preallocate": "true",
+                          "min.cleanable.dirty.ratio": "0.5"}}),
         Some(json!({"partitions": 3, "extra": 1})),
     );
     t["metadata"]["labels"] = json!({"team": "a"});
@@ -83,10 +83,29 @@ fn unknown_fields_are_pruned_and_config_values_of_any_type_kept() {
             "kind": "KafkaTopic",
             "metadata": {"name": "orders", "namespace": "team-a", "labels": {"team": "a"}},
             "spec": {"topicName": "orders", "proxyRef": {"name": "p"},
-                     "config": {"retention.ms": "1000", "segment.bytes": 1048576, "preallocate": true,
-                                "min.cleanable.dirty.ratio": 0.5, "x.list": [1, "a"], "x.map": {"k": [true]}}},
+                     "config": {"retention.ms": "1000", "segment.bytes": 1048576, "preallocate": "true",
+                                "min.cleanable.dirty.ratio": "0.5"}},
             "status": {"partitions": 3},
         })
+    );
+}
+
+// spec.config values are x-kubernetes-int-or-string: booleans and fractions must be written as
+// strings, as a real server's schema validation demands (kube-openapi type errors).
+#[test]
+fn config_values_of_other_types_are_refused() {
+    let t = topic(
+        "orders",
+        json!({"config": {"preallocate": true, "min.cleanable.dirty.ratio": 0.5}}),
+        None,
+    );
+    assert_eq!(
+        messages(&topics(), &t, None),
+        vec![
+            "spec.config.min.cleanable.dirty.ratio: Invalid value: \"number\": spec.config.min.cleanable.dirty.ratio in body must be of type integer,string: \"number\"",
+            "spec.config.preallocate: Invalid value: \"boolean\": spec.config.preallocate in body must be of type integer,string: \"boolean\"",
+            BLOCKED,
+        ]
     );
 }
 
@@ -433,7 +452,7 @@ fn topic_name_is_immutable_but_may_spell_out_the_default() {
 #[test]
 fn proxy_ref_is_immutable_but_may_spell_out_the_default() {
     let s = topics();
-    let refused = "spec.proxyRef: Invalid value: \"object\": spec.proxyRef is immutable: a topic cannot move to another proxy";
+    let refused = "spec.proxyRef: Invalid value: \"object\": spec.proxyRef is immutable: a topic cannot move to another proxy (proxyRef.namespace may be added only when it names the proxy in use, status.proxy, and cannot be removed)";
     let old = topic("t", json!({}), None);
     assert!(
         messages(
@@ -709,7 +728,7 @@ fn status_updates_of_large_topics_stay_cheap() {
 fn unknown_fields_are_listed_for_warnings_and_strict_validation() {
     let mut t = topic(
         "orders",
-        json!({"colour": "blue", "proxyRef": {"name": "p", "port": 1}, "config": {"any.key": {"x": 1}}}),
+        json!({"colour": "blue", "proxyRef": {"name": "p", "port": 1}, "config": {"any.key": "x"}}),
         Some(json!({"partitionDetails": [{"partition": 0, "extra": true}]})),
     );
     t["unknownTopLevel"] = json!(1);

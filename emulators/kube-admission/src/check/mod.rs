@@ -72,6 +72,9 @@ pub(crate) struct CostProgram {
     expr: Expr,
     checked: Checked,
     decl: Arc<Decl>,
+    /// The static estimate with the schema's bounds, which objects that passed the schema
+    /// checks cannot exceed.
+    static_max: u64,
 }
 
 impl CostProgram {
@@ -89,16 +92,21 @@ impl CostProgram {
             .unwrap_or(false);
         let decl = types::schema_decl(schema, is_root || embedded)?;
         let (expr, checked) = compile_expr(rule, &decl, optional_old_self).ok()?;
+        let static_max = cost::estimate(&expr, &checked, &decl).max;
         Some(CostProgram {
             expr,
             checked,
             decl,
+            static_max,
         })
     }
 
     /// An upper bound of the cost cel-go tracks when evaluating the rule on these values: the
     /// static estimate with the sizes actually present instead of the declared bounds.
     pub(crate) fn bound(&self, value: &serde_json::Value, old: Option<&serde_json::Value>) -> u64 {
+        if self.static_max <= crate::crd::PER_CALL_LIMIT {
+            return self.static_max;
+        }
         let values: Vec<&serde_json::Value> = std::iter::once(value).chain(old).collect();
         let actual = types::actual_sizes(&self.decl, &values);
         cost::estimate(&self.expr, &self.checked, &actual).max
