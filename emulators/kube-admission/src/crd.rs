@@ -49,6 +49,8 @@ pub struct RuleReport {
 /// CRD (Kubernetes 1.32 environment, per-call limit `PER_CALL_LIMIT`).
 pub fn compile_rules(open_api_v3_schema: &Value) -> Vec<RuleReport> {
     let mut w = Walker::new(false);
+    // Report every rule, even where the schema has errors that would stop a CRD write first.
+    w.compile_despite_schema_errors = true;
     w.walk(
         open_api_v3_schema,
         "",
@@ -651,6 +653,7 @@ struct Walker {
     most_expensive: Vec<(String, u64)>,
     suppress_per_expression_cost: bool,
     require_valid_type: bool,
+    compile_despite_schema_errors: bool,
 }
 
 /// Go's `%#v` of an `apiextensions.ValidationRule`.
@@ -683,6 +686,7 @@ impl Walker {
             most_expensive: Vec::new(),
             suppress_per_expression_cost: suppress,
             require_valid_type: true,
+            compile_despite_schema_errors: false,
         }
     }
 
@@ -1166,7 +1170,7 @@ impl Walker {
                 ));
             }
         }
-        if !schema_errs.is_empty() {
+        if !schema_errs.is_empty() && !self.compile_despite_schema_errors {
             return;
         }
         let Some(ctx) = ctx else {

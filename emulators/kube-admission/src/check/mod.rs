@@ -199,7 +199,7 @@ fn validate_literals(e: &Expr, checked: &Checked, in_format: bool, errors: &mut 
                     None => first = Some(t),
                     Some(f) if !equivalent(f, &t) => {
                         errors.push((
-                            e.pos,
+                            item.pos,
                             format!("expected type '{}' but found '{}'", f.format(), t.format()),
                         ));
                         break;
