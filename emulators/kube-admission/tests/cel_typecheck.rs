@@ -311,3 +311,30 @@ fn syntax_errors_are_reported_by_the_parser() {
     assert!(err.starts_with("compilation failed: ERROR: <input>:1:"), "{err}");
     assert!(err.contains("Syntax error"), "{err}");
 }
+
+// cel-go ext/comprehensions.go, in the 1.32 environment (apiserver pkg/cel/environment/base.go
+// ext.TwoVarComprehensions).
+#[test]
+fn two_variable_comprehensions() {
+    let schema = obj(json!({
+        "l": {"type": "array", "maxItems": 10, "items": {"type": "integer"}},
+        "m": {"type": "object", "maxProperties": 10, "additionalProperties": {"type": "string"}},
+    }));
+    check(
+        &schema,
+        &[
+            "self.l.all(i, v, i < 10 && v > 0)",
+            "self.l.exists(i, v, v == i)",
+            "self.l.existsOne(i, v, v == 1) || self.l.exists_one(i, v, v == 2)",
+            "self.m.all(k, v, k != v)",
+            "self.l.transformList(i, v, v * 2).size() == size(self.l)",
+            "self.l.transformList(i, v, v > 0, v * 2).all(x, x > 0)",
+            "self.m.transformMap(k, v, v + '!').all(k, k != '')",
+            "self.m.transformMap(k, v, v != '', size(v)).exists(k, self.m[k] != '')",
+        ],
+        &[
+            ("self.l.all(i, v, v == 'a')", "found no matching overload for '_==_' applied to '(int, string)'"),
+            ("self.m.all(k, v, v > 1)", "found no matching overload for '_>_' applied to '(string, int)'"),
+        ],
+    );
+}

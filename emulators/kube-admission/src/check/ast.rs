@@ -11,6 +11,8 @@ use std::fmt;
 
 /// Name of the comprehension accumulator (cel-go `parser.AccumulatorName`).
 pub(crate) const ACCU: &str = "__result__";
+/// The accumulator of cel-go's newer macros (`parser.HiddenAccumulatorName`).
+pub(crate) const HIDDEN_ACCU: &str = "@result";
 
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Lit {
@@ -58,6 +60,9 @@ pub(crate) enum Kind {
 pub(crate) struct Comp {
     pub(crate) range: Expr,
     pub(crate) iter_var: String,
+    /// The second variable of a two-variable comprehension (cel-go `ext.TwoVarComprehensions`,
+    /// in the 1.32 environment): the value, `iter_var` being the index or key.
+    pub(crate) iter_var2: Option<String>,
     pub(crate) accu_var: String,
     pub(crate) accu_init: Expr,
     pub(crate) cond: Expr,
@@ -893,6 +898,7 @@ impl Parser {
                 Kind::Comp(Box::new(Comp {
                     range,
                     iter_var: "#unused".into(),
+                    iter_var2: None,
                     accu_var: var,
                     accu_init: init,
                     cond,
@@ -900,6 +906,13 @@ impl Parser {
                     result,
                 })),
             ));
+        }
+        let two_var = (matches!(func.as_str(), "all" | "exists" | "existsOne" | "exists_one")
+            && args.len() == 3)
+            || (matches!(func.as_str(), "transformList" | "transformMap" | "transformMapEntry")
+                && matches!(args.len(), 3 | 4));
+        if two_var {
+            return self.two_var(pos, &func, target, args);
         }
         if !quantifier && !mapper {
             return Ok(self.call(pos, &func, Some(target), args));
@@ -993,7 +1006,120 @@ impl Parser {
             Kind::Comp(Box::new(Comp {
                 range: target,
                 iter_var: v,
+                iter_var2: None,
                 accu_var: ACCU.into(),
+                accu_init: init,
+                cond,
+                step,
+                result,
+            })),
+        ))
+    }
+}
+
+impl Parser {
+    /// cel-go `ext/comprehensions.go` macros.
+    fn two_var(&mut self, pos: usize, func: &str, target: Expr, mut args: Vec<Expr>) -> Result<Expr, SyntaxError> {
+        let name = |a: &Expr| match &a.kind {
+            Kind::Ident(v) => Some(v.clone()),
+            _ => None,
+        };
+        let (Some(v1), Some(v2)) = (name(&args[0]), name(&args[1])) else {
+            let bad = if name(&args[0]).is_none() { &args[0] } else { &args[1] };
+            return Err(SyntaxError {
+                pos: bad.pos,
+                message: "argument must be a simple name".into(),
+            });
+        };
+        if v1 == v2 {
+            return Err(SyntaxError {
+                pos: args[1].pos,
+                message: format!("duplicate variable name: {v1}"),
+            });
+        }
+        if v1 == HIDDEN_ACCU || v2 == HIDDEN_ACCU {
+            return Err(SyntaxError {
+                pos: args[0].pos,
+                message: "iteration variable overwrites accumulator variable".into(),
+            });
+        }
+        let accu = |p: &mut Parser| p.node(pos, Kind::Ident(HIDDEN_ACCU.into()));
+        let rest: Vec<Expr> = args.drain(2..).collect();
+        let (init, cond, step, result) = match func {
+            "all" | "exists" | "existsOne" | "exists_one" => {
+                let pred = rest.into_iter().next().unwrap_or_else(|| self.node(pos, Kind::Lit(Lit::Bool(true))));
+                match func {
+                    "all" => {
+                        let init = self.node(pos, Kind::Lit(Lit::Bool(true)));
+                        let a = accu(self);
+                        let cond = self.call(pos, "@not_strictly_false", None, vec![a]);
+                        let a = accu(self);
+                        let step = self.call(pos, "_&&_", None, vec![a, pred]);
+                        (init, cond, step, accu(self))
+                    }
+                    "exists" => {
+                        let init = self.node(pos, Kind::Lit(Lit::Bool(false)));
+                        let a = accu(self);
+                        let not = self.call(pos, "!_", None, vec![a]);
+                        let cond = self.call(pos, "@not_strictly_false", None, vec![not]);
+                        let a = accu(self);
+                        let step = self.call(pos, "_||_", None, vec![a, pred]);
+                        (init, cond, step, accu(self))
+                    }
+                    _ => {
+                        let init = self.node(pos, Kind::Lit(Lit::Int(0)));
+                        let cond = self.node(pos, Kind::Lit(Lit::Bool(true)));
+                        let a = accu(self);
+                        let one = self.node(pos, Kind::Lit(Lit::Int(1)));
+                        let inc = self.call(pos, "_+_", None, vec![a, one]);
+                        let a = accu(self);
+                        let step = self.call(pos, "_?_:_", None, vec![pred, inc, a]);
+                        let a = accu(self);
+                        let one = self.node(pos, Kind::Lit(Lit::Int(1)));
+                        let result = self.call(pos, "_==_", None, vec![a, one]);
+                        (init, cond, step, result)
+                    }
+                }
+            }
+            _ => {
+                let mut rest = rest.into_iter();
+                let first = rest.next();
+                let second = rest.next();
+                let (filter, transform) = match (first, second) {
+                    (Some(f), Some(t)) => (Some(f), t),
+                    (Some(t), None) => (None, t),
+                    _ => (None, self.node(pos, Kind::Lit(Lit::Null))),
+                };
+                let cond = self.node(pos, Kind::Lit(Lit::Bool(true)));
+                let (init, mut step) = if func == "transformList" {
+                    let init = self.node(pos, Kind::List(vec![]));
+                    let a = accu(self);
+                    let l = self.node(pos, Kind::List(vec![transform]));
+                    (init, self.call(pos, "_+_", None, vec![a, l]))
+                } else if func == "transformMap" {
+                    let init = self.node(pos, Kind::Map(vec![]));
+                    let a = accu(self);
+                    let k = self.node(pos, Kind::Ident(v1.clone()));
+                    (init, self.call(pos, "cel.@mapInsert", None, vec![a, k, transform]))
+                } else {
+                    let init = self.node(pos, Kind::Map(vec![]));
+                    let a = accu(self);
+                    (init, self.call(pos, "cel.@mapInsert", None, vec![a, transform]))
+                };
+                if let Some(f) = filter {
+                    let a = accu(self);
+                    step = self.call(pos, "_?_:_", None, vec![f, step, a]);
+                }
+                (init, cond, step, accu(self))
+            }
+        };
+        Ok(self.node(
+            pos,
+            Kind::Comp(Box::new(Comp {
+                range: target,
+                iter_var: v1,
+                iter_var2: Some(v2),
+                accu_var: HIDDEN_ACCU.into(),
                 accu_init: init,
                 cond,
                 step,

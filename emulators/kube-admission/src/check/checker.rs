@@ -345,10 +345,12 @@ impl Checker<'_> {
     fn check_comp(&mut self, e: &Expr, c: &Comp) {
         self.check(&c.range);
         let range = substitute(&self.mapping, &self.get(&c.range), false);
-        let var_type = match &range {
-            Ty::List(elem) => (**elem).clone(),
-            Ty::Map(k, _) => (**k).clone(),
-            Ty::Dyn | Ty::Error | Ty::Param(_) => Ty::Dyn,
+        let two = c.iter_var2.is_some();
+        let (var_type, var2_type) = match &range {
+            Ty::List(elem) if two => (Ty::Int, (**elem).clone()),
+            Ty::List(elem) => ((**elem).clone(), Ty::Dyn),
+            Ty::Map(k, v) => ((**k).clone(), (**v).clone()),
+            Ty::Dyn | Ty::Error | Ty::Param(_) => (Ty::Dyn, Ty::Dyn),
             other => {
                 self.error(
                     c.range.pos,
@@ -357,18 +359,24 @@ impl Checker<'_> {
                         other.format()
                     ),
                 );
-                Ty::Dyn
+                (Ty::Dyn, Ty::Dyn)
             }
         };
         self.check(&c.accu_init);
         let accu_type = self.get(&c.accu_init);
         self.scopes.push((c.accu_var.clone(), accu_type.clone()));
         self.scopes.push((c.iter_var.clone(), var_type));
+        if let Some(v2) = &c.iter_var2 {
+            self.scopes.push((v2.clone(), var2_type));
+        }
         self.check(&c.cond);
         self.assert_type(&c.cond, &Ty::Bool);
         self.check(&c.step);
         self.assert_type(&c.step, &accu_type);
         self.scopes.pop();
+        if two {
+            self.scopes.pop();
+        }
         self.check(&c.result);
         self.scopes.pop();
         let t = self.get(&c.result);

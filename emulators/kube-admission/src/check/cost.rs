@@ -291,31 +291,59 @@ impl<'a> Coster<'a> {
         let mut sum = self.cost(&c.range);
         sum = sum.add(self.cost(&c.accu_init));
         self.push_local(&c.accu_var, &c.accu_init);
-        // pushIterSingle
         let entry = self.entry_size(&c.range);
         let container = entry.and_then(|en| en.container).or(match self.ty(&c.range) {
             Ty::List(_) => Some(Container::List),
             Ty::Map(..) => Some(Container::Map),
             _ => None,
         });
-        let (size, sub) = if container == Some(Container::List) {
-            (entry.map(|en| en.val), "@items")
-        } else {
-            (entry.map(|en| en.key), "@keys")
+        let list = container == Some(Container::List);
+        let base = self.path(&c.range).unwrap_or_default();
+        let at = |sub: &str| {
+            let mut p = base.clone();
+            p.push(sub.to_string());
+            Some(p)
         };
-        let mut path = self.path(&c.range).unwrap_or_default();
-        path.push(sub.to_string());
-        self.push(
-            &c.iter_var,
-            LocalVar {
-                path: Some(path),
-                size,
-                entry: None,
-            },
-        );
+        match &c.iter_var2 {
+            // pushIterKey and pushIterValue
+            Some(v2) => {
+                let key = LocalVar {
+                    path: at(if list { "@indices" } else { "@keys" }),
+                    size: entry.map(|en| en.key),
+                    entry: None,
+                };
+                self.push(&c.iter_var, key);
+                let value = LocalVar {
+                    path: at(if list { "@items" } else { "@values" }),
+                    size: entry.map(|en| en.val),
+                    entry: None,
+                };
+                self.push(v2, value);
+            }
+            // pushIterSingle
+            None => {
+                let var = if list {
+                    LocalVar {
+                        path: at("@items"),
+                        size: entry.map(|en| en.val),
+                        entry: None,
+                    }
+                } else {
+                    LocalVar {
+                        path: at("@keys"),
+                        size: entry.map(|en| en.key),
+                        entry: None,
+                    }
+                };
+                self.push(&c.iter_var, var);
+            }
+        }
         let loop_cost = self.cost(&c.cond);
         let step_cost = self.cost(&c.step);
         self.pop(&c.iter_var);
+        if let Some(v2) = &c.iter_var2 {
+            self.pop(v2);
+        }
         sum = sum.add(self.cost(&c.result));
         self.pop(&c.accu_var);
         let range_count = self.size_or_unknown(&c.range);

@@ -278,6 +278,9 @@ const TABLE: &[Row] = &[
     ("sets.contains", "list_sets_contains_list", G, "list(A),list(A)", "bool"),
     ("sets.equivalent", "list_sets_equivalent_list", G, "list(A),list(A)", "bool"),
     ("sets.intersects", "list_sets_intersects_list", G, "list(A),list(A)", "bool"),
+    // cel-go ext two-variable comprehensions.
+    ("cel.@mapInsert", "@mapInsert_map_key_value", G, "map(A,B),A,B", "map(A,B)"),
+    ("cel.@mapInsert", "@mapInsert_map_map", G, "map(A,B),map(A,B)", "map(A,B)"),
     // cel-go optionals.
     ("optional.of", "optional_of", G, "A", "optional(A)"),
     ("optional.ofNonZeroValue", "optional_ofNonZeroValue", G, "A", "optional(A)"),
