@@ -83,6 +83,56 @@ fn int_or_string(rule: &str, max: Option<i64>) -> Value {
     with(json!({"x-kubernetes-int-or-string": true}), "maxLength", max, rule)
 }
 
+fn map_of(item: Value, rule: &str, max: Option<i64>) -> Value {
+    with(json!({"type": "object", "additionalProperties": item}), "maxProperties", max, rule)
+}
+
+fn object_for_map() -> Value {
+    json!({"type": "object", "required": ["required"], "properties": {
+        "required": {"type": "string"}, "optional": {"type": "string"}}})
+}
+
+fn nested_spec(rule: &str, max: Option<i64>) -> Value {
+    let mut values = json!({"type": "string"});
+    let mut s = json!({"type": "object"});
+    if let Some(m) = max {
+        values["maxLength"] = json!(m);
+        s["maxProperties"] = json!(m);
+    }
+    s["additionalProperties"] = values;
+    s["x-kubernetes-validations"] = json!([{"rule": rule}]);
+    s
+}
+
+fn nested_root(rule: &str, max: Option<i64>, all_bounded: bool) -> Value {
+    let mut inner = object_for_map();
+    let mut items = json!({"type": "object"});
+    let mut s = json!({"type": "array"});
+    if let Some(m) = max {
+        if all_bounded {
+            inner["maxProperties"] = json!(m);
+            s["maxItems"] = json!(m);
+        }
+        items["maxProperties"] = json!(m);
+    }
+    items["additionalProperties"] = inner;
+    s["items"] = items;
+    s["x-kubernetes-validations"] = json!([{"rule": rule}]);
+    s
+}
+
+fn bounded_string(max: Option<i64>) -> Value {
+    let mut s = json!({"type": "string"});
+    if let Some(m) = max {
+        s["maxLength"] = json!(m);
+    }
+    s
+}
+
+fn string_list(rule: &str, max: Option<i64>) -> Value {
+    with(json!({"type": "array", "items": bounded_string(max)}), "maxItems", max, rule)
+}
+
 type Gen = Box<dyn Fn(Option<i64>) -> Value>;
 
 /// (name, schema generator, expected unbounded cost (0: exceeds the limit), bound, expected
@@ -125,6 +175,33 @@ fn cases() -> Vec<(&'static str, Gen, u64, i64, u64)> {
         ("check cost of duration comparison", Box::new(|m| map("duration", r#"self["c"] == self["d"]"#, m)), 8, 42, 8),
         ("enums with maxLength equals to the longest possible value", Box::new(|m| enumeration("self.contains('A')", &["A", "B", "C", "LongValue"], m)), 2, 1000, 401),
         ("IntOrString type with quantity rule", Box::new(|m| int_or_string("isQuantity(self)", m)), 314574, 20, 9),
+        ("index of array of number maps", Box::new(|m| map_array("number", "self[0].x > 2.0", m)), 4, 3000, 4),
+        ("duration array with all", Box::new(|m| array("duration", "self.all(x, true)", m)), 2359295, 5, 17),
+        ("index of duration array", Box::new(|m| array("duration", "self[0].getHours() == 2", m)), 4, 525, 4),
+        ("date array with all", Box::new(|m| array("date", "self.all(x, true)", m)), 725936, 15, 47),
+        ("index of date array", Box::new(|m| array("date", "self[2].getDayOfMonth() == 13", m)), 4, 42, 4),
+        ("date-time array with all", Box::new(|m| array("date-time", "self.all(x, true)", m)), 428963, 25, 77),
+        ("index of date-time array", Box::new(|m| array("date-time", "self[2].getMinutes() == 45", m)), 4, 99, 4),
+        ("map of int-or-strings with all", Box::new(|m| map("int-or-string", "self.all(x, true)", m)), 1348169, 15, 47),
+        ("map of objects with all", Box::new(|m| map_of(object_for_map(), "self.all(x, true)", m)), 428963, 20, 62),
+        ("map of number maps with all", Box::new(|m| map_of(json!({"type": "object", "additionalProperties": {"type": "number"}}), "self.all(x, true)", m)), 1179647, 10, 32),
+        ("map of number arrays with all", Box::new(|m| map_of(json!({"type": "array", "items": {"type": "number"}}), "self.all(x, true)", m)), 1179647, 25, 77),
+        ("map of durations with all", Box::new(|m| map("duration", "self.all(x, true)", m)), 1048577, 5, 17),
+        ("map of dates with all", Box::new(|m| map("date", "self.all(x, true)", m)), 524288, 10, 32),
+        ("map of date-times with all", Box::new(|m| map("date-time", "self.all(x, true)", m)), 349526, 25, 77),
+        ("map of strings with value length", Box::new(|m| nested_spec("self.all(x, x.contains(self[x]))", m)), 2752507, 10, 72),
+        ("nested types with root rule with all supporting maxLength", Box::new(|m| nested_root(r#"self.all(x, x["y"].required == "z")"#, m, true)), 7340027, 10, 72),
+        ("nested types with root rule with one supporting maxLength", Box::new(|m| nested_root(r#"self.all(x, x["y"].required == "z")"#, m, false)), 7340027, 10, 7340027),
+        ("extended library regex find", Box::new(|m| string("self.find('[0-9]+') == ''", m)), 629147, 10, 11),
+        ("extended library join", Box::new(|m| string_list("self.join(' ') == 'aa bb'", m)), 329853068905, 10, 43),
+        ("extended library isSorted", Box::new(|m| string_list("self.isSorted() == true", m)), 329854432052, 10, 52),
+        ("extended library replace", Box::new(|m| with(json!({"type": "object", "properties": {
+            "str": bounded_string(m), "before": {"type": "string", "maxLength": 2}, "after": {"type": "string", "maxLength": 4}}}),
+            "unused", None, "self.str.replace(self.before, self.after) == 'does not matter'")), 629154, 4, 12),
+        ("extended library split", Box::new(|m| with(json!({"type": "object", "properties": {
+            "str": bounded_string(m), "separator": bounded_string(m)}}),
+            "unused", None, "self.str.split(self.separator) == []")), 629160, 10, 22),
+        ("extended library lowerAscii", Box::new(|m| string("self.lowerAscii() == 'lower!'", m)), 314575, 10, 6),
     ]
 }
 
