@@ -32,6 +32,7 @@ pub(crate) fn evaluate(root: &Node, object: &Value, old: Option<&Value>) -> Vec<
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn walk(
     base: &Context<'static>,
     node: &Node,

@@ -75,7 +75,8 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
     // the path the server reports.
     let schemas: Vec<Option<&Value>> = versions.iter().map(|v| v.get("schema")).collect();
     let identical = !schemas.is_empty() && schemas.iter().all(|s| *s == schemas[0]);
-    let subresources: Vec<Option<&Value>> = versions.iter().map(|v| v.get("subresources")).collect();
+    let subresources: Vec<Option<&Value>> =
+        versions.iter().map(|v| v.get("subresources")).collect();
     let subresources_identical =
         !subresources.is_empty() && subresources.iter().all(|s| *s == subresources[0]);
     let old_versions: Vec<&Value> = old
@@ -106,7 +107,8 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
         let name = version.get("name").and_then(Value::as_str).unwrap_or("");
         // Per-expression costs are not enforced again on a schema that did not change.
         let unchanged = old_versions.iter().any(|o| {
-            o.get("name").and_then(Value::as_str) == Some(name) && o.get("schema") == version.get("schema")
+            o.get("name").and_then(Value::as_str) == Some(name)
+                && o.get("schema") == version.get("schema")
         });
         let has_status = if subresources_identical {
             subresources[0].is_some_and(|s| s.get("status").is_some())
@@ -340,7 +342,12 @@ fn invariants(s: &Value, lvl: Level, path: &str, errs: &mut Vec<FieldError>) {
     }
     if let Some(props) = s.get("properties").and_then(Value::as_object) {
         for (k, v) in props {
-            invariants(v, Level::Field, &format!("{}[{k}]", child(path, "properties")), errs);
+            invariants(
+                v,
+                Level::Field,
+                &format!("{}[{k}]", child(path, "properties")),
+                errs,
+            );
         }
     }
     if let Some(ap) = s.get("additionalProperties").filter(|a| !a.is_null()) {
@@ -399,7 +406,12 @@ fn invariants(s: &Value, lvl: Level, path: &str, errs: &mut Vec<FieldError>) {
             Level::Item => "must not be empty for specified array items",
             Level::Field => "must not be empty for specified object fields",
         };
-        errs.push(FieldError::new(FieldErrorKind::Required, child(path, "type"), None, detail));
+        errs.push(FieldError::new(
+            FieldErrorKind::Required,
+            child(path, "type"),
+            None,
+            detail,
+        ));
     }
     if embedded && s.get("additionalProperties").is_some_and(|a| !a.is_null()) {
         errs.push(FieldError::new(
@@ -495,12 +507,30 @@ fn value_validation(s: &Value, path: &str, errs: &mut Vec<FieldError>) {
         ("title", "must be empty to be structural"),
         ("description", "must be empty to be structural"),
         ("nullable", "must be false to be structural"),
-        ("x-kubernetes-preserve-unknown-fields", "must be false to be structural"),
-        ("x-kubernetes-embedded-resource", "must be false to be structural"),
-        ("x-kubernetes-int-or-string", "must be false to be structural"),
-        ("x-kubernetes-list-type", "must be undefined to be structural"),
-        ("x-kubernetes-list-map-keys", "must be empty to be structural"),
-        ("x-kubernetes-map-type", "must be undefined to be structural"),
+        (
+            "x-kubernetes-preserve-unknown-fields",
+            "must be false to be structural",
+        ),
+        (
+            "x-kubernetes-embedded-resource",
+            "must be false to be structural",
+        ),
+        (
+            "x-kubernetes-int-or-string",
+            "must be false to be structural",
+        ),
+        (
+            "x-kubernetes-list-type",
+            "must be undefined to be structural",
+        ),
+        (
+            "x-kubernetes-list-map-keys",
+            "must be empty to be structural",
+        ),
+        (
+            "x-kubernetes-map-type",
+            "must be undefined to be structural",
+        ),
         ("x-kubernetes-validations", "must be empty to be structural"),
     ];
     let check = |branch: &Value, bpath: String, errs: &mut Vec<FieldError>| {
@@ -515,7 +545,12 @@ fn value_validation(s: &Value, path: &str, errs: &mut Vec<FieldError>) {
                 Some(_) => true,
             };
             if set {
-                errs.push(FieldError::new(FieldErrorKind::Forbidden, child(&bpath, k), None, detail));
+                errs.push(FieldError::new(
+                    FieldErrorKind::Forbidden,
+                    child(&bpath, k),
+                    None,
+                    detail,
+                ));
             }
         }
     };
@@ -546,9 +581,7 @@ fn value_validation(s: &Value, path: &str, errs: &mut Vec<FieldError>) {
 }
 
 fn is_int_or_string_any_of(list: &[Value]) -> bool {
-    list.len() == 2
-        && list[0] == json!({"type": "integer"})
-        && list[1] == json!({"type": "string"})
+    list.len() == 2 && list[0] == json!({"type": "integer"}) && list[1] == json!({"type": "string"})
 }
 
 /// The CEL context of a schema node (`CELSchemaContext`).
@@ -696,7 +729,7 @@ impl Walker {
             return;
         }
         self.most_expensive.push((path, cost));
-        self.most_expensive.sort_by(|a, b| b.1.cmp(&a.1));
+        self.most_expensive.sort_by_key(|e| std::cmp::Reverse(e.1));
         self.most_expensive.truncate(4);
     }
 
@@ -725,7 +758,11 @@ impl Walker {
                 Some(Value::String(ty.into())),
                 format!(
                     "supported values: {}",
-                    OPENAPI_V3_TYPES.iter().map(|t| gofmt::quote(t)).collect::<Vec<_>>().join(", ")
+                    OPENAPI_V3_TYPES
+                        .iter()
+                        .map(|t| gofmt::quote(t))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
@@ -744,7 +781,12 @@ impl Walker {
                 Some(_) => true,
             };
             if set {
-                schema_errs.push(FieldError::new(FieldErrorKind::Forbidden, child(fld, k), None, detail));
+                schema_errs.push(FieldError::new(
+                    FieldErrorKind::Forbidden,
+                    child(fld, k),
+                    None,
+                    detail,
+                ));
             }
         }
         if ty == "null" {
@@ -779,7 +821,10 @@ impl Walker {
                 "uniqueItems cannot be set to true since the runtime complexity becomes quadratic",
             ));
         }
-        let props = s.get("properties").and_then(Value::as_object).filter(|p| !p.is_empty());
+        let props = s
+            .get("properties")
+            .and_then(Value::as_object)
+            .filter(|p| !p.is_empty());
         if let Some(ap) = s.get("additionalProperties").filter(|a| !a.is_null()) {
             if props.is_some() && *ap != Value::Bool(true) {
                 schema_errs.push(FieldError::new(
@@ -829,7 +874,14 @@ impl Walker {
                     })
                 });
                 let key = format!("properties[{name}]");
-                let (a, b) = self.walk(prop, &child(fld, &key), &child(schema_path, &key), false, c, &sub);
+                let (a, b) = self.walk(
+                    prop,
+                    &child(fld, &key),
+                    &child(schema_path, &key),
+                    false,
+                    c,
+                    &sub,
+                );
                 schema_errs.extend(a);
                 cel_errs.extend(b);
             }
@@ -858,7 +910,14 @@ impl Walker {
                     _ => None,
                 })
             });
-            let (a, b) = self.walk(items, &child(fld, "items"), &child(schema_path, "items"), false, c, &sub);
+            let (a, b) = self.walk(
+                items,
+                &child(fld, "items"),
+                &child(schema_path, "items"),
+                false,
+                c,
+                &sub,
+            );
             schema_errs.extend(a);
             cel_errs.extend(b);
         }
@@ -872,7 +931,15 @@ impl Walker {
         }
         self.list_checks(s, fld, &mut schema_errs);
         self.map_list_keys(s, fld, &mut schema_errs);
-        self.rules(s, fld, schema_path, ctx.as_ref(), ssv, &mut schema_errs, &mut cel_errs);
+        self.rules(
+            s,
+            fld,
+            schema_path,
+            ctx.as_ref(),
+            ssv,
+            &mut schema_errs,
+            &mut cel_errs,
+        );
         (schema_errs, cel_errs)
     }
 
@@ -880,7 +947,11 @@ impl Walker {
         let ty = type_of(s);
         let map_type = s.get("x-kubernetes-map-type").and_then(Value::as_str);
         if map_type.is_some() && ty != "object" {
-            errs.push(type_requirement(fld, ty, "must be object if x-kubernetes-map-type is specified"));
+            errs.push(type_requirement(
+                fld,
+                ty,
+                "must be object if x-kubernetes-map-type is specified",
+            ));
         }
         if let Some(m) = map_type
             && m != "atomic"
@@ -896,7 +967,11 @@ impl Walker {
         let list_type = s.get("x-kubernetes-list-type").and_then(Value::as_str);
         let items = s.get("items").filter(|i| i.is_object());
         if list_type.is_some() && ty != "array" {
-            errs.push(type_requirement(fld, ty, "must be array if x-kubernetes-list-type is specified"));
+            errs.push(type_requirement(
+                fld,
+                ty,
+                "must be array if x-kubernetes-list-type is specified",
+            ));
         } else if list_type == Some("set")
             && let Some(is) = items
         {
@@ -913,15 +988,16 @@ impl Walker {
                         ));
                     }
                 }
-                "object" => {
-                    if is.get("x-kubernetes-map-type").and_then(Value::as_str) != Some("atomic") {
-                        errs.push(FieldError::new(
-                            FieldErrorKind::Invalid,
-                            child(fld, "items.x-kubernetes-map-type"),
-                            Some(Value::Null),
-                            "must be atomic as item of a list with x-kubernetes-list-type=set",
-                        ));
-                    }
+                "object"
+                    if is.get("x-kubernetes-map-type").and_then(Value::as_str)
+                        != Some("atomic") =>
+                {
+                    errs.push(FieldError::new(
+                        FieldErrorKind::Invalid,
+                        child(fld, "items.x-kubernetes-map-type"),
+                        Some(Value::Null),
+                        "must be atomic as item of a list with x-kubernetes-list-type=set",
+                    ));
                 }
                 _ => {}
             }
@@ -981,7 +1057,8 @@ impl Walker {
                     "must be object if parent array's x-kubernetes-list-type is map",
                 )),
                 Some(is) => {
-                    let key_list = Value::Array(keys.iter().map(|k| Value::String(k.to_string())).collect());
+                    let key_list =
+                        Value::Array(keys.iter().map(|k| Value::String(k.to_string())).collect());
                     let mut seen: Vec<&str> = Vec::new();
                     let iprops = is.get("properties").and_then(Value::as_object);
                     for k in &keys {
@@ -1101,7 +1178,12 @@ impl Walker {
             let field_path = text(r, "fieldPath");
             let trimmed_msg = message.trim();
             if rule.trim().is_empty() {
-                schema_errs.push(FieldError::new(FieldErrorKind::Required, at("rule"), None, "rule is not specified"));
+                schema_errs.push(FieldError::new(
+                    FieldErrorKind::Required,
+                    at("rule"),
+                    None,
+                    "rule is not specified",
+                ));
             } else if !message.is_empty() && trimmed_msg.is_empty() {
                 schema_errs.push(FieldError::new(
                     FieldErrorKind::Invalid,
@@ -1141,7 +1223,11 @@ impl Walker {
                     Some(Value::String(reason.into())),
                     format!(
                         "supported values: {}",
-                        VALIDATION_REASONS.iter().map(|r| gofmt::quote(r)).collect::<Vec<_>>().join(", ")
+                        VALIDATION_REASONS
+                            .iter()
+                            .map(|r| gofmt::quote(r))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -1188,7 +1274,12 @@ impl Walker {
                     ),
                     _ => "internal error: failed to retrieve type information for x-kubernetes-validations".into(),
                 };
-                cel_errs.push(FieldError::new(FieldErrorKind::Internal, vpath.clone(), None, detail.clone()));
+                cel_errs.push(FieldError::new(
+                    FieldErrorKind::Internal,
+                    vpath.clone(),
+                    None,
+                    detail.clone(),
+                ));
                 for (i, r) in rules.iter().enumerate() {
                     self.reports.push(RuleReport {
                         schema_path: schema_path.to_string(),
@@ -1223,13 +1314,21 @@ impl Walker {
                 _ => 0,
             };
             let cardinality = ctx.max_cardinality.unwrap_or(unbounded_cardinality);
-            let expression_cost = if max_cost == 0 { 0 } else { max_cost.saturating_mul(cardinality) };
+            let expression_cost = if max_cost == 0 {
+                0
+            } else {
+                max_cost.saturating_mul(cardinality)
+            };
             if !self.suppress_per_expression_cost && expression_cost > STATIC_ESTIMATED_COST_LIMIT {
                 cel_errs.push(FieldError::new(
                     FieldErrorKind::Forbidden,
                     at("rule"),
                     None,
-                    cost_error_message("estimated rule cost", expression_cost, STATIC_ESTIMATED_COST_LIMIT),
+                    cost_error_message(
+                        "estimated rule cost",
+                        expression_cost,
+                        STATIC_ESTIMATED_COST_LIMIT,
+                    ),
                 ));
             }
             self.observe(at("rule"), expression_cost);
@@ -1273,7 +1372,11 @@ impl Walker {
                                 FieldErrorKind::Forbidden,
                                 at("messageExpression"),
                                 None,
-                                cost_error_message("estimated messageExpression cost", mc, STATIC_ESTIMATED_COST_LIMIT),
+                                cost_error_message(
+                                    "estimated messageExpression cost",
+                                    mc,
+                                    STATIC_ESTIMATED_COST_LIMIT,
+                                ),
                             ));
                         }
                         self.observe(at("messageExpression"), mc);
@@ -1355,12 +1458,20 @@ mod tests {
     #[test]
     fn cost_messages_read_like_the_server() {
         assert_eq!(
-            cost_error_message("estimated rule cost", 12_000_000, STATIC_ESTIMATED_COST_LIMIT),
+            cost_error_message(
+                "estimated rule cost",
+                12_000_000,
+                STATIC_ESTIMATED_COST_LIMIT
+            ),
             "estimated rule cost exceeds budget by factor of 1.200000x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)"
         );
         assert!(
-            cost_error_message("estimated rule cost", 25_000_000, STATIC_ESTIMATED_COST_LIMIT)
-                .contains("factor of 2.5x")
+            cost_error_message(
+                "estimated rule cost",
+                25_000_000,
+                STATIC_ESTIMATED_COST_LIMIT
+            )
+            .contains("factor of 2.5x")
         );
         assert!(
             cost_error_message("estimated rule cost", u64::MAX, STATIC_ESTIMATED_COST_LIMIT)

@@ -401,7 +401,8 @@ fn compile_rules(
             ));
         }
         let optional_old_self = c.rule.optional_old_self == Some(true);
-        let cost = crate::check::CostProgram::compile(&c.rule.rule, schema, is_root, optional_old_self);
+        let cost =
+            crate::check::CostProgram::compile(&c.rule.rule, schema, is_root, optional_old_self);
         rules.push(Rule {
             cost,
             source: c.rule.rule.clone(),

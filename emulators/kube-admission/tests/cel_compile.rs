@@ -42,7 +42,10 @@ fn the_proxy_crd_compiles_within_budget() {
         assert_eq!(r.error, None, "{r:?}");
         let cost = r.max_cost.expect("compiled");
         let cardinality = r.max_cardinality.unwrap_or(u64::MAX);
-        assert!(cost.saturating_mul(cardinality) <= STATIC_ESTIMATED_COST_LIMIT, "{r:?}");
+        assert!(
+            cost.saturating_mul(cardinality) <= STATIC_ESTIMATED_COST_LIMIT,
+            "{r:?}"
+        );
     }
     assert_eq!(validate_crd(&crd, None), vec![]);
 }
@@ -90,7 +93,11 @@ fn the_topic_crd_with_untyped_config_values_is_refused() {
     );
     assert_eq!(errors[0].kind, FieldErrorKind::Internal);
     assert_eq!(errors[1].kind, FieldErrorKind::Invalid);
-    assert!(errors[1].message.contains("Invalid value: apiextensions.ValidationRule{Rule:\"has(self.spec.config)"));
+    assert!(
+        errors[1]
+            .message
+            .contains("Invalid value: apiextensions.ValidationRule{Rule:\"has(self.spec.config)")
+    );
     let status = invalid_status(
         "CustomResourceDefinition",
         "apiextensions.k8s.io",
@@ -167,7 +174,10 @@ fn cardinality_follows_the_bounds_above_a_rule() {
     let reports = compile_rules(&schema);
     let bounded = reports
         .iter()
-        .find(|r| r.schema_path == "properties[spec].properties[bounded].items.properties[m].additionalProperties")
+        .find(|r| {
+            r.schema_path
+                == "properties[spec].properties[bounded].items.properties[m].additionalProperties"
+        })
         .expect("bounded rule");
     assert_eq!(bounded.max_cardinality, Some(12));
     let unbounded = reports
@@ -192,7 +202,10 @@ fn only_name_and_generate_name_of_metadata_are_visible() {
     let reports = compile_rules(&schema);
     assert_eq!(reports[0].error, None);
     assert!(
-        reports[1].error.as_deref().is_some_and(|e| e.contains("undefined field 'namespace'")),
+        reports[1]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("undefined field 'namespace'")),
         "{:?}",
         reports[1]
     );
@@ -227,21 +240,35 @@ fn property_names_are_escaped() {
 #[test]
 fn non_structural_schemas_are_refused() {
     let errors = validate_crd(
-        &crd_with(spec_schema(json!({"type": "object", "properties": {"x": {"description": "no type"}}}))),
+        &crd_with(spec_schema(
+            json!({"type": "object", "properties": {"x": {"description": "no type"}}}),
+        )),
         None,
     );
     assert_eq!(
-        errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
-        vec!["spec.validation.openAPIV3Schema.properties[spec].properties[x].type: Required value: must not be empty for specified object fields"]
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].properties[x].type: Required value: must not be empty for specified object fields"
+        ]
     );
 
     let errors = validate_crd(
-        &crd_with(spec_schema(json!({"type": "array", "uniqueItems": true, "items": {"type": "string"}}))),
+        &crd_with(spec_schema(
+            json!({"type": "array", "uniqueItems": true, "items": {"type": "string"}}),
+        )),
         None,
     );
     assert_eq!(
-        errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
-        vec!["spec.validation.openAPIV3Schema.properties[spec].uniqueItems: Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic"]
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].uniqueItems: Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic"
+        ]
     );
 
     let errors = validate_crd(
@@ -251,28 +278,45 @@ fn non_structural_schemas_are_refused() {
         None,
     );
     assert_eq!(
-        errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
-        vec!["spec.validation.openAPIV3Schema.properties[spec].additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive"]
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive"
+        ]
     );
 
     let errors = validate_crd(
-        &crd_with(json!({"type": "object", "properties": {"metadata": {"type": "object",
-            "properties": {"labels": {"type": "object"}}}}})),
+        &crd_with(
+            json!({"type": "object", "properties": {"metadata": {"type": "object",
+            "properties": {"labels": {"type": "object"}}}}}),
+        ),
         None,
     );
     assert_eq!(
-        errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
-        vec!["spec.validation.openAPIV3Schema.properties[metadata]: Forbidden: must not specify anything other than name and generateName, but metadata is implicitly specified"]
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[metadata]: Forbidden: must not specify anything other than name and generateName, but metadata is implicitly specified"
+        ]
     );
 
     let errors = validate_crd(
-        &crd_with(spec_schema(json!({"type": "array", "x-kubernetes-list-type": "map",
+        &crd_with(spec_schema(
+            json!({"type": "array", "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["name"],
-            "items": {"type": "object", "properties": {"name": {"type": "string", "nullable": true}}}}))),
+            "items": {"type": "object", "properties": {"name": {"type": "string", "nullable": true}}}}),
+        )),
         None,
     );
     assert_eq!(
-        errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
         vec![
             "spec.validation.openAPIV3Schema.properties[spec].items.properties[name].default: Required value: this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property",
             "spec.validation.openAPIV3Schema.properties[spec].items.properties[name].nullable: Forbidden: this property is in x-kubernetes-list-map-keys, so it cannot be nullable",
@@ -283,12 +327,19 @@ fn non_structural_schemas_are_refused() {
 // validation.go: "oldSelf cannot be used on the uncorrelatable portion of the schema".
 #[test]
 fn transition_rules_need_a_correlatable_place() {
-    let schema = spec_schema(json!({"type": "array", "maxItems": 10, "items": {"type": "string",
-        "maxLength": 10, "x-kubernetes-validations": [{"rule": "self == oldSelf"}]}}));
+    let schema = spec_schema(
+        json!({"type": "array", "maxItems": 10, "items": {"type": "string",
+        "maxLength": 10, "x-kubernetes-validations": [{"rule": "self == oldSelf"}]}}),
+    );
     let errors = validate_crd(&crd_with(schema), None);
     assert_eq!(
-        errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
-        vec!["spec.validation.openAPIV3Schema.properties[spec].items.x-kubernetes-validations[0].rule: Invalid value: \"self == oldSelf\": oldSelf cannot be used on the uncorrelatable portion of the schema within spec.validation.openAPIV3Schema.properties[spec]"]
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].items.x-kubernetes-validations[0].rule: Invalid value: \"self == oldSelf\": oldSelf cannot be used on the uncorrelatable portion of the schema within spec.validation.openAPIV3Schema.properties[spec]"
+        ]
     );
 }
 
@@ -303,11 +354,21 @@ fn unchanged_schemas_keep_their_per_rule_costs_on_update() {
     }));
     let crd = crd_with(schema);
     let created = validate_crd(&crd, None);
-    assert!(created.iter().any(|e| e.detail.starts_with("estimated rule cost exceeds budget")), "{created:?}");
+    assert!(
+        created
+            .iter()
+            .any(|e| e.detail.starts_with("estimated rule cost exceeds budget")),
+        "{created:?}"
+    );
     let mut updated = crd.clone();
     updated["metadata"]["labels"] = json!({"touched": "yes"});
     let errors = validate_crd(&updated, Some(&crd));
-    assert!(!errors.iter().any(|e| e.detail.starts_with("estimated rule cost exceeds budget")), "{errors:?}");
+    assert!(
+        !errors
+            .iter()
+            .any(|e| e.detail.starts_with("estimated rule cost exceeds budget")),
+        "{errors:?}"
+    );
 }
 
 // cel-go interpreter/runtimecost.go cancels an evaluation past the per-call limit
@@ -331,13 +392,22 @@ fn evaluations_past_the_per_call_limit_are_cancelled() {
             "spec": {"items": items}})
     };
     // Small lists evaluate (and fail only the second rule).
-    let errors = compiled.admit(&mut object(20), None).expect_err("second rule fails");
+    let errors = compiled
+        .admit(&mut object(20), None)
+        .expect_err("second rule fails");
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].detail, "never reached when cancelled");
     // A list whose pairwise comparison costs millions is cancelled.
-    let errors = compiled.admit(&mut object(1000), None).expect_err("cancelled");
+    let errors = compiled
+        .admit(&mut object(1000), None)
+        .expect_err("cancelled");
     assert_eq!(
-        errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
-        vec!["spec: Invalid value: \"object\": 'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: self.items.all(x, self.items.exists_one(y, x == y))"]
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec: Invalid value: \"object\": 'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: self.items.all(x, self.items.exists_one(y, x == y))"
+        ]
     );
 }

@@ -138,7 +138,8 @@ fn object_access() {
 
 #[test]
 fn map_access() {
-    let schema = obj(json!({"val": {"type": "object", "additionalProperties": {"type": "integer"}}}));
+    let schema =
+        obj(json!({"val": {"type": "object", "additionalProperties": {"type": "integer"}}}));
     check(
         &schema,
         &[
@@ -201,7 +202,10 @@ fn embedded_resources_expose_type_meta_only() {
             "self.embedded.metadata.generateName == 'pickItForMe'",
         ],
         &[
-            ("has(self.embedded.metadata.namespace)", "undefined field 'namespace'"),
+            (
+                "has(self.embedded.metadata.namespace)",
+                "undefined field 'namespace'",
+            ),
             ("has(self.embedded.spec)", "undefined field 'spec'"),
         ],
     );
@@ -216,11 +220,23 @@ fn null_is_not_a_string() {
     }));
     check(
         &schema,
-        &["!has(self.unsetPlainStr)", "self.unsetDefaultedStr == 'default value'"],
         &[
-            ("self.unsetPlainStr == null", "no matching overload for '_==_' applied to '(string, null)"),
-            ("self.unsetDefaultedStr != null", "no matching overload for '_!=_' applied to '(string, null)"),
-            ("self.unsetNullableStr == null", "no matching overload for '_==_' applied to '(string, null)"),
+            "!has(self.unsetPlainStr)",
+            "self.unsetDefaultedStr == 'default value'",
+        ],
+        &[
+            (
+                "self.unsetPlainStr == null",
+                "no matching overload for '_==_' applied to '(string, null)",
+            ),
+            (
+                "self.unsetDefaultedStr != null",
+                "no matching overload for '_!=_' applied to '(string, null)",
+            ),
+            (
+                "self.unsetNullableStr == null",
+                "no matching overload for '_==_' applied to '(string, null)",
+            ),
         ],
     );
 }
@@ -259,7 +275,10 @@ fn formats_map_to_cel_types() {
             "self.t + self.d > self.t",
         ],
         &[
-            ("self.d == '1s'", "found no matching overload for '_==_' applied to '(duration, string)'"),
+            (
+                "self.d == '1s'",
+                "found no matching overload for '_==_' applied to '(duration, string)'",
+            ),
             ("self.d > duration('forever')", "invalid duration argument"),
         ],
     );
@@ -295,10 +314,22 @@ fn kubernetes_libraries_are_declared() {
             "self.l.filter(x, x > 1).size() >= 0 && self.l.map(x, x > 1, x * 2).size() >= 0",
         ],
         &[
-            ("self.s.noSuchFunction()", "undeclared reference to 'noSuchFunction' (in container '')"),
-            ("fakeFunction(self.s)", "undeclared reference to 'fakeFunction'"),
-            ("self.s.startsWith(1)", "found no matching overload for 'startsWith' applied to 'string.(int)'"),
-            ("size(1)", "found no matching overload for 'size' applied to '(int)'"),
+            (
+                "self.s.noSuchFunction()",
+                "undeclared reference to 'noSuchFunction' (in container '')",
+            ),
+            (
+                "fakeFunction(self.s)",
+                "undeclared reference to 'fakeFunction'",
+            ),
+            (
+                "self.s.startsWith(1)",
+                "found no matching overload for 'startsWith' applied to 'string.(int)'",
+            ),
+            (
+                "size(1)",
+                "found no matching overload for 'size' applied to '(int)'",
+            ),
             ("self.s.matches('[')", "invalid matches argument"),
         ],
     );
@@ -308,7 +339,10 @@ fn kubernetes_libraries_are_declared() {
 fn syntax_errors_are_reported_by_the_parser() {
     let schema = obj(json!({"s": {"type": "string"}}));
     let err = compile(&schema, "self.s ==").expect_err("syntax error");
-    assert!(err.starts_with("compilation failed: ERROR: <input>:1:"), "{err}");
+    assert!(
+        err.starts_with("compilation failed: ERROR: <input>:1:"),
+        "{err}"
+    );
     assert!(err.contains("Syntax error"), "{err}");
 }
 
@@ -333,8 +367,14 @@ fn two_variable_comprehensions() {
             "self.m.transformMap(k, v, v != '', size(v)).exists(k, self.m[k] != '')",
         ],
         &[
-            ("self.l.all(i, v, v == 'a')", "found no matching overload for '_==_' applied to '(int, string)'"),
-            ("self.m.all(k, v, v > 1)", "found no matching overload for '_>_' applied to '(string, int)'"),
+            (
+                "self.l.all(i, v, v == 'a')",
+                "found no matching overload for '_==_' applied to '(int, string)'",
+            ),
+            (
+                "self.m.all(k, v, v > 1)",
+                "found no matching overload for '_>_' applied to '(string, int)'",
+            ),
         ],
     );
 }

@@ -1348,7 +1348,10 @@ async fn crds_with_rules_that_do_not_compile_are_refused() {
         }))
         .expect("a CRD")
     };
-    let err = api_error(crds.create(&PostParams::default(), &crd("self.colour == 'red'")).await);
+    let err = api_error(
+        crds.create(&PostParams::default(), &crd("self.colour == 'red'"))
+            .await,
+    );
     assert_eq!(err.code, 422);
     assert!(
         err.message.contains(
@@ -1358,13 +1361,18 @@ async fn crds_with_rules_that_do_not_compile_are_refused() {
         err.message
     );
     assert!(
-        err.message.contains("compilation failed: ERROR: <input>:1:5: undefined field 'colour'"),
+        err.message
+            .contains("compilation failed: ERROR: <input>:1:5: undefined field 'colour'"),
         "{}",
         err.message
     );
-    let err = api_error(crds.create(&PostParams::default(), &crd("self.size == 'red'")).await);
+    let err = api_error(
+        crds.create(&PostParams::default(), &crd("self.size == 'red'"))
+            .await,
+    );
     assert!(
-        err.message.contains("found no matching overload for '_==_' applied to '(int, string)'"),
+        err.message
+            .contains("found no matching overload for '_==_' applied to '(int, string)'"),
         "{}",
         err.message
     );

@@ -187,7 +187,8 @@ impl Lexer<'_> {
                     }
                     Tok::Ident(s)
                 }
-            } else if c.is_ascii_digit() || (c == '.' && self.peek(1).is_some_and(|d| d.is_ascii_digit()))
+            } else if c.is_ascii_digit()
+                || (c == '.' && self.peek(1).is_some_and(|d| d.is_ascii_digit()))
             {
                 self.number()?
             } else if c == '"' || c == '\'' {
@@ -196,14 +197,22 @@ impl Lexer<'_> {
                 let mut found = None;
                 for p in PUNCTS {
                     let pc: Vec<char> = p.chars().collect();
-                    if pc.iter().enumerate().all(|(k, ch)| self.peek(k) == Some(*ch)) {
+                    if pc
+                        .iter()
+                        .enumerate()
+                        .all(|(k, ch)| self.peek(k) == Some(*ch))
+                    {
                         found = Some((p, pc.len()));
                         break;
                     }
                 }
                 match found {
                     // `a.?b` is the optional select; `x ? .5 : y` is not.
-                    Some((".?", n)) if self.peek(2).is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c.is_whitespace()) => {
+                    Some((".?", n))
+                        if self.peek(2).is_some_and(|c| {
+                            c.is_ascii_alphabetic() || c == '_' || c.is_whitespace()
+                        }) =>
+                    {
                         self.i += n;
                         Tok::Punct(".?")
                     }
@@ -235,7 +244,8 @@ impl Lexer<'_> {
                 s.push(c);
                 self.i += 1;
             }
-            let v = u64::from_str_radix(&s, 16).or_else(|_| self.err(start, "invalid int literal"))?;
+            let v =
+                u64::from_str_radix(&s, 16).or_else(|_| self.err(start, "invalid int literal"))?;
             if matches!(self.peek(0), Some('u' | 'U')) {
                 self.i += 1;
                 return Ok(Tok::Uint(v));
@@ -343,11 +353,10 @@ impl Lexer<'_> {
                         if bytes && n == 2 {
                             out.push(v as u8);
                         } else {
-                            let ch = char::from_u32(v)
-                                .ok_or(SyntaxError {
-                                    pos: self.i,
-                                    message: "invalid unicode code point".into(),
-                                })?;
+                            let ch = char::from_u32(v).ok_or(SyntaxError {
+                                pos: self.i,
+                                message: "invalid unicode code point".into(),
+                            })?;
                             push_char(&mut out, ch);
                         }
                     }
@@ -391,8 +400,23 @@ fn int_tok(v: u64) -> Option<Tok> {
 }
 
 const RESERVED: [&str; 17] = [
-    "as", "break", "const", "continue", "else", "for", "function", "if", "import", "let",
-    "loop", "package", "namespace", "return", "var", "void", "while",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
 ];
 
 pub(crate) struct Parser {
@@ -528,7 +552,13 @@ impl Parser {
         if terms.len() == 1 {
             return Ok(terms.remove(0));
         }
-        Ok(self.balance(func, &mut terms.into_iter().map(Some).collect::<Vec<_>>(), &ops, 0, ops.len() - 1))
+        Ok(self.balance(
+            func,
+            &mut terms.into_iter().map(Some).collect::<Vec<_>>(),
+            &ops,
+            0,
+            ops.len() - 1,
+        ))
     }
 
     fn balance(
@@ -541,12 +571,16 @@ impl Parser {
     ) -> Expr {
         let mid = (lo + hi).div_ceil(2);
         let left = if mid == lo {
-            terms[mid].take().unwrap_or_else(|| self.node(0, Kind::Lit(Lit::Null)))
+            terms[mid]
+                .take()
+                .unwrap_or_else(|| self.node(0, Kind::Lit(Lit::Null)))
         } else {
             self.balance(func, terms, ops, lo, mid - 1)
         };
         let right = if mid == hi {
-            terms[mid + 1].take().unwrap_or_else(|| self.node(0, Kind::Lit(Lit::Null)))
+            terms[mid + 1]
+                .take()
+                .unwrap_or_else(|| self.node(0, Kind::Lit(Lit::Null)))
         } else {
             self.balance(func, terms, ops, mid + 1, hi)
         };
@@ -615,21 +649,20 @@ impl Parser {
         for (op, func) in [("!", "!_"), ("-", "-_")] {
             if self.is(op) {
                 // A single minus before a number is part of the literal.
-                if op == "-" {
-                    if let Some((Tok::Int(_) | Tok::IntMinAbs | Tok::Double(_), _)) =
+                if op == "-"
+                    && let Some((Tok::Int(_) | Tok::IntMinAbs | Tok::Double(_), _)) =
                         self.toks.get(self.i + 1)
-                    {
-                        let (_, pos) = self.bump();
-                        let (t, _) = self.bump();
-                        let lit = match t {
-                            Tok::Int(v) => Lit::Int(-v),
-                            Tok::IntMinAbs => Lit::Int(i64::MIN),
-                            Tok::Double(d) => Lit::Double(-d),
-                            _ => Lit::Null,
-                        };
-                        let e = self.node(pos, Kind::Lit(lit));
-                        return self.member_suffix(depth + 1, e);
-                    }
+                {
+                    let (_, pos) = self.bump();
+                    let (t, _) = self.bump();
+                    let lit = match t {
+                        Tok::Int(v) => Lit::Int(-v),
+                        Tok::IntMinAbs => Lit::Int(i64::MIN),
+                        Tok::Double(d) => Lit::Double(-d),
+                        _ => Lit::Null,
+                    };
+                    let e = self.node(pos, Kind::Lit(lit));
+                    return self.member_suffix(depth + 1, e);
                 }
                 let mut count = 0;
                 let mut first = 0;
@@ -807,7 +840,12 @@ impl Parser {
         }
     }
 
-    fn ident_or_call(&mut self, depth: usize, name: String, pos: usize) -> Result<Expr, SyntaxError> {
+    fn ident_or_call(
+        &mut self,
+        depth: usize,
+        name: String,
+        pos: usize,
+    ) -> Result<Expr, SyntaxError> {
         if self.is("(") {
             let (_, open) = self.bump();
             let args = self.args(depth + 1, ")")?;
@@ -844,7 +882,12 @@ impl Parser {
         Ok(self.node(pos, Kind::Ident(name)))
     }
 
-    fn global_call(&mut self, pos: usize, func: String, mut args: Vec<Expr>) -> Result<Expr, SyntaxError> {
+    fn global_call(
+        &mut self,
+        pos: usize,
+        func: String,
+        mut args: Vec<Expr>,
+    ) -> Result<Expr, SyntaxError> {
         if func == "has" && args.len() == 1 {
             let arg = args.remove(0);
             return match arg.kind {
@@ -876,8 +919,10 @@ impl Parser {
             Kind::Ident(v) => Some(v.clone()),
             _ => None,
         };
-        let quantifier = matches!(func.as_str(), "all" | "exists" | "exists_one") && args.len() == 2;
-        let mapper = (func == "map" && matches!(args.len(), 2 | 3)) || (func == "filter" && args.len() == 2);
+        let quantifier =
+            matches!(func.as_str(), "all" | "exists" | "exists_one") && args.len() == 2;
+        let mapper =
+            (func == "map" && matches!(args.len(), 2 | 3)) || (func == "filter" && args.len() == 2);
         let bind = func == "bind"
             && args.len() == 3
             && matches!(&target.kind, Kind::Ident(n) if n == "cel");
@@ -909,8 +954,10 @@ impl Parser {
         }
         let two_var = (matches!(func.as_str(), "all" | "exists" | "existsOne" | "exists_one")
             && args.len() == 3)
-            || (matches!(func.as_str(), "transformList" | "transformMap" | "transformMapEntry")
-                && matches!(args.len(), 3 | 4));
+            || (matches!(
+                func.as_str(),
+                "transformList" | "transformMap" | "transformMapEntry"
+            ) && matches!(args.len(), 3 | 4));
         if two_var {
             return self.two_var(pos, &func, target, args);
         }
@@ -1019,13 +1066,23 @@ impl Parser {
 
 impl Parser {
     /// cel-go `ext/comprehensions.go` macros.
-    fn two_var(&mut self, pos: usize, func: &str, target: Expr, mut args: Vec<Expr>) -> Result<Expr, SyntaxError> {
+    fn two_var(
+        &mut self,
+        pos: usize,
+        func: &str,
+        target: Expr,
+        mut args: Vec<Expr>,
+    ) -> Result<Expr, SyntaxError> {
         let name = |a: &Expr| match &a.kind {
             Kind::Ident(v) => Some(v.clone()),
             _ => None,
         };
         let (Some(v1), Some(v2)) = (name(&args[0]), name(&args[1])) else {
-            let bad = if name(&args[0]).is_none() { &args[0] } else { &args[1] };
+            let bad = if name(&args[0]).is_none() {
+                &args[0]
+            } else {
+                &args[1]
+            };
             return Err(SyntaxError {
                 pos: bad.pos,
                 message: "argument must be a simple name".into(),
@@ -1047,7 +1104,10 @@ impl Parser {
         let rest: Vec<Expr> = args.drain(2..).collect();
         let (init, cond, step, result) = match func {
             "all" | "exists" | "existsOne" | "exists_one" => {
-                let pred = rest.into_iter().next().unwrap_or_else(|| self.node(pos, Kind::Lit(Lit::Bool(true))));
+                let pred = rest
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| self.node(pos, Kind::Lit(Lit::Bool(true))));
                 match func {
                     "all" => {
                         let init = self.node(pos, Kind::Lit(Lit::Bool(true)));
@@ -1100,11 +1160,17 @@ impl Parser {
                     let init = self.node(pos, Kind::Map(vec![]));
                     let a = accu(self);
                     let k = self.node(pos, Kind::Ident(v1.clone()));
-                    (init, self.call(pos, "cel.@mapInsert", None, vec![a, k, transform]))
+                    (
+                        init,
+                        self.call(pos, "cel.@mapInsert", None, vec![a, k, transform]),
+                    )
                 } else {
                     let init = self.node(pos, Kind::Map(vec![]));
                     let a = accu(self);
-                    (init, self.call(pos, "cel.@mapInsert", None, vec![a, transform]))
+                    (
+                        init,
+                        self.call(pos, "cel.@mapInsert", None, vec![a, transform]),
+                    )
                 };
                 if let Some(f) = filter {
                     let a = accu(self);
@@ -1174,15 +1240,25 @@ mod tests {
         match &e.kind {
             Kind::Lit(l) => format!("{l:?}"),
             Kind::Ident(n) => n.clone(),
-            Kind::Select { operand, field, test } => {
+            Kind::Select {
+                operand,
+                field,
+                test,
+            } => {
                 format!("{}{}.{field}", if *test { "?" } else { "" }, shape(operand))
             }
             Kind::Call { func, target, args } => format!(
                 "{}{func}({})",
-                target.as_ref().map(|t| format!("{}.", shape(t))).unwrap_or_default(),
+                target
+                    .as_ref()
+                    .map(|t| format!("{}.", shape(t)))
+                    .unwrap_or_default(),
                 args.iter().map(shape).collect::<Vec<_>>().join(", ")
             ),
-            Kind::List(items) => format!("[{}]", items.iter().map(shape).collect::<Vec<_>>().join(", ")),
+            Kind::List(items) => format!(
+                "[{}]",
+                items.iter().map(shape).collect::<Vec<_>>().join(", ")
+            ),
             Kind::Map(entries) => format!(
                 "{{{}}}",
                 entries
@@ -1192,7 +1268,12 @@ mod tests {
                     .join(", ")
             ),
             Kind::Struct { name, .. } => format!("{name}{{}}"),
-            Kind::Comp(c) => format!("comp({} in {}; {})", c.iter_var, shape(&c.range), shape(&c.step)),
+            Kind::Comp(c) => format!(
+                "comp({} in {}; {})",
+                c.iter_var,
+                shape(&c.range),
+                shape(&c.step)
+            ),
         }
     }
 
@@ -1206,7 +1287,10 @@ mod tests {
             p("a || b && c == 1 + 2 * 3"),
             "_||_(a, _&&_(b, _==_(c, _+_(Int(1), _*_(Int(2), Int(3))))))"
         );
-        assert_eq!(p("!a ? -b : c[0].d"), "_?_:_(!_(a), -_(b), _[_](c, Int(0)).d)");
+        assert_eq!(
+            p("!a ? -b : c[0].d"),
+            "_?_:_(!_(a), -_(b), _[_](c, Int(0)).d)"
+        );
         assert_eq!(p("-1 - -2.5"), "_-_(Int(-1), Double(-2.5))");
         assert_eq!(
             p("'a' in ['a', b'b', 1u]"),
@@ -1217,7 +1301,10 @@ mod tests {
     #[test]
     fn macros_expand_like_cel_go() {
         assert_eq!(p("has(self.a)"), "?self.a");
-        assert_eq!(p("self.all(x, x > 0)"), "comp(x in self; _&&_(__result__, _>_(x, Int(0))))");
+        assert_eq!(
+            p("self.all(x, x > 0)"),
+            "comp(x in self; _&&_(__result__, _>_(x, Int(0))))"
+        );
         assert_eq!(p("self.f(x)"), "self.f(x)");
         // Each comparison in an `&&` chain keeps its own node.
         assert_eq!(p("a && b && c && d"), "_&&_(_&&_(a, b), _&&_(c, d))");

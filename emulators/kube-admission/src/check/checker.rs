@@ -186,7 +186,10 @@ impl Checker<'_> {
                 for (_, v) in fields {
                     self.check(v);
                 }
-                self.error(e.pos, format!("undeclared reference to '{name}' (in container '')"));
+                self.error(
+                    e.pos,
+                    format!("undeclared reference to '{name}' (in container '')"),
+                );
                 self.set(e, Ty::Error);
             }
             Kind::Comp(c) => self.check_comp(e, c),
@@ -271,7 +274,10 @@ impl Checker<'_> {
             self.check(t);
         }
         let Some(overloads) = fns.get(func) else {
-            self.error(e.pos, format!("undeclared reference to '{func}' (in container '')"));
+            self.error(
+                e.pos,
+                format!("undeclared reference to '{func}' (in container '')"),
+            );
             self.set(e, Ty::Error);
             return;
         };
@@ -300,7 +306,11 @@ impl Checker<'_> {
                     }
                 });
             }
-            let params: Vec<Ty> = o.params.iter().map(|p| substitute(&subs, p, false)).collect();
+            let params: Vec<Ty> = o
+                .params
+                .iter()
+                .map(|p| substitute(&subs, p, false))
+                .collect();
             let Some(m) = is_assignable_list(&self.mapping, args, &params) else {
                 continue;
             };
@@ -320,17 +330,25 @@ impl Checker<'_> {
             }
             None => {
                 let sig = if member {
-                    let (t, rest) = args.split_first().map_or((String::new(), &[][..]), |(t, r)| {
-                        (format!("{}.", t.format()), r)
-                    });
+                    let (t, rest) = args
+                        .split_first()
+                        .map_or((String::new(), &[][..]), |(t, r)| {
+                            (format!("{}.", t.format()), r)
+                        });
                     format!(
                         "{t}({})",
-                        rest.iter().map(|a| substitute(&self.mapping, a, true).format()).collect::<Vec<_>>().join(", ")
+                        rest.iter()
+                            .map(|a| substitute(&self.mapping, a, true).format())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 } else {
                     format!(
                         "({})",
-                        args.iter().map(|a| substitute(&self.mapping, a, true).format()).collect::<Vec<_>>().join(", ")
+                        args.iter()
+                            .map(|a| substitute(&self.mapping, a, true).format())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 };
                 self.error(
@@ -432,7 +450,10 @@ fn substitute(m: &Mapping, t: &Ty, final_: bool) -> Ty {
         },
         Ty::List(e) => Ty::List(Box::new(substitute(m, e, final_))),
         Ty::Type(e) => Ty::Type(Box::new(substitute(m, e, final_))),
-        Ty::Map(k, v) => Ty::Map(Box::new(substitute(m, k, final_)), Box::new(substitute(m, v, final_))),
+        Ty::Map(k, v) => Ty::Map(
+            Box::new(substitute(m, k, final_)),
+            Box::new(substitute(m, v, final_)),
+        ),
         Ty::Opaque(n, ps) => Ty::Opaque(n, ps.iter().map(|p| substitute(m, p, final_)).collect()),
         _ => t.clone(),
     }
@@ -445,8 +466,12 @@ fn is_assignable(m: &Mapping, t1: &Ty, t2: &Ty) -> Option<Mapping> {
 
 fn is_assignable_list(m: &Mapping, l1: &[Ty], l2: &[Ty]) -> Option<Mapping> {
     let mut copy = m.clone();
-    (l1.len() == l2.len() && l1.iter().zip(l2).all(|(a, b)| internal_is_assignable(&mut copy, a, b)))
-        .then_some(copy)
+    (l1.len() == l2.len()
+        && l1
+            .iter()
+            .zip(l2)
+            .all(|(a, b)| internal_is_assignable(&mut copy, a, b)))
+    .then_some(copy)
 }
 
 fn occurs(m: &Mapping, name: &str, t: &Ty) -> bool {
@@ -523,7 +548,11 @@ fn internal_is_assignable(m: &mut Mapping, t1: &Ty, t2: &Ty) -> bool {
             internal_is_assignable(m, a, c) && internal_is_assignable(m, b, d)
         }
         (Ty::Opaque(a, p), Ty::Opaque(b, q)) => {
-            a == b && p.len() == q.len() && p.iter().zip(q).all(|(x, y)| internal_is_assignable(m, x, y))
+            a == b
+                && p.len() == q.len()
+                && p.iter()
+                    .zip(q)
+                    .all(|(x, y)| internal_is_assignable(m, x, y))
         }
         (Ty::Type(_), Ty::Type(_)) => true,
         _ => t1.exact(t2),

@@ -292,11 +292,13 @@ impl<'a> Coster<'a> {
         sum = sum.add(self.cost(&c.accu_init));
         self.push_local(&c.accu_var, &c.accu_init);
         let entry = self.entry_size(&c.range);
-        let container = entry.and_then(|en| en.container).or(match self.ty(&c.range) {
-            Ty::List(_) => Some(Container::List),
-            Ty::Map(..) => Some(Container::Map),
-            _ => None,
-        });
+        let container = entry
+            .and_then(|en| en.container)
+            .or(match self.ty(&c.range) {
+                Ty::List(_) => Some(Container::List),
+                Ty::Map(..) => Some(Container::Map),
+                _ => None,
+            });
         let list = container == Some(Container::List);
         let base = self.path(&c.range).unwrap_or_default();
         let at = |sub: &str| {
@@ -421,7 +423,8 @@ impl<'a> Coster<'a> {
         };
         let mut result_size: Option<Est> = None;
         for &ov in overloads {
-            let (c, rs) = self.function_cost(e, func, ov, target_node.as_ref(), &arg_nodes, &arg_costs);
+            let (c, rs) =
+                self.function_cost(e, func, ov, target_node.as_ref(), &arg_nodes, &arg_costs);
             fn_cost = fn_cost.union(c);
             if let Some(r) = rs {
                 result_size = Some(match result_size {
@@ -433,7 +436,14 @@ impl<'a> Coster<'a> {
                 "index_list" | "index_map" if !args.is_empty() => {
                     result_size = self.entry_size(&args[0]).map(|en| en.val);
                     let mut p = self.path(&args[0]).unwrap_or_default();
-                    p.push(if ov == "index_list" { "@items" } else { "@values" }.to_string());
+                    p.push(
+                        if ov == "index_list" {
+                            "@items"
+                        } else {
+                            "@values"
+                        }
+                        .to_string(),
+                    );
                     self.paths.insert(e.id, p);
                 }
                 _ => {}
@@ -516,7 +526,8 @@ impl<'a> Coster<'a> {
         if let Some(s) = n.size {
             return s;
         }
-        self.estimate_size(n.path.as_deref()).unwrap_or(Est::UNKNOWN)
+        self.estimate_size(n.path.as_deref())
+            .unwrap_or(Est::UNKNOWN)
     }
 
     /// The element of a list operand (`listElementNode`).
@@ -580,7 +591,11 @@ impl<'a> Coster<'a> {
                 let mut count = Est::fixed(0);
                 let mut retained = Est::fixed(0);
                 if to_replace.min == 0 {
-                    count.max = if sz.max < u64::MAX { sz.max + 1 } else { sz.max };
+                    count.max = if sz.max < u64::MAX {
+                        sz.max + 1
+                    } else {
+                        sz.max
+                    };
                     retained.max = sz.max;
                 } else if with.max <= to_replace.min {
                     count.max = 0;
@@ -589,7 +604,11 @@ impl<'a> Coster<'a> {
                     count.max = (sz.max as f64 / to_replace.min as f64).ceil() as u64;
                 }
                 if to_replace.max == 0 {
-                    count.min = if sz.min < u64::MAX { sz.min + 1 } else { sz.min };
+                    count.min = if sz.min < u64::MAX {
+                        sz.min + 1
+                    } else {
+                        sz.min
+                    };
                     retained.min = sz.min;
                 } else if to_replace.max <= with.min {
                     count.min = 0;
@@ -635,8 +654,16 @@ impl<'a> Coster<'a> {
                 let re = args.first()?;
                 let sz = self.library_size(target);
                 let str_cost = sz.add(Est::fixed(1)).factor(t);
-                let re_cost = self.library_size(re).factor(REGEX_STRING_LENGTH_COST_FACTOR);
-                Some((str_cost.mul(re_cost), Some(Est { min: 0, max: sz.max })))
+                let re_cost = self
+                    .library_size(re)
+                    .factor(REGEX_STRING_LENGTH_COST_FACTOR);
+                Some((
+                    str_cost.mul(re_cost),
+                    Some(Est {
+                        min: 0,
+                        max: sz.max,
+                    }),
+                ))
             }
             "cidr" | "isIP" | "isCIDR" => {
                 let sz = self.library_size(args.first()?);
@@ -653,10 +680,14 @@ impl<'a> Coster<'a> {
                 let sz = self.library_size(args.first()?);
                 Some((sz.factor(2.0 * t), None))
             }
-            "masked" | "prefixLength" | "family" | "isUnspecified" | "isLoopback"
-            | "isLinkLocalMulticast" | "isLinkLocalUnicast" | "isGlobalUnicast" => {
-                Some((Est::fixed(1), None))
-            }
+            "masked"
+            | "prefixLength"
+            | "family"
+            | "isUnspecified"
+            | "isLoopback"
+            | "isLinkLocalMulticast"
+            | "isLinkLocalUnicast"
+            | "isGlobalUnicast" => Some((Est::fixed(1), None)),
             "containsIP" => {
                 let a = args.first()?;
                 let sz = Est { min: 4, max: 16 };
@@ -714,7 +745,14 @@ impl<'a> Coster<'a> {
                             Some(r) => r.union(r),
                             None => Est::fixed(1),
                         };
-                        Some((Est { min: 1, max: size.max }.factor(t), None))
+                        Some((
+                            Est {
+                                min: 1,
+                                max: size.max,
+                            }
+                            .factor(t),
+                            None,
+                        ))
                     }
                     _ => None,
                 }
@@ -830,19 +868,23 @@ impl<'a> Coster<'a> {
                 }
                 return (size.factor(t).add(arg_sum), Some(size));
             }
-            "less_string" | "greater_string" | "less_equals_string" | "greater_equals_string"
-            | "less_bytes" | "greater_bytes" | "less_equals_bytes" | "greater_equals_bytes"
-            | "equals" | "not_equals" => {
-                if args.len() == 2 {
-                    let l = Self::node_size(&args[0]);
-                    let r = Self::node_size(&args[1]);
-                    let smallest = l.max.min(r.max);
-                    let min = u64::from(smallest > 0);
-                    return (
-                        Est { min, max: smallest }.factor(t).add(arg_sum),
-                        None,
-                    );
-                }
+            "less_string"
+            | "greater_string"
+            | "less_equals_string"
+            | "greater_equals_string"
+            | "less_bytes"
+            | "greater_bytes"
+            | "less_equals_bytes"
+            | "greater_equals_bytes"
+            | "equals"
+            | "not_equals"
+                if args.len() == 2 =>
+            {
+                let l = Self::node_size(&args[0]);
+                let r = Self::node_size(&args[1]);
+                let smallest = l.max.min(r.max);
+                let min = u64::from(smallest > 0);
+                return (Est { min, max: smallest }.factor(t).add(arg_sum), None);
             }
             _ => {}
         }

@@ -36,8 +36,8 @@ pub(crate) fn compile_rule(
     decl: &Arc<Decl>,
     optional_old_self: bool,
 ) -> Result<Compiled, String> {
-    let (expr, checked) =
-        compile_expr(rule, decl, optional_old_self).map_err(|e| format!("compilation failed: {e}"))?;
+    let (expr, checked) = compile_expr(rule, decl, optional_old_self)
+        .map_err(|e| format!("compilation failed: {e}"))?;
     if !matches!(checked.types.get(&expr.id), Some(Ty::Bool)) {
         return Err("cel expression must evaluate to a bool".into());
     }
@@ -132,8 +132,7 @@ fn compile_expr(
         Ok(Err(e)) => return Err(e.replace("\n| ", "\n | ")),
         Err(_) => return Err("ERROR: <input>:1:1: unparsable expression".into()),
     }
-    let expr = ast::parse(source)
-        .map_err(|e| ast::display_error(source, e.pos, &e.message))?;
+    let expr = ast::parse(source).map_err(|e| ast::display_error(source, e.pos, &e.message))?;
     let self_ty = decl.ty(SELF_TYPE);
     let old_ty = if optional_old_self {
         Ty::optional(self_ty.clone())
@@ -167,7 +166,12 @@ fn compile_expr(
 /// The base environment's AST validators (apiserver `pkg/cel/environment/base.go`, cel-go
 /// `cel/validator.go`): literal regular expressions, durations and timestamps must be valid,
 /// and list and map literals homogeneous (except inside `format`).
-fn validate_literals(e: &Expr, checked: &Checked, in_format: bool, errors: &mut Vec<(usize, String)>) {
+fn validate_literals(
+    e: &Expr,
+    checked: &Checked,
+    in_format: bool,
+    errors: &mut Vec<(usize, String)>,
+) {
     let ty = |x: &Expr| checked.types.get(&x.id).cloned().unwrap_or(Ty::Dyn);
     let mut in_format = in_format;
     match &e.kind {
@@ -216,10 +220,24 @@ fn validate_literals(e: &Expr, checked: &Checked, in_format: bool, errors: &mut 
                     None => first = Some((kt, vt)),
                     Some((fk, fv)) => {
                         if !equivalent(fk, &kt) {
-                            errors.push((k.pos, format!("expected type '{}' but found '{}'", fk.format(), kt.format())));
+                            errors.push((
+                                k.pos,
+                                format!(
+                                    "expected type '{}' but found '{}'",
+                                    fk.format(),
+                                    kt.format()
+                                ),
+                            ));
                         }
                         if !equivalent(fv, &vt) {
-                            errors.push((v.pos, format!("expected type '{}' but found '{}'", fv.format(), vt.format())));
+                            errors.push((
+                                v.pos,
+                                format!(
+                                    "expected type '{}' but found '{}'",
+                                    fv.format(),
+                                    vt.format()
+                                ),
+                            ));
                         }
                     }
                 }
@@ -263,9 +281,15 @@ mod tests {
             "compilation failed: ERROR: <input>:1:5: undefined field 'b'\n | self.b == 'x'\n | ....^"
         );
         let e = compile(s.clone(), "self.a == null").expect_err("null");
-        assert!(e.contains("found no matching overload for '_==_' applied to '(string, null)'"), "{e}");
+        assert!(
+            e.contains("found no matching overload for '_==_' applied to '(string, null)'"),
+            "{e}"
+        );
         let e = compile(s.clone(), "foo(self.a)").expect_err("undeclared");
-        assert!(e.contains("undeclared reference to 'foo' (in container '')"), "{e}");
+        assert!(
+            e.contains("undeclared reference to 'foo' (in container '')"),
+            "{e}"
+        );
         let e = compile(s.clone(), "self.a").expect_err("not bool");
         assert_eq!(e, "cel expression must evaluate to a bool");
         let e = compile(s, "self.a.matches('[')").expect_err("regex");

@@ -81,7 +81,10 @@ impl Decl {
         match &self.kind {
             DeclKind::Object(_) => Ty::Object(Arc::from(name), self.clone()),
             DeclKind::List(e) => Ty::List(Box::new(e.ty(&format!("{name}.@idx")))),
-            DeclKind::Map(e) => Ty::Map(Box::new(Ty::String), Box::new(e.ty(&format!("{name}.@elem")))),
+            DeclKind::Map(e) => Ty::Map(
+                Box::new(Ty::String),
+                Box::new(e.ty(&format!("{name}.@elem"))),
+            ),
             DeclKind::Scalar(s) => match s {
                 Scalar::Bool => Ty::Bool,
                 Scalar::Int => Ty::Int,
@@ -106,7 +109,8 @@ fn flag(s: &Value, k: &str) -> bool {
 }
 
 fn int(s: &Value, k: &str) -> Option<i64> {
-    s.get(k).and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+    s.get(k)
+        .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
 }
 
 fn type_of(s: &Value) -> &str {
@@ -208,7 +212,11 @@ pub(crate) fn schema_decl(s: &Value, is_resource_root: bool) -> Option<Arc<Decl>
                 _ => {
                     let max = if let Some(m) = int(s, "maxLength") {
                         m.max(0) * 4
-                    } else if let Some(e) = s.get("enum").and_then(Value::as_array).filter(|e| !e.is_empty()) {
+                    } else if let Some(e) = s
+                        .get("enum")
+                        .and_then(Value::as_array)
+                        .filter(|e| !e.is_empty())
+                    {
                         e.iter()
                             .filter_map(Value::as_str)
                             .map(|v| v.len() as i64)
@@ -240,7 +248,9 @@ fn with_type_and_object_meta(s: &Value) -> Value {
             && p.get("metadata")
                 .and_then(|m| m.get("properties"))
                 .and_then(Value::as_object)
-                .is_some_and(|mp| is(mp.get("name"), "string") && is(mp.get("generateName"), "string"))
+                .is_some_and(|mp| {
+                    is(mp.get("name"), "string") && is(mp.get("generateName"), "string")
+                })
     });
     if already {
         return s.clone();
@@ -363,8 +373,19 @@ impl Ty {
                 a == b && p.len() == q.len() && p.iter().zip(q).all(|(x, y)| x.exact(y))
             }
             (Ty::Param(a), Ty::Param(b)) => a == b,
-            _ => std::mem::discriminant(self) == std::mem::discriminant(other)
-                && !matches!(self, Ty::List(_) | Ty::Map(..) | Ty::Object(..) | Ty::Struct(_) | Ty::Opaque(..) | Ty::Type(_) | Ty::Param(_)),
+            _ => {
+                std::mem::discriminant(self) == std::mem::discriminant(other)
+                    && !matches!(
+                        self,
+                        Ty::List(_)
+                            | Ty::Map(..)
+                            | Ty::Object(..)
+                            | Ty::Struct(_)
+                            | Ty::Opaque(..)
+                            | Ty::Type(_)
+                            | Ty::Param(_)
+                    )
+            }
         }
     }
 
@@ -418,9 +439,14 @@ mod tests {
         assert_eq!(d.max_elements, MAX_REQUEST_SIZE_BYTES - 2);
         let d = schema_decl(&json!({"type": "string", "maxLength": 10}), false).expect("exposed");
         assert_eq!(d.max_elements, 40);
-        let d = schema_decl(&json!({"type": "string", "enum": ["a", "abc"]}), false).expect("exposed");
+        let d =
+            schema_decl(&json!({"type": "string", "enum": ["a", "abc"]}), false).expect("exposed");
         assert_eq!(d.max_elements, 3);
-        let d = schema_decl(&json!({"type": "array", "items": {"type": "integer"}}), false).expect("exposed");
+        let d = schema_decl(
+            &json!({"type": "array", "items": {"type": "integer"}}),
+            false,
+        )
+        .expect("exposed");
         assert_eq!(d.max_elements, (MAX_REQUEST_SIZE_BYTES - 2) / 2);
         let d = schema_decl(
             &json!({"type": "object", "additionalProperties": {"type": "string"}}),
@@ -438,7 +464,13 @@ mod tests {
 
     #[test]
     fn untyped_nodes_are_not_exposed() {
-        assert!(schema_decl(&json!({"x-kubernetes-preserve-unknown-fields": true}), false).is_none());
+        assert!(
+            schema_decl(
+                &json!({"x-kubernetes-preserve-unknown-fields": true}),
+                false
+            )
+            .is_none()
+        );
         assert!(schema_decl(
             &json!({"type": "object", "additionalProperties": {"x-kubernetes-preserve-unknown-fields": true}}),
             false
@@ -463,6 +495,9 @@ mod tests {
         let DeclKind::Object(meta) = &fields["metadata"].kind else {
             panic!("object expected")
         };
-        assert_eq!(meta.keys().collect::<Vec<_>>(), vec!["generateName", "name"]);
+        assert_eq!(
+            meta.keys().collect::<Vec<_>>(),
+            vec!["generateName", "name"]
+        );
     }
 }
