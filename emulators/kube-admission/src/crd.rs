@@ -242,7 +242,12 @@ fn validate_schema(schema: &Value, base: &str, opts: &Opts) -> Vec<FieldError> {
     if opts.require_structural {
         let structural = structural_errors(schema, &root);
         if structural.is_empty() {
-            ctx = Some(Ctx::root(schema));
+            let defaults = default_errors(schema, &root, false);
+            if defaults.is_empty() {
+                ctx = Some(Ctx::root(schema));
+            } else {
+                errors.extend(defaults);
+            }
         } else {
             errors.extend(structural);
         }
@@ -273,6 +278,62 @@ fn validate_schema(schema: &Value, base: &str, opts: &Opts) -> Vec<FieldError> {
         ));
     }
     errors
+}
+
+/// apiextensions-apiserver `pkg/apiserver/schema/defaulting/validation.go`: every `default`
+/// (below `items` and `properties`) must be pruned already and valid against its schema.
+/// Defaults inside the metadata of embedded resources, and rules on defaults, are not checked.
+fn default_errors(s: &Value, path: &str, inside_meta: bool) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if !s.is_object() {
+        return errs;
+    }
+    let embedded = flag(s, "x-kubernetes-embedded-resource");
+    let inside_meta = inside_meta && !embedded;
+    if let Some(d) = s.get("default").filter(|d| !d.is_null())
+        && !inside_meta
+        && let Ok(node) = crate::schema::Node::compile(s, "", 0)
+    {
+        let at = child(path, "default");
+        let mut unknown = Vec::new();
+        crate::mutate::unknown_fields(&node, d, embedded, "", &mut unknown);
+        if !unknown.is_empty() {
+            errs.push(FieldError::new(
+                FieldErrorKind::Invalid,
+                at.clone(),
+                Some(d.clone()),
+                "must not have unknown fields",
+            ));
+        }
+        for e in crate::validate::schema(&node, d, None) {
+            // kube-openapi names the value by the default's own path.
+            let field = if e.field == "<nil>" {
+                at.clone()
+            } else {
+                format!("{at}.{}", e.field)
+            };
+            let detail = match e.detail.strip_prefix(e.field.as_str()) {
+                Some(rest) => format!("{field}{rest}"),
+                None => e.detail.clone(),
+            };
+            errs.push(FieldError::new(e.kind, field, e.value.clone(), detail));
+        }
+    }
+    if let Some(items) = s.get("items").filter(|i| i.is_object()) {
+        errs.extend(default_errors(items, &child(path, "items"), inside_meta));
+    }
+    if let Some(props) = s.get("properties").and_then(Value::as_object) {
+        for (k, v) in props {
+            let meta = inside_meta
+                || (embedded && matches!(k.as_str(), "metadata" | "apiVersion" | "kind"));
+            errs.extend(default_errors(
+                v,
+                &format!("{}[{k}]", child(path, "properties")),
+                meta,
+            ));
+        }
+    }
+    errs
 }
 
 /// `getCostErrorMessage`.
@@ -678,6 +739,8 @@ struct Ssv {
     /// The list or map below which `oldSelf` cannot be correlated.
     forbid_old_self: Option<String>,
     inside_resource_meta: bool,
+    /// Why `default` is not allowed here (`in top-level metadata`).
+    forbidden_defaults: Option<String>,
 }
 
 struct Walker {
@@ -805,6 +868,16 @@ impl Walker {
                 "items must be a schema object and not an array",
             ));
         }
+        if let Some(reason) = &ssv.forbidden_defaults
+            && s.get("default").is_some_and(|d| !d.is_null())
+        {
+            schema_errs.push(FieldError::new(
+                FieldErrorKind::Forbidden,
+                child(fld, "default"),
+                None,
+                format!("must not be set {reason}"),
+            ));
+        }
         if ssv.inside_resource_meta && flag(s, "x-kubernetes-embedded-resource") {
             schema_errs.push(FieldError::new(
                 FieldErrorKind::Forbidden,
@@ -835,6 +908,11 @@ impl Walker {
                 ));
             }
             if ap.is_object() {
+                let mut sub = ssv.clone();
+                if ssv.inside_resource_meta {
+                    sub.forbidden_defaults =
+                        Some("inside additionalProperties applying to object metadata".into());
+                }
                 let c = ctx.as_ref().map(|c| {
                     c.child(s, ap, |d| match &d.kind {
                         DeclKind::Map(e) => Some(e.clone()),
@@ -847,7 +925,7 @@ impl Walker {
                     &child(schema_path, "additionalProperties"),
                     false,
                     c,
-                    ssv,
+                    &sub,
                 );
                 schema_errs.extend(a);
                 cel_errs.extend(b);
@@ -864,6 +942,9 @@ impl Walker {
                     && matches!(name.as_str(), "metadata" | "kind" | "apiVersion")
                 {
                     sub.inside_resource_meta = true;
+                    if is_root {
+                        sub.forbidden_defaults = Some(format!("in top-level {name}"));
+                    }
                 }
                 let c = ctx.as_ref().map(|c| {
                     c.child(s, prop, |d| match &d.kind {

@@ -411,3 +411,35 @@ fn evaluations_past_the_per_call_limit_are_cancelled() {
         ]
     );
 }
+
+// apiextensions-apiserver pkg/apiserver/schema/defaulting/validation.go: defaults are pruned and
+// valid against their schema; validation.go forbids defaults in top-level metadata.
+#[test]
+fn defaults_must_be_valid_and_pruned() {
+    let schema = spec_schema(json!({"type": "object", "properties": {
+        "replicas": {"type": "integer", "default": "three"},
+        "limits": {"type": "object", "properties": {"cpu": {"type": "string"}},
+            "default": {"cpu": "1", "memory": "1Gi"}},
+        "mode": {"type": "string", "enum": ["a", "b"], "default": "a"},
+    }}));
+    let errors = validate_crd(&crd_with(schema), None);
+    assert_eq!(
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].properties[limits].default: Invalid value: map[string]interface {}{\"cpu\":\"1\", \"memory\":\"1Gi\"}: must not have unknown fields",
+            "spec.validation.openAPIV3Schema.properties[spec].properties[replicas].default: Invalid value: \"string\": spec.validation.openAPIV3Schema.properties[spec].properties[replicas].default in body must be of type integer: \"string\"",
+        ]
+    );
+
+    let schema = json!({"type": "object", "properties": {
+        "metadata": {"type": "object", "default": {"name": "x"}}}});
+    let errors = validate_crd(&crd_with(schema), None);
+    assert!(
+        errors.iter().any(|e| e.message
+            == "spec.validation.openAPIV3Schema.properties[metadata].default: Forbidden: must not be set in top-level metadata"),
+        "{errors:?}"
+    );
+}
