@@ -298,7 +298,7 @@ pub(crate) fn rule_field(base: &str, field_path: Option<&str>) -> String {
     }
 }
 
-const CEL_RESERVED: [&str; 21] = [
+pub(crate) const CEL_RESERVED: [&str; 21] = [
     "true",
     "false",
     "null",
@@ -424,9 +424,12 @@ fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
                         None => continue,
                     }
                 };
+                // Since 1.32 a reserved word also selects its escaped field (`self.namespace`
+                // reads `__namespace__`), so such fields are visible under both names.
+                let alias = (!is_map && CEL_RESERVED.contains(&k.as_str())).then_some(k);
                 let child_need = match wanted {
                     None => &FULL,
-                    Some(w) => match w.get(&name) {
+                    Some(w) => match w.get(&name).or_else(|| alias.and_then(|a| w.get(a))) {
                         Some(n) => n,
                         None => continue,
                     },
@@ -450,6 +453,9 @@ fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
                         }
                     }
                 };
+                if let Some(a) = alias {
+                    m.insert(key(a.clone()), c.clone());
+                }
                 m.insert(key(name), c);
             }
             if embedded {

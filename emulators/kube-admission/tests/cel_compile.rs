@@ -443,3 +443,37 @@ fn defaults_must_be_valid_and_pruned() {
         "{errors:?}"
     );
 }
+
+// Since 1.32 `self.namespace` reads the field the server also exposes as `__namespace__`
+// (apiserver pkg/cel/types.go FindStructFieldType); both spellings evaluate alike.
+#[test]
+fn reserved_word_fields_evaluate_under_both_names() {
+    let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+    "properties": {"namespace": {"type": "string"}},
+    "x-kubernetes-validations": [
+        {"rule": "self.namespace == 'a'", "message": "plain"},
+        {"rule": "self.__namespace__ == 'a'", "message": "escaped"},
+    ]}}});
+    assert_eq!(
+        compile_rules(&schema)
+            .iter()
+            .filter(|r| r.error.is_some())
+            .count(),
+        0
+    );
+    let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
+    let object = |ns: &str| {
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+            "spec": {"namespace": ns}})
+    };
+    compiled
+        .admit(&mut object("a"), None)
+        .expect("both rules pass");
+    let errors = compiled
+        .admit(&mut object("b"), None)
+        .expect_err("both rules fail");
+    assert_eq!(
+        errors.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>(),
+        vec!["plain", "escaped"]
+    );
+}

@@ -378,3 +378,132 @@ fn two_variable_comprehensions() {
         ],
     );
 }
+
+fn compile_all(schema: &Value, rules: Value) -> Vec<Result<(), String>> {
+    let mut s = schema.clone();
+    s["x-kubernetes-validations"] = rules;
+    compile_rules(&s)
+        .into_iter()
+        .map(|r| match r.error {
+            None => Ok(()),
+            Some(e) => Err(e),
+        })
+        .collect()
+}
+
+fn assert_outcomes(results: Vec<Result<(), String>>, expected: &[Option<&str>]) {
+    assert_eq!(results.len(), expected.len());
+    for (i, (r, want)) in results.iter().zip(expected).enumerate() {
+        match (r, want) {
+            (Ok(()), None) => {}
+            (Err(e), Some(w)) if e.contains(w) => {}
+            other => panic!("rule {i}: {other:?}"),
+        }
+    }
+}
+
+// compilation_test.go TestCelCompilation "optional primitive transition rule type checking" and
+// "optional complex transition rule type checking": with optionalOldSelf, oldSelf is an optional
+// and selecting through it yields optionals.
+#[test]
+fn optional_old_self_is_an_optional() {
+    let rules = |list: &[&str]| {
+        Value::Array(
+            list.iter()
+                .map(|r| json!({"rule": r, "optionalOldSelf": true}))
+                .collect(),
+        )
+    };
+    assert_outcomes(
+        compile_all(
+            &json!({"type": "integer"}),
+            rules(&[
+                "self >= oldSelf.value()",
+                "self >= oldSelf.orValue(1)",
+                "oldSelf.hasValue() ? self >= oldSelf.value() : true",
+                "self >= oldSelf",
+                "self >= oldSelf.orValue('')",
+            ]),
+        ),
+        &[None, None, None, Some("optional"), Some("orValue")],
+    );
+    let scalars = json!({"i": {"type": "integer"}, "b": {"type": "boolean"}, "s": {"type": "string"},
+        "a": {"type": "array", "items": {"type": "integer"}}});
+    let mut inner = scalars.clone();
+    inner["o"] = json!({"type": "object"});
+    let mut props = scalars;
+    props["o"] = json!({"type": "object", "properties": inner});
+    assert_outcomes(
+        compile_all(
+            &json!({"type": "object", "properties": props}),
+            rules(&[
+                "self.i >= oldSelf.i.value()",
+                "self.s == oldSelf.s.value()",
+                "self.b == oldSelf.b.value()",
+                "self.o == oldSelf.o.value()",
+                "self.o.i >= oldSelf.o.i.value()",
+                "self.o.s == oldSelf.o.s.value()",
+                "self.o.b == oldSelf.o.b.value()",
+                "self.o.o == oldSelf.o.o.value()",
+                "self.o.i >= oldSelf.o.i.orValue(1)",
+                "oldSelf.hasValue() ? self.o.i >= oldSelf.o.i.value() : true",
+                "self.o.i >= oldSelf.o.i",
+                "self.o.i >= oldSelf.o.s.orValue(0)",
+            ]),
+        ),
+        &[
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some("optional"),
+            Some("orValue"),
+        ],
+    );
+}
+
+// compilation_test.go "valid for escaping" / "invalid for escaping": since 1.32 reserved words
+// select their escaped fields too.
+#[test]
+fn reserved_words_select_escaped_fields() {
+    let schema = json!({"type": "object", "properties": {
+        "namespace": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+        "if": {"type": "integer"},
+        "self": {"type": "integer"},
+    }});
+    assert_outcomes(
+        compile_all(
+            &schema,
+            json!([
+                {"rule": "size(self.__namespace__[0]) == 10"},
+                {"rule": "self.__if__ == 10"},
+                {"rule": "self.self == 10"},
+                {"rule": "size(self.namespace[0]) == 10"},
+                {"rule": "self.if == 10"},
+                {"rule": "self == 10"},
+            ]),
+        ),
+        &[
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some("found no matching overload"),
+        ],
+    );
+    // compilation_test.go "invalid checking for number", "expression must evaluate to a bool".
+    assert_outcomes(
+        compile_all(
+            &json!({"type": "number"}),
+            json!([{"rule": "size(self) == 10"}, {"rule": "42"}]),
+        ),
+        &[Some("compilation failed"), Some("must evaluate to a bool")],
+    );
+}

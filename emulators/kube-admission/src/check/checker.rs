@@ -209,9 +209,30 @@ impl Checker<'_> {
 
     fn field_type(&mut self, pos: usize, ot: &Ty, field: &str) -> Ty {
         match ot {
+            Ty::Opaque("optional_type", params) => {
+                // Selecting on an optional yields an optional (cel-go optional field chaining).
+                let inner = params.first().cloned().unwrap_or(Ty::Dyn);
+                let ft = self.field_type(pos, &inner, field);
+                if matches!(ft, Ty::Error) {
+                    Ty::Error
+                } else {
+                    Ty::optional(ft)
+                }
+            }
             Ty::Object(name, decl) => match &decl.kind {
-                DeclKind::Object(fields) => match fields.get(field) {
-                    Some(f) => f.ty(&format!("{name}.{field}")),
+                // Since 1.32 a reserved word selects its escaped field (apiserver
+                // pkg/cel/types.go FindStructFieldType, recognizeKeywordAsFieldName).
+                DeclKind::Object(fields) => match fields
+                    .get(field)
+                    .map(|f| (field.to_string(), f))
+                    .or_else(|| {
+                        let escaped = format!("__{field}__");
+                        crate::cel::CEL_RESERVED
+                            .contains(&field)
+                            .then(|| fields.get(&escaped).map(|f| (escaped.clone(), f)))
+                            .flatten()
+                    }) {
+                    Some((fname, f)) => f.ty(&format!("{name}.{fname}")),
                     None => {
                         self.error(pos, format!("undefined field '{field}'"));
                         Ty::Error
