@@ -534,14 +534,15 @@ fn invariants(s: &Value, lvl: Level, path: &str, errs: &mut Vec<FieldError>) {
 }
 
 /// Root `metadata` may only restrict `name` and `generateName` (its `type` and `default` are
-/// checked elsewhere).
+/// checked elsewhere); anything else, a `description` included, is refused as by
+/// `validateStructuralMetadataInvariants`.
 fn metadata_only_names(meta: &Value) -> bool {
     let Some(obj) = meta.as_object() else {
         return false;
     };
     for (k, v) in obj {
         match k.as_str() {
-            "type" | "default" | "description" => {}
+            "type" | "default" => {}
             "properties" => {
                 let Some(p) = v.as_object() else {
                     return false;
