@@ -448,7 +448,7 @@ pub(crate) fn parse(source: &str) -> Result<Expr, SyntaxError> {
     }
 }
 
-const MAX_DEPTH: usize = 250;
+const MAX_DEPTH: usize = 1000;
 
 impl Parser {
     fn peek(&self) -> &Tok {
