@@ -477,3 +477,78 @@ fn reserved_word_fields_evaluate_under_both_names() {
         vec!["plain", "escaped"]
     );
 }
+
+// apiextensions-apiserver pkg/apis/apiextensions/validation/validation_test.go: which fields
+// are refused, by kind (order aside).
+#[test]
+fn upstream_crd_validation_cases() {
+    fn sorted(mut v: Vec<(String, FieldErrorKind)>) -> Vec<(String, FieldErrorKind)> {
+        v.sort_by_key(|(f, k)| (f.clone(), format!("{k:?}")));
+        v
+    }
+    let kinds = |schema: Value| {
+        sorted(
+            validate_crd(&crd_with(schema), None)
+                .into_iter()
+                .map(|e| (e.field, e.kind))
+                .collect(),
+        )
+    };
+    let root = "spec.validation.openAPIV3Schema";
+    // "require valid types, invalid": type null at the root.
+    assert_eq!(
+        kinds(json!({"type": "null"})),
+        sorted(vec![
+            (format!("{root}.type"), FieldErrorKind::Invalid),
+            (format!("{root}.type"), FieldErrorKind::NotSupported),
+            (format!("{root}.type"), FieldErrorKind::Forbidden),
+        ])
+    );
+    // Defaults and rules are not allowed in value validations.
+    let errs = kinds(
+        json!({"type": "object", "properties": {"a": {"type": "string",
+        "not": {"default": "x"}, "allOf": [{"x-kubernetes-validations": [{"rule": "true"}]}]}}}),
+    );
+    assert!(
+        errs.contains(&(
+            format!("{root}.properties[a].not.default"),
+            FieldErrorKind::Forbidden
+        )),
+        "{errs:?}"
+    );
+    assert!(
+        errs.contains(&(
+            format!("{root}.properties[a].allOf[0].x-kubernetes-validations"),
+            FieldErrorKind::Forbidden
+        )),
+        "{errs:?}"
+    );
+    // Embedded resources may not appear inside resource metadata.
+    let errs = kinds(
+        json!({"type": "object", "properties": {"embedded": {"type": "object",
+        "x-kubernetes-embedded-resource": true, "properties": {
+            "apiVersion": {"type": "string", "properties": {"foo": {"type": "object",
+                "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true}}}}}}}),
+    );
+    assert!(
+        errs.contains(&(
+            format!("{root}.properties[embedded].properties[apiVersion].properties[foo].x-kubernetes-embedded-resource"),
+            FieldErrorKind::Forbidden
+        )),
+        "{errs:?}"
+    );
+    // Defaults inside additionalProperties of embedded metadata.
+    let errs = kinds(
+        json!({"type": "object", "properties": {"embedded": {"type": "object",
+        "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true,
+        "properties": {"metadata": {"type": "object", "properties": {"annotations": {"type": "object",
+            "additionalProperties": {"type": "string", "default": "x"}}}}}}}}),
+    );
+    assert!(
+        errs.contains(&(
+            format!("{root}.properties[embedded].properties[metadata].properties[annotations].additionalProperties.default"),
+            FieldErrorKind::Forbidden
+        )),
+        "{errs:?}"
+    );
+}
