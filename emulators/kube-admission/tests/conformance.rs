@@ -28,6 +28,13 @@
 //!   than a v1 create that expect no error (a v1 create may legitimately refuse them, so there is
 //!   nothing to assert); "empty" (no schema); the escaping case run with the 1.30 CEL
 //!   environment (a 1.32 server compiles new rules with compatibility version 1.31).
+//! - validation_test.go TestValidateCustomResourceDefinition: conversion webhook configurations
+//!   (outside the schema and CEL checks), `preserveUnknownFields: true` (a v1 CRD cannot be
+//!   created with it), internal-only shapes that v1 JSON cannot express (no versions, a
+//!   top-level version differing from the first version, `status.acceptedNames`, identical
+//!   per-version schemas), and three cases whose Go literals use constructs the translation
+//!   does not evaluate (local variables, `jsonPtr` of a Go func result).
+//!   TestValidateCustomResourceDefinitionUpdate: only the two CEL cost cases are translated.
 //! - cost_test.go (kubernetes/apiserver pkg/cel/library): only bool-valued expressions can be
 //!   rules, so TestListsCost and TestIndexOfCost (int and list results), the non-bool rows of
 //!   TestStringLibrary, TestQuantityCost, TestIPCost (`family()`), TestCIDRCost (`ip()`,
