@@ -139,14 +139,25 @@ fn create(shared: &Shared, topic: &str, body: &Bytes) -> Reply {
         Some(Value::Object(map)) => map.clone(),
         Some(_) => return bad_request("invalid_request", "'topic_properties' must be an object."),
     };
-    let result = shared.lock().cluster.create(
-        topic,
-        partitions,
-        rf,
-        config.max_partitions,
-        properties,
-        Duration::from_millis(config.visibility_delay_ms),
-    );
+    let result = {
+        let mut state = shared.lock();
+        let result = state.cluster.create(
+            topic,
+            partitions,
+            rf,
+            config.max_partitions,
+            properties,
+            Duration::from_millis(config.visibility_delay_ms),
+        );
+        if result.is_ok() {
+            *state
+                .stats
+                .created_per_topic
+                .entry(topic.to_string())
+                .or_default() += 1;
+        }
+        result
+    };
     match result {
         Ok(()) => Reply::json(StatusCode::OK, &json!(format!("Topic {topic} created."))),
         Err(err) => bad_request(err.code(), &err.message(topic)),

@@ -418,6 +418,14 @@ fn injected(
         Ok(body) => dispatch(shared, route, head, &body),
         Err(reply) => reply,
     };
+    // With `applied`, the request takes effect first and its real answer is thrown away (the
+    // bodies that carry the real answer run it themselves below).
+    let mut body = body;
+    let mut applied_client = None;
+    if rule.applied && matches!(rule.body, FaultBody::Json | FaultBody::Garbage | FaultBody::Oversized { .. }) {
+        let reply = real(std::mem::replace(&mut body, Ok(Bytes::new())));
+        applied_client = reply.client;
+    }
     let retry_after = rule.retry_after_seconds.map(|s| s.to_string());
     let with_retry = |reply: Reply| match &retry_after {
         Some(seconds) => reply.header(RETRY_AFTER, seconds),
@@ -435,12 +443,12 @@ fn injected(
                     status.as_u16()
                 ),
             ));
-            (reply.into_response(), None)
+            (reply.into_response(), applied_client)
         }
         FaultBody::Garbage => {
             let mut reply = with_retry(Reply::json(StatusCode::OK, &Value::Null));
             reply.body = Bytes::from_static(b"<html><body>\x00\xffnot json{{{\"</body>");
-            (reply.into_response(), None)
+            (reply.into_response(), applied_client)
         }
         FaultBody::Truncated => {
             let mut reply = with_retry(real(body));
@@ -473,7 +481,7 @@ fn injected(
             if let Some(seconds) = retry_after.and_then(|s| HeaderValue::from_str(&s).ok()) {
                 response.headers_mut().insert(RETRY_AFTER, seconds);
             }
-            (response, None)
+            (response, applied_client)
         }
         FaultBody::Stall {
             after_bytes,
