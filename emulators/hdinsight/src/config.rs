@@ -45,6 +45,12 @@ pub struct EmulatorConfig {
     /// exist a key is generated and written there. When unset a key is generated once and cached
     /// in the system temporary directory (RSA key generation is slow in debug builds).
     pub signing_key_file: Option<String>,
+    /// Management nodes behind the gateway, each with its own topic-list cache; requests go
+    /// to them in turn. At least 1.
+    pub management_nodes: u32,
+    /// How much later than the first node every other node sees creates and out-of-band
+    /// changes (list, describe, produce and consume alike).
+    pub node_lag_ms: u64,
 }
 
 impl Default for EmulatorConfig {
@@ -68,11 +74,27 @@ impl Default for EmulatorConfig {
             retention_records: 100_000,
             max_partitions: 10_000,
             signing_key_file: None,
+            management_nodes: 2,
+            node_lag_ms: 0,
         }
     }
 }
 
 impl EmulatorConfig {
+    /// How far node `node` (counted from 0) lags behind the cluster.
+    pub fn node_lag(&self, node: u32) -> std::time::Duration {
+        if node == 0 {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_millis(self.node_lag_ms)
+        }
+    }
+
+    /// The lag of the slowest node.
+    pub fn max_node_lag(&self) -> std::time::Duration {
+        self.node_lag(self.management_nodes.max(1) - 1)
+    }
+
     /// The replication factor used when a create body has none: the configured value, or
     /// `min(3, brokers)` when that is 0 or less.
     pub fn effective_default_replication_factor(&self) -> i32 {

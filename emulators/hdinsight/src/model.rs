@@ -57,12 +57,14 @@ pub(crate) struct Topic {
 }
 
 impl Topic {
-    fn visible(&self, now: Instant) -> bool {
-        now >= self.visible_at && !self.gone(now)
+    /// Whether a management node whose cache lags `lag` behind lists and describes the topic.
+    fn visible(&self, now: Instant, lag: Duration) -> bool {
+        now >= later(self.visible_at, lag) && !self.gone(now, lag)
     }
 
-    fn gone(&self, now: Instant) -> bool {
-        self.gone_at.is_some_and(|at| now >= at)
+    /// Whether a node lagging `lag` has seen the out-of-band deletion.
+    fn gone(&self, now: Instant, lag: Duration) -> bool {
+        self.gone_at.is_some_and(|at| now >= later(at, lag))
     }
 }
 
@@ -105,6 +107,9 @@ pub(crate) struct Cluster {
     pub topics: BTreeMap<String, Topic>,
     leaderless_as: LeaderlessAs,
     retention: i64,
+    /// The lag of the slowest management node: a deleted topic is dropped only once every node
+    /// stopped listing it.
+    max_lag: Duration,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -169,6 +174,7 @@ impl Cluster {
             topics: BTreeMap::new(),
             leaderless_as: config.leaderless_as,
             retention: config.retention_records.max(1),
+            max_lag: config.max_node_lag(),
         };
         let rf = config.effective_default_replication_factor();
         let now = Instant::now();
@@ -211,7 +217,7 @@ impl Cluster {
 
     /// Drops a topic whose out-of-band deletion became visible.
     fn purge(&mut self, name: &str, now: Instant) {
-        if self.topics.get(name).is_some_and(|t| t.gone(now)) {
+        if self.topics.get(name).is_some_and(|t| t.gone(now, self.max_lag)) {
             self.topics.remove(name);
         }
     }
@@ -273,7 +279,7 @@ impl Cluster {
         self.purge(name, now);
         match self.topics.get_mut(name) {
             Some(topic) if topic.gone_at.is_none() => {
-                if topic.visible(now) {
+                if topic.visible(now, Duration::ZERO) {
                     topic.gone_at = Some(later(now, after));
                 } else {
                     self.topics.remove(name);
@@ -319,12 +325,14 @@ impl Cluster {
         json!({ "brokers": brokers })
     }
 
-    pub(crate) fn list(&mut self, include_internal: bool) -> Vec<String> {
+    /// The topic list as a management node lagging `lag` has it cached.
+    pub(crate) fn list(&mut self, include_internal: bool, lag: Duration) -> Vec<String> {
         let now = Instant::now();
+        let max_lag = self.max_lag;
         let gone: Vec<String> = self
             .topics
             .iter()
-            .filter(|(_, t)| t.gone(now))
+            .filter(|(_, t)| t.gone(now, max_lag))
             .map(|(n, _)| n.clone())
             .collect();
         for name in gone {
@@ -332,15 +340,17 @@ impl Cluster {
         }
         self.topics
             .iter()
-            .filter(|(name, t)| t.visible(now) && (include_internal || !name.starts_with("__")))
+            .filter(|(name, t)| {
+                t.visible(now, lag) && (include_internal || !name.starts_with("__"))
+            })
             .map(|(name, _)| name.clone())
             .collect()
     }
 
-    fn visible_topic(&mut self, name: &str) -> Option<&mut Topic> {
+    fn visible_topic(&mut self, name: &str, lag: Duration) -> Option<&mut Topic> {
         let now = Instant::now();
         self.purge(name, now);
-        self.topics.get_mut(name).filter(|t| t.visible(now))
+        self.topics.get_mut(name).filter(|t| t.visible(now, lag))
     }
 
     fn partition_json(&self, id: usize, p: &Partition) -> Value {
@@ -371,8 +381,8 @@ impl Cluster {
         })
     }
 
-    pub(crate) fn describe(&mut self, name: &str) -> Option<Value> {
-        self.visible_topic(name)?;
+    pub(crate) fn describe(&mut self, name: &str, lag: Duration) -> Option<Value> {
+        self.visible_topic(name, lag)?;
         let topic = self.topics.get(name)?;
         let partitions: Vec<Value> = topic
             .partitions
@@ -383,8 +393,13 @@ impl Cluster {
         Some(json!({"topic": name, "partitions": partitions}))
     }
 
-    pub(crate) fn describe_partition(&mut self, name: &str, partition: i32) -> Option<Value> {
-        self.visible_topic(name)?;
+    pub(crate) fn describe_partition(
+        &mut self,
+        name: &str,
+        partition: i32,
+        lag: Duration,
+    ) -> Option<Value> {
+        self.visible_topic(name, lag)?;
         let topic = self.topics.get(name)?;
         let index = usize::try_from(partition).ok()?;
         let p = topic.partitions.get(index)?;
@@ -397,18 +412,19 @@ impl Cluster {
             .any(|r| self.broker(*r).is_some_and(|b| b.up))
     }
 
-    /// Appends records; `visible_only` applies the metadata cache (HTTP produce).
+    /// Appends records; `cache` applies a management node's metadata cache lagging that much
+    /// (HTTP produce).
     pub(crate) fn produce(
         &mut self,
         name: &str,
         records: Vec<(Option<i32>, Option<String>, String)>,
-        visible_only: bool,
+        cache: Option<Duration>,
     ) -> Result<Vec<(i32, i64)>, DataError> {
         let now = Instant::now();
         self.purge(name, now);
         let retention = self.retention;
         let topic = self.topics.get(name).ok_or(DataError::UnknownTopic)?;
-        if visible_only && !topic.visible(now) {
+        if cache.is_some_and(|lag| !topic.visible(now, lag)) {
             return Err(DataError::UnknownTopic);
         }
         let count = topic.partitions.len();
@@ -486,13 +502,14 @@ impl Cluster {
         offset: i64,
         count: i64,
         max_bytes: usize,
+        lag: Duration,
     ) -> Result<(Vec<Value>, i64), DataError> {
         let now = Instant::now();
         self.purge(name, now);
         let topic = self
             .topics
             .get(name)
-            .filter(|t| t.visible(now))
+            .filter(|t| t.visible(now, lag))
             .ok_or(DataError::UnknownTopic)?;
         let p = usize::try_from(partition)
             .ok()
@@ -558,7 +575,7 @@ impl Cluster {
         let now = Instant::now();
         self.topics
             .iter()
-            .filter(|(_, t)| t.gone_at.is_none() || !t.gone(now))
+            .filter(|(_, t)| t.gone_at.is_none() || !t.gone(now, Duration::ZERO))
             .map(|(name, t)| SavedTopic {
                 name: name.clone(),
                 partitions: t
@@ -685,10 +702,10 @@ mod tests {
                 )
                 .expect("created");
         }
-        assert_eq!(cluster.list(false).len(), 5000);
+        assert_eq!(cluster.list(false, Duration::ZERO).len(), 5000);
         let started = Instant::now();
         for i in 0..5000 {
-            assert!(cluster.describe(&format!("t{i}")).is_some());
+            assert!(cluster.describe(&format!("t{i}"), Duration::ZERO).is_some());
         }
         // Generous even for a loaded debug build; a scan per describe would be far slower.
         assert!(started.elapsed() < Duration::from_secs(5));

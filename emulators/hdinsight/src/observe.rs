@@ -70,6 +70,9 @@ pub struct LoggedRequest {
     /// Client id: from the form or Basic header on the token endpoint, from a valid token's
     /// `appid` on the proxy.
     pub client: Option<String>,
+    /// The management node that served a proxy request (counted from 0).
+    #[serde(default)]
+    pub node: Option<u32>,
 }
 
 #[derive(Debug, Default)]

@@ -47,6 +47,7 @@ pub(crate) fn handle(shared: &Shared, route: &Route, head: &Head, body: &Bytes) 
         Ok(claims) => claims,
         Err(reply) => return reply,
     };
+    let lag = shared.config.node_lag(head.node);
     let reply = match route {
         Route::Status => Reply::json(StatusCode::OK, &json!("Kafka REST proxy is running.")),
         Route::Create(topic) => create(shared, topic, body),
@@ -63,15 +64,15 @@ pub(crate) fn handle(shared: &Shared, route: &Route, head: &Head, body: &Bytes) 
             let topics = shared
                 .lock()
                 .cluster
-                .list(shared.config.list_internal_topics);
+                .list(shared.config.list_internal_topics, lag);
             Reply::json(StatusCode::OK, &json!({ "topics": topics }))
         }
-        Route::Describe(topic) => match shared.lock().cluster.describe(topic) {
+        Route::Describe(topic) => match shared.lock().cluster.describe(topic, lag) {
             Some(value) => Reply::json(StatusCode::OK, &value),
             None => not_found(topic),
         },
         Route::DescribePartition(topic, partition) => match partition.parse::<i32>() {
-            Ok(p) => match shared.lock().cluster.describe_partition(topic, p) {
+            Ok(p) => match shared.lock().cluster.describe_partition(topic, p, lag) {
                 Some(value) => Reply::json(StatusCode::OK, &value),
                 None => data_error(topic, DataError::UnknownPartition(p)),
             },
@@ -80,9 +81,9 @@ pub(crate) fn handle(shared: &Shared, route: &Route, head: &Head, body: &Bytes) 
                 &format!("'{partition}' is not a partition number."),
             ),
         },
-        Route::Produce(topic) => produce(shared, topic, body),
+        Route::Produce(topic) => produce(shared, topic, body, lag),
         Route::Consume(topic, partition, offset) => {
-            consume(shared, topic, partition, offset, head.query.as_deref())
+            consume(shared, topic, partition, offset, head.query.as_deref(), lag)
         }
         _ => Reply::error(StatusCode::NOT_FOUND, "not_found", "No such resource."),
     };
@@ -171,7 +172,7 @@ fn as_text(value: &Value) -> String {
     }
 }
 
-fn produce(shared: &Shared, topic: &str, body: &Bytes) -> Reply {
+fn produce(shared: &Shared, topic: &str, body: &Bytes, lag: Duration) -> Reply {
     let parsed: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
         Err(err) => {
@@ -197,7 +198,7 @@ fn produce(shared: &Shared, topic: &str, body: &Bytes) -> Reply {
         batch.push((partition, key, as_text(value)));
     }
     let count = batch.len();
-    match shared.lock().cluster.produce(topic, batch, true) {
+    match shared.lock().cluster.produce(topic, batch, Some(lag)) {
         Ok(_) => Reply::json(
             StatusCode::OK,
             &json!(format!("{count} record(s) produced to topic {topic}.")),
@@ -212,6 +213,7 @@ fn consume(
     partition: &str,
     offset: &str,
     query: Option<&str>,
+    lag: Duration,
 ) -> Reply {
     let Ok(partition) = partition.parse::<i32>() else {
         return bad_request(
@@ -244,7 +246,7 @@ fn consume(
     let result = shared
         .lock()
         .cluster
-        .consume(topic, partition, offset, count, MAX_CONSUME_BYTES);
+        .consume(topic, partition, offset, count, MAX_CONSUME_BYTES, lag);
     match result {
         Ok((records, next)) => match shared.config.consume_shape {
             ConsumeShape::Object => Reply::json(StatusCode::OK, &json!({ "records": records }))

@@ -32,6 +32,8 @@ pub(crate) struct State {
     pub stats: Stats,
     pub log: RequestLog,
     pub faults: Faults,
+    /// Proxy requests served so far: picks the management node of the next one.
+    pub next_node: u64,
 }
 
 impl State {
@@ -42,6 +44,7 @@ impl State {
             stats: Stats::default(),
             log: RequestLog::default(),
             faults: Faults::default(),
+            next_node: 0,
         }
     }
 }
@@ -300,16 +303,28 @@ pub(crate) struct Head {
     pub method: Method,
     pub query: Option<String>,
     pub headers: http::HeaderMap,
+    /// The management node serving a proxy request (0 for everything else).
+    pub node: u32,
 }
 
 pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
     let route = classify(&parts.method, &path);
+    let node = if route.is_proxy() {
+        let nodes = u64::from(shared.config.management_nodes.max(1));
+        let mut state = shared.lock();
+        let node = state.next_node % nodes;
+        state.next_node = state.next_node.wrapping_add(1);
+        u32::try_from(node).unwrap_or(0)
+    } else {
+        0
+    };
     let head = Head {
         method: parts.method.clone(),
         query: parts.uri.query().map(str::to_string),
         headers: parts.headers,
+        node,
     };
     if let Route::Control(segments) = &route {
         let reply = match read_body(body).await {
@@ -373,6 +388,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         operation: operation.to_string(),
         status: response.status().as_u16(),
         client,
+        node: route.is_proxy().then_some(node),
     });
     response
 }
