@@ -51,6 +51,28 @@ pub struct EmulatorConfig {
     /// How much later than the first node every other node sees creates and out-of-band
     /// changes (list, describe, produce and consume alike).
     pub node_lag_ms: u64,
+    /// Proxy error bodies: `{"error","message"}` JSON or the bare message as text.
+    pub error_body: ErrorBodyAs,
+    /// Status of a create whose topic exists already (visible or not).
+    pub existing_topic_status: u16,
+    /// Status of a create refused for its request (name, partitions, replication factor, body).
+    pub invalid_request_status: u16,
+    /// Whether `GET /v1/status` needs a bearer token like every other proxy call.
+    pub status_needs_token: bool,
+    /// How a broker endpoint reports its rack.
+    pub rack_as: RackAs,
+    /// What `latest_offset` means.
+    pub latest_offset_as: LatestOffsetAs,
+    /// The `NextOffset` header of a consume that returned nothing.
+    pub empty_next_offset: EmptyNextOffset,
+    /// The 200 body of status, create and produce.
+    pub ok_body_as: OkBodyAs,
+    /// Status of produce and consume on a topic the serving node does not list.
+    pub invisible_data_status: u16,
+    /// Status of produce and consume on a partition without a live replica.
+    pub offline_data_status: u16,
+    /// The token endpoint checks the scope and resource before the app and its secret.
+    pub scope_checked_first: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -76,6 +98,17 @@ impl Default for EmulatorConfig {
             signing_key_file: None,
             management_nodes: 2,
             node_lag_ms: 0,
+            error_body: ErrorBodyAs::Json,
+            existing_topic_status: 400,
+            invalid_request_status: 400,
+            status_needs_token: true,
+            rack_as: RackAs::Set,
+            latest_offset_as: LatestOffsetAs::LogEnd,
+            empty_next_offset: EmptyNextOffset::Requested,
+            ok_body_as: OkBodyAs::String,
+            invisible_data_status: 404,
+            offline_data_status: 500,
+            scope_checked_first: false,
         }
     }
 }
@@ -157,6 +190,63 @@ pub enum ConsumeShape {
     Object,
     /// A bare array of records (the Swagger document).
     Array,
+}
+
+/// Shape of the proxy's error bodies (undocumented; clients must treat them as opaque).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorBodyAs {
+    /// `{"error":"<code>","message":"<text>"}`
+    #[default]
+    Json,
+    /// The message as `text/plain`.
+    Text,
+}
+
+/// How a broker endpoint reports its rack.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum RackAs {
+    /// `"rack": "/fd0/ud0"`
+    #[default]
+    Set,
+    /// `"rack": null`
+    Null,
+    /// no `rack` field
+    Absent,
+}
+
+/// What `latest_offset` in partition metadata means.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum LatestOffsetAs {
+    /// The log end: the offset the next record gets.
+    #[default]
+    LogEnd,
+    /// The offset of the last record (log end − 1; −1 for an empty partition).
+    LastRecord,
+}
+
+/// The `NextOffset` header of a consume that returned no records.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum EmptyNextOffset {
+    /// The requested offset.
+    #[default]
+    Requested,
+    /// No header.
+    Omitted,
+}
+
+/// The 200 body of status, create and produce.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum OkBodyAs {
+    /// A JSON string.
+    #[default]
+    String,
+    /// `{"message": "<the same text>"}`
+    Object,
 }
 
 /// How a partition whose replicas are all down reports its leader.

@@ -191,6 +191,11 @@ fn token_checked(
     let Some(scope) = form.get("scope").filter(|s| !s.trim().is_empty()) else {
         return missing("scope");
     };
+    if shared.config.scope_checked_first
+        && let Err(reply) = check_scope(shared, tenant, scope)
+    {
+        return reply;
+    }
     let app = {
         let state = shared.lock();
         state
@@ -250,30 +255,10 @@ fn token_checked(
             ),
         );
     }
-    // OIDC scopes some libraries add are ignored; the resource scope is what counts.
-    let resource_scope = scope
-        .split_whitespace()
-        .find(|s| !matches!(*s, "openid" | "profile" | "offline_access"))
-        .unwrap_or("");
-    let Some(resource) = resource_scope.strip_suffix("/.default") else {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            1002012,
-            &format!(
-                "The provided value for scope {resource_scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
-            ),
-        );
-    };
-    if resource.trim_end_matches('/') != shared.config.resource.trim_end_matches('/') {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_resource",
-            500011,
-            &format!(
-                "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
-            ),
-        );
+    if !shared.config.scope_checked_first
+        && let Err(reply) = check_scope(shared, tenant, scope)
+    {
+        return reply;
     }
     let lifetime = i64::try_from(shared.config.token_lifetime_seconds).unwrap_or(3599);
     let access_token = mint(
@@ -310,6 +295,36 @@ fn token_checked(
     )
     .header(CACHE_CONTROL, "no-store, no-cache")
     .header(PRAGMA, "no-cache")
+}
+
+/// The scope must be `{resource}/.default` of the configured resource.
+fn check_scope(shared: &Shared, tenant: &str, scope: &str) -> Result<(), Reply> {
+    // OIDC scopes some libraries add are ignored; the resource scope is what counts.
+    let resource_scope = scope
+        .split_whitespace()
+        .find(|s| !matches!(*s, "openid" | "profile" | "offline_access"))
+        .unwrap_or("");
+    let Some(resource) = resource_scope.strip_suffix("/.default") else {
+        return Err(aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            &format!(
+                "The provided value for scope {resource_scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        ));
+    };
+    if resource.trim_end_matches('/') != shared.config.resource.trim_end_matches('/') {
+        return Err(aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            &format!(
+                "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Signs a token. `None` only if signing itself fails.

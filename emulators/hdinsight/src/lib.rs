@@ -30,7 +30,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{AppConfig, ConsumeShape, EmulatorConfig, LeaderlessAs};
+pub use config::{
+    AppConfig, ConsumeShape, EmptyNextOffset, EmulatorConfig, ErrorBodyAs, LatestOffsetAs,
+    LeaderlessAs, OkBodyAs, RackAs,
+};
 pub use control::Control;
 pub use entra::TokenSpec;
 pub use observe::{FaultBody, FaultRule, Faults, LoggedRequest, REQUEST_LOG_CAPACITY, Stats};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::config::{EmulatorConfig, LeaderlessAs};
+use crate::config::{EmulatorConfig, LatestOffsetAs, LeaderlessAs, RackAs};
 
 pub(crate) const CONSUMER_OFFSETS: &str = "__consumer_offsets";
 const CONSUMER_OFFSETS_PARTITIONS: i32 = 50;
@@ -22,8 +22,17 @@ pub(crate) struct Broker {
 }
 
 impl Broker {
-    fn endpoint(&self) -> Value {
-        json!({"hostName": self.host, "port": BROKER_PORT, "id": self.id, "rack": self.rack})
+    fn endpoint(&self, rack_as: RackAs) -> Value {
+        let mut endpoint = json!({"hostName": self.host, "port": BROKER_PORT, "id": self.id});
+        let rack = match rack_as {
+            RackAs::Set => Some(json!(self.rack)),
+            RackAs::Null => Some(Value::Null),
+            RackAs::Absent => None,
+        };
+        if let (Some(rack), Some(map)) = (rack, endpoint.as_object_mut()) {
+            map.insert("rack".to_string(), rack);
+        }
+        endpoint
     }
 }
 
@@ -106,6 +115,8 @@ pub(crate) struct Cluster {
     pub brokers: Vec<Broker>,
     pub topics: BTreeMap<String, Topic>,
     leaderless_as: LeaderlessAs,
+    rack_as: RackAs,
+    latest_offset_as: LatestOffsetAs,
     retention: i64,
     /// The lag of the slowest management node: a deleted topic is dropped only once every node
     /// stopped listing it.
@@ -173,6 +184,8 @@ impl Cluster {
             brokers,
             topics: BTreeMap::new(),
             leaderless_as: config.leaderless_as,
+            rack_as: config.rack_as,
+            latest_offset_as: config.latest_offset_as,
             retention: config.retention_records.max(1),
             max_lag: config.max_node_lag(),
         };
@@ -310,7 +323,7 @@ impl Cluster {
 
     fn endpoint(&self, id: i32) -> Value {
         match self.broker(id) {
-            Some(b) => b.endpoint(),
+            Some(b) => b.endpoint(self.rack_as),
             None => json!({"hostName": "", "port": -1, "id": id, "rack": null}),
         }
     }
@@ -320,7 +333,7 @@ impl Cluster {
             .brokers
             .iter()
             .filter(|b| b.up)
-            .map(Broker::endpoint)
+            .map(|b| b.endpoint(self.rack_as))
             .collect();
         json!({ "brokers": brokers })
     }
@@ -374,7 +387,10 @@ impl Cluster {
         json!({
             "partition_id": id,
             "earliest_offset": p.earliest,
-            "latest_offset": p.latest,
+            "latest_offset": match self.latest_offset_as {
+                LatestOffsetAs::LogEnd => p.latest,
+                LatestOffsetAs::LastRecord => p.latest - 1,
+            },
             "leader": leader,
             "replicas": p.replicas.iter().map(|r| self.endpoint(*r)).collect::<Vec<_>>(),
             "isr": isr,

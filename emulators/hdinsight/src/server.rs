@@ -133,6 +133,29 @@ impl Reply {
         self
     }
 
+    /// The same reply with another status (an invalid status keeps the old one).
+    pub(crate) fn status(mut self, status: u16) -> Self {
+        if let Ok(status) = StatusCode::from_u16(status) {
+            self.status = status;
+        }
+        self
+    }
+
+    /// An error reply's `message` as a `text/plain` body (other replies unchanged).
+    pub(crate) fn error_as_text(mut self) -> Self {
+        if self.status.as_u16() < 400 {
+            return self;
+        }
+        if let Some(message) = serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+        {
+            self.body = Bytes::from(message);
+            self.content_type = "text/plain; charset=utf-8";
+        }
+        self
+    }
+
     pub(crate) fn client(mut self, client: Option<String>) -> Self {
         self.client = client;
         self
