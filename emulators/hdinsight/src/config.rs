@@ -73,6 +73,56 @@ pub struct EmulatorConfig {
     pub offline_data_status: u16,
     /// The token endpoint checks the scope and resource before the app and its secret.
     pub scope_checked_first: bool,
+    /// The proxy's own throttling per client (unset: none).
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A token bucket per client (the `appid` of the bearer token; requests without a readable
+/// token share one bucket) over every proxy operation.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RateLimit {
+    /// Refill rate.
+    pub requests_per_second: f64,
+    /// Bucket size: requests allowed at once after a quiet spell.
+    pub burst: u32,
+    /// How a throttled request is answered.
+    pub answer: ThrottleAnswer,
+    /// The form of `Retry-After` on a 429.
+    pub retry_after_as: RetryAfterAs,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            requests_per_second: 50.0,
+            burst: 100,
+            answer: ThrottleAnswer::TooManyRequests,
+            retry_after_as: RetryAfterAs::Seconds,
+        }
+    }
+}
+
+/// How the emulator answers a request over its rate limit.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ThrottleAnswer {
+    /// 429 with `Retry-After`.
+    #[default]
+    TooManyRequests,
+    /// 503 from the gateway, without `Retry-After`.
+    GatewayBusy,
+}
+
+/// The form of a `Retry-After` header (RFC 9110 §10.2.3 allows both).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum RetryAfterAs {
+    /// Whole seconds, at least 1.
+    #[default]
+    Seconds,
+    /// An IMF-fixdate such as `Sun, 06 Nov 1994 08:49:37 GMT`.
+    HttpDate,
 }
 
 impl Default for EmulatorConfig {
@@ -109,6 +159,7 @@ impl Default for EmulatorConfig {
             invisible_data_status: 404,
             offline_data_status: 500,
             scope_checked_first: false,
+            rate_limit: None,
         }
     }
 }

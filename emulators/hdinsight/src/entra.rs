@@ -396,6 +396,22 @@ fn unauthorized(message: &str) -> Reply {
     )
 }
 
+/// The `appid` claim of a request's bearer token, read without checking the token (the
+/// gateway's throttling keys on it before the proxy authenticates anything).
+pub(crate) fn unverified_appid(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let payload = token.trim().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("appid")?.as_str().map(str::to_string)
+}
+
 /// Checks the bearer token of a proxy call: signature, `kid`, `aud`, `iss`, `exp`, `nbf`, then
 /// membership of the cluster's security group.
 pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<AccessClaims, Reply> {

@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{
     AppConfig, ConsumeShape, EmptyNextOffset, EmulatorConfig, ErrorBodyAs, LatestOffsetAs,
-    LeaderlessAs, OkBodyAs, RackAs,
+    LeaderlessAs, OkBodyAs, RackAs, RateLimit, RetryAfterAs, ThrottleAnswer,
 };
 pub use control::Control;
 pub use entra::TokenSpec;

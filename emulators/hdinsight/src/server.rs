@@ -1,8 +1,9 @@
 //! Connection handling, routing, latency and fault injection, and request accounting.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -17,7 +18,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::{AppConfig, EmulatorConfig};
+use crate::config::{AppConfig, EmulatorConfig, RetryAfterAs, ThrottleAnswer};
 use crate::keys::SigningKey;
 use crate::model::Cluster;
 use crate::observe::{FaultBody, FaultRule, Faults, LoggedRequest, RequestLog, Stats};
@@ -34,6 +35,8 @@ pub(crate) struct State {
     pub faults: Faults,
     /// Proxy requests served so far: picks the management node of the next one.
     pub next_node: u64,
+    /// Rate-limit buckets per client: tokens left and when they were counted.
+    pub buckets: HashMap<String, (f64, Instant)>,
 }
 
 impl State {
@@ -45,6 +48,7 @@ impl State {
             log: RequestLog::default(),
             faults: Faults::default(),
             next_node: 0,
+            buckets: HashMap::new(),
         }
     }
 }
@@ -82,6 +86,55 @@ impl Shared {
             return Some(rule.clone());
         }
         None
+    }
+
+    /// Takes one token from the caller's bucket; `Some` answer when the bucket is empty.
+    fn throttle(&self, headers: &http::HeaderMap) -> Option<Reply> {
+        let limit = self.config.rate_limit.as_ref()?;
+        let client = entra::unverified_appid(headers).unwrap_or_default();
+        let rate = limit.requests_per_second.max(0.001);
+        let burst = f64::from(limit.burst.max(1));
+        let now = Instant::now();
+        let wait = {
+            let mut state = self.lock();
+            let (tokens, at) = state.buckets.entry(client.clone()).or_insert((burst, now));
+            *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
+            *at = now;
+            if *tokens >= 1.0 {
+                *tokens -= 1.0;
+                return None;
+            }
+            (1.0 - *tokens) / rate
+        };
+        let client = (!client.is_empty()).then_some(client);
+        Some(match limit.answer {
+            ThrottleAnswer::TooManyRequests => {
+                // Whole seconds, rounded up, at least 1.
+                let seconds = wait.ceil().clamp(1.0, 86_400.0) as u64;
+                let value = match limit.retry_after_as {
+                    RetryAfterAs::Seconds => seconds.to_string(),
+                    RetryAfterAs::HttpDate => (chrono::Utc::now()
+                        + chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(1)))
+                    .format("%a, %d %b %Y %H:%M:%S GMT")
+                    .to_string(),
+                };
+                Reply::error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    "Rate limit exceeded; retry later.",
+                )
+                .header(RETRY_AFTER, &value)
+                .client(client)
+            }
+            ThrottleAnswer::GatewayBusy => {
+                let mut reply = Reply::json(StatusCode::SERVICE_UNAVAILABLE, &Value::Null);
+                reply.body = Bytes::from_static(
+                    b"<html><head><title>503 Service Temporarily Unavailable</title></head><body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>",
+                );
+                reply.content_type = "text/html";
+                reply.client(client)
+            }
+        })
     }
 
     fn record(&self, entry: LoggedRequest) {
@@ -383,6 +436,13 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
             }),
         );
         (reply.into_response(), None)
+    } else if let Some(reply) = route
+        .is_proxy()
+        .then(|| shared.throttle(&head.headers))
+        .flatten()
+    {
+        let client = reply.client.clone();
+        (reply.into_response(), client)
     } else {
         match shared.fire_fault(operation, route.is_proxy()) {
             Some(rule) => injected(&shared, &route, &head, body, &rule),
