@@ -75,6 +75,11 @@ pub struct EmulatorConfig {
     pub scope_checked_first: bool,
     /// The proxy's own throttling per client (unset: none).
     pub rate_limit: Option<RateLimit>,
+    /// The cluster's Kafka version (2.1, 2.4 or 3.2, with or without a patch number): a
+    /// create's `topic_properties` are checked against its topic-level configs.
+    pub kafka_version: String,
+    /// Status of a create refused for a topic config.
+    pub config_refusal_status: u16,
 }
 
 /// A token bucket per client (the `appid` of the bearer token; requests without a readable
@@ -160,6 +165,8 @@ impl Default for EmulatorConfig {
             offline_data_status: 500,
             scope_checked_first: false,
             rate_limit: None,
+            kafka_version: "3.2.0".to_string(),
+            config_refusal_status: 400,
         }
     }
 }

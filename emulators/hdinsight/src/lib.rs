@@ -14,6 +14,7 @@
 mod config;
 mod control;
 mod entra;
+mod kafka_config;
 mod keys;
 mod model;
 mod observe;
@@ -36,6 +37,7 @@ pub use config::{
 };
 pub use control::Control;
 pub use entra::TokenSpec;
+pub use kafka_config::KafkaVersion;
 pub use observe::{FaultBody, FaultRule, Faults, LoggedRequest, REQUEST_LOG_CAPACITY, Stats};
 
 /// Operation names used in [`Stats`], the request log and [`FaultRule::operations`].
@@ -99,6 +101,7 @@ impl RunningEmulator {
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
             ip => ip,
         };
+        KafkaVersion::parse(&config.kafka_version).map_err(anyhow::Error::msg)?;
         let key_file = config.signing_key_file.clone();
         let key = tokio::task::spawn_blocking(move || keys::SigningKey::load(key_file.as_deref()))
             .await

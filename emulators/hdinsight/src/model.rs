@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::{EmulatorConfig, LatestOffsetAs, LeaderlessAs, RackAs};
+use crate::kafka_config::{self, ConfigRefusal, KafkaVersion};
 
 pub(crate) const CONSUMER_OFFSETS: &str = "__consumer_offsets";
 const CONSUMER_OFFSETS_PARTITIONS: i32 = 50;
@@ -83,6 +84,7 @@ pub(crate) enum CreateError {
     InvalidName(String),
     Invalid(String),
     Exists,
+    InvalidConfig(ConfigRefusal),
 }
 
 impl CreateError {
@@ -91,6 +93,7 @@ impl CreateError {
             CreateError::InvalidName(_) => "invalid_topic_name",
             CreateError::Invalid(_) => "invalid_request",
             CreateError::Exists => "topic_already_exists",
+            CreateError::InvalidConfig(_) => "invalid_config",
         }
     }
 
@@ -99,6 +102,7 @@ impl CreateError {
             CreateError::InvalidName(why) => format!("Invalid topic name '{topic}': {why}"),
             CreateError::Invalid(why) => why.clone(),
             CreateError::Exists => format!("Topic '{topic}' already exists."),
+            CreateError::InvalidConfig(refusal) => refusal.message.clone(),
         }
     }
 }
@@ -117,6 +121,7 @@ pub(crate) struct Cluster {
     leaderless_as: LeaderlessAs,
     rack_as: RackAs,
     latest_offset_as: LatestOffsetAs,
+    kafka_version: KafkaVersion,
     retention: i64,
     /// The lag of the slowest management node: a deleted topic is dropped only once every node
     /// stopped listing it.
@@ -186,6 +191,8 @@ impl Cluster {
             leaderless_as: config.leaderless_as,
             rack_as: config.rack_as,
             latest_offset_as: config.latest_offset_as,
+            kafka_version: KafkaVersion::parse(&config.kafka_version)
+                .unwrap_or(KafkaVersion::NEWEST),
             retention: config.retention_records.max(1),
             max_lag: config.max_node_lag(),
         };
@@ -230,7 +237,11 @@ impl Cluster {
 
     /// Drops a topic whose out-of-band deletion became visible.
     fn purge(&mut self, name: &str, now: Instant) {
-        if self.topics.get(name).is_some_and(|t| t.gone(now, self.max_lag)) {
+        if self
+            .topics
+            .get(name)
+            .is_some_and(|t| t.gone(now, self.max_lag))
+        {
             self.topics.remove(name);
         }
     }
@@ -271,6 +282,8 @@ impl Cluster {
         if self.topics.contains_key(name) {
             return Err(CreateError::Exists);
         }
+        // Like the broker: an existing topic is reported before its configs are looked at.
+        kafka_config::check(self.kafka_version, &properties).map_err(CreateError::InvalidConfig)?;
         let placed = self.place(name, partitions, rf);
         self.topics.insert(
             name.to_string(),

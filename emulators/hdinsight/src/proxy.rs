@@ -29,10 +29,10 @@ fn bad_request(code: &str, message: &str) -> Reply {
 /// A refused create: `existingTopicStatus` for an existing topic, `invalidRequestStatus` for
 /// everything about the request itself.
 fn refuse(shared: &Shared, code: &str, message: &str) -> Reply {
-    let status = if code == "topic_already_exists" {
-        shared.config.existing_topic_status
-    } else {
-        shared.config.invalid_request_status
+    let status = match code {
+        "topic_already_exists" => shared.config.existing_topic_status,
+        "invalid_config" => shared.config.config_refusal_status,
+        _ => shared.config.invalid_request_status,
     };
     Reply::error(StatusCode::BAD_REQUEST, code, message).status(status)
 }
@@ -144,13 +144,15 @@ fn create(shared: &Shared, topic: &str, body: &Bytes) -> Reply {
         match serde_json::from_slice(body) {
             Ok(value @ Value::Object(_)) => value,
             Ok(_) => {
-                return refuse(shared, 
+                return refuse(
+                    shared,
                     "invalid_request",
                     "The body must be a TopicCreationRecord object.",
                 );
             }
             Err(err) => {
-                return refuse(shared, 
+                return refuse(
+                    shared,
                     "invalid_request",
                     &format!("The body is not valid JSON: {err}."),
                 );
@@ -169,7 +171,13 @@ fn create(shared: &Shared, topic: &str, body: &Bytes) -> Reply {
     let properties = match record.get("topic_properties") {
         None | Some(Value::Null) => serde_json::Map::new(),
         Some(Value::Object(map)) => map.clone(),
-        Some(_) => return refuse(shared, "invalid_request", "'topic_properties' must be an object."),
+        Some(_) => {
+            return refuse(
+                shared,
+                "invalid_request",
+                "'topic_properties' must be an object.",
+            );
+        }
     };
     let result = {
         let mut state = shared.lock();
@@ -274,10 +282,11 @@ fn consume(
             }
         }
     }
-    let result = shared
-        .lock()
-        .cluster
-        .consume(topic, partition, offset, count, MAX_CONSUME_BYTES, lag);
+    let result =
+        shared
+            .lock()
+            .cluster
+            .consume(topic, partition, offset, count, MAX_CONSUME_BYTES, lag);
     match result {
         Ok((records, next)) => match shared.config.consume_shape {
             ConsumeShape::Object => {

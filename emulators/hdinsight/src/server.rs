@@ -521,7 +521,12 @@ fn injected(
     // bodies that carry the real answer run it themselves below).
     let mut body = body;
     let mut applied_client = None;
-    if rule.applied && matches!(rule.body, FaultBody::Json | FaultBody::Garbage | FaultBody::Oversized { .. }) {
+    if rule.applied
+        && matches!(
+            rule.body,
+            FaultBody::Json | FaultBody::Garbage | FaultBody::Oversized { .. }
+        )
+    {
         let reply = real(std::mem::replace(&mut body, Ok(Bytes::new())));
         applied_client = reply.client;
     }

@@ -50,14 +50,28 @@ async fn existing_topic_and_invalid_request_statuses_are_knobs() {
 #[tokio::test]
 async fn status_without_token_is_a_knob() {
     let env = Env::start(instant()).await;
-    let response = env.http.get(env.url("/v1/status")).send().await.expect("answers");
-    assert_eq!(response.status().as_u16(), 401, "by default every call needs a token");
+    let response = env
+        .http
+        .get(env.url("/v1/status"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(
+        response.status().as_u16(),
+        401,
+        "by default every call needs a token"
+    );
     let env = Env::start(EmulatorConfig {
         status_needs_token: false,
         ..instant()
     })
     .await;
-    let response = env.http.get(env.url("/v1/status")).send().await.expect("answers");
+    let response = env
+        .http
+        .get(env.url("/v1/status"))
+        .send()
+        .await
+        .expect("answers");
     assert_eq!(response.status().as_u16(), 200);
     let response = env
         .http
@@ -65,7 +79,11 @@ async fn status_without_token_is_a_knob() {
         .send()
         .await
         .expect("answers");
-    assert_eq!(response.status().as_u16(), 401, "only the status call is open");
+    assert_eq!(
+        response.status().as_u16(),
+        401,
+        "only the status call is open"
+    );
 }
 
 #[tokio::test]
@@ -88,7 +106,12 @@ async fn error_bodies_can_be_plain_text() {
     );
     let text = response.text().await.expect("a body");
     assert_eq!(text, "Topic 'nothing-here' not found.");
-    let response = env.http.get(env.url("/v1/metadata/topics")).send().await.expect("answers");
+    let response = env
+        .http
+        .get(env.url("/v1/metadata/topics"))
+        .send()
+        .await
+        .expect("answers");
     assert_eq!(response.status().as_u16(), 401);
     assert!(serde_json::from_str::<Value>(&response.text().await.expect("a body")).is_err());
 }
@@ -96,8 +119,13 @@ async fn error_bodies_can_be_plain_text() {
 #[tokio::test]
 async fn rack_can_be_null_or_absent() {
     for (rack_as, check) in [
-        (RackAs::Set, (|b: &Value| b["rack"].is_string()) as fn(&Value) -> bool),
-        (RackAs::Null, |b: &Value| b.get("rack") == Some(&Value::Null)),
+        (
+            RackAs::Set,
+            (|b: &Value| b["rack"].is_string()) as fn(&Value) -> bool,
+        ),
+        (RackAs::Null, |b: &Value| {
+            b.get("rack") == Some(&Value::Null)
+        }),
         (RackAs::Absent, |b: &Value| b.get("rack").is_none()),
     ] {
         let env = Env::start(EmulatorConfig {
@@ -112,7 +140,9 @@ async fn rack_can_be_null_or_absent() {
         assert!(!brokers.is_empty());
         assert!(brokers.iter().all(check), "{rack_as:?}: {body}");
         assert_eq!(env.put_topic(&token, "r", None).await.0, 200);
-        let (_, body) = env.get_json(&token, "/v1/metadata/topics/r/partitions").await;
+        let (_, body) = env
+            .get_json(&token, "/v1/metadata/topics/r/partitions")
+            .await;
         let leader = &body["partitions"][0]["leader"];
         assert!(check(leader), "{rack_as:?}: {leader}");
     }
@@ -136,10 +166,14 @@ async fn latest_offset_can_mean_the_last_record() {
                 .0,
             200
         );
-        let (_, body) = env.get_json(&token, "/v1/metadata/topics/o/partitions/0").await;
+        let (_, body) = env
+            .get_json(&token, "/v1/metadata/topics/o/partitions/0")
+            .await;
         assert_eq!(body["latest_offset"], want_empty, "{latest_as:?}");
         assert!(env.emulator.control().produce("o", 0, 3));
-        let (_, body) = env.get_json(&token, "/v1/metadata/topics/o/partitions/0").await;
+        let (_, body) = env
+            .get_json(&token, "/v1/metadata/topics/o/partitions/0")
+            .await;
         assert_eq!(body["latest_offset"], want_after_three, "{latest_as:?}");
     }
 }
@@ -202,7 +236,12 @@ async fn ok_bodies_can_be_objects() {
         .await
         .expect("answers");
     let body: Value = response.json().await.expect("JSON");
-    assert!(body["message"].as_str().is_some_and(|m| m.contains("1 record")), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1 record")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -224,7 +263,10 @@ async fn data_statuses_for_invisible_topics_and_offline_partitions_are_knobs() {
             .json(&json!({"records": [{"value": "v", "partition": 0}]}))
             .send()
     };
-    assert_eq!(produce("hidden").await.expect("answers").status().as_u16(), 400);
+    assert_eq!(
+        produce("hidden").await.expect("answers").status().as_u16(),
+        400
+    );
     let (status, _) = env
         .get_json(&token, "/v1/consumer/topics/hidden/partitions/0/offsets/0")
         .await;
@@ -235,7 +277,10 @@ async fn data_statuses_for_invisible_topics_and_offline_partitions_are_knobs() {
         .import_topics(json!([{"name": "lonely", "partitions": [{"replicas": [1001], "earliest": 0, "latest": 0}]}]))
         .expect("imported");
     assert!(control.broker_down(1001));
-    assert_eq!(produce("lonely").await.expect("answers").status().as_u16(), 503);
+    assert_eq!(
+        produce("lonely").await.expect("answers").status().as_u16(),
+        503
+    );
     let (status, _) = env
         .get_json(&token, "/v1/consumer/topics/lonely/partitions/0/offsets/0")
         .await;
@@ -252,14 +297,20 @@ async fn the_scope_can_be_checked_before_the_secret() {
     ];
     let env = Env::start(instant()).await;
     let (status, body) = env.token_form(&form).await;
-    assert_eq!((status, body["error_codes"][0].as_u64()), (401, Some(7000215)));
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (401, Some(7000215))
+    );
     let env = Env::start(EmulatorConfig {
         scope_checked_first: true,
         ..instant()
     })
     .await;
     let (status, body) = env.token_form(&form).await;
-    assert_eq!((status, body["error_codes"][0].as_u64()), (400, Some(1002012)));
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(1002012))
+    );
 }
 
 #[test]

@@ -50,7 +50,10 @@ async fn requests_alternate_between_nodes() {
         .into_iter()
         .find(|r| r.operation == "token")
         .expect("the token request is logged");
-    assert_eq!(token_entry.node, None, "Entra is not behind the proxy's gateway");
+    assert_eq!(
+        token_entry.node, None,
+        "Entra is not behind the proxy's gateway"
+    );
 }
 
 #[tokio::test]
@@ -65,7 +68,10 @@ async fn a_new_topic_is_listed_then_not_then_again_until_the_lagging_node_catche
         let listed = env.list(&token).await.contains(&"flicker".to_string());
         seen.push((last_node(&env), listed));
     }
-    assert!(started.elapsed() < Duration::from_millis(LAG_MS), "the test ran too slowly");
+    assert!(
+        started.elapsed() < Duration::from_millis(LAG_MS),
+        "the test ran too slowly"
+    );
     for (node, listed) in &seen {
         assert_eq!(*listed, *node == 0, "node {node} while lagging: {seen:?}");
     }
@@ -79,8 +85,7 @@ async fn a_new_topic_is_listed_then_not_then_again_until_the_lagging_node_catche
     }
     describe.sort_unstable();
     assert_eq!(describe, [(0, 200), (1, 404)]);
-    tokio::time::sleep(Duration::from_millis(LAG_MS + 100).saturating_sub(started.elapsed()))
-        .await;
+    tokio::time::sleep(Duration::from_millis(LAG_MS + 100).saturating_sub(started.elapsed())).await;
     for _ in 0..2 {
         assert!(env.list(&token).await.contains(&"flicker".to_string()));
     }
@@ -102,7 +107,11 @@ async fn an_out_of_band_delete_reaches_the_lagging_node_later() {
         seen.push((last_node(&env), listed));
     }
     for (node, listed) in &seen {
-        assert_eq!(*listed, *node == 1, "only the lagging node still lists it: {seen:?}");
+        assert_eq!(
+            *listed,
+            *node == 1,
+            "only the lagging node still lists it: {seen:?}"
+        );
     }
     // Until every node forgot it, the name is taken.
     assert_eq!(env.put_topic(&token, "leaving", None).await.0, 400);

@@ -32,7 +32,11 @@ fn limited(answer: ThrottleAnswer, retry_after_as: RetryAfterAs) -> EmulatorConf
 
 #[tokio::test]
 async fn a_client_over_its_burst_gets_429_with_retry_after_seconds_and_others_do_not() {
-    let env = Env::start(limited(ThrottleAnswer::TooManyRequests, RetryAfterAs::Seconds)).await;
+    let env = Env::start(limited(
+        ThrottleAnswer::TooManyRequests,
+        RetryAfterAs::Seconds,
+    ))
+    .await;
     let token = env.token_for(CLIENT_ID, SECRET).await;
     let other = env.token_for(OTHER_ID, OTHER_SECRET).await;
     for _ in 0..3 {
@@ -62,7 +66,11 @@ async fn a_client_over_its_burst_gets_429_with_retry_after_seconds_and_others_do
 
 #[tokio::test]
 async fn retry_after_can_be_an_http_date() {
-    let env = Env::start(limited(ThrottleAnswer::TooManyRequests, RetryAfterAs::HttpDate)).await;
+    let env = Env::start(limited(
+        ThrottleAnswer::TooManyRequests,
+        RetryAfterAs::HttpDate,
+    ))
+    .await;
     let token = env.token().await;
     for _ in 0..3 {
         env.get_json(&token, "/v1/status").await;
@@ -90,7 +98,10 @@ async fn a_busy_gateway_answers_503_without_retry_after() {
     let (status, _) = env.put_topic(&token, "burst-2", None).await;
     assert_eq!(status, 503);
     assert!(
-        !env.emulator.control().topic_names().contains(&"burst-2".to_string()),
+        !env.emulator
+            .control()
+            .topic_names()
+            .contains(&"burst-2".to_string()),
         "a throttled create has no effect"
     );
     let response = env.get(&token, "/v1/metadata/topics").await;
