@@ -80,6 +80,12 @@ pub struct EmulatorConfig {
     pub kafka_version: String,
     /// Status of a create refused for a topic config.
     pub config_refusal_status: u16,
+    /// Domain names of the tenant (`contoso.onmicrosoft.com`) accepted in place of `tenantId`
+    /// in token, discovery and key paths.
+    pub tenant_domains: Vec<String>,
+    /// How far Entra's clock runs ahead of the proxy's (negative: behind): shifts `iat`, `nbf`
+    /// and `exp` of issued tokens.
+    pub clock_skew_seconds: i64,
 }
 
 /// A token bucket per client (the `appid` of the bearer token; requests without a readable
@@ -167,6 +173,8 @@ impl Default for EmulatorConfig {
             rate_limit: None,
             kafka_version: "3.2.0".to_string(),
             config_refusal_status: 400,
+            tenant_domains: Vec::new(),
+            clock_skew_seconds: 0,
         }
     }
 }

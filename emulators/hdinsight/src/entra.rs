@@ -108,8 +108,14 @@ fn missing(parameter: &str) -> Reply {
     )
 }
 
+/// The tenant id, or one of the tenant's domain names when configured.
 fn known_tenant(shared: &Shared, tenant: &str) -> bool {
     tenant.eq_ignore_ascii_case(&shared.config.tenant_id)
+        || shared
+            .config
+            .tenant_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(tenant))
 }
 
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
@@ -141,7 +147,22 @@ pub(crate) fn object_id(app: &AppConfig) -> String {
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
 pub(crate) fn token(shared: &Shared, tenant: &str, head: &Head, body: &Bytes) -> Reply {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+    // Like Entra, only a form body is read: JSON or a missing content type reads as no
+    // parameters at all (so `grant_type` is reported missing).
+    let is_form = head
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    let form: HashMap<String, String> = if is_form {
+        url::form_urlencoded::parse(body).into_owned().collect()
+    } else {
+        HashMap::new()
+    };
     let basic = basic_credentials(&head.headers);
     let client_id = form
         .get("client_id")
@@ -299,11 +320,23 @@ fn token_checked(
 
 /// The scope must be `{resource}/.default` of the configured resource.
 fn check_scope(shared: &Shared, tenant: &str, scope: &str) -> Result<(), Reply> {
-    // OIDC scopes some libraries add are ignored; the resource scope is what counts.
-    let resource_scope = scope
+    // OIDC scopes some libraries add are ignored; the resource scope is what counts, and a
+    // token is for one resource only.
+    let resource_scopes: Vec<&str> = scope
         .split_whitespace()
-        .find(|s| !matches!(*s, "openid" | "profile" | "offline_access"))
-        .unwrap_or("");
+        .filter(|s| !matches!(*s, "openid" | "profile" | "offline_access"))
+        .collect();
+    if resource_scopes.len() > 1 {
+        return Err(aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            &format!(
+                "The provided value for the input parameter 'scope' is not valid. One or more scopes in '{scope}' are not compatible with each other."
+            ),
+        ));
+    }
+    let resource_scope = resource_scopes.first().copied().unwrap_or("");
     let Some(resource) = resource_scope.strip_suffix("/.default") else {
         return Err(aad_error(
             StatusCode::BAD_REQUEST,
@@ -346,8 +379,10 @@ pub(crate) fn mint(shared: &Shared, spec: &TokenSpec) -> Option<String> {
             None => state.apps.first().cloned().unwrap_or_default(),
         }
     };
+    // Entra's clock runs `clockSkewSeconds` off the proxy's.
     let now = chrono::Utc::now()
         .timestamp()
+        .saturating_add(config.clock_skew_seconds)
         .saturating_add(spec.issued_offset_seconds);
     let lifetime = spec
         .lifetime_seconds
@@ -380,9 +415,10 @@ pub(crate) fn mint(shared: &Shared, spec: &TokenSpec) -> Option<String> {
         groups: spec.groups.clone().unwrap_or(app.groups),
     };
     let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(shared.key.kid.clone());
-    header.x5t = Some(shared.key.kid.clone());
-    jsonwebtoken::encode(&header, &claims, &shared.key.encoding).ok()
+    let key = shared.key.current();
+    header.kid = Some(key.kid.clone());
+    header.x5t = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, &claims, &key.encoding).ok()
 }
 
 fn issuer(tenant: &str) -> String {
@@ -428,11 +464,11 @@ pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<AccessCl
     };
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| unauthorized("The bearer token is malformed."))?;
-    if header.kid.as_deref() != Some(shared.key.kid.as_str()) {
+    let Some(key) = header.kid.as_deref().and_then(|kid| shared.key.find(kid)) else {
         return Err(unauthorized(
             "The bearer token was signed with an unknown key.",
         ));
-    }
+    };
     let config = &shared.config;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[config.resource.as_str()]);
@@ -440,8 +476,8 @@ pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<AccessCl
     validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
     validation.validate_nbf = true;
     validation.leeway = config.token_leeway_seconds;
-    let data = jsonwebtoken::decode::<AccessClaims>(token, &shared.key.decoding, &validation)
-        .map_err(|err| {
+    let data =
+        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation).map_err(|err| {
             unauthorized(match err.kind() {
                 ErrorKind::ExpiredSignature => "The bearer token is expired.",
                 ErrorKind::ImmatureSignature => "The bearer token is not valid yet.",
@@ -475,7 +511,7 @@ pub(crate) fn discovery(shared: &Shared, tenant: &str) -> Reply {
     if !known_tenant(shared, tenant) {
         return unknown_tenant(tenant);
     }
-    let base = format!("{}/{}", shared.base_url, shared.config.tenant_id);
+    let base = format!("{}/{}", shared.authority_url, shared.config.tenant_id);
     Reply::json(
         StatusCode::OK,
         &json!({
@@ -506,17 +542,22 @@ pub(crate) fn jwks(shared: &Shared, tenant: &str) -> Reply {
     if !known_tenant(shared, tenant) {
         return unknown_tenant(tenant);
     }
-    let key = &shared.key;
-    Reply::json(
-        StatusCode::OK,
-        &json!({"keys": [{
-            "kty": "RSA",
-            "use": "sig",
-            "kid": key.kid,
-            "x5t": key.kid,
-            "n": key.n,
-            "e": key.e,
-            "issuer": format!("{}/{}/v2.0", shared.base_url, shared.config.tenant_id),
-        }]}),
-    )
+    let issuer = format!("{}/{}/v2.0", shared.authority_url, shared.config.tenant_id);
+    let keys: Vec<serde_json::Value> = shared
+        .key
+        .served()
+        .iter()
+        .map(|key| {
+            json!({
+                "kty": "RSA",
+                "use": "sig",
+                "kid": key.kid,
+                "x5t": key.kid,
+                "n": key.n,
+                "e": key.e,
+                "issuer": issuer,
+            })
+        })
+        .collect();
+    Reply::json(StatusCode::OK, &json!({ "keys": keys }))
 }

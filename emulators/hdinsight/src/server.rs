@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{AppConfig, EmulatorConfig, RetryAfterAs, ThrottleAnswer};
-use crate::keys::SigningKey;
+use crate::keys::KeyRing;
 use crate::model::Cluster;
 use crate::observe::{FaultBody, FaultRule, Faults, LoggedRequest, RequestLog, Stats};
 use crate::{control, entra, proxy};
@@ -53,10 +53,37 @@ impl State {
     }
 }
 
+/// What one listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Proxy and Entra paths on one listener.
+    Both,
+    /// The proxy (and the control API) only.
+    Proxy,
+    /// Entra only: token, discovery, keys (and the control API).
+    Authority,
+}
+
+impl Role {
+    fn serves(self, route: &Route) -> bool {
+        let entra = matches!(
+            route,
+            Route::Token(_) | Route::Discovery(_) | Route::Jwks(_)
+        );
+        match self {
+            Role::Both => true,
+            Role::Proxy => !entra,
+            Role::Authority => entra || matches!(route, Route::Control(_)),
+        }
+    }
+}
+
 pub(crate) struct Shared {
     pub config: EmulatorConfig,
     pub base_url: String,
-    pub key: SigningKey,
+    /// Where the Entra endpoints are served: `base_url`, or a listener of their own.
+    pub authority_url: String,
+    pub key: KeyRing,
     pub state: Mutex<State>,
 }
 
@@ -383,10 +410,17 @@ pub(crate) struct Head {
     pub node: u32,
 }
 
-pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    role: Role,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
-    let route = classify(&parts.method, &path);
+    let mut route = classify(&parts.method, &path);
+    if !role.serves(&route) {
+        route = Route::Unknown;
+    }
     let node = if route.is_proxy() {
         let nodes = u64::from(shared.config.management_nodes.max(1));
         let mut state = shared.lock();
@@ -621,6 +655,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
+    role: Role,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let mut connections = JoinSet::new();
@@ -641,7 +676,7 @@ pub(crate) async fn serve(
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(shared, request).await) }
+                async move { Ok::<_, Infallible>(handle(shared, role, request).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             match tls {
