@@ -54,13 +54,23 @@ pub fn blocked_from(e: &ProxyError) -> Blocked {
 }
 
 /// What a create's error means for the plan. `Err` when the create could not even be tried.
-fn create_outcome(e: &ProxyError) -> Result<CreateOutcome, Blocked> {
-    match e {
-        ProxyError::Rejected { .. }
-        | ProxyError::NotFound { .. }
-        | ProxyError::Unsupported { .. } => Ok(CreateOutcome::Rejected {
+fn create_outcome(e: &ProxyError, request: &plan::CreateRequest) -> Result<CreateOutcome, Blocked> {
+    let refused = |cause| {
+        Ok(CreateOutcome::Rejected {
             message: e.to_string(),
-        }),
+            cause,
+        })
+    };
+    match e {
+        ProxyError::Rejected { status, body } => refused(plan::classify_refusal(
+            *status,
+            body,
+            &request.topic_name,
+            &request.config,
+        )),
+        ProxyError::NotFound { .. } => refused(plan::Refusal::Unclear),
+        // The proxy has no create at all: about the request, not time.
+        ProxyError::Unsupported { .. } => refused(plan::Refusal::Request),
         // 429: refused before any work was done; nothing was created.
         ProxyError::Throttled { status: 429, .. } => Err(blocked_from(e)),
         ProxyError::Forbidden { .. }
@@ -244,7 +254,7 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
                     .await
                 {
                     Ok(_) => CreateOutcome::Accepted,
-                    Err(e) => create_outcome(&e)?,
+                    Err(e) => create_outcome(&e, &request)?,
                 };
                 if !matches!(outcome, CreateOutcome::Rejected { .. }) {
                     let uncertain = matches!(outcome, CreateOutcome::Uncertain { .. });
