@@ -683,8 +683,8 @@ async fn the_proxys_own_rate_limit_during_a_200_topic_burst() {
     let (_dir, env) = start(ClusterSettings {
         emulator: Some(|c: &mut EmulatorConfig| {
             c.rate_limit = Some(RateLimit {
-                requests_per_second: 40.0,
-                burst: 40,
+                requests_per_second: 60.0,
+                burst: 60,
                 answer: ThrottleAnswer::TooManyRequests,
                 retry_after_as: RetryAfterAs::HttpDate,
             });
@@ -738,7 +738,7 @@ async fn the_signing_key_rotates_mid_run() {
 /// the proxy allows 150 s of skew, so tokens are valid at once. Behind, it allows 75 s, so a
 /// token is refused by the proxy 15 s after it was issued, 15 s before the operator would
 /// refresh it: every token ends in a 401, a refresh and a retry.
-async fn skewed(adjust: fn(&mut EmulatorConfig), prefix: &str) {
+async fn skewed(adjust: fn(&mut EmulatorConfig), prefix: &str, refused_tokens: bool) {
     let (_dir, env) = start(ClusterSettings {
         token_lifetime: Duration::from_secs(60),
         emulator: Some(adjust),
@@ -753,6 +753,8 @@ async fn skewed(adjust: fn(&mut EmulatorConfig), prefix: &str) {
     tokio::time::sleep(Duration::from_secs(32)).await;
     names.extend(apply_many(&env, &format!("{prefix}-late"), 5).await);
     all_ready(&env, &names, Duration::from_secs(20)).await;
+    let refused = env.hdi.control().stats().total_status(401);
+    assert_eq!(refused > 0, refused_tokens, "{refused} tokens refused");
     sampler.assert_calm();
     assert_created_once(&env, &names);
     assert_no_alarm_events(&env, &names).await;
@@ -767,6 +769,7 @@ async fn entra_two_minutes_ahead() {
             c.token_leeway_seconds = 150;
         },
         "ahead",
+        false,
     )
     .await;
 }
@@ -779,6 +782,7 @@ async fn entra_two_minutes_behind() {
             c.token_leeway_seconds = 75;
         },
         "behind",
+        true,
     )
     .await;
 }
