@@ -14,7 +14,7 @@ use common::{CLIENT_ID, Env, SCOPE, SECRET, fast_config};
 use hdinsight_emulator::EmulatorConfig;
 use serde_json::Value;
 
-fn form<'a>(scope: &'a str) -> Vec<(&'a str, &'a str)> {
+fn form(scope: &str) -> Vec<(&str, &str)> {
     vec![
         ("grant_type", "client_credentials"),
         ("client_id", CLIENT_ID),
