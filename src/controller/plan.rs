@@ -502,6 +502,22 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
     }
 
     if d.policy == ManagementPolicy::Observe {
+        // An observed topic that existed is not reported gone on one lagging node's word
+        // either: only when list and describe agree through the grace period.
+        if prev.partitions.is_some() {
+            if obs.listed {
+                return finish_unchanged(input, None, Duration::from_secs(1));
+            }
+            let since = prev.missing_since.clone().unwrap_or(Time(input.now));
+            let missing_for = elapsed_since(input.now, &since);
+            if missing_for < input.settings.recreate_grace {
+                let remaining = input.settings.recreate_grace.saturating_sub(missing_for);
+                let poll = (input.settings.recreate_grace / 4)
+                    .min(remaining)
+                    .clamp(Duration::from_secs(1), Duration::from_secs(30));
+                return finish_unchanged(input, Some(since), poll);
+            }
+        }
         let status = base_status(input);
         return finish_not_ready(
             input,
@@ -1893,15 +1909,27 @@ mod tests {
             ("False".into(), reason::TOPIC_NOT_FOUND.into())
         );
         assert!(!is_true(&f.status.conditions, STALLED));
-        let c = Case::new(
+        // One that existed is reported gone only when list and describe agree through the
+        // grace period (a lagging management node proves nothing).
+        let mut c = Case::new(
             json!({"managementPolicy": "Observe"}),
             Some(present_status(3)),
         );
-        let f = finish(c.decide(&Observation {
+        let ready = c.topic.status.clone().unwrap_or_default();
+        let gone = Observation {
             described: Some(Described::NotFound),
             ..Default::default()
-        }));
+        };
+        let f = finish(c.decide(&gone));
+        assert_eq!(f.status.conditions, ready.conditions);
+        c.topic.status = Some(f.status);
+        c.now = ts(301);
+        let f = finish(c.decide(&gone));
         assert_eq!(ready_reason(&f.status).1, reason::TOPIC_NOT_FOUND);
+        assert!(
+            matches!(c.decide(&gone), Decision::Finish(_)),
+            "Observe never creates"
+        );
     }
 
     #[test]
