@@ -786,3 +786,50 @@ async fn entra_two_minutes_behind() {
     )
     .await;
 }
+
+/// The other side: a refusal that time does not fix is reported — once, naming the key — and
+/// does not hold up the topics around it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_the_clusters_kafka_refuses_is_stalled_naming_the_key() {
+    let (_dir, env) = start(ClusterSettings {
+        // HDInsight 4.0's Kafka 2.1 has no max.compaction.lag.ms (it came with 2.3).
+        emulator: Some(|c: &mut EmulatorConfig| c.kafka_version = "2.1.1".to_string()),
+        ..cluster()
+    })
+    .await;
+    let mut op = spawn_operator(&env, &[]);
+    create(
+        &env,
+        &topic(
+            "compacted",
+            serde_json::json!({"config": {"cleanup.policy": "compact", "max.compaction.lag.ms": 60000}}),
+        ),
+    )
+    .await;
+    let fine = apply_many(&env, "beside", 3).await;
+    let t = wait_topic(&env, "compacted", Duration::from_secs(30), "Stalled", |t| {
+        condition(t, "Stalled").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    let (_, reason, message) = condition(&t, "Stalled").unwrap_or_default();
+    assert_eq!(reason, "CreateRejected");
+    assert!(
+        message.contains("config max.compaction.lag.ms"),
+        "{message}"
+    );
+    all_ready(&env, &fine, Duration::from_secs(30)).await;
+    let warnings: Vec<_> = events_of(&env, "compacted")
+        .await
+        .into_iter()
+        .filter(|e| e.1 == "CreateRejected")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        env.hdi
+            .control()
+            .topic_names()
+            .iter()
+            .all(|n| n != "compacted")
+    );
+    assert_invariants(&env, &mut op, 4, 20.0);
+}
