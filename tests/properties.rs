@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use hdinsight_topic_operator::auth::{AuthError, decode_rejection, decode_success};
 use hdinsight_topic_operator::controller::plan::{
     self, Blocked, CreateOutcome, Decision, Described, DesiredTopic, Finish, Observation,
-    PlanInput, PlanSettings,
+    PlanInput, PlanSettings, Refusal,
 };
 use hdinsight_topic_operator::crd::{
     DRIFTED, KafkaTopic, KafkaTopicStatus, MAX_PARTITION_DETAILS, MAX_TOPIC_NAME_LEN,
@@ -659,8 +659,21 @@ fn described() -> impl Strategy<Value = Described> {
 fn create_outcome() -> impl Strategy<Value = CreateOutcome> {
     prop_oneof![
         Just(CreateOutcome::Accepted),
-        ".{0,16}".prop_map(|message| CreateOutcome::Rejected { message }),
+        (".{0,16}", refusal())
+            .prop_map(|(message, cause)| CreateOutcome::Rejected { message, cause }),
         ".{0,16}".prop_map(|message| CreateOutcome::Uncertain { message }),
+    ]
+}
+
+fn refusal() -> impl Strategy<Value = Refusal> {
+    prop_oneof![
+        Just(Refusal::Exists),
+        Just(Refusal::Config { key: None }),
+        Just(Refusal::Config {
+            key: Some("retention.ms".to_string())
+        }),
+        Just(Refusal::Request),
+        Just(Refusal::Unclear),
     ]
 }
 

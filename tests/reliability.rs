@@ -447,3 +447,389 @@ async fn malformed_truncated_oversized_and_stalled_answers_are_survived() {
     all_ready(&env, &more, Duration::from_secs(60)).await;
     assert_invariants(&env, &mut op, 6, 100.0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The unhappy cluster: situations time fixes, and the operator must not call them failures.
+// Each scenario samples every KafkaTopic's conditions while it runs and asserts: never
+// `Stalled`, never `TopicMissing`, every topic created exactly once (the emulator's
+// `createdPerTopic`, which counts creates that took effect whatever the caller was answered),
+// and no `TopicRecreated` Event.
+
+use std::sync::{Arc, Mutex};
+
+use hdinsight_emulator::{EmulatorConfig, RateLimit, RetryAfterAs, ThrottleAnswer};
+
+/// Every condition seen while sampling that time fixes and a user must not be paged for.
+struct Sampler {
+    seen: Arc<Mutex<Vec<String>>>,
+    samples: Arc<Mutex<usize>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sampler {
+    /// Lists the KafkaTopics every 150 ms and notes any Stalled=True or TopicMissing.
+    fn start(env: &Env) -> Sampler {
+        let api = topics(env);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let samples = Arc::new(Mutex::new(0usize));
+        let (seen_in, samples_in) = (seen.clone(), samples.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                if let Ok(list) = api.list(&Default::default()).await {
+                    for t in &list.items {
+                        let name = t.metadata.name.clone().unwrap_or_default();
+                        let bad = [
+                            condition(t, "Stalled")
+                                .filter(|c| c.0 == "True")
+                                .map(|c| format!("{name}: Stalled {} {}", c.1, c.2)),
+                            ready(t)
+                                .filter(|r| r.1 == "TopicMissing")
+                                .map(|r| format!("{name}: TopicMissing {}", r.2)),
+                        ];
+                        if let Ok(mut seen) = seen_in.lock() {
+                            seen.extend(bad.into_iter().flatten());
+                        }
+                    }
+                    if let Ok(mut n) = samples_in.lock() {
+                        *n += 1;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        });
+        Sampler {
+            seen,
+            samples,
+            task,
+        }
+    }
+
+    /// Stops sampling and asserts nothing a person would be paged for was ever shown.
+    fn assert_calm(self) {
+        self.task.abort();
+        let samples = self.samples.lock().map(|n| *n).unwrap_or(0);
+        assert!(
+            samples >= 3,
+            "only {samples} samples: the sampler did not run"
+        );
+        let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut distinct = seen.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert!(
+            distinct.is_empty(),
+            "conditions time fixes were reported as failures ({} samples):\n{}",
+            seen.len(),
+            distinct.into_iter().take(10).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+/// Every name created exactly once on the cluster, and nothing else created.
+fn assert_created_once(env: &Env, names: &[String]) {
+    let created = env.hdi.control().stats().created_per_topic;
+    for name in names {
+        assert_eq!(
+            created.get(name),
+            Some(&1),
+            "{name} was created {:?} times",
+            created.get(name)
+        );
+    }
+    let extra: Vec<_> = created.keys().filter(|k| !names.contains(k)).collect();
+    assert!(extra.is_empty(), "unexpected creates: {extra:?}");
+}
+
+/// No topic was announced as re-created, and no refusal was announced for these topics.
+async fn assert_no_alarm_events(env: &Env, names: &[String]) {
+    use k8s_openapi::api::events::v1::Event;
+    let api: kube::Api<Event> = kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    let events = api
+        .list(&Default::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    let alarms: Vec<String> = events
+        .iter()
+        .filter(|e| {
+            let about = e
+                .regarding
+                .as_ref()
+                .and_then(|r| r.name.clone())
+                .unwrap_or_default();
+            names.contains(&about)
+                && matches!(
+                    e.reason.as_deref(),
+                    Some("TopicRecreated" | "CreateRejected" | "NotVisible")
+                )
+        })
+        .map(|e| format!("{:?} {:?}", e.reason, e.note))
+        .collect();
+    assert!(alarms.is_empty(), "{alarms:?}");
+}
+
+/// The Ready reason of each topic.
+async fn ready_reasons(env: &Env, names: &[String]) -> HashMap<String, String> {
+    topics(env)
+        .list(&Default::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| names.contains(&t.metadata.name.clone().unwrap_or_default()))
+        .map(|t| {
+            (
+                t.metadata.name.clone().unwrap_or_default(),
+                ready(&t).map(|r| r.1).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_that_happen_but_are_answered_500() {
+    let (_dir, env) = start(cluster()).await;
+    let mut op = spawn_operator(&env, &[]);
+    let sampler = Sampler::start(&env);
+    // Half the creates take effect and are answered 500 anyway.
+    env.hdi.control().set_faults(Faults {
+        rules: vec![FaultRule {
+            applied: true,
+            ..rule(&["create"], 500, 0.5)
+        }],
+        ..Default::default()
+    });
+    let names = apply_many(&env, "applied", 20).await;
+    all_ready(&env, &names, Duration::from_secs(45)).await;
+    let answered_500 = env.hdi.control().stats().count_status("create", 500);
+    assert!(answered_500 > 0, "the fault fired");
+    sampler.assert_calm();
+    assert_created_once(&env, &names);
+    assert_no_alarm_events(&env, &names).await;
+    // Our own creates: Created, whatever answer they got — never Adopted.
+    let reasons = ready_reasons(&env, &names).await;
+    assert!(reasons.values().all(|r| r == "Created"), "{reasons:?}");
+    assert_invariants(&env, &mut op, 20, 20.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_management_nodes_three_seconds_apart_and_100_topics() {
+    let (_dir, env) = start(ClusterSettings {
+        emulator: Some(|c: &mut EmulatorConfig| {
+            c.management_nodes = 2;
+            c.node_lag_ms = 3000;
+        }),
+        ..cluster()
+    })
+    .await;
+    // The recreate grace must outlast the nodes' lag (the default, 5 min, does by far).
+    let mut op = spawn_operator(&env, &[("HDI_RECREATE_GRACE", "5s")]);
+    let sampler = Sampler::start(&env);
+    let names = apply_many(&env, "lag", 100).await;
+    all_ready(&env, &names, Duration::from_secs(45)).await;
+    // Two resync rounds more (3 s each) while lagging views of fresh topics come and go.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    sampler.assert_calm();
+    assert_created_once(&env, &names);
+    assert_no_alarm_events(&env, &names).await;
+    let stats = env.hdi.control().stats();
+    assert!(
+        stats.count_status("describe", 404) > 0,
+        "the lagging node did answer 404 for listed topics"
+    );
+    assert_invariants(&env, &mut op, 100, 12.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_created_out_of_band_just_before_the_apply() {
+    let (_dir, env) = start(ClusterSettings {
+        out_of_band_delay: Duration::from_secs(4),
+        ..cluster()
+    })
+    .await;
+    let mut op = spawn_operator(&env, &[]);
+    let sampler = Sampler::start(&env);
+    let names: Vec<String> = (0..10).map(|i| format!("oob-{i:03}")).collect();
+    for name in &names {
+        env.hdi
+            .control()
+            .create_topic_out_of_band(name, 3, 3)
+            .expect("created by another tool");
+    }
+    for name in &names {
+        create(&env, &topic(name, serde_json::json!({"partitions": 3}))).await;
+    }
+    // The proxy refuses the creates ("already exists") long before it lists the topics.
+    let t = wait_reason(&env, "oob-000", "WaitingForVisibility").await;
+    assert_eq!(
+        condition(&t, "Reconciling").map(|c| c.0).as_deref(),
+        Some("True")
+    );
+    all_ready(&env, &names, Duration::from_secs(30)).await;
+    sampler.assert_calm();
+    let reasons = ready_reasons(&env, &names).await;
+    assert!(reasons.values().all(|r| r == "Adopted"), "{reasons:?}");
+    assert!(
+        env.hdi.control().stats().created_per_topic.is_empty(),
+        "no create of the operator took effect"
+    );
+    assert!(env.hdi.control().stats().count_status("create", 400) >= 10);
+    assert_no_alarm_events(&env, &names).await;
+    assert_invariants(&env, &mut op, 10, 30.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxys_own_rate_limit_during_a_200_topic_burst() {
+    let (_dir, env) = start(ClusterSettings {
+        emulator: Some(|c: &mut EmulatorConfig| {
+            c.rate_limit = Some(RateLimit {
+                requests_per_second: 60.0,
+                burst: 60,
+                answer: ThrottleAnswer::TooManyRequests,
+                retry_after_as: RetryAfterAs::HttpDate,
+            });
+        }),
+        ..cluster()
+    })
+    .await;
+    let mut op = spawn_operator(&env, &[]);
+    let sampler = Sampler::start(&env);
+    let names = apply_many(&env, "rl", 200).await;
+    all_ready(&env, &names, Duration::from_secs(55)).await;
+    sampler.assert_calm();
+    assert!(
+        env.hdi.control().stats().total_status(429) > 0,
+        "the rate limit was hit"
+    );
+    assert_created_once(&env, &names);
+    assert_no_alarm_events(&env, &names).await;
+    assert_invariants(&env, &mut op, 200, 12.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signing_key_rotates_mid_run() {
+    let (_dir, env) = start(cluster()).await;
+    let mut op = spawn_operator(&env, &[]);
+    let sampler = Sampler::start(&env);
+    let mut names = apply_many(&env, "key", 10).await;
+    all_ready(&env, &names, Duration::from_secs(30)).await;
+    let old_kid = env.hdi.control().signing_kid();
+    // The old key leaves the JWKS at once: the cached token is refused (unknown kid).
+    env.hdi
+        .control()
+        .rotate_signing_key(Duration::ZERO)
+        .expect("rotated");
+    assert_ne!(env.hdi.control().signing_kid(), old_kid);
+    names.extend(apply_many(&env, "key-after", 10).await);
+    all_ready(&env, &names, Duration::from_secs(30)).await;
+    let stats = env.hdi.control().stats();
+    assert!(stats.total_status(401) > 0, "the old token was refused");
+    assert!(
+        stats.tokens_issued.get(CLIENT_ID).copied().unwrap_or(0) >= 2,
+        "a new token was fetched"
+    );
+    sampler.assert_calm();
+    assert_created_once(&env, &names);
+    assert_no_alarm_events(&env, &names).await;
+    assert_invariants(&env, &mut op, 20, 20.0);
+}
+
+/// Entra's clock two minutes ahead of or behind the proxy's, with one-minute tokens. Ahead,
+/// the proxy allows 150 s of skew, so tokens are valid at once. Behind, it allows 75 s, so a
+/// token is refused by the proxy 15 s after it was issued, 15 s before the operator would
+/// refresh it: every token ends in a 401, a refresh and a retry.
+async fn skewed(adjust: fn(&mut EmulatorConfig), prefix: &str, refused_tokens: bool) {
+    let (_dir, env) = start(ClusterSettings {
+        token_lifetime: Duration::from_secs(60),
+        emulator: Some(adjust),
+        ..cluster()
+    })
+    .await;
+    let mut op = spawn_operator(&env, &[]);
+    let sampler = Sampler::start(&env);
+    let mut names = apply_many(&env, prefix, 10).await;
+    all_ready(&env, &names, Duration::from_secs(30)).await;
+    // Past the first token's end on the proxy's clock.
+    tokio::time::sleep(Duration::from_secs(32)).await;
+    names.extend(apply_many(&env, &format!("{prefix}-late"), 5).await);
+    all_ready(&env, &names, Duration::from_secs(20)).await;
+    let refused = env.hdi.control().stats().total_status(401);
+    assert_eq!(refused > 0, refused_tokens, "{refused} tokens refused");
+    sampler.assert_calm();
+    assert_created_once(&env, &names);
+    assert_no_alarm_events(&env, &names).await;
+    assert_invariants(&env, &mut op, 15, 30.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_two_minutes_ahead() {
+    skewed(
+        |c| {
+            c.clock_skew_seconds = 120;
+            c.token_leeway_seconds = 150;
+        },
+        "ahead",
+        false,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_two_minutes_behind() {
+    skewed(
+        |c| {
+            c.clock_skew_seconds = -120;
+            c.token_leeway_seconds = 75;
+        },
+        "behind",
+        true,
+    )
+    .await;
+}
+
+/// The other side: a refusal that time does not fix is reported — once, naming the key — and
+/// does not hold up the topics around it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_the_clusters_kafka_refuses_is_stalled_naming_the_key() {
+    let (_dir, env) = start(ClusterSettings {
+        // HDInsight 4.0's Kafka 2.1 has no max.compaction.lag.ms (it came with 2.3).
+        emulator: Some(|c: &mut EmulatorConfig| c.kafka_version = "2.1.1".to_string()),
+        ..cluster()
+    })
+    .await;
+    let mut op = spawn_operator(&env, &[]);
+    create(
+        &env,
+        &topic(
+            "compacted",
+            serde_json::json!({"config": {"cleanup.policy": "compact", "max.compaction.lag.ms": 60000}}),
+        ),
+    )
+    .await;
+    let fine = apply_many(&env, "beside", 3).await;
+    let t = wait_topic(&env, "compacted", Duration::from_secs(30), "Stalled", |t| {
+        condition(t, "Stalled").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    let (_, reason, message) = condition(&t, "Stalled").unwrap_or_default();
+    assert_eq!(reason, "CreateRejected");
+    assert!(
+        message.contains("config max.compaction.lag.ms"),
+        "{message}"
+    );
+    all_ready(&env, &fine, Duration::from_secs(30)).await;
+    let warnings: Vec<_> = events_of(&env, "compacted")
+        .await
+        .into_iter()
+        .filter(|e| e.1 == "CreateRejected")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        env.hdi
+            .control()
+            .topic_names()
+            .iter()
+            .all(|n| n != "compacted")
+    );
+    assert_invariants(&env, &mut op, 4, 20.0);
+}

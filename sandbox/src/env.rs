@@ -40,6 +40,8 @@ pub struct ClusterSettings {
     pub latency: Duration,
     pub app_in_group: bool,
     pub token_lifetime: Duration,
+    /// Further changes to the emulated cluster (management nodes, rate limit, clock skew…).
+    pub emulator: Option<fn(&mut EmulatorConfig)>,
 }
 
 impl Default for ClusterSettings {
@@ -50,6 +52,7 @@ impl Default for ClusterSettings {
             latency: Duration::ZERO,
             app_in_group: true,
             token_lifetime: Duration::from_secs(3599),
+            emulator: None,
         }
     }
 }
@@ -78,7 +81,7 @@ impl Env {
     async fn start_with(dir: &Path, cluster: &ClusterSettings, rbac: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let loopback: SocketAddr = "127.0.0.1:0".parse()?;
-        let config = EmulatorConfig {
+        let mut config = EmulatorConfig {
             tenant_id: TENANT_ID.into(),
             cluster_group_id: CLUSTER_GROUP_ID.into(),
             apps: vec![AppConfig {
@@ -97,9 +100,14 @@ impl Env {
             token_lifetime_seconds: cluster.token_lifetime.as_secs().max(1),
             ..Default::default()
         };
-        let hdi = RunningEmulator::start(
+        if let Some(adjust) = cluster.emulator {
+            adjust(&mut config);
+        }
+        // Entra on a listener of its own: authority and endpoint differ as in Azure.
+        let hdi = RunningEmulator::start_with_authority(
             config,
             loopback,
+            Some(loopback),
             Transport::Tls {
                 dir: dir.join("hdinsight"),
             },
@@ -158,7 +166,7 @@ impl Env {
         let mut proxy: KafkaRestProxy = read_example("kafkarestproxy.yaml")?;
         proxy.spec = KafkaRestProxySpec {
             endpoint: self.hdi.base_url(),
-            authority: Some(self.hdi.base_url()),
+            authority: Some(self.hdi.authority_url()),
             ca_bundle_secret_ref: Some(SecretKeyReference {
                 name: "hdi-ca".into(),
                 key: Some("ca.crt".into()),

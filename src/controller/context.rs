@@ -65,6 +65,19 @@ impl Stores {
         self.proxies.iter().find_map(|s| s.get(&key))
     }
 
+    /// Whether the proxy and Secret caches hold their first full list: before that, a
+    /// KafkaRestProxy or Secret missing from them says nothing.
+    pub fn synced(&self) -> bool {
+        use futures::FutureExt as _;
+        self.proxies
+            .iter()
+            .all(|s| s.wait_until_ready().now_or_never().is_some())
+            && self
+                .secrets
+                .iter()
+                .all(|s| s.wait_until_ready().now_or_never().is_some())
+    }
+
     /// The metadata store that holds `namespace`'s Secrets (an empty one if it is not watched).
     pub fn secrets_for(&self, namespace: &str) -> Store<PartialObjectMeta<Secret>> {
         self.namespaces

@@ -100,9 +100,71 @@ pub enum CreateOutcome {
     /// 2xx: the proxy accepted it.
     Accepted,
     /// The proxy answered with an error status: nothing was created (or it already existed).
-    Rejected { message: String },
+    /// `cause` is what the answer says about why (see [`classify_refusal`]).
+    Rejected { message: String, cause: Refusal },
     /// No clear answer (5xx, timeout, connection lost after sending): it may have been created.
     Uncertain { message: String },
+}
+
+/// Why the proxy refused a create, as far as its answer tells. The proxy's error bodies are
+/// undocumented, so this is a reading of the status code and the text, and every class is
+/// checked against what the cluster shows before anything is reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The topic exists already (HTTP 409, or the answer says it exists): time fixes this — the
+    /// topic shows up once the proxy's caches catch up.
+    Exists,
+    /// A topic config was refused; `key` when the answer names one of the spec's keys.
+    Config { key: Option<String> },
+    /// The request itself: the name, the partition count or the replication factor.
+    Request,
+    /// The answer gives no reason.
+    Unclear,
+}
+
+/// Reads a refused create's answer: HTTP 409 or a text saying the topic exists → `Exists`; a
+/// text naming one of the request's config keys (or speaking of a config) → `Config`; a text
+/// about partitions, the replication factor or the name, or calling the request invalid →
+/// `Request`; anything else → `Unclear`. The topic's own name is removed from the text first,
+/// so that a name like `retention.ms-audit` is not mistaken for a config key.
+pub fn classify_refusal(
+    status: u16,
+    body: &str,
+    topic_name: &str,
+    config: &serde_json::Map<String, serde_json::Value>,
+) -> Refusal {
+    if status == 409 {
+        return Refusal::Exists;
+    }
+    let text = if topic_name.is_empty() {
+        body.to_ascii_lowercase()
+    } else {
+        body.replace(topic_name, "").to_ascii_lowercase()
+    };
+    // The longest key first: `retention.ms` must not win over `local.retention.ms`.
+    let mut keys: Vec<&String> = config.keys().collect();
+    keys.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    if let Some(key) = keys
+        .into_iter()
+        .find(|k| text.contains(&k.to_ascii_lowercase()))
+    {
+        return Refusal::Config {
+            key: Some(key.clone()),
+        };
+    }
+    if text.contains("exist") {
+        return Refusal::Exists;
+    }
+    if text.contains("config") {
+        return Refusal::Config { key: None };
+    }
+    if ["partition", "replication", "name", "invalid"]
+        .iter()
+        .any(|w| text.contains(w))
+    {
+        return Refusal::Request;
+    }
+    Refusal::Unclear
 }
 
 /// Result of a describe call.
@@ -291,29 +353,10 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
                     Duration::from_secs(1),
                 )
             }
-            CreateOutcome::Rejected { message } => match &obs.described {
+            CreateOutcome::Rejected { message, cause } => match &obs.described {
                 // "create answered non-2xx → re-observe; if the topic exists, adopt it".
                 Some(Described::Found(parts)) => finish_present(input, parts, obs),
-                Some(Described::NotFound) => {
-                    let status = base_status(input);
-                    finish_stalled(
-                        input,
-                        status,
-                        reason::CREATE_REJECTED,
-                        format!(
-                            "the proxy refused to create topic {}: {message}",
-                            d.topic_name
-                        ),
-                        vec![EventSpec::warning(
-                            reason::CREATE_REJECTED,
-                            format!(
-                                "the proxy refused to create topic {}: {message}",
-                                d.topic_name
-                            ),
-                        )],
-                        Duration::from_secs(60),
-                    )
-                }
+                Some(Described::NotFound) => refused(input, obs, message, cause),
                 None => Decision::Describe,
             },
         };
@@ -426,7 +469,55 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
         );
     }
 
+    if let Some(since) = waiting_for_existing(prev)
+        && d.policy == ManagementPolicy::Create
+    {
+        // A create was refused because the topic exists, and no create of ours is on record:
+        // wait for the proxy to show it (then it is adopted). Now and then the create is sent
+        // again — if the topic has gone meanwhile it is created; if the proxy still says it
+        // exists, the wait goes on.
+        let waited = elapsed_since(input.now, &since);
+        if waited >= input.settings.uncertain_retry {
+            return match obs.described {
+                None => Decision::Describe,
+                Some(_) => Decision::Create {
+                    request: create_request(d),
+                    recreation: false,
+                },
+            };
+        }
+        let message = find_condition(&prev.conditions, READY)
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        return finish_waiting(
+            input,
+            base_status(input),
+            reason::WAITING_FOR_VISIBILITY,
+            message,
+            vec![],
+            visibility_poll(waited)
+                .min(input.settings.uncertain_retry.saturating_sub(waited))
+                .max(Duration::from_millis(500)),
+        );
+    }
+
     if d.policy == ManagementPolicy::Observe {
+        // An observed topic that existed is not reported gone on one lagging node's word
+        // either: only when list and describe agree through the grace period.
+        if prev.partitions.is_some() {
+            if obs.listed {
+                return finish_unchanged(input, None, Duration::from_secs(1));
+            }
+            let since = prev.missing_since.clone().unwrap_or(Time(input.now));
+            let missing_for = elapsed_since(input.now, &since);
+            if missing_for < input.settings.recreate_grace {
+                let remaining = input.settings.recreate_grace.saturating_sub(missing_for);
+                let poll = (input.settings.recreate_grace / 4)
+                    .min(remaining)
+                    .clamp(Duration::from_secs(1), Duration::from_secs(30));
+                return finish_unchanged(input, Some(since), poll);
+            }
+        }
         let status = base_status(input);
         return finish_not_ready(
             input,
@@ -443,10 +534,25 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
     }
 
     if prev.partitions.is_some() {
-        // The topic existed and is gone (missing from the list and describe says 404).
+        // The topic existed and describe says 404. The proxy runs on several management nodes
+        // whose caches lag each other, so one answer proves nothing: the topic counts as gone
+        // only while the list and describe agree, observation after observation, for the whole
+        // grace period. Until then nothing visible changes; any sighting starts over.
+        if obs.listed {
+            return finish_unchanged(input, None, Duration::from_secs(1));
+        }
         let since = prev.missing_since.clone().unwrap_or(Time(input.now));
         let missing_for = elapsed_since(input.now, &since);
-        if missing_for >= input.settings.recreate_grace {
+        let reported = previous_ready_reason(prev) == Some(reason::TOPIC_MISSING);
+        if missing_for < input.settings.recreate_grace {
+            let remaining = input.settings.recreate_grace.saturating_sub(missing_for);
+            let poll = (input.settings.recreate_grace / 4)
+                .min(remaining)
+                .clamp(Duration::from_secs(1), Duration::from_secs(30));
+            return finish_unchanged(input, Some(since), poll);
+        }
+        if reported {
+            // Reported missing on an earlier reconcile and still gone on this one.
             return Decision::Create {
                 request: create_request(d),
                 recreation: true,
@@ -455,19 +561,18 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
         let mut status = base_status(input);
         copy_observed(prev, &mut status);
         status.missing_since = Some(since.clone());
-        let remaining = input.settings.recreate_grace.saturating_sub(missing_for);
         return finish_waiting(
             input,
             status,
             reason::TOPIC_MISSING,
             format!(
-                "topic {} existed but the cluster no longer has it (missing since {}); it will be created again (empty) if it is still missing {}s after that",
+                "topic {} existed but the cluster no longer has it: neither listed nor described since {} ({}s); it is created again (empty) if the next look agrees",
                 d.topic_name,
                 since.0,
                 input.settings.recreate_grace.as_secs()
             ),
             vec![],
-            remaining.clamp(Duration::from_secs(1), Duration::from_secs(30)),
+            Duration::from_secs(1),
         );
     }
 
@@ -475,6 +580,139 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
         request: create_request(d),
         recreation: false,
     }
+}
+
+/// Since when a topic has been waiting for the proxy to show a topic it says exists, when no
+/// create of ours is on record (`Ready` False `WaitingForVisibility` without
+/// `createRequestedAt`).
+fn waiting_for_existing(prev: &KafkaTopicStatus) -> Option<Time> {
+    if prev.create_requested_at.is_some() || prev.partitions.is_some() {
+        return None;
+    }
+    find_condition(&prev.conditions, READY)
+        .filter(|c| c.status == "False" && c.reason == reason::WAITING_FOR_VISIBILITY)
+        .map(|c| c.last_transition_time.clone())
+}
+
+/// A refused create, and describe says 404.
+fn refused(input: &PlanInput<'_>, obs: &Observation, message: &str, cause: &Refusal) -> Decision {
+    let d = input.desired;
+    let prev = input.previous;
+    // Listed but not described: a lagging management node; the topic exists.
+    let cause = if obs.listed { &Refusal::Exists } else { cause };
+    let stall = |why: String| {
+        // An Event only when the situation is new, not on every retry.
+        let same = find_condition(&prev.conditions, STALLED).is_some_and(|c| {
+            c.status == "True" && c.reason == reason::CREATE_REJECTED && c.message == why
+        });
+        let events = if same {
+            vec![]
+        } else {
+            vec![EventSpec::warning(reason::CREATE_REJECTED, why.clone())]
+        };
+        finish_stalled(
+            input,
+            base_status(input),
+            reason::CREATE_REJECTED,
+            why,
+            events,
+            Duration::from_secs(60),
+        )
+    };
+    match cause {
+        Refusal::Config { key: Some(key) } => stall(format!(
+            "the cluster refused config {key} of topic {}: {message}",
+            d.topic_name
+        )),
+        Refusal::Config { key: None } => stall(format!(
+            "the cluster refused a config of topic {}: {message}",
+            d.topic_name
+        )),
+        Refusal::Request => stall(format!(
+            "the proxy refused to create topic {} (name, partitions or replication factor): {message}",
+            d.topic_name
+        )),
+        Refusal::Unclear
+            if waiting_for_existing(prev).is_some_and(|since| {
+                elapsed_since(input.now, &since) >= input.settings.visibility_timeout
+            }) =>
+        {
+            // No reason given, and no topic appeared in all that time: not something time fixes.
+            stall(format!(
+                "the proxy refused to create topic {} and it has not appeared for {}s: {message}",
+                d.topic_name,
+                input.settings.visibility_timeout.as_secs()
+            ))
+        }
+        Refusal::Exists | Refusal::Unclear => {
+            let why = if *cause == Refusal::Exists {
+                "the proxy says it already exists"
+            } else {
+                "the proxy refused the create without saying why"
+            };
+            let message = format!(
+                "{why} ({message}) but does not show topic {} yet; waiting for it to appear",
+                d.topic_name
+            );
+            finish_waiting(
+                input,
+                base_status(input),
+                reason::WAITING_FOR_VISIBILITY,
+                message,
+                vec![],
+                Duration::from_secs(1),
+            )
+        }
+    }
+}
+
+/// Everything as it was (the conditions, the observed topic), apart from `missing_since`: used
+/// while a topic that existed looks missing but that is not yet established.
+fn finish_unchanged(
+    input: &PlanInput<'_>,
+    missing_since: Option<Time>,
+    requeue_after: Duration,
+) -> Decision {
+    let prev = input.previous;
+    let mut status = base_status(input);
+    copy_observed(prev, &mut status);
+    status.missing_since = missing_since;
+    let keep = |type_: &'static str, default: DesiredCondition| {
+        find_condition(&prev.conditions, type_)
+            .map(|c| DesiredCondition {
+                type_,
+                status: c.status == "True",
+                reason: leak_reason(&c.reason),
+                message: c.message.clone(),
+            })
+            .unwrap_or(default)
+    };
+    let mut conditions = vec![
+        keep(
+            READY,
+            DesiredCondition::new(READY, true, reason::RECONCILED, ""),
+        ),
+        keep(
+            RECONCILING,
+            DesiredCondition::new(RECONCILING, false, reason::RECONCILED, ""),
+        ),
+        keep(
+            STALLED,
+            DesiredCondition::new(STALLED, false, reason::RECONCILED, ""),
+        ),
+    ];
+    keep_drifted(prev, &mut conditions);
+    status.conditions = merge_conditions(
+        &prev.conditions,
+        &conditions,
+        input.generation,
+        &Time(input.now),
+    );
+    Decision::Finish(Finish {
+        status,
+        events: vec![],
+        requeue_after,
+    })
 }
 
 /// Events and status after a re-creation was sent (the caller announces it before sending).
@@ -595,6 +833,18 @@ fn finish_present(
         reason::ADOPTED
     };
     let was_present = prev.partitions.is_some();
+    if !was_present
+        && ready_reason == reason::CREATED
+        && previous_ready_reason(prev) == Some(reason::CREATE_UNCERTAIN)
+    {
+        events.push(EventSpec::normal(
+            reason::CREATED,
+            format!(
+                "the create of topic {} that got no clear answer took effect",
+                d.topic_name
+            ),
+        ));
+    }
     if !was_present && ready_reason == reason::ADOPTED {
         events.push(EventSpec::normal(
             reason::ADOPTED,
@@ -1205,39 +1455,256 @@ mod tests {
         assert_eq!(f.status.create_requested_at, None);
     }
 
-    #[test]
-    fn rejected_create_re_observes_and_adopts_or_stalls() {
-        let c = Case::new(json!({}), None);
-        let rejected = Observation {
+    fn rejected(cause: Refusal, message: &str) -> Observation {
+        Observation {
             created: Some(CreateOutcome::Rejected {
-                message: "400: topic exists".into(),
+                message: message.into(),
+                cause,
             }),
             ..Default::default()
-        };
-        assert_eq!(c.decide(&rejected), Decision::Describe);
+        }
+    }
+
+    #[test]
+    fn a_create_refused_because_the_topic_exists_waits_and_adopts_never_stalls() {
+        let mut c = Case::new(json!({}), None);
+        let refused = rejected(Refusal::Exists, "HTTP 400: Topic 'orders' already exists.");
+        assert_eq!(c.decide(&refused), Decision::Describe, "re-observe first");
         let adopted = finish(c.decide(&Observation {
             described: Some(Described::Found(parts(1, &[1001]))),
-            ..rejected.clone()
+            ..refused.clone()
         }));
         assert_eq!(
             ready_reason(&adopted.status),
             ("True".into(), reason::ADOPTED.into())
         );
-        let stalled = finish(c.decide(&Observation {
+        // Not visible yet (the proxy's list is a cache): wait, Reconciling, no Event.
+        let waiting = finish(c.decide(&Observation {
             described: Some(Described::NotFound),
-            ..rejected
+            ..refused.clone()
         }));
         assert_eq!(
-            ready_reason(&stalled.status),
-            ("False".into(), reason::CREATE_REJECTED.into())
+            ready_reason(&waiting.status),
+            ("False".into(), reason::WAITING_FOR_VISIBILITY.into())
         );
-        assert!(is_true(&stalled.status.conditions, STALLED));
-        assert!(
-            stalled
-                .status
-                .conditions
-                .iter()
-                .any(|c| c.message.contains("400: topic exists"))
+        assert!(is_true(&waiting.status.conditions, RECONCILING));
+        assert!(!is_true(&waiting.status.conditions, STALLED));
+        assert!(waiting.events.is_empty(), "{:?}", waiting.events);
+        assert_eq!(
+            waiting.status.create_requested_at, None,
+            "no create of ours happened"
+        );
+        // Later reconciles keep waiting without sending the create again…
+        c.topic.status = Some(waiting.status);
+        c.now = ts(1);
+        let still = finish(c.decide(&Observation::default()));
+        assert_eq!(
+            ready_reason(&still.status).1,
+            reason::WAITING_FOR_VISIBILITY
+        );
+        assert!(!is_true(&still.status.conditions, STALLED));
+        // …until it shows: Adopted, with an Event.
+        c.now = ts(2);
+        assert_eq!(
+            c.decide(&Observation {
+                listed: true,
+                ..Default::default()
+            }),
+            Decision::Describe
+        );
+        let found = finish(c.decide(&Observation {
+            listed: true,
+            described: Some(Described::Found(parts(1, &[1001]))),
+            ..Default::default()
+        }));
+        assert_eq!(
+            ready_reason(&found.status),
+            ("True".into(), reason::ADOPTED.into())
+        );
+        assert!(found.events.iter().any(|e| e.reason == reason::ADOPTED));
+        // Still invisible after uncertain_retry: look, then send the create again (in case the
+        // topic went away meanwhile); if the proxy still says it exists, the wait goes on.
+        c.now = ts(31);
+        assert_eq!(c.decide(&Observation::default()), Decision::Describe);
+        assert!(matches!(
+            c.decide(&Observation {
+                described: Some(Described::NotFound),
+                ..Default::default()
+            }),
+            Decision::Create {
+                recreation: false,
+                ..
+            }
+        ));
+        let again = finish(c.decide(&Observation {
+            described: Some(Described::NotFound),
+            ..refused
+        }));
+        assert!(!is_true(&again.status.conditions, STALLED));
+    }
+
+    #[test]
+    fn a_refusal_listed_on_one_node_is_a_topic_that_exists() {
+        let c = Case::new(json!({}), None);
+        // Listed by one management node, 404 on describe from the other: it exists.
+        let f = finish(c.decide(&Observation {
+            listed: true,
+            described: Some(Described::NotFound),
+            ..rejected(Refusal::Request, "HTTP 400: invalid")
+        }));
+        assert_eq!(ready_reason(&f.status).1, reason::WAITING_FOR_VISIBILITY);
+        assert!(!is_true(&f.status.conditions, STALLED));
+    }
+
+    #[test]
+    fn an_uncertain_create_that_turns_out_to_have_happened_is_created() {
+        let mut c = Case::new(json!({}), None);
+        let f = finish(c.decide(&Observation {
+            created: Some(CreateOutcome::Uncertain {
+                message: "HTTP 500".into(),
+            }),
+            ..Default::default()
+        }));
+        c.topic.status = Some(f.status);
+        c.now = ts(31);
+        // The retry meets the topic the first attempt made.
+        let f = finish(c.decide(&Observation {
+            described: Some(Described::NotFound),
+            ..rejected(Refusal::Exists, "HTTP 400: exists")
+        }));
+        assert_eq!(ready_reason(&f.status).1, reason::WAITING_FOR_VISIBILITY);
+        assert!(f.status.create_requested_at.is_some());
+        c.topic.status = Some(f.status);
+        c.now = ts(32);
+        let f = finish(c.decide(&Observation {
+            listed: true,
+            described: Some(Described::Found(parts(1, &[1001]))),
+            ..Default::default()
+        }));
+        assert_eq!(
+            ready_reason(&f.status),
+            ("True".into(), reason::CREATED.into())
+        );
+    }
+
+    #[test]
+    fn refusals_about_the_request_stall_naming_the_cause_with_one_event() {
+        for (cause, fragment) in [
+            (
+                Refusal::Config {
+                    key: Some("retention.ms".into()),
+                },
+                "config retention.ms",
+            ),
+            (Refusal::Config { key: None }, "a config"),
+            (Refusal::Request, "replication factor"),
+        ] {
+            let mut c = Case::new(json!({"config": {"retention.ms": -5}}), None);
+            let obs = Observation {
+                described: Some(Described::NotFound),
+                ..rejected(cause.clone(), "HTTP 400: nope")
+            };
+            let f = finish(c.decide(&obs));
+            assert_eq!(
+                ready_reason(&f.status),
+                ("False".into(), reason::CREATE_REJECTED.into())
+            );
+            assert!(is_true(&f.status.conditions, STALLED));
+            let stalled = find_condition(&f.status.conditions, STALLED).map(|c| c.message.clone());
+            assert!(
+                stalled
+                    .as_deref()
+                    .is_some_and(|m| m.contains(fragment) && m.contains("HTTP 400: nope")),
+                "{cause:?}: {stalled:?}"
+            );
+            assert_eq!(f.events.len(), 1);
+            assert!(f.events[0].warning && f.events[0].reason == reason::CREATE_REJECTED);
+            // A minute later the same refusal: same status, no second Event.
+            c.topic.status = Some(f.status.clone());
+            c.now = ts(61);
+            let again = finish(c.decide(&obs));
+            assert!(again.events.is_empty(), "{cause:?}: {:?}", again.events);
+            assert_eq!(again.status, f.status);
+        }
+    }
+
+    #[test]
+    fn an_unexplained_refusal_waits_then_stalls_after_the_visibility_timeout() {
+        let mut c = Case::new(json!({}), None);
+        let obs = Observation {
+            described: Some(Described::NotFound),
+            ..rejected(Refusal::Unclear, "HTTP 400: ")
+        };
+        let f = finish(c.decide(&obs));
+        assert_eq!(ready_reason(&f.status).1, reason::WAITING_FOR_VISIBILITY);
+        assert!(!is_true(&f.status.conditions, STALLED));
+        c.topic.status = Some(f.status);
+        c.now = ts(601);
+        let f = finish(c.decide(&obs));
+        assert_eq!(ready_reason(&f.status).1, reason::CREATE_REJECTED);
+        assert!(is_true(&f.status.conditions, STALLED));
+    }
+
+    #[test]
+    fn refusals_are_classified_from_the_status_and_the_text() {
+        let config = json!({"retention.ms": 1, "local.retention.ms": 2});
+        let config = config.as_object().cloned().unwrap_or_default();
+        let cases = [
+            (409, "", Refusal::Exists),
+            (
+                400,
+                r#"{"error":"topic_already_exists","message":"Topic 'orders' already exists."}"#,
+                Refusal::Exists,
+            ),
+            (400, "Topic orders exists", Refusal::Exists),
+            (
+                400,
+                "Invalid value -5 for configuration retention.ms: Value must be at least -1",
+                Refusal::Config {
+                    key: Some("retention.ms".into()),
+                },
+            ),
+            (
+                400,
+                "Unknown topic config name: local.retention.ms",
+                Refusal::Config {
+                    key: Some("local.retention.ms".into()),
+                },
+            ),
+            (
+                400,
+                "Unknown topic config name: segment.ms",
+                Refusal::Config { key: None },
+            ),
+            (
+                400,
+                "Replication factor: 4 larger than available brokers: 3.",
+                Refusal::Request,
+            ),
+            (
+                400,
+                "Number of partitions must be larger than 0",
+                Refusal::Request,
+            ),
+            (400, "", Refusal::Unclear),
+            (422, "<html>Bad Request</html>", Refusal::Unclear),
+        ];
+        for (status, body, want) in cases {
+            assert_eq!(
+                classify_refusal(status, body, "orders", &config),
+                want,
+                "{status} {body}"
+            );
+        }
+        // A topic name that looks like a config key is not one.
+        assert_eq!(
+            classify_refusal(
+                400,
+                "Topic 'retention.ms-audit' already exists.",
+                "retention.ms-audit",
+                &config
+            ),
+            Refusal::Exists
         );
     }
 
@@ -1367,8 +1834,9 @@ mod tests {
     }
 
     #[test]
-    fn vanished_topic_is_recreated_only_after_the_grace_period() {
+    fn vanished_topic_is_recreated_only_after_list_and_describe_agree_for_the_grace_period() {
         let mut c = Case::new(json!({}), Some(present_status(3)));
+        let ready = c.topic.status.clone().unwrap_or_default();
         c.settings.recreate_grace = Duration::from_secs(120);
         // Missing from the list: describe to confirm before anything else.
         assert_eq!(c.decide(&Observation::default()), Decision::Describe);
@@ -1377,21 +1845,41 @@ mod tests {
             described_now: true,
             ..Default::default()
         };
+        // The first miss changes nothing a user sees: only the time is noted.
+        let f = finish(c.decide(&gone));
+        assert_eq!(f.status.conditions, ready.conditions, "still Ready");
+        assert_eq!(f.status.missing_since, Some(Time(ts(0))));
+        assert_eq!(f.status.partitions, Some(3));
+        assert!(f.events.is_empty());
+        c.topic.status = Some(f.status);
+        c.now = ts(60);
         let f = finish(c.decide(&gone));
         assert_eq!(
             ready_reason(&f.status),
+            ("True".into(), reason::ADOPTED.into())
+        );
+        // Listed by one node while the other 404s on describe: not gone, the count starts over.
+        let mixed = finish(c.decide(&Observation {
+            listed: true,
+            ..gone.clone()
+        }));
+        assert_eq!(mixed.status.missing_since, None);
+        assert_eq!(mixed.status.conditions, ready.conditions);
+        // Agreed gone through the whole grace period: TopicMissing, and on the next look that
+        // still agrees, created again.
+        c.now = ts(121);
+        let missing = finish(c.decide(&gone));
+        assert_eq!(
+            ready_reason(&missing.status),
             ("False".into(), reason::TOPIC_MISSING.into())
         );
-        assert_eq!(f.status.missing_since, Some(Time(ts(0))));
         assert_eq!(
-            f.status.partitions,
+            missing.status.partitions,
             Some(3),
-            "the last observation is kept while missing"
+            "the last observation is kept"
         );
-        c.topic.status = Some(f.status);
-        c.now = ts(60);
-        assert!(matches!(c.decide(&gone), Decision::Finish(_)));
-        c.now = ts(121);
+        c.topic.status = Some(missing.status);
+        c.now = ts(122);
         assert!(matches!(
             c.decide(&gone),
             Decision::Create {
@@ -1399,8 +1887,7 @@ mod tests {
                 ..
             }
         ));
-        // It came back inside the grace period instead: Ready again, missing_since cleared.
-        c.now = ts(90);
+        // It came back instead: Ready again, missing_since cleared.
         let back = finish(c.decide(&Observation {
             listed: true,
             described: Some(Described::Found(parts(3, &[1001]))),
@@ -1422,15 +1909,27 @@ mod tests {
             ("False".into(), reason::TOPIC_NOT_FOUND.into())
         );
         assert!(!is_true(&f.status.conditions, STALLED));
-        let c = Case::new(
+        // One that existed is reported gone only when list and describe agree through the
+        // grace period (a lagging management node proves nothing).
+        let mut c = Case::new(
             json!({"managementPolicy": "Observe"}),
             Some(present_status(3)),
         );
-        let f = finish(c.decide(&Observation {
+        let ready = c.topic.status.clone().unwrap_or_default();
+        let gone = Observation {
             described: Some(Described::NotFound),
             ..Default::default()
-        }));
+        };
+        let f = finish(c.decide(&gone));
+        assert_eq!(f.status.conditions, ready.conditions);
+        c.topic.status = Some(f.status);
+        c.now = ts(301);
+        let f = finish(c.decide(&gone));
         assert_eq!(ready_reason(&f.status).1, reason::TOPIC_NOT_FOUND);
+        assert!(
+            matches!(c.decide(&gone), Decision::Finish(_)),
+            "Observe never creates"
+        );
     }
 
     #[test]

@@ -54,13 +54,23 @@ pub fn blocked_from(e: &ProxyError) -> Blocked {
 }
 
 /// What a create's error means for the plan. `Err` when the create could not even be tried.
-fn create_outcome(e: &ProxyError) -> Result<CreateOutcome, Blocked> {
-    match e {
-        ProxyError::Rejected { .. }
-        | ProxyError::NotFound { .. }
-        | ProxyError::Unsupported { .. } => Ok(CreateOutcome::Rejected {
+fn create_outcome(e: &ProxyError, request: &plan::CreateRequest) -> Result<CreateOutcome, Blocked> {
+    let refused = |cause| {
+        Ok(CreateOutcome::Rejected {
             message: e.to_string(),
-        }),
+            cause,
+        })
+    };
+    match e {
+        ProxyError::Rejected { status, body } => refused(plan::classify_refusal(
+            *status,
+            body,
+            &request.topic_name,
+            &request.config,
+        )),
+        ProxyError::NotFound { .. } => refused(plan::Refusal::Unclear),
+        // The proxy has no create at all: about the request, not time.
+        ProxyError::Unsupported { .. } => refused(plan::Refusal::Request),
         // 429: refused before any work was done; nothing was created.
         ProxyError::Throttled { status: 429, .. } => Err(blocked_from(e)),
         ProxyError::Forbidden { .. }
@@ -140,11 +150,21 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
     let desired = plan::validate(topic).map_err(Blocked::InvalidSpec)?;
     let topic_ns = topic.namespace().unwrap_or_default();
     let (proxy_ns, proxy_name) = topic.proxy_key();
-    let proxy = ctx.stores.proxy(&proxy_ns, &proxy_name).ok_or_else(|| {
-        Blocked::ProxyNotFound(format!(
-            "KafkaRestProxy {proxy_ns}/{proxy_name} does not exist"
-        ))
-    })?;
+    // Right after start, topics are reconciled while the proxy and Secret caches may still be
+    // filling: a proxy or Secret missing from them then means nothing yet.
+    let filling = || Blocked::Transient {
+        message: "the operator's caches are still being filled".into(),
+        retry_after: Some(Duration::from_millis(500)),
+    };
+    let proxy = match ctx.stores.proxy(&proxy_ns, &proxy_name) {
+        Some(proxy) => proxy,
+        None if !ctx.stores.synced() => return Err(filling()),
+        None => {
+            return Err(Blocked::ProxyNotFound(format!(
+                "KafkaRestProxy {proxy_ns}/{proxy_name} does not exist"
+            )));
+        }
+    };
     if !namespace_allowed(ctx, &proxy, &topic_ns).await? {
         return Err(Blocked::ProxyNotAllowed(format!(
             "KafkaRestProxy {proxy_ns}/{proxy_name} does not allow topics from namespace {topic_ns} (spec.allowedTopicNamespaces)"
@@ -159,6 +179,7 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
         .resolve(&proxy, &ctx.stores.secrets_for(&proxy_ns))
         .await
         .map_err(|e| match e {
+            ResolveError::Credentials(_) if !ctx.stores.synced() => filling(),
             ResolveError::Credentials(m) => Blocked::CredentialsInvalid(m),
             e @ ResolveError::Kube(..) => Blocked::Transient {
                 message: e.to_string(),
@@ -186,14 +207,6 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
             });
         }
     }
-    let input = PlanInput {
-        generation: topic.metadata.generation,
-        desired: &desired,
-        proxy_endpoint: &entry.endpoint,
-        previous: &previous,
-        now,
-        settings: &ctx.settings.plan,
-    };
     // A topic waiting to appear wants a recent list: lists are shared, so this costs at most a
     // few list calls per second for all waiting topics together.
     let waiting = previous.create_requested_at.is_some() && previous.partitions.is_none();
@@ -213,6 +226,16 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
     // decide() asks for at most a describe, a create and a describe again.
     let who = format!("{topic_ns}/{}", topic.name_any());
     for _ in 0..6 {
+        // Each decision at the time of its observations: a create is stamped when it was
+        // answered, not when the reconcile began (a busy client may queue it for a while).
+        let input = PlanInput {
+            generation: topic.metadata.generation,
+            desired: &desired,
+            proxy_endpoint: &entry.endpoint,
+            previous: &previous,
+            now: Timestamp::now().max(now),
+            settings: &ctx.settings.plan,
+        };
         let decision = plan::decide(&input, &obs);
         tracing::debug!(topic = %who, listed = obs.listed, described = ?obs.described.as_ref().map(|d| matches!(d, Described::Found(_))), created = ?obs.created, next = decision_name(&decision), "plan");
         match decision {
@@ -244,11 +267,15 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
                     .await
                 {
                     Ok(_) => CreateOutcome::Accepted,
-                    Err(e) => create_outcome(&e)?,
+                    Err(e) => create_outcome(&e, &request)?,
                 };
                 if !matches!(outcome, CreateOutcome::Rejected { .. }) {
                     let uncertain = matches!(outcome, CreateOutcome::Uncertain { .. });
-                    ctx.remember_create(&create_key(topic, &desired), now, uncertain);
+                    ctx.remember_create(
+                        &create_key(topic, &desired),
+                        Timestamp::now().max(now),
+                        uncertain,
+                    );
                 }
                 if matches!(outcome, CreateOutcome::Rejected { .. }) {
                     obs.described = None;

@@ -45,6 +45,95 @@ pub struct EmulatorConfig {
     /// exist a key is generated and written there. When unset a key is generated once and cached
     /// in the system temporary directory (RSA key generation is slow in debug builds).
     pub signing_key_file: Option<String>,
+    /// Management nodes behind the gateway, each with its own topic-list cache; requests go
+    /// to them in turn. At least 1.
+    pub management_nodes: u32,
+    /// How much later than the first node every other node sees creates and out-of-band
+    /// changes (list, describe, produce and consume alike).
+    pub node_lag_ms: u64,
+    /// Proxy error bodies: `{"error","message"}` JSON or the bare message as text.
+    pub error_body: ErrorBodyAs,
+    /// Status of a create whose topic exists already (visible or not).
+    pub existing_topic_status: u16,
+    /// Status of a create refused for its request (name, partitions, replication factor, body).
+    pub invalid_request_status: u16,
+    /// Whether `GET /v1/status` needs a bearer token like every other proxy call.
+    pub status_needs_token: bool,
+    /// How a broker endpoint reports its rack.
+    pub rack_as: RackAs,
+    /// What `latest_offset` means.
+    pub latest_offset_as: LatestOffsetAs,
+    /// The `NextOffset` header of a consume that returned nothing.
+    pub empty_next_offset: EmptyNextOffset,
+    /// The 200 body of status, create and produce.
+    pub ok_body_as: OkBodyAs,
+    /// Status of produce and consume on a topic the serving node does not list.
+    pub invisible_data_status: u16,
+    /// Status of produce and consume on a partition without a live replica.
+    pub offline_data_status: u16,
+    /// The token endpoint checks the scope and resource before the app and its secret.
+    pub scope_checked_first: bool,
+    /// The proxy's own throttling per client (unset: none).
+    pub rate_limit: Option<RateLimit>,
+    /// The cluster's Kafka version (2.1, 2.4 or 3.2, with or without a patch number): a
+    /// create's `topic_properties` are checked against its topic-level configs.
+    pub kafka_version: String,
+    /// Status of a create refused for a topic config.
+    pub config_refusal_status: u16,
+    /// Domain names of the tenant (`contoso.onmicrosoft.com`) accepted in place of `tenantId`
+    /// in token, discovery and key paths.
+    pub tenant_domains: Vec<String>,
+    /// How far Entra's clock runs ahead of the proxy's (negative: behind): shifts `iat`, `nbf`
+    /// and `exp` of issued tokens.
+    pub clock_skew_seconds: i64,
+}
+
+/// A token bucket per client (the `appid` of the bearer token; requests without a readable
+/// token share one bucket) over every proxy operation.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RateLimit {
+    /// Refill rate.
+    pub requests_per_second: f64,
+    /// Bucket size: requests allowed at once after a quiet spell.
+    pub burst: u32,
+    /// How a throttled request is answered.
+    pub answer: ThrottleAnswer,
+    /// The form of `Retry-After` on a 429.
+    pub retry_after_as: RetryAfterAs,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            requests_per_second: 50.0,
+            burst: 100,
+            answer: ThrottleAnswer::TooManyRequests,
+            retry_after_as: RetryAfterAs::Seconds,
+        }
+    }
+}
+
+/// How the emulator answers a request over its rate limit.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ThrottleAnswer {
+    /// 429 with `Retry-After`.
+    #[default]
+    TooManyRequests,
+    /// 503 from the gateway, without `Retry-After`.
+    GatewayBusy,
+}
+
+/// The form of a `Retry-After` header (RFC 9110 §10.2.3 allows both).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum RetryAfterAs {
+    /// Whole seconds, at least 1.
+    #[default]
+    Seconds,
+    /// An IMF-fixdate such as `Sun, 06 Nov 1994 08:49:37 GMT`.
+    HttpDate,
 }
 
 impl Default for EmulatorConfig {
@@ -68,11 +157,43 @@ impl Default for EmulatorConfig {
             retention_records: 100_000,
             max_partitions: 10_000,
             signing_key_file: None,
+            management_nodes: 2,
+            node_lag_ms: 0,
+            error_body: ErrorBodyAs::Json,
+            existing_topic_status: 400,
+            invalid_request_status: 400,
+            status_needs_token: true,
+            rack_as: RackAs::Set,
+            latest_offset_as: LatestOffsetAs::LogEnd,
+            empty_next_offset: EmptyNextOffset::Requested,
+            ok_body_as: OkBodyAs::String,
+            invisible_data_status: 404,
+            offline_data_status: 500,
+            scope_checked_first: false,
+            rate_limit: None,
+            kafka_version: "3.2.0".to_string(),
+            config_refusal_status: 400,
+            tenant_domains: Vec::new(),
+            clock_skew_seconds: 0,
         }
     }
 }
 
 impl EmulatorConfig {
+    /// How far node `node` (counted from 0) lags behind the cluster.
+    pub fn node_lag(&self, node: u32) -> std::time::Duration {
+        if node == 0 {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_millis(self.node_lag_ms)
+        }
+    }
+
+    /// The lag of the slowest node.
+    pub fn max_node_lag(&self) -> std::time::Duration {
+        self.node_lag(self.management_nodes.max(1) - 1)
+    }
+
     /// The replication factor used when a create body has none: the configured value, or
     /// `min(3, brokers)` when that is 0 or less.
     pub fn effective_default_replication_factor(&self) -> i32 {
@@ -135,6 +256,63 @@ pub enum ConsumeShape {
     Object,
     /// A bare array of records (the Swagger document).
     Array,
+}
+
+/// Shape of the proxy's error bodies (undocumented; clients must treat them as opaque).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorBodyAs {
+    /// `{"error":"<code>","message":"<text>"}`
+    #[default]
+    Json,
+    /// The message as `text/plain`.
+    Text,
+}
+
+/// How a broker endpoint reports its rack.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum RackAs {
+    /// `"rack": "/fd0/ud0"`
+    #[default]
+    Set,
+    /// `"rack": null`
+    Null,
+    /// no `rack` field
+    Absent,
+}
+
+/// What `latest_offset` in partition metadata means.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum LatestOffsetAs {
+    /// The log end: the offset the next record gets.
+    #[default]
+    LogEnd,
+    /// The offset of the last record (log end − 1; −1 for an empty partition).
+    LastRecord,
+}
+
+/// The `NextOffset` header of a consume that returned no records.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum EmptyNextOffset {
+    /// The requested offset.
+    #[default]
+    Requested,
+    /// No header.
+    Omitted,
+}
+
+/// The 200 body of status, create and produce.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum OkBodyAs {
+    /// A JSON string.
+    #[default]
+    String,
+    /// `{"message": "<the same text>"}`
+    Object,
 }
 
 /// How a partition whose replicas are all down reports its leader.

@@ -171,6 +171,21 @@ impl Control {
         *self.shared.lock() = State::new(&self.shared.config);
     }
 
+    /// Rotates the signing key: new tokens are signed with a new key; the old key stays in
+    /// the JWKS and valid on tokens for `keep_old`, then tokens it signed get 401 (unknown
+    /// `kid`). Returns the new `kid`.
+    pub fn rotate_signing_key(&self, keep_old: Duration) -> Result<String, String> {
+        self.shared
+            .key
+            .rotate(keep_old)
+            .map_err(|err| format!("{err:#}"))
+    }
+
+    /// The `kid` new tokens are signed with.
+    pub fn signing_kid(&self) -> String {
+        self.shared.key.current().kid.clone()
+    }
+
     /// Mints a signed token with the emulator's key, bypassing the token endpoint (not
     /// counted in the stats). For tests of expired, early, wrong-audience tokens.
     pub fn mint_token(&self, spec: &TokenSpec) -> String {
@@ -201,6 +216,13 @@ struct NewSecret {
 #[derive(Deserialize)]
 struct NewGroups {
     groups: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Rotate {
+    #[serde(default)]
+    keep_old_seconds: u64,
 }
 
 #[derive(Deserialize)]
@@ -289,6 +311,21 @@ pub(crate) fn handle(
             ("POST", ["apps", client_id, "groups"]) => {
                 let groups = parse::<NewGroups>(body)?.groups;
                 done(control.set_app_groups(client_id, groups), "App")
+            }
+            ("POST", ["keys", "rotate"]) => {
+                let keep = if body.iter().all(u8::is_ascii_whitespace) {
+                    0
+                } else {
+                    parse::<Rotate>(body)?.keep_old_seconds
+                };
+                match control.rotate_signing_key(Duration::from_secs(keep)) {
+                    Ok(kid) => Reply::json(StatusCode::OK, &json!({ "kid": kid })),
+                    Err(message) => Reply::error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "rotation_failed",
+                        &message,
+                    ),
+                }
             }
             ("POST", ["reset"]) => {
                 control.reset();

@@ -108,8 +108,14 @@ fn missing(parameter: &str) -> Reply {
     )
 }
 
+/// The tenant id, or one of the tenant's domain names when configured.
 fn known_tenant(shared: &Shared, tenant: &str) -> bool {
     tenant.eq_ignore_ascii_case(&shared.config.tenant_id)
+        || shared
+            .config
+            .tenant_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(tenant))
 }
 
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
@@ -141,7 +147,22 @@ pub(crate) fn object_id(app: &AppConfig) -> String {
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
 pub(crate) fn token(shared: &Shared, tenant: &str, head: &Head, body: &Bytes) -> Reply {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+    // Like Entra, only a form body is read: JSON or a missing content type reads as no
+    // parameters at all (so `grant_type` is reported missing).
+    let is_form = head
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    let form: HashMap<String, String> = if is_form {
+        url::form_urlencoded::parse(body).into_owned().collect()
+    } else {
+        HashMap::new()
+    };
     let basic = basic_credentials(&head.headers);
     let client_id = form
         .get("client_id")
@@ -191,6 +212,11 @@ fn token_checked(
     let Some(scope) = form.get("scope").filter(|s| !s.trim().is_empty()) else {
         return missing("scope");
     };
+    if shared.config.scope_checked_first
+        && let Err(reply) = check_scope(shared, tenant, scope)
+    {
+        return reply;
+    }
     let app = {
         let state = shared.lock();
         state
@@ -250,30 +276,10 @@ fn token_checked(
             ),
         );
     }
-    // OIDC scopes some libraries add are ignored; the resource scope is what counts.
-    let resource_scope = scope
-        .split_whitespace()
-        .find(|s| !matches!(*s, "openid" | "profile" | "offline_access"))
-        .unwrap_or("");
-    let Some(resource) = resource_scope.strip_suffix("/.default") else {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            1002012,
-            &format!(
-                "The provided value for scope {resource_scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
-            ),
-        );
-    };
-    if resource.trim_end_matches('/') != shared.config.resource.trim_end_matches('/') {
-        return aad_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_resource",
-            500011,
-            &format!(
-                "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
-            ),
-        );
+    if !shared.config.scope_checked_first
+        && let Err(reply) = check_scope(shared, tenant, scope)
+    {
+        return reply;
     }
     let lifetime = i64::try_from(shared.config.token_lifetime_seconds).unwrap_or(3599);
     let access_token = mint(
@@ -312,6 +318,48 @@ fn token_checked(
     .header(PRAGMA, "no-cache")
 }
 
+/// The scope must be `{resource}/.default` of the configured resource.
+fn check_scope(shared: &Shared, tenant: &str, scope: &str) -> Result<(), Reply> {
+    // OIDC scopes some libraries add are ignored; the resource scope is what counts, and a
+    // token is for one resource only.
+    let resource_scopes: Vec<&str> = scope
+        .split_whitespace()
+        .filter(|s| !matches!(*s, "openid" | "profile" | "offline_access"))
+        .collect();
+    if resource_scopes.len() > 1 {
+        return Err(aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            &format!(
+                "The provided value for the input parameter 'scope' is not valid. One or more scopes in '{scope}' are not compatible with each other."
+            ),
+        ));
+    }
+    let resource_scope = resource_scopes.first().copied().unwrap_or("");
+    let Some(resource) = resource_scope.strip_suffix("/.default") else {
+        return Err(aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            &format!(
+                "The provided value for scope {resource_scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        ));
+    };
+    if resource.trim_end_matches('/') != shared.config.resource.trim_end_matches('/') {
+        return Err(aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            &format!(
+                "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Signs a token. `None` only if signing itself fails.
 pub(crate) fn mint(shared: &Shared, spec: &TokenSpec) -> Option<String> {
     let config = &shared.config;
@@ -331,8 +379,10 @@ pub(crate) fn mint(shared: &Shared, spec: &TokenSpec) -> Option<String> {
             None => state.apps.first().cloned().unwrap_or_default(),
         }
     };
+    // Entra's clock runs `clockSkewSeconds` off the proxy's.
     let now = chrono::Utc::now()
         .timestamp()
+        .saturating_add(config.clock_skew_seconds)
         .saturating_add(spec.issued_offset_seconds);
     let lifetime = spec
         .lifetime_seconds
@@ -365,9 +415,10 @@ pub(crate) fn mint(shared: &Shared, spec: &TokenSpec) -> Option<String> {
         groups: spec.groups.clone().unwrap_or(app.groups),
     };
     let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(shared.key.kid.clone());
-    header.x5t = Some(shared.key.kid.clone());
-    jsonwebtoken::encode(&header, &claims, &shared.key.encoding).ok()
+    let key = shared.key.current();
+    header.kid = Some(key.kid.clone());
+    header.x5t = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, &claims, &key.encoding).ok()
 }
 
 fn issuer(tenant: &str) -> String {
@@ -379,6 +430,22 @@ fn unauthorized(message: &str) -> Reply {
         WWW_AUTHENTICATE,
         &format!("Bearer error=\"invalid_token\", error_description=\"{message}\""),
     )
+}
+
+/// The `appid` claim of a request's bearer token, read without checking the token (the
+/// gateway's throttling keys on it before the proxy authenticates anything).
+pub(crate) fn unverified_appid(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let payload = token.trim().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("appid")?.as_str().map(str::to_string)
 }
 
 /// Checks the bearer token of a proxy call: signature, `kid`, `aud`, `iss`, `exp`, `nbf`, then
@@ -397,11 +464,11 @@ pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<AccessCl
     };
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| unauthorized("The bearer token is malformed."))?;
-    if header.kid.as_deref() != Some(shared.key.kid.as_str()) {
+    let Some(key) = header.kid.as_deref().and_then(|kid| shared.key.find(kid)) else {
         return Err(unauthorized(
             "The bearer token was signed with an unknown key.",
         ));
-    }
+    };
     let config = &shared.config;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[config.resource.as_str()]);
@@ -409,8 +476,8 @@ pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<AccessCl
     validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
     validation.validate_nbf = true;
     validation.leeway = config.token_leeway_seconds;
-    let data = jsonwebtoken::decode::<AccessClaims>(token, &shared.key.decoding, &validation)
-        .map_err(|err| {
+    let data =
+        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation).map_err(|err| {
             unauthorized(match err.kind() {
                 ErrorKind::ExpiredSignature => "The bearer token is expired.",
                 ErrorKind::ImmatureSignature => "The bearer token is not valid yet.",
@@ -444,7 +511,7 @@ pub(crate) fn discovery(shared: &Shared, tenant: &str) -> Reply {
     if !known_tenant(shared, tenant) {
         return unknown_tenant(tenant);
     }
-    let base = format!("{}/{}", shared.base_url, shared.config.tenant_id);
+    let base = format!("{}/{}", shared.authority_url, shared.config.tenant_id);
     Reply::json(
         StatusCode::OK,
         &json!({
@@ -475,17 +542,22 @@ pub(crate) fn jwks(shared: &Shared, tenant: &str) -> Reply {
     if !known_tenant(shared, tenant) {
         return unknown_tenant(tenant);
     }
-    let key = &shared.key;
-    Reply::json(
-        StatusCode::OK,
-        &json!({"keys": [{
-            "kty": "RSA",
-            "use": "sig",
-            "kid": key.kid,
-            "x5t": key.kid,
-            "n": key.n,
-            "e": key.e,
-            "issuer": format!("{}/{}/v2.0", shared.base_url, shared.config.tenant_id),
-        }]}),
-    )
+    let issuer = format!("{}/{}/v2.0", shared.authority_url, shared.config.tenant_id);
+    let keys: Vec<serde_json::Value> = shared
+        .key
+        .served()
+        .iter()
+        .map(|key| {
+            json!({
+                "kty": "RSA",
+                "use": "sig",
+                "kid": key.kid,
+                "x5t": key.kid,
+                "n": key.n,
+                "e": key.e,
+                "issuer": issuer,
+            })
+        })
+        .collect();
+    Reply::json(StatusCode::OK, &json!({ "keys": keys }))
 }

@@ -6,7 +6,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use base64::Engine as _;
@@ -17,6 +18,7 @@ use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::PublicKeyParts;
 use sha2::{Digest, Sha256};
 
+#[derive(Clone)]
 pub(crate) struct SigningKey {
     pub kid: String,
     pub encoding: EncodingKey,
@@ -26,6 +28,84 @@ pub(crate) struct SigningKey {
 }
 
 static PROCESS_KEY: Mutex<Option<String>> = Mutex::new(None);
+
+/// The signing key in use and the keys it replaced, each still served (and accepted) until
+/// its time is up — Entra keeps a rolled-over key in its JWKS for a while.
+pub(crate) struct KeyRing {
+    inner: Mutex<Ring>,
+}
+
+struct Ring {
+    current: Arc<SigningKey>,
+    retired: Vec<(Arc<SigningKey>, Instant)>,
+    /// Rotations so far: picks the cached key file of the next rotation.
+    rotations: u32,
+}
+
+impl KeyRing {
+    pub(crate) fn new(key: SigningKey) -> Self {
+        KeyRing {
+            inner: Mutex::new(Ring {
+                current: Arc::new(key),
+                retired: Vec::new(),
+                rotations: 0,
+            }),
+        }
+    }
+
+    fn ring(&self) -> std::sync::MutexGuard<'_, Ring> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The key new tokens are signed with.
+    pub(crate) fn current(&self) -> Arc<SigningKey> {
+        self.ring().current.clone()
+    }
+
+    /// Every key served in the JWKS and accepted on tokens: the current one first.
+    pub(crate) fn served(&self) -> Vec<Arc<SigningKey>> {
+        let mut ring = self.ring();
+        let now = Instant::now();
+        ring.retired.retain(|(_, until)| *until > now);
+        std::iter::once(ring.current.clone())
+            .chain(ring.retired.iter().map(|(k, _)| k.clone()))
+            .collect()
+    }
+
+    /// The served key with this `kid`.
+    pub(crate) fn find(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        self.served().into_iter().find(|k| k.kid == kid)
+    }
+
+    /// Replaces the signing key; the old one stays served for `keep_old`. The new key comes
+    /// from a per-rotation cache file in the system temporary directory (generated the first
+    /// time, which takes seconds in a debug build). Returns the new `kid`.
+    pub(crate) fn rotate(&self, keep_old: Duration) -> anyhow::Result<String> {
+        let n = self.ring().rotations + 1;
+        let file = std::env::temp_dir().join(format!("hdinsight-emulator-signing-key-{n}.pem"));
+        let mut key = SigningKey::from_pem(&load_or_create(&file)?)?;
+        let mut ring = self.ring();
+        if key.kid == ring.current.kid || ring.retired.iter().any(|(k, _)| k.kid == key.kid) {
+            // Cannot happen with distinct cache files, but a copied file must not
+            // make "rotation" a no-op: generate a fresh key instead.
+            drop(ring);
+            let fresh = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+                .context("generating the RSA signing key")?;
+            let pem = fresh
+                .to_pkcs1_pem(LineEnding::LF)
+                .context("encoding the signing key")?;
+            key = SigningKey::from_pem(&pem)?;
+            ring = self.ring();
+        }
+        let old = std::mem::replace(&mut ring.current, Arc::new(key));
+        let until = Instant::now()
+            .checked_add(keep_old)
+            .unwrap_or_else(Instant::now);
+        ring.retired.push((old, until));
+        ring.rotations = n;
+        Ok(ring.current.kid.clone())
+    }
+}
 
 const CACHE_FILE: &str = "hdinsight-emulator-signing-key.pem";
 

@@ -14,6 +14,7 @@
 mod config;
 mod control;
 mod entra;
+mod kafka_config;
 mod keys;
 mod model;
 mod observe;
@@ -30,9 +31,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{AppConfig, ConsumeShape, EmulatorConfig, LeaderlessAs};
+pub use config::{
+    AppConfig, ConsumeShape, EmptyNextOffset, EmulatorConfig, ErrorBodyAs, LatestOffsetAs,
+    LeaderlessAs, OkBodyAs, RackAs, RateLimit, RetryAfterAs, ThrottleAnswer,
+};
 pub use control::Control;
 pub use entra::TokenSpec;
+pub use kafka_config::KafkaVersion;
 pub use observe::{FaultBody, FaultRule, Faults, LoggedRequest, REQUEST_LOG_CAPACITY, Stats};
 
 /// Operation names used in [`Stats`], the request log and [`FaultRule::operations`].
@@ -66,10 +71,11 @@ pub enum Transport {
 pub struct RunningEmulator {
     addr: SocketAddr,
     base_url: String,
+    authority_url: String,
     ca_pem: Option<String>,
     control: Control,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    stops: Vec<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for RunningEmulator {
@@ -81,16 +87,38 @@ impl std::fmt::Debug for RunningEmulator {
 }
 
 impl RunningEmulator {
-    /// Binds `addr` (port 0 picks a free port) and starts serving.
+    /// Binds `addr` (port 0 picks a free port) and serves the proxy and Entra there.
     pub async fn start(
         config: EmulatorConfig,
         addr: SocketAddr,
         transport: Transport,
     ) -> anyhow::Result<Self> {
+        Self::start_with_authority(config, addr, None, transport).await
+    }
+
+    /// Like [`RunningEmulator::start`], and with `authority` set the Entra endpoints (token,
+    /// discovery, keys) get a listener of their own there and the proxy listener answers them
+    /// 404 — authority and endpoint differ as in Azure. Both listeners share the transport
+    /// (one CA) and the control API.
+    pub async fn start_with_authority(
+        config: EmulatorConfig,
+        addr: SocketAddr,
+        authority: Option<SocketAddr>,
+        transport: Transport,
+    ) -> anyhow::Result<Self> {
+        KafkaVersion::parse(&config.kafka_version).map_err(anyhow::Error::msg)?;
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr()?;
+        let authority_listener = match authority {
+            Some(at) => Some(
+                TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("binding {at}"))?,
+            ),
+            None => None,
+        };
         let host = match addr.ip() {
             IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
@@ -102,27 +130,70 @@ impl RunningEmulator {
             .context("loading the signing key")??;
         let (tls, ca_pem, scheme) = match &transport {
             Transport::Tls { dir } => {
-                let (acceptor, ca) = tls::setup(dir, host)?;
+                let mut hosts = vec![host];
+                if let Some(l) = &authority_listener {
+                    hosts.push(l.local_addr()?.ip());
+                }
+                let (acceptor, ca) = tls::setup(dir, &hosts)?;
                 (Some(acceptor), Some(ca), "https")
             }
             Transport::PlainHttp => (None, None, "http"),
         };
         let base_url = format!("{scheme}://{}", SocketAddr::new(host, addr.port()));
+        let authority_url = match &authority_listener {
+            Some(l) => {
+                let at = l.local_addr()?;
+                let ip = match at.ip() {
+                    IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                    ip => ip,
+                };
+                format!("{scheme}://{}", SocketAddr::new(ip, at.port()))
+            }
+            None => base_url.clone(),
+        };
         let shared = Arc::new(server::Shared {
             state: Mutex::new(server::State::new(&config)),
             config,
             base_url: base_url.clone(),
-            key,
+            authority_url: authority_url.clone(),
+            key: keys::KeyRing::new(key),
         });
+        let mut stops = Vec::new();
+        let mut tasks = Vec::new();
+        let proxy_role = if authority_listener.is_some() {
+            server::Role::Proxy
+        } else {
+            server::Role::Both
+        };
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(server::serve(listener, tls, shared.clone(), stopped));
+        stops.push(stop);
+        tasks.push(tokio::spawn(server::serve(
+            listener,
+            tls.clone(),
+            shared.clone(),
+            proxy_role,
+            stopped,
+        )));
+        if let Some(l) = authority_listener {
+            let (stop, stopped) = oneshot::channel();
+            stops.push(stop);
+            tasks.push(tokio::spawn(server::serve(
+                l,
+                tls,
+                shared.clone(),
+                server::Role::Authority,
+                stopped,
+            )));
+        }
         Ok(RunningEmulator {
             addr,
             base_url,
+            authority_url,
             ca_pem,
             control: Control { shared },
-            stop: Some(stop),
-            task,
+            stops,
+            tasks,
         })
     }
 
@@ -130,10 +201,15 @@ impl RunningEmulator {
         self.addr
     }
 
-    /// `https://127.0.0.1:PORT` (or `http://`): the Entra authority host and the proxy
-    /// endpoint at once.
+    /// `https://127.0.0.1:PORT` (or `http://`): the proxy endpoint, and the Entra authority
+    /// host too unless it has a listener of its own.
     pub fn base_url(&self) -> String {
         self.base_url.clone()
+    }
+
+    /// The Entra authority host: [`RunningEmulator::base_url`], or the authority listener.
+    pub fn authority_url(&self) -> String {
+        self.authority_url.clone()
     }
 
     /// The CA that signed the server certificate (HTTPS only).
@@ -150,9 +226,13 @@ impl RunningEmulator {
         &self.control.shared.config
     }
 
-    /// `{base_url}/{tenant}/oauth2/v2.0/token`.
+    /// `{authority_url}/{tenant}/oauth2/v2.0/token`.
     pub fn token_url(&self) -> String {
-        format!("{}/{}/oauth2/v2.0/token", self.base_url, self.tenant_id())
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.authority_url,
+            self.tenant_id()
+        )
     }
 
     pub fn control(&self) -> Control {
@@ -161,9 +241,11 @@ impl RunningEmulator {
 
     /// Stops accepting, closes open connections and waits for the server task.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
+        for stop in self.stops.drain(..) {
             let _ = stop.send(());
         }
-        let _ = (&mut self.task).await;
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
     }
 }

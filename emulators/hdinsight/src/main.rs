@@ -1,4 +1,4 @@
-//! `hdinsight-emulator --listen ADDR [--config FILE] (--tls-dir DIR | --plain-http)`
+//! `hdinsight-emulator --listen ADDR [--authority-listen ADDR] [--config FILE] (--tls-dir DIR | --plain-http)`
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,6 +14,10 @@ struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "HDI_EMULATOR_LISTEN", default_value = "127.0.0.1:0")]
     listen: SocketAddr,
+    /// Serve the Entra endpoints (token, discovery, keys) on a listener of their own at this
+    /// address, so that authority and proxy endpoint differ as in Azure; port 0 picks one.
+    #[arg(long, env = "HDI_EMULATOR_AUTHORITY_LISTEN")]
+    authority_listen: Option<SocketAddr>,
     /// YAML configuration (camelCase keys, all optional).
     #[arg(long, env = "HDI_EMULATOR_CONFIG")]
     config: Option<PathBuf>,
@@ -49,7 +53,13 @@ async fn main() -> anyhow::Result<()> {
         (None, true) => Transport::PlainHttp,
         _ => anyhow::bail!("choose exactly one of --tls-dir DIR and --plain-http"),
     };
-    let emulator = RunningEmulator::start(config, args.listen, transport).await?;
+    let emulator = RunningEmulator::start_with_authority(
+        config,
+        args.listen,
+        args.authority_listen,
+        transport,
+    )
+    .await?;
     if let Some(path) = &args.state_file
         && path.exists()
     {
@@ -63,6 +73,9 @@ async fn main() -> anyhow::Result<()> {
             .map_err(|err| anyhow::anyhow!("loading {}: {err}", path.display()))?;
     }
     println!("listening on {}", emulator.base_url());
+    if args.authority_listen.is_some() {
+        println!("authority on {}", emulator.authority_url());
+    }
     wait_for_signal().await?;
     if let Some(path) = &args.state_file {
         let topics = emulator.control().export_topics();

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::config::{EmulatorConfig, LeaderlessAs};
+use crate::config::{EmulatorConfig, LatestOffsetAs, LeaderlessAs, RackAs};
+use crate::kafka_config::{self, ConfigRefusal, KafkaVersion};
 
 pub(crate) const CONSUMER_OFFSETS: &str = "__consumer_offsets";
 const CONSUMER_OFFSETS_PARTITIONS: i32 = 50;
@@ -22,8 +23,17 @@ pub(crate) struct Broker {
 }
 
 impl Broker {
-    fn endpoint(&self) -> Value {
-        json!({"hostName": self.host, "port": BROKER_PORT, "id": self.id, "rack": self.rack})
+    fn endpoint(&self, rack_as: RackAs) -> Value {
+        let mut endpoint = json!({"hostName": self.host, "port": BROKER_PORT, "id": self.id});
+        let rack = match rack_as {
+            RackAs::Set => Some(json!(self.rack)),
+            RackAs::Null => Some(Value::Null),
+            RackAs::Absent => None,
+        };
+        if let (Some(rack), Some(map)) = (rack, endpoint.as_object_mut()) {
+            map.insert("rack".to_string(), rack);
+        }
+        endpoint
     }
 }
 
@@ -57,12 +67,14 @@ pub(crate) struct Topic {
 }
 
 impl Topic {
-    fn visible(&self, now: Instant) -> bool {
-        now >= self.visible_at && !self.gone(now)
+    /// Whether a management node whose cache lags `lag` behind lists and describes the topic.
+    fn visible(&self, now: Instant, lag: Duration) -> bool {
+        now >= later(self.visible_at, lag) && !self.gone(now, lag)
     }
 
-    fn gone(&self, now: Instant) -> bool {
-        self.gone_at.is_some_and(|at| now >= at)
+    /// Whether a node lagging `lag` has seen the out-of-band deletion.
+    fn gone(&self, now: Instant, lag: Duration) -> bool {
+        self.gone_at.is_some_and(|at| now >= later(at, lag))
     }
 }
 
@@ -72,6 +84,7 @@ pub(crate) enum CreateError {
     InvalidName(String),
     Invalid(String),
     Exists,
+    InvalidConfig(ConfigRefusal),
 }
 
 impl CreateError {
@@ -80,6 +93,7 @@ impl CreateError {
             CreateError::InvalidName(_) => "invalid_topic_name",
             CreateError::Invalid(_) => "invalid_request",
             CreateError::Exists => "topic_already_exists",
+            CreateError::InvalidConfig(_) => "invalid_config",
         }
     }
 
@@ -88,6 +102,7 @@ impl CreateError {
             CreateError::InvalidName(why) => format!("Invalid topic name '{topic}': {why}"),
             CreateError::Invalid(why) => why.clone(),
             CreateError::Exists => format!("Topic '{topic}' already exists."),
+            CreateError::InvalidConfig(refusal) => refusal.message.clone(),
         }
     }
 }
@@ -104,7 +119,13 @@ pub(crate) struct Cluster {
     pub brokers: Vec<Broker>,
     pub topics: BTreeMap<String, Topic>,
     leaderless_as: LeaderlessAs,
+    rack_as: RackAs,
+    latest_offset_as: LatestOffsetAs,
+    kafka_version: KafkaVersion,
     retention: i64,
+    /// The lag of the slowest management node: a deleted topic is dropped only once every node
+    /// stopped listing it.
+    max_lag: Duration,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -168,7 +189,12 @@ impl Cluster {
             brokers,
             topics: BTreeMap::new(),
             leaderless_as: config.leaderless_as,
+            rack_as: config.rack_as,
+            latest_offset_as: config.latest_offset_as,
+            kafka_version: KafkaVersion::parse(&config.kafka_version)
+                .unwrap_or(KafkaVersion::NEWEST),
             retention: config.retention_records.max(1),
+            max_lag: config.max_node_lag(),
         };
         let rf = config.effective_default_replication_factor();
         let now = Instant::now();
@@ -211,7 +237,11 @@ impl Cluster {
 
     /// Drops a topic whose out-of-band deletion became visible.
     fn purge(&mut self, name: &str, now: Instant) {
-        if self.topics.get(name).is_some_and(|t| t.gone(now)) {
+        if self
+            .topics
+            .get(name)
+            .is_some_and(|t| t.gone(now, self.max_lag))
+        {
             self.topics.remove(name);
         }
     }
@@ -252,6 +282,8 @@ impl Cluster {
         if self.topics.contains_key(name) {
             return Err(CreateError::Exists);
         }
+        // Like the broker: an existing topic is reported before its configs are looked at.
+        kafka_config::check(self.kafka_version, &properties).map_err(CreateError::InvalidConfig)?;
         let placed = self.place(name, partitions, rf);
         self.topics.insert(
             name.to_string(),
@@ -273,7 +305,7 @@ impl Cluster {
         self.purge(name, now);
         match self.topics.get_mut(name) {
             Some(topic) if topic.gone_at.is_none() => {
-                if topic.visible(now) {
+                if topic.visible(now, Duration::ZERO) {
                     topic.gone_at = Some(later(now, after));
                 } else {
                     self.topics.remove(name);
@@ -304,7 +336,7 @@ impl Cluster {
 
     fn endpoint(&self, id: i32) -> Value {
         match self.broker(id) {
-            Some(b) => b.endpoint(),
+            Some(b) => b.endpoint(self.rack_as),
             None => json!({"hostName": "", "port": -1, "id": id, "rack": null}),
         }
     }
@@ -314,17 +346,19 @@ impl Cluster {
             .brokers
             .iter()
             .filter(|b| b.up)
-            .map(Broker::endpoint)
+            .map(|b| b.endpoint(self.rack_as))
             .collect();
         json!({ "brokers": brokers })
     }
 
-    pub(crate) fn list(&mut self, include_internal: bool) -> Vec<String> {
+    /// The topic list as a management node lagging `lag` has it cached.
+    pub(crate) fn list(&mut self, include_internal: bool, lag: Duration) -> Vec<String> {
         let now = Instant::now();
+        let max_lag = self.max_lag;
         let gone: Vec<String> = self
             .topics
             .iter()
-            .filter(|(_, t)| t.gone(now))
+            .filter(|(_, t)| t.gone(now, max_lag))
             .map(|(n, _)| n.clone())
             .collect();
         for name in gone {
@@ -332,15 +366,17 @@ impl Cluster {
         }
         self.topics
             .iter()
-            .filter(|(name, t)| t.visible(now) && (include_internal || !name.starts_with("__")))
+            .filter(|(name, t)| {
+                t.visible(now, lag) && (include_internal || !name.starts_with("__"))
+            })
             .map(|(name, _)| name.clone())
             .collect()
     }
 
-    fn visible_topic(&mut self, name: &str) -> Option<&mut Topic> {
+    fn visible_topic(&mut self, name: &str, lag: Duration) -> Option<&mut Topic> {
         let now = Instant::now();
         self.purge(name, now);
-        self.topics.get_mut(name).filter(|t| t.visible(now))
+        self.topics.get_mut(name).filter(|t| t.visible(now, lag))
     }
 
     fn partition_json(&self, id: usize, p: &Partition) -> Value {
@@ -364,15 +400,18 @@ impl Cluster {
         json!({
             "partition_id": id,
             "earliest_offset": p.earliest,
-            "latest_offset": p.latest,
+            "latest_offset": match self.latest_offset_as {
+                LatestOffsetAs::LogEnd => p.latest,
+                LatestOffsetAs::LastRecord => p.latest - 1,
+            },
             "leader": leader,
             "replicas": p.replicas.iter().map(|r| self.endpoint(*r)).collect::<Vec<_>>(),
             "isr": isr,
         })
     }
 
-    pub(crate) fn describe(&mut self, name: &str) -> Option<Value> {
-        self.visible_topic(name)?;
+    pub(crate) fn describe(&mut self, name: &str, lag: Duration) -> Option<Value> {
+        self.visible_topic(name, lag)?;
         let topic = self.topics.get(name)?;
         let partitions: Vec<Value> = topic
             .partitions
@@ -383,8 +422,13 @@ impl Cluster {
         Some(json!({"topic": name, "partitions": partitions}))
     }
 
-    pub(crate) fn describe_partition(&mut self, name: &str, partition: i32) -> Option<Value> {
-        self.visible_topic(name)?;
+    pub(crate) fn describe_partition(
+        &mut self,
+        name: &str,
+        partition: i32,
+        lag: Duration,
+    ) -> Option<Value> {
+        self.visible_topic(name, lag)?;
         let topic = self.topics.get(name)?;
         let index = usize::try_from(partition).ok()?;
         let p = topic.partitions.get(index)?;
@@ -397,18 +441,19 @@ impl Cluster {
             .any(|r| self.broker(*r).is_some_and(|b| b.up))
     }
 
-    /// Appends records; `visible_only` applies the metadata cache (HTTP produce).
+    /// Appends records; `cache` applies a management node's metadata cache lagging that much
+    /// (HTTP produce).
     pub(crate) fn produce(
         &mut self,
         name: &str,
         records: Vec<(Option<i32>, Option<String>, String)>,
-        visible_only: bool,
+        cache: Option<Duration>,
     ) -> Result<Vec<(i32, i64)>, DataError> {
         let now = Instant::now();
         self.purge(name, now);
         let retention = self.retention;
         let topic = self.topics.get(name).ok_or(DataError::UnknownTopic)?;
-        if visible_only && !topic.visible(now) {
+        if cache.is_some_and(|lag| !topic.visible(now, lag)) {
             return Err(DataError::UnknownTopic);
         }
         let count = topic.partitions.len();
@@ -486,13 +531,14 @@ impl Cluster {
         offset: i64,
         count: i64,
         max_bytes: usize,
+        lag: Duration,
     ) -> Result<(Vec<Value>, i64), DataError> {
         let now = Instant::now();
         self.purge(name, now);
         let topic = self
             .topics
             .get(name)
-            .filter(|t| t.visible(now))
+            .filter(|t| t.visible(now, lag))
             .ok_or(DataError::UnknownTopic)?;
         let p = usize::try_from(partition)
             .ok()
@@ -558,7 +604,7 @@ impl Cluster {
         let now = Instant::now();
         self.topics
             .iter()
-            .filter(|(_, t)| t.gone_at.is_none() || !t.gone(now))
+            .filter(|(_, t)| t.gone_at.is_none() || !t.gone(now, Duration::ZERO))
             .map(|(name, t)| SavedTopic {
                 name: name.clone(),
                 partitions: t
@@ -685,10 +731,10 @@ mod tests {
                 )
                 .expect("created");
         }
-        assert_eq!(cluster.list(false).len(), 5000);
+        assert_eq!(cluster.list(false, Duration::ZERO).len(), 5000);
         let started = Instant::now();
         for i in 0..5000 {
-            assert!(cluster.describe(&format!("t{i}")).is_some());
+            assert!(cluster.describe(&format!("t{i}"), Duration::ZERO).is_some());
         }
         // Generous even for a loaded debug build; a scan per describe would be far slower.
         assert!(started.elapsed() < Duration::from_secs(5));

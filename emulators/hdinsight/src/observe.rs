@@ -19,6 +19,11 @@ pub struct Stats {
     /// Every `PUT /v1/topics/{t}` received, whatever its outcome (created, refused, faulted,
     /// unauthenticated).
     pub creates_per_topic: BTreeMap<String, u64>,
+    /// Creates that took effect (the topic came into being), whatever the caller was answered:
+    /// an `applied` fault counts here although the caller saw an error. Out-of-band creates
+    /// (control API) are not counted.
+    #[serde(default)]
+    pub created_per_topic: BTreeMap<String, u64>,
     /// Successful token responses per client id.
     pub tokens_issued: BTreeMap<String, u64>,
     /// Every request to the token endpoint, whatever its outcome.
@@ -65,6 +70,9 @@ pub struct LoggedRequest {
     /// Client id: from the form or Basic header on the token endpoint, from a valid token's
     /// `appid` on the proxy.
     pub client: Option<String>,
+    /// The management node that served a proxy request (counted from 0).
+    #[serde(default)]
+    pub node: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -113,6 +121,10 @@ pub struct FaultRule {
     /// Fire only this many more times (`None` = unlimited).
     pub remaining: Option<u64>,
     pub body: FaultBody,
+    /// The request takes effect before the fault answers it (a create that happened although
+    /// the caller saw a 5xx, a stall or a broken body). `truncated` and `stall` always take
+    /// effect; for `json`, `garbage` and `oversized` this flag decides.
+    pub applied: bool,
 }
 
 impl Default for FaultRule {
@@ -124,6 +136,7 @@ impl Default for FaultRule {
             retry_after_seconds: None,
             remaining: None,
             body: FaultBody::Json,
+            applied: false,
         }
     }
 }
@@ -143,14 +156,16 @@ impl FaultRule {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum FaultBody {
-    /// `status` with `{"error":"injected_fault","message":...}`; the request has no effect.
+    /// `status` with `{"error":"injected_fault","message":...}`; the request has no effect
+    /// unless the rule says `applied`.
     #[default]
     Json,
-    /// 200 with bytes that are not JSON; the request has no effect.
+    /// 200 with bytes that are not JSON; the request has no effect unless `applied`.
     Garbage,
     /// The request takes effect, then 200 with the first half of its real JSON body.
     Truncated,
-    /// 200 with a valid JSON document of `bytes` bytes; the request has no effect.
+    /// 200 with a valid JSON document of `bytes` bytes; the request has no effect unless
+    /// `applied`.
     Oversized { bytes: u64 },
     /// The request takes effect, then 200 whose body stops after `after_bytes` bytes for
     /// `seconds` before the rest follows.

@@ -1,8 +1,9 @@
 //! Connection handling, routing, latency and fault injection, and request accounting.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -17,8 +18,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::{AppConfig, EmulatorConfig};
-use crate::keys::SigningKey;
+use crate::config::{AppConfig, EmulatorConfig, RetryAfterAs, ThrottleAnswer};
+use crate::keys::KeyRing;
 use crate::model::Cluster;
 use crate::observe::{FaultBody, FaultRule, Faults, LoggedRequest, RequestLog, Stats};
 use crate::{control, entra, proxy};
@@ -32,6 +33,10 @@ pub(crate) struct State {
     pub stats: Stats,
     pub log: RequestLog,
     pub faults: Faults,
+    /// Proxy requests served so far: picks the management node of the next one.
+    pub next_node: u64,
+    /// Rate-limit buckets per client: tokens left and when they were counted.
+    pub buckets: HashMap<String, (f64, Instant)>,
 }
 
 impl State {
@@ -42,6 +47,33 @@ impl State {
             stats: Stats::default(),
             log: RequestLog::default(),
             faults: Faults::default(),
+            next_node: 0,
+            buckets: HashMap::new(),
+        }
+    }
+}
+
+/// What one listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Proxy and Entra paths on one listener.
+    Both,
+    /// The proxy (and the control API) only.
+    Proxy,
+    /// Entra only: token, discovery, keys (and the control API).
+    Authority,
+}
+
+impl Role {
+    fn serves(self, route: &Route) -> bool {
+        let entra = matches!(
+            route,
+            Route::Token(_) | Route::Discovery(_) | Route::Jwks(_)
+        );
+        match self {
+            Role::Both => true,
+            Role::Proxy => !entra,
+            Role::Authority => entra || matches!(route, Route::Control(_)),
         }
     }
 }
@@ -49,7 +81,9 @@ impl State {
 pub(crate) struct Shared {
     pub config: EmulatorConfig,
     pub base_url: String,
-    pub key: SigningKey,
+    /// Where the Entra endpoints are served: `base_url`, or a listener of their own.
+    pub authority_url: String,
+    pub key: KeyRing,
     pub state: Mutex<State>,
 }
 
@@ -79,6 +113,55 @@ impl Shared {
             return Some(rule.clone());
         }
         None
+    }
+
+    /// Takes one token from the caller's bucket; `Some` answer when the bucket is empty.
+    fn throttle(&self, headers: &http::HeaderMap) -> Option<Reply> {
+        let limit = self.config.rate_limit.as_ref()?;
+        let client = entra::unverified_appid(headers).unwrap_or_default();
+        let rate = limit.requests_per_second.max(0.001);
+        let burst = f64::from(limit.burst.max(1));
+        let now = Instant::now();
+        let wait = {
+            let mut state = self.lock();
+            let (tokens, at) = state.buckets.entry(client.clone()).or_insert((burst, now));
+            *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
+            *at = now;
+            if *tokens >= 1.0 {
+                *tokens -= 1.0;
+                return None;
+            }
+            (1.0 - *tokens) / rate
+        };
+        let client = (!client.is_empty()).then_some(client);
+        Some(match limit.answer {
+            ThrottleAnswer::TooManyRequests => {
+                // Whole seconds, rounded up, at least 1.
+                let seconds = wait.ceil().clamp(1.0, 86_400.0) as u64;
+                let value = match limit.retry_after_as {
+                    RetryAfterAs::Seconds => seconds.to_string(),
+                    RetryAfterAs::HttpDate => (chrono::Utc::now()
+                        + chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(1)))
+                    .format("%a, %d %b %Y %H:%M:%S GMT")
+                    .to_string(),
+                };
+                Reply::error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    "Rate limit exceeded; retry later.",
+                )
+                .header(RETRY_AFTER, &value)
+                .client(client)
+            }
+            ThrottleAnswer::GatewayBusy => {
+                let mut reply = Reply::json(StatusCode::SERVICE_UNAVAILABLE, &Value::Null);
+                reply.body = Bytes::from_static(
+                    b"<html><head><title>503 Service Temporarily Unavailable</title></head><body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>",
+                );
+                reply.content_type = "text/html";
+                reply.client(client)
+            }
+        })
     }
 
     fn record(&self, entry: LoggedRequest) {
@@ -126,6 +209,29 @@ impl Reply {
     pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Self {
         if let Ok(value) = HeaderValue::from_str(value) {
             self.headers.push((name, value));
+        }
+        self
+    }
+
+    /// The same reply with another status (an invalid status keeps the old one).
+    pub(crate) fn status(mut self, status: u16) -> Self {
+        if let Ok(status) = StatusCode::from_u16(status) {
+            self.status = status;
+        }
+        self
+    }
+
+    /// An error reply's `message` as a `text/plain` body (other replies unchanged).
+    pub(crate) fn error_as_text(mut self) -> Self {
+        if self.status.as_u16() < 400 {
+            return self;
+        }
+        if let Some(message) = serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+        {
+            self.body = Bytes::from(message);
+            self.content_type = "text/plain; charset=utf-8";
         }
         self
     }
@@ -300,16 +406,35 @@ pub(crate) struct Head {
     pub method: Method,
     pub query: Option<String>,
     pub headers: http::HeaderMap,
+    /// The management node serving a proxy request (0 for everything else).
+    pub node: u32,
 }
 
-pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    role: Role,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
-    let route = classify(&parts.method, &path);
+    let mut route = classify(&parts.method, &path);
+    if !role.serves(&route) {
+        route = Route::Unknown;
+    }
+    let node = if route.is_proxy() {
+        let nodes = u64::from(shared.config.management_nodes.max(1));
+        let mut state = shared.lock();
+        let node = state.next_node % nodes;
+        state.next_node = state.next_node.wrapping_add(1);
+        u32::try_from(node).unwrap_or(0)
+    } else {
+        0
+    };
     let head = Head {
         method: parts.method.clone(),
         query: parts.uri.query().map(str::to_string),
         headers: parts.headers,
+        node,
     };
     if let Route::Control(segments) = &route {
         let reply = match read_body(body).await {
@@ -345,6 +470,13 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
             }),
         );
         (reply.into_response(), None)
+    } else if let Some(reply) = route
+        .is_proxy()
+        .then(|| shared.throttle(&head.headers))
+        .flatten()
+    {
+        let client = reply.client.clone();
+        (reply.into_response(), client)
     } else {
         match shared.fire_fault(operation, route.is_proxy()) {
             Some(rule) => injected(&shared, &route, &head, body, &rule),
@@ -373,6 +505,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         operation: operation.to_string(),
         status: response.status().as_u16(),
         client,
+        node: route.is_proxy().then_some(node),
     });
     response
 }
@@ -418,6 +551,19 @@ fn injected(
         Ok(body) => dispatch(shared, route, head, &body),
         Err(reply) => reply,
     };
+    // With `applied`, the request takes effect first and its real answer is thrown away (the
+    // bodies that carry the real answer run it themselves below).
+    let mut body = body;
+    let mut applied_client = None;
+    if rule.applied
+        && matches!(
+            rule.body,
+            FaultBody::Json | FaultBody::Garbage | FaultBody::Oversized { .. }
+        )
+    {
+        let reply = real(std::mem::replace(&mut body, Ok(Bytes::new())));
+        applied_client = reply.client;
+    }
     let retry_after = rule.retry_after_seconds.map(|s| s.to_string());
     let with_retry = |reply: Reply| match &retry_after {
         Some(seconds) => reply.header(RETRY_AFTER, seconds),
@@ -435,12 +581,12 @@ fn injected(
                     status.as_u16()
                 ),
             ));
-            (reply.into_response(), None)
+            (reply.into_response(), applied_client)
         }
         FaultBody::Garbage => {
             let mut reply = with_retry(Reply::json(StatusCode::OK, &Value::Null));
             reply.body = Bytes::from_static(b"<html><body>\x00\xffnot json{{{\"</body>");
-            (reply.into_response(), None)
+            (reply.into_response(), applied_client)
         }
         FaultBody::Truncated => {
             let mut reply = with_retry(real(body));
@@ -473,7 +619,7 @@ fn injected(
             if let Some(seconds) = retry_after.and_then(|s| HeaderValue::from_str(&s).ok()) {
                 response.headers_mut().insert(RETRY_AFTER, seconds);
             }
-            (response, None)
+            (response, applied_client)
         }
         FaultBody::Stall {
             after_bytes,
@@ -509,6 +655,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
+    role: Role,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let mut connections = JoinSet::new();
@@ -529,7 +676,7 @@ pub(crate) async fn serve(
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(shared, request).await) }
+                async move { Ok::<_, Infallible>(handle(shared, role, request).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             match tls {

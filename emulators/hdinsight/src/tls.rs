@@ -14,7 +14,7 @@ use tokio_rustls::TlsAcceptor;
 
 /// Generates the CA and server certificate, writes `ca.pem`, `server.pem` and `server-key.pem`
 /// into `dir`, and returns the acceptor and the CA in PEM form.
-pub(crate) fn setup(dir: &Path, ip: IpAddr) -> anyhow::Result<(TlsAcceptor, String)> {
+pub(crate) fn setup(dir: &Path, hosts: &[IpAddr]) -> anyhow::Result<(TlsAcceptor, String)> {
     let ca_key = KeyPair::generate().context("generating the CA key")?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -37,8 +37,10 @@ pub(crate) fn setup(dir: &Path, ip: IpAddr) -> anyhow::Result<(TlsAcceptor, Stri
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(Ipv6Addr::LOCALHOST),
     ];
-    if !ips.contains(&ip) {
-        ips.push(ip);
+    for ip in hosts {
+        if !ip.is_unspecified() && !ips.contains(ip) {
+            ips.push(*ip);
+        }
     }
     params
         .subject_alt_names

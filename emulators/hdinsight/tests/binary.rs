@@ -143,3 +143,33 @@ fn binary_refuses_a_bad_config_and_a_missing_transport() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--plain-http"));
 }
+
+#[test]
+fn authority_listen_puts_entra_on_its_own_port() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hdinsight-emulator"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--authority-listen",
+            "127.0.0.1:0",
+            "--plain-http",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut next = || lines.next().and_then(Result::ok).unwrap_or_default();
+    let (first, second) = (next(), next());
+    let base = first.strip_prefix("listening on ").map(str::to_string);
+    let authority = second.strip_prefix("authority on ").map(str::to_string);
+    let _ = child.kill();
+    let _ = child.wait();
+    let (base, authority) = (
+        base.unwrap_or_else(|| panic!("unexpected first line {first:?}")),
+        authority.unwrap_or_else(|| panic!("unexpected second line {second:?}")),
+    );
+    assert!(authority.starts_with("http://127.0.0.1:"), "{authority}");
+    assert_ne!(base, authority);
+}

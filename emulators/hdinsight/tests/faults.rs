@@ -246,3 +246,104 @@ async fn configured_and_injected_latency_slow_proxy_calls() {
     env.get_json(&token, "/v1/status").await;
     assert!(started.elapsed() >= Duration::from_millis(450));
 }
+
+#[tokio::test]
+async fn an_applied_fault_creates_the_topic_and_answers_the_error() {
+    let env = Env::start(instant_config()).await;
+    let control = env.emulator.control();
+    let token = env.token().await;
+    control.set_faults(Faults {
+        rules: vec![FaultRule {
+            applied: true,
+            remaining: Some(1),
+            ..FaultRule::status(&["create"], 500)
+        }],
+        ..Faults::default()
+    });
+    let (status, body) = env
+        .put_topic(&token, "half-heard", Some(json!({"partition_count": 2})))
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"], "injected_fault");
+    assert!(
+        env.list(&token).await.contains(&"half-heard".to_string()),
+        "the create took effect although the caller saw a 500"
+    );
+    // The retry meets the topic the first attempt made.
+    let (status, body) = env.put_topic(&token, "half-heard", None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "topic_already_exists");
+    let stats = control.stats();
+    assert_eq!(stats.creates_per_topic.get("half-heard"), Some(&2));
+    assert_eq!(
+        stats.created_per_topic.get("half-heard"),
+        Some(&1),
+        "one create took effect"
+    );
+    let log = control.request_log();
+    assert!(
+        log.iter()
+            .filter(|r| r.operation == "create")
+            .all(|r| r.client.as_deref() == Some(common::CLIENT_ID)),
+        "an applied fault still knows the caller: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_applied_stall_and_garbage_take_effect_and_an_unapplied_fault_does_not() {
+    let env = Env::start(instant_config()).await;
+    let control = env.emulator.control();
+    let token = env.token().await;
+    control.set_faults(Faults {
+        rules: vec![FaultRule {
+            applied: true,
+            body: FaultBody::Garbage,
+            remaining: Some(1),
+            ..FaultRule::status(&["create"], 200)
+        }],
+        ..Faults::default()
+    });
+    let (status, body) = env.put_topic(&token, "garbled", None).await;
+    assert_eq!(status, 200);
+    assert!(body.is_string(), "garbage is no JSON: {body}");
+    // A stall past the client's timeout: the client gives up, the topic exists.
+    control.set_faults(Faults {
+        rules: vec![FaultRule {
+            body: FaultBody::Stall {
+                after_bytes: 1,
+                seconds: 5,
+            },
+            remaining: Some(1),
+            ..FaultRule::status(&["create"], 200)
+        }],
+        ..Faults::default()
+    });
+    let impatient = env
+        .http
+        .put(env.url("/v1/topics/stalled"))
+        .bearer_auth(&token)
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    let gave_up = match impatient {
+        Err(err) => err.is_timeout(),
+        Ok(response) => response.bytes().await.is_err(),
+    };
+    assert!(gave_up, "the client's timeout hit before the answer ended");
+    control.set_faults(Faults {
+        rules: vec![FaultRule {
+            remaining: Some(1),
+            ..FaultRule::status(&["create"], 503)
+        }],
+        ..Faults::default()
+    });
+    assert_eq!(env.put_topic(&token, "refused", None).await.0, 503);
+    let names = control.topic_names();
+    assert!(names.contains(&"garbled".to_string()));
+    assert!(names.contains(&"stalled".to_string()));
+    assert!(!names.contains(&"refused".to_string()));
+    let created = control.stats().created_per_topic;
+    assert_eq!(created.get("garbled"), Some(&1));
+    assert_eq!(created.get("stalled"), Some(&1));
+    assert_eq!(created.get("refused"), None);
+}

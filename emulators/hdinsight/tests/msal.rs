@@ -13,7 +13,8 @@ async fn msal_confidential_client_gets_a_token_and_lists_topics() {
         eprintln!("skipped: set HDI_TEST_PYTHON to a python with msal installed to run this test");
         return;
     };
-    let env = Env::start(EmulatorConfig {
+    // Entra on its own listener: MSAL's authority and the proxy endpoint differ as in Azure.
+    let env = Env::start_split(EmulatorConfig {
         visibility_delay_ms: 0,
         ..common::fast_config()
     })
@@ -25,6 +26,7 @@ async fn msal_confidential_client_gets_a_token_and_lists_topics() {
     let output = tokio::process::Command::new(python)
         .arg(script)
         .env("HDI_BASE_URL", env.emulator.base_url())
+        .env("HDI_AUTHORITY_URL", env.emulator.authority_url())
         .env("HDI_TENANT", env.emulator.tenant_id())
         .env("HDI_CLIENT_ID", CLIENT_ID)
         .env("HDI_CLIENT_SECRET", SECRET)

@@ -1,6 +1,6 @@
 """Gets a token from the emulator with MSAL's confidential client and lists topics with it.
 
-Reads HDI_BASE_URL, HDI_TENANT, HDI_CLIENT_ID, HDI_CLIENT_SECRET and HDI_SCOPE; the caller
+Reads HDI_BASE_URL (the proxy), HDI_AUTHORITY_URL (Entra; defaults to HDI_BASE_URL), HDI_TENANT, HDI_CLIENT_ID, HDI_CLIENT_SECRET and HDI_SCOPE; the caller
 points REQUESTS_CA_BUNDLE and SSL_CERT_FILE at the emulator's ca.pem. Prints one JSON line.
 """
 
@@ -16,7 +16,7 @@ def main() -> int:
     base = os.environ["HDI_BASE_URL"]
     tenant = os.environ["HDI_TENANT"]
     scope = os.environ["HDI_SCOPE"]
-    authority = f"{base}/{tenant}"
+    authority = f"{os.environ.get('HDI_AUTHORITY_URL', base)}/{tenant}"
 
     app = msal.ConfidentialClientApplication(
         os.environ["HDI_CLIENT_ID"],

@@ -35,7 +35,7 @@ async fn run_sample(python: &str, env: &Env, partition_count: Option<&str>) -> V
     command
         .arg(script)
         .env("HDI_KAFKAREST_ENDPOINT", &base)
-        .env("HDI_AUTHORITY_HOST", &base)
+        .env("HDI_AUTHORITY_HOST", env.emulator.authority_url())
         .env("HDI_TENANT", env.emulator.tenant_id())
         .env("HDI_CLIENT_ID", CLIENT_ID)
         .env("HDI_CLIENT_SECRET", SECRET)
@@ -76,7 +76,7 @@ async fn microsofts_python_sample_runs_to_the_end() {
     let Some(python) = python() else {
         return;
     };
-    let env = Env::start(EmulatorConfig {
+    let env = Env::start_split(EmulatorConfig {
         visibility_delay_ms: VISIBILITY_DELAY_MS,
         ..common::fast_config()
     })
@@ -214,7 +214,7 @@ async fn the_sample_reads_every_partition_of_a_two_partition_topic() {
     let Some(python) = python() else {
         return;
     };
-    let env = Env::start(EmulatorConfig {
+    let env = Env::start_split(EmulatorConfig {
         visibility_delay_ms: VISIBILITY_DELAY_MS,
         ..common::fast_config()
     })

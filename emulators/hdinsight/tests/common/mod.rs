@@ -47,11 +47,24 @@ impl Drop for Env {
 
 impl Env {
     pub async fn start(config: EmulatorConfig) -> Env {
+        Self::start_on(config, None).await
+    }
+
+    /// Entra on a listener of its own, as in Azure.
+    pub async fn start_split(config: EmulatorConfig) -> Env {
+        Self::start_on(config, Some(loopback())).await
+    }
+
+    async fn start_on(config: EmulatorConfig, authority: Option<SocketAddr>) -> Env {
         let dir = temp_dir();
-        let emulator =
-            RunningEmulator::start(config, loopback(), Transport::Tls { dir: dir.clone() })
-                .await
-                .expect("the emulator starts");
+        let emulator = RunningEmulator::start_with_authority(
+            config,
+            loopback(),
+            authority,
+            Transport::Tls { dir: dir.clone() },
+        )
+        .await
+        .expect("the emulator starts");
         let ca = emulator.ca_pem().expect("an HTTPS emulator has a CA");
         let http = reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).expect("CA PEM"))
