@@ -72,7 +72,7 @@ pub struct RunArgs {
     #[arg(long, env = "HDI_LEASE_NAMESPACE")]
     pub lease_namespace: Option<String>,
     /// How long a Lease holder stays leader without renewing.
-    #[arg(long, env = "HDI_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, env = "HDI_LEASE_DURATION", default_value = "15s", value_parser = parse_positive_duration)]
     pub lease_duration: Duration,
     /// Address of the metrics endpoint (/metrics).
     #[arg(long, env = "HDI_METRICS_ADDR", default_value = "0.0.0.0:8080")]
@@ -81,7 +81,7 @@ pub struct RunArgs {
     #[arg(long, env = "HDI_HEALTH_ADDR", default_value = "0.0.0.0:8081")]
     pub health_addr: SocketAddr,
     /// How often a Ready topic is described again (with ±10 % jitter).
-    #[arg(long, env = "HDI_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, env = "HDI_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_positive_duration)]
     pub resync_interval: Duration,
     /// Reconciles running at once, per kind.
     #[arg(long, env = "HDI_MAX_CONCURRENT_RECONCILES", default_value_t = 64)]
@@ -169,7 +169,9 @@ pub enum ImportPolicy {
     Create,
 }
 
-/// Parses `500ms`, `30s`, `10m`, `2h` or a plain number of seconds.
+/// Parses `500ms`, `30s`, `10m`, `2h` or a plain number of seconds, up to
+/// [`crate::clock::MAX_DELAY`] (30 days): a longer one is refused rather than scheduled, since
+/// no clock or timer can hold an arbitrary deadline.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s
@@ -188,7 +190,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{s:?} is not a valid duration"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    let max = crate::clock::MAX_DELAY;
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= max => Ok(d),
+        _ => Err(format!(
+            "{s:?} is out of range: at most {}h",
+            max.as_secs() / 3600
+        )),
+    }
+}
+
+/// [`parse_duration`], and more than zero.
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("{:?} must be more than zero", s.trim()));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -204,6 +222,13 @@ mod tests {
         assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("720h").is_ok());
+        assert!(parse_duration("721h").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
+        assert!(parse_duration("1e400").is_err());
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert!(parse_positive_duration("0s").is_err());
+        assert!(parse_positive_duration("0.0001ms").is_ok());
     }
 
     #[test]
@@ -227,6 +252,19 @@ mod tests {
                 assert_eq!(r.resync_interval, Duration::from_secs(30));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn out_of_range_durations_are_refused_naming_the_flag() {
+        for (flag, value) in [
+            ("--resync-interval", "99999999999999999999h"),
+            ("--resync-interval", "0s"),
+            ("--lease-duration", "0"),
+            ("--visibility-timeout", "1000000h"),
+        ] {
+            let err = Cli::try_parse_from(["x", "run", flag, value]).expect_err("out of range");
+            assert!(err.to_string().contains(flag), "{flag}: {err}");
         }
     }
 

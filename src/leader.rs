@@ -42,7 +42,7 @@ fn expired(lease: &Lease, now: Timestamp) -> bool {
         return true;
     };
     let duration = i64::from(spec.lease_duration_seconds.unwrap_or(15));
-    renew.0.as_second() + duration < now.as_second()
+    renew.0.as_second().saturating_add(duration) < now.as_second()
 }
 
 async fn try_acquire(api: &Api<Lease>, c: &LeaseConfig) -> Result<bool, kube::Error> {

@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod controller;
 pub mod crd;
 pub mod leader;

@@ -240,7 +240,10 @@ impl Context {
     }
 
     /// Requeues `obj` after `after`, and tells the work-queue metric when it will be due.
+    /// The delay is cut to [`crate::clock::MAX_DELAY`]: kube-runtime's scheduler panics on a
+    /// deadline beyond its timer's range.
     pub fn requeue<K: Resource<DynamicType = ()>>(&self, obj: &K, after: Duration) -> Action {
+        let after = crate::clock::bounded_delay(after);
         self.metrics.requeued(&K::kind(&()), &queue_key(obj), after);
         Action::requeue(after)
     }
@@ -424,6 +427,28 @@ impl Context {
     }
 }
 
+#[cfg(test)]
+impl Context {
+    /// A context whose Kubernetes client points at a closed port, for unit tests.
+    pub(crate) fn offline(stores: Stores) -> Context {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
+        let client = kube::Client::try_from(config).expect("client");
+        let reporter = kube::runtime::events::Reporter {
+            controller: "test".into(),
+            instance: None,
+        };
+        Context::new(
+            client.clone(),
+            stores,
+            Triggers::default(),
+            ProxyRegistry::new(client.clone(), Arc::new(crate::proxy::NoopObserver)),
+            EventSink::new(client, reporter),
+            Arc::new(Metrics::new()),
+            Settings::default(),
+        )
+    }
+}
+
 /// Cuts `s` to at most `max` bytes on a character boundary.
 pub fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
@@ -456,21 +481,7 @@ mod tests {
     }
 
     fn offline_context_with(stores: Stores) -> Context {
-        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
-        let client = kube::Client::try_from(config).expect("client");
-        let reporter = kube::runtime::events::Reporter {
-            controller: "test".into(),
-            instance: None,
-        };
-        Context::new(
-            client.clone(),
-            stores,
-            Triggers::default(),
-            ProxyRegistry::new(client.clone(), Arc::new(crate::proxy::NoopObserver)),
-            EventSink::new(client, reporter),
-            Arc::new(Metrics::new()),
-            Settings::default(),
-        )
+        Context::offline(stores)
     }
 
     fn at_version(mut t: KafkaTopic, rv: u64, reason: &str) -> KafkaTopic {

@@ -33,7 +33,7 @@ use crate::server::Health;
 
 use super::context::{Context, EventSink, Settings, Stores, TopicIndex, Triggers, queue_key};
 use super::registry::ProxyRegistry;
-use super::{rest_proxy, topic};
+use super::{contain, rest_proxy, topic};
 
 /// How the controllers run.
 #[derive(Clone, Debug, Default)]
@@ -176,7 +176,11 @@ pub async fn run(
             )
             .reconcile_on(UnboundedReceiverStream::new(trx))
             .graceful_shutdown_on(shutdown.clone())
-            .run(topic::reconcile, topic::error_policy, ctx.clone())
+            .run(
+                |t, c| contain::contained(t.clone(), c.clone(), topic::reconcile(t, c)),
+                topic::error_policy,
+                ctx.clone(),
+            )
             .for_each(|r| {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, "topic controller");
@@ -229,7 +233,11 @@ pub async fn run(
             .with_config(ControllerConfig::default().concurrency(4))
             .reconcile_on(UnboundedReceiverStream::new(prx))
             .graceful_shutdown_on(shutdown.clone())
-            .run(rest_proxy::reconcile, rest_proxy::error_policy, ctx.clone())
+            .run(
+                |p, c| contain::contained(p.clone(), c.clone(), rest_proxy::reconcile(p, c)),
+                rest_proxy::error_policy,
+                ctx.clone(),
+            )
             .for_each(|r| {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, "proxy controller");

@@ -587,7 +587,7 @@ impl ProxyClient {
     }
 
     fn block_for(&self, wait: Duration, status: u16) {
-        let until = Instant::now() + wait;
+        let until = crate::clock::instant_after(Instant::now(), wait);
         let mut blocked = self
             .inner
             .blocked_until

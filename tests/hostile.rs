@@ -1,0 +1,303 @@
+//! Hostile tenants: what a namespace user can write — a KafkaRestProxy pointing at a server they
+//! control, a KafkaTopic, the answers of their own proxy — must not crash the operator, reach a
+//! host off the allowlists, take another namespace's topic, or read another namespace's Secret.
+//!
+//! Every scenario runs two tenants: the victim on the sandbox's emulator (127.0.0.1, namespace
+//! `kafka`) and the attacker on a second HDInsight emulator at 127.0.0.2 with its own
+//! namespace, Secret and KafkaRestProxy. Only loopback addresses are used.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use hdinsight_emulator::{
+    AppConfig, EmulatorConfig, FaultRule, Faults, RunningEmulator, Transport,
+};
+use hdinsight_topic_operator::crd::{KafkaRestProxy, KafkaTopic};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, PostParams};
+use sandbox::env::{CLIENT_SECRET, ClusterSettings, Env, create_or_keep};
+
+/// The attacker's namespace.
+const ATTACKER_NS: &str = "tenant-b";
+const ATTACKER_TENANT: &str = "00000000-0000-0000-0000-0000000000b1";
+const ATTACKER_CLIENT: &str = "00000000-0000-0000-0000-0000000000b2";
+const ATTACKER_SECRET: &str = "attacker-client-secret";
+const ATTACKER_GROUP: &str = "00000000-0000-0000-0000-0000000000b3";
+
+/// The allowlists the tests run with: both loopback emulators, the emulators' scope. The
+/// defaults (HDInsight and Entra domains only) would refuse them, as one scenario proves.
+fn allow_both() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("HDI_ALLOWED_ENDPOINT_HOSTS", "127.0.0.1,127.0.0.2"),
+        ("HDI_ALLOWED_AUTHORITY_HOSTS", "127.0.0.1,127.0.0.2"),
+    ]
+}
+
+fn cluster() -> ClusterSettings {
+    ClusterSettings {
+        visibility_delay: Duration::from_millis(300),
+        out_of_band_delay: Duration::from_millis(500),
+        ..Default::default()
+    }
+}
+
+/// The attacker's HDInsight emulator on 127.0.0.2.
+async fn attacker_emulator(dir: &Path) -> RunningEmulator {
+    let config = EmulatorConfig {
+        tenant_id: ATTACKER_TENANT.into(),
+        cluster_group_id: ATTACKER_GROUP.into(),
+        apps: vec![AppConfig {
+            client_id: ATTACKER_CLIENT.into(),
+            client_secret: ATTACKER_SECRET.into(),
+            groups: vec![ATTACKER_GROUP.into()],
+            ..Default::default()
+        }],
+        visibility_delay_ms: 300,
+        ..Default::default()
+    };
+    let addr: SocketAddr = "127.0.0.2:0".parse().expect("loopback address");
+    RunningEmulator::start(
+        config,
+        addr,
+        Transport::Tls {
+            dir: dir.join("attacker-hdinsight"),
+        },
+    )
+    .await
+    .expect("the attacker's emulator starts on 127.0.0.2")
+}
+
+/// The attacker's namespace with its Secret, CA Secret and a KafkaRestProxy `evil` pointing at
+/// `endpoint` (authority `authority`), whose TLS is signed by `ca_pem`.
+async fn install_attacker(
+    env: &Env,
+    endpoint: &str,
+    authority: &str,
+    ca_pem: &str,
+    extra_spec: serde_json::Value,
+) {
+    let namespaces: Api<Namespace> = Api::all(env.client.clone());
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": ATTACKER_NS, "labels": {"team": "b"}}
+    }))
+    .expect("namespace");
+    create_or_keep(&namespaces, &ns).await.expect("namespace");
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), ATTACKER_NS);
+    let sp: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "sp", "namespace": ATTACKER_NS},
+        "stringData": {"tenantId": ATTACKER_TENANT, "clientId": ATTACKER_CLIENT,
+                       "clientSecret": ATTACKER_SECRET}
+    }))
+    .expect("secret");
+    create_or_keep(&secrets, &sp).await.expect("secret");
+    let ca: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "ca", "namespace": ATTACKER_NS},
+        "stringData": {"ca.crt": ca_pem}
+    }))
+    .expect("ca secret");
+    create_or_keep(&secrets, &ca).await.expect("ca secret");
+    let mut spec = serde_json::json!({
+        "endpoint": endpoint,
+        "authority": authority,
+        "credentials": {"secretRef": {"name": "sp"}},
+        "caBundleSecretRef": {"name": "ca"},
+    });
+    if let (Some(s), Some(extra)) = (spec.as_object_mut(), extra_spec.as_object()) {
+        for (k, v) in extra {
+            s.insert(k.clone(), v.clone());
+        }
+    }
+    let proxy: KafkaRestProxy = serde_json::from_value(serde_json::json!({
+        "apiVersion": "kafka.hdinsight.dev/v1alpha1", "kind": "KafkaRestProxy",
+        "metadata": {"name": "evil", "namespace": ATTACKER_NS},
+        "spec": spec,
+    }))
+    .expect("proxy");
+    let proxies: Api<KafkaRestProxy> = Api::namespaced(env.client.clone(), ATTACKER_NS);
+    proxies
+        .create(&PostParams::default(), &proxy)
+        .await
+        .expect("the attacker's KafkaRestProxy is admitted");
+}
+
+fn attacker_topics(env: &Env) -> Api<KafkaTopic> {
+    Api::namespaced(env.client.clone(), ATTACKER_NS)
+}
+
+/// A KafkaTopic in the attacker's namespace.
+fn attacker_topic(name: &str, spec: serde_json::Value) -> KafkaTopic {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "kafka.hdinsight.dev/v1alpha1", "kind": "KafkaTopic",
+        "metadata": {"name": name, "namespace": ATTACKER_NS},
+        "spec": spec,
+    }))
+    .expect("topic")
+}
+
+/// Polls a topic of any namespace until `pred` holds.
+async fn wait_in(
+    api: &Api<KafkaTopic>,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    pred: impl Fn(&KafkaTopic) -> bool,
+) -> KafkaTopic {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let t = api.get_opt(name).await.ok().flatten();
+        if let Some(t) = &t
+            && pred(t)
+        {
+            return t.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: {what} not reached within {timeout:?}; last status: {:?}",
+            t.and_then(|t| t.status)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn assert_alive(op: &mut Operator) {
+    assert!(
+        matches!(op.child.try_wait(), Ok(None)),
+        "the operator process died: {}",
+        op.logs()
+    );
+    assert!(
+        !op.logs().contains("panicked"),
+        "the operator panicked: {}",
+        op.logs()
+    );
+}
+
+/// The victim's topics: created, Ready.
+async fn victim_topics(env: &Env, prefix: &str, n: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    for i in 0..n {
+        let name = format!("{prefix}-{i}");
+        create(env, &topic(&name, serde_json::json!({"partitions": 2}))).await;
+        names.push(name);
+    }
+    names
+}
+
+// 1. No panic from external input -------------------------------------------------------------
+
+/// A proxy answering `429` with `Retry-After: 18446744073709551615` once ended the process for
+/// every tenant (`overflow when adding duration to instant`). Now the wait is cut to an hour,
+/// the attacker's topic reports the retry, and the victim's topics go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_retry_after_from_an_attackers_proxy_crashes_nothing() {
+    let (dir, env) = start(cluster()).await;
+    let evil = attacker_emulator(dir.path()).await;
+    evil.control().set_faults(Faults {
+        rules: vec![FaultRule {
+            status: 429,
+            retry_after_seconds: Some(u64::MAX),
+            ..FaultRule::status(&[], 429)
+        }],
+        ..Default::default()
+    });
+    install_attacker(
+        &env,
+        &evil.base_url(),
+        &evil.base_url(),
+        &evil.ca_pem().unwrap_or_default(),
+        serde_json::json!({}),
+    )
+    .await;
+    let mut op = spawn_operator(&env, &allow_both());
+    let before = victim_topics(&env, "victim", 3).await;
+    attacker_topics(&env)
+        .create(
+            &PostParams::default(),
+            &attacker_topic("grab", serde_json::json!({"proxyRef": {"name": "evil"}})),
+        )
+        .await
+        .expect("attacker topic");
+
+    // The attacker's proxy did answer 429 with the huge Retry-After.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while evil.control().stats().total_status(429) < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the attacker's proxy was never called"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let grab = wait_in(
+        &attacker_topics(&env),
+        "grab",
+        Duration::from_secs(30),
+        "Retrying",
+        |t| condition(t, "Reconciling").is_some_and(|c| c.1 == "Retrying"),
+    )
+    .await;
+    assert_eq!(ready(&grab).map(|r| r.0).as_deref(), Some("False"));
+    assert_alive(&mut op);
+    let sent_when_throttled = evil.control().stats().total_status(429);
+
+    // The victim's topics are Ready, and a topic created after the attack is served too.
+    for name in &before {
+        wait_ready(&env, name).await;
+    }
+    let after = victim_topics(&env, "after", 1).await;
+    wait_ready(&env, &after[0]).await;
+    assert_alive(&mut op);
+    // The Retry-After is honoured (cut to an hour, not ignored): nothing more reached the
+    // attacker's proxy while the victim's topics were served.
+    assert_eq!(
+        evil.control().stats().total_status(429),
+        sent_when_throttled,
+        "a request went to the attacker's proxy before its (clamped) Retry-After expired"
+    );
+    assert_no_secrets(&op.logs(), &[CLIENT_SECRET, ATTACKER_SECRET]);
+}
+
+/// Durations out of range on the command line or in the environment are refused at start with
+/// an error naming the flag; nothing panics.
+#[test]
+fn duration_flags_out_of_range_are_refused_at_start() {
+    let exe = env!("CARGO_BIN_EXE_hdinsight-topic-operator");
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        (
+            &["run", "--resync-interval", "99999999999999999999h"],
+            &[],
+            "--resync-interval",
+        ),
+        (
+            &["run"],
+            &[("HDI_RESYNC_INTERVAL", "0s")],
+            "--resync-interval",
+        ),
+        (
+            &["run"],
+            &[("HDI_LEASE_DURATION", "1e30h")],
+            "--lease-duration",
+        ),
+        (
+            &["run", "--visibility-timeout", "100000h"],
+            &[],
+            "--visibility-timeout",
+        ),
+    ];
+    for (args, env, flag) in cases {
+        let out = std::process::Command::new(exe)
+            .args(*args)
+            .envs(env.iter().copied())
+            .env("KUBECONFIG", "/nonexistent")
+            .output()
+            .expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?} {env:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?} {env:?}: {stderr}");
+    }
+}
