@@ -301,3 +301,107 @@ fn duration_flags_out_of_range_are_refused_at_start() {
         assert!(!stderr.contains("panicked"), "{args:?} {env:?}: {stderr}");
     }
 }
+
+// 3. Ownership counts only allowed namespaces --------------------------------------------------
+
+/// A KafkaTopic in a namespace the victim's proxy does not allow, created first and naming the
+/// victim's topic, neither takes the topic nor is named to its owner; when the owner goes, the
+/// next allowed claimant takes over at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_from_a_disallowed_namespace_takes_nothing() {
+    let (dir, env) = start(cluster()).await;
+    let evil = attacker_emulator(dir.path()).await;
+    install_attacker(
+        &env,
+        &evil.base_url(),
+        &evil.base_url(),
+        &evil.ca_pem().unwrap_or_default(),
+        serde_json::json!({}),
+    )
+    .await;
+    // A long resync, so that "at once" below cannot be a periodic requeue.
+    let mut extra = allow_both();
+    extra.push(("HDI_RESYNC_INTERVAL", "120s"));
+    let mut op = spawn_operator(&env, &extra);
+
+    // The attacker claims the victim's topic name on the victim's proxy, first.
+    attacker_topics(&env)
+        .create(
+            &PostParams::default(),
+            &attacker_topic(
+                "squat",
+                serde_json::json!({"topicName": "orders",
+                                   "proxyRef": {"name": "default", "namespace": "kafka"}}),
+            ),
+        )
+        .await
+        .expect("attacker topic");
+    wait_in(
+        &attacker_topics(&env),
+        "squat",
+        Duration::from_secs(30),
+        "ProxyNotAllowed",
+        |t| ready(t).is_some_and(|r| r.1 == "ProxyNotAllowed"),
+    )
+    .await;
+
+    // The victim's topic, newer, is the owner: created and Ready, the attacker nowhere named.
+    create(&env, &topic("orders", serde_json::json!({"partitions": 3}))).await;
+    let orders = wait_ready(&env, "orders").await;
+    let shown = serde_json::to_string(&orders.status).unwrap_or_default();
+    assert!(
+        !shown.contains("tenant-b") && !shown.contains("squat"),
+        "{shown}"
+    );
+    assert!(
+        env.hdi
+            .control()
+            .topic_names()
+            .contains(&"orders".to_string()),
+        "the victim's topic was created on the victim's cluster"
+    );
+    for (_, reason, note) in events_of(&env, "orders").await {
+        assert!(
+            !note.contains("tenant-b") && !note.contains("squat"),
+            "{reason}: {note}"
+        );
+    }
+    // The attacker learns nothing new either: still ProxyNotAllowed, no owner named.
+    let squat = attacker_topics(&env).get("squat").await.expect("squat");
+    let (_, reason, message) = ready(&squat).expect("condition");
+    assert_eq!(reason, "ProxyNotAllowed");
+    assert!(!message.contains("kafka/orders"), "{message}");
+
+    // A second claimant in the allowed namespace is a real conflict, naming the owner.
+    create(
+        &env,
+        &topic("orders-copy", serde_json::json!({"topicName": "orders"})),
+    )
+    .await;
+    let copy = wait_reason(&env, "orders-copy", "ResourceConflict").await;
+    assert!(ready(&copy).is_some_and(|r| r.2.contains("kafka/orders")));
+
+    // The owner goes: the next allowed claimant is woken at once (the resync is 120 s and a
+    // conflict is requeued after 120 s too), not the older attacker.
+    topics(&env)
+        .delete("orders", &Default::default())
+        .await
+        .expect("delete");
+    let deleted_at = Instant::now();
+    wait_topic(&env, "orders-copy", Duration::from_secs(15), "Ready", |t| {
+        ready(t).is_some_and(|r| r.0 == "True")
+    })
+    .await;
+    assert!(deleted_at.elapsed() < Duration::from_secs(15));
+    let squat = attacker_topics(&env).get("squat").await.expect("squat");
+    assert_eq!(
+        ready(&squat).map(|r| r.1).as_deref(),
+        Some("ProxyNotAllowed")
+    );
+    assert_eq!(
+        evil.control().stats().count("create"),
+        0,
+        "nothing about this reached the attacker's cluster"
+    );
+    assert_alive(&mut op);
+}

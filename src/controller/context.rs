@@ -87,10 +87,20 @@ impl Stores {
             .collect()
     }
 
+    /// Every KafkaTopic naming the same Kafka topic on the same proxy as `topic` (itself
+    /// included), oldest first (creationTimestamp, then uid).
+    pub fn claims(&self, topic: &KafkaTopic) -> Vec<Claim> {
+        let mut all: Vec<Claim> = self.indexes.iter().flat_map(|i| i.claims(topic)).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
     /// The oldest KafkaTopic naming the same Kafka topic on the same proxy as `topic`, as
-    /// "namespace/name", when it is not `topic` itself.
+    /// "namespace/name", when it is not `topic` itself. Counts every claimant, allowed or not:
+    /// the reconcile uses [`Stores::claims`] and skips namespaces the proxy does not allow.
     pub fn owner_other_than(&self, topic: &KafkaTopic) -> Option<String> {
-        let oldest = self.indexes.iter().flat_map(|i| i.claims(topic)).min()?;
+        let oldest = self.claims(topic).into_iter().next()?;
         if Some(oldest.1.as_str()) == topic.metadata.uid.as_deref() {
             None
         } else {
@@ -320,8 +330,20 @@ impl Context {
         }
     }
 
-    /// `topic` was deleted: its remembered write, failure count and queue entry go with it.
+    /// `topic` was deleted: its remembered write, failure count and queue entry go with it, and
+    /// the other KafkaTopics that named the same topic are woken at once — the next in line
+    /// becomes the owner now, not at its next requeue.
     pub fn topic_deleted(&self, topic: &KafkaTopic) {
+        for (_, uid, who) in self.stores.claims(topic) {
+            if Some(uid.as_str()) == topic.metadata.uid.as_deref() {
+                continue;
+            }
+            if let Some((ns, name)) = who.split_once('/')
+                && let Some(t) = self.stores.topic(ns, name)
+            {
+                self.triggers.topic(&t);
+            }
+        }
         self.succeeded(topic);
         if let Some(uid) = topic.metadata.uid.as_deref() {
             self.written

@@ -122,6 +122,25 @@ async fn namespace_allowed(
     }
 }
 
+/// The oldest claimant of `topic`'s Kafka topic whose namespace `proxy` allows, as
+/// "namespace/name", unless that is `topic` itself.
+async fn owner_among_allowed(
+    ctx: &Context,
+    proxy: &KafkaRestProxy,
+    topic: &KafkaTopic,
+) -> Result<Option<String>, Blocked> {
+    for (_, uid, who) in ctx.stores.claims(topic) {
+        if Some(uid.as_str()) == topic.metadata.uid.as_deref() {
+            return Ok(None);
+        }
+        let claimant_ns = who.split_once('/').map_or("", |(ns, _)| ns);
+        if namespace_allowed(ctx, proxy, claimant_ns).await? {
+            return Ok(Some(who));
+        }
+    }
+    Ok(None)
+}
+
 /// Identifies a create sent for this object (not another object naming the same topic).
 fn create_key(topic: &KafkaTopic, desired: &plan::DesiredTopic) -> String {
     format!(
@@ -150,8 +169,10 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
             "KafkaRestProxy {proxy_ns}/{proxy_name} does not allow topics from namespace {topic_ns} (spec.allowedTopicNamespaces)"
         )));
     }
-    // The oldest KafkaTopic (creationTimestamp, then uid) naming the same topic owns it.
-    if let Some(owner) = ctx.stores.owner_other_than(topic) {
+    // The oldest KafkaTopic (creationTimestamp, then uid) naming the same topic owns it —
+    // among those whose namespace this proxy allows: a claimant the proxy refuses can neither
+    // take the topic nor be named to its owner.
+    if let Some(owner) = owner_among_allowed(ctx, &proxy, topic).await? {
         return Err(Blocked::Conflict { owner });
     }
     let entry = ctx
