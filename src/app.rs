@@ -60,6 +60,11 @@ pub fn settings(args: &RunArgs) -> Settings {
         },
         list_freshness: args.list_freshness,
         max_concurrent_reconciles: args.max_concurrent_reconciles.max(1),
+        allowlist: crate::allowlist::Allowlist {
+            endpoint_hosts: args.allowed_endpoint_hosts.clone(),
+            authority_hosts: args.allowed_authority_hosts.clone(),
+            scopes: args.allowed_scopes.clone(),
+        },
     }
 }
 

@@ -95,6 +95,34 @@ pub struct RunArgs {
     /// How old the shared topic list may be when a reconcile uses it.
     #[arg(long, env = "HDI_LIST_FRESHNESS", default_value = "2s", value_parser = parse_duration)]
     pub list_freshness: Duration,
+    /// Hosts a KafkaRestProxy endpoint may name, comma separated: DNS names, `*.domain` (one
+    /// label), or IP addresses (matched exactly). Credentials go nowhere else.
+    #[arg(
+        long,
+        env = "HDI_ALLOWED_ENDPOINT_HOSTS",
+        value_delimiter = ',',
+        default_value = crate::allowlist::DEFAULT_ENDPOINT_HOSTS,
+        value_parser = crate::allowlist::parse_host_pattern
+    )]
+    pub allowed_endpoint_hosts: Vec<crate::allowlist::HostPattern>,
+    /// Entra ID authority hosts a KafkaRestProxy may name, in the same form.
+    #[arg(
+        long,
+        env = "HDI_ALLOWED_AUTHORITY_HOSTS",
+        value_delimiter = ',',
+        default_value = crate::allowlist::DEFAULT_AUTHORITY_HOSTS,
+        value_parser = crate::allowlist::parse_host_pattern
+    )]
+    pub allowed_authority_hosts: Vec<crate::allowlist::HostPattern>,
+    /// Token scopes a KafkaRestProxy may ask for, comma separated, matched exactly.
+    #[arg(
+        long,
+        env = "HDI_ALLOWED_SCOPES",
+        value_delimiter = ',',
+        default_value = crate::allowlist::DEFAULT_SCOPES,
+        value_parser = crate::allowlist::parse_scope
+    )]
+    pub allowed_scopes: Vec<String>,
     /// How long after a create without a clear answer (5xx, timeout) the topic is looked up and
     /// created again if still absent.
     #[arg(long, env = "HDI_UNCERTAIN_RETRY", default_value = "30s", value_parser = parse_duration)]
@@ -253,6 +281,24 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn allowlists_default_to_the_clouds_and_bad_entries_name_the_flag() {
+        let cli = Cli::try_parse_from(["x", "run"]).unwrap_or_else(|e| panic!("{e}"));
+        let Some(Command::Run(r)) = cli.command else {
+            panic!("run")
+        };
+        let d = crate::allowlist::Allowlist::default();
+        assert_eq!(r.allowed_endpoint_hosts, d.endpoint_hosts);
+        assert_eq!(r.allowed_authority_hosts, d.authority_hosts);
+        assert_eq!(r.allowed_scopes, d.scopes);
+        let err = Cli::try_parse_from(["x", "run", "--allowed-endpoint-hosts", "a*.b.com"])
+            .expect_err("bad pattern");
+        assert!(
+            err.to_string().contains("--allowed-endpoint-hosts"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! the proxy (IO) → plan (pure: desired vs observed → actions and conditions) → act (IO) → patch
 //! status only when it changed (IO).
 
+pub mod allowlist;
 pub mod app;
 pub mod auth;
 pub mod check;

@@ -80,6 +80,14 @@ async fn install_attacker(
     ca_pem: &str,
     extra_spec: serde_json::Value,
 ) {
+    install_attacker_secrets(env, ca_pem).await;
+    attacker_proxy(env, "evil", endpoint, authority, extra_spec)
+        .await
+        .expect("the attacker's KafkaRestProxy is admitted");
+}
+
+/// The attacker's namespace, its credentials Secret `sp` and CA Secret `ca`.
+async fn install_attacker_secrets(env: &Env, ca_pem: &str) {
     let namespaces: Api<Namespace> = Api::all(env.client.clone());
     let ns: Namespace = serde_json::from_value(serde_json::json!({
         "metadata": {"name": ATTACKER_NS, "labels": {"team": "b"}}
@@ -100,6 +108,16 @@ async fn install_attacker(
     }))
     .expect("ca secret");
     create_or_keep(&secrets, &ca).await.expect("ca secret");
+}
+
+/// A KafkaRestProxy `name` in the attacker's namespace using the attacker's Secrets.
+async fn attacker_proxy(
+    env: &Env,
+    name: &str,
+    endpoint: &str,
+    authority: &str,
+    extra_spec: serde_json::Value,
+) -> Result<KafkaRestProxy, kube::Error> {
     let mut spec = serde_json::json!({
         "endpoint": endpoint,
         "authority": authority,
@@ -113,15 +131,37 @@ async fn install_attacker(
     }
     let proxy: KafkaRestProxy = serde_json::from_value(serde_json::json!({
         "apiVersion": "kafka.hdinsight.dev/v1alpha1", "kind": "KafkaRestProxy",
-        "metadata": {"name": "evil", "namespace": ATTACKER_NS},
+        "metadata": {"name": name, "namespace": ATTACKER_NS},
         "spec": spec,
     }))
     .expect("proxy");
     let proxies: Api<KafkaRestProxy> = Api::namespaced(env.client.clone(), ATTACKER_NS);
-    proxies
-        .create(&PostParams::default(), &proxy)
-        .await
-        .expect("the attacker's KafkaRestProxy is admitted");
+    proxies.create(&PostParams::default(), &proxy).await
+}
+
+/// Polls a KafkaRestProxy of the attacker's namespace until its Ready reason is `reason`.
+async fn wait_proxy_reason(env: &Env, name: &str, reason: &str) -> KafkaRestProxy {
+    let api: Api<KafkaRestProxy> = Api::namespaced(env.client.clone(), ATTACKER_NS);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let p = api.get_opt(name).await.ok().flatten();
+        let found = p.as_ref().and_then(|p| {
+            let s = p.status.as_ref()?;
+            hdinsight_topic_operator::crd::find_condition(&s.conditions, "Ready")
+                .map(|c| c.reason.clone())
+        });
+        if found.as_deref() == Some(reason)
+            && let Some(p) = p
+        {
+            return p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "proxy {name}: reason {reason} not reached; last: {:?}",
+            p.and_then(|p| p.status)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn attacker_topics(env: &Env) -> Api<KafkaTopic> {
@@ -404,4 +444,174 @@ async fn a_claim_from_a_disallowed_namespace_takes_nothing() {
         "nothing about this reached the attacker's cluster"
     );
     assert_alive(&mut op);
+}
+
+// 2. Allowlists, secure by default -------------------------------------------------------------
+
+/// The default allowlists (HDInsight and Entra domains) refuse a loopback endpoint: the victim's
+/// emulator at 127.0.0.1 receives nothing at all — no token request, no proxy call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_allowlists_refuse_a_loopback_endpoint() {
+    let (_dir, env) = start(cluster()).await;
+    let mut op = spawn_operator_without(
+        &env,
+        &[],
+        &["HDI_ALLOWED_ENDPOINT_HOSTS", "HDI_ALLOWED_AUTHORITY_HOSTS"],
+    );
+    create(&env, &topic("orders", serde_json::json!({}))).await;
+    let t = wait_reason(&env, "orders", "EndpointNotAllowed").await;
+    assert_eq!(
+        condition(&t, "Stalled").map(|c| c.0).as_deref(),
+        Some("True")
+    );
+    assert!(
+        ready(&t)
+            .is_some_and(|r| r.2.contains("127.0.0.1") && r.2.contains("--allowed-endpoint-hosts")),
+        "{:?}",
+        ready(&t)
+    );
+    let proxy = proxies(&env).get("default").await.expect("proxy");
+    let c = hdinsight_topic_operator::crd::find_condition(
+        &proxy.status.as_ref().expect("status").conditions,
+        "Ready",
+    )
+    .cloned()
+    .expect("Ready");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "EndpointNotAllowed")
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        env.hdi.control().request_log().is_empty(),
+        "the off-list host received requests: {:?}",
+        env.hdi.control().request_log()
+    );
+    assert_alive(&mut op);
+}
+
+/// With only the victim's emulator on the lists, the attacker's proxies get nothing: an
+/// endpoint off the list, an allowed endpoint with an authority off the list (a token request
+/// carrying the client secret would go there), a scope off the list, and user information in a
+/// URL (refused at admission). The attacker's host logs zero requests and the victim's topics
+/// stay Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxies_off_the_allowlists_get_no_connection() {
+    let (dir, env) = start(cluster()).await;
+    let evil = attacker_emulator(dir.path()).await;
+    let only_victim = [
+        ("HDI_ALLOWED_ENDPOINT_HOSTS", "127.0.0.1"),
+        ("HDI_ALLOWED_AUTHORITY_HOSTS", "127.0.0.1"),
+    ];
+    let mut op = spawn_operator(&env, &only_victim);
+    let victims = victim_topics(&env, "victim", 2).await;
+    install_attacker_secrets(&env, &evil.ca_pem().unwrap_or_default()).await;
+    let victim_url = env.hdi.base_url();
+    let evil_url = evil.base_url();
+    attacker_proxy(
+        &env,
+        "endpoint-off",
+        &evil_url,
+        &victim_url,
+        serde_json::json!({}),
+    )
+    .await
+    .expect("admitted");
+    attacker_proxy(
+        &env,
+        "authority-off",
+        &victim_url,
+        &evil_url,
+        serde_json::json!({}),
+    )
+    .await
+    .expect("admitted");
+    attacker_proxy(
+        &env,
+        "scope-off",
+        &victim_url,
+        &victim_url,
+        serde_json::json!({"scope": "https://management.azure.com/.default"}),
+    )
+    .await
+    .expect("admitted");
+    for (name, endpoint, authority) in [
+        (
+            "userinfo-endpoint",
+            format!("https://user:pass@{}", &victim_url["https://".len()..]),
+            victim_url.clone(),
+        ),
+        (
+            "userinfo-authority",
+            victim_url.clone(),
+            format!("https://x@{}", &evil_url["https://".len()..]),
+        ),
+    ] {
+        match attacker_proxy(&env, name, &endpoint, &authority, serde_json::json!({})).await {
+            Err(kube::Error::Api(s)) => {
+                assert_eq!(s.code, 422, "{name}: {s:?}");
+                assert!(
+                    s.message.contains("user information"),
+                    "{name}: {}",
+                    s.message
+                );
+            }
+            other => panic!("{name}: admitted: {other:?}"),
+        }
+    }
+    for (proxy, reason) in [
+        ("endpoint-off", "EndpointNotAllowed"),
+        ("authority-off", "EndpointNotAllowed"),
+        ("scope-off", "ScopeNotAllowed"),
+    ] {
+        attacker_topics(&env)
+            .create(
+                &PostParams::default(),
+                &attacker_topic(
+                    &format!("via-{proxy}"),
+                    serde_json::json!({"proxyRef": {"name": proxy}}),
+                ),
+            )
+            .await
+            .expect("topic");
+        let p = wait_proxy_reason(&env, proxy, reason).await;
+        let stalled = hdinsight_topic_operator::crd::find_condition(
+            &p.status.as_ref().expect("status").conditions,
+            "Stalled",
+        )
+        .map(|c| c.status.clone());
+        assert_eq!(stalled.as_deref(), Some("True"), "{proxy}");
+        wait_in(
+            &attacker_topics(&env),
+            &format!("via-{proxy}"),
+            Duration::from_secs(30),
+            reason,
+            |t| {
+                ready(t).is_some_and(|r| r.1 == reason)
+                    && condition(t, "Stalled").is_some_and(|c| c.0 == "True")
+            },
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        evil.control().request_log().is_empty(),
+        "the off-list host received requests: {:?}",
+        evil.control().request_log()
+    );
+    // The victim's emulator served the victim only: the scope-off proxy (allowed host, refused
+    // scope) sent it no token request with the attacker's credentials.
+    assert!(
+        env.hdi
+            .control()
+            .request_log()
+            .iter()
+            .all(|r| r.client.as_deref() != Some(ATTACKER_CLIENT)),
+        "a request with the attacker's credentials reached the victim's host"
+    );
+    for name in &victims {
+        wait_ready(&env, name).await;
+    }
+    assert_alive(&mut op);
+    assert_no_secrets(&op.logs(), &[CLIENT_SECRET, ATTACKER_SECRET]);
 }

@@ -28,6 +28,8 @@ pub struct Settings {
     /// How old a shared topic list may be when a reconcile uses it.
     pub list_freshness: Duration,
     pub max_concurrent_reconciles: u16,
+    /// Where KafkaRestProxies may send credentials.
+    pub allowlist: crate::allowlist::Allowlist,
 }
 
 impl Default for Settings {
@@ -36,6 +38,7 @@ impl Default for Settings {
             plan: PlanSettings::default(),
             list_freshness: Duration::from_secs(2),
             max_concurrent_reconciles: 64,
+            allowlist: crate::allowlist::Allowlist::default(),
         }
     }
 }

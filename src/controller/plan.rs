@@ -30,6 +30,8 @@ pub mod reason {
     pub const TOPIC_MISSING: &str = "TopicMissing";
     pub const PROXY_NOT_FOUND: &str = "ProxyNotFound";
     pub const PROXY_NOT_ALLOWED: &str = "ProxyNotAllowed";
+    pub const ENDPOINT_NOT_ALLOWED: &str = "EndpointNotAllowed";
+    pub const SCOPE_NOT_ALLOWED: &str = "ScopeNotAllowed";
     pub const CREDENTIALS_INVALID: &str = "CredentialsInvalid";
     pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
     pub const FORBIDDEN: &str = "Forbidden";
@@ -177,6 +179,10 @@ pub enum Blocked {
     InvalidSpec(String),
     ProxyNotFound(String),
     ProxyNotAllowed(String),
+    /// The proxy's endpoint or authority is off the operator's allowlists.
+    EndpointNotAllowed(String),
+    /// The proxy's scope is off the operator's allowlist.
+    ScopeNotAllowed(String),
     Conflict {
         owner: String,
     },
@@ -847,6 +853,8 @@ pub fn finish_blocked(
                 Blocked::InvalidSpec(m) => (reason::INVALID_SPEC, m.clone(), false),
                 Blocked::ProxyNotFound(m) => (reason::PROXY_NOT_FOUND, m.clone(), false),
                 Blocked::ProxyNotAllowed(m) => (reason::PROXY_NOT_ALLOWED, m.clone(), false),
+                Blocked::EndpointNotAllowed(m) => (reason::ENDPOINT_NOT_ALLOWED, m.clone(), false),
+                Blocked::ScopeNotAllowed(m) => (reason::SCOPE_NOT_ALLOWED, m.clone(), false),
                 Blocked::Conflict { owner } => (
                     reason::RESOURCE_CONFLICT,
                     format!(
@@ -919,7 +927,7 @@ fn known_type(t: &str) -> Option<&'static str> {
 /// unknown one, e.g. written by another version, becomes "Unknown").
 fn leak_reason(r: &str) -> &'static str {
     use reason::*;
-    const ALL: [&str; 21] = [
+    const ALL: [&str; 23] = [
         CREATED,
         ADOPTED,
         CREATING,
@@ -931,6 +939,8 @@ fn leak_reason(r: &str) -> &'static str {
         TOPIC_MISSING,
         PROXY_NOT_FOUND,
         PROXY_NOT_ALLOWED,
+        ENDPOINT_NOT_ALLOWED,
+        SCOPE_NOT_ALLOWED,
         CREDENTIALS_INVALID,
         AUTHENTICATION_FAILED,
         FORBIDDEN,

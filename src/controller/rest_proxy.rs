@@ -19,7 +19,7 @@ use super::context::{Context, jitter};
 use super::plan::{self, Blocked, reason};
 use super::registry::ResolveError;
 use super::status::patch_status_if_changed;
-use super::topic::{Error, blocked_from};
+use super::topic::{Error, blocked_from, blocked_not_allowed};
 
 /// Reason of a proxy that answered everything.
 pub const CONNECTED: &str = "Connected";
@@ -43,6 +43,8 @@ fn conditions_for(ok: Result<(), &Blocked>) -> Vec<DesiredCondition> {
                     (reason::AUTHENTICATION_FAILED, m.clone(), true)
                 }
                 Blocked::Forbidden(m) => (reason::FORBIDDEN, m.clone(), true),
+                Blocked::EndpointNotAllowed(m) => (reason::ENDPOINT_NOT_ALLOWED, m.clone(), true),
+                Blocked::ScopeNotAllowed(m) => (reason::SCOPE_NOT_ALLOWED, m.clone(), true),
                 Blocked::Transient { message, .. } => (reason::RETRYING, message.clone(), false),
                 other => (reason::RETRYING, format!("{other:?}"), false),
             };
@@ -81,6 +83,7 @@ async fn observe(
         .await
         .map_err(|e| match e {
             ResolveError::Credentials(m) => Blocked::CredentialsInvalid(m),
+            ResolveError::NotAllowed(n) => blocked_not_allowed(n),
             e @ ResolveError::Kube(..) => Blocked::Transient {
                 message: e.to_string(),
                 retry_after: None,
@@ -155,6 +158,8 @@ pub async fn reconcile(proxy: Arc<KafkaRestProxy>, ctx: Arc<Context>) -> Result<
                 Blocked::CredentialsInvalid(_) => reason::CREDENTIALS_INVALID,
                 Blocked::AuthenticationFailed(_) => reason::AUTHENTICATION_FAILED,
                 Blocked::Forbidden(_) => reason::FORBIDDEN,
+                Blocked::EndpointNotAllowed(_) => reason::ENDPOINT_NOT_ALLOWED,
+                Blocked::ScopeNotAllowed(_) => reason::SCOPE_NOT_ALLOWED,
                 _ => reason::RETRYING,
             }),
             _ => None,

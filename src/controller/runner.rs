@@ -122,7 +122,8 @@ pub async fn run(
         controller: crate::crd::FIELD_MANAGER.to_string(),
         instance: config.instance.clone(),
     };
-    let registry = ProxyRegistry::new(client.clone(), Arc::new(MetricsObserver(metrics.clone())));
+    let registry = ProxyRegistry::new(client.clone(), Arc::new(MetricsObserver(metrics.clone())))
+        .with_allowlist(config.settings.allowlist.clone());
     let ctx = Arc::new(Context::new(
         client.clone(),
         stores.clone(),

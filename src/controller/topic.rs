@@ -53,6 +53,14 @@ pub fn blocked_from(e: &ProxyError) -> Blocked {
     }
 }
 
+/// How an allowlist refusal blocks a reconcile.
+pub fn blocked_not_allowed(n: crate::allowlist::NotAllowed) -> Blocked {
+    match n {
+        crate::allowlist::NotAllowed::Endpoint(m) => Blocked::EndpointNotAllowed(m),
+        crate::allowlist::NotAllowed::Scope(m) => Blocked::ScopeNotAllowed(m),
+    }
+}
+
 /// What a create's error means for the plan. `Err` when the create could not even be tried.
 fn create_outcome(e: &ProxyError) -> Result<CreateOutcome, Blocked> {
     match e {
@@ -181,6 +189,7 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
         .await
         .map_err(|e| match e {
             ResolveError::Credentials(m) => Blocked::CredentialsInvalid(m),
+            ResolveError::NotAllowed(n) => blocked_not_allowed(n),
             e @ ResolveError::Kube(..) => Blocked::Transient {
                 message: e.to_string(),
                 retry_after: None,
@@ -358,6 +367,8 @@ fn blocked_reason(b: &Blocked) -> &'static str {
         Blocked::InvalidSpec(_) => plan::reason::INVALID_SPEC,
         Blocked::ProxyNotFound(_) => plan::reason::PROXY_NOT_FOUND,
         Blocked::ProxyNotAllowed(_) => plan::reason::PROXY_NOT_ALLOWED,
+        Blocked::EndpointNotAllowed(_) => plan::reason::ENDPOINT_NOT_ALLOWED,
+        Blocked::ScopeNotAllowed(_) => plan::reason::SCOPE_NOT_ALLOWED,
         Blocked::Conflict { .. } => plan::reason::RESOURCE_CONFLICT,
         Blocked::CredentialsInvalid(_) => plan::reason::CREDENTIALS_INVALID,
         Blocked::AuthenticationFailed(_) => plan::reason::AUTHENTICATION_FAILED,

@@ -62,7 +62,10 @@ pub const SECRET_KEY_CLIENT_SECRET: &str = "clientSecret";
 #[serde(rename_all = "camelCase")]
 pub struct KafkaRestProxySpec {
     /// The cluster's Kafka REST proxy URL, e.g. https://mycluster-kafkarest.azurehdinsight.net.
+    /// Its host must be one the operator allows (by default the HDInsight domains); no user
+    /// information (user@host).
     #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("!self.matches('^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@')").message("endpoint must not carry user information (user@host)"))]
     pub endpoint: String,
 
     /// Allow an http:// endpoint. Only for test clusters: tokens would travel in clear text.
@@ -75,6 +78,7 @@ pub struct KafkaRestProxySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = Rule::new("isURL(self) && self.startsWith('https://')").message("authority must be an https:// URL"))]
+    #[x_kube(validation = Rule::new("!self.matches('^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@')").message("authority must not carry user information (user@host)"))]
     pub authority: Option<String>,
 
     /// OAuth scope of the token. Defaults to https://hib.azurehdinsight.net/.default.
