@@ -47,6 +47,12 @@ fn cluster() -> ClusterSettings {
 
 /// The attacker's HDInsight emulator on 127.0.0.2.
 async fn attacker_emulator(dir: &Path) -> RunningEmulator {
+    attacker_emulator_with(dir, EmulatorConfig::default()).await
+}
+
+/// The attacker's HDInsight emulator on 127.0.0.2, with `base` for everything but the
+/// identities.
+async fn attacker_emulator_with(dir: &Path, base: EmulatorConfig) -> RunningEmulator {
     let config = EmulatorConfig {
         tenant_id: ATTACKER_TENANT.into(),
         cluster_group_id: ATTACKER_GROUP.into(),
@@ -57,7 +63,7 @@ async fn attacker_emulator(dir: &Path) -> RunningEmulator {
             ..Default::default()
         }],
         visibility_delay_ms: 300,
-        ..Default::default()
+        ..base
     };
     let addr: SocketAddr = "127.0.0.2:0".parse().expect("loopback address");
     RunningEmulator::start(
@@ -614,4 +620,83 @@ async fn proxies_off_the_allowlists_get_no_connection() {
     }
     assert_alive(&mut op);
     assert_no_secrets(&op.logs(), &[CLIENT_SECRET, ATTACKER_SECRET]);
+}
+
+// 6. Bounded status ----------------------------------------------------------------------------
+
+/// A proxy that answers with an enormous cluster — hundreds of brokers, a replication factor of
+/// 40 — cannot push the status past its budget: brokers and replica lists are capped and
+/// flagged, the counts still tell the truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_cluster_answer_keeps_status_bounded() {
+    let (dir, env) = start(cluster()).await;
+    let evil = attacker_emulator_with(
+        dir.path(),
+        EmulatorConfig {
+            brokers: 300,
+            out_of_band_delay_ms: 100,
+            ..Default::default()
+        },
+    )
+    .await;
+    install_attacker(
+        &env,
+        &evil.base_url(),
+        &evil.base_url(),
+        &evil.ca_pem().unwrap_or_default(),
+        serde_json::json!({}),
+    )
+    .await;
+    let mut op = spawn_operator(&env, &allow_both());
+    let victims = victim_topics(&env, "victim", 2).await;
+    // Admission caps replicationFactor at 32, so the attacker's cluster has the topic already
+    // (made with its own tools) and the KafkaTopic adopts it.
+    evil.control()
+        .create_topic_out_of_band("wide", 4, 40)
+        .expect("out-of-band topic");
+    attacker_topics(&env)
+        .create(
+            &PostParams::default(),
+            &attacker_topic(
+                "wide",
+                serde_json::json!({"proxyRef": {"name": "evil"}, "managementPolicy": "Observe"}),
+            ),
+        )
+        .await
+        .expect("topic");
+    let wide = wait_in(
+        &attacker_topics(&env),
+        "wide",
+        Duration::from_secs(30),
+        "Ready",
+        |t| ready(t).is_some_and(|r| r.0 == "True"),
+    )
+    .await;
+    let status = wide.status.clone().expect("status");
+    assert_eq!(
+        status.replication_factor,
+        Some(40),
+        "counts use the full answer"
+    );
+    assert_eq!(status.partition_details_truncated, Some(true));
+    let details = status.partition_details.clone().expect("details shown");
+    assert_eq!(details.len(), 4);
+    assert!(
+        details
+            .iter()
+            .all(|p| p.replicas.len() == 32 && p.isr.len() == 32)
+    );
+
+    let proxy = wait_proxy_reason(&env, "evil", "Connected").await;
+    let ps = proxy.status.expect("status");
+    assert_eq!(ps.brokers.len(), 100);
+    assert_eq!(ps.brokers_truncated, Some(true));
+    let size = serde_json::to_vec(&ps).expect("json").len()
+        + serde_json::to_vec(&status).expect("json").len();
+    assert!(size < 64 * 1024, "status of {size} bytes");
+
+    for name in &victims {
+        wait_ready(&env, name).await;
+    }
+    assert_alive(&mut op);
 }

@@ -15,6 +15,10 @@ pub const DEFAULT_REQUESTS_PER_SECOND: i32 = 100;
 pub const DEFAULT_BURST: i32 = 200;
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: i32 = 16;
 pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: i32 = 10;
+/// At most this many brokers are listed in `status.brokers`.
+pub const MAX_BROKERS_IN_STATUS: usize = 100;
+/// Broker host names and racks in status are cut to this many characters.
+pub const MAX_BROKER_TEXT: usize = 253;
 
 /// Keys the credentials Secret must hold.
 pub const SECRET_KEY_TENANT_ID: &str = "tenantId";
@@ -193,9 +197,12 @@ pub struct KafkaRestProxyStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
-    /// The cluster's brokers.
+    /// The cluster's brokers, by id; at most 100.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub brokers: Vec<BrokerStatus>,
+    /// True when the cluster reported more than 100 brokers and brokers lists the first 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brokers_truncated: Option<bool>,
     /// Topics the cluster lists (internal topics excluded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_count: Option<i32>,
