@@ -129,6 +129,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .filter(|n| !n.is_empty())
             .cloned()
             .collect(),
+        proxy_namespaces: args
+            .proxy_namespaces
+            .iter()
+            .filter(|n| !n.is_empty())
+            .cloned()
+            .collect(),
         settings: settings(&args),
         instance: Some(instance),
     };

@@ -58,6 +58,15 @@ pub struct RunArgs {
         default_value = ""
     )]
     pub watch_namespaces: Vec<String>,
+    /// Namespaces where KafkaRestProxies are served and Secrets read, comma separated; empty
+    /// means the watched namespaces. Keep proxies (and so credentials) in a platform namespace.
+    #[arg(
+        long,
+        env = "HDI_PROXY_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub proxy_namespaces: Vec<String>,
     /// Reconcile only while holding a coordination.k8s.io Lease (for more than one replica).
     #[arg(long, env = "HDI_LEADER_ELECTION", default_value_t = false)]
     pub leader_election: bool,

@@ -700,3 +700,170 @@ async fn a_huge_cluster_answer_keeps_status_bounded() {
     }
     assert_alive(&mut op);
 }
+
+// 4. Secrets only where proxies live -----------------------------------------------------------
+
+/// With `--proxy-namespaces kafka`, a KafkaRestProxy in the attacker's namespace is not served:
+/// its topics report ProxyNotFound, its Secret is never used and its (allowed) host receives
+/// nothing, while the victim's topics, whose proxy lives in `kafka`, are Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxies_outside_the_proxy_namespaces_are_not_served() {
+    let (dir, env) = start(cluster()).await;
+    let evil = attacker_emulator(dir.path()).await;
+    install_attacker(
+        &env,
+        &evil.base_url(),
+        &evil.base_url(),
+        &evil.ca_pem().unwrap_or_default(),
+        serde_json::json!({}),
+    )
+    .await;
+    let mut extra = allow_both();
+    extra.push(("HDI_PROXY_NAMESPACES", "kafka"));
+    let mut op = spawn_operator(&env, &extra);
+    let victims = victim_topics(&env, "victim", 2).await;
+    attacker_topics(&env)
+        .create(
+            &PostParams::default(),
+            &attacker_topic("own", serde_json::json!({"proxyRef": {"name": "evil"}})),
+        )
+        .await
+        .expect("topic");
+    wait_in(
+        &attacker_topics(&env),
+        "own",
+        Duration::from_secs(30),
+        "ProxyNotFound",
+        |t| ready(t).is_some_and(|r| r.1 == "ProxyNotFound"),
+    )
+    .await;
+    for name in &victims {
+        wait_ready(&env, name).await;
+    }
+    let evil_proxy: Api<KafkaRestProxy> = Api::namespaced(env.client.clone(), ATTACKER_NS);
+    assert_eq!(
+        evil_proxy.get("evil").await.expect("proxy").status,
+        None,
+        "the operator wrote nothing on a proxy outside --proxy-namespaces"
+    );
+    assert!(
+        evil.control().request_log().is_empty(),
+        "the attacker's host received requests: {:?}",
+        evil.control().request_log()
+    );
+    assert_alive(&mut op);
+}
+
+/// The rendered chart: with `proxyNamespaces`, Secrets are readable only through a Role in each
+/// listed namespace; without it, through the ClusterRole as before.
+#[test]
+fn the_chart_grants_secret_read_only_in_the_proxy_namespaces() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let helm = helm(root);
+    let render = |set: &[&str]| -> Vec<serde_yaml::Value> {
+        let mut cmd = std::process::Command::new(&helm);
+        cmd.args([
+            "template",
+            "hto",
+            "charts/hdinsight-topic-operator",
+            "-n",
+            "kafka-system",
+        ])
+        .current_dir(root);
+        for s in set {
+            cmd.args(["--set", s]);
+        }
+        let out = cmd.output().expect("helm runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        serde_yaml::Deserializer::from_str(&text)
+            .filter_map(|d| <serde_yaml::Value as serde::Deserialize>::deserialize(d).ok())
+            .filter(|v| !v.is_null())
+            .collect()
+    };
+    // (kind, namespace, name) of every (Cluster)Role granting `resource`.
+    let granting = |docs: &[serde_yaml::Value], resource: &str| -> Vec<(String, String, String)> {
+        docs.iter()
+            .filter(|d| matches!(d["kind"].as_str(), Some("Role" | "ClusterRole")))
+            .filter(|d| {
+                d["rules"].as_sequence().into_iter().flatten().any(|r| {
+                    r["resources"]
+                        .as_sequence()
+                        .into_iter()
+                        .flatten()
+                        .any(|x| x.as_str() == Some(resource))
+                })
+            })
+            .map(|d| {
+                (
+                    d["kind"].as_str().unwrap_or_default().to_string(),
+                    d["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    d["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    let confined = render(&["proxyNamespaces={kafka-system,platform}"]);
+    let mut secrets = granting(&confined, "secrets");
+    secrets.sort();
+    assert_eq!(
+        secrets,
+        vec![
+            (
+                "Role".into(),
+                "kafka-system".into(),
+                "hto-hdinsight-topic-operator-proxies".into()
+            ),
+            (
+                "Role".into(),
+                "platform".into(),
+                "hto-hdinsight-topic-operator-proxies".into()
+            ),
+        ]
+    );
+    assert_eq!(granting(&confined, "kafkarestproxies").len(), 2);
+    assert!(
+        granting(&confined, "kafkatopics")
+            .iter()
+            .all(|(kind, _, _)| kind == "ClusterRole")
+    );
+    let open = render(&[]);
+    assert_eq!(
+        granting(&open, "secrets"),
+        vec![(
+            "ClusterRole".into(),
+            String::new(),
+            "hto-hdinsight-topic-operator".into()
+        )]
+    );
+}
+
+/// A helm binary: `$HELM`, or the one `.ci/chart-check` installs under target/tools.
+fn helm(root: &Path) -> std::path::PathBuf {
+    if let Some(h) = std::env::var_os("HELM") {
+        return h.into();
+    }
+    let local = root.join("target/tools/helm");
+    if !local.exists() {
+        let out = std::process::Command::new(root.join("../shared/tools/install-helm"))
+            .arg(root.join("target/tools"))
+            .output()
+            .expect("install-helm runs");
+        assert!(
+            out.status.success(),
+            "no helm: set HELM, or let ../shared/tools/install-helm install one: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    local
+}

@@ -198,6 +198,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         env.client.clone(),
         RunConfig {
             namespaces: vec![],
+            proxy_namespaces: vec![],
             settings: sandbox_settings(),
             instance: Some("sandbox".into()),
         },

@@ -47,10 +47,15 @@ impl Default for Settings {
 /// namespace; lookups search them all.
 #[derive(Clone, Default)]
 pub struct Stores {
-    /// The watched namespaces, `[""]` for all; the stores below are in the same order.
+    /// The namespaces whose KafkaTopics are watched, `[""]` for all; `topics` and `indexes` are
+    /// in the same order.
     pub namespaces: Vec<String>,
     pub topics: Vec<Store<KafkaTopic>>,
+    /// The namespaces whose KafkaRestProxies and Secrets are watched (`--proxy-namespaces`, or
+    /// else the topic namespaces), `[""]` for all; `proxies` and `secrets` are in this order.
+    pub proxy_namespaces: Vec<String>,
     pub proxies: Vec<Store<KafkaRestProxy>>,
+    /// Secret metadata: name, namespace, uid and resourceVersion only.
     pub secrets: Vec<Store<PartialObjectMeta<Secret>>>,
     /// Topic ownership, one index per topic watch.
     pub indexes: Vec<Arc<TopicIndex>>,
@@ -70,7 +75,7 @@ impl Stores {
 
     /// The metadata store that holds `namespace`'s Secrets (an empty one if it is not watched).
     pub fn secrets_for(&self, namespace: &str) -> Store<PartialObjectMeta<Secret>> {
-        self.namespaces
+        self.proxy_namespaces
             .iter()
             .position(|n| n.is_empty() || n == namespace)
             .and_then(|i| self.secrets.get(i).cloned())
