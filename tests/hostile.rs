@@ -867,3 +867,137 @@ fn helm(root: &Path) -> std::path::PathBuf {
     }
     local
 }
+
+// 5. Leader election that fences --------------------------------------------------------------
+
+/// A kubeconfig for `env` that sends `token`: the Kubernetes emulator accepts any token, and
+/// its stall fault and write log tell clients apart by it.
+fn kubeconfig_with_token(env: &Env, token: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(&env.kubeconfig).expect("kubeconfig");
+    let replaced = text.replace("token: \"kube-emulator\"", &format!("token: \"{token}\""));
+    assert!(
+        replaced.contains(token),
+        "the kubeconfig carries no token line"
+    );
+    let path = env.dir.join(format!("kubeconfig-{token}"));
+    std::fs::write(&path, replaced).expect("write kubeconfig");
+    path
+}
+
+/// The leader's connection to the API server stalls (its Lease renewals never arrive, while
+/// everything else it sends still would): it gives up at its renew deadline and aborts, the
+/// standby takes over only after the lease ran out by its own clock, and the emulator's write
+/// log shows no write of the old leader after the new one acquired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_leader_writes_nothing_after_the_new_one_acquired() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let (_dir, env) = start(cluster()).await;
+    let a_config = kubeconfig_with_token(&env, "replica-a");
+    let b_config = kubeconfig_with_token(&env, "replica-b");
+    let replica = |name: &'static str, kubeconfig: &'static str| {
+        vec![
+            ("HDI_LEADER_ELECTION", "true"),
+            ("HDI_LEASE_NAMESPACE", "default"),
+            ("POD_NAME", name),
+            ("KUBECONFIG", kubeconfig),
+        ]
+    };
+    let a_path: &'static str = Box::leak(a_config.display().to_string().into_boxed_str());
+    let b_path: &'static str = Box::leak(b_config.display().to_string().into_boxed_str());
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), "default");
+    let holder = || async {
+        leases
+            .get_opt("hdinsight-topic-operator")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| l.spec?.holder_identity)
+            .unwrap_or_default()
+    };
+    let mut a = spawn_operator(&env, &replica("replica-a", a_path));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !holder().await.starts_with("replica-a") {
+        assert!(
+            Instant::now() < deadline,
+            "replica-a never led: {}",
+            a.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut b = spawn_operator(&env, &replica("replica-b", b_path));
+    let first = victim_topics(&env, "before", 3).await;
+    for name in &first {
+        wait_ready(&env, name).await;
+    }
+
+    // Partition replica-a from the Lease only: if it did not fence itself, its status writes
+    // would still land.
+    env.kube.control().stall_client("replica-a", &["leases"]);
+    let stalled_at = Instant::now();
+    // Work arrives all through the handover, so the old leader has something to write.
+    let mut during = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !holder().await.starts_with("replica-b") {
+        assert!(
+            Instant::now() < deadline,
+            "replica-b never took over: {}",
+            b.logs()
+        );
+        let name = format!("during-{}", during.len());
+        create(&env, &topic(&name, serde_json::json!({}))).await;
+        during.push(name);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let handover = stalled_at.elapsed();
+    // The old leader is gone: it exited at its renew deadline (2 s of the 3 s lease).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Ok(Some(status)) = a.child.try_wait() {
+            break status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica-a still runs: {}",
+            a.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(code, Some(2), "{}", a.logs());
+    assert!(a.logs().contains("leadership lost"), "{}", a.logs());
+    // The standby waited out a whole lease by its own clock after the last renewal it saw.
+    assert!(
+        handover >= Duration::from_secs(3),
+        "took over after {handover:?}"
+    );
+
+    // The topics that came during the handover are served by the new leader.
+    for name in &during {
+        wait_ready(&env, name).await;
+    }
+    let writes = env.kube.control().stats().applied_writes;
+    let acquired = writes
+        .iter()
+        .find(|w| w.client == "replica-b" && w.resource == "leases")
+        .map(|w| w.at)
+        .expect("replica-b's Lease write is logged");
+    let late: Vec<_> = writes
+        .iter()
+        .filter(|w| w.client == "replica-a" && w.at >= acquired)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "the old leader wrote after the new one acquired: {late:?}"
+    );
+    assert!(
+        writes
+            .iter()
+            .any(|w| w.client == "replica-a" && w.resource == "kafkatopics/status"),
+        "replica-a did the work while it led"
+    );
+    env.kube.control().clear_faults();
+    assert!(
+        matches!(b.child.try_wait(), Ok(None)),
+        "the new leader runs on: {}",
+        b.logs()
+    );
+}
