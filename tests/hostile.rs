@@ -758,33 +758,7 @@ async fn proxies_outside_the_proxy_namespaces_are_not_served() {
 /// listed namespace; without it, through the ClusterRole as before.
 #[test]
 fn the_chart_grants_secret_read_only_in_the_proxy_namespaces() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let helm = helm(root);
-    let render = |set: &[&str]| -> Vec<serde_yaml::Value> {
-        let mut cmd = std::process::Command::new(&helm);
-        cmd.args([
-            "template",
-            "hto",
-            "charts/hdinsight-topic-operator",
-            "-n",
-            "kafka-system",
-        ])
-        .current_dir(root);
-        for s in set {
-            cmd.args(["--set", s]);
-        }
-        let out = cmd.output().expect("helm runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        serde_yaml::Deserializer::from_str(&text)
-            .filter_map(|d| <serde_yaml::Value as serde::Deserialize>::deserialize(d).ok())
-            .filter(|v| !v.is_null())
-            .collect()
-    };
+    let render = render_chart;
     // (kind, namespace, name) of every (Cluster)Role granting `resource`.
     let granting = |docs: &[serde_yaml::Value], resource: &str| -> Vec<(String, String, String)> {
         docs.iter()
@@ -845,6 +819,115 @@ fn the_chart_grants_secret_read_only_in_the_proxy_namespaces() {
             String::new(),
             "hto-hdinsight-topic-operator".into()
         )]
+    );
+}
+
+/// The chart rendered by `helm template` with `set` values, as YAML documents.
+fn render_chart(set: &[&str]) -> Vec<serde_yaml::Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = std::process::Command::new(helm(root));
+    cmd.args([
+        "template",
+        "hto",
+        "charts/hdinsight-topic-operator",
+        "-n",
+        "kafka-system",
+    ])
+    .current_dir(root);
+    for s in set {
+        cmd.args(["--set", s]);
+    }
+    let out = cmd.output().expect("helm runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|d| <serde_yaml::Value as serde::Deserialize>::deserialize(d).ok())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+// 7. Chart: NetworkPolicy and bind addresses ---------------------------------------------------
+
+/// `networkPolicy.enabled` renders one NetworkPolicy for the operator's pods: ingress only to
+/// the metrics and health ports, egress only to the API server, DNS and HTTPS; the bind
+/// addresses are values.
+#[test]
+fn the_chart_network_policy_opens_only_what_the_operator_uses() {
+    let off = render_chart(&[]);
+    assert!(
+        !off.iter()
+            .any(|d| d["kind"].as_str() == Some("NetworkPolicy"))
+    );
+    let on = render_chart(&[
+        "networkPolicy.enabled=true",
+        "networkPolicy.apiServer.cidrs={10.0.0.1/32}",
+        "bindAddresses.metrics=127.0.0.1",
+    ]);
+    let nps: Vec<_> = on
+        .iter()
+        .filter(|d| d["kind"].as_str() == Some("NetworkPolicy"))
+        .collect();
+    assert_eq!(nps.len(), 1);
+    let spec = &nps[0]["spec"];
+    let ports = |rules: &serde_yaml::Value| -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = rules
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["ports"].as_sequence().cloned().unwrap_or_default())
+            .map(|p| {
+                let port = match &p["port"] {
+                    serde_yaml::Value::Number(n) => n.to_string(),
+                    other => other.as_str().unwrap_or_default().to_string(),
+                };
+                (port, p["protocol"].as_str().unwrap_or("TCP").to_string())
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    };
+    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(
+        ports(&spec["ingress"]),
+        vec![pair("health", "TCP"), pair("metrics", "TCP")]
+    );
+    assert_eq!(
+        ports(&spec["egress"]),
+        vec![
+            pair("443", "TCP"),
+            pair("53", "TCP"),
+            pair("53", "UDP"),
+            pair("6443", "TCP")
+        ]
+    );
+    let api_rule = &spec["egress"][0];
+    assert_eq!(
+        api_rule["to"][0]["ipBlock"]["cidr"].as_str(),
+        Some("10.0.0.1/32")
+    );
+    let args: Vec<String> = on
+        .iter()
+        .filter(|d| d["kind"].as_str() == Some("Deployment"))
+        .flat_map(|d| {
+            d["spec"]["template"]["spec"]["containers"][0]["args"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    assert!(
+        args.contains(&"--metrics-addr=127.0.0.1:8080".to_string()),
+        "{args:?}"
+    );
+    assert!(
+        args.contains(&"--health-addr=0.0.0.0:8081".to_string()),
+        "{args:?}"
     );
 }
 

@@ -95,3 +95,10 @@ with PATCH.
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
 {{- end }}
+
+{{/* "host:port", with an IPv6 host in brackets. */}}
+{{- define "hto.hostPort" -}}
+{{- $host := index . 0 | toString }}
+{{- $port := index . 1 }}
+{{- if contains ":" $host }}[{{ $host }}]:{{ $port }}{{ else }}{{ $host }}:{{ $port }}{{ end }}
+{{- end }}
