@@ -403,6 +403,42 @@ mod tests {
         p
     }
 
+    #[tokio::test]
+    async fn a_proxy_off_the_allowlists_is_refused_before_anything_is_read() {
+        // The Kubernetes client points at a closed port: reading the Secret would fail with a
+        // Kube error, so NotAllowed proves the check came first.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
+        let client = kube::Client::try_from(config).expect("client");
+        let registry = ProxyRegistry::new(client, Arc::new(crate::proxy::NoopObserver));
+        let (store, _writer) = kube::runtime::reflector::store::<PartialObjectMeta<Secret>>();
+        for (spec, endpoint_refused) in [
+            (
+                serde_json::json!({"endpoint": "https://attacker.example",
+                                   "credentials": {"secretRef": {"name": "s"}}}),
+                true,
+            ),
+            (
+                serde_json::json!({"endpoint": "https://c.azurehdinsight.net",
+                                   "authority": "https://169.254.169.254",
+                                   "credentials": {"secretRef": {"name": "s"}}}),
+                true,
+            ),
+            (
+                serde_json::json!({"endpoint": "https://c.azurehdinsight.net",
+                                   "scope": "https://vault.azure.net/.default",
+                                   "credentials": {"secretRef": {"name": "s"}}}),
+                false,
+            ),
+        ] {
+            match registry.resolve(&proxy(spec.clone()), &store).await {
+                Err(ResolveError::NotAllowed(NotAllowed::Endpoint(_))) if endpoint_refused => {}
+                Err(ResolveError::NotAllowed(NotAllowed::Scope(_))) if !endpoint_refused => {}
+                Err(other) => panic!("{spec}: {other}"),
+                Ok(_) => panic!("{spec}: resolved"),
+            }
+        }
+    }
+
     #[test]
     fn limits_default_and_zero_means_unlimited() {
         let p = proxy(serde_json::json!({

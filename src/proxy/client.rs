@@ -286,7 +286,7 @@ impl ProxyClient {
                 None,
             )
             .await?;
-        model::decode_brokers(&reply.body).map_err(ProxyError::Malformed)
+        model::decode_brokers(&reply.body).map_err(malformed)
     }
 
     /// `GET /v1/metadata/topics`, without internal topics (names starting with `__`).
@@ -300,7 +300,7 @@ impl ProxyClient {
                 None,
             )
             .await?;
-        model::decode_topic_list(&reply.body).map_err(ProxyError::Malformed)
+        model::decode_topic_list(&reply.body).map_err(malformed)
     }
 
     /// `GET /v1/metadata/topics/{topic}/partitions`.
@@ -315,7 +315,7 @@ impl ProxyClient {
                 None,
             )
             .await?;
-        model::decode_topic_partitions(&reply.body).map_err(ProxyError::Malformed)
+        model::decode_topic_partitions(&reply.body).map_err(malformed)
     }
 
     /// `GET /v1/metadata/topics/{topic}/partitions/{partition}`.
@@ -335,7 +335,7 @@ impl ProxyClient {
                 None,
             )
             .await?;
-        model::decode_partition(&reply.body).map_err(ProxyError::Malformed)
+        model::decode_partition(&reply.body).map_err(malformed)
     }
 
     /// `PUT /v1/topics/{topic}`. Never retried once the request may have reached the proxy
@@ -419,7 +419,7 @@ impl ProxyClient {
             .headers
             .get("nextoffset")
             .map(|v| v.to_str().unwrap_or("<not text>").to_string());
-        model::decode_consume(&reply.body, next.as_deref()).map_err(ProxyError::Malformed)
+        model::decode_consume(&reply.body, next.as_deref()).map_err(malformed)
     }
 
     fn url(&self, segments: &[&str], query: Option<(&str, String)>) -> Result<Url, ProxyError> {
@@ -706,6 +706,12 @@ fn body_text(body: &[u8], token: &AccessToken) -> String {
     shorten(&scrub(&text), BODY_IN_ERRORS)
 }
 
+/// A decoding error of a proxy answer: decoder messages can quote the answer ("invalid type:
+/// string \"…\""), so they are scrubbed and shortened like error bodies.
+fn malformed(message: String) -> ProxyError {
+    ProxyError::Malformed(shorten(&scrub(&message), BODY_IN_ERRORS))
+}
+
 /// Folds control characters (and runs of whitespace) into single spaces and replaces every
 /// JWT-shaped word (`eyJ` and base64url) with `<redacted>`.
 pub(crate) fn scrub(text: &str) -> String {
@@ -784,6 +790,21 @@ mod tests {
             &token,
         );
         assert_eq!(text, "denied [31mBearer <redacted> end");
+        // Decoder messages quote the answer: scrubbed and shortened the same way.
+        let long = format!(
+            "invalid type: string \"eyJhbGciOi.x.y\"\n{}",
+            "z".repeat(500)
+        );
+        match malformed(long) {
+            ProxyError::Malformed(m) => {
+                assert!(
+                    m.starts_with("invalid type: string \"<redacted>\" z"),
+                    "{m}"
+                );
+                assert_eq!(m.chars().count(), BODY_IN_ERRORS + 1);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
