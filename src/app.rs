@@ -60,6 +60,11 @@ pub fn settings(args: &RunArgs) -> Settings {
         },
         list_freshness: args.list_freshness,
         max_concurrent_reconciles: args.max_concurrent_reconciles.max(1),
+        allowlist: crate::allowlist::Allowlist {
+            endpoint_hosts: args.allowed_endpoint_hosts.clone(),
+            authority_hosts: args.allowed_authority_hosts.clone(),
+            scopes: args.allowed_scopes.clone(),
+        },
     }
 }
 
@@ -124,44 +129,40 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .filter(|n| !n.is_empty())
             .cloned()
             .collect(),
+        proxy_namespaces: args
+            .proxy_namespaces
+            .iter()
+            .filter(|n| !n.is_empty())
+            .cloned()
+            .collect(),
         settings: settings(&args),
         instance: Some(instance),
     };
 
-    // Stop on a signal, or at once when leadership is lost.
-    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop_controllers: Signal = {
-        let stop = stop.clone();
-        let lost = lost.clone();
-        let leadership_lost: Pin<Box<dyn Future<Output = ()> + Send + Sync>> = match &leadership {
-            Some(l) => {
-                let mut rx = l.watch();
-                Box::pin(async move {
-                    while !*rx.borrow() {
-                        if rx.changed().await.is_err() {
-                            break;
-                        }
+    // Stop gracefully on a signal. Leadership lost is different: another replica may take the
+    // Lease once its deadline passes, so nothing in flight may finish — every reconcile is
+    // dropped where it stands (the process exits; no drain, no further write).
+    let lost: Pin<Box<dyn Future<Output = ()> + Send>> = match &leadership {
+        Some(l) => {
+            let mut rx = l.watch();
+            Box::pin(async move {
+                while !*rx.borrow() {
+                    if rx.changed().await.is_err() {
+                        break;
                     }
-                })
-            }
-            None => Box::pin(futures::future::pending()),
-        };
-        let fut: Pin<Box<dyn Future<Output = ()> + Send + Sync>> = Box::pin(async move {
-            tokio::select! {
-                _ = stop => {}
-                _ = leadership_lost => {
-                    lost.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
-            }
-        });
-        fut.shared()
+            })
+        }
+        None => Box::pin(futures::future::pending()),
     };
-    runner::run(client, config, metrics, stop_controllers, health).await?;
-
-    if lost.load(std::sync::atomic::Ordering::SeqCst) {
-        error!("leadership lost; exiting so that a restart competes again");
-        std::process::exit(2);
+    tokio::select! {
+        result = runner::run(client, config, metrics, stop.clone(), health) => result?,
+        () = lost => {
+            error!("leadership lost; every reconcile is aborted and the process exits so that a restart competes again");
+            std::process::exit(2);
+        }
     }
+
     if let Some(l) = leadership {
         l.release().await;
     }

@@ -65,6 +65,15 @@ pub struct RunArgs {
         default_value = ""
     )]
     pub watch_namespaces: Vec<String>,
+    /// Namespaces where KafkaRestProxies are served and Secrets read, comma separated; empty
+    /// means the watched namespaces. Keep proxies (and so credentials) in a platform namespace.
+    #[arg(
+        long,
+        env = "HDI_PROXY_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub proxy_namespaces: Vec<String>,
     /// Reconcile only while holding a coordination.k8s.io Lease (for more than one replica).
     #[arg(long, env = "HDI_LEADER_ELECTION", default_value_t = false)]
     pub leader_election: bool,
@@ -79,7 +88,7 @@ pub struct RunArgs {
     #[arg(long, env = "HDI_LEASE_NAMESPACE")]
     pub lease_namespace: Option<String>,
     /// How long a Lease holder stays leader without renewing.
-    #[arg(long, env = "HDI_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, env = "HDI_LEASE_DURATION", default_value = "15s", value_parser = parse_positive_duration)]
     pub lease_duration: Duration,
     /// Address of the metrics endpoint (/metrics).
     #[arg(long, env = "HDI_METRICS_ADDR", default_value = "0.0.0.0:8080")]
@@ -88,7 +97,7 @@ pub struct RunArgs {
     #[arg(long, env = "HDI_HEALTH_ADDR", default_value = "0.0.0.0:8081")]
     pub health_addr: SocketAddr,
     /// How often a Ready topic is described again (with ±10 % jitter).
-    #[arg(long, env = "HDI_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, env = "HDI_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_positive_duration)]
     pub resync_interval: Duration,
     /// Reconciles running at once, per kind.
     #[arg(long, env = "HDI_MAX_CONCURRENT_RECONCILES", default_value_t = 64)]
@@ -102,6 +111,34 @@ pub struct RunArgs {
     /// How old the shared topic list may be when a reconcile uses it.
     #[arg(long, env = "HDI_LIST_FRESHNESS", default_value = "2s", value_parser = parse_duration)]
     pub list_freshness: Duration,
+    /// Hosts a KafkaRestProxy endpoint may name, comma separated: DNS names, `*.domain` (one
+    /// label), or IP addresses (matched exactly). Credentials go nowhere else.
+    #[arg(
+        long,
+        env = "HDI_ALLOWED_ENDPOINT_HOSTS",
+        value_delimiter = ',',
+        default_value = crate::allowlist::DEFAULT_ENDPOINT_HOSTS,
+        value_parser = crate::allowlist::parse_host_pattern
+    )]
+    pub allowed_endpoint_hosts: Vec<crate::allowlist::HostPattern>,
+    /// Entra ID authority hosts a KafkaRestProxy may name, in the same form.
+    #[arg(
+        long,
+        env = "HDI_ALLOWED_AUTHORITY_HOSTS",
+        value_delimiter = ',',
+        default_value = crate::allowlist::DEFAULT_AUTHORITY_HOSTS,
+        value_parser = crate::allowlist::parse_host_pattern
+    )]
+    pub allowed_authority_hosts: Vec<crate::allowlist::HostPattern>,
+    /// Token scopes a KafkaRestProxy may ask for, comma separated, matched exactly.
+    #[arg(
+        long,
+        env = "HDI_ALLOWED_SCOPES",
+        value_delimiter = ',',
+        default_value = crate::allowlist::DEFAULT_SCOPES,
+        value_parser = crate::allowlist::parse_scope
+    )]
+    pub allowed_scopes: Vec<String>,
     /// How long after a create without a clear answer (5xx, timeout) the topic is looked up and
     /// created again if still absent.
     #[arg(long, env = "HDI_UNCERTAIN_RETRY", default_value = "30s", value_parser = parse_duration)]
@@ -223,7 +260,9 @@ pub enum ImportPolicy {
     Create,
 }
 
-/// Parses `500ms`, `30s`, `10m`, `2h` or a plain number of seconds.
+/// Parses `500ms`, `30s`, `10m`, `2h` or a plain number of seconds, up to
+/// [`crate::clock::MAX_DELAY`] (30 days): a longer one is refused rather than scheduled, since
+/// no clock or timer can hold an arbitrary deadline.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s
@@ -242,7 +281,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{s:?} is not a valid duration"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    let max = crate::clock::MAX_DELAY;
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= max => Ok(d),
+        _ => Err(format!(
+            "{s:?} is out of range: at most {}h",
+            max.as_secs() / 3600
+        )),
+    }
+}
+
+/// [`parse_duration`], and more than zero.
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("{:?} must be more than zero", s.trim()));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -258,6 +313,13 @@ mod tests {
         assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("720h").is_ok());
+        assert!(parse_duration("721h").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
+        assert!(parse_duration("1e400").is_err());
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert!(parse_positive_duration("0s").is_err());
+        assert!(parse_positive_duration("0.0001ms").is_ok());
     }
 
     #[test]
@@ -281,6 +343,37 @@ mod tests {
                 assert_eq!(r.resync_interval, Duration::from_secs(30));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn allowlists_default_to_the_clouds_and_bad_entries_name_the_flag() {
+        let cli = Cli::try_parse_from(["x", "run"]).unwrap_or_else(|e| panic!("{e}"));
+        let Some(Command::Run(r)) = cli.command else {
+            panic!("run")
+        };
+        let d = crate::allowlist::Allowlist::default();
+        assert_eq!(r.allowed_endpoint_hosts, d.endpoint_hosts);
+        assert_eq!(r.allowed_authority_hosts, d.authority_hosts);
+        assert_eq!(r.allowed_scopes, d.scopes);
+        let err = Cli::try_parse_from(["x", "run", "--allowed-endpoint-hosts", "a*.b.com"])
+            .expect_err("bad pattern");
+        assert!(
+            err.to_string().contains("--allowed-endpoint-hosts"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_durations_are_refused_naming_the_flag() {
+        for (flag, value) in [
+            ("--resync-interval", "99999999999999999999h"),
+            ("--resync-interval", "0s"),
+            ("--lease-duration", "0"),
+            ("--visibility-timeout", "1000000h"),
+        ] {
+            let err = Cli::try_parse_from(["x", "run", flag, value]).expect_err("out of range");
+            assert!(err.to_string().contains(flag), "{flag}: {err}");
         }
     }
 

@@ -5,10 +5,12 @@
 //! the proxy (IO) → plan (pure: desired vs observed → actions and conditions) → act (IO) → patch
 //! status only when it changed (IO).
 
+pub mod allowlist;
 pub mod app;
 pub mod auth;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod controller;
 pub mod crd;
 pub mod data;

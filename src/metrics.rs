@@ -400,7 +400,8 @@ impl WorkQueue {
 
     /// The reconcile of `key` asked to run again `after` from `now`.
     pub fn requeued(&self, key: &str, after: Duration, now: Instant) {
-        self.lock().entry(queue_key(key)).or_default().due = Some(now + after);
+        self.lock().entry(queue_key(key)).or_default().due =
+            Some(crate::clock::instant_after(now, after));
     }
 
     /// A reconcile of `key` starts at `now`; how long it waited, if it was due.

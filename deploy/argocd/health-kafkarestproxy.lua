@@ -1,6 +1,7 @@
 -- Argo CD health check for kafka.hdinsight.dev/KafkaRestProxy (kstatus conditions).
 --   Stalled=True            -> Degraded    (SecretNotFound, CredentialsInvalid,
---                                           AuthenticationFailed, Forbidden, InvalidSpec)
+--                                           AuthenticationFailed, Forbidden, InvalidSpec,
+--                                           EndpointNotAllowed, ScopeNotAllowed)
 --   Paused=True             -> Suspended   (not set on proxies today; kept for symmetry)
 --   Ready=True              -> Healthy     (Connected)
 --   anything else           -> Progressing (Unreachable and retrying, or the operator has not

@@ -95,6 +95,18 @@ expect(proxy, "unreachable", object(1, 1, {
   cond("Ready", "False", "Unreachable"), cond("Reconciling", "True", "Unreachable", "connection refused"),
   cond("Stalled", "False", "Reconciled"),
 }), "Progressing", "Unreachable")
+expect(proxy, "endpoint off the operator's allowlist", object(1, 1, {
+  cond("Ready", "False", "EndpointNotAllowed"), cond("Reconciling", "False", "EndpointNotAllowed"),
+  cond("Stalled", "True", "EndpointNotAllowed", "spec.endpoint host 127.0.0.1 is not in the operator's --allowed-endpoint-hosts"),
+}), "Degraded", "allowed-endpoint-hosts")
+expect(proxy, "scope off the operator's allowlist", object(1, 1, {
+  cond("Ready", "False", "ScopeNotAllowed"), cond("Reconciling", "False", "ScopeNotAllowed"),
+  cond("Stalled", "True", "ScopeNotAllowed", "spec.scope is not in the operator's --allowed-scopes"),
+}), "Degraded", "allowed-scopes")
+expect(topic, "its proxy is off the operator's allowlist", object(1, 1, {
+  cond("Ready", "False", "EndpointNotAllowed"), cond("Reconciling", "False", "EndpointNotAllowed"),
+  cond("Stalled", "True", "EndpointNotAllowed", "spec.authority host evil.example is not in the operator's --allowed-authority-hosts"),
+}), "Degraded", "allowed-authority-hosts")
 expect(proxy, "spec changed, not yet observed", object(2, 1, {
   cond("Ready", "True", "Connected"),
 }), "Progressing")

@@ -13,7 +13,7 @@ use hdinsight_topic_operator::crd::{
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde::Serialize;
 
-use crate::env::{CLIENT_SECRET, ClusterSettings, Env, NAMESPACE};
+use crate::env::{CLIENT_SECRET, ClusterSettings, Env, NAMESPACE, sandbox_allowlist_env};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -174,6 +174,7 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Results> {
         .env("HDI_HEALTH_ADDR", "127.0.0.1:0")
         .env("HDI_RESYNC_INTERVAL", format!("{}s", args.resync_secs))
         .env("HDI_MAX_CONCURRENT_RECONCILES", "256")
+        .envs(sandbox_allowlist_env())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -24,6 +24,32 @@ pub const CLIENT_SECRET: &str = "sandbox-client-secret";
 pub const CLUSTER_GROUP_ID: &str = "00000000-0000-0000-0000-0000000000c1";
 pub const NAMESPACE: &str = "kafka";
 
+/// The operator's allowlists refuse everything but the HDInsight and Entra domains by default;
+/// the emulators listen on loopback addresses, which are listed here explicitly.
+pub const LOOPBACK_HOSTS: &str = "127.0.0.1,127.0.0.2";
+
+/// The environment that lets an operator process reach the emulators.
+pub fn sandbox_allowlist_env() -> [(&'static str, &'static str); 2] {
+    [
+        ("HDI_ALLOWED_ENDPOINT_HOSTS", LOOPBACK_HOSTS),
+        ("HDI_ALLOWED_AUTHORITY_HOSTS", LOOPBACK_HOSTS),
+    ]
+}
+
+/// The allowlist of an in-process operator that talks to the emulators.
+pub fn loopback_allowlist() -> hdinsight_topic_operator::allowlist::Allowlist {
+    use hdinsight_topic_operator::allowlist::{Allowlist, HostPattern};
+    let hosts: Vec<HostPattern> = LOOPBACK_HOSTS
+        .split(',')
+        .filter_map(|h| HostPattern::parse(h).ok())
+        .collect();
+    Allowlist {
+        endpoint_hosts: hosts.clone(),
+        authority_hosts: hosts,
+        ..Allowlist::default()
+    }
+}
+
 /// The repository root (the sandbox crate's parent).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -40,7 +40,7 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Run the operator itself (used by `bench` to measure it as a separate process).
     #[command(hide = true)]
-    Operator(hdinsight_topic_operator::cli::RunArgs),
+    Operator(Box<hdinsight_topic_operator::cli::RunArgs>),
 }
 
 #[derive(Parser, Debug, Clone)]
@@ -77,7 +77,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Cmd::Operator(args)) => {
             init_logs("info");
-            runtime.block_on(hdinsight_topic_operator::app::run(args))
+            runtime.block_on(hdinsight_topic_operator::app::run(*args))
         }
         Some(Cmd::Bench(args)) => {
             init_logs("warn");
@@ -114,6 +114,7 @@ fn sandbox_settings() -> Settings {
         },
         list_freshness: Duration::from_millis(500),
         max_concurrent_reconciles: 64,
+        allowlist: sandbox::env::loopback_allowlist(),
     }
 }
 
@@ -197,6 +198,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         env.client.clone(),
         RunConfig {
             namespaces: vec![],
+            proxy_namespaces: vec![],
             settings: sandbox_settings(),
             instance: Some("sandbox".into()),
         },

@@ -42,25 +42,10 @@ pub(crate) async fn read_capped(
 }
 
 /// `Retry-After` as a delay from now: either delta-seconds or an HTTP date (a date in the past
-/// means zero).
+/// means zero), at most [`crate::clock::MAX_RETRY_AFTER`].
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    parse_retry_after(value, SystemTime::now())
-}
-
-pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let at = SystemTime::from(date.with_timezone(&chrono::Utc));
-    // Round up: sending a few hundred milliseconds late is fine, early is not.
-    let wait = at.duration_since(now).unwrap_or_default();
-    if wait.subsec_nanos() == 0 {
-        Some(wait)
-    } else {
-        Some(Duration::from_secs(wait.as_secs() + 1))
-    }
+    crate::clock::parse_retry_after(value, SystemTime::now())
 }
 
 /// A reqwest error with its causes ("error sending request: connection refused"), without the
@@ -98,22 +83,6 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_seconds_and_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
-        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:40:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-3", now), None);
-    }
 
     #[test]
     fn shorten_cuts_on_char_boundaries() {

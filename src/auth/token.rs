@@ -200,7 +200,10 @@ impl TokenProvider {
                 state.token = Some(Cached {
                     token: token.clone(),
                     lifetime,
-                    refresh_at: Instant::now() + (lifetime - margin),
+                    refresh_at: crate::clock::instant_after(
+                        Instant::now(),
+                        lifetime.saturating_sub(margin),
+                    ),
                 });
                 state.last_error = None;
                 Ok(token)
@@ -214,7 +217,8 @@ impl TokenProvider {
                     && left > REFRESH_GUARD.min(cached.lifetime / 4)
                 {
                     tracing::warn!(client_id = %self.credentials.client_id, error = %e, "token refresh failed; using the current token until it expires");
-                    cached.refresh_at = Instant::now() + REFRESH_RETRY.min(left / 2);
+                    cached.refresh_at =
+                        crate::clock::instant_after(Instant::now(), REFRESH_RETRY.min(left / 2));
                     return Ok(cached.token.clone());
                 }
                 state.last_error = Some((state.completed, e.clone()));
@@ -296,7 +300,10 @@ impl TokenProvider {
         match status {
             200..=299 => {
                 let (secret, lifetime) = decode_success(&body)?;
-                Ok((AccessToken::new(secret, now + lifetime), lifetime))
+                Ok((
+                    AccessToken::new(secret, crate::clock::system_after(now, lifetime)),
+                    lifetime,
+                ))
             }
             429 => Err(AuthError::Throttled { retry_after: retry }),
             500..=599 => Err(AuthError::Server { status }),

@@ -28,6 +28,8 @@ pub struct Settings {
     /// How old a shared topic list may be when a reconcile uses it.
     pub list_freshness: Duration,
     pub max_concurrent_reconciles: u16,
+    /// Where KafkaRestProxies may send credentials.
+    pub allowlist: crate::allowlist::Allowlist,
 }
 
 impl Default for Settings {
@@ -36,6 +38,7 @@ impl Default for Settings {
             plan: PlanSettings::default(),
             list_freshness: Duration::from_secs(2),
             max_concurrent_reconciles: 64,
+            allowlist: crate::allowlist::Allowlist::default(),
         }
     }
 }
@@ -44,10 +47,15 @@ impl Default for Settings {
 /// namespace; lookups search them all.
 #[derive(Clone, Default)]
 pub struct Stores {
-    /// The watched namespaces, `[""]` for all; the stores below are in the same order.
+    /// The namespaces whose KafkaTopics are watched, `[""]` for all; `topics` and `indexes` are
+    /// in the same order.
     pub namespaces: Vec<String>,
     pub topics: Vec<Store<KafkaTopic>>,
+    /// The namespaces whose KafkaRestProxies and Secrets are watched (`--proxy-namespaces`, or
+    /// else the topic namespaces), `[""]` for all; `proxies` and `secrets` are in this order.
+    pub proxy_namespaces: Vec<String>,
     pub proxies: Vec<Store<KafkaRestProxy>>,
+    /// Secret metadata: name, namespace, uid and resourceVersion only.
     pub secrets: Vec<Store<PartialObjectMeta<Secret>>>,
     /// Topic ownership, one index per topic watch.
     pub indexes: Vec<Arc<TopicIndex>>,
@@ -80,7 +88,7 @@ impl Stores {
 
     /// The metadata store that holds `namespace`'s Secrets (an empty one if it is not watched).
     pub fn secrets_for(&self, namespace: &str) -> Store<PartialObjectMeta<Secret>> {
-        self.namespaces
+        self.proxy_namespaces
             .iter()
             .position(|n| n.is_empty() || n == namespace)
             .and_then(|i| self.secrets.get(i).cloned())
@@ -100,10 +108,20 @@ impl Stores {
             .collect()
     }
 
+    /// Every KafkaTopic naming the same Kafka topic on the same proxy as `topic` (itself
+    /// included), oldest first (creationTimestamp, then uid).
+    pub fn claims(&self, topic: &KafkaTopic) -> Vec<Claim> {
+        let mut all: Vec<Claim> = self.indexes.iter().flat_map(|i| i.claims(topic)).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
     /// The oldest KafkaTopic naming the same Kafka topic on the same proxy as `topic`, as
-    /// "namespace/name", when it is not `topic` itself.
+    /// "namespace/name", when it is not `topic` itself. Counts every claimant, allowed or not:
+    /// the reconcile uses [`Stores::claims`] and skips namespaces the proxy does not allow.
     pub fn owner_other_than(&self, topic: &KafkaTopic) -> Option<String> {
-        let oldest = self.indexes.iter().flat_map(|i| i.claims(topic)).min()?;
+        let oldest = self.claims(topic).into_iter().next()?;
         if Some(oldest.1.as_str()) == topic.metadata.uid.as_deref() {
             None
         } else {
@@ -253,7 +271,10 @@ impl Context {
     }
 
     /// Requeues `obj` after `after`, and tells the work-queue metric when it will be due.
+    /// The delay is cut to [`crate::clock::MAX_DELAY`]: kube-runtime's scheduler panics on a
+    /// deadline beyond its timer's range.
     pub fn requeue<K: Resource<DynamicType = ()>>(&self, obj: &K, after: Duration) -> Action {
+        let after = crate::clock::bounded_delay(after);
         self.metrics.requeued(&K::kind(&()), &queue_key(obj), after);
         Action::requeue(after)
     }
@@ -330,8 +351,20 @@ impl Context {
         }
     }
 
-    /// `topic` was deleted: its remembered write, failure count and queue entry go with it.
+    /// `topic` was deleted: its remembered write, failure count and queue entry go with it, and
+    /// the other KafkaTopics that named the same topic are woken at once — the next in line
+    /// becomes the owner now, not at its next requeue.
     pub fn topic_deleted(&self, topic: &KafkaTopic) {
+        for (_, uid, who) in self.stores.claims(topic) {
+            if Some(uid.as_str()) == topic.metadata.uid.as_deref() {
+                continue;
+            }
+            if let Some((ns, name)) = who.split_once('/')
+                && let Some(t) = self.stores.topic(ns, name)
+            {
+                self.triggers.topic(&t);
+            }
+        }
         self.succeeded(topic);
         if let Some(uid) = topic.metadata.uid.as_deref() {
             self.written
@@ -437,6 +470,28 @@ impl Context {
     }
 }
 
+#[cfg(test)]
+impl Context {
+    /// A context whose Kubernetes client points at a closed port, for unit tests.
+    pub(crate) fn offline(stores: Stores) -> Context {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
+        let client = kube::Client::try_from(config).expect("client");
+        let reporter = kube::runtime::events::Reporter {
+            controller: "test".into(),
+            instance: None,
+        };
+        Context::new(
+            client.clone(),
+            stores,
+            Triggers::default(),
+            ProxyRegistry::new(client.clone(), Arc::new(crate::proxy::NoopObserver)),
+            EventSink::new(client, reporter),
+            Arc::new(Metrics::new()),
+            Settings::default(),
+        )
+    }
+}
+
 /// Cuts `s` to at most `max` bytes on a character boundary.
 pub fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
@@ -469,21 +524,7 @@ mod tests {
     }
 
     fn offline_context_with(stores: Stores) -> Context {
-        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
-        let client = kube::Client::try_from(config).expect("client");
-        let reporter = kube::runtime::events::Reporter {
-            controller: "test".into(),
-            instance: None,
-        };
-        Context::new(
-            client.clone(),
-            stores,
-            Triggers::default(),
-            ProxyRegistry::new(client.clone(), Arc::new(crate::proxy::NoopObserver)),
-            EventSink::new(client, reporter),
-            Arc::new(Metrics::new()),
-            Settings::default(),
-        )
+        Context::offline(stores)
     }
 
     fn at_version(mut t: KafkaTopic, rv: u64, reason: &str) -> KafkaTopic {

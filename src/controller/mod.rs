@@ -1,5 +1,6 @@
 //! Controllers for `KafkaTopic` and `KafkaRestProxy`.
 
+pub mod contain;
 pub mod context;
 pub mod plan;
 pub mod registry;

@@ -13,8 +13,9 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::crd::{
     DRIFTED, DesiredCondition, KafkaTopic, KafkaTopicStatus, MAX_PARTITION_DETAILS,
-    ManagementPolicy, PAUSED, PartitionDetail, READY, RECONCILING, STALLED, find_condition,
-    merge_conditions, normalize_config, validate_topic_name,
+    MAX_REPLICAS_IN_STATUS, ManagementPolicy, PARTITION_DETAILS_BUDGET, PAUSED, PartitionDetail,
+    READY, RECONCILING, STALLED, find_condition, merge_conditions, normalize_config,
+    validate_topic_name,
 };
 
 /// Stable condition reasons. `docs/behaviour.md` explains each.
@@ -30,6 +31,8 @@ pub mod reason {
     pub const TOPIC_MISSING: &str = "TopicMissing";
     pub const PROXY_NOT_FOUND: &str = "ProxyNotFound";
     pub const PROXY_NOT_ALLOWED: &str = "ProxyNotAllowed";
+    pub const ENDPOINT_NOT_ALLOWED: &str = "EndpointNotAllowed";
+    pub const SCOPE_NOT_ALLOWED: &str = "ScopeNotAllowed";
     pub const CREDENTIALS_INVALID: &str = "CredentialsInvalid";
     pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
     pub const FORBIDDEN: &str = "Forbidden";
@@ -239,6 +242,10 @@ pub enum Blocked {
     InvalidSpec(String),
     ProxyNotFound(String),
     ProxyNotAllowed(String),
+    /// The proxy's endpoint or authority is off the operator's allowlists.
+    EndpointNotAllowed(String),
+    /// The proxy's scope is off the operator's allowlist.
+    ScopeNotAllowed(String),
     Conflict {
         owner: String,
     },
@@ -783,6 +790,35 @@ pub fn summarize(parts: &[PartitionDetail]) -> TopicSummary {
     }
 }
 
+/// `status.partitionDetails` within its bounds: at most [`MAX_PARTITION_DETAILS`] partitions,
+/// [`MAX_REPLICAS_IN_STATUS`] broker ids per list and [`PARTITION_DETAILS_BUDGET`] bytes of
+/// JSON. Returns the details to show (or none) and whether anything was left out.
+pub fn bounded_details(parts: &[PartitionDetail]) -> (Option<Vec<PartitionDetail>>, bool) {
+    if parts.len() > MAX_PARTITION_DETAILS {
+        return (None, true);
+    }
+    let mut cut = false;
+    let mut details: Vec<PartitionDetail> = parts
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            for list in [&mut p.replicas, &mut p.isr] {
+                if list.len() > MAX_REPLICAS_IN_STATUS {
+                    list.truncate(MAX_REPLICAS_IN_STATUS);
+                    cut = true;
+                }
+            }
+            p
+        })
+        .collect();
+    details.sort_by_key(|p| p.partition);
+    let size = serde_json::to_vec(&details).map_or(usize::MAX, |v| v.len());
+    if size > PARTITION_DETAILS_BUDGET {
+        return (None, true);
+    }
+    (Some(details), cut)
+}
+
 /// Differences between the spec and what the cluster reports, in words.
 pub fn drift(d: &DesiredTopic, s: &TopicSummary) -> Vec<String> {
     let mut out = Vec::new();
@@ -817,13 +853,9 @@ fn finish_present(
     status.replication_factor = Some(summary.replication_factor);
     status.under_replicated_partitions = Some(summary.under_replicated);
     status.offline_partitions = Some(summary.offline);
-    if parts.len() > MAX_PARTITION_DETAILS {
-        status.partition_details_truncated = Some(true);
-    } else {
-        let mut details = parts.to_vec();
-        details.sort_by_key(|p| p.partition);
-        status.partition_details = Some(details);
-    }
+    let (details, truncated) = bounded_details(parts);
+    status.partition_details = details;
+    status.partition_details_truncated = truncated.then_some(true);
 
     let mut events = Vec::new();
     // Created by this operator (a create request is on record) or adopted.
@@ -1097,6 +1129,8 @@ pub fn finish_blocked(
                 Blocked::InvalidSpec(m) => (reason::INVALID_SPEC, m.clone(), false),
                 Blocked::ProxyNotFound(m) => (reason::PROXY_NOT_FOUND, m.clone(), false),
                 Blocked::ProxyNotAllowed(m) => (reason::PROXY_NOT_ALLOWED, m.clone(), false),
+                Blocked::EndpointNotAllowed(m) => (reason::ENDPOINT_NOT_ALLOWED, m.clone(), false),
+                Blocked::ScopeNotAllowed(m) => (reason::SCOPE_NOT_ALLOWED, m.clone(), false),
                 Blocked::Conflict { owner } => (
                     reason::RESOURCE_CONFLICT,
                     format!(
@@ -1169,7 +1203,7 @@ fn known_type(t: &str) -> Option<&'static str> {
 /// unknown one, e.g. written by another version, becomes "Unknown").
 fn leak_reason(r: &str) -> &'static str {
     use reason::*;
-    const ALL: [&str; 21] = [
+    const ALL: [&str; 23] = [
         CREATED,
         ADOPTED,
         CREATING,
@@ -1181,6 +1215,8 @@ fn leak_reason(r: &str) -> &'static str {
         TOPIC_MISSING,
         PROXY_NOT_FOUND,
         PROXY_NOT_ALLOWED,
+        ENDPOINT_NOT_ALLOWED,
+        SCOPE_NOT_ALLOWED,
         CREDENTIALS_INVALID,
         AUTHENTICATION_FAILED,
         FORBIDDEN,
@@ -1957,6 +1993,41 @@ mod tests {
         assert_eq!(f.status.partitions, Some(1001));
         assert_eq!(f.status.partition_details, None);
         assert_eq!(f.status.partition_details_truncated, Some(true));
+    }
+
+    #[test]
+    fn replica_lists_and_the_details_size_are_bounded() {
+        let wide = |n: usize, replicas: usize| -> Vec<PartitionDetail> {
+            (0..n)
+                .map(|i| PartitionDetail {
+                    partition: i32::try_from(i).unwrap_or(i32::MAX),
+                    leader: Some(1),
+                    replicas: (0..replicas as i32).collect(),
+                    isr: (0..replicas as i32).collect(),
+                })
+                .collect()
+        };
+        // 40 replicas each: lists cut to 32, flagged; counts from the full answer.
+        let (shown, cut) = bounded_details(&wide(3, 40));
+        let shown = shown.expect("small enough to show");
+        assert!(cut);
+        assert!(
+            shown
+                .iter()
+                .all(|p| p.replicas.len() == MAX_REPLICAS_IN_STATUS
+                    && p.isr.len() == MAX_REPLICAS_IN_STATUS)
+        );
+        assert_eq!(summarize(&wide(3, 40)).replication_factor, 40);
+        // Within bounds: shown in full, not flagged.
+        assert_eq!(bounded_details(&wide(3, 3)), (Some(wide(3, 3)), false));
+        // 1000 partitions of 32 large broker ids would be ~700 KB: omitted, flagged.
+        let mut big = wide(1000, 32);
+        for p in &mut big {
+            p.replicas = vec![i32::MAX; 32];
+            p.isr = vec![i32::MAX; 32];
+        }
+        assert_eq!(bounded_details(&big), (None, true));
+        assert!(serde_json::to_vec(&wide(1000, 3)).expect("json").len() < PARTITION_DETAILS_BUDGET);
     }
 
     #[test]

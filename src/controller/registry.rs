@@ -15,6 +15,7 @@ use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 
+use crate::allowlist::{Allowlist, NotAllowed};
 use crate::auth::{ClientCredentials, SecretString};
 use crate::crd::{
     DEFAULT_AUTHORITY, DEFAULT_BURST, DEFAULT_MAX_CONCURRENT_REQUESTS,
@@ -33,6 +34,9 @@ pub enum ResolveError {
     Credentials(String),
     #[error("could not read Secret {0}: {1}")]
     Kube(String, String),
+    /// Off the operator's allowlists: nothing was read or sent.
+    #[error("{0}")]
+    NotAllowed(#[from] NotAllowed),
 }
 
 /// What a client was built from.
@@ -86,6 +90,7 @@ impl ProxyEntry {
 /// The clients of all proxies.
 pub struct ProxyRegistry {
     kube: kube::Client,
+    allowlist: Allowlist,
     observer: Arc<dyn ProxyObserver>,
     entries: Mutex<HashMap<String, Arc<ProxyEntry>>>,
     builds: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -203,10 +208,27 @@ impl ProxyRegistry {
     pub fn new(kube: kube::Client, observer: Arc<dyn ProxyObserver>) -> Self {
         Self {
             kube,
+            allowlist: Allowlist::default(),
             observer,
             entries: Mutex::new(HashMap::new()),
             builds: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Uses `allowlist` instead of the secure defaults.
+    pub fn with_allowlist(mut self, allowlist: Allowlist) -> Self {
+        self.allowlist = allowlist;
+        self
+    }
+
+    /// Whether the operator's allowlists let `proxy` be used: checked on the spec's text before
+    /// anything is read, built or resolved.
+    pub fn allowed(&self, proxy: &KafkaRestProxy) -> Result<(), NotAllowed> {
+        self.allowlist.check(
+            &proxy.spec.endpoint,
+            proxy.spec.authority.as_deref().unwrap_or(DEFAULT_AUTHORITY),
+            proxy.spec.scope.as_deref().unwrap_or(DEFAULT_SCOPE),
+        )
     }
 
     fn fingerprint(
@@ -259,6 +281,10 @@ impl ProxyRegistry {
     ) -> Result<Arc<ProxyEntry>, ResolveError> {
         let ns = proxy.metadata.namespace.clone().unwrap_or_default();
         let key = format!("{ns}/{}", proxy.metadata.name.clone().unwrap_or_default());
+        if let Err(e) = self.allowed(proxy) {
+            self.forget(&key);
+            return Err(e.into());
+        }
         let fp = Self::fingerprint(proxy, secrets);
         let synced = futures::FutureExt::now_or_never(secrets.wait_until_ready()).is_some();
         if let Some(entry) = self.cached(&key, &fp, synced) {
@@ -375,6 +401,42 @@ mod tests {
         let mut p = KafkaRestProxy::new("hdi", spec);
         p.metadata.namespace = Some("kafka".into());
         p
+    }
+
+    #[tokio::test]
+    async fn a_proxy_off_the_allowlists_is_refused_before_anything_is_read() {
+        // The Kubernetes client points at a closed port: reading the Secret would fail with a
+        // Kube error, so NotAllowed proves the check came first.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
+        let client = kube::Client::try_from(config).expect("client");
+        let registry = ProxyRegistry::new(client, Arc::new(crate::proxy::NoopObserver));
+        let (store, _writer) = kube::runtime::reflector::store::<PartialObjectMeta<Secret>>();
+        for (spec, endpoint_refused) in [
+            (
+                serde_json::json!({"endpoint": "https://attacker.example",
+                                   "credentials": {"secretRef": {"name": "s"}}}),
+                true,
+            ),
+            (
+                serde_json::json!({"endpoint": "https://c.azurehdinsight.net",
+                                   "authority": "https://169.254.169.254",
+                                   "credentials": {"secretRef": {"name": "s"}}}),
+                true,
+            ),
+            (
+                serde_json::json!({"endpoint": "https://c.azurehdinsight.net",
+                                   "scope": "https://vault.azure.net/.default",
+                                   "credentials": {"secretRef": {"name": "s"}}}),
+                false,
+            ),
+        ] {
+            match registry.resolve(&proxy(spec.clone()), &store).await {
+                Err(ResolveError::NotAllowed(NotAllowed::Endpoint(_))) if endpoint_refused => {}
+                Err(ResolveError::NotAllowed(NotAllowed::Scope(_))) if !endpoint_refused => {}
+                Err(other) => panic!("{spec}: {other}"),
+                Ok(_) => panic!("{spec}: resolved"),
+            }
+        }
     }
 
     #[test]

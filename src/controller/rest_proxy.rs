@@ -11,15 +11,16 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 
 use crate::crd::{
-    BrokerStatus, DesiredCondition, KafkaRestProxy, KafkaRestProxyStatus, ProxyCapabilities, READY,
-    RECONCILING, STALLED, is_true, merge_conditions,
+    BrokerStatus, DesiredCondition, KafkaRestProxy, KafkaRestProxyStatus, MAX_BROKER_TEXT,
+    MAX_BROKERS_IN_STATUS, ProxyCapabilities, READY, RECONCILING, STALLED, is_true,
+    merge_conditions,
 };
 
 use super::context::{Context, jitter};
 use super::plan::{self, Blocked, reason};
 use super::registry::ResolveError;
 use super::status::patch_status_if_changed;
-use super::topic::{Error, blocked_from};
+use super::topic::{Error, blocked_from, blocked_not_allowed};
 
 /// Reason of a proxy that answered everything.
 pub const CONNECTED: &str = "Connected";
@@ -43,6 +44,8 @@ fn conditions_for(ok: Result<(), &Blocked>) -> Vec<DesiredCondition> {
                     (reason::AUTHENTICATION_FAILED, m.clone(), true)
                 }
                 Blocked::Forbidden(m) => (reason::FORBIDDEN, m.clone(), true),
+                Blocked::EndpointNotAllowed(m) => (reason::ENDPOINT_NOT_ALLOWED, m.clone(), true),
+                Blocked::ScopeNotAllowed(m) => (reason::SCOPE_NOT_ALLOWED, m.clone(), true),
                 Blocked::Transient { message, .. } => (reason::RETRYING, message.clone(), false),
                 other => (reason::RETRYING, format!("{other:?}"), false),
             };
@@ -81,34 +84,44 @@ async fn observe(
         .await
         .map_err(|e| match e {
             ResolveError::Credentials(m) => Blocked::CredentialsInvalid(m),
+            ResolveError::NotAllowed(n) => blocked_not_allowed(n),
             e @ ResolveError::Kube(..) => Blocked::Transient {
                 message: e.to_string(),
                 retry_after: None,
             },
         })?;
     entry.client.status().await.map_err(|e| blocked_from(&e))?;
-    let mut brokers: Vec<BrokerStatus> = entry
-        .client
-        .brokers()
-        .await
-        .map_err(|e| blocked_from(&e))?
-        .into_iter()
-        .map(|b| BrokerStatus {
-            id: b.id,
-            host: b.host_name,
-            port: Some(b.port),
-            rack: b.rack,
-        })
-        .collect();
-    brokers.sort_by_key(|b| b.id);
+    let answered = entry.client.brokers().await.map_err(|e| blocked_from(&e))?;
+    let (brokers, truncated) = bounded_brokers(answered);
     let names = entry
         .topic_names(ctx.settings.list_freshness)
         .await
         .map_err(|e| blocked_from(&e))?;
     status.brokers = brokers;
+    status.brokers_truncated = truncated.then_some(true);
     status.topic_count = Some(i32::try_from(names.len()).unwrap_or(i32::MAX));
     status.capabilities = Some(ProxyCapabilities::hdinsight_v1());
     Ok(())
+}
+
+/// `status.brokers` within bounds, whatever the proxy answered: sorted by id, at most
+/// [`MAX_BROKERS_IN_STATUS`] entries, host names and racks cut to [`MAX_BROKER_TEXT`]
+/// characters. Returns the brokers and whether any were left out.
+pub fn bounded_brokers(answered: Vec<crate::proxy::BrokerEndpoint>) -> (Vec<BrokerStatus>, bool) {
+    let cut = |t: &str| t.chars().take(MAX_BROKER_TEXT).collect::<String>();
+    let mut brokers: Vec<BrokerStatus> = answered
+        .into_iter()
+        .map(|b| BrokerStatus {
+            id: b.id,
+            host: cut(&b.host_name),
+            port: Some(b.port),
+            rack: b.rack.as_deref().map(cut),
+        })
+        .collect();
+    brokers.sort_by_key(|b| b.id);
+    let truncated = brokers.len() > MAX_BROKERS_IN_STATUS;
+    brokers.truncate(MAX_BROKERS_IN_STATUS);
+    (brokers, truncated)
 }
 
 /// Reconciles one KafkaRestProxy.
@@ -155,6 +168,8 @@ pub async fn reconcile(proxy: Arc<KafkaRestProxy>, ctx: Arc<Context>) -> Result<
                 Blocked::CredentialsInvalid(_) => reason::CREDENTIALS_INVALID,
                 Blocked::AuthenticationFailed(_) => reason::AUTHENTICATION_FAILED,
                 Blocked::Forbidden(_) => reason::FORBIDDEN,
+                Blocked::EndpointNotAllowed(_) => reason::ENDPOINT_NOT_ALLOWED,
+                Blocked::ScopeNotAllowed(_) => reason::SCOPE_NOT_ALLOWED,
                 _ => reason::RETRYING,
             }),
             _ => None,
@@ -179,4 +194,41 @@ pub fn error_policy(proxy: Arc<KafkaRestProxy>, error: &Error, ctx: Arc<Context>
     let attempt = ctx.failed(&*proxy);
     tracing::warn!(proxy = %proxy.name_any(), %error, attempt, "reconcile failed");
     ctx.requeue(&*proxy, jitter(plan::exponential_backoff(attempt)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::BrokerEndpoint;
+
+    #[test]
+    fn brokers_in_status_are_bounded() {
+        let answered: Vec<BrokerEndpoint> = (0..250)
+            .rev()
+            .map(|i| BrokerEndpoint {
+                id: i,
+                host_name: "h".repeat(10_000),
+                port: 9092,
+                rack: Some("r".repeat(10_000)),
+            })
+            .collect();
+        let (brokers, truncated) = bounded_brokers(answered);
+        assert!(truncated);
+        assert_eq!(brokers.len(), MAX_BROKERS_IN_STATUS);
+        assert_eq!(brokers[0].id, 0, "sorted by id, the lowest kept");
+        assert!(brokers.iter().all(|b| {
+            b.host.len() == MAX_BROKER_TEXT
+                && b.rack
+                    .as_deref()
+                    .is_some_and(|r| r.len() == MAX_BROKER_TEXT)
+        }));
+        let (few, truncated) = bounded_brokers(vec![BrokerEndpoint {
+            id: 1001,
+            host_name: "wn0".into(),
+            port: 9092,
+            rack: None,
+        }]);
+        assert!(!truncated);
+        assert_eq!(few[0].host, "wn0");
+    }
 }

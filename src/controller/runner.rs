@@ -33,13 +33,16 @@ use crate::server::Health;
 
 use super::context::{Context, EventSink, Settings, Stores, TopicIndex, Triggers, queue_key};
 use super::registry::ProxyRegistry;
-use super::{rest_proxy, topic};
+use super::{contain, rest_proxy, topic};
 
 /// How the controllers run.
 #[derive(Clone, Debug, Default)]
 pub struct RunConfig {
-    /// Namespaces to watch; empty means all.
+    /// Namespaces whose KafkaTopics are watched; empty means all.
     pub namespaces: Vec<String>,
+    /// Namespaces whose KafkaRestProxies are served and Secrets watched; empty means the same
+    /// as `namespaces`.
+    pub proxy_namespaces: Vec<String>,
     pub settings: Settings,
     /// Reported in Events as the reporting instance (the pod name).
     pub instance: Option<String>,
@@ -76,6 +79,19 @@ fn slim<K: kube::Resource>(obj: &mut K) {
     }
 }
 
+/// Keeps what the Secret watch needs to notice a change — and nothing of the Secret's other
+/// metadata: annotations such as kubectl's last-applied-configuration hold the Secret's data.
+fn secret_identity(s: &mut PartialObjectMeta<Secret>) {
+    let m = &s.metadata;
+    s.metadata = kube::api::ObjectMeta {
+        name: m.name.clone(),
+        namespace: m.namespace.clone(),
+        uid: m.uid.clone(),
+        resource_version: m.resource_version.clone(),
+        ..Default::default()
+    };
+}
+
 /// Runs the controllers until `shutdown` resolves. `health` turns ready once every cache has
 /// synced.
 pub async fn run(
@@ -90,9 +106,15 @@ pub async fn run(
     } else {
         config.namespaces.clone()
     };
+    let proxy_namespaces = if config.proxy_namespaces.is_empty() {
+        namespaces.clone()
+    } else {
+        config.proxy_namespaces.clone()
+    };
 
     let mut stores = Stores {
         namespaces: namespaces.clone(),
+        proxy_namespaces: proxy_namespaces.clone(),
         ..Default::default()
     };
     let mut triggers = Triggers {
@@ -100,29 +122,32 @@ pub async fn run(
         proxy_queue: metrics.proxy_queue.clone(),
         ..Default::default()
     };
-    let mut writers = Vec::new();
-    let mut receivers = Vec::new();
+    let mut topic_writers = Vec::new();
+    let mut proxy_writers = Vec::new();
     for ns in &namespaces {
         let (topics, tw) = reflector::store::<KafkaTopic>();
+        stores.topics.push(topics);
+        stores.indexes.push(Arc::new(TopicIndex::default()));
+        let (ttx, trx) = mpsc::unbounded_channel();
+        triggers.topics.insert(ns.clone(), ttx);
+        topic_writers.push((tw, trx));
+    }
+    for ns in &proxy_namespaces {
         let (proxies, pw) = reflector::store::<KafkaRestProxy>();
         let (secrets, sw) = reflector::store::<PartialObjectMeta<Secret>>();
-        stores.topics.push(topics);
         stores.proxies.push(proxies);
         stores.secrets.push(secrets);
-        stores.indexes.push(Arc::new(TopicIndex::default()));
-        writers.push((tw, pw, sw));
-        let (ttx, trx) = mpsc::unbounded_channel();
         let (ptx, prx) = mpsc::unbounded_channel();
-        triggers.topics.insert(ns.clone(), ttx);
         triggers.proxies.insert(ns.clone(), ptx);
-        receivers.push((trx, prx));
+        proxy_writers.push((pw, sw, prx));
     }
 
     let reporter = Reporter {
         controller: crate::crd::FIELD_MANAGER.to_string(),
         instance: config.instance.clone(),
     };
-    let registry = ProxyRegistry::new(client.clone(), Arc::new(MetricsObserver(metrics.clone())));
+    let registry = ProxyRegistry::new(client.clone(), Arc::new(MetricsObserver(metrics.clone())))
+        .with_allowlist(config.settings.allowlist.clone());
     let ctx = Arc::new(Context::new(
         client.clone(),
         stores.clone(),
@@ -134,10 +159,9 @@ pub async fn run(
     ));
 
     let mut tasks: Vec<Task> = Vec::new();
-    for (i, ((tw, pw, sw), (trx, prx))) in writers.into_iter().zip(receivers).enumerate() {
+    for (i, (tw, trx)) in topic_writers.into_iter().enumerate() {
         let ns = namespaces[i].clone();
         let topic_store: Store<KafkaTopic> = stores.topics[i].clone();
-        let proxy_store: Store<KafkaRestProxy> = stores.proxies[i].clone();
 
         // Topics.
         let index = stores.indexes[i].clone();
@@ -176,7 +200,11 @@ pub async fn run(
             )
             .reconcile_on(UnboundedReceiverStream::new(trx))
             .graceful_shutdown_on(shutdown.clone())
-            .run(topic::reconcile, topic::error_policy, ctx.clone())
+            .run(
+                |t, c| contain::contained(t.clone(), c.clone(), topic::reconcile(t, c)),
+                topic::error_policy,
+                ctx.clone(),
+            )
             .for_each(|r| {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, "topic controller");
@@ -203,6 +231,11 @@ pub async fn run(
             }
         };
         tasks.push(Box::pin(topics));
+    }
+
+    for (i, (pw, sw, prx)) in proxy_writers.into_iter().enumerate() {
+        let ns = proxy_namespaces[i].clone();
+        let proxy_store: Store<KafkaRestProxy> = stores.proxies[i].clone();
 
         // Proxies: live changes re-trigger their topics.
         let wake_ctx = ctx.clone();
@@ -248,7 +281,11 @@ pub async fn run(
             .with_config(ControllerConfig::default().concurrency(4))
             .reconcile_on(UnboundedReceiverStream::new(prx))
             .graceful_shutdown_on(shutdown.clone())
-            .run(rest_proxy::reconcile, rest_proxy::error_policy, ctx.clone())
+            .run(
+                |p, c| contain::contained(p.clone(), c.clone(), rest_proxy::reconcile(p, c)),
+                rest_proxy::error_policy,
+                ctx.clone(),
+            )
             .for_each(|r| {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, "proxy controller");
@@ -287,6 +324,7 @@ pub async fn run(
                 }
             }
         })
+        .modify(secret_identity)
         .reflect(sw)
         .take_until(shutdown.clone())
         .for_each(|_| future::ready(()));
@@ -346,4 +384,32 @@ pub async fn run(
 
     future::join_all(tasks).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_cache_keeps_only_identity_and_version() {
+        let mut s: PartialObjectMeta<Secret> = serde_json::from_value(serde_json::json!({
+            "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+            "metadata": {
+                "name": "sp", "namespace": "kafka", "uid": "u1", "resourceVersion": "42",
+                "labels": {"team": "a"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration":
+                    "{\"stringData\":{\"clientSecret\":\"s3cret\"}}"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
+                "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "x", "uid": "o"}]
+            }
+        }))
+        .expect("metadata");
+        secret_identity(&mut s);
+        let kept = serde_json::to_value(&s.metadata).expect("json");
+        assert_eq!(
+            kept,
+            serde_json::json!({"name": "sp", "namespace": "kafka", "uid": "u1",
+                               "resourceVersion": "42"})
+        );
+    }
 }

@@ -53,6 +53,14 @@ pub fn blocked_from(e: &ProxyError) -> Blocked {
     }
 }
 
+/// How an allowlist refusal blocks a reconcile.
+pub fn blocked_not_allowed(n: crate::allowlist::NotAllowed) -> Blocked {
+    match n {
+        crate::allowlist::NotAllowed::Endpoint(m) => Blocked::EndpointNotAllowed(m),
+        crate::allowlist::NotAllowed::Scope(m) => Blocked::ScopeNotAllowed(m),
+    }
+}
+
 /// What a create's error means for the plan. `Err` when the create could not even be tried.
 fn create_outcome(e: &ProxyError, request: &plan::CreateRequest) -> Result<CreateOutcome, Blocked> {
     let refused = |cause| {
@@ -132,6 +140,25 @@ async fn namespace_allowed(
     }
 }
 
+/// The oldest claimant of `topic`'s Kafka topic whose namespace `proxy` allows, as
+/// "namespace/name", unless that is `topic` itself.
+async fn owner_among_allowed(
+    ctx: &Context,
+    proxy: &KafkaRestProxy,
+    topic: &KafkaTopic,
+) -> Result<Option<String>, Blocked> {
+    for (_, uid, who) in ctx.stores.claims(topic) {
+        if Some(uid.as_str()) == topic.metadata.uid.as_deref() {
+            return Ok(None);
+        }
+        let claimant_ns = who.split_once('/').map_or("", |(ns, _)| ns);
+        if namespace_allowed(ctx, proxy, claimant_ns).await? {
+            return Ok(Some(who));
+        }
+    }
+    Ok(None)
+}
+
 /// Identifies a create sent for this object (not another object naming the same topic).
 fn create_key(topic: &KafkaTopic, desired: &plan::DesiredTopic) -> String {
     format!(
@@ -170,8 +197,10 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
             "KafkaRestProxy {proxy_ns}/{proxy_name} does not allow topics from namespace {topic_ns} (spec.allowedTopicNamespaces)"
         )));
     }
-    // The oldest KafkaTopic (creationTimestamp, then uid) naming the same topic owns it.
-    if let Some(owner) = ctx.stores.owner_other_than(topic) {
+    // The oldest KafkaTopic (creationTimestamp, then uid) naming the same topic owns it —
+    // among those whose namespace this proxy allows: a claimant the proxy refuses can neither
+    // take the topic nor be named to its owner.
+    if let Some(owner) = owner_among_allowed(ctx, &proxy, topic).await? {
         return Err(Blocked::Conflict { owner });
     }
     let entry = ctx
@@ -181,6 +210,7 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
         .map_err(|e| match e {
             ResolveError::Credentials(_) if !ctx.stores.synced() => filling(),
             ResolveError::Credentials(m) => Blocked::CredentialsInvalid(m),
+            ResolveError::NotAllowed(n) => blocked_not_allowed(n),
             e @ ResolveError::Kube(..) => Blocked::Transient {
                 message: e.to_string(),
                 retry_after: None,
@@ -364,6 +394,8 @@ fn blocked_reason(b: &Blocked) -> &'static str {
         Blocked::InvalidSpec(_) => plan::reason::INVALID_SPEC,
         Blocked::ProxyNotFound(_) => plan::reason::PROXY_NOT_FOUND,
         Blocked::ProxyNotAllowed(_) => plan::reason::PROXY_NOT_ALLOWED,
+        Blocked::EndpointNotAllowed(_) => plan::reason::ENDPOINT_NOT_ALLOWED,
+        Blocked::ScopeNotAllowed(_) => plan::reason::SCOPE_NOT_ALLOWED,
         Blocked::Conflict { .. } => plan::reason::RESOURCE_CONFLICT,
         Blocked::CredentialsInvalid(_) => plan::reason::CREDENTIALS_INVALID,
         Blocked::AuthenticationFailed(_) => plan::reason::AUTHENTICATION_FAILED,

@@ -63,12 +63,23 @@ pub fn merge_conditions(
                 type_: d.type_.to_string(),
                 status,
                 reason: d.reason.to_string(),
-                message: d.message.clone(),
+                message: bounded_message(&d.message),
                 observed_generation: generation,
                 last_transition_time,
             }
         })
         .collect()
+}
+
+/// Condition messages are cut to this many characters (Kubernetes allows 32768; a message that
+/// quotes a hostile proxy must not come near that).
+pub const MAX_CONDITION_MESSAGE: usize = 1024;
+
+fn bounded_message(m: &str) -> String {
+    match m.char_indices().nth(MAX_CONDITION_MESSAGE) {
+        Some((idx, _)) => format!("{}…", &m[..idx]),
+        None => m.to_string(),
+    }
 }
 
 /// The condition of a type, if present.

@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 /// At most this many partitions are listed in `status.partitionDetails`.
 pub const MAX_PARTITION_DETAILS: usize = 1000;
+/// At most this many broker ids are listed in one partition's `replicas` and `isr` (real
+/// replication factors are single digits; a proxy answering more is not believed in full).
+pub const MAX_REPLICAS_IN_STATUS: usize = 32;
+/// `status.partitionDetails` is omitted when its JSON would exceed this many bytes, whatever the
+/// proxy answered: status must stay far below etcd's object limit (1.5 MiB by default).
+pub const PARTITION_DETAILS_BUDGET: usize = 128 * 1024;
 
 // CEL rules are evaluated by the API server at admission. They are written against the whole
 // object (`self`) so that transition rules can see `metadata.name` (the default topic name) and
@@ -201,10 +207,12 @@ pub struct KafkaTopicStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offline_partitions: Option<i32>,
     /// Leader, replicas and in-sync replicas (broker ids) of each partition; at most 1000
-    /// entries.
+    /// entries, at most 32 broker ids per list, at most 128 KiB in all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_details: Option<Vec<PartitionDetail>>,
-    /// True when the topic has more than 1000 partitions and partitionDetails was omitted.
+    /// True when partitionDetails was omitted (more than 1000 partitions, or over its size
+    /// budget) or a partition's replicas or isr list was cut to 32 entries. The counts above are
+    /// always computed from the full answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_details_truncated: Option<bool>,
     /// When the operator asked the proxy to create the topic (most recent attempt).

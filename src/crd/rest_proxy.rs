@@ -15,6 +15,10 @@ pub const DEFAULT_REQUESTS_PER_SECOND: i32 = 100;
 pub const DEFAULT_BURST: i32 = 200;
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: i32 = 16;
 pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: i32 = 10;
+/// At most this many brokers are listed in `status.brokers`.
+pub const MAX_BROKERS_IN_STATUS: usize = 100;
+/// Broker host names and racks in status are cut to this many characters.
+pub const MAX_BROKER_TEXT: usize = 253;
 
 /// Keys the credentials Secret must hold.
 pub const SECRET_KEY_TENANT_ID: &str = "tenantId";
@@ -62,7 +66,10 @@ pub const SECRET_KEY_CLIENT_SECRET: &str = "clientSecret";
 #[serde(rename_all = "camelCase")]
 pub struct KafkaRestProxySpec {
     /// The cluster's Kafka REST proxy URL, e.g. https://mycluster-kafkarest.azurehdinsight.net.
+    /// Its host must be one the operator allows (by default the HDInsight domains); no user
+    /// information (user@host).
     #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("!self.matches('^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@')").message("endpoint must not carry user information (user@host)"))]
     pub endpoint: String,
 
     /// Allow an http:// endpoint. Only for test clusters: tokens would travel in clear text.
@@ -75,6 +82,7 @@ pub struct KafkaRestProxySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = Rule::new("isURL(self) && self.startsWith('https://')").message("authority must be an https:// URL"))]
+    #[x_kube(validation = Rule::new("!self.matches('^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@')").message("authority must not carry user information (user@host)"))]
     pub authority: Option<String>,
 
     /// OAuth scope of the token. Defaults to https://hib.azurehdinsight.net/.default.
@@ -189,9 +197,12 @@ pub struct KafkaRestProxyStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
-    /// The cluster's brokers.
+    /// The cluster's brokers, by id; at most 100.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub brokers: Vec<BrokerStatus>,
+    /// True when the cluster reported more than 100 brokers and brokers lists the first 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brokers_truncated: Option<bool>,
     /// Topics the cluster lists (internal topics excluded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_count: Option<i32>,

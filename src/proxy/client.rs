@@ -28,8 +28,9 @@ pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
 /// A call waits out a `Retry-After` (or backoff) of at most this long; a longer one fails the
 /// call with `Throttled { retry_after }` so the caller can requeue instead of holding a task.
 pub const MAX_IN_CALL_WAIT: Duration = Duration::from_secs(15);
-/// Error bodies are kept to this many characters.
-const BODY_IN_ERRORS: usize = 300;
+/// Error bodies are kept to this many characters: they reach conditions in status, which every
+/// reader of the namespace sees, and they come from a server the operator does not control.
+const BODY_IN_ERRORS: usize = 200;
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -285,7 +286,7 @@ impl ProxyClient {
                 None,
             )
             .await?;
-        model::decode_brokers(&reply.body).map_err(ProxyError::Malformed)
+        model::decode_brokers(&reply.body).map_err(malformed)
     }
 
     /// `GET /v1/metadata/topics`, without internal topics (names starting with `__`).
@@ -299,7 +300,7 @@ impl ProxyClient {
                 None,
             )
             .await?;
-        model::decode_topic_list(&reply.body).map_err(ProxyError::Malformed)
+        model::decode_topic_list(&reply.body).map_err(malformed)
     }
 
     /// `GET /v1/metadata/topics/{topic}/partitions`.
@@ -314,7 +315,7 @@ impl ProxyClient {
                 None,
             )
             .await?;
-        model::decode_topic_partitions(&reply.body).map_err(ProxyError::Malformed)
+        model::decode_topic_partitions(&reply.body).map_err(malformed)
     }
 
     /// `GET /v1/metadata/topics/{topic}/partitions/{partition}`.
@@ -334,7 +335,7 @@ impl ProxyClient {
                 None,
             )
             .await?;
-        model::decode_partition(&reply.body).map_err(ProxyError::Malformed)
+        model::decode_partition(&reply.body).map_err(malformed)
     }
 
     /// `PUT /v1/topics/{topic}`. Never retried once the request may have reached the proxy
@@ -418,7 +419,7 @@ impl ProxyClient {
             .headers
             .get("nextoffset")
             .map(|v| v.to_str().unwrap_or("<not text>").to_string());
-        model::decode_consume(&reply.body, next.as_deref()).map_err(ProxyError::Malformed)
+        model::decode_consume(&reply.body, next.as_deref()).map_err(malformed)
     }
 
     fn url(&self, segments: &[&str], query: Option<(&str, String)>) -> Result<Url, ProxyError> {
@@ -587,7 +588,7 @@ impl ProxyClient {
     }
 
     fn block_for(&self, wait: Duration, status: u16) {
-        let until = Instant::now() + wait;
+        let until = crate::clock::instant_after(Instant::now(), wait);
         let mut blocked = self
             .inner
             .blocked_until
@@ -713,13 +714,51 @@ fn status_class(status: u16) -> &'static str {
     }
 }
 
-/// An error body for messages: text, our token removed, shortened.
+/// An error body for messages: text, our token removed, anything shaped like a token (a JWT)
+/// removed, control characters folded to spaces, shortened.
 fn body_text(body: &[u8], token: &AccessToken) -> String {
     let mut text = String::from_utf8_lossy(body).trim().to_string();
-    if text.contains(token.secret()) {
+    if !token.secret().is_empty() && text.contains(token.secret()) {
         text = text.replace(token.secret(), "<redacted>");
     }
-    shorten(&text, BODY_IN_ERRORS)
+    shorten(&scrub(&text), BODY_IN_ERRORS)
+}
+
+/// A decoding error of a proxy answer: decoder messages can quote the answer ("invalid type:
+/// string \"…\""), so they are scrubbed and shortened like error bodies.
+fn malformed(message: String) -> ProxyError {
+    ProxyError::Malformed(shorten(&scrub(&message), BODY_IN_ERRORS))
+}
+
+/// Folds control characters (and runs of whitespace) into single spaces and replaces every
+/// JWT-shaped word (`eyJ` and base64url) with `<redacted>`.
+pub(crate) fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(4096));
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.starts_with("eyJ") {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' || c == '=' {
+            word.push(c);
+            continue;
+        }
+        flush(&mut word, &mut out);
+        if c.is_control() || c.is_whitespace() {
+            if !out.ends_with(' ') {
+                out.push(' ');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out.trim().to_string()
 }
 
 #[cfg(test)]
@@ -763,6 +802,27 @@ mod tests {
             body_text(long.as_bytes(), &token).chars().count(),
             BODY_IN_ERRORS + 1
         );
+        // Another token echoed back, control characters and line breaks: scrubbed.
+        let text = body_text(
+            b"denied\r\n\x1b[31mBearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln\tend\x00",
+            &token,
+        );
+        assert_eq!(text, "denied [31mBearer <redacted> end");
+        // Decoder messages quote the answer: scrubbed and shortened the same way.
+        let long = format!(
+            "invalid type: string \"eyJhbGciOi.x.y\"\n{}",
+            "z".repeat(500)
+        );
+        match malformed(long) {
+            ProxyError::Malformed(m) => {
+                assert!(
+                    m.starts_with("invalid type: string \"<redacted>\" z"),
+                    "{m}"
+                );
+                assert_eq!(m.chars().count(), BODY_IN_ERRORS + 1);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -61,7 +61,7 @@ impl RateLimiter {
         if balance >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-balance / self.rate)
+            crate::clock::secs_f64(-balance / self.rate, crate::clock::MAX_DELAY)
         }
     }
 

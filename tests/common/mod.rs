@@ -208,6 +208,9 @@ pub const OPERATOR_ENV: &[(&str, &str)] = &[
     ("HDI_METRICS_ADDR", "127.0.0.1:0"),
     ("HDI_HEALTH_ADDR", "127.0.0.1:0"),
     ("HDI_LEASE_DURATION", "3s"),
+    // The emulators listen on loopback addresses, which the default allowlists refuse.
+    ("HDI_ALLOWED_ENDPOINT_HOSTS", sandbox::env::LOOPBACK_HOSTS),
+    ("HDI_ALLOWED_AUTHORITY_HOSTS", sandbox::env::LOOPBACK_HOSTS),
     // Trace level for our code: the leak checks read everything it could ever log.
     (
         "HDI_LOG_LEVEL",
@@ -217,6 +220,11 @@ pub const OPERATOR_ENV: &[(&str, &str)] = &[
 
 /// Starts the operator binary against `env`, with `extra` environment on top of the defaults.
 pub fn spawn_operator(env: &Env, extra: &[(&str, &str)]) -> Operator {
+    spawn_operator_without(env, extra, &[])
+}
+
+/// [`spawn_operator`], leaving the variables `without` unset (their defaults apply).
+pub fn spawn_operator_without(env: &Env, extra: &[(&str, &str)], without: &[&str]) -> Operator {
     let kubeconfig = if rendered_chart().is_some() {
         env.dir.join(OPERATOR_KUBECONFIG)
     } else {
@@ -232,7 +240,9 @@ pub fn spawn_operator(env: &Env, extra: &[(&str, &str)]) -> Operator {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     for (k, v) in OPERATOR_ENV.iter().chain(extra) {
-        cmd.env(k, v);
+        if !without.contains(k) {
+            cmd.env(k, v);
+        }
     }
     let mut child = cmd.spawn().expect("the operator binary starts");
     let log = Arc::new(Mutex::new(String::new()));

@@ -61,19 +61,44 @@ No update, create or delete on KafkaTopics/KafkaRestProxies: the operator writes
 with PATCH.
 */}}
 {{- define "hto.watchRules" -}}
+{{- include "hto.topicRules" . }}
+{{- if not .Values.proxyNamespaces }}
+{{ include "hto.proxyRules" . }}
+{{- end }}
+{{- end }}
+
+{{/* KafkaTopics, their status and Events: where topics are watched. */}}
+{{- define "hto.topicRules" -}}
 - apiGroups: ["kafka.hdinsight.dev"]
-  resources: ["kafkatopics", "kafkarestproxies"]
+  resources: ["kafkatopics"]
   verbs: ["get", "list", "watch"]
 - apiGroups: ["kafka.hdinsight.dev"]
-  resources: ["kafkatopics/status", "kafkarestproxies/status"]
+  resources: ["kafkatopics/status"]
   verbs: ["patch"]
-- apiGroups: [""]
-  resources: ["secrets"]
-  verbs: ["get", "list", "watch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- end }}
+
+{{/* KafkaRestProxies, their status and the Secrets they name: where proxies are served. */}}
+{{- define "hto.proxyRules" -}}
+- apiGroups: ["kafka.hdinsight.dev"]
+  resources: ["kafkarestproxies"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["kafka.hdinsight.dev"]
+  resources: ["kafkarestproxies/status"]
+  verbs: ["patch"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+
+{{/* "host:port", with an IPv6 host in brackets. */}}
+{{- define "hto.hostPort" -}}
+{{- $host := index . 0 | toString }}
+{{- $port := index . 1 }}
+{{- if contains ":" $host }}[{{ $host }}]:{{ $port }}{{ else }}{{ $host }}:{{ $port }}{{ end }}
 {{- end }}

@@ -119,6 +119,28 @@ pub struct KubeStats {
     pub writes: BTreeMap<String, u64>,
     /// Watch streams opened.
     pub watches_opened: u64,
+    /// Every write that took effect (2xx), oldest first, at most [`APPLIED_WRITES_CAPACITY`]:
+    /// which client made it and when, so a test can tell who wrote after a given moment.
+    pub applied_writes: Vec<AppliedWrite>,
+}
+
+/// How many applied writes [`KubeStats::applied_writes`] keeps (oldest dropped first).
+pub const APPLIED_WRITES_CAPACITY: usize = 100_000;
+
+/// One write that took effect.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedWrite {
+    /// When the emulator applied it.
+    pub at: std::time::SystemTime,
+    /// The bearer token the client sent ("" without one): with `token` unset in the config
+    /// every token is accepted, so tests give each client its own to tell them apart.
+    pub client: String,
+    pub verb: String,
+    /// `kafkatopics/status`, `leases`, …
+    pub resource: String,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
 }
 
 impl KubeStats {
@@ -144,6 +166,14 @@ pub struct KubeFaults {
     pub resources: Vec<String>,
     /// Extra latency of every API request to the selected resources.
     pub latency_ms: u64,
+    /// A network partition between one client and the server: requests bearing this token
+    /// (to `stall_resources`) are held without effect until the fault is cleared, then answered
+    /// 503 — they never take effect, like packets lost on the way. Other clients are unaffected.
+    #[serde(default)]
+    pub stall_token: Option<String>,
+    /// Resources the stall applies to (`leases`, `kafkatopics/status`); empty = all.
+    #[serde(default)]
+    pub stall_resources: Vec<String>,
 }
 
 /// The watch-cache knobs of a running emulator (`GET`/`POST /_emulator/watch-cache`).
@@ -194,6 +224,14 @@ impl KubeControl {
 
     pub fn set_faults(&self, f: KubeFaults) {
         *lock(&self.shared.faults) = f;
+    }
+
+    /// Stalls every request of the client sending `token` to `resources` (empty: all) until
+    /// [`Self::clear_faults`]; see [`KubeFaults::stall_token`].
+    pub fn stall_client(&self, token: &str, resources: &[&str]) {
+        let mut f = lock(&self.shared.faults);
+        f.stall_token = Some(token.to_string());
+        f.stall_resources = resources.iter().map(|r| (*r).to_string()).collect();
     }
 
     pub fn clear_faults(&self) {

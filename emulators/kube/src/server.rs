@@ -22,7 +22,10 @@ use crate::store::{
     Change, ChangeKind, DeleteOptions, FieldValidation, PatchKind, Store, WatchFrom, WriteOptions,
 };
 use crate::table::{self, IncludeObject};
-use crate::{KubeEmulatorConfig, KubeFaults, KubeStats, WatchCacheSettings};
+use crate::{
+    APPLIED_WRITES_CAPACITY, AppliedWrite, KubeEmulatorConfig, KubeFaults, KubeStats,
+    WatchCacheSettings,
+};
 
 pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
@@ -426,6 +429,27 @@ fn parse_object(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
     Ok(v)
 }
 
+/// The bearer token of a request, "" without one.
+fn bearer_token(req: &Request<Incoming>) -> String {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Whether the stall fault holds this client's request to this resource.
+fn stalled(shared: &Shared, client: &str, key: &str, plural: &str) -> bool {
+    let faults = lock(&shared.faults);
+    faults.stall_token.as_deref() == Some(client)
+        && (faults.stall_resources.is_empty()
+            || faults
+                .stall_resources
+                .iter()
+                .any(|r| r == key || r == plural))
+}
+
 /// Fault knobs for one request: extra latency, and an injected error on writes.
 async fn apply_faults(
     shared: &Shared,
@@ -474,6 +498,18 @@ async fn resource(
         _ => return error_response(&ApiError::method_not_allowed()),
     };
     let is_write = matches!(verb, "create" | "update" | "patch" | "delete");
+    let client = bearer_token(&req);
+    if stalled(shared, &client, &rr.stats_key(), &rr.def.plural) {
+        // Held like a request lost in a partition: nothing is counted or applied.
+        while stalled(shared, &client, &rr.stats_key(), &rr.def.plural) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        return error_response(&ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "the request was lost to an injected network partition",
+        ));
+    }
     {
         let mut stats = lock(&shared.stats);
         *stats.requests.entry(verb.to_string()).or_default() += 1;
@@ -613,6 +649,23 @@ async fn resource(
         },
         _ => Err(ApiError::method_not_allowed()),
     };
+    if is_write
+        && let Ok((code, _)) = &result
+        && (200..300).contains(code)
+    {
+        let mut stats = lock(&shared.stats);
+        if stats.applied_writes.len() >= APPLIED_WRITES_CAPACITY {
+            stats.applied_writes.remove(0);
+        }
+        stats.applied_writes.push(AppliedWrite {
+            at: std::time::SystemTime::now(),
+            client,
+            verb: verb.to_string(),
+            resource: rr.stats_key(),
+            namespace: rr.namespace.clone(),
+            name: rr.name.clone(),
+        });
+    }
     let mut resp = match result {
         Ok((code, v)) => json_response(code, &v),
         Err(e) => error_response(&e),

@@ -1381,3 +1381,61 @@ async fn crds_with_rules_that_do_not_compile_are_refused() {
         .expect("a rule that type-checks is accepted");
     kube.shutdown().await;
 }
+
+/// A client whose kubeconfig carries `token` (accepted: the emulator runs without one).
+async fn client_with_token(kube: &kube_emulator::RunningKube, token: &str) -> kube::Client {
+    let yaml = kube
+        .kubeconfig_yaml()
+        .replace("token: \"kube-emulator\"", &format!("token: \"{token}\""));
+    assert!(yaml.contains(token), "{yaml}");
+    let kc = kube::config::Kubeconfig::from_yaml(&yaml).expect("kubeconfig");
+    let config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .expect("config");
+    kube::Client::try_from(config).expect("client")
+}
+
+#[tokio::test]
+async fn a_stalled_client_is_partitioned_off_and_its_requests_never_take_effect() {
+    let (kube, _) = start().await;
+    let a = client_with_token(&kube, "replica-a").await;
+    let b = client_with_token(&kube, "replica-b").await;
+    let cm = |name: &str| -> ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": name}})).expect("cm")
+    };
+    kube.control().stall_client("replica-a", &["configmaps"]);
+    let api_a: Api<ConfigMap> = Api::namespaced(a.clone(), "default");
+    let api_b: Api<ConfigMap> = Api::namespaced(b.clone(), "default");
+    // The stalled client's write hangs; the other client and other resources are unaffected.
+    let held =
+        tokio::spawn(async move { api_a.create(&PostParams::default(), &cm("from-a")).await });
+    api_b
+        .create(&PostParams::default(), &cm("from-b"))
+        .await
+        .expect("the other client writes");
+    let leases: Api<Lease> = Api::namespaced(a.clone(), "default");
+    assert!(
+        leases.list(&Default::default()).await.is_ok(),
+        "other resources answer"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!held.is_finished(), "the stalled write is held");
+    assert!(
+        api_b.get_opt("from-a").await.expect("get").is_none(),
+        "the stalled write did not take effect"
+    );
+    let writes = kube.control().stats().applied_writes;
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    // The partition heals: the held request is answered 503 (a client may retry it).
+    kube.control().clear_faults();
+    let _ = held.await.expect("task");
+    assert_eq!(
+        (
+            writes[0].client.as_str(),
+            writes[0].resource.as_str(),
+            writes[0].name.as_deref()
+        ),
+        ("replica-b", "configmaps", None)
+    );
+}
