@@ -26,11 +26,13 @@ thread_local! {
 pub(crate) fn evaluate(root: &Node, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
     BASE.with(|base| {
         let mut errors = Vec::new();
-        walk(base, root, object, old, "", true, &mut errors);
+        let mut stopped = false;
+        walk(base, root, object, old, "", true, &mut errors, &mut stopped);
         errors
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn walk(
     base: &Context<'static>,
     node: &Node,
@@ -39,8 +41,9 @@ fn walk(
     path: &str,
     root: bool,
     errors: &mut Vec<FieldError>,
+    stopped: &mut bool,
 ) {
-    if value.is_null() || !node.rules_below {
+    if *stopped || value.is_null() || !node.rules_below {
         return;
     }
     // A stored null is no old value: transition rules need one to compare with.
@@ -65,6 +68,15 @@ fn walk(
             None => scope.add_variable_from_value("oldSelf", Cel::Null),
         }
         for rule in node.rules.iter().filter(|r| due(r)) {
+            // cel-go cancels an evaluation whose cost passes the per-call limit, and the
+            // server then runs no further rules.
+            if let Some(cost) = &rule.cost
+                && cost.bound(value, old) > crate::crd::PER_CALL_LIMIT
+            {
+                errors.push(cost_exceeded(node, rule, path));
+                *stopped = true;
+                return;
+            }
             if let Some(e) = run(&scope, node, rule, path) {
                 errors.push(e);
             }
@@ -91,6 +103,7 @@ fn walk(
                         &p,
                         false,
                         errors,
+                        stopped,
                     );
                 }
             }
@@ -108,6 +121,7 @@ fn walk(
                         &p,
                         false,
                         errors,
+                        stopped,
                     );
                 }
             }
@@ -126,12 +140,35 @@ fn walk(
                         ListType::Set | ListType::Atomic => None,
                     };
                     let p = format!("{path}[{i}]");
-                    walk(base, item_node, item, old_self, &p, false, errors);
+                    walk(base, item_node, item, old_self, &p, false, errors, stopped);
                 }
             }
         }
         _ => {}
     }
+}
+
+/// apiextensions-apiserver `validation.go`: the error for an evaluation cancelled by the
+/// per-call cost limit.
+fn cost_exceeded(node: &Node, rule: &Rule, path: &str) -> FieldError {
+    let type_name = if node.int_or_string {
+        ""
+    } else {
+        node.ty.map(|t| t.name()).unwrap_or("")
+    };
+    let rule_text = rule
+        .message
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_else(|| rule.source.trim());
+    FieldError::new(
+        FieldErrorKind::Invalid,
+        if path.is_empty() { "<nil>" } else { path },
+        Some(Value::String(type_name.to_string())),
+        format!(
+            "'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: {rule_text}"
+        ),
+    )
 }
 
 fn run(scope: &Context<'_>, node: &Node, rule: &Rule, path: &str) -> Option<FieldError> {
@@ -261,7 +298,7 @@ pub(crate) fn rule_field(base: &str, field_path: Option<&str>) -> String {
     }
 }
 
-const CEL_RESERVED: [&str; 21] = [
+pub(crate) const CEL_RESERVED: [&str; 21] = [
     "true",
     "false",
     "null",
@@ -387,9 +424,12 @@ fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
                         None => continue,
                     }
                 };
+                // Since 1.32 a reserved word also selects its escaped field (`self.namespace`
+                // reads `__namespace__`), so such fields are visible under both names.
+                let alias = (!is_map && CEL_RESERVED.contains(&k.as_str())).then_some(k);
                 let child_need = match wanted {
                     None => &FULL,
-                    Some(w) => match w.get(&name) {
+                    Some(w) => match w.get(&name).or_else(|| alias.and_then(|a| w.get(a))) {
                         Some(n) => n,
                         None => continue,
                     },
@@ -413,6 +453,9 @@ fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
                         }
                     }
                 };
+                if let Some(a) = alias {
+                    m.insert(key(a.clone()), c.clone());
+                }
                 m.insert(key(name), c);
             }
             if embedded {
@@ -439,7 +482,7 @@ fn object_meta(meta: &Value) -> Cel {
 }
 
 /// A Go duration string (`1h30m`, `500ms`, `-2.5s`).
-fn parse_duration(s: &str) -> Option<chrono::Duration> {
+pub(crate) fn parse_duration(s: &str) -> Option<chrono::Duration> {
     let (negative, mut rest) = match s.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, s.strip_prefix('+').unwrap_or(s)),

@@ -15,6 +15,8 @@ pub enum FieldErrorKind {
     TypeInvalid,
     Forbidden,
     Duplicate,
+    /// `field.InternalError`.
+    Internal,
 }
 
 impl FieldErrorKind {
@@ -28,6 +30,7 @@ impl FieldErrorKind {
             FieldErrorKind::TooMany => "Too many",
             FieldErrorKind::Forbidden => "Forbidden",
             FieldErrorKind::Duplicate => "Duplicate value",
+            FieldErrorKind::Internal => "Internal error",
         }
     }
 
@@ -42,6 +45,7 @@ impl FieldErrorKind {
             FieldErrorKind::TypeInvalid => "FieldValueTypeInvalid",
             FieldErrorKind::Forbidden => "FieldValueForbidden",
             FieldErrorKind::Duplicate => "FieldValueDuplicate",
+            FieldErrorKind::Internal => "InternalError",
         }
     }
 
@@ -93,9 +97,41 @@ impl FieldError {
         }
     }
 
+    /// An error whose value Go prints in a form JSON cannot carry (`%#v` of a struct): `printed`
+    /// is that text, `value` the value as JSON.
+    pub(crate) fn with_printed_value(
+        kind: FieldErrorKind,
+        field: impl Into<String>,
+        value: Value,
+        printed: &str,
+        detail: impl Into<String>,
+    ) -> FieldError {
+        let field = field.into();
+        let detail = detail.into();
+        let mut body = format!("{}: {printed}", kind.label());
+        if !detail.is_empty() {
+            body.push_str(": ");
+            body.push_str(&detail);
+        }
+        FieldError {
+            message: format!("{field}: {body}"),
+            field,
+            kind,
+            value: Some(value),
+            detail,
+        }
+    }
+
     /// The text after `field: ` (Go's `ErrorBody`), which a `Status` cause carries.
     pub fn body(&self) -> String {
-        body(self.kind, self.value.as_ref(), &self.detail)
+        match self
+            .message
+            .strip_prefix(self.field.as_str())
+            .and_then(|r| r.strip_prefix(": "))
+        {
+            Some(b) => b.to_string(),
+            None => body(self.kind, self.value.as_ref(), &self.detail),
+        }
     }
 }
 
@@ -103,7 +139,10 @@ fn body(kind: FieldErrorKind, value: Option<&Value>, detail: &str) -> String {
     let mut s = kind.label().to_string();
     let prints_value = !matches!(
         kind,
-        FieldErrorKind::Required | FieldErrorKind::Forbidden | FieldErrorKind::TooLong
+        FieldErrorKind::Required
+            | FieldErrorKind::Forbidden
+            | FieldErrorKind::TooLong
+            | FieldErrorKind::Internal
     );
     if prints_value && let Some(v) = value {
         s.push_str(": ");

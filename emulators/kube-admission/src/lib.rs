@@ -17,6 +17,8 @@
 //! Errors are [`FieldError`]s worded like the server's; [`invalid_status`] builds the 422 body.
 
 mod cel;
+mod check;
+mod crd;
 mod error;
 mod gofmt;
 mod mutate;
@@ -26,6 +28,10 @@ mod validate;
 
 use serde_json::Value;
 
+pub use crd::{
+    PER_CALL_LIMIT, RuleReport, STATIC_ESTIMATED_COST_LIMIT, STATIC_ESTIMATED_CRD_COST_LIMIT,
+    compile_rules, validate_crd,
+};
 pub use error::{FieldError, FieldErrorKind, invalid_status};
 
 /// One CRD version's schema, ready to admit objects. `Send + Sync`: share it behind an `Arc`.

@@ -82,6 +82,8 @@ pub(crate) struct Rule {
     pub(crate) field_path: Option<String>,
     pub(crate) transition: bool,
     pub(crate) optional_old_self: bool,
+    /// The rule type-checked against the node, to bound its runtime cost.
+    pub(crate) cost: Option<crate::check::CostProgram>,
 }
 
 impl std::fmt::Debug for Rule {
@@ -262,7 +264,7 @@ impl Node {
                 "{at}: x-kubernetes-list-type map needs x-kubernetes-list-map-keys"
             ));
         }
-        let rules = compile_rules(obj, at)?;
+        let rules = compile_rules(schema, obj, at, depth == 0)?;
         let mut cel_need = Need::nothing();
         for r in &rules {
             cel_need.visit(r.program.expression());
@@ -364,7 +366,12 @@ fn join(path: &str, name: &str) -> String {
     }
 }
 
-fn compile_rules(obj: &Map<String, Value>, at: &str) -> Result<Vec<Rule>, String> {
+fn compile_rules(
+    schema: &Value,
+    obj: &Map<String, Value>,
+    at: &str,
+    is_root: bool,
+) -> Result<Vec<Rule>, String> {
     let Some(raw) = obj.get("x-kubernetes-validations") else {
         return Ok(Vec::new());
     };
@@ -393,13 +400,17 @@ fn compile_rules(obj: &Map<String, Value>, at: &str) -> Result<Vec<Rule>, String
                 "{at}: x-kubernetes-validations: reason {r:?} is not one of FieldValueInvalid, FieldValueForbidden, FieldValueRequired, FieldValueDuplicate"
             ));
         }
+        let optional_old_self = c.rule.optional_old_self == Some(true);
+        let cost =
+            crate::check::CostProgram::compile(&c.rule.rule, schema, is_root, optional_old_self);
         rules.push(Rule {
+            cost,
             source: c.rule.rule.clone(),
             message: c.rule.message.clone().filter(|m| !m.trim().is_empty()),
             reason,
             field_path: c.rule.field_path.clone().filter(|p| !p.is_empty()),
             transition: c.is_transition_rule,
-            optional_old_self: c.rule.optional_old_self == Some(true),
+            optional_old_self,
             program: c.program,
             message_program: c.message_program,
         });

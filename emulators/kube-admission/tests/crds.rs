@@ -90,6 +90,25 @@ fn unknown_fields_are_pruned_and_config_values_kept() {
     );
 }
 
+// spec.config values are x-kubernetes-int-or-string: booleans and fractions must be written as
+// strings, as a real server's schema validation demands (kube-openapi type errors).
+#[test]
+fn config_values_of_other_types_are_refused() {
+    let t = topic(
+        "orders",
+        json!({"config": {"preallocate": true, "min.cleanable.dirty.ratio": 0.5}}),
+        None,
+    );
+    assert_eq!(
+        messages(&topics(), &t, None),
+        vec![
+            "spec.config.min.cleanable.dirty.ratio: Invalid value: \"number\": spec.config.min.cleanable.dirty.ratio in body must be of type integer,string: \"number\"",
+            "spec.config.preallocate: Invalid value: \"boolean\": spec.config.preallocate in body must be of type integer,string: \"boolean\"",
+            BLOCKED,
+        ]
+    );
+}
+
 #[test]
 fn config_values_other_than_integers_and_strings_are_refused_naming_the_key() {
     // spec.config values are x-kubernetes-int-or-string (kube-openapi's type check words).

@@ -270,6 +270,7 @@ pub(crate) fn builtins() -> Vec<ResourceDef> {
 /// The resources a CRD serves, one per served version; or the reason it is invalid.
 pub(crate) fn defs_from_crd(
     crd: &Value,
+    old: Option<&Value>,
 ) -> Result<Vec<ResourceDef>, Vec<(String, String, &'static str)>> {
     let mut causes = Vec::new();
     let name = crd
@@ -353,6 +354,14 @@ pub(crate) fn defs_from_crd(
     }
     if !causes.is_empty() {
         return Err(causes);
+    }
+    // The schema checks kube-apiserver makes: structural schema, rules that type-check, costs.
+    let schema_errors = kube_admission::validate_crd(crd, old);
+    if !schema_errors.is_empty() {
+        return Err(schema_errors
+            .iter()
+            .map(|e| (e.field.clone(), e.body(), e.kind.cause_reason()))
+            .collect());
     }
     let strings = |p: &str| -> Vec<String> {
         spec.pointer(p)

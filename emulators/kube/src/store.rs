@@ -681,7 +681,7 @@ impl Store {
             None,
             opts.applied_fields.as_ref().filter(|_| opts.apply),
         );
-        let new_defs = self.special_on_write(def, &mut obj)?;
+        let new_defs = self.special_on_write(def, &mut obj, None)?;
         if def.custom {
             admission::admit(def, &mut obj, None, opts)?;
         }
@@ -702,6 +702,7 @@ impl Store {
         &self,
         def: &ResourceDef,
         obj: &mut Value,
+        old: Option<&Value>,
     ) -> Result<Option<Vec<ResourceDef>>, ApiError> {
         if def.group.is_empty() && def.plural == "namespaces" {
             let phase = if is_deleting(obj) {
@@ -718,7 +719,7 @@ impl Store {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            let defs = resources::defs_from_crd(obj)
+            let defs = resources::defs_from_crd(obj, old)
                 .map_err(|causes| ApiError::invalid(def, &name, &causes))?;
             for new in &defs {
                 if let Some(existing) = self.find(&new.group, &new.version, &new.plural)
@@ -863,7 +864,7 @@ impl Store {
                 ));
             }
         }
-        let new_defs = self.special_on_write(def, &mut new)?;
+        let new_defs = self.special_on_write(def, &mut new, Some(&existing))?;
         if def.custom {
             admission::admit(def, &mut new, Some(&existing), opts)?;
         }

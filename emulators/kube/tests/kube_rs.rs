@@ -1319,3 +1319,65 @@ async fn install_crds_again_without_topics(client: &kube::Client) {
         .await
         .expect("re-created");
 }
+
+// kube-apiserver refuses a CRD whose rules do not type-check against the structural schema
+// (apiextensions-apiserver validation.go: "compilation failed: ..." at
+// spec.validation.openAPIV3Schema...x-kubernetes-validations[i].rule), and accepts it once the
+// rule reads a declared field.
+#[tokio::test]
+async fn crds_with_rules_that_do_not_compile_are_refused() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let (kube, client) = start().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = |rule: &str| -> CustomResourceDefinition {
+        serde_json::from_value(json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {
+                "group": "example.com",
+                "names": {"plural": "widgets", "kind": "Widget"},
+                "scope": "Namespaced",
+                "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {"spec": {"type": "object",
+                        "properties": {"size": {"type": "integer"}},
+                        "x-kubernetes-validations": [{"rule": rule}]}},
+                }}}],
+            },
+        }))
+        .expect("a CRD")
+    };
+    let err = api_error(
+        crds.create(&PostParams::default(), &crd("self.colour == 'red'"))
+            .await,
+    );
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message.contains(
+            "spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Invalid value: apiextensions.ValidationRule{Rule:\"self.colour == 'red'\""
+        ),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message
+            .contains("compilation failed: ERROR: <input>:1:5: undefined field 'colour'"),
+        "{}",
+        err.message
+    );
+    let err = api_error(
+        crds.create(&PostParams::default(), &crd("self.size == 'red'"))
+            .await,
+    );
+    assert!(
+        err.message
+            .contains("found no matching overload for '_==_' applied to '(int, string)'"),
+        "{}",
+        err.message
+    );
+    crds.create(&PostParams::default(), &crd("self.size <= 10"))
+        .await
+        .expect("a rule that type-checks is accepted");
+    kube.shutdown().await;
+}

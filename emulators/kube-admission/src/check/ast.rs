@@ -1,0 +1,1324 @@
+//! A CEL syntax tree with source positions, as cel-go's parser builds it: every node has an id
+//! and the offset (in characters) of the token cel-go attributes it to (the `.` of a selection,
+//! the operator of a call, the `(` of a member call), and macros (`has`, `all`, `exists`,
+//! `exists_one`, `map`, `filter`, `cel.bind`) are expanded into the same comprehensions as
+//! cel-go's `parser/macro.go`, so that type checking and cost estimation see the same tree.
+//!
+//! Syntax errors are reported by the `cel` crate's ANTLR parser (the grammar cel-go uses), which
+//! runs first; this parser only builds the positioned tree of expressions that parse.
+
+use std::fmt;
+
+/// Name of the comprehension accumulator (cel-go `parser.AccumulatorName`).
+pub(crate) const ACCU: &str = "__result__";
+/// The accumulator of cel-go's newer macros (`parser.HiddenAccumulatorName`).
+pub(crate) const HIDDEN_ACCU: &str = "@result";
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Lit {
+    Bool(bool),
+    Int(i64),
+    Uint(u64),
+    Double(f64),
+    String(String),
+    Bytes(Vec<u8>),
+    Null,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Expr {
+    pub(crate) id: u32,
+    /// Character offset of the token the node is attributed to.
+    pub(crate) pos: usize,
+    pub(crate) kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Kind {
+    Lit(Lit),
+    Ident(String),
+    Select {
+        operand: Box<Expr>,
+        field: String,
+        test: bool,
+    },
+    Call {
+        func: String,
+        target: Option<Box<Expr>>,
+        args: Vec<Expr>,
+    },
+    List(Vec<Expr>),
+    Map(Vec<(Expr, Expr)>),
+    Struct {
+        name: String,
+        fields: Vec<(String, Expr)>,
+    },
+    Comp(Box<Comp>),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Comp {
+    pub(crate) range: Expr,
+    pub(crate) iter_var: String,
+    /// The second variable of a two-variable comprehension (cel-go `ext.TwoVarComprehensions`,
+    /// in the 1.32 environment): the value, `iter_var` being the index or key.
+    pub(crate) iter_var2: Option<String>,
+    pub(crate) accu_var: String,
+    pub(crate) accu_init: Expr,
+    pub(crate) cond: Expr,
+    pub(crate) step: Expr,
+    pub(crate) result: Expr,
+}
+
+impl Expr {
+    pub(crate) fn children(&self) -> Vec<&Expr> {
+        match &self.kind {
+            Kind::Lit(_) | Kind::Ident(_) => vec![],
+            Kind::Select { operand, .. } => vec![operand],
+            Kind::Call { target, args, .. } => target.iter().map(|t| &**t).chain(args).collect(),
+            Kind::List(items) => items.iter().collect(),
+            Kind::Map(entries) => entries.iter().flat_map(|(k, v)| [k, v]).collect(),
+            Kind::Struct { fields, .. } => fields.iter().map(|(_, v)| v).collect(),
+            Kind::Comp(c) => vec![&c.range, &c.accu_init, &c.cond, &c.step, &c.result],
+        }
+    }
+}
+
+/// A parse failure of this parser (the ANTLR parser accepted the text, so this is unexpected).
+#[derive(Debug)]
+pub(crate) struct SyntaxError {
+    pub(crate) pos: usize,
+    pub(crate) message: String,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at offset {}", self.message, self.pos)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Ident(String),
+    Int(i64),
+    /// An integer literal too large for int64 unless negated.
+    IntMinAbs,
+    Uint(u64),
+    Double(f64),
+    Str(String),
+    Bytes(Vec<u8>),
+    Punct(&'static str),
+    Eof,
+}
+
+struct Lexer<'a> {
+    chars: &'a [char],
+    i: usize,
+}
+
+const PUNCTS: [&str; 27] = [
+    "&&", "||", "==", "!=", "<=", ">=", "?.", ".?", "[?", "!", "<", ">", "+", "-", "*", "/", "%",
+    "(", ")", "[", "]", "{", "}", ".", ",", ":", "?",
+];
+
+impl Lexer<'_> {
+    fn err<T>(&self, pos: usize, m: impl Into<String>) -> Result<T, SyntaxError> {
+        Err(SyntaxError {
+            pos,
+            message: m.into(),
+        })
+    }
+
+    fn peek(&self, k: usize) -> Option<char> {
+        self.chars.get(self.i + k).copied()
+    }
+
+    fn skip_space(&mut self) {
+        loop {
+            match self.peek(0) {
+                Some(c) if c.is_whitespace() => self.i += 1,
+                Some('/') if self.peek(1) == Some('/') => {
+                    while let Some(c) = self.peek(0) {
+                        if c == '\n' {
+                            break;
+                        }
+                        self.i += 1;
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn all(mut self) -> Result<Vec<(Tok, usize)>, SyntaxError> {
+        let mut out = Vec::new();
+        loop {
+            self.skip_space();
+            let start = self.i;
+            let Some(c) = self.peek(0) else {
+                out.push((Tok::Eof, start));
+                return Ok(out);
+            };
+            let tok = if c.is_ascii_alphabetic() || c == '_' {
+                // String prefixes: r, R, b, B and their combinations.
+                let mut j = 0;
+                let mut raw = false;
+                let mut bytes = false;
+                while j < 2 {
+                    match self.peek(j) {
+                        Some('r' | 'R') if !raw => raw = true,
+                        Some('b' | 'B') if !bytes => bytes = true,
+                        _ => break,
+                    }
+                    j += 1;
+                }
+                if j > 0 && matches!(self.peek(j), Some('"' | '\'')) {
+                    self.i += j;
+                    self.string(raw, bytes)?
+                } else {
+                    let mut s = String::new();
+                    while let Some(c) = self.peek(0) {
+                        if c.is_ascii_alphanumeric() || c == '_' {
+                            s.push(c);
+                            self.i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    Tok::Ident(s)
+                }
+            } else if c.is_ascii_digit()
+                || (c == '.' && self.peek(1).is_some_and(|d| d.is_ascii_digit()))
+            {
+                self.number()?
+            } else if c == '"' || c == '\'' {
+                self.string(false, false)?
+            } else {
+                let mut found = None;
+                for p in PUNCTS {
+                    let pc: Vec<char> = p.chars().collect();
+                    if pc
+                        .iter()
+                        .enumerate()
+                        .all(|(k, ch)| self.peek(k) == Some(*ch))
+                    {
+                        found = Some((p, pc.len()));
+                        break;
+                    }
+                }
+                match found {
+                    // `a.?b` is the optional select; `x ? .5 : y` is not.
+                    Some((".?", n))
+                        if self.peek(2).is_some_and(|c| {
+                            c.is_ascii_alphabetic() || c == '_' || c.is_whitespace()
+                        }) =>
+                    {
+                        self.i += n;
+                        Tok::Punct(".?")
+                    }
+                    Some((".?", _)) => {
+                        self.i += 1;
+                        Tok::Punct(".")
+                    }
+                    Some(("?.", _)) => {
+                        self.i += 1;
+                        Tok::Punct("?")
+                    }
+                    Some((p, n)) => {
+                        self.i += n;
+                        Tok::Punct(p)
+                    }
+                    None => return self.err(start, format!("token recognition error at: '{c}'")),
+                }
+            };
+            out.push((tok, start));
+        }
+    }
+
+    fn number(&mut self) -> Result<Tok, SyntaxError> {
+        let start = self.i;
+        if self.peek(0) == Some('0') && matches!(self.peek(1), Some('x' | 'X')) {
+            self.i += 2;
+            let mut s = String::new();
+            while let Some(c) = self.peek(0).filter(|c| c.is_ascii_hexdigit()) {
+                s.push(c);
+                self.i += 1;
+            }
+            let v =
+                u64::from_str_radix(&s, 16).or_else(|_| self.err(start, "invalid int literal"))?;
+            if matches!(self.peek(0), Some('u' | 'U')) {
+                self.i += 1;
+                return Ok(Tok::Uint(v));
+            }
+            return int_tok(v).ok_or(SyntaxError {
+                pos: start,
+                message: "invalid int literal".into(),
+            });
+        }
+        let mut s = String::new();
+        let mut float = false;
+        while let Some(c) = self.peek(0).filter(char::is_ascii_digit) {
+            s.push(c);
+            self.i += 1;
+        }
+        if self.peek(0) == Some('.') && self.peek(1).is_some_and(|c| c.is_ascii_digit()) {
+            float = true;
+            s.push('.');
+            self.i += 1;
+            while let Some(c) = self.peek(0).filter(char::is_ascii_digit) {
+                s.push(c);
+                self.i += 1;
+            }
+        }
+        if matches!(self.peek(0), Some('e' | 'E')) {
+            let mut j = 1;
+            if matches!(self.peek(1), Some('+' | '-')) {
+                j = 2;
+            }
+            if self.peek(j).is_some_and(|c| c.is_ascii_digit()) {
+                float = true;
+                for _ in 0..j {
+                    s.push(self.peek(0).unwrap_or('e'));
+                    self.i += 1;
+                }
+                while let Some(c) = self.peek(0).filter(char::is_ascii_digit) {
+                    s.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+        if float {
+            return s
+                .parse::<f64>()
+                .map(Tok::Double)
+                .or_else(|_| self.err(start, "invalid double literal"));
+        }
+        let v: u64 = s
+            .parse()
+            .or_else(|_| self.err(start, "invalid int literal"))?;
+        if matches!(self.peek(0), Some('u' | 'U')) {
+            self.i += 1;
+            return Ok(Tok::Uint(v));
+        }
+        int_tok(v).ok_or(SyntaxError {
+            pos: start,
+            message: "invalid int literal".into(),
+        })
+    }
+
+    fn string(&mut self, raw: bool, bytes: bool) -> Result<Tok, SyntaxError> {
+        let start = self.i;
+        let Some(q) = self.peek(0) else {
+            return self.err(start, "unterminated string");
+        };
+        let triple = self.peek(1) == Some(q) && self.peek(2) == Some(q);
+        self.i += if triple { 3 } else { 1 };
+        let mut out: Vec<u8> = Vec::new();
+        let push_char = |out: &mut Vec<u8>, c: char| {
+            let mut b = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+        };
+        loop {
+            let Some(c) = self.peek(0) else {
+                return self.err(start, "unterminated string");
+            };
+            if c == q && (!triple || (self.peek(1) == Some(q) && self.peek(2) == Some(q))) {
+                self.i += if triple { 3 } else { 1 };
+                break;
+            }
+            if c == '\\' && !raw {
+                let Some(e) = self.peek(1) else {
+                    return self.err(self.i, "invalid escape sequence");
+                };
+                self.i += 2;
+                match e {
+                    'a' => out.push(7),
+                    'b' => out.push(8),
+                    'f' => out.push(12),
+                    'n' => out.push(b'\n'),
+                    'r' => out.push(b'\r'),
+                    't' => out.push(b'\t'),
+                    'v' => out.push(11),
+                    '\\' | '\'' | '"' | '`' | '?' => out.push(e as u8),
+                    'x' | 'X' | 'u' | 'U' => {
+                        let n = match e {
+                            'x' | 'X' => 2,
+                            'u' => 4,
+                            _ => 8,
+                        };
+                        let hex: String = (0..n).filter_map(|k| self.peek(k)).collect();
+                        let v = u32::from_str_radix(&hex, 16)
+                            .or_else(|_| self.err(self.i, "invalid escape sequence"))?;
+                        self.i += n;
+                        if bytes && n == 2 {
+                            out.push(v as u8);
+                        } else {
+                            let ch = char::from_u32(v).ok_or(SyntaxError {
+                                pos: self.i,
+                                message: "invalid unicode code point".into(),
+                            })?;
+                            push_char(&mut out, ch);
+                        }
+                    }
+                    '0'..='3' => {
+                        let oct: String = std::iter::once(e)
+                            .chain((0..2).filter_map(|k| self.peek(k)))
+                            .collect();
+                        let v = u32::from_str_radix(&oct, 8)
+                            .or_else(|_| self.err(self.i, "invalid escape sequence"))?;
+                        self.i += 2;
+                        if bytes {
+                            out.push(v as u8);
+                        } else {
+                            push_char(&mut out, char::from_u32(v).unwrap_or('\u{fffd}'));
+                        }
+                    }
+                    _ => return self.err(self.i, "invalid escape sequence"),
+                }
+                continue;
+            }
+            if !triple && (c == '\n' || c == '\r') {
+                return self.err(self.i, "unterminated string");
+            }
+            push_char(&mut out, c);
+            self.i += 1;
+        }
+        if bytes {
+            Ok(Tok::Bytes(out))
+        } else {
+            Ok(Tok::Str(String::from_utf8_lossy(&out).into_owned()))
+        }
+    }
+}
+
+fn int_tok(v: u64) -> Option<Tok> {
+    if v == i64::MAX as u64 + 1 {
+        Some(Tok::IntMinAbs)
+    } else {
+        i64::try_from(v).ok().map(Tok::Int)
+    }
+}
+
+const RESERVED: [&str; 17] = [
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
+];
+
+pub(crate) struct Parser {
+    toks: Vec<(Tok, usize)>,
+    i: usize,
+    next_id: u32,
+}
+
+/// Parses `source` into a positioned tree with macros expanded.
+pub(crate) fn parse(source: &str) -> Result<Expr, SyntaxError> {
+    let chars: Vec<char> = source.chars().collect();
+    let toks = Lexer {
+        chars: &chars,
+        i: 0,
+    }
+    .all()?;
+    let mut p = Parser {
+        toks,
+        i: 0,
+        next_id: 1,
+    };
+    let e = p.expr(0)?;
+    match p.peek() {
+        Tok::Eof => Ok(e),
+        _ => Err(SyntaxError {
+            pos: p.pos(),
+            message: "unexpected input".into(),
+        }),
+    }
+}
+
+const MAX_DEPTH: usize = 250;
+
+impl Parser {
+    fn peek(&self) -> &Tok {
+        &self.toks[self.i.min(self.toks.len() - 1)].0
+    }
+
+    fn pos(&self) -> usize {
+        self.toks[self.i.min(self.toks.len() - 1)].1
+    }
+
+    fn bump(&mut self) -> (Tok, usize) {
+        let t = self.toks[self.i.min(self.toks.len() - 1)].clone();
+        if self.i < self.toks.len() - 1 {
+            self.i += 1;
+        }
+        t
+    }
+
+    fn is(&self, p: &str) -> bool {
+        matches!(self.peek(), Tok::Punct(q) if *q == p)
+    }
+
+    fn eat(&mut self, p: &str) -> bool {
+        if self.is(p) {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, p: &str) -> Result<usize, SyntaxError> {
+        let pos = self.pos();
+        if self.eat(p) {
+            Ok(pos)
+        } else {
+            Err(SyntaxError {
+                pos,
+                message: format!("expected '{p}'"),
+            })
+        }
+    }
+
+    fn node(&mut self, pos: usize, kind: Kind) -> Expr {
+        let id = self.next_id;
+        self.next_id += 1;
+        Expr { id, pos, kind }
+    }
+
+    fn call(&mut self, pos: usize, func: &str, target: Option<Expr>, args: Vec<Expr>) -> Expr {
+        self.node(
+            pos,
+            Kind::Call {
+                func: func.to_string(),
+                target: target.map(Box::new),
+                args,
+            },
+        )
+    }
+
+    fn depth_check(&self, depth: usize) -> Result<(), SyntaxError> {
+        if depth > MAX_DEPTH {
+            Err(SyntaxError {
+                pos: self.pos(),
+                message: "expression recursion limit exceeded".into(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn expr(&mut self, depth: usize) -> Result<Expr, SyntaxError> {
+        self.depth_check(depth)?;
+        let cond = self.or(depth + 1)?;
+        if self.is("?") {
+            let (_, pos) = self.bump();
+            let a = self.or(depth + 1)?;
+            self.expect(":")?;
+            let b = self.expr(depth + 1)?;
+            return Ok(self.call(pos, "_?_:_", None, vec![cond, a, b]));
+        }
+        Ok(cond)
+    }
+
+    /// `||` and `&&` chains become balanced trees, as in cel-go's `LogicManager`.
+    fn logic(
+        &mut self,
+        depth: usize,
+        op: &'static str,
+        func: &str,
+        next: fn(&mut Parser, usize) -> Result<Expr, SyntaxError>,
+    ) -> Result<Expr, SyntaxError> {
+        let first = next(self, depth + 1)?;
+        let mut terms = vec![first];
+        let mut ops = Vec::new();
+        while self.is(op) {
+            let (_, pos) = self.bump();
+            ops.push(pos);
+            terms.push(next(self, depth + 1)?);
+        }
+        if terms.len() == 1 {
+            return Ok(terms.remove(0));
+        }
+        Ok(self.balance(
+            func,
+            &mut terms.into_iter().map(Some).collect::<Vec<_>>(),
+            &ops,
+            0,
+            ops.len() - 1,
+        ))
+    }
+
+    fn balance(
+        &mut self,
+        func: &str,
+        terms: &mut [Option<Expr>],
+        ops: &[usize],
+        lo: usize,
+        hi: usize,
+    ) -> Expr {
+        let mid = (lo + hi).div_ceil(2);
+        let left = if mid == lo {
+            terms[mid]
+                .take()
+                .unwrap_or_else(|| self.node(0, Kind::Lit(Lit::Null)))
+        } else {
+            self.balance(func, terms, ops, lo, mid - 1)
+        };
+        let right = if mid == hi {
+            terms[mid + 1]
+                .take()
+                .unwrap_or_else(|| self.node(0, Kind::Lit(Lit::Null)))
+        } else {
+            self.balance(func, terms, ops, mid + 1, hi)
+        };
+        self.call(ops[mid], func, None, vec![left, right])
+    }
+
+    fn or(&mut self, depth: usize) -> Result<Expr, SyntaxError> {
+        self.depth_check(depth)?;
+        self.logic(depth, "||", "_||_", Parser::and)
+    }
+
+    fn and(&mut self, depth: usize) -> Result<Expr, SyntaxError> {
+        self.depth_check(depth)?;
+        self.logic(depth, "&&", "_&&_", Parser::relation)
+    }
+
+    fn relation(&mut self, depth: usize) -> Result<Expr, SyntaxError> {
+        self.depth_check(depth)?;
+        let mut lhs = self.calc(depth + 1, 0)?;
+        loop {
+            let func = match self.peek() {
+                Tok::Punct("<") => "_<_",
+                Tok::Punct("<=") => "_<=_",
+                Tok::Punct(">") => "_>_",
+                Tok::Punct(">=") => "_>=_",
+                Tok::Punct("==") => "_==_",
+                Tok::Punct("!=") => "_!=_",
+                Tok::Ident(s) if s == "in" => "@in",
+                _ => return Ok(lhs),
+            };
+            let (_, pos) = self.bump();
+            let rhs = self.calc(depth + 1, 0)?;
+            lhs = self.call(pos, func, None, vec![lhs, rhs]);
+        }
+    }
+
+    /// Level 0: `+ -`; level 1: `* / %`.
+    fn calc(&mut self, depth: usize, level: u8) -> Result<Expr, SyntaxError> {
+        self.depth_check(depth)?;
+        let mut lhs = if level == 0 {
+            self.calc(depth + 1, 1)?
+        } else {
+            self.unary(depth + 1)?
+        };
+        loop {
+            let func = match (level, self.peek()) {
+                (0, Tok::Punct("+")) => "_+_",
+                (0, Tok::Punct("-")) => "_-_",
+                (1, Tok::Punct("*")) => "_*_",
+                (1, Tok::Punct("/")) => "_/_",
+                (1, Tok::Punct("%")) => "_%_",
+                _ => return Ok(lhs),
+            };
+            let (_, pos) = self.bump();
+            let rhs = if level == 0 {
+                self.calc(depth + 1, 1)?
+            } else {
+                self.unary(depth + 1)?
+            };
+            lhs = self.call(pos, func, None, vec![lhs, rhs]);
+        }
+    }
+
+    fn unary(&mut self, depth: usize) -> Result<Expr, SyntaxError> {
+        self.depth_check(depth)?;
+        for (op, func) in [("!", "!_"), ("-", "-_")] {
+            if self.is(op) {
+                // A single minus before a number is part of the literal.
+                if op == "-"
+                    && let Some((Tok::Int(_) | Tok::IntMinAbs | Tok::Double(_), _)) =
+                        self.toks.get(self.i + 1)
+                {
+                    let (_, pos) = self.bump();
+                    let (t, _) = self.bump();
+                    let lit = match t {
+                        Tok::Int(v) => Lit::Int(-v),
+                        Tok::IntMinAbs => Lit::Int(i64::MIN),
+                        Tok::Double(d) => Lit::Double(-d),
+                        _ => Lit::Null,
+                    };
+                    let e = self.node(pos, Kind::Lit(lit));
+                    return self.member_suffix(depth + 1, e);
+                }
+                let mut count = 0;
+                let mut first = 0;
+                while self.is(op) {
+                    let (_, p) = self.bump();
+                    if count == 0 {
+                        first = p;
+                    }
+                    count += 1;
+                }
+                let operand = self.member(depth + 1)?;
+                if count % 2 == 0 {
+                    return Ok(operand);
+                }
+                return Ok(self.call(first, func, None, vec![operand]));
+            }
+        }
+        self.member(depth + 1)
+    }
+
+    fn args(&mut self, depth: usize, close: &str) -> Result<Vec<Expr>, SyntaxError> {
+        let mut args = Vec::new();
+        if self.eat(close) {
+            return Ok(args);
+        }
+        loop {
+            args.push(self.expr(depth + 1)?);
+            if self.eat(close) {
+                return Ok(args);
+            }
+            self.expect(",")?;
+            if self.eat(close) {
+                return Ok(args);
+            }
+        }
+    }
+
+    fn member(&mut self, depth: usize) -> Result<Expr, SyntaxError> {
+        self.depth_check(depth)?;
+        let e = self.primary(depth + 1)?;
+        self.member_suffix(depth, e)
+    }
+
+    fn member_suffix(&mut self, depth: usize, mut e: Expr) -> Result<Expr, SyntaxError> {
+        loop {
+            if self.is(".") || self.is(".?") {
+                let optional = self.is(".?");
+                let (_, pos) = self.bump();
+                let (t, fpos) = self.bump();
+                let Tok::Ident(name) = t else {
+                    return Err(SyntaxError {
+                        pos: fpos,
+                        message: "expected a field name".into(),
+                    });
+                };
+                if !optional && self.is("(") {
+                    let (_, open) = self.bump();
+                    let args = self.args(depth + 1, ")")?;
+                    e = self.receiver_call(open, name, e, args)?;
+                } else if optional {
+                    let field = self.node(fpos, Kind::Lit(Lit::String(name)));
+                    e = self.call(pos, "_?._", None, vec![e, field]);
+                } else {
+                    e = self.node(
+                        pos,
+                        Kind::Select {
+                            operand: Box::new(e),
+                            field: name,
+                            test: false,
+                        },
+                    );
+                }
+            } else if self.is("[") || self.is("[?") {
+                let optional = self.is("[?");
+                let (_, pos) = self.bump();
+                let index = self.expr(depth + 1)?;
+                self.expect("]")?;
+                let func = if optional { "_[?_]" } else { "_[_]" };
+                e = self.call(pos, func, None, vec![e, index]);
+            } else {
+                return Ok(e);
+            }
+        }
+    }
+
+    fn primary(&mut self, depth: usize) -> Result<Expr, SyntaxError> {
+        let (t, pos) = self.bump();
+        Ok(match t {
+            Tok::Int(v) => self.node(pos, Kind::Lit(Lit::Int(v))),
+            Tok::IntMinAbs => {
+                return Err(SyntaxError {
+                    pos,
+                    message: "invalid int literal".into(),
+                });
+            }
+            Tok::Uint(v) => self.node(pos, Kind::Lit(Lit::Uint(v))),
+            Tok::Double(v) => self.node(pos, Kind::Lit(Lit::Double(v))),
+            Tok::Str(s) => self.node(pos, Kind::Lit(Lit::String(s))),
+            Tok::Bytes(b) => self.node(pos, Kind::Lit(Lit::Bytes(b))),
+            Tok::Punct("(") => {
+                let e = self.expr(depth + 1)?;
+                self.expect(")")?;
+                e
+            }
+            Tok::Punct("[") => {
+                let items = self.list_items(depth + 1)?;
+                self.node(pos, Kind::List(items))
+            }
+            Tok::Punct("{") => {
+                let mut entries = Vec::new();
+                if !self.eat("}") {
+                    loop {
+                        self.eat("?");
+                        let k = self.expr(depth + 1)?;
+                        self.expect(":")?;
+                        let v = self.expr(depth + 1)?;
+                        entries.push((k, v));
+                        if self.eat("}") {
+                            break;
+                        }
+                        self.expect(",")?;
+                        if self.eat("}") {
+                            break;
+                        }
+                    }
+                }
+                self.node(pos, Kind::Map(entries))
+            }
+            Tok::Punct(".") => {
+                let (t, ipos) = self.bump();
+                let Tok::Ident(name) = t else {
+                    return Err(SyntaxError {
+                        pos: ipos,
+                        message: "expected an identifier".into(),
+                    });
+                };
+                self.ident_or_call(depth, format!(".{name}"), ipos)?
+            }
+            Tok::Ident(name) => match name.as_str() {
+                "true" => self.node(pos, Kind::Lit(Lit::Bool(true))),
+                "false" => self.node(pos, Kind::Lit(Lit::Bool(false))),
+                "null" => self.node(pos, Kind::Lit(Lit::Null)),
+                n if RESERVED.contains(&n) || n == "in" => {
+                    return Err(SyntaxError {
+                        pos,
+                        message: format!("reserved identifier: {n}"),
+                    });
+                }
+                _ => self.ident_or_call(depth, name, pos)?,
+            },
+            _ => {
+                return Err(SyntaxError {
+                    pos,
+                    message: "unexpected token".into(),
+                });
+            }
+        })
+    }
+
+    fn list_items(&mut self, depth: usize) -> Result<Vec<Expr>, SyntaxError> {
+        let mut items = Vec::new();
+        if self.eat("]") {
+            return Ok(items);
+        }
+        loop {
+            self.eat("?");
+            items.push(self.expr(depth + 1)?);
+            if self.eat("]") {
+                return Ok(items);
+            }
+            self.expect(",")?;
+            if self.eat("]") {
+                return Ok(items);
+            }
+        }
+    }
+
+    fn ident_or_call(
+        &mut self,
+        depth: usize,
+        name: String,
+        pos: usize,
+    ) -> Result<Expr, SyntaxError> {
+        if self.is("(") {
+            let (_, open) = self.bump();
+            let args = self.args(depth + 1, ")")?;
+            return self.global_call(open, name, args);
+        }
+        if self.is("{") {
+            // Message construction `Name{field: value}`.
+            let (_, open) = self.bump();
+            let mut fields = Vec::new();
+            if !self.eat("}") {
+                loop {
+                    self.eat("?");
+                    let (t, fpos) = self.bump();
+                    let Tok::Ident(f) = t else {
+                        return Err(SyntaxError {
+                            pos: fpos,
+                            message: "expected a field name".into(),
+                        });
+                    };
+                    self.expect(":")?;
+                    let v = self.expr(depth + 1)?;
+                    fields.push((f, v));
+                    if self.eat("}") {
+                        break;
+                    }
+                    self.expect(",")?;
+                    if self.eat("}") {
+                        break;
+                    }
+                }
+            }
+            return Ok(self.node(open, Kind::Struct { name, fields }));
+        }
+        Ok(self.node(pos, Kind::Ident(name)))
+    }
+
+    fn global_call(
+        &mut self,
+        pos: usize,
+        func: String,
+        mut args: Vec<Expr>,
+    ) -> Result<Expr, SyntaxError> {
+        if func == "has" && args.len() == 1 {
+            let arg = args.remove(0);
+            return match arg.kind {
+                Kind::Select { operand, field, .. } => Ok(self.node(
+                    pos,
+                    Kind::Select {
+                        operand,
+                        field,
+                        test: true,
+                    },
+                )),
+                _ => Err(SyntaxError {
+                    pos: arg.pos,
+                    message: "invalid argument to has() macro".into(),
+                }),
+            };
+        }
+        Ok(self.call(pos, &func, None, args))
+    }
+
+    fn receiver_call(
+        &mut self,
+        pos: usize,
+        func: String,
+        target: Expr,
+        mut args: Vec<Expr>,
+    ) -> Result<Expr, SyntaxError> {
+        let iter_var = |a: &Expr| match &a.kind {
+            Kind::Ident(v) => Some(v.clone()),
+            _ => None,
+        };
+        let quantifier =
+            matches!(func.as_str(), "all" | "exists" | "exists_one") && args.len() == 2;
+        let mapper =
+            (func == "map" && matches!(args.len(), 2 | 3)) || (func == "filter" && args.len() == 2);
+        let bind = func == "bind"
+            && args.len() == 3
+            && matches!(&target.kind, Kind::Ident(n) if n == "cel");
+        if bind {
+            let Some(var) = iter_var(&args[0]) else {
+                return Err(SyntaxError {
+                    pos: args[0].pos,
+                    message: "cel.bind() variable names must be simple identifiers".into(),
+                });
+            };
+            let result = args.remove(2);
+            let init = args.remove(1);
+            let range = self.node(pos, Kind::List(vec![]));
+            let cond = self.node(pos, Kind::Lit(Lit::Bool(false)));
+            let step = self.node(pos, Kind::Ident(var.clone()));
+            return Ok(self.node(
+                pos,
+                Kind::Comp(Box::new(Comp {
+                    range,
+                    iter_var: "#unused".into(),
+                    iter_var2: None,
+                    accu_var: var,
+                    accu_init: init,
+                    cond,
+                    step,
+                    result,
+                })),
+            ));
+        }
+        let two_var = (matches!(func.as_str(), "all" | "exists" | "existsOne" | "exists_one")
+            && args.len() == 3)
+            || (matches!(
+                func.as_str(),
+                "transformList" | "transformMap" | "transformMapEntry"
+            ) && matches!(args.len(), 3 | 4));
+        if two_var {
+            return self.two_var(pos, &func, target, args);
+        }
+        if !quantifier && !mapper {
+            return Ok(self.call(pos, &func, Some(target), args));
+        }
+        let Some(v) = iter_var(&args[0]) else {
+            let message = if quantifier {
+                "argument must be a simple name"
+            } else {
+                "argument is not an identifier"
+            };
+            return Err(SyntaxError {
+                pos: args[0].pos,
+                message: message.into(),
+            });
+        };
+        if v == ACCU {
+            return Err(SyntaxError {
+                pos: args[0].pos,
+                message: "iteration variable overwrites accumulator variable".into(),
+            });
+        }
+        let accu = |p: &mut Parser| p.node(pos, Kind::Ident(ACCU.into()));
+        let (init, cond, step, result) = match func.as_str() {
+            "all" => {
+                let pred = args.remove(1);
+                let init = self.node(pos, Kind::Lit(Lit::Bool(true)));
+                let a = accu(self);
+                let cond = self.call(pos, "@not_strictly_false", None, vec![a]);
+                let a = accu(self);
+                let step = self.call(pos, "_&&_", None, vec![a, pred]);
+                (init, cond, step, accu(self))
+            }
+            "exists" => {
+                let pred = args.remove(1);
+                let init = self.node(pos, Kind::Lit(Lit::Bool(false)));
+                let a = accu(self);
+                let not = self.call(pos, "!_", None, vec![a]);
+                let cond = self.call(pos, "@not_strictly_false", None, vec![not]);
+                let a = accu(self);
+                let step = self.call(pos, "_||_", None, vec![a, pred]);
+                (init, cond, step, accu(self))
+            }
+            "exists_one" => {
+                let pred = args.remove(1);
+                let init = self.node(pos, Kind::Lit(Lit::Int(0)));
+                let cond = self.node(pos, Kind::Lit(Lit::Bool(true)));
+                let a = accu(self);
+                let one = self.node(pos, Kind::Lit(Lit::Int(1)));
+                let inc = self.call(pos, "_+_", None, vec![a, one]);
+                let a = accu(self);
+                let step = self.call(pos, "_?_:_", None, vec![pred, inc, a]);
+                let a = accu(self);
+                let one = self.node(pos, Kind::Lit(Lit::Int(1)));
+                let result = self.call(pos, "_==_", None, vec![a, one]);
+                (init, cond, step, result)
+            }
+            "map" => {
+                let (filter, f) = if args.len() == 3 {
+                    let f = args.remove(2);
+                    (Some(args.remove(1)), f)
+                } else {
+                    (None, args.remove(1))
+                };
+                let init = self.node(pos, Kind::List(vec![]));
+                let cond = self.node(pos, Kind::Lit(Lit::Bool(true)));
+                let a = accu(self);
+                let l = self.node(pos, Kind::List(vec![f]));
+                let mut step = self.call(pos, "_+_", None, vec![a, l]);
+                if let Some(filter) = filter {
+                    let a = accu(self);
+                    step = self.call(pos, "_?_:_", None, vec![filter, step, a]);
+                }
+                (init, cond, step, accu(self))
+            }
+            _ => {
+                // filter
+                let pred = args.remove(1);
+                let elem = args.remove(0);
+                let init = self.node(pos, Kind::List(vec![]));
+                let cond = self.node(pos, Kind::Lit(Lit::Bool(true)));
+                let a = accu(self);
+                let l = self.node(pos, Kind::List(vec![elem]));
+                let add = self.call(pos, "_+_", None, vec![a, l]);
+                let a = accu(self);
+                let step = self.call(pos, "_?_:_", None, vec![pred, add, a]);
+                (init, cond, step, accu(self))
+            }
+        };
+        Ok(self.node(
+            pos,
+            Kind::Comp(Box::new(Comp {
+                range: target,
+                iter_var: v,
+                iter_var2: None,
+                accu_var: ACCU.into(),
+                accu_init: init,
+                cond,
+                step,
+                result,
+            })),
+        ))
+    }
+}
+
+impl Parser {
+    /// cel-go `ext/comprehensions.go` macros.
+    fn two_var(
+        &mut self,
+        pos: usize,
+        func: &str,
+        target: Expr,
+        mut args: Vec<Expr>,
+    ) -> Result<Expr, SyntaxError> {
+        let name = |a: &Expr| match &a.kind {
+            Kind::Ident(v) => Some(v.clone()),
+            _ => None,
+        };
+        let (Some(v1), Some(v2)) = (name(&args[0]), name(&args[1])) else {
+            let bad = if name(&args[0]).is_none() {
+                &args[0]
+            } else {
+                &args[1]
+            };
+            return Err(SyntaxError {
+                pos: bad.pos,
+                message: "argument must be a simple name".into(),
+            });
+        };
+        if v1 == v2 {
+            return Err(SyntaxError {
+                pos: args[1].pos,
+                message: format!("duplicate variable name: {v1}"),
+            });
+        }
+        if v1 == HIDDEN_ACCU || v2 == HIDDEN_ACCU {
+            return Err(SyntaxError {
+                pos: args[0].pos,
+                message: "iteration variable overwrites accumulator variable".into(),
+            });
+        }
+        let accu = |p: &mut Parser| p.node(pos, Kind::Ident(HIDDEN_ACCU.into()));
+        let rest: Vec<Expr> = args.drain(2..).collect();
+        let (init, cond, step, result) = match func {
+            "all" | "exists" | "existsOne" | "exists_one" => {
+                let pred = rest
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| self.node(pos, Kind::Lit(Lit::Bool(true))));
+                match func {
+                    "all" => {
+                        let init = self.node(pos, Kind::Lit(Lit::Bool(true)));
+                        let a = accu(self);
+                        let cond = self.call(pos, "@not_strictly_false", None, vec![a]);
+                        let a = accu(self);
+                        let step = self.call(pos, "_&&_", None, vec![a, pred]);
+                        (init, cond, step, accu(self))
+                    }
+                    "exists" => {
+                        let init = self.node(pos, Kind::Lit(Lit::Bool(false)));
+                        let a = accu(self);
+                        let not = self.call(pos, "!_", None, vec![a]);
+                        let cond = self.call(pos, "@not_strictly_false", None, vec![not]);
+                        let a = accu(self);
+                        let step = self.call(pos, "_||_", None, vec![a, pred]);
+                        (init, cond, step, accu(self))
+                    }
+                    _ => {
+                        let init = self.node(pos, Kind::Lit(Lit::Int(0)));
+                        let cond = self.node(pos, Kind::Lit(Lit::Bool(true)));
+                        let a = accu(self);
+                        let one = self.node(pos, Kind::Lit(Lit::Int(1)));
+                        let inc = self.call(pos, "_+_", None, vec![a, one]);
+                        let a = accu(self);
+                        let step = self.call(pos, "_?_:_", None, vec![pred, inc, a]);
+                        let a = accu(self);
+                        let one = self.node(pos, Kind::Lit(Lit::Int(1)));
+                        let result = self.call(pos, "_==_", None, vec![a, one]);
+                        (init, cond, step, result)
+                    }
+                }
+            }
+            _ => {
+                let mut rest = rest.into_iter();
+                let first = rest.next();
+                let second = rest.next();
+                let (filter, transform) = match (first, second) {
+                    (Some(f), Some(t)) => (Some(f), t),
+                    (Some(t), None) => (None, t),
+                    _ => (None, self.node(pos, Kind::Lit(Lit::Null))),
+                };
+                let cond = self.node(pos, Kind::Lit(Lit::Bool(true)));
+                let (init, mut step) = if func == "transformList" {
+                    let init = self.node(pos, Kind::List(vec![]));
+                    let a = accu(self);
+                    let l = self.node(pos, Kind::List(vec![transform]));
+                    (init, self.call(pos, "_+_", None, vec![a, l]))
+                } else if func == "transformMap" {
+                    let init = self.node(pos, Kind::Map(vec![]));
+                    let a = accu(self);
+                    let k = self.node(pos, Kind::Ident(v1.clone()));
+                    (
+                        init,
+                        self.call(pos, "cel.@mapInsert", None, vec![a, k, transform]),
+                    )
+                } else {
+                    let init = self.node(pos, Kind::Map(vec![]));
+                    let a = accu(self);
+                    (
+                        init,
+                        self.call(pos, "cel.@mapInsert", None, vec![a, transform]),
+                    )
+                };
+                if let Some(f) = filter {
+                    let a = accu(self);
+                    step = self.call(pos, "_?_:_", None, vec![f, step, a]);
+                }
+                (init, cond, step, accu(self))
+            }
+        };
+        Ok(self.node(
+            pos,
+            Kind::Comp(Box::new(Comp {
+                range: target,
+                iter_var: v1,
+                iter_var2: Some(v2),
+                accu_var: HIDDEN_ACCU.into(),
+                accu_init: init,
+                cond,
+                step,
+                result,
+            })),
+        ))
+    }
+}
+
+/// 1-based line and 0-based column (in characters) of a character offset.
+pub(crate) fn line_col(source: &str, pos: usize) -> (usize, usize) {
+    let mut line = 1;
+    let mut col = 0;
+    for (i, c) in source.chars().enumerate() {
+        if i == pos {
+            break;
+        }
+        if c == '\n' {
+            line += 1;
+            col = 0;
+        } else {
+            col += 1;
+        }
+    }
+    (line, col)
+}
+
+/// cel-go's `Error.ToDisplayString`: `ERROR: <input>:L:C: message`, the source line and a caret.
+pub(crate) fn display_error(source: &str, pos: usize, message: &str) -> String {
+    let (line, col) = line_col(source, pos);
+    let mut out = format!("ERROR: <input>:{line}:{}: {message}", col + 1);
+    if let Some(snippet) = source.split('\n').nth(line - 1) {
+        let snippet = snippet.replace('\t', " ");
+        let snippet = snippet.strip_suffix('\r').unwrap_or(&snippet);
+        out.push_str("\n | ");
+        out.push_str(snippet);
+        out.push_str("\n | ");
+        for c in snippet.chars().take(col) {
+            // cel-go widens the caret line for multi-byte characters.
+            out.push(if c.len_utf8() > 1 { '\u{ff0e}' } else { '.' });
+        }
+        out.push('^');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(e: &Expr) -> String {
+        match &e.kind {
+            Kind::Lit(l) => format!("{l:?}"),
+            Kind::Ident(n) => n.clone(),
+            Kind::Select {
+                operand,
+                field,
+                test,
+            } => {
+                format!("{}{}.{field}", if *test { "?" } else { "" }, shape(operand))
+            }
+            Kind::Call { func, target, args } => format!(
+                "{}{func}({})",
+                target
+                    .as_ref()
+                    .map(|t| format!("{}.", shape(t)))
+                    .unwrap_or_default(),
+                args.iter().map(shape).collect::<Vec<_>>().join(", ")
+            ),
+            Kind::List(items) => format!(
+                "[{}]",
+                items.iter().map(shape).collect::<Vec<_>>().join(", ")
+            ),
+            Kind::Map(entries) => format!(
+                "{{{}}}",
+                entries
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", shape(k), shape(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Kind::Struct { name, .. } => format!("{name}{{}}"),
+            Kind::Comp(c) => format!(
+                "comp({} in {}; {})",
+                c.iter_var,
+                shape(&c.range),
+                shape(&c.step)
+            ),
+        }
+    }
+
+    fn p(s: &str) -> String {
+        shape(&parse(s).unwrap_or_else(|e| panic!("{s}: {e}")))
+    }
+
+    #[test]
+    fn precedence_follows_the_cel_grammar() {
+        assert_eq!(
+            p("a || b && c == 1 + 2 * 3"),
+            "_||_(a, _&&_(b, _==_(c, _+_(Int(1), _*_(Int(2), Int(3))))))"
+        );
+        assert_eq!(
+            p("!a ? -b : c[0].d"),
+            "_?_:_(!_(a), -_(b), _[_](c, Int(0)).d)"
+        );
+        assert_eq!(p("-1 - -2.5"), "_-_(Int(-1), Double(-2.5))");
+        assert_eq!(
+            p("'a' in ['a', b'b', 1u]"),
+            "@in(String(\"a\"), [String(\"a\"), Bytes([98]), Uint(1)])"
+        );
+    }
+
+    #[test]
+    fn macros_expand_like_cel_go() {
+        assert_eq!(p("has(self.a)"), "?self.a");
+        assert_eq!(
+            p("self.all(x, x > 0)"),
+            "comp(x in self; _&&_(__result__, _>_(x, Int(0))))"
+        );
+        assert_eq!(p("self.f(x)"), "self.f(x)");
+        // Each comparison in an `&&` chain keeps its own node.
+        assert_eq!(p("a && b && c && d"), "_&&_(_&&_(a, b), _&&_(c, d))");
+    }
+
+    #[test]
+    fn positions_follow_cel_go_tokens() {
+        let e = parse("self.config").expect("parses");
+        assert_eq!(e.pos, 4);
+        let e = parse("self.size() == 1").expect("parses");
+        assert_eq!(e.pos, 12);
+        assert_eq!(
+            display_error("self.config", 4, "undefined field 'config'"),
+            "ERROR: <input>:1:5: undefined field 'config'\n | self.config\n | ....^"
+        );
+    }
+}

@@ -1,0 +1,479 @@
+//! CRD writes checked the way kube-apiserver checks them: rules type-checked against the
+//! declarations derived from the structural schema, static costs, and the schema invariants.
+
+use kube_admission::{
+    FieldErrorKind, STATIC_ESTIMATED_COST_LIMIT, compile_rules, invalid_status, validate_crd,
+};
+use serde_json::{Value, json};
+
+fn yaml(text: &str) -> Value {
+    serde_yaml::from_str(text).expect("valid YAML")
+}
+
+fn schema_of(crd: &Value) -> &Value {
+    crd.pointer("/spec/versions/0/schema/openAPIV3Schema")
+        .expect("a schema")
+}
+
+fn crd_with(schema: Value) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"plural": "widgets", "kind": "Widget"},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": schema}}],
+        },
+    })
+}
+
+fn spec_schema(spec: Value) -> Value {
+    json!({"type": "object", "properties": {"spec": spec}})
+}
+
+#[test]
+fn the_proxy_crd_compiles_within_budget() {
+    let crd = yaml(include_str!("../../../crds/kafkarestproxies.yaml"));
+    let reports = compile_rules(schema_of(&crd));
+    assert!(!reports.is_empty());
+    for r in &reports {
+        assert_eq!(r.error, None, "{r:?}");
+        let cost = r.max_cost.expect("compiled");
+        let cardinality = r.max_cardinality.unwrap_or(u64::MAX);
+        assert!(
+            cost.saturating_mul(cardinality) <= STATIC_ESTIMATED_COST_LIMIT,
+            "{r:?}"
+        );
+    }
+    assert_eq!(validate_crd(&crd, None), vec![]);
+}
+
+// The frozen copy of crds/kafkatopics.yaml whose spec.config values have no type. The server
+// builds no CEL type for them (apiserver pkg/cel/common/schemas.go SchemaDeclType returns nil
+// for a schema without type, and for a map whose values have none), so spec.config is not a
+// field of spec: the rule on spec.config cannot get type information
+// (apiextensions-apiserver pkg/apis/apiextensions/validation/cel_validation.go TypeInfo,
+// validation.go "failed to construct type information") and the root rule reading
+// self.spec.config does not compile.
+#[test]
+fn the_topic_crd_with_untyped_config_values_is_refused() {
+    let crd = yaml(include_str!("data/kafkatopics-with-untyped-config.yaml"));
+    let reports = compile_rules(schema_of(&crd));
+    let config = reports
+        .iter()
+        .find(|r| r.schema_path == "properties[spec].properties[config]")
+        .expect("the config rule");
+    assert_eq!(config.max_cost, None);
+    assert_eq!(
+        config.error.as_deref(),
+        Some(
+            "internal error: failed to construct type information for x-kubernetes-validations rules: unable to convert structural schema to CEL declarations"
+        )
+    );
+    let root = reports
+        .iter()
+        .find(|r| r.schema_path.is_empty() && r.rule.contains("self.spec.config"))
+        .expect("the immutability rule");
+    let err = root.error.as_deref().expect("refused");
+    assert!(
+        err.starts_with("compilation failed: ERROR: <input>:1:4: undefined field 'config'\n | has(self.spec.config)"),
+        "{err}"
+    );
+
+    let errors = validate_crd(&crd, None);
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].properties[config].x-kubernetes-validations",
+            "spec.validation.openAPIV3Schema.x-kubernetes-validations[5].rule",
+        ]
+    );
+    assert_eq!(errors[0].kind, FieldErrorKind::Internal);
+    assert_eq!(errors[1].kind, FieldErrorKind::Invalid);
+    assert!(
+        errors[1]
+            .message
+            .contains("Invalid value: apiextensions.ValidationRule{Rule:\"has(self.spec.config)")
+    );
+    let status = invalid_status(
+        "CustomResourceDefinition",
+        "apiextensions.k8s.io",
+        "kafkatopics.kafka.hdinsight.dev",
+        &errors,
+    );
+    assert_eq!(status["code"], 422);
+    assert_eq!(status["details"]["causes"][0]["reason"], "InternalError");
+}
+
+// A typed value schema makes the map visible: the same rules compile.
+#[test]
+fn typed_config_values_make_the_rules_compile() {
+    let mut crd = yaml(include_str!("data/kafkatopics-with-untyped-config.yaml"));
+    let values = crd
+        .pointer_mut("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/config/additionalProperties")
+        .expect("config values");
+    *values = json!({"x-kubernetes-int-or-string": true});
+    assert_eq!(validate_crd(&crd, None), vec![]);
+    for r in compile_rules(schema_of(&crd)) {
+        assert_eq!(r.error, None, "{r:?}");
+    }
+}
+
+// apiextensions-apiserver validation.go: "estimated rule cost exceeds budget"; the O(n^2) loop
+// over an unbounded list from compilation_test.go TestCostEstimation.
+#[test]
+fn rules_over_budget_are_refused() {
+    let schema = spec_schema(json!({
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": {"type": "string"}}},
+        "x-kubernetes-validations": [{"rule": "self.items.all(x, self.items.all(y, x == y))"}],
+    }));
+    let errors = validate_crd(&crd_with(schema), None);
+    let per_rule = errors
+        .iter()
+        .find(|e| e.field == "spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule")
+        .expect("per-rule cost error");
+    assert_eq!(per_rule.kind, FieldErrorKind::Forbidden);
+    assert_eq!(
+        per_rule.detail,
+        "estimated rule cost exceeds budget by factor of more than 100x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)"
+    );
+    // The total over the schema is reported too, with the rule that contributed.
+    assert!(errors.iter().any(|e| e.field == "spec.validation.openAPIV3Schema"
+        && e.detail.starts_with("x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget")));
+    assert!(errors.iter().any(|e| e.detail
+        == "contributed to estimated rule cost total exceeding cost limit for entire OpenAPIv3 schema"));
+
+    // Bounded, the same rule is cheap.
+    let schema = spec_schema(json!({
+        "type": "object",
+        "properties": {"items": {"type": "array", "maxItems": 10, "items": {"type": "string", "maxLength": 10}}},
+        "x-kubernetes-validations": [{"rule": "self.items.all(x, self.items.all(y, x == y))"}],
+    }));
+    assert_eq!(validate_crd(&crd_with(schema), None), vec![]);
+}
+
+// Cardinality multiplies through lists and maps (cel_validation.go childContext,
+// extractMaxElements); unbounded nodes use the server's estimate from the minimum size.
+#[test]
+fn cardinality_follows_the_bounds_above_a_rule() {
+    let schema = spec_schema(json!({
+        "type": "object",
+        "properties": {
+            "bounded": {"type": "array", "maxItems": 4, "items": {"type": "object",
+                "properties": {"m": {"type": "object", "maxProperties": 3,
+                    "additionalProperties": {"type": "string", "maxLength": 5,
+                        "x-kubernetes-validations": [{"rule": "self != 'x'"}]}}}}},
+            "unbounded": {"type": "array", "items": {"type": "string", "maxLength": 5,
+                "x-kubernetes-validations": [{"rule": "self != 'x'"}]}},
+        },
+    }));
+    let reports = compile_rules(&schema);
+    let bounded = reports
+        .iter()
+        .find(|r| {
+            r.schema_path
+                == "properties[spec].properties[bounded].items.properties[m].additionalProperties"
+        })
+        .expect("bounded rule");
+    assert_eq!(bounded.max_cardinality, Some(12));
+    let unbounded = reports
+        .iter()
+        .find(|r| r.schema_path == "properties[spec].properties[unbounded].items")
+        .expect("unbounded rule");
+    assert_eq!(unbounded.max_cardinality, None);
+}
+
+// apiextensions-apiserver pkg/apiserver/schema/cel/validation_test.go: fields of embedded
+// resources and metadata beyond name and generateName are not visible.
+#[test]
+fn only_name_and_generate_name_of_metadata_are_visible() {
+    let schema = json!({
+        "type": "object",
+        "x-kubernetes-validations": [
+            {"rule": "self.metadata.name.startsWith('a')"},
+            {"rule": "has(self.metadata.namespace)"},
+            {"rule": "self.kind == 'Widget' && self.apiVersion != ''"},
+        ],
+    });
+    let reports = compile_rules(&schema);
+    assert_eq!(reports[0].error, None);
+    assert!(
+        reports[1]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("undefined field 'namespace'")),
+        "{:?}",
+        reports[1]
+    );
+    assert_eq!(reports[2].error, None);
+}
+
+// validation_test.go "escaping": property names are escaped, names that cannot be are hidden.
+#[test]
+fn property_names_are_escaped() {
+    let schema = spec_schema(json!({
+        "type": "object",
+        "properties": {
+            "retention.ms": {"type": "integer"},
+            "max-size": {"type": "integer"},
+            "namespace": {"type": "string"},
+            "a@b": {"type": "string"},
+        },
+        "x-kubernetes-validations": [
+            {"rule": "self.retention__dot__ms > 0 && self.max__dash__size > 0"},
+            {"rule": "self.__namespace__ != ''"},
+            {"rule": "has(self.a@b)"},
+        ],
+    }));
+    let reports = compile_rules(&schema);
+    assert_eq!(reports[0].error, None);
+    assert_eq!(reports[1].error, None);
+    assert!(reports[2].error.is_some());
+}
+
+// pkg/apiserver/schema/validation.go ValidateStructural and validation.go
+// ValidateCustomResourceDefinitionOpenAPISchema.
+#[test]
+fn non_structural_schemas_are_refused() {
+    let errors = validate_crd(
+        &crd_with(spec_schema(
+            json!({"type": "object", "properties": {"x": {"description": "no type"}}}),
+        )),
+        None,
+    );
+    assert_eq!(
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].properties[x].type: Required value: must not be empty for specified object fields"
+        ]
+    );
+
+    let errors = validate_crd(
+        &crd_with(spec_schema(
+            json!({"type": "array", "uniqueItems": true, "items": {"type": "string"}}),
+        )),
+        None,
+    );
+    assert_eq!(
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].uniqueItems: Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic"
+        ]
+    );
+
+    let errors = validate_crd(
+        &crd_with(spec_schema(json!({"type": "object",
+            "properties": {"a": {"type": "string"}},
+            "additionalProperties": {"type": "string"}}))),
+        None,
+    );
+    assert_eq!(
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive"
+        ]
+    );
+
+    let errors = validate_crd(
+        &crd_with(
+            json!({"type": "object", "properties": {"metadata": {"type": "object",
+            "properties": {"labels": {"type": "object"}}}}}),
+        ),
+        None,
+    );
+    assert_eq!(
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[metadata]: Forbidden: must not specify anything other than name and generateName, but metadata is implicitly specified"
+        ]
+    );
+
+    let errors = validate_crd(
+        &crd_with(spec_schema(
+            json!({"type": "array", "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+            "items": {"type": "object", "properties": {"name": {"type": "string", "nullable": true}}}}),
+        )),
+        None,
+    );
+    assert_eq!(
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].items.properties[name].default: Required value: this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property",
+            "spec.validation.openAPIV3Schema.properties[spec].items.properties[name].nullable: Forbidden: this property is in x-kubernetes-list-map-keys, so it cannot be nullable",
+        ]
+    );
+}
+
+// validation.go: "oldSelf cannot be used on the uncorrelatable portion of the schema".
+#[test]
+fn transition_rules_need_a_correlatable_place() {
+    let schema = spec_schema(
+        json!({"type": "array", "maxItems": 10, "items": {"type": "string",
+        "maxLength": 10, "x-kubernetes-validations": [{"rule": "self == oldSelf"}]}}),
+    );
+    let errors = validate_crd(&crd_with(schema), None);
+    assert_eq!(
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].items.x-kubernetes-validations[0].rule: Invalid value: \"self == oldSelf\": oldSelf cannot be used on the uncorrelatable portion of the schema within spec.validation.openAPIV3Schema.properties[spec]"
+        ]
+    );
+}
+
+// validation.go suppressExpressionCostForUnchangedSchema: an update that leaves a version's
+// schema alone is not refused for a per-rule cost the stored CRD already had.
+#[test]
+fn unchanged_schemas_keep_their_per_rule_costs_on_update() {
+    let schema = spec_schema(json!({
+        "type": "object",
+        "properties": {"items": {"type": "array", "maxItems": 1000, "items": {"type": "string", "maxLength": 100}}},
+        "x-kubernetes-validations": [{"rule": "self.items.all(x, self.items.all(y, x == y))"}],
+    }));
+    let crd = crd_with(schema);
+    let created = validate_crd(&crd, None);
+    assert!(
+        created
+            .iter()
+            .any(|e| e.detail.starts_with("estimated rule cost exceeds budget")),
+        "{created:?}"
+    );
+    let mut updated = crd.clone();
+    updated["metadata"]["labels"] = json!({"touched": "yes"});
+    let errors = validate_crd(&updated, Some(&crd));
+    assert!(
+        !errors
+            .iter()
+            .any(|e| e.detail.starts_with("estimated rule cost exceeds budget")),
+        "{errors:?}"
+    );
+}
+
+// cel-go interpreter/runtimecost.go cancels an evaluation past the per-call limit
+// (celconfig.PerCallLimit = 1,000,000) and apiextensions-apiserver
+// pkg/apiserver/schema/cel/validation.go reports it and runs no further rules.
+#[test]
+fn evaluations_past_the_per_call_limit_are_cancelled() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object",
+            "properties": {"items": {"type": "array", "items": {"type": "string"}}},
+            "x-kubernetes-validations": [
+                {"rule": "self.items.all(x, self.items.exists_one(y, x == y))"},
+                {"rule": "size(self.items) < 1", "message": "never reached when cancelled"},
+            ]}},
+    });
+    let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
+    let object = |n: usize| {
+        let items: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+            "spec": {"items": items}})
+    };
+    // Small lists evaluate (and fail only the second rule).
+    let errors = compiled
+        .admit(&mut object(20), None)
+        .expect_err("second rule fails");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].detail, "never reached when cancelled");
+    // A list whose pairwise comparison costs millions is cancelled.
+    let errors = compiled
+        .admit(&mut object(1000), None)
+        .expect_err("cancelled");
+    assert_eq!(
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec: Invalid value: \"object\": 'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: self.items.all(x, self.items.exists_one(y, x == y))"
+        ]
+    );
+}
+
+// apiextensions-apiserver pkg/apiserver/schema/defaulting/validation.go: defaults are pruned and
+// valid against their schema; validation.go forbids defaults in top-level metadata.
+#[test]
+fn defaults_must_be_valid_and_pruned() {
+    let schema = spec_schema(json!({"type": "object", "properties": {
+        "replicas": {"type": "integer", "default": "three"},
+        "limits": {"type": "object", "properties": {"cpu": {"type": "string"}},
+            "default": {"cpu": "1", "memory": "1Gi"}},
+        "mode": {"type": "string", "enum": ["a", "b"], "default": "a"},
+    }}));
+    let errors = validate_crd(&crd_with(schema), None);
+    assert_eq!(
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].properties[limits].default: Invalid value: map[string]interface {}{\"cpu\":\"1\", \"memory\":\"1Gi\"}: must not have unknown fields",
+            "spec.validation.openAPIV3Schema.properties[spec].properties[replicas].default: Invalid value: \"string\": spec.validation.openAPIV3Schema.properties[spec].properties[replicas].default in body must be of type integer: \"string\"",
+        ]
+    );
+
+    let schema = json!({"type": "object", "properties": {
+        "metadata": {"type": "object", "default": {"name": "x"}}}});
+    let errors = validate_crd(&crd_with(schema), None);
+    assert!(
+        errors.iter().any(|e| e.message
+            == "spec.validation.openAPIV3Schema.properties[metadata].default: Forbidden: must not be set in top-level metadata"),
+        "{errors:?}"
+    );
+}
+
+// Since 1.32 `self.namespace` reads the field the server also exposes as `__namespace__`
+// (apiserver pkg/cel/types.go FindStructFieldType); both spellings evaluate alike.
+#[test]
+fn reserved_word_fields_evaluate_under_both_names() {
+    let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+    "properties": {"namespace": {"type": "string"}},
+    "x-kubernetes-validations": [
+        {"rule": "self.namespace == 'a'", "message": "plain"},
+        {"rule": "self.__namespace__ == 'a'", "message": "escaped"},
+    ]}}});
+    assert_eq!(
+        compile_rules(&schema)
+            .iter()
+            .filter(|r| r.error.is_some())
+            .count(),
+        0
+    );
+    let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
+    let object = |ns: &str| {
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+            "spec": {"namespace": ns}})
+    };
+    compiled
+        .admit(&mut object("a"), None)
+        .expect("both rules pass");
+    let errors = compiled
+        .admit(&mut object("b"), None)
+        .expect_err("both rules fail");
+    assert_eq!(
+        errors.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>(),
+        vec!["plain", "escaped"]
+    );
+}

@@ -1,0 +1,509 @@
+//! Type checking of rules against the declarations of the structural schema, with the outcomes
+//! kube-apiserver's own tests expect: apiextensions-apiserver
+//! `pkg/apiserver/schema/cel/validation_test.go` (`TestValidationExpressions`: the `valid` rules
+//! compile, the `errors` rules fail to compile with the quoted text).
+
+use kube_admission::compile_rules;
+use serde_json::{Value, json};
+
+fn obj(props: Value) -> Value {
+    json!({"type": "object", "properties": props})
+}
+
+/// Compiles `rule` on the root of `schema`; `Ok` or the error detail.
+fn compile(schema: &Value, rule: &str) -> Result<(), String> {
+    let mut s = schema.clone();
+    s["x-kubernetes-validations"] = json!([{"rule": rule}]);
+    let reports = compile_rules(&s);
+    match reports.as_slice() {
+        [r] => match &r.error {
+            None => Ok(()),
+            Some(e) => Err(e.clone()),
+        },
+        other => Err(format!("expected one rule, got {other:?}")),
+    }
+}
+
+fn check(schema: &Value, valid: &[&str], errors: &[(&str, &str)]) {
+    let mut failures = Vec::new();
+    for rule in valid {
+        if let Err(e) = compile(schema, rule) {
+            failures.push(format!("{rule}: expected to compile, got {e}"));
+        }
+    }
+    for (rule, want) in errors {
+        match compile(schema, rule) {
+            Ok(()) => failures.push(format!("{rule}: expected an error containing {want:?}")),
+            Err(e) if !e.contains(want) => failures.push(format!("{rule}: {e:?} lacks {want:?}")),
+            Err(_) => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn lists() {
+    let list = json!({"type": "array", "items": {"type": "integer"}});
+    check(
+        &obj(json!({"val1": list, "val2": list})),
+        &[
+            "self.val1 == self.val2",
+            "1 in self.val1",
+            "self.val2[0] in self.val1",
+            "!(0 in self.val1)",
+            "self.val1 + self.val2 == [1, 2, 3, 1, 2, 3]",
+            "self.val1 + [4, 5] == [1, 2, 3, 4, 5]",
+        ],
+        &[(
+            "[1, 'a', false].filter(x, string(x) == 'a')",
+            "compilation failed: ERROR: <input>:1:5: expected type 'int' but found 'string'",
+        )],
+    );
+}
+
+#[test]
+fn maps() {
+    let map = json!({"type": "object", "additionalProperties": {"type": "string"}});
+    check(
+        &obj(json!({"val1": map, "val2": map})),
+        &[
+            "self.val1 == self.val2",
+            "'k1' in self.val1",
+            "!('k3' in self.val1)",
+            "self.val1 == {'k1': 'a', 'k2': 'b'}",
+        ],
+        &[(
+            "{'k1': 'a', 'k2': 1, 'k2': false}",
+            "expected type 'string' but found 'int'",
+        )],
+    );
+}
+
+#[test]
+fn objects_and_list_maps() {
+    let item = json!({"type": "object", "required": ["k"],
+        "properties": {"k": {"type": "string"}, "v": {"type": "string"}}});
+    let list_map = json!({"type": "array", "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["k"], "items": item});
+    check(
+        &obj(json!({"objs": {"type": "array", "items": list_map}})),
+        &[
+            "self.objs[0] == self.objs[1]",
+            "self.objs[0] + self.objs[2] == self.objs[2]",
+            "self.objs[0] == [self.objs[0][0], self.objs[0][1]]",
+            "size(self.objs[0] + [self.objs[3][0]]) == 3",
+        ],
+        &[(
+            "self.objs[0] == {'k': 'a', 'v': '1'}",
+            "no matching overload for '_==_'",
+        )],
+    );
+    let o = json!({"type": "object", "properties": {"f1": {"type": "string"}, "f2": {"type": "string"}}});
+    check(
+        &obj(json!({"objs": {"type": "array", "items": o}})),
+        &["self.objs[0] == self.objs[1]"],
+        &[(
+            "self.objs[0] == {'f1': 'a', 'f2': 'b'}",
+            "found no matching overload for '_==_'",
+        )],
+    );
+}
+
+#[test]
+fn object_access() {
+    let schema = obj(json!({
+        "a": {"type": "object", "properties": {"b": {"type": "integer"}, "c": {"type": "integer"},
+            "d": {"type": "integer", "nullable": true}}},
+        "a1": {"type": "object", "properties": {
+            "b1": {"type": "object", "properties": {"c1": {"type": "integer"}}},
+            "d2": {"type": "object", "properties": {"e2": {"type": "integer"}}}}},
+    }));
+    check(
+        &schema,
+        &[
+            "has(self.a.b)",
+            "!has(self.a.c)",
+            "!has(self.a.d)",
+            "has(self.a1.b1.c1)",
+            "!(has(self.a1.d2) && has(self.a1.d2.e2))",
+            "!has(self.a1.d2)",
+            "has(self.a1.d2.e2)",
+        ],
+        &[
+            ("has(self.a.z)", "undefined field 'z'"),
+            ("self.a['b'] == 1", "no matching overload for '_[_]'"),
+        ],
+    );
+}
+
+#[test]
+fn map_access() {
+    let schema =
+        obj(json!({"val": {"type": "object", "additionalProperties": {"type": "integer"}}}));
+    check(
+        &schema,
+        &[
+            "!('a' in self.val)",
+            "'b' in self.val",
+            "!has(self.val.a)",
+            "has(self.val.b)",
+            "self.val.b == 1",
+            "self.val['b'] == 1",
+            "self.val.all(k, self.val[k] > 0)",
+            "self.val.exists_one(k, self.val[k] == 2)",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn unknown_and_untyped_fields() {
+    let unknown_obj = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+    let schema = obj(json!({
+        "withUnknown": unknown_obj,
+        "withUnknownList": {"type": "array", "items": unknown_obj},
+        "withUnknownFieldList": {"type": "array", "items": {"type": "object", "properties": {
+            "fieldOfUnknownType": {"x-kubernetes-preserve-unknown-fields": true}}}},
+        "anyvalList": {"type": "array", "items": {"x-kubernetes-preserve-unknown-fields": true}},
+        "anyvalMap": {"type": "object", "additionalProperties": {"x-kubernetes-preserve-unknown-fields": true}},
+        "anyvalField1": {"x-kubernetes-preserve-unknown-fields": true},
+        "anyvalField2": {"x-kubernetes-preserve-unknown-fields": true},
+    }));
+    check(
+        &schema,
+        &[
+            "has(self.withUnknown)",
+            "self.withUnknownList.size() == 5",
+            "self.withUnknownList[0] != self.withUnknownList[1]",
+            "self.withUnknownFieldList[0] != self.withUnknownFieldList[1]",
+        ],
+        &[
+            ("has(self.withUnknown.field1)", "undefined field 'field1'"),
+            ("has(self.anyvalList)", "undefined field 'anyvalList'"),
+            ("has(self.anyvalMap)", "undefined field 'anyvalMap'"),
+            ("has(self.anyvalField1)", "undefined field 'anyvalField1'"),
+            ("has(self.anyvalField2)", "undefined field 'anyvalField2'"),
+        ],
+    );
+}
+
+#[test]
+fn embedded_resources_expose_type_meta_only() {
+    let schema = obj(json!({
+        "embedded": {"type": "object", "x-kubernetes-embedded-resource": true,
+            "x-kubernetes-preserve-unknown-fields": true},
+    }));
+    check(
+        &schema,
+        &[
+            "self.embedded.apiVersion == 'v1'",
+            "self.embedded.kind == 'Pod'",
+            "self.embedded.metadata.name == 'foo'",
+            "self.embedded.metadata.generateName == 'pickItForMe'",
+        ],
+        &[
+            (
+                "has(self.embedded.metadata.namespace)",
+                "undefined field 'namespace'",
+            ),
+            ("has(self.embedded.spec)", "undefined field 'spec'"),
+        ],
+    );
+}
+
+#[test]
+fn null_is_not_a_string() {
+    let schema = obj(json!({
+        "unsetPlainStr": {"type": "string"},
+        "unsetDefaultedStr": {"type": "string", "default": "default value"},
+        "unsetNullableStr": {"type": "string", "nullable": true},
+    }));
+    check(
+        &schema,
+        &[
+            "!has(self.unsetPlainStr)",
+            "self.unsetDefaultedStr == 'default value'",
+        ],
+        &[
+            (
+                "self.unsetPlainStr == null",
+                "no matching overload for '_==_' applied to '(string, null)",
+            ),
+            (
+                "self.unsetDefaultedStr != null",
+                "no matching overload for '_!=_' applied to '(string, null)",
+            ),
+            (
+                "self.unsetNullableStr == null",
+                "no matching overload for '_==_' applied to '(string, null)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn int_or_string_is_dynamic() {
+    let schema = obj(json!({"something": {"x-kubernetes-int-or-string": true}}));
+    check(
+        &schema,
+        &[
+            "type(self.something) == string",
+            "type(self.something) == int ? self.something < 5 : double(self.something.replace('%', '')) < 50.0",
+            "self.something == '25%'",
+        ],
+        // A dyn value is not a bool to the checker (compilation.go "cel expression must
+        // evaluate to a bool").
+        &[("self.something", "cel expression must evaluate to a bool")],
+    );
+}
+
+#[test]
+fn formats_map_to_cel_types() {
+    let schema = obj(json!({
+        "d": {"type": "string", "format": "duration"},
+        "t": {"type": "string", "format": "date-time"},
+        "day": {"type": "string", "format": "date"},
+        "b": {"type": "string", "format": "byte"},
+    }));
+    check(
+        &schema,
+        &[
+            "self.d > duration('1s')",
+            "self.t < timestamp('2030-01-01T00:00:00Z')",
+            "self.day.getFullYear() > 2000",
+            "self.b == b'abc'",
+            "self.t + self.d > self.t",
+        ],
+        &[
+            (
+                "self.d == '1s'",
+                "found no matching overload for '_==_' applied to '(duration, string)'",
+            ),
+            ("self.d > duration('forever')", "invalid duration argument"),
+        ],
+    );
+}
+
+#[test]
+fn kubernetes_libraries_are_declared() {
+    let schema = obj(json!({
+        "s": {"type": "string", "maxLength": 64},
+        "l": {"type": "array", "maxItems": 10, "items": {"type": "integer"}},
+        "names": {"type": "array", "maxItems": 10, "items": {"type": "string", "maxLength": 10}},
+    }));
+    check(
+        &schema,
+        &[
+            "self.s.lowerAscii().upperAscii().trim() != ''",
+            "self.s.split(',').size() < 3 && self.s.substring(1, 2) == 'x' && self.s.charAt(0) == 'a'",
+            "self.s.indexOf('a') >= 0 && self.s.lastIndexOf('a') >= 0",
+            "self.names.join(',') != '' && self.names.join() != ''",
+            "self.l.isSorted() && self.l.sum() > 0 && self.l.min() < self.l.max() && self.l.indexOf(3) == 0",
+            "self.s.find('[0-9]+') != '' && self.s.findAll('x').size() > 0",
+            "isURL(self.s) && url(self.s).getHost() != '' && url(self.s).getQuery().size() == 0",
+            "isIP(self.s) && ip(self.s).family() == 4 && ip.isCanonical(self.s)",
+            "isCIDR(self.s) && cidr(self.s).containsIP('10.0.0.1') && cidr(self.s).prefixLength() < 24",
+            "quantity(self.s).add(1).isGreaterThan(quantity('1')) && quantity(self.s).compareTo(quantity('1Gi')) > 0",
+            "!format.dns1123Label().validate(self.s).hasValue()",
+            "format.named('dns1123Label').value().validate(self.s).orValue([]).size() == 0",
+            "sets.contains(self.names, ['a']) && sets.intersects(self.names, ['b']) && sets.equivalent(self.names, self.names)",
+            "self.s.matches('^a') && self.s.startsWith('a') && self.s.endsWith('z') && self.s.contains('m')",
+            "strings.quote(self.s) != '' && '%s'.format([self.s]) != ''",
+            "optional.of(self.s).hasValue() && optional.none().orValue(self.s) == self.s",
+            "self.names.exists(n, n == 'a') && self.names.map(n, n + '!').all(n, n.endsWith('!'))",
+            "self.l.filter(x, x > 1).size() >= 0 && self.l.map(x, x > 1, x * 2).size() >= 0",
+        ],
+        &[
+            (
+                "self.s.noSuchFunction()",
+                "undeclared reference to 'noSuchFunction' (in container '')",
+            ),
+            (
+                "fakeFunction(self.s)",
+                "undeclared reference to 'fakeFunction'",
+            ),
+            (
+                "self.s.startsWith(1)",
+                "found no matching overload for 'startsWith' applied to 'string.(int)'",
+            ),
+            (
+                "size(1)",
+                "found no matching overload for 'size' applied to '(int)'",
+            ),
+            ("self.s.matches('[')", "invalid matches argument"),
+        ],
+    );
+}
+
+#[test]
+fn syntax_errors_are_reported_by_the_parser() {
+    let schema = obj(json!({"s": {"type": "string"}}));
+    let err = compile(&schema, "self.s ==").expect_err("syntax error");
+    assert!(
+        err.starts_with("compilation failed: ERROR: <input>:1:"),
+        "{err}"
+    );
+    assert!(err.contains("Syntax error"), "{err}");
+}
+
+// cel-go ext/comprehensions.go, in the 1.32 environment (apiserver pkg/cel/environment/base.go
+// ext.TwoVarComprehensions).
+#[test]
+fn two_variable_comprehensions() {
+    let schema = obj(json!({
+        "l": {"type": "array", "maxItems": 10, "items": {"type": "integer"}},
+        "m": {"type": "object", "maxProperties": 10, "additionalProperties": {"type": "string"}},
+    }));
+    check(
+        &schema,
+        &[
+            "self.l.all(i, v, i < 10 && v > 0)",
+            "self.l.exists(i, v, v == i)",
+            "self.l.existsOne(i, v, v == 1) || self.l.exists_one(i, v, v == 2)",
+            "self.m.all(k, v, k != v)",
+            "self.l.transformList(i, v, v * 2).size() == size(self.l)",
+            "self.l.transformList(i, v, v > 0, v * 2).all(x, x > 0)",
+            "self.m.transformMap(k, v, v + '!').all(k, k != '')",
+            "self.m.transformMap(k, v, v != '', size(v)).exists(k, self.m[k] != '')",
+        ],
+        &[
+            (
+                "self.l.all(i, v, v == 'a')",
+                "found no matching overload for '_==_' applied to '(int, string)'",
+            ),
+            (
+                "self.m.all(k, v, v > 1)",
+                "found no matching overload for '_>_' applied to '(string, int)'",
+            ),
+        ],
+    );
+}
+
+fn compile_all(schema: &Value, rules: Value) -> Vec<Result<(), String>> {
+    let mut s = schema.clone();
+    s["x-kubernetes-validations"] = rules;
+    compile_rules(&s)
+        .into_iter()
+        .map(|r| match r.error {
+            None => Ok(()),
+            Some(e) => Err(e),
+        })
+        .collect()
+}
+
+fn assert_outcomes(results: Vec<Result<(), String>>, expected: &[Option<&str>]) {
+    assert_eq!(results.len(), expected.len());
+    for (i, (r, want)) in results.iter().zip(expected).enumerate() {
+        match (r, want) {
+            (Ok(()), None) => {}
+            (Err(e), Some(w)) if e.contains(w) => {}
+            other => panic!("rule {i}: {other:?}"),
+        }
+    }
+}
+
+// compilation_test.go TestCelCompilation "optional primitive transition rule type checking" and
+// "optional complex transition rule type checking": with optionalOldSelf, oldSelf is an optional
+// and selecting through it yields optionals.
+#[test]
+fn optional_old_self_is_an_optional() {
+    let rules = |list: &[&str]| {
+        Value::Array(
+            list.iter()
+                .map(|r| json!({"rule": r, "optionalOldSelf": true}))
+                .collect(),
+        )
+    };
+    assert_outcomes(
+        compile_all(
+            &json!({"type": "integer"}),
+            rules(&[
+                "self >= oldSelf.value()",
+                "self >= oldSelf.orValue(1)",
+                "oldSelf.hasValue() ? self >= oldSelf.value() : true",
+                "self >= oldSelf",
+                "self >= oldSelf.orValue('')",
+            ]),
+        ),
+        &[None, None, None, Some("optional"), Some("orValue")],
+    );
+    let scalars = json!({"i": {"type": "integer"}, "b": {"type": "boolean"}, "s": {"type": "string"},
+        "a": {"type": "array", "items": {"type": "integer"}}});
+    let mut inner = scalars.clone();
+    inner["o"] = json!({"type": "object"});
+    let mut props = scalars;
+    props["o"] = json!({"type": "object", "properties": inner});
+    assert_outcomes(
+        compile_all(
+            &json!({"type": "object", "properties": props}),
+            rules(&[
+                "self.i >= oldSelf.i.value()",
+                "self.s == oldSelf.s.value()",
+                "self.b == oldSelf.b.value()",
+                "self.o == oldSelf.o.value()",
+                "self.o.i >= oldSelf.o.i.value()",
+                "self.o.s == oldSelf.o.s.value()",
+                "self.o.b == oldSelf.o.b.value()",
+                "self.o.o == oldSelf.o.o.value()",
+                "self.o.i >= oldSelf.o.i.orValue(1)",
+                "oldSelf.hasValue() ? self.o.i >= oldSelf.o.i.value() : true",
+                "self.o.i >= oldSelf.o.i",
+                "self.o.i >= oldSelf.o.s.orValue(0)",
+            ]),
+        ),
+        &[
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some("optional"),
+            Some("orValue"),
+        ],
+    );
+}
+
+// compilation_test.go "valid for escaping" / "invalid for escaping": since 1.32 reserved words
+// select their escaped fields too.
+#[test]
+fn reserved_words_select_escaped_fields() {
+    let schema = json!({"type": "object", "properties": {
+        "namespace": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+        "if": {"type": "integer"},
+        "self": {"type": "integer"},
+    }});
+    assert_outcomes(
+        compile_all(
+            &schema,
+            json!([
+                {"rule": "size(self.__namespace__[0]) == 10"},
+                {"rule": "self.__if__ == 10"},
+                {"rule": "self.self == 10"},
+                {"rule": "size(self.namespace[0]) == 10"},
+                {"rule": "self.if == 10"},
+                {"rule": "self == 10"},
+            ]),
+        ),
+        &[
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some("found no matching overload"),
+        ],
+    );
+    // compilation_test.go "invalid checking for number", "expression must evaluate to a bool".
+    assert_outcomes(
+        compile_all(
+            &json!({"type": "number"}),
+            json!([{"rule": "size(self) == 10"}, {"rule": "42"}]),
+        ),
+        &[Some("compilation failed"), Some("must evaluate to a bool")],
+    );
+}
