@@ -150,6 +150,7 @@ pub fn normalize_config(
                 ));
             }
         };
+        super::topic_config::check_entry(key, value)?;
         out.insert(key.clone(), normalized);
     }
     Ok(out)
@@ -161,12 +162,7 @@ fn config_schema(_: &mut SchemaGenerator) -> Schema {
         "description": "Kafka topic configuration applied at creation, e.g. `retention.ms: 604800000` or `cleanup.policy: compact`. Values are integers or strings: write booleans and fractions as strings (\"true\", \"0.5\"). Immutable: the REST proxy can neither change nor read back a topic's configuration.",
         "maxProperties": 100,
         "additionalProperties": { "x-kubernetes-int-or-string": true },
-        "x-kubernetes-validations": [
-            {
-                "rule": "self.all(k, k.matches('^[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}$'))",
-                "message": "config keys are Kafka configuration names such as retention.ms"
-            }
-        ]
+        "x-kubernetes-validations": super::topic_config::cel_rules()
     })
 }
 
