@@ -528,3 +528,23 @@ fn proxy_endpoint_must_be_https_unless_allowed() {
     );
     assert!(f.iter().any(|m| m.contains("/.default")), "{f:?}");
 }
+
+#[test]
+fn an_integer_past_its_type_is_refused() {
+    // Kafka reads a long with Long.parseLong: 2^63 is no long. CEL's int() fails on it, so the
+    // rule fails its evaluation instead of passing on the regex; the evaluation error quotes the
+    // rule's message (apiserver validation.go: "%v evaluating rule: %v", ruleErrorString).
+    for (key, range) in [
+        ("flush.ms", "0 to 9223372036854775807"),
+        ("retention.ms", "-1 to 9223372036854775807"),
+        ("segment.bytes", "14 to 2147483647"),
+    ] {
+        let f = config_failures(json!({ key: "9999999999999999999" }));
+        assert_eq!(f.len(), 1, "{key}: {f:?}");
+        assert!(
+            f[0].starts_with("spec.config: Invalid value: \"object\": ")
+                && f[0].ends_with(&format!("spec.config.{key}: must be an integer from {range}")),
+            "{f:?}"
+        );
+    }
+}

@@ -1487,6 +1487,20 @@ mod tests {
                 .unwrap_or_default()
                 .starts_with("spec.config.retention.ms")
         );
+        // Config outside Kafka's topic-level table (docs/topic-config.md): an unknown name or
+        // a value no supported version accepts.
+        let t = topic(json!({"config": {"retention.msec": 1000}}), None);
+        assert!(
+            validate(&t)
+                .err()
+                .unwrap_or_default()
+                .starts_with("spec.config.retention.msec: not a topic-level config")
+        );
+        let t = topic(json!({"config": {"cleanup.policy": "compact,purge"}}), None);
+        assert_eq!(
+            validate(&t).err().as_deref(),
+            Some("spec.config.cleanup.policy: must be a comma-separated list of compact, delete")
+        );
         let t = topic(json!({"topicName": "a b"}), None);
         assert!(
             validate(&t)

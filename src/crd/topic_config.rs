@@ -8,10 +8,10 @@
 //! `BrokerCompressionCodec.brokerCompressionOptions` (`kafka/message/CompressionCodec.scala`),
 //! `ApiVersion.apply` and its versions (`kafka/api/ApiVersion.scala`) and
 //! `ThrottledReplicaListValidator` (`kafka/server/ConfigHandler.scala`) at the same tags; the
-//! same definitions are rendered as "Topic-Level Configs" on kafka.apache.org/21, /24 and /32
-//! documentation. Left out: broker-only settings, and the three internal tiered-storage keys of
+//! same definitions are rendered as "Topic-Level Configs" on kafka.apache.org/21/configuration,
+//! /24/configuration and /32/configuration. Left out: broker-only settings, and the three internal tiered-storage keys of
 //! 3.2 (`remote.storage.enable`, `local.retention.ms`, `local.retention.bytes`, `defineInternal`,
-//! undocumented and unusable before 3.6).
+//! left out of 3.2's documentation).
 
 use std::collections::BTreeMap;
 
@@ -337,16 +337,11 @@ impl TopicConfigDef {
             ConfigType::Long { min } | ConfigType::Int { min } => {
                 let int = matches!(self.kind, ConfigType::Int { .. });
                 let digits = if int { 10 } else { 19 };
-                let mut c = match min {
-                    // A bound of 0 or more: no sign at all, and int() only for a bound above 0.
-                    Some(m) if m >= 0 => format!("{v}.matches('^[0-9]{{1,{digits}}}$')"),
-                    _ => format!("{v}.matches('^-?[0-9]{{1,{digits}}}$')"),
-                };
-                match min {
-                    Some(m) if m != 0 => c.push_str(&format!(" && int({v}) >= {m}")),
-                    None if int => c.push_str(&format!(" && int({v}) >= {}", i32::MIN)),
-                    _ => {}
-                }
+                // int() runs for every value: a value past the type's range then fails its
+                // evaluation instead of passing on the regex alone.
+                let sign = if min.is_some_and(|m| m >= 0) { "" } else { "-?" };
+                let lo = min.unwrap_or(if int { i64::from(i32::MIN) } else { i64::MIN });
+                let mut c = format!("{v}.matches('^{sign}[0-9]{{1,{digits}}}$') && int({v}) >= {lo}");
                 if int {
                     c.push_str(&format!(" && int({v}) <= {}", i32::MAX));
                 }
@@ -435,7 +430,7 @@ pub fn markdown() -> String {
 The table below is what admission (the CRD's CEL rules) and the operator check before a topic is created. \
 A name any of the three versions knows is accepted at admission, since the CRD cannot know the cluster's version; \
 a name the cluster's own version does not know (for example `max.compaction.lag.ms` on HDInsight 4.0) is refused by the cluster when the topic is created, \
-and the KafkaTopic then reports `Stalled` with the cluster's words. Configuration is immutable: fixing it means deleting and re-applying the KafkaTopic.\n\n",
+and the KafkaTopic then reports `Stalled` `CreateRejected` with the proxy's answer. Configuration is immutable: fixing it means deleting and re-applying the KafkaTopic.\n\n",
         versions_phrase()
     ));
     out.push_str("Values are integers or strings (`x-kubernetes-int-or-string`): write booleans and fractions as strings, e.g. `preallocate: \"true\"`, `min.cleanable.dirty.ratio: \"0.5\"`.\n\n");
@@ -451,16 +446,16 @@ and the KafkaTopic then reports `Stalled` with the cluster's words. Configuratio
     }
     out.push_str("\n## Where admission and Kafka differ\n\n");
     out.push_str("- Booleans: Kafka also accepts other letter cases (`TRUE`); admission asks for `true` or `false`.\n");
-    out.push_str("- `retention.ms`: Kafka 2.1 accepts any negative value and reads it as -1; admission asks for -1 or more, as 2.4 and 3.2 do.\n");
-    out.push_str("- A long beyond 9223372036854775807 fails admission with a CEL evaluation error rather than the rule's message.\n");
+    out.push_str("- `retention.ms`: Kafka 2.1 accepts any negative value (no time limit); admission asks for -1 or more, as 2.4 and 3.2 do.\n");
+    out.push_str("- An integer beyond its type's range (2147483647 for int, 9223372036854775807 for long) fails admission with a CEL evaluation error (`Error executing function 'int'`) followed by the rule's message.\n");
     out.push_str("- `message.format.version`: admission checks the form (`2.4`, `2.4-IV1`, `2.4.1`); the operator checks the exact names of each release's `ApiVersion` (an `-IV` suffix the release does not have is refused before creation).\n");
     out.push_str("- `leader/follower.replication.throttled.replicas`: Kafka tolerates empty items in the list (`1:2,,3:4`); admission does not.\n");
     out.push_str("\n## Sources\n\n");
     out.push_str("Apache Kafka's `LogConfig.configDef` (`core/src/main/scala/kafka/log/LogConfig.scala`) at the tags 2.1.1, 2.4.1 and 3.2.3, \
 with `BrokerCompressionCodec` (`kafka/message/CompressionCodec.scala`), `ApiVersion` (`kafka/api/ApiVersion.scala`) and \
 `ThrottledReplicaListValidator` (`kafka/server/ConfigHandler.scala`) at the same tags; rendered as \"Topic-Level Configs\" in \
-<https://kafka.apache.org/21/documentation.html#topicconfigs>, <https://kafka.apache.org/24/documentation.html#topicconfigs> and \
-<https://kafka.apache.org/32/documentation.html#topicconfigs>. The three internal tiered-storage keys 3.2 defines \
+<https://kafka.apache.org/21/configuration>, <https://kafka.apache.org/24/configuration> and \
+<https://kafka.apache.org/32/configuration>. The three internal tiered-storage keys 3.2 defines \
 (`remote.storage.enable`, `local.retention.ms`, `local.retention.bytes`) are left out: they are undocumented in 3.2.\n");
     out
 }
