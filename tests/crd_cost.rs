@@ -15,15 +15,24 @@ use serde_json::Value;
 
 fn crds() -> Vec<(&'static str, Value)> {
     vec![
-        ("KafkaTopic", serde_json::to_value(KafkaTopic::crd()).unwrap()),
-        ("KafkaRestProxy", serde_json::to_value(KafkaRestProxy::crd()).unwrap()),
+        (
+            "KafkaTopic",
+            serde_json::to_value(KafkaTopic::crd()).unwrap(),
+        ),
+        (
+            "KafkaRestProxy",
+            serde_json::to_value(KafkaRestProxy::crd()).unwrap(),
+        ),
     ]
 }
 
 #[test]
 fn the_crds_pass_the_api_servers_crd_validation() {
     for (kind, crd) in crds() {
-        let errors: Vec<String> = validate_crd(&crd, None).iter().map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validate_crd(&crd, None)
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{kind}: {errors:#?}");
     }
 }
@@ -36,11 +45,18 @@ fn every_rule_compiles_within_the_cost_budget() {
         assert!(!reports.is_empty(), "{kind} has rules");
         let mut total: u64 = 0;
         for r in &reports {
-            assert_eq!(r.error, None, "{kind} {} rule {}: {}", r.schema_path, r.index, r.rule);
+            assert_eq!(
+                r.error, None,
+                "{kind} {} rule {}: {}",
+                r.schema_path, r.index, r.rule
+            );
             let cost = r.max_cost.unwrap_or(u64::MAX);
             let cardinality = r.max_cardinality.unwrap_or(u64::MAX);
             let scaled = cost.saturating_mul(cardinality);
-            eprintln!("{kind} {}[{}]: cost {cost} x {cardinality}", r.schema_path, r.index);
+            eprintln!(
+                "{kind} {}[{}]: cost {cost} x {cardinality}",
+                r.schema_path, r.index
+            );
             assert!(
                 scaled <= STATIC_ESTIMATED_COST_LIMIT,
                 "{kind} {} rule {} costs {cost} x cardinality {cardinality}: {}",

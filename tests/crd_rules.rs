@@ -121,22 +121,82 @@ fn config_values_are_checked_by_type_range_and_enum() {
     let replicas = "\"*\" or a comma-separated list of partition:broker pairs".to_string();
     let cases: Vec<(&str, Value, Value, String)> = vec![
         ("retention.ms", json!(-1), json!(-2), long_from("-1")),
-        ("retention.ms", json!("604800000"), json!("7d"), long_from("-1")),
-        ("retention.bytes", json!(-1), json!("1GB"), long_from("-9223372036854775808")),
+        (
+            "retention.ms",
+            json!("604800000"),
+            json!("7d"),
+            long_from("-1"),
+        ),
+        (
+            "retention.bytes",
+            json!(-1),
+            json!("1GB"),
+            long_from("-9223372036854775808"),
+        ),
         ("segment.bytes", json!(1048576), json!(13), int_from("14")),
-        ("max.message.bytes", json!("2147483647"), json!("2147483648"), int_from("0")),
+        (
+            "max.message.bytes",
+            json!("2147483647"),
+            json!("2147483648"),
+            int_from("0"),
+        ),
         ("min.insync.replicas", json!("2"), json!(0), int_from("1")),
-        ("min.cleanable.dirty.ratio", json!("0.5"), json!("1.01"), "a number from 0 to 1, e.g. \"0.5\"".into()),
-        ("unclean.leader.election.enable", json!("true"), json!("yes"), bool_words.clone()),
+        (
+            "min.cleanable.dirty.ratio",
+            json!("0.5"),
+            json!("1.01"),
+            "a number from 0 to 1, e.g. \"0.5\"".into(),
+        ),
+        (
+            "unclean.leader.election.enable",
+            json!("true"),
+            json!("yes"),
+            bool_words.clone(),
+        ),
         ("preallocate", json!("false"), json!(1), bool_words),
-        ("cleanup.policy", json!("compact,delete"), json!("compact,purge"), policy.clone()),
+        (
+            "cleanup.policy",
+            json!("compact,delete"),
+            json!("compact,purge"),
+            policy.clone(),
+        ),
         ("cleanup.policy", json!("delete"), json!(""), policy),
-        ("compression.type", json!("zstd"), json!("brotli"), "one of uncompressed, zstd, lz4, snappy, gzip, producer".into()),
-        ("message.timestamp.type", json!("LogAppendTime"), json!("logappendtime"), "one of CreateTime, LogAppendTime".into()),
-        ("message.format.version", json!("2.4-IV1"), json!("4.0"), "a Kafka version the cluster knows, e.g. 2.1, 2.4-IV1, 3.2".into()),
-        ("leader.replication.throttled.replicas", json!("0:101, 1:102"), json!("0-101"), replicas.clone()),
-        ("follower.replication.throttled.replicas", json!("*"), json!("all"), replicas),
-        ("max.compaction.lag.ms", json!("9223372036854775807"), json!(0), long_from("1")),
+        (
+            "compression.type",
+            json!("zstd"),
+            json!("brotli"),
+            "one of uncompressed, zstd, lz4, snappy, gzip, producer".into(),
+        ),
+        (
+            "message.timestamp.type",
+            json!("LogAppendTime"),
+            json!("logappendtime"),
+            "one of CreateTime, LogAppendTime".into(),
+        ),
+        (
+            "message.format.version",
+            json!("2.4-IV1"),
+            json!("4.0"),
+            "a Kafka version the cluster knows, e.g. 2.1, 2.4-IV1, 3.2".into(),
+        ),
+        (
+            "leader.replication.throttled.replicas",
+            json!("0:101, 1:102"),
+            json!("0-101"),
+            replicas.clone(),
+        ),
+        (
+            "follower.replication.throttled.replicas",
+            json!("*"),
+            json!("all"),
+            replicas,
+        ),
+        (
+            "max.compaction.lag.ms",
+            json!("9223372036854775807"),
+            json!(0),
+            long_from("1"),
+        ),
     ];
     for (key, good, bad, allowed) in cases {
         assert_eq!(
@@ -543,7 +603,9 @@ fn an_integer_past_its_type_is_refused() {
         assert_eq!(f.len(), 1, "{key}: {f:?}");
         assert!(
             f[0].starts_with("spec.config: Invalid value: \"object\": ")
-                && f[0].ends_with(&format!("spec.config.{key}: must be an integer from {range}")),
+                && f[0].ends_with(&format!(
+                    "spec.config.{key}: must be an integer from {range}"
+                )),
             "{f:?}"
         );
     }

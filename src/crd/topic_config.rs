@@ -100,11 +100,31 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     // atLeast(-1) since 2.4 (2.1 had no validator but read every negative value as -1).
     def("retention.ms", ConfigType::Long { min: Some(-1) }, ALL),
     def("max.message.bytes", ConfigType::Int { min: Some(0) }, ALL),
-    def("index.interval.bytes", ConfigType::Int { min: Some(0) }, ALL),
-    def("delete.retention.ms", ConfigType::Long { min: Some(0) }, ALL),
-    def("min.compaction.lag.ms", ConfigType::Long { min: Some(0) }, ALL),
-    def("max.compaction.lag.ms", ConfigType::Long { min: Some(1) }, SINCE_2_4),
-    def("file.delete.delay.ms", ConfigType::Long { min: Some(0) }, ALL),
+    def(
+        "index.interval.bytes",
+        ConfigType::Int { min: Some(0) },
+        ALL,
+    ),
+    def(
+        "delete.retention.ms",
+        ConfigType::Long { min: Some(0) },
+        ALL,
+    ),
+    def(
+        "min.compaction.lag.ms",
+        ConfigType::Long { min: Some(0) },
+        ALL,
+    ),
+    def(
+        "max.compaction.lag.ms",
+        ConfigType::Long { min: Some(1) },
+        SINCE_2_4,
+    ),
+    def(
+        "file.delete.delay.ms",
+        ConfigType::Long { min: Some(0) },
+        ALL,
+    ),
     def(
         "min.cleanable.dirty.ratio",
         ConfigType::Double { min: 0.0, max: 1.0 },
@@ -119,7 +139,11 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     def("min.insync.replicas", ConfigType::Int { min: Some(1) }, ALL),
     def("compression.type", ConfigType::Enum(COMPRESSION_TYPES), ALL),
     def("preallocate", ConfigType::Boolean, ALL),
-    def("message.format.version", ConfigType::MessageFormatVersion, ALL),
+    def(
+        "message.format.version",
+        ConfigType::MessageFormatVersion,
+        ALL,
+    ),
     def(
         "message.timestamp.type",
         ConfigType::Enum(&["CreateTime", "LogAppendTime"]),
@@ -253,14 +277,30 @@ impl TopicConfigDef {
 
     /// What is allowed, in words; admission's messages and the docs use it.
     pub fn allowed(&self) -> String {
-        let max = |bits: u32| if bits == 64 { i64::MAX } else { i64::from(i32::MAX) };
+        let max = |bits: u32| {
+            if bits == 64 {
+                i64::MAX
+            } else {
+                i64::from(i32::MAX)
+            }
+        };
         match self.kind {
             ConfigType::Long { min } | ConfigType::Int { min } => {
-                let bits = if matches!(self.kind, ConfigType::Long { .. }) { 64 } else { 32 };
-                let lo = min.unwrap_or(if bits == 64 { i64::MIN } else { i64::from(i32::MIN) });
+                let bits = if matches!(self.kind, ConfigType::Long { .. }) {
+                    64
+                } else {
+                    32
+                };
+                let lo = min.unwrap_or(if bits == 64 {
+                    i64::MIN
+                } else {
+                    i64::from(i32::MIN)
+                });
                 format!("an integer from {lo} to {}", max(bits))
             }
-            ConfigType::Double { min, max } => format!("a number from {min} to {max}, e.g. \"0.5\""),
+            ConfigType::Double { min, max } => {
+                format!("a number from {min} to {max}, e.g. \"0.5\"")
+            }
             ConfigType::Boolean => "\"true\" or \"false\"".to_string(),
             ConfigType::Enum(values) => format!("one of {}", values.join(", ")),
             ConfigType::List(values) => {
@@ -282,9 +322,7 @@ impl TopicConfigDef {
         let s = text(value).ok_or_else(bad)?;
         let ok = match self.kind {
             ConfigType::Long { min } => {
-                is_integer(&s, 19)
-                    && s.parse::<i64>()
-                        .is_ok_and(|n| min.is_none_or(|m| n >= m))
+                is_integer(&s, 19) && s.parse::<i64>().is_ok_and(|n| min.is_none_or(|m| n >= m))
             }
             ConfigType::Int { min } => {
                 is_integer(&s, 10)
@@ -302,12 +340,14 @@ impl TopicConfigDef {
             ConfigType::ThrottledReplicas => {
                 s.trim_matches(' ') == "*"
                     || s.split(',').all(|pair| {
-                        pair.trim_matches(' ').split_once(':').is_some_and(|(p, b)| {
-                            is_integer(p, 10)
-                                && is_integer(b, 10)
-                                && !p.starts_with('-')
-                                && !b.starts_with('-')
-                        })
+                        pair.trim_matches(' ')
+                            .split_once(':')
+                            .is_some_and(|(p, b)| {
+                                is_integer(p, 10)
+                                    && is_integer(b, 10)
+                                    && !p.starts_with('-')
+                                    && !b.starts_with('-')
+                            })
                     })
             }
             ConfigType::MessageFormatVersion => {
@@ -339,9 +379,14 @@ impl TopicConfigDef {
                 let digits = if int { 10 } else { 19 };
                 // int() runs for every value: a value past the type's range then fails its
                 // evaluation instead of passing on the regex alone.
-                let sign = if min.is_some_and(|m| m >= 0) { "" } else { "-?" };
+                let sign = if min.is_some_and(|m| m >= 0) {
+                    ""
+                } else {
+                    "-?"
+                };
                 let lo = min.unwrap_or(if int { i64::from(i32::MIN) } else { i64::MIN });
-                let mut c = format!("{v}.matches('^{sign}[0-9]{{1,{digits}}}$') && int({v}) >= {lo}");
+                let mut c =
+                    format!("{v}.matches('^{sign}[0-9]{{1,{digits}}}$') && int({v}) >= {lo}");
                 if int {
                     c.push_str(&format!(" && int({v}) <= {}", i32::MAX));
                 }
@@ -512,7 +557,10 @@ mod tests {
         assert!(!message_format_versions(V2_4).contains(&"3.0-IV1"));
         // Throttled replicas: '*' or partition:broker pairs.
         assert!(ok("leader.replication.throttled.replicas", json!("*")));
-        assert!(ok("follower.replication.throttled.replicas", json!("0:1, 1:2")));
+        assert!(ok(
+            "follower.replication.throttled.replicas",
+            json!("0:1, 1:2")
+        ));
         assert!(!ok("follower.replication.throttled.replicas", json!("0-1")));
         // Booleans, as strings or as stored booleans.
         assert!(ok("preallocate", json!("true")) && ok("preallocate", json!(false)));
@@ -528,7 +576,10 @@ mod tests {
             serde_json::from_value(json!({"retention.ms": 1000, "retention.msec": 5}))
                 .unwrap_or_default();
         let err = check_config(&config).err().unwrap_or_default();
-        assert!(err.starts_with("spec.config.retention.msec: not a topic-level config"), "{err}");
+        assert!(
+            err.starts_with("spec.config.retention.msec: not a topic-level config"),
+            "{err}"
+        );
         let config: BTreeMap<String, Value> =
             serde_json::from_value(json!({"min.insync.replicas": "0"})).unwrap_or_default();
         assert_eq!(
@@ -543,7 +594,10 @@ mod tests {
         assert_eq!(rules.len(), TOPIC_CONFIGS.len() + 1);
         for (rule, d) in rules.iter().skip(1).zip(TOPIC_CONFIGS) {
             let text = rule["rule"].as_str().unwrap_or_default();
-            assert!(text.starts_with(&format!("!('{}' in self)", d.name)), "{text}");
+            assert!(
+                text.starts_with(&format!("!('{}' in self)", d.name)),
+                "{text}"
+            );
             let message = rule["message"].as_str().unwrap_or_default();
             assert!(message.contains(d.name), "{message}");
         }
