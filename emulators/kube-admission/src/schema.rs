@@ -381,8 +381,11 @@ fn compile_rules(
     if !raw.is_array() {
         return Err(format!("{at}: x-kubernetes-validations must be an array"));
     }
-    let compiled =
-        kube_cel::compile_schema(&serde_json::json!({ "x-kubernetes-validations": raw }));
+    // The ANTLR parser recurses deeply on nested expressions: give it a large stack.
+    let compiled = crate::check::with_parser_stack(|| {
+        kube_cel::compile_schema(&serde_json::json!({ "x-kubernetes-validations": raw }))
+    })
+    .ok_or_else(|| format!("{at}: x-kubernetes-validations: a rule could not be parsed"))?;
     let mut rules = Vec::with_capacity(compiled.validations.len());
     for result in compiled.validations {
         let c = result.map_err(|e| format!("{at}: x-kubernetes-validations: {e}"))?;

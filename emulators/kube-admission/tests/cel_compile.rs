@@ -477,3 +477,109 @@ fn reserved_word_fields_evaluate_under_both_names() {
         vec!["plain", "escaped"]
     );
 }
+
+// apiextensions-apiserver pkg/apis/apiextensions/validation/validation_test.go: which fields
+// are refused, by kind (order aside).
+#[test]
+fn upstream_crd_validation_cases() {
+    fn sorted(mut v: Vec<(String, FieldErrorKind)>) -> Vec<(String, FieldErrorKind)> {
+        v.sort_by_key(|(f, k)| (f.clone(), format!("{k:?}")));
+        v
+    }
+    let kinds = |schema: Value| {
+        sorted(
+            validate_crd(&crd_with(schema), None)
+                .into_iter()
+                .map(|e| (e.field, e.kind))
+                .collect(),
+        )
+    };
+    let root = "spec.validation.openAPIV3Schema";
+    // "require valid types, invalid": type null at the root.
+    assert_eq!(
+        kinds(json!({"type": "null"})),
+        sorted(vec![
+            (format!("{root}.type"), FieldErrorKind::Invalid),
+            (format!("{root}.type"), FieldErrorKind::NotSupported),
+            (format!("{root}.type"), FieldErrorKind::Forbidden),
+        ])
+    );
+    // Defaults and rules are not allowed in value validations.
+    let errs = kinds(
+        json!({"type": "object", "properties": {"a": {"type": "string",
+        "not": {"default": "x"}, "allOf": [{"x-kubernetes-validations": [{"rule": "true"}]}]}}}),
+    );
+    assert!(
+        errs.contains(&(
+            format!("{root}.properties[a].not.default"),
+            FieldErrorKind::Forbidden
+        )),
+        "{errs:?}"
+    );
+    assert!(
+        errs.contains(&(
+            format!("{root}.properties[a].allOf[0].x-kubernetes-validations"),
+            FieldErrorKind::Forbidden
+        )),
+        "{errs:?}"
+    );
+    // Embedded resources may not appear inside resource metadata.
+    let errs = kinds(
+        json!({"type": "object", "properties": {"embedded": {"type": "object",
+        "x-kubernetes-embedded-resource": true, "properties": {
+            "apiVersion": {"type": "string", "properties": {"foo": {"type": "object",
+                "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true}}}}}}}),
+    );
+    assert!(
+        errs.contains(&(
+            format!("{root}.properties[embedded].properties[apiVersion].properties[foo].x-kubernetes-embedded-resource"),
+            FieldErrorKind::Forbidden
+        )),
+        "{errs:?}"
+    );
+    // Defaults inside additionalProperties of embedded metadata.
+    let errs = kinds(
+        json!({"type": "object", "properties": {"embedded": {"type": "object",
+        "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true,
+        "properties": {"metadata": {"type": "object", "properties": {"annotations": {"type": "object",
+            "additionalProperties": {"type": "string", "default": "x"}}}}}}}}),
+    );
+    assert!(
+        errs.contains(&(
+            format!("{root}.properties[embedded].properties[metadata].properties[annotations].additionalProperties.default"),
+            FieldErrorKind::Forbidden
+        )),
+        "{errs:?}"
+    );
+}
+
+// cel-go accepts nesting up to its parser's recursion limit (250 levels of `expr`); such rules
+// compile, evaluate, and do not exhaust the stack. Past the limit they are refused.
+#[test]
+fn deeply_nested_rules_compile_and_evaluate() {
+    let nested = |depth: usize| {
+        let rule = format!("{}self.spec.n == 1{}", "(".repeat(depth), ")".repeat(depth));
+        json!({"type": "object", "properties": {"spec": {"type": "object",
+            "properties": {"n": {"type": "integer"}}}},
+            "x-kubernetes-validations": [{"rule": rule, "message": "n is 1"}]})
+    };
+    assert_eq!(compile_rules(&nested(200))[0].error, None);
+    // kube-cel, which evaluates, parses at most 96 levels (see README "Not yet").
+    let schema = nested(90);
+    assert_eq!(compile_rules(&schema)[0].error, None);
+    let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
+    let mut ok = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+        "spec": {"n": 1}});
+    compiled.admit(&mut ok, None).expect("admitted");
+    let mut bad = ok.clone();
+    bad["spec"]["n"] = json!(2);
+    let errors = compiled.admit(&mut bad, None).expect_err("refused");
+    assert_eq!(errors[0].detail, "n is 1");
+
+    let too_deep = format!("{}true{}", "(".repeat(260), ")".repeat(260));
+    let schema = json!({"type": "object", "x-kubernetes-validations": [{"rule": too_deep}]});
+    assert_eq!(
+        compile_rules(&schema)[0].error.as_deref(),
+        Some("compilation failed: ERROR: <input>:-1:0: expression recursion limit exceeded: 250")
+    );
+}

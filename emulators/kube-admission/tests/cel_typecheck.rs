@@ -507,3 +507,74 @@ fn reserved_words_select_escaped_fields() {
         &[Some("compilation failed"), Some("must evaluate to a bool")],
     );
 }
+
+// Odd rules get a compile error or compile; none may take the server down.
+#[test]
+fn odd_rules_never_panic() {
+    let schema = obj(json!({
+        "s": {"type": "string"},
+        "l": {"type": "array", "items": {"type": "integer"}},
+        "m": {"type": "object", "additionalProperties": {"type": "string"}},
+        "q": {"x-kubernetes-int-or-string": true},
+    }));
+    let deep = format!("{}true{}", "(".repeat(200), ")".repeat(200));
+    let long_and = vec!["self.s == 'a'"; 300].join(" && ");
+    let rules: Vec<String> = [
+        "",
+        " ",
+        "-",
+        "!",
+        "self.",
+        ".self",
+        "self..s",
+        "self[",
+        "self]",
+        "((",
+        "'",
+        "\"",
+        "'''",
+        "r'\\d'",
+        "b'\\xff' == b'\\377'",
+        "'\\u00e9' == 'é'",
+        "'\\xZZ'",
+        "9223372036854775808",
+        "-9223372036854775808 < 0",
+        "18446744073709551615u > 0u",
+        "18446744073709551616u",
+        "1e400 > 0.0",
+        ".5 < 1.0",
+        "0x1F == 31",
+        "self.s.?x",
+        "self.m.?x.orValue('') == ''",
+        "self.l[?0].hasValue()",
+        "{?'a': optional.of(1)}.size() == 1",
+        "[?optional.none()].size() == 0",
+        "self.l.all(__result__, true)",
+        "self.l.all(1, true)",
+        "self.l.map(x)",
+        "has(self)",
+        "has(self.s.x)",
+        "self.q.x == 1",
+        "type(self) == type(self)",
+        "google.protobuf.Duration",
+        "Foo{a: 1}",
+        "self.l.all(x, self.l.all(y, self.l.all(z, x + y == z)))",
+        "size(self.s) == 'é'.size()",
+        "\u{1F600} == 1",
+        "self.s == '\u{1F600}'",
+        "cel.bind(x, 1, x == 1)",
+        "self.l.exists(i, v, w, true)",
+        "self.m.transformMapEntry(k, v, {k: v}).size() > 0",
+        "int('1') + uint(1) == 2",
+        "timestamp('bad') < now",
+        "duration('1h') > duration('1m')",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([deep, long_and])
+    .collect();
+    for rule in &rules {
+        let r = std::panic::catch_unwind(|| compile(&schema, rule));
+        assert!(r.is_ok(), "panicked on {rule:?}");
+    }
+}

@@ -448,6 +448,8 @@ pub(crate) fn parse(source: &str) -> Result<Expr, SyntaxError> {
     }
 }
 
+/// Nesting of expressions (cel-go counts the `expr` rule; the ANTLR parser, which runs first,
+/// enforces the same limit).
 const MAX_DEPTH: usize = 250;
 
 impl Parser {
@@ -522,10 +524,10 @@ impl Parser {
 
     fn expr(&mut self, depth: usize) -> Result<Expr, SyntaxError> {
         self.depth_check(depth)?;
-        let cond = self.or(depth + 1)?;
+        let cond = self.or(depth)?;
         if self.is("?") {
             let (_, pos) = self.bump();
-            let a = self.or(depth + 1)?;
+            let a = self.or(depth)?;
             self.expect(":")?;
             let b = self.expr(depth + 1)?;
             return Ok(self.call(pos, "_?_:_", None, vec![cond, a, b]));
@@ -541,13 +543,13 @@ impl Parser {
         func: &str,
         next: fn(&mut Parser, usize) -> Result<Expr, SyntaxError>,
     ) -> Result<Expr, SyntaxError> {
-        let first = next(self, depth + 1)?;
+        let first = next(self, depth)?;
         let mut terms = vec![first];
         let mut ops = Vec::new();
         while self.is(op) {
             let (_, pos) = self.bump();
             ops.push(pos);
-            terms.push(next(self, depth + 1)?);
+            terms.push(next(self, depth)?);
         }
         if terms.len() == 1 {
             return Ok(terms.remove(0));
@@ -588,18 +590,15 @@ impl Parser {
     }
 
     fn or(&mut self, depth: usize) -> Result<Expr, SyntaxError> {
-        self.depth_check(depth)?;
         self.logic(depth, "||", "_||_", Parser::and)
     }
 
     fn and(&mut self, depth: usize) -> Result<Expr, SyntaxError> {
-        self.depth_check(depth)?;
         self.logic(depth, "&&", "_&&_", Parser::relation)
     }
 
     fn relation(&mut self, depth: usize) -> Result<Expr, SyntaxError> {
-        self.depth_check(depth)?;
-        let mut lhs = self.calc(depth + 1, 0)?;
+        let mut lhs = self.calc(depth, 0)?;
         loop {
             let func = match self.peek() {
                 Tok::Punct("<") => "_<_",
@@ -612,18 +611,17 @@ impl Parser {
                 _ => return Ok(lhs),
             };
             let (_, pos) = self.bump();
-            let rhs = self.calc(depth + 1, 0)?;
+            let rhs = self.calc(depth, 0)?;
             lhs = self.call(pos, func, None, vec![lhs, rhs]);
         }
     }
 
     /// Level 0: `+ -`; level 1: `* / %`.
     fn calc(&mut self, depth: usize, level: u8) -> Result<Expr, SyntaxError> {
-        self.depth_check(depth)?;
         let mut lhs = if level == 0 {
-            self.calc(depth + 1, 1)?
+            self.calc(depth, 1)?
         } else {
-            self.unary(depth + 1)?
+            self.unary(depth)?
         };
         loop {
             let func = match (level, self.peek()) {
@@ -636,16 +634,15 @@ impl Parser {
             };
             let (_, pos) = self.bump();
             let rhs = if level == 0 {
-                self.calc(depth + 1, 1)?
+                self.calc(depth, 1)?
             } else {
-                self.unary(depth + 1)?
+                self.unary(depth)?
             };
             lhs = self.call(pos, func, None, vec![lhs, rhs]);
         }
     }
 
     fn unary(&mut self, depth: usize) -> Result<Expr, SyntaxError> {
-        self.depth_check(depth)?;
         for (op, func) in [("!", "!_"), ("-", "-_")] {
             if self.is(op) {
                 // A single minus before a number is part of the literal.
@@ -662,7 +659,7 @@ impl Parser {
                         _ => Lit::Null,
                     };
                     let e = self.node(pos, Kind::Lit(lit));
-                    return self.member_suffix(depth + 1, e);
+                    return self.member_suffix(depth, e);
                 }
                 let mut count = 0;
                 let mut first = 0;
@@ -673,14 +670,14 @@ impl Parser {
                     }
                     count += 1;
                 }
-                let operand = self.member(depth + 1)?;
+                let operand = self.member(depth)?;
                 if count % 2 == 0 {
                     return Ok(operand);
                 }
                 return Ok(self.call(first, func, None, vec![operand]));
             }
         }
-        self.member(depth + 1)
+        self.member(depth)
     }
 
     fn args(&mut self, depth: usize, close: &str) -> Result<Vec<Expr>, SyntaxError> {
@@ -701,8 +698,7 @@ impl Parser {
     }
 
     fn member(&mut self, depth: usize) -> Result<Expr, SyntaxError> {
-        self.depth_check(depth)?;
-        let e = self.primary(depth + 1)?;
+        let e = self.primary(depth)?;
         self.member_suffix(depth, e)
     }
 
@@ -720,7 +716,7 @@ impl Parser {
                 };
                 if !optional && self.is("(") {
                     let (_, open) = self.bump();
-                    let args = self.args(depth + 1, ")")?;
+                    let args = self.args(depth, ")")?;
                     e = self.receiver_call(open, name, e, args)?;
                 } else if optional {
                     let field = self.node(fpos, Kind::Lit(Lit::String(name)));
@@ -768,7 +764,7 @@ impl Parser {
                 e
             }
             Tok::Punct("[") => {
-                let items = self.list_items(depth + 1)?;
+                let items = self.list_items(depth)?;
                 self.node(pos, Kind::List(items))
             }
             Tok::Punct("{") => {
@@ -848,7 +844,7 @@ impl Parser {
     ) -> Result<Expr, SyntaxError> {
         if self.is("(") {
             let (_, open) = self.bump();
-            let args = self.args(depth + 1, ")")?;
+            let args = self.args(depth, ")")?;
             return self.global_call(open, name, args);
         }
         if self.is("{") {

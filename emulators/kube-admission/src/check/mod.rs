@@ -113,8 +113,74 @@ impl CostProgram {
     }
 }
 
+/// cel-go's parser limit on the nesting of any grammar rule (`maxRecursionDepth`).
+const MAX_RECURSION_DEPTH: usize = 250;
+
+/// Stack for parsing and checking: the ANTLR parser recurses deeply on nested expressions.
+const PARSER_STACK: usize = 256 << 20;
+
+/// Runs `f` on a thread with a stack large enough for the deepest expression the server
+/// accepts; `None` if it panicked.
+pub(crate) fn with_parser_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Option<T> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("cel-compile".into())
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(scope, f)
+            .ok()?
+            .join()
+            .ok()
+    })
+}
+
+/// The deepest nesting of brackets outside string literals.
+fn nesting(source: &str) -> usize {
+    let mut depth: usize = 0;
+    let mut max = 0;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in source.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '(' | '[' | '{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 /// Parses, checks and validates one expression; the error is cel-go's `Issues.String()`.
 fn compile_expr(
+    source: &str,
+    decl: &Arc<Decl>,
+    optional_old_self: bool,
+) -> Result<(Expr, Checked), String> {
+    // cel-go refuses nesting past its limit without a source location.
+    if nesting(source) >= MAX_RECURSION_DEPTH {
+        return Err(format!(
+            "ERROR: <input>:-1:0: expression recursion limit exceeded: {MAX_RECURSION_DEPTH}"
+        ));
+    }
+    with_parser_stack(|| compile_expr_inner(source, decl, optional_old_self)).unwrap_or_else(|| {
+        Err("ERROR: <input>:1:1: internal error compiling the expression".into())
+    })
+}
+
+fn compile_expr_inner(
     source: &str,
     decl: &Arc<Decl>,
     optional_old_self: bool,
@@ -123,6 +189,7 @@ fn compile_expr(
     let syntax = std::panic::catch_unwind(|| {
         kube_cel::cel::parser::Parser::new()
             .enable_optional_syntax(true)
+            .max_recursion_depth(MAX_RECURSION_DEPTH as u16)
             .parse(source)
             .map(|_| ())
             .map_err(|e| e.to_string())
