@@ -319,7 +319,9 @@ impl TopicConfigDef {
     pub fn check(&self, value: &Value) -> Result<(), String> {
         let name = self.name;
         let bad = || format!("spec.config.{name}: must be {}", self.allowed());
-        let s = text(value).ok_or_else(bad)?;
+        // ConfigDef.parseType trims every string value (String.trim) before reading it.
+        let text = text(value).ok_or_else(bad)?;
+        let s = text.trim_matches(|c: char| c <= ' ').to_string();
         let ok = match self.kind {
             ConfigType::Long { min } => {
                 is_integer(&s, 19) && s.parse::<i64>().is_ok_and(|n| min.is_none_or(|m| n >= m))
@@ -332,7 +334,10 @@ impl TopicConfigDef {
             ConfigType::Double { min, max } => {
                 is_decimal(&s) && s.parse::<f64>().is_ok_and(|n| n >= min && n <= max)
             }
-            ConfigType::Boolean => s == "true" || s == "false",
+            // Kafka reads booleans with equalsIgnoreCase; admission asks for lower case.
+            ConfigType::Boolean => {
+                s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false")
+            }
             ConfigType::Enum(values) => values.contains(&s.as_str()),
             ConfigType::List(values) => s
                 .split(',')
@@ -490,7 +495,7 @@ and the KafkaTopic then reports `Stalled` `CreateRejected` with the proxy's answ
         ));
     }
     out.push_str("\n## Where admission and Kafka differ\n\n");
-    out.push_str("- Booleans: Kafka also accepts other letter cases (`TRUE`); admission asks for `true` or `false`.\n");
+    out.push_str("- Booleans: Kafka also accepts other letter cases (`TRUE`); admission asks for `true` or `false`. The operator accepts what Kafka accepts (letter case, spaces around a value), so objects stored before these rules keep working.\n");
     out.push_str("- `retention.ms`: Kafka 2.1 accepts any negative value (no time limit); admission asks for -1 or more, as 2.4 and 3.2 do.\n");
     out.push_str("- An integer beyond its type's range (2147483647 for int, 9223372036854775807 for long) fails admission with a CEL evaluation error (`Error executing function 'int'`) followed by the rule's message.\n");
     out.push_str("- `message.format.version`: admission checks the form (`2.4`, `2.4-IV1`, `2.4.1`); the operator checks the exact names of each release's `ApiVersion` (an `-IV` suffix the release does not have is refused before creation).\n");
@@ -565,6 +570,8 @@ mod tests {
         // Booleans, as strings or as stored booleans.
         assert!(ok("preallocate", json!("true")) && ok("preallocate", json!(false)));
         assert!(!ok("preallocate", json!("yes")) && !ok("preallocate", json!(1)));
+        // What Kafka's ConfigDef.parseType accepts: trimmed values, booleans in any case.
+        assert!(ok("preallocate", json!(" TRUE ")) && ok("retention.ms", json!(" 1000")));
         // Broker-only settings are not topic configs.
         assert!(lookup("log.retention.hours").is_none());
         assert!(lookup("remote.storage.enable").is_none());
