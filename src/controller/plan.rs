@@ -197,7 +197,11 @@ pub fn validate(topic: &KafkaTopic) -> Result<DesiredTopic, String> {
     let topic_name = topic.kafka_name();
     validate_topic_name(&topic_name).map_err(|e| format!("spec.topicName: {e}"))?;
     let config = match &topic.spec.config {
-        Some(c) => normalize_config(c)?,
+        Some(c) => {
+            let normalized = normalize_config(c)?;
+            crate::crd::topic_config::check_config(c)?;
+            normalized
+        }
         None => serde_json::Map::new(),
     };
     let (ns, name) = topic.proxy_key();

@@ -275,28 +275,24 @@ impl TopicConfigDef {
         }
     }
 
+    /// The inclusive range of an int or long config: its `atLeast` bound (else the type's
+    /// minimum) to the type's maximum.
+    pub fn integer_range(&self) -> Option<(i64, i64)> {
+        match self.kind {
+            ConfigType::Long { min } => Some((min.unwrap_or(i64::MIN), i64::MAX)),
+            ConfigType::Int { min } => {
+                Some((min.unwrap_or(i64::from(i32::MIN)), i64::from(i32::MAX)))
+            }
+            _ => None,
+        }
+    }
+
     /// What is allowed, in words; admission's messages and the docs use it.
     pub fn allowed(&self) -> String {
-        let max = |bits: u32| {
-            if bits == 64 {
-                i64::MAX
-            } else {
-                i64::from(i32::MAX)
-            }
-        };
         match self.kind {
-            ConfigType::Long { min } | ConfigType::Int { min } => {
-                let bits = if matches!(self.kind, ConfigType::Long { .. }) {
-                    64
-                } else {
-                    32
-                };
-                let lo = min.unwrap_or(if bits == 64 {
-                    i64::MIN
-                } else {
-                    i64::from(i32::MIN)
-                });
-                format!("an integer from {lo} to {}", max(bits))
+            ConfigType::Long { .. } | ConfigType::Int { .. } => {
+                let (lo, hi) = self.integer_range().unwrap_or_default();
+                format!("an integer from {lo} to {hi}")
             }
             ConfigType::Double { min, max } => {
                 format!("a number from {min} to {max}, e.g. \"0.5\"")
@@ -389,11 +385,11 @@ impl TopicConfigDef {
                 } else {
                     "-?"
                 };
-                let lo = min.unwrap_or(if int { i64::from(i32::MIN) } else { i64::MIN });
+                let (lo, hi) = self.integer_range().unwrap_or_default();
                 let mut c =
                     format!("{v}.matches('^{sign}[0-9]{{1,{digits}}}$') && int({v}) >= {lo}");
                 if int {
-                    c.push_str(&format!(" && int({v}) <= {}", i32::MAX));
+                    c.push_str(&format!(" && int({v}) <= {hi}"));
                 }
                 c
             }
