@@ -86,14 +86,145 @@ fn long_metadata_name_needs_a_topic_name() {
     );
 }
 
-#[test]
-fn config_keys_must_be_kafka_names() {
-    let f = failures(
+const UNKNOWN: &str = "not a topic-level config of Kafka 2.1 (HDInsight 4.0), 2.4 (HDInsight 5.0), 3.2 (HDInsight 5.1); see docs/topic-config.md";
+
+fn config_failures(config: Value) -> Vec<String> {
+    failures(
         &topic_schema(),
-        &topic("t", json!({"config": {"bad key!": "x"}}), None),
+        &topic("t", json!({ "config": config }), None),
         None,
+    )
+}
+
+#[test]
+fn unknown_config_keys_are_refused_naming_the_key() {
+    // A typo, a broker-only setting (Kafka's "Broker Configs", not "Topic-Level Configs",
+    // kafka.apache.org/32/documentation.html) and a name that is no config at all.
+    for key in ["retention.msec", "log.retention.hours", "bad key!"] {
+        assert_eq!(
+            config_failures(json!({"retention.ms": 1000, key: 1})),
+            vec![format!(
+                "spec.config: Invalid value: \"object\": spec.config.{key}: {UNKNOWN}"
+            )]
+        );
+    }
+}
+
+// One good and one bad value per type; the facts are those of Kafka's LogConfig.configDef
+// (core/src/main/scala/kafka/log/LogConfig.scala at 2.1.1, 2.4.1 and 3.2.3).
+#[test]
+fn config_values_are_checked_by_type_range_and_enum() {
+    let long_from = |min: &str| format!("an integer from {min} to 9223372036854775807");
+    let int_from = |min: &str| format!("an integer from {min} to 2147483647");
+    let bool_words = "\"true\" or \"false\"".to_string();
+    let policy = "a comma-separated list of compact, delete".to_string();
+    let replicas = "\"*\" or a comma-separated list of partition:broker pairs".to_string();
+    let cases: Vec<(&str, Value, Value, String)> = vec![
+        ("retention.ms", json!(-1), json!(-2), long_from("-1")),
+        (
+            "retention.ms",
+            json!("604800000"),
+            json!("7d"),
+            long_from("-1"),
+        ),
+        (
+            "retention.bytes",
+            json!(-1),
+            json!("1GB"),
+            long_from("-9223372036854775808"),
+        ),
+        ("segment.bytes", json!(1048576), json!(13), int_from("14")),
+        (
+            "max.message.bytes",
+            json!("2147483647"),
+            json!("2147483648"),
+            int_from("0"),
+        ),
+        ("min.insync.replicas", json!("2"), json!(0), int_from("1")),
+        (
+            "min.cleanable.dirty.ratio",
+            json!("0.5"),
+            json!("1.01"),
+            "a number from 0 to 1, e.g. \"0.5\"".into(),
+        ),
+        (
+            "unclean.leader.election.enable",
+            json!("true"),
+            json!("yes"),
+            bool_words.clone(),
+        ),
+        ("preallocate", json!("false"), json!(1), bool_words),
+        (
+            "cleanup.policy",
+            json!("compact,delete"),
+            json!("compact,purge"),
+            policy.clone(),
+        ),
+        ("cleanup.policy", json!("delete"), json!(""), policy),
+        (
+            "compression.type",
+            json!("zstd"),
+            json!("brotli"),
+            "one of uncompressed, zstd, lz4, snappy, gzip, producer".into(),
+        ),
+        (
+            "message.timestamp.type",
+            json!("LogAppendTime"),
+            json!("logappendtime"),
+            "one of CreateTime, LogAppendTime".into(),
+        ),
+        (
+            "message.format.version",
+            json!("2.4-IV1"),
+            json!("4.0"),
+            "a Kafka version the cluster knows, e.g. 2.1, 2.4-IV1, 3.2".into(),
+        ),
+        (
+            "leader.replication.throttled.replicas",
+            json!("0:101, 1:102"),
+            json!("0-101"),
+            replicas.clone(),
+        ),
+        (
+            "follower.replication.throttled.replicas",
+            json!("*"),
+            json!("all"),
+            replicas,
+        ),
+        (
+            "max.compaction.lag.ms",
+            json!("9223372036854775807"),
+            json!(0),
+            long_from("1"),
+        ),
+    ];
+    for (key, good, bad, allowed) in cases {
+        assert_eq!(
+            config_failures(json!({ key: good })),
+            Vec::<String>::new(),
+            "{key}: {good}"
+        );
+        assert_eq!(
+            config_failures(json!({ key: bad })),
+            vec![format!(
+                "spec.config: Invalid value: \"object\": spec.config.{key}: must be {allowed}"
+            )],
+            "{key}: {bad}"
+        );
+    }
+}
+
+#[test]
+fn a_realistic_config_is_accepted() {
+    assert_eq!(
+        config_failures(json!({
+            "cleanup.policy": "compact,delete", "retention.ms": -1, "retention.bytes": "-1",
+            "segment.ms": 3600000, "min.compaction.lag.ms": 0, "delete.retention.ms": "86400000",
+            "compression.type": "producer", "message.downconversion.enable": "true",
+            "message.timestamp.difference.max.ms": "9223372036854775807", "message.format.version": "2.1"
+        })),
+        Vec::<String>::new()
     );
-    assert!(f.iter().any(|m| m.contains("config keys")), "{f:?}");
 }
 
 #[test]
@@ -456,4 +587,26 @@ fn proxy_endpoint_must_be_https_unless_allowed() {
         None,
     );
     assert!(f.iter().any(|m| m.contains("/.default")), "{f:?}");
+}
+
+#[test]
+fn an_integer_past_its_type_is_refused() {
+    // Kafka reads a long with Long.parseLong: 2^63 is no long. CEL's int() fails on it, so the
+    // rule fails its evaluation instead of passing on the regex; the evaluation error quotes the
+    // rule's message (apiserver validation.go: "%v evaluating rule: %v", ruleErrorString).
+    for (key, range) in [
+        ("flush.ms", "0 to 9223372036854775807"),
+        ("retention.ms", "-1 to 9223372036854775807"),
+        ("segment.bytes", "14 to 2147483647"),
+    ] {
+        let f = config_failures(json!({ key: "9999999999999999999" }));
+        assert_eq!(f.len(), 1, "{key}: {f:?}");
+        assert!(
+            f[0].starts_with("spec.config: Invalid value: \"object\": ")
+                && f[0].ends_with(&format!(
+                    "spec.config.{key}: must be an integer from {range}"
+                )),
+            "{f:?}"
+        );
+    }
 }

@@ -266,7 +266,11 @@ pub fn validate(topic: &KafkaTopic) -> Result<DesiredTopic, String> {
     let topic_name = topic.kafka_name();
     validate_topic_name(&topic_name).map_err(|e| format!("spec.topicName: {e}"))?;
     let config = match &topic.spec.config {
-        Some(c) => normalize_config(c)?,
+        Some(c) => {
+            let normalized = normalize_config(c)?;
+            crate::crd::topic_config::check_config(c)?;
+            normalized
+        }
         None => serde_json::Map::new(),
     };
     let (ns, name) = topic.proxy_key();
@@ -2056,6 +2060,20 @@ mod tests {
                 .err()
                 .unwrap_or_default()
                 .starts_with("spec.config.retention.ms")
+        );
+        // Config outside Kafka's topic-level table (docs/topic-config.md): an unknown name or
+        // a value no supported version accepts.
+        let t = topic(json!({"config": {"retention.msec": 1000}}), None);
+        assert!(
+            validate(&t)
+                .err()
+                .unwrap_or_default()
+                .starts_with("spec.config.retention.msec: not a topic-level config")
+        );
+        let t = topic(json!({"config": {"cleanup.policy": "compact,purge"}}), None);
+        assert_eq!(
+            validate(&t).err().as_deref(),
+            Some("spec.config.cleanup.policy: must be a comma-separated list of compact, delete")
         );
         let t = topic(json!({"topicName": "a b"}), None);
         assert!(

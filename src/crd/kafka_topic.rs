@@ -132,8 +132,8 @@ pub enum ManagementPolicy {
 /// Checks and normalises `spec.config` into the `topic_properties` the proxy receives.
 /// Integers stay numbers (as Microsoft's sample sends them), booleans and other numbers become
 /// strings (Kafka reads every config value as a string); nested values and nulls are refused with
-/// the offending key named. Admission checks the keys; values are checked here because the schema
-/// keeps them free-form so that integers, strings and booleans are all accepted.
+/// the offending key named. Names and values are checked against Kafka's topic-level configs by
+/// `topic_config::check_config` (admission runs the same table as CEL rules).
 pub fn normalize_config(
     config: &BTreeMap<String, serde_json::Value>,
 ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
@@ -167,12 +167,7 @@ fn config_schema(_: &mut SchemaGenerator) -> Schema {
         "description": "Kafka topic configuration applied at creation, e.g. `retention.ms: 604800000` or `cleanup.policy: compact`. Values are integers or strings: write booleans and fractions as strings (\"true\", \"0.5\"). Immutable: the REST proxy can neither change nor read back a topic's configuration.",
         "maxProperties": 100,
         "additionalProperties": { "x-kubernetes-int-or-string": true },
-        "x-kubernetes-validations": [
-            {
-                "rule": "self.all(k, k.matches('^[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}$'))",
-                "message": "config keys are Kafka configuration names such as retention.ms"
-            }
-        ]
+        "x-kubernetes-validations": super::topic_config::cel_rules()
     })
 }
 

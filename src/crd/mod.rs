@@ -7,6 +7,7 @@
 pub mod conditions;
 pub mod kafka_topic;
 pub mod rest_proxy;
+pub mod topic_config;
 
 pub use conditions::*;
 pub use kafka_topic::*;
