@@ -1639,7 +1639,7 @@ mod tests {
             (Refusal::Config { key: None }, "a config"),
             (Refusal::Request, "replication factor"),
         ] {
-            let mut c = Case::new(json!({"config": {"retention.ms": -5}}), None);
+            let mut c = Case::new(json!({"config": {"retention.ms": 1000}}), None);
             let obs = Observation {
                 described: Some(Described::NotFound),
                 ..rejected(cause.clone(), "HTTP 400: nope")
