@@ -1,5 +1,5 @@
 //! `cargo run -p sandbox`: both emulators, the example manifests and the operator in one
-//! command, with a live `kubectl get kt` table. `sandbox bench` measures the operator at scale.
+//! command, with a live `kubectl get hkt` table. `sandbox bench` measures the operator at scale.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -237,9 +237,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
                 "Done in {:.1}s. Keep playing:",
                 started.elapsed().as_secs_f64()
             );
-            println!("  KUBECONFIG={kubeconfig} kubectl get kt -n {NAMESPACE}");
-            println!("  KUBECONFIG={kubeconfig} kubectl get krp -n {NAMESPACE}");
-            println!("  KUBECONFIG={kubeconfig} kubectl describe kt orders -n {NAMESPACE}");
+            println!("  KUBECONFIG={kubeconfig} kubectl get hkt -n {NAMESPACE}");
+            println!("  KUBECONFIG={kubeconfig} kubectl get hkrp -n {NAMESPACE}");
+            println!("  KUBECONFIG={kubeconfig} kubectl describe hkt orders -n {NAMESPACE}");
             println!("  KUBECONFIG={kubeconfig} kubectl apply -f examples/topics.yaml");
             if args.exit_when_ready {
                 break;

@@ -1,4 +1,4 @@
-//! The `kubectl get kt` table, rendered from the objects (no kubectl needed).
+//! The `kubectl get hkt` table, rendered from the objects (no kubectl needed).
 
 use hdinsight_topic_operator::crd::{KafkaTopic, READY, find_condition};
 use k8s_openapi::jiff::Timestamp;

@@ -69,7 +69,7 @@ fn examples_become_ready_and_the_table_shows_the_cluster() {
         row("audit-log")[1..7],
         ["audit-log", "3", "2", "0", "True", "Created"]
     );
-    assert!(out.contains("kubectl get kt -n kafka"), "{out}");
+    assert!(out.contains("kubectl get hkt -n kafka"), "{out}");
 }
 
 #[test]

@@ -166,7 +166,7 @@ async fn kubectl_applies_crds_and_examples_and_prints_columns() {
         .await
         .expect("status set");
 
-    let table = rows(&k.ok(&["get", "kt", "-n", "kafka"]).await);
+    let table = rows(&k.ok(&["get", "hkt", "-n", "kafka"]).await);
     assert_eq!(
         table[0],
         [
@@ -191,14 +191,14 @@ async fn kubectl_applies_crds_and_examples_and_prints_columns() {
     let names: Vec<&str> = table[1..].iter().map(|r| r[0].as_str()).collect();
     assert_eq!(names, ["audit-log", "orders", "payments"]);
 
-    let wide = rows(&k.ok(&["get", "kt", "-n", "kafka", "-o", "wide"]).await);
+    let wide = rows(&k.ok(&["get", "hkt", "-n", "kafka", "-o", "wide"]).await);
     assert_eq!(
         wide[0].last().map(String::as_str),
         Some("PROXY"),
         "priority-1 columns show with -o wide"
     );
 
-    let krp = rows(&k.ok(&["get", "krp", "-n", "kafka"]).await);
+    let krp = rows(&k.ok(&["get", "hkrp", "-n", "kafka"]).await);
     assert_eq!(
         krp[0],
         ["NAME", "ENDPOINT", "TOPICS", "READY", "REASON", "AGE"]
@@ -209,7 +209,7 @@ async fn kubectl_applies_crds_and_examples_and_prints_columns() {
     );
 
     let yaml = k
-        .ok(&["get", "kt", "orders", "-n", "kafka", "-o", "yaml"])
+        .ok(&["get", "hkt", "orders", "-n", "kafka", "-o", "yaml"])
         .await;
     let doc: serde_json::Value = serde_yaml::from_str(&yaml).expect("kubectl prints YAML");
     assert_eq!(doc["spec"]["partitions"], 12);
@@ -251,13 +251,13 @@ async fn kubectl_rejects_unknown_and_invalid_fields_like_the_server() {
         out.stderr
     );
     let stored = k
-        .ok(&["get", "kt", "t", "-n", "kafka", "-o", "jsonpath={.spec}"])
+        .ok(&["get", "hkt", "t", "-n", "kafka", "-o", "jsonpath={.spec}"])
         .await;
     assert!(
         !stored.contains("partitons"),
         "unknown fields are pruned: {stored}"
     );
-    k.ok(&["delete", "kt", "t", "-n", "kafka"]).await;
+    k.ok(&["delete", "hkt", "t", "-n", "kafka"]).await;
 
     let invalid = "apiVersion: kafka.hdinsight.dev/v1alpha1\nkind: KafkaTopic\nmetadata: {name: t, namespace: kafka}\nspec: {partitions: 0, replicationFactor: 1}\n";
     let out = k.run_with_stdin(&["apply", "-f", "-"], Some(invalid)).await;
@@ -282,7 +282,7 @@ async fn kubectl_wait_sees_the_ready_condition() {
         .run(&[
             "wait",
             "--for=condition=Ready",
-            "kt/orders",
+            "hkt/orders",
             "-n",
             "kafka",
             "--timeout=1s",
@@ -303,7 +303,7 @@ async fn kubectl_wait_sees_the_ready_condition() {
                 .args([
                     "wait",
                     "--for=condition=Ready",
-                    "kt/orders",
+                    "hkt/orders",
                     "-n",
                     "kafka",
                     "--timeout=5s",
@@ -371,12 +371,12 @@ async fn kubectl_creates_and_deletes_objects() {
 
     let out = k.ok(&["delete", "secret", "extra", "-n", "kafka"]).await;
     assert!(out.contains("secret \"extra\" deleted"), "{out}");
-    let out = k.ok(&["delete", "kt", "payments", "-n", "kafka"]).await;
+    let out = k.ok(&["delete", "hkt", "payments", "-n", "kafka"]).await;
     assert!(
         out.contains("kafkatopic.kafka.hdinsight.dev \"payments\" deleted"),
         "{out}"
     );
-    let gone = k.run(&["get", "kt", "payments", "-n", "kafka"]).await;
+    let gone = k.run(&["get", "hkt", "payments", "-n", "kafka"]).await;
     assert!(!gone.ok);
     assert!(
         gone.stderr
@@ -387,7 +387,7 @@ async fn kubectl_creates_and_deletes_objects() {
 
     let out = k.ok(&["delete", "namespace", "kafka"]).await;
     assert!(out.contains("namespace \"kafka\" deleted"), "{out}");
-    let left = k.ok(&["get", "kt", "-A"]).await;
+    let left = k.ok(&["get", "hkt", "-A"]).await;
     assert!(
         left.trim().is_empty(),
         "namespace deletion removes its objects: {left}"
@@ -410,7 +410,7 @@ async fn kubectl_field_selectors_are_answered_with_the_servers_words() {
     let refused = k
         .run(&[
             "get",
-            "kt",
+            "hkt",
             "-n",
             "kafka",
             "--field-selector",
@@ -429,7 +429,7 @@ async fn kubectl_field_selectors_are_answered_with_the_servers_words() {
     let out = k
         .ok(&[
             "get",
-            "kt",
+            "hkt",
             "-n",
             "kafka",
             "--field-selector",
@@ -442,7 +442,7 @@ async fn kubectl_field_selectors_are_answered_with_the_servers_words() {
     let out = k
         .ok(&[
             "get",
-            "kt",
+            "hkt",
             "-A",
             "--field-selector",
             "metadata.namespace!=kafka",
@@ -493,7 +493,7 @@ async fn kubectl_api_resources_lists_the_custom_kinds() {
     );
     assert!(table.contains(&vec![
         "kafkatopics".to_string(),
-        "kt".into(),
+        "hkt".into(),
         "kafka.hdinsight.dev/v1alpha1".into(),
         "true".into(),
         "KafkaTopic".into()
@@ -501,18 +501,34 @@ async fn kubectl_api_resources_lists_the_custom_kinds() {
     assert!(
         table
             .iter()
-            .any(|r| r[0] == "kafkarestproxies" && r[1] == "krp")
+            .any(|r| r[0] == "kafkarestproxies" && r[1] == "hkrp")
     );
     assert!(
         table
             .iter()
             .any(|r| r[0] == "leases" && r.contains(&"coordination.k8s.io/v1".to_string()))
     );
-    let kafka = rows(
-        &k.ok(&["api-resources", "--categories=kafka", "-o", "name"])
+    // Our category is `hdinsight`: `kafka` is left to Strimzi's and Confluent's kinds, so that
+    // `kubectl get kafka` on a cluster with both installed shows only theirs.
+    let ours = rows(
+        &k.ok(&["api-resources", "--categories=hdinsight", "-o", "name"])
             .await,
     );
-    assert_eq!(kafka.len(), 2, "{kafka:?}");
+    assert_eq!(ours.len(), 2, "{ours:?}");
+    let kafka = k
+        .ok(&["api-resources", "--categories=kafka", "-o", "name"])
+        .await;
+    assert!(kafka.trim().is_empty(), "{kafka}");
+    k.ok(&["create", "namespace", "kafka"]).await;
+    k.ok(&["apply", "-f", &path("examples")]).await;
+    let listed = k
+        .ok(&["get", "hdinsight", "-n", "kafka", "-o", "name"])
+        .await;
+    assert!(
+        listed.contains("kafkatopic.kafka.hdinsight.dev/orders")
+            && listed.contains("kafkarestproxy.kafka.hdinsight.dev/default"),
+        "{listed}"
+    );
     kube.shutdown().await;
 }
 
