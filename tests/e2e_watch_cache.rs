@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use kube::api::{Patch, PatchParams};
@@ -19,52 +19,6 @@ fn cluster() -> ClusterSettings {
         visibility_delay: Duration::from_millis(500),
         out_of_band_delay: Duration::from_millis(1000),
         ..Default::default()
-    }
-}
-
-/// Creates `n` topics `prefix-000…` (two partitions each).
-async fn apply_many(env: &Env, prefix: &str, n: usize) -> Vec<String> {
-    let mut names = Vec::new();
-    for i in 0..n {
-        let name = format!("{prefix}-{i:03}");
-        create(env, &topic(&name, serde_json::json!({"partitions": 2}))).await;
-        names.push(name);
-    }
-    names
-}
-
-/// Waits until every topic is Ready=True and its status reports the current generation.
-async fn all_ready(env: &Env, names: &[String], timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let list = topics(env)
-            .list(&Default::default())
-            .await
-            .map(|l| l.items)
-            .unwrap_or_default();
-        let pending: Vec<_> = names
-            .iter()
-            .filter(|n| {
-                !list.iter().any(|t| {
-                    t.metadata.name.as_deref() == Some(n.as_str())
-                        && ready(t).is_some_and(|r| r.0 == "True")
-                        && t.status.as_ref().and_then(|s| s.observed_generation)
-                            == t.metadata.generation
-                })
-            })
-            .collect();
-        if pending.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} topics not Ready after {timeout:?}, e.g. {:?}",
-            pending.len(),
-            list.iter()
-                .find(|t| t.metadata.name.as_ref() == pending.first().copied())
-                .map(|t| (&t.metadata.name, ready(t)))
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -25,53 +25,6 @@ fn cluster() -> ClusterSettings {
     }
 }
 
-async fn apply_many(env: &Env, prefix: &str, n: usize) -> Vec<String> {
-    let mut names = Vec::new();
-    for i in 0..n {
-        let name = format!("{prefix}-{i:03}");
-        create(env, &topic(&name, serde_json::json!({"partitions": 2}))).await;
-        names.push(name);
-    }
-    names
-}
-
-async fn all_ready(env: &Env, names: &[String], timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let list = topics(env)
-            .list(&Default::default())
-            .await
-            .map(|l| l.items)
-            .unwrap_or_default();
-        let not_ready: Vec<String> = names
-            .iter()
-            .filter(|n| {
-                !list.iter().any(|t| {
-                    t.metadata.name.as_deref() == Some(n.as_str())
-                        && ready(t).is_some_and(|r| r.0 == "True")
-                })
-            })
-            .cloned()
-            .collect();
-        if not_ready.is_empty() {
-            return;
-        }
-        if Instant::now() > deadline {
-            let sample: Vec<_> = list
-                .iter()
-                .filter(|t| not_ready.contains(&t.metadata.name.clone().unwrap_or_default()))
-                .take(3)
-                .map(|t| (t.metadata.name.clone(), ready(t)))
-                .collect();
-            panic!(
-                "{} topics not Ready after {timeout:?}: {sample:?}",
-                not_ready.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Successful creates per topic path, from the emulator's request log.
 fn successful_creates(log: &[LoggedRequest]) -> HashMap<String, usize> {
     let mut m = HashMap::new();
