@@ -185,6 +185,11 @@ impl<'a> Coster<'a> {
                 field,
                 test,
             } => {
+                if let Some(q) = self.checked.qualified.get(&e.id) {
+                    // A qualified name is one identifier in cel-go's checked AST.
+                    self.paths.insert(e.id, vec![q.clone()]);
+                    return Est::fixed(SELECT_AND_IDENT_COST);
+                }
                 if *test {
                     // Presence tests are free in kube-apiserver's environment.
                     return self.cost(operand);
@@ -266,7 +271,14 @@ impl<'a> Coster<'a> {
     fn cost_bind(&mut self, e: &Expr, c: &Comp) -> Est {
         let mut sum = self.cost(&c.range);
         sum = sum.add(self.cost(&c.accu_init));
-        self.push_local(&c.accu_var, &c.accu_init);
+        // cel-go v0.22 (kube-apiserver 1.32) tracks no local variables: a bound name is an
+        // identifier whose path is its own name, sized by the CRD estimator like any other.
+        let var = LocalVar {
+            path: Some(vec![c.accu_var.clone()]),
+            size: None,
+            entry: None,
+        };
+        self.push(&c.accu_var, var);
         sum = sum.add(self.cost(&c.result));
         self.pop(&c.accu_var);
         if let Some(s) = self.compute_size(&c.result) {
@@ -772,6 +784,17 @@ impl<'a> Coster<'a> {
         arg_costs: &[Est],
     ) -> (Est, Option<Est>) {
         let arg_sum = arg_costs.iter().fold(Est::fixed(0), |a, c| a.add(*c));
+        // cel-go ext/sets.go `estimateSetsCost`: registered per overload, consulted before the
+        // Kubernetes estimator; one unit per pair of elements compared (two for equivalence).
+        let sets_factor = match overload {
+            "list_sets_contains_list" | "list_sets_intersects_list" => Some(1.0),
+            "list_sets_equivalent_list" => Some(2.0),
+            _ => None,
+        };
+        if let (Some(f), [a, b]) = (sets_factor, args) {
+            let size = self.library_size(a).mul(self.library_size(b));
+            return (size.factor(f).add(Est::fixed(1)).add(arg_sum), None);
+        }
         if let Some((c, rs)) = self.kubernetes_call_cost(func, overload, target, args) {
             return (c.add(arg_sum), rs);
         }
