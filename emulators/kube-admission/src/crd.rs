@@ -123,7 +123,159 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
         };
         errors.extend(validate_schema(schema, &base, &opts));
     }
+    // `validateCustomResourceDefinitionSpec`: every version has a schema (on update, only if
+    // the stored CRD had one for every version: existing data is not tightened).
+    let all_schemas = |vs: &[&Value]| vs.iter().all(|v| v.pointer("/schema/openAPIV3Schema").is_some());
+    if old.is_none() || all_schemas(&old_versions) {
+        for (i, version) in versions.iter().enumerate() {
+            if version.pointer("/schema/openAPIV3Schema").is_none() {
+                errors.push(FieldError::new(
+                    FieldErrorKind::Required,
+                    format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                    None,
+                    "schemas are required",
+                ));
+            }
+        }
+    }
+    if !versions.is_empty() {
+        let storage = versions
+            .iter()
+            .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+            .count();
+        if storage != 1 {
+            errors.push(FieldError::new(
+                FieldErrorKind::Invalid,
+                "spec.versions",
+                crd.pointer("/spec/versions").cloned(),
+                "must have exactly one version marked as storage version",
+            ));
+        }
+    }
+    // `ValidateCustomResourceDefinitionSubresources`, per version or once when all agree.
+    if subresources_identical {
+        if let Some(sub) = subresources[0] {
+            errors.extend(subresource_errors(sub, "spec.subresources"));
+        }
+    } else {
+        for (i, sub) in subresources.iter().enumerate() {
+            if let Some(sub) = sub {
+                errors.extend(subresource_errors(sub, &format!("spec.versions[{i}].subresources")));
+            }
+        }
+    }
+    // `ValidateCustomResourceDefinitionStoredVersions`. The server sets status.storedVersions
+    // itself before validating a write (the storage version on create, the stored status plus
+    // the storage version on update), so the check applies to a CRD that carries them.
+    if let Some(stored) = crd.pointer("/status/storedVersions").and_then(Value::as_array) {
+        errors.extend(stored_version_errors(stored, &versions));
+    }
     errors
+}
+
+fn stored_version_errors(stored: &[Value], versions: &[&Value]) -> Vec<FieldError> {
+    let fld = "status.storedVersions";
+    if stored.is_empty() {
+        return vec![FieldError::new(
+            FieldErrorKind::Invalid,
+            fld,
+            Some(Value::Array(Vec::new())),
+            "must have at least one stored version",
+        )];
+    }
+    let mut errs = Vec::new();
+    let mut unmatched: Vec<(usize, &str)> = stored
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.as_str().map(|s| (i, s)))
+        .collect();
+    for v in versions {
+        let name = v.get("name").and_then(Value::as_str).unwrap_or("");
+        let known = stored.iter().any(|s| s.as_str() == Some(name));
+        if v.get("storage").and_then(Value::as_bool) == Some(true) && !known {
+            errs.push(FieldError::new(
+                FieldErrorKind::Invalid,
+                fld,
+                Some(Value::Array(stored.to_vec())),
+                format!("must have the storage version {name}"),
+            ));
+        }
+        unmatched.retain(|(_, s)| *s != name);
+    }
+    for (i, s) in unmatched {
+        errs.push(FieldError::new(
+            FieldErrorKind::Invalid,
+            format!("{fld}[{i}]"),
+            Some(Value::String(s.to_string())),
+            "must appear in spec.versions",
+        ));
+    }
+    errs
+}
+
+/// `validateSimpleJSONPath`.
+fn simple_json_path_error(p: &str, fld: &str) -> Option<FieldError> {
+    let detail = if p.is_empty() {
+        "must not be empty"
+    } else if !p.starts_with('.') {
+        "must be a simple json path starting with ."
+    } else {
+        return None;
+    };
+    Some(FieldError::new(
+        FieldErrorKind::Invalid,
+        fld,
+        Some(Value::String(p.to_string())),
+        detail,
+    ))
+}
+
+/// The scale subresource's paths (`ValidateCustomResourceDefinitionSubresources`).
+fn subresource_errors(sub: &Value, base: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let Some(scale) = sub.get("scale").filter(|s| s.is_object()) else {
+        return errs;
+    };
+    let paths: [(&str, &[&str], &str); 2] = [
+        ("specReplicasPath", &[".spec."], "should be a json path under .spec"),
+        ("statusReplicasPath", &[".status."], "should be a json path under .status"),
+    ];
+    for (key, prefixes, detail) in paths {
+        let fld = format!("{base}.scale.{key}");
+        match scale.get(key).and_then(Value::as_str).unwrap_or("") {
+            "" => errs.push(FieldError::new(FieldErrorKind::Required, fld, None, "")),
+            p => {
+                if let Some(e) = simple_json_path_error(p, &fld) {
+                    errs.push(e);
+                } else if !prefixes.iter().any(|x| p.starts_with(x)) {
+                    errs.push(FieldError::new(
+                        FieldErrorKind::Invalid,
+                        fld,
+                        Some(Value::String(p.to_string())),
+                        detail,
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(p) = scale
+        .get("labelSelectorPath")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+    {
+        let fld = format!("{base}.scale.labelSelectorPath");
+        if let Some(e) = simple_json_path_error(p, &fld) {
+            errs.push(e);
+        } else if !p.starts_with(".spec.") && !p.starts_with(".status.") {
+            errs.push(FieldError::new(
+                FieldErrorKind::Invalid,
+                fld,
+                Some(Value::String(p.to_string())),
+                "should be a json path under either .spec or .status",
+            ));
+        }
+    }
+    errs
 }
 
 struct Opts {
@@ -239,7 +391,8 @@ fn validate_schema(schema: &Value, base: &str, opts: &Opts) -> Vec<FieldError> {
         ));
     }
     let mut ctx = None;
-    if opts.require_structural {
+    let init_error = structural_init_error(schema);
+    if opts.require_structural && init_error.is_none() {
         let structural = structural_errors(schema, &root);
         if structural.is_empty() {
             let defaults = default_errors(schema, &root, false);
@@ -257,6 +410,19 @@ fn validate_schema(schema: &Value, base: &str, opts: &Opts) -> Vec<FieldError> {
     let (schema_errs, cel_errs) = w.walk(schema, &root, "", true, ctx, &Ssv::default());
     errors.extend(schema_errs);
     errors.extend(cel_errs);
+    // A schema the structural conversion refuses is reported only when nothing else is: the
+    // other checks say the same more precisely.
+    if opts.require_structural
+        && errors.is_empty()
+        && let Some(message) = init_error
+    {
+        errors.push(FieldError::new(
+            FieldErrorKind::Invalid,
+            root.clone(),
+            Some(Value::String(String::new())),
+            message,
+        ));
+    }
     if w.total > STATIC_ESTIMATED_CRD_COST_LIMIT {
         for (path, _) in &w.most_expensive {
             errors.push(FieldError::new(
@@ -278,6 +444,47 @@ fn validate_schema(schema: &Value, base: &str, opts: &Opts) -> Vec<FieldError> {
         ));
     }
     errors
+}
+
+/// apiextensions-apiserver `pkg/apiserver/schema/convert.go` `NewStructural`: the schemas it
+/// cannot convert at all (then neither structural nor default nor CEL checks run).
+fn structural_init_error(s: &Value) -> Option<String> {
+    let obj = s.as_object()?;
+    for (key, name) in [
+        ("id", "id"),
+        ("$schema", "schema"),
+        ("$ref", "$ref"),
+        ("patternProperties", "patternProperties"),
+        ("dependencies", "dependencies"),
+        ("additionalItems", "additionalItems"),
+        ("definitions", "definitions"),
+    ] {
+        if obj.get(key).is_some_and(|v| !v.is_null()) {
+            return Some(format!("OpenAPIV3Schema '{name}' is not supported"));
+        }
+    }
+    if obj.get("items").is_some_and(Value::is_array) {
+        return Some("OpenAPIV3Schema 'items' must be a schema, but is an array".into());
+    }
+    if obj.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(false)) {
+        return Some(
+            "internal error: 'x-kubernetes-preserve-unknown-fields' must be true or undefined"
+                .into(),
+        );
+    }
+    let mut children: Vec<&Value> = Vec::new();
+    children.extend(obj.get("items"));
+    children.extend(obj.get("additionalProperties").filter(|a| a.is_object()));
+    children.extend(obj.get("not"));
+    if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+        children.extend(props.values());
+    }
+    for k in ["allOf", "anyOf", "oneOf"] {
+        if let Some(list) = obj.get(k).and_then(Value::as_array) {
+            children.extend(list);
+        }
+    }
+    children.into_iter().find_map(structural_init_error)
 }
 
 /// apiextensions-apiserver `pkg/apiserver/schema/defaulting/validation.go`: every `default`
@@ -1126,6 +1333,15 @@ impl Walker {
                 ));
             }
             match items {
+                // `items` given as an array of schemas (JSONSchemaPropsOrArray without Schema).
+                None if s.get("items").is_some_and(Value::is_array) => {
+                    errs.push(FieldError::new(
+                        FieldErrorKind::Invalid,
+                        child(fld, "items"),
+                        s.get("items").cloned(),
+                        "must only have a single schema if x-kubernetes-list-type is map",
+                    ))
+                }
                 None => errs.push(FieldError::new(
                     FieldErrorKind::Required,
                     child(fld, "items"),
