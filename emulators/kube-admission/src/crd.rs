@@ -1143,7 +1143,9 @@ impl Walker {
             let map_type = s.get("x-kubernetes-map-type").and_then(Value::as_str);
             for (name, prop) in props {
                 let mut sub = ssv.clone();
-                if map_type == Some("atomic") {
+                // `MapIsCorrelatable`: granular (the default) and atomic maps correlate; a map
+                // type the server does not know is assumed not to.
+                if !matches!(map_type, None | Some("granular" | "atomic")) {
                     sub.forbid_old_self = Some(fld.to_string());
                 }
                 if (is_root || flag(s, "x-kubernetes-embedded-resource"))
@@ -1545,7 +1547,11 @@ impl Walker {
                     "must not contain line breaks",
                 ));
             }
-            if !field_path.is_empty() && !valid_field_path(&field_path, s) {
+            // `pathValid`: only a schema the structural conversion accepts is walked.
+            if !field_path.is_empty()
+                && structural_init_error(s).is_none()
+                && !valid_field_path(&field_path, s)
+            {
                 schema_errs.push(FieldError::new(
                     FieldErrorKind::Invalid,
                     at("fieldPath"),
@@ -1716,36 +1722,112 @@ fn type_requirement(fld: &str, ty: &str, detail: &str) -> FieldError {
 }
 
 /// `ValidFieldPath`: `.a.b`, `['a.b']`, `.list[0]`-free paths to declared fields of `s`.
+/// apiextensions-apiserver `pkg/apiserver/schema/cel/validation.go` `ValidFieldPath` (with array
+/// notation allowed): field and map accessors (`.name`, `['quoted']`) valid for the schema.
 fn valid_field_path(path: &str, s: &Value) -> bool {
-    let mut cur = s;
-    let mut rest = path;
-    while !rest.is_empty() {
-        let name;
-        if let Some(r) = rest.strip_prefix("['") {
-            let Some(end) = r.find("']") else {
-                return false;
-            };
-            name = &r[..end];
-            rest = &r[end + 2..];
-        } else if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            name = &r[..end];
-            if name.is_empty() {
-                return false;
-            }
-            rest = &r[end..];
+    let tokens = field_path_tokens(path);
+    let mut cur = Some(s);
+    let mut i = 0;
+    // `appendToPath`: a named field, or a key of additionalProperties.
+    fn step<'a>(cur: Option<&'a Value>, name: &str) -> Result<Option<&'a Value>, ()> {
+        let schema = cur.ok_or(())?;
+        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+            props.get(name).map(Some).ok_or(())
+        } else if let Some(ap) = schema.get("additionalProperties").filter(|a| !a.is_null()) {
+            Ok(Some(ap).filter(|a| a.is_object()))
         } else {
-            return false;
+            Err(())
         }
-        if let Some(p) = cur.get("properties").and_then(|p| p.get(name)) {
-            cur = p;
-        } else if let Some(ap) = cur.get("additionalProperties").filter(|a| a.is_object()) {
-            cur = ap;
-        } else {
-            return false;
+    }
+    while i < tokens.len() {
+        match tokens[i] {
+            "[" => {
+                let Some(tok) = tokens.get(i + 1) else {
+                    return false;
+                };
+                let quoted = tok.len() >= 2 && tok.starts_with('\'') && tok.ends_with('\'');
+                let Some(name) = quoted
+                    .then(|| unescape_single_quote(&tok[1..tok.len() - 1]))
+                    .flatten()
+                else {
+                    return false;
+                };
+                match step(cur, &name) {
+                    Ok(next) => cur = next,
+                    Err(()) => return false,
+                }
+                if tokens.get(i + 2) != Some(&"]") {
+                    return false;
+                }
+                i += 3;
+            }
+            "." => {
+                let Some(tok) = tokens.get(i + 1) else {
+                    return false;
+                };
+                match step(cur, tok) {
+                    Ok(next) => cur = next,
+                    Err(()) => return false,
+                }
+                i += 2;
+            }
+            _ => return false,
         }
     }
     true
+}
+
+/// The tokens of `ValidFieldPath`'s scanner: the delimiters `.`, `[`, `]` alone, single-quoted
+/// strings whole (delimiters inside ignored, `\'` not closing), other text between delimiters.
+fn field_path_tokens(path: &str) -> Vec<&str> {
+    let b = path.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < b.len() {
+        let data = &b[start..];
+        let mut len = data.len();
+        if data[0] == b'\'' {
+            if let Some(i) = (1..data.len()).find(|&i| data[i] == b'\'' && data[i - 1] != b'\\') {
+                len = i + 1;
+            }
+        } else if let Some(i) = data.iter().position(|c| matches!(c, b'.' | b'[' | b']')) {
+            len = if i == 0 { 1 } else { i };
+        }
+        // Splits fall on ASCII delimiters and quotes, so they are char boundaries.
+        out.push(&path[start..start + len]);
+        start += len;
+    }
+    out
+}
+
+/// `unescapeSingleQuote`: the escapes a quoted field path name may use.
+fn unescape_single_quote(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(d) = chars.next() else {
+            // A trailing backslash matches nothing in `\\.` and stays as it is.
+            out.push(c);
+            break;
+        };
+        out.push(match d {
+            'a' => '\u{7}',
+            'b' => '\u{8}',
+            'f' => '\u{c}',
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            'v' => '\u{b}',
+            '\'' => '\'',
+            '\\' => '\\',
+            _ => return None,
+        });
+    }
+    Some(out)
 }
 
 #[cfg(test)]
