@@ -71,7 +71,9 @@ fn walk(
             // cel-go cancels an evaluation whose cost passes the per-call limit, and the
             // server then runs no further rules.
             if let Some(cost) = &rule.cost
-                && cost.bound(value, old) > crate::crd::PER_CALL_LIMIT
+                && cost
+                    .bound(value, old)
+                    .is_some_and(|b| b > crate::crd::PER_CALL_LIMIT)
             {
                 errors.push(cost_exceeded(node, rule, path));
                 *stopped = true;

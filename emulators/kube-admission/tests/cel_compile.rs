@@ -583,3 +583,32 @@ fn deeply_nested_rules_compile_and_evaluate() {
         Some("compilation failed: ERROR: <input>:-1:0: expression recursion limit exceeded: 250")
     );
 }
+
+// cel-go interpreter/runtimecost.go `actualSize`: a value that is not a `traits.Sizer` (a type,
+// a duration) counts as size 1 at runtime, so comparing types costs almost nothing even though
+// the static estimate of `type(self) == type(self)` is unbounded. Upstream
+// apiextensions-apiserver pkg/apiserver/schema/cel/celcoststability_test.go ("object types are
+// not accessible", "duration format") evaluates these rules without cancellation.
+#[test]
+fn rules_the_server_runs_are_not_cancelled_by_the_cost_bound() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object",
+            "properties": {"d": {"type": "string", "format": "duration"}},
+            "x-kubernetes-validations": [
+                {"rule": "type(self) == type(self)"},
+                {"rule": "type(self.d) == google.protobuf.Duration"},
+                {"rule": "self.d == duration('1s')", "message": "evaluated"},
+            ]}},
+    });
+    let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
+    let mut object = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w"}, "spec": {"d": "2s"}});
+    let errors = compiled.admit(&mut object, None).expect_err("third rule fails");
+    let details: Vec<&str> = errors.iter().map(|e| e.detail.as_str()).collect();
+    assert!(
+        !errors.iter().any(|e| e.message.contains("actual cost limit exceeded")),
+        "{errors:?}"
+    );
+    assert!(details.contains(&"evaluated"), "{errors:?}");
+}

@@ -102,14 +102,21 @@ impl CostProgram {
     }
 
     /// An upper bound of the cost cel-go tracks when evaluating the rule on these values: the
-    /// static estimate with the sizes actually present instead of the declared bounds.
-    pub(crate) fn bound(&self, value: &serde_json::Value, old: Option<&serde_json::Value>) -> u64 {
+    /// static estimate with the sizes actually present instead of the declared bounds, and
+    /// cel-go's runtime size (1) for values that have no size. `None` when some size involved
+    /// is not bounded by the values (then the bound says nothing and the rule must run: the
+    /// server cancels only what its actual cost tracking sees passing the limit).
+    pub(crate) fn bound(
+        &self,
+        value: &serde_json::Value,
+        old: Option<&serde_json::Value>,
+    ) -> Option<u64> {
         if self.static_max <= crate::crd::PER_CALL_LIMIT {
-            return self.static_max;
+            return Some(self.static_max);
         }
         let values: Vec<&serde_json::Value> = std::iter::once(value).chain(old).collect();
         let actual = types::actual_sizes(&self.decl, &values);
-        cost::estimate(&self.expr, &self.checked, &actual).max
+        cost::estimate_actual(&self.expr, &self.checked, &actual).map(|e| e.max)
     }
 }
 
