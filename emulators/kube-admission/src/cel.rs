@@ -20,7 +20,91 @@ use crate::validate::correlate;
 thread_local! {
     /// A context with the Kubernetes CEL libraries registered; building one is not free, and
     /// `cel::Context` cannot be shared between threads.
-    static BASE: Context<'static> = Context::default().with_all();
+    static BASE: Context<'static> = base_context();
+}
+
+/// The Kubernetes libraries, plus what cel-go's standard environment has and the interpreter
+/// lacks: `type()` with the type identifiers, and `size()` of a string in code points.
+fn base_context() -> Context<'static> {
+    let mut ctx = Context::default().with_all();
+    ctx.add_function("type", cel_type);
+    ctx.add_function("size", cel_size);
+    for name in [
+        "int",
+        "uint",
+        "double",
+        "bool",
+        "string",
+        "bytes",
+        "list",
+        "map",
+        "null_type",
+    ] {
+        ctx.add_variable_from_value(name, type_value(name));
+    }
+    let protobuf: HashMap<String, Cel> = [
+        ("Duration".to_string(), type_value("google.protobuf.Duration")),
+        ("Timestamp".to_string(), type_value("google.protobuf.Timestamp")),
+    ]
+    .into_iter()
+    .collect();
+    let google: HashMap<String, Cel> = [("protobuf".to_string(), Cel::from(protobuf))]
+        .into_iter()
+        .collect();
+    ctx.add_variable_from_value("google", Cel::from(google));
+    ctx
+}
+
+/// A CEL type value (`int`, `type(x)`): compared by name.
+#[derive(Debug, PartialEq, Eq)]
+struct CelType(String);
+
+impl kube_cel::cel::objects::Opaque for CelType {
+    fn runtime_type_name(&self) -> &str {
+        "type"
+    }
+}
+
+fn type_value(name: &str) -> Cel {
+    Cel::Opaque(Arc::new(CelType(name.to_string())))
+}
+
+/// cel-go `type(x)`: the type of a value, by the names cel-go gives them.
+fn cel_type(
+    _ftx: &kube_cel::cel::FunctionContext,
+    kube_cel::cel::extractors::This(v): kube_cel::cel::extractors::This<Cel>,
+) -> Result<Cel, ExecutionError> {
+    let name = match &v {
+        Cel::List(_) => "list",
+        Cel::Map(_) => "map",
+        Cel::Function(..) => "function",
+        Cel::Int(_) => "int",
+        Cel::UInt(_) => "uint",
+        Cel::Float(_) => "double",
+        Cel::String(_) => "string",
+        Cel::Bytes(_) => "bytes",
+        Cel::Bool(_) => "bool",
+        Cel::Duration(_) => "google.protobuf.Duration",
+        Cel::Timestamp(_) => "google.protobuf.Timestamp",
+        Cel::Null => "null_type",
+        Cel::Opaque(o) => return Ok(type_value(o.runtime_type_name())),
+    };
+    Ok(type_value(name))
+}
+
+/// CEL `size()`: strings count code points (cel-go `String.Size`), not bytes.
+fn cel_size(
+    ftx: &kube_cel::cel::FunctionContext,
+    kube_cel::cel::extractors::This(this): kube_cel::cel::extractors::This<Cel>,
+) -> Result<i64, ExecutionError> {
+    let size = match &this {
+        Cel::List(l) => l.len(),
+        Cel::Map(m) => m.map.len(),
+        Cel::String(s) => s.chars().count(),
+        Cel::Bytes(b) => b.len(),
+        other => return Err(ftx.error(format!("cannot determine the size of {other:?}"))),
+    };
+    i64::try_from(size).map_err(|_| ftx.error("size out of range"))
 }
 
 pub(crate) fn evaluate(root: &Node, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
@@ -390,6 +474,13 @@ fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
             Format::DateTime if !int_or_string => chrono::DateTime::parse_from_rfc3339(s)
                 .map(Cel::Timestamp)
                 .unwrap_or_else(|_| string(s)),
+            // apiserver pkg/cel/common/values.go: a `date` string is the timestamp of its
+            // midnight UTC.
+            Format::Date if !int_or_string => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| Cel::Timestamp(t.and_utc().fixed_offset()))
+                .unwrap_or_else(|| string(s)),
             Format::Duration if !int_or_string => parse_duration(s)
                 .map(Cel::Duration)
                 .unwrap_or_else(|| string(s)),

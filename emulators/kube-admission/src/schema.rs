@@ -68,6 +68,8 @@ pub(crate) enum Format {
     Int32,
     Int64,
     DateTime,
+    /// `date`: a full-date, which CEL sees as the timestamp of its midnight UTC.
+    Date,
     Byte,
     Duration,
 }
@@ -239,6 +241,7 @@ impl Node {
             Some("int32") => Format::Int32,
             Some("int64") => Format::Int64,
             Some("date-time") => Format::DateTime,
+            Some("date") => Format::Date,
             Some("byte") => Format::Byte,
             Some("duration") => Format::Duration,
             _ => Format::None,
