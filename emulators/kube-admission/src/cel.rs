@@ -517,6 +517,11 @@ fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
                         None => continue,
                     }
                 };
+                // apiserver pkg/cel/common/values.go `unstructuredMap.Find`: in an object with
+                // properties a null field is absent, as if it were not set.
+                if v.is_null() && !is_map && node.is_some_and(|n| !n.properties.is_empty()) {
+                    continue;
+                }
                 // Since 1.32 a reserved word also selects its escaped field (`self.namespace`
                 // reads `__namespace__`), so such fields are visible under both names.
                 let alias = (!is_map && CEL_RESERVED.contains(&k.as_str())).then_some(k);
