@@ -29,6 +29,7 @@ fn base_context() -> Context<'static> {
     let mut ctx = Context::default().with_all();
     ctx.add_function("type", cel_type);
     ctx.add_function("size", cel_size);
+    ctx.add_function("string", cel_string);
     for name in [
         "int",
         "uint",
@@ -90,6 +91,38 @@ fn cel_type(
         Cel::Opaque(o) => return Ok(type_value(o.runtime_type_name())),
     };
     Ok(type_value(name))
+}
+
+/// CEL `string()`; a timestamp reads as Go's `time.RFC3339Nano` (cel-go `Timestamp.ConvertToType`):
+/// fraction without trailing zeros, `Z` for UTC, the offset kept otherwise.
+fn cel_string(
+    ftx: &kube_cel::cel::FunctionContext,
+    kube_cel::cel::extractors::This(this): kube_cel::cel::extractors::This<Cel>,
+) -> Result<Cel, ExecutionError> {
+    match this {
+        Cel::Timestamp(t) => Ok(string(&rfc3339_nano(&t))),
+        other => kube_cel::cel::functions::string(ftx, kube_cel::cel::extractors::This(other)),
+    }
+}
+
+fn rfc3339_nano(t: &chrono::DateTime<chrono::FixedOffset>) -> String {
+    use chrono::Timelike;
+    let mut out = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = t.nanosecond() % 1_000_000_000;
+    if nanos > 0 {
+        let frac = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    let offset = t.offset().local_minus_utc();
+    if offset == 0 {
+        out.push('Z');
+    } else {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let abs = offset.unsigned_abs();
+        out.push_str(&format!("{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60));
+    }
+    out
 }
 
 /// CEL `size()`: strings count code points (cel-go `String.Size`), not bytes.
@@ -461,6 +494,12 @@ fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
     match value {
         Value::Null => Cel::Null,
         Value::Bool(b) => Cel::Bool(*b),
+        // A `number` is a double to CEL even when written without a fraction.
+        Value::Number(n)
+            if node.is_some_and(|nd| nd.ty == Some(crate::schema::Type::Number)) =>
+        {
+            Cel::Float(n.as_f64().unwrap_or(f64::NAN))
+        }
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
                 Cel::Int(i)
