@@ -44,8 +44,14 @@ fn base_context() -> Context<'static> {
         ctx.add_variable_from_value(name, type_value(name));
     }
     let protobuf: HashMap<String, Cel> = [
-        ("Duration".to_string(), type_value("google.protobuf.Duration")),
-        ("Timestamp".to_string(), type_value("google.protobuf.Timestamp")),
+        (
+            "Duration".to_string(),
+            type_value("google.protobuf.Duration"),
+        ),
+        (
+            "Timestamp".to_string(),
+            type_value("google.protobuf.Timestamp"),
+        ),
     ]
     .into_iter()
     .collect();
@@ -495,9 +501,7 @@ fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
         Value::Null => Cel::Null,
         Value::Bool(b) => Cel::Bool(*b),
         // A `number` is a double to CEL even when written without a fraction.
-        Value::Number(n)
-            if node.is_some_and(|nd| nd.ty == Some(crate::schema::Type::Number)) =>
-        {
+        Value::Number(n) if node.is_some_and(|nd| nd.ty == Some(crate::schema::Type::Number)) => {
             Cel::Float(n.as_f64().unwrap_or(f64::NAN))
         }
         Value::Number(n) => {

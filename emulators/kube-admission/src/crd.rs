@@ -125,7 +125,10 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
     }
     // `validateCustomResourceDefinitionSpec`: every version has a schema (on update, only if
     // the stored CRD had one for every version: existing data is not tightened).
-    let all_schemas = |vs: &[&Value]| vs.iter().all(|v| v.pointer("/schema/openAPIV3Schema").is_some());
+    let all_schemas = |vs: &[&Value]| {
+        vs.iter()
+            .all(|v| v.pointer("/schema/openAPIV3Schema").is_some())
+    };
     if old.is_none() || all_schemas(&old_versions) {
         for (i, version) in versions.iter().enumerate() {
             if version.pointer("/schema/openAPIV3Schema").is_none() {
@@ -160,14 +163,20 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
     } else {
         for (i, sub) in subresources.iter().enumerate() {
             if let Some(sub) = sub {
-                errors.extend(subresource_errors(sub, &format!("spec.versions[{i}].subresources")));
+                errors.extend(subresource_errors(
+                    sub,
+                    &format!("spec.versions[{i}].subresources"),
+                ));
             }
         }
     }
     // `ValidateCustomResourceDefinitionStoredVersions`. The server sets status.storedVersions
     // itself before validating a write (the storage version on create, the stored status plus
     // the storage version on update), so the check applies to a CRD that carries them.
-    if let Some(stored) = crd.pointer("/status/storedVersions").and_then(Value::as_array) {
+    if let Some(stored) = crd
+        .pointer("/status/storedVersions")
+        .and_then(Value::as_array)
+    {
         errors.extend(stored_version_errors(stored, &versions));
     }
     errors
@@ -237,8 +246,16 @@ fn subresource_errors(sub: &Value, base: &str) -> Vec<FieldError> {
         return errs;
     };
     let paths: [(&str, &[&str], &str); 2] = [
-        ("specReplicasPath", &[".spec."], "should be a json path under .spec"),
-        ("statusReplicasPath", &[".status."], "should be a json path under .status"),
+        (
+            "specReplicasPath",
+            &[".spec."],
+            "should be a json path under .spec",
+        ),
+        (
+            "statusReplicasPath",
+            &[".status."],
+            "should be a json path under .status",
+        ),
     ];
     for (key, prefixes, detail) in paths {
         let fld = format!("{base}.scale.{key}");
@@ -1336,14 +1353,12 @@ impl Walker {
             }
             match items {
                 // `items` given as an array of schemas (JSONSchemaPropsOrArray without Schema).
-                None if s.get("items").is_some_and(Value::is_array) => {
-                    errs.push(FieldError::new(
-                        FieldErrorKind::Invalid,
-                        child(fld, "items"),
-                        s.get("items").cloned(),
-                        "must only have a single schema if x-kubernetes-list-type is map",
-                    ))
-                }
+                None if s.get("items").is_some_and(Value::is_array) => errs.push(FieldError::new(
+                    FieldErrorKind::Invalid,
+                    child(fld, "items"),
+                    s.get("items").cloned(),
+                    "must only have a single schema if x-kubernetes-list-type is map",
+                )),
                 None => errs.push(FieldError::new(
                     FieldErrorKind::Required,
                     child(fld, "items"),

@@ -604,10 +604,14 @@ fn rules_the_server_runs_are_not_cancelled_by_the_cost_bound() {
     let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
     let mut object = json!({"apiVersion": "example.com/v1", "kind": "Widget",
         "metadata": {"name": "w"}, "spec": {"d": "2s"}});
-    let errors = compiled.admit(&mut object, None).expect_err("third rule fails");
+    let errors = compiled
+        .admit(&mut object, None)
+        .expect_err("third rule fails");
     let details: Vec<&str> = errors.iter().map(|e| e.detail.as_str()).collect();
     assert!(
-        !errors.iter().any(|e| e.message.contains("actual cost limit exceeded")),
+        !errors
+            .iter()
+            .any(|e| e.message.contains("actual cost limit exceeded")),
         "{errors:?}"
     );
     assert!(details.contains(&"evaluated"), "{errors:?}");
