@@ -412,7 +412,7 @@ fn validate_schema(schema: &Value, base: &str, opts: &Opts) -> Vec<FieldError> {
     if opts.require_structural && init_error.is_none() {
         let structural = structural_errors(schema, &root);
         if structural.is_empty() {
-            let defaults = default_errors(schema, &root, false);
+            let defaults = default_errors(schema, &root);
             if defaults.is_empty() {
                 ctx = Some(Ctx::root(schema));
             } else {
@@ -504,34 +504,51 @@ fn structural_init_error(s: &Value) -> Option<String> {
     children.into_iter().find_map(structural_init_error)
 }
 
-/// apiextensions-apiserver `pkg/apiserver/schema/defaulting/validation.go`: every `default`
-/// (below `items` and `properties`) must be pruned already and valid against its schema.
-/// Defaults inside the metadata of embedded resources, and rules on defaults, are not checked.
-fn default_errors(s: &Value, path: &str, inside_meta: bool) -> Vec<FieldError> {
+/// A step from an embedded resource down to a node (`SurroundingObjectFunc` Child / Index).
+#[derive(Clone)]
+enum Step {
+    Child(String),
+    Index,
+}
+
+/// apiextensions-apiserver `pkg/apiserver/schema/defaulting/validation.go` `ValidateDefaults`:
+/// every `default` (below `items` and `properties`) must be pruned already, have well-typed
+/// and valid type and object meta in embedded resources, be valid against its schema and pass
+/// the node's CEL rules. A default inside an embedded resource's metadata or type meta is
+/// checked in the object it would land in (the resource with `apiVersion: validation/v1`,
+/// `kind: Validation` where unset). The root is a resource.
+fn default_errors(schema: &Value, root: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
+    let mut steps = Vec::new();
+    defaults_at(schema, root, schema, &mut steps, false, true, &mut errs);
+    errs
+}
+
+fn defaults_at(
+    s: &Value,
+    path: &str,
+    resource: &Value,
+    steps: &mut Vec<Step>,
+    inside_meta: bool,
+    resource_root: bool,
+    errs: &mut Vec<FieldError>,
+) {
     if !s.is_object() {
-        return errs;
+        return;
     }
-    let embedded = flag(s, "x-kubernetes-embedded-resource");
-    let inside_meta = inside_meta && !embedded;
+    let embedded = resource_root || flag(s, "x-kubernetes-embedded-resource");
+    let (resource, inside_meta, outer_steps) = if embedded {
+        (s, false, std::mem::take(steps))
+    } else {
+        (resource, inside_meta, Vec::new())
+    };
     if let Some(d) = s.get("default").filter(|d| !d.is_null())
-        && !inside_meta
         && let Ok(node) = crate::schema::Node::compile(s, "", 0)
     {
         let at = child(path, "default");
-        let mut unknown = Vec::new();
-        crate::mutate::unknown_fields(&node, d, embedded, "", &mut unknown);
-        if !unknown.is_empty() {
-            errs.push(FieldError::new(
-                FieldErrorKind::Invalid,
-                at.clone(),
-                Some(d.clone()),
-                "must not have unknown fields",
-            ));
-        }
-        for e in crate::validate::schema(&node, d, None) {
-            // kube-openapi names the value by the default's own path.
-            let field = if e.field == "<nil>" {
+        let nested = |e: FieldError| {
+            // kube-openapi and the CEL validator name the value by the default's own path.
+            let field = if e.field == "<nil>" || e.field.is_empty() {
                 at.clone()
             } else {
                 format!("{at}.{}", e.field)
@@ -540,24 +557,120 @@ fn default_errors(s: &Value, path: &str, inside_meta: bool) -> Vec<FieldError> {
                 Some(rest) => format!("{field}{rest}"),
                 None => e.detail.clone(),
             };
-            errs.push(FieldError::new(e.kind, field, e.value.clone(), detail));
+            FieldError::new(e.kind, field, e.value.clone(), detail)
+        };
+        let schema_and_rules = |errs: &mut Vec<FieldError>| {
+            let schema_errs: Vec<FieldError> = crate::validate::value(&node, d)
+                .into_iter()
+                .map(nested)
+                .collect();
+            if schema_errs.is_empty() {
+                errs.extend(crate::cel::evaluate(&node, d, None).into_iter().map(nested));
+            } else {
+                errs.extend(schema_errs);
+            }
+        };
+        if inside_meta {
+            let object = surrounding_object(d, steps);
+            let meta_err = crate::objectmeta::coerce("", &object, resource, true)
+                .map(|e| e.to_string())
+                .or_else(|| {
+                    let v = crate::objectmeta::validate("", &object, resource, true);
+                    (!v.is_empty()).then(|| aggregate(&v))
+                });
+            match meta_err {
+                Some(m) => errs.push(FieldError::new(
+                    FieldErrorKind::Invalid,
+                    at.clone(),
+                    Some(d.clone()),
+                    format!("must result in valid metadata: {m}"),
+                )),
+                None => schema_and_rules(errs),
+            }
+        } else {
+            let mut unknown = Vec::new();
+            crate::mutate::unknown_fields(&node, d, embedded, "", &mut unknown);
+            if !unknown.is_empty() {
+                errs.push(FieldError::new(
+                    FieldErrorKind::Invalid,
+                    at.clone(),
+                    Some(d.clone()),
+                    "must not have unknown fields",
+                ));
+            }
+            if let Some(e) = crate::objectmeta::coerce(&at, d, s, embedded) {
+                errs.push(e);
+            } else {
+                let v = crate::objectmeta::validate(&at, d, s, embedded);
+                if v.is_empty() {
+                    schema_and_rules(errs);
+                } else {
+                    errs.extend(v);
+                }
+            }
         }
     }
+    // additionalProperties is not followed: defaults are forbidden there.
     if let Some(items) = s.get("items").filter(|i| i.is_object()) {
-        errs.extend(default_errors(items, &child(path, "items"), inside_meta));
+        steps.push(Step::Index);
+        defaults_at(
+            items,
+            &child(path, "items"),
+            resource,
+            steps,
+            inside_meta,
+            false,
+            errs,
+        );
+        steps.pop();
     }
     if let Some(props) = s.get("properties").and_then(Value::as_object) {
         for (k, v) in props {
             let meta = inside_meta
                 || (embedded && matches!(k.as_str(), "metadata" | "apiVersion" | "kind"));
-            errs.extend(default_errors(
+            steps.push(Step::Child(k.clone()));
+            defaults_at(
                 v,
                 &format!("{}[{k}]", child(path, "properties")),
+                resource,
+                steps,
                 meta,
-            ));
+                false,
+                errs,
+            );
+            steps.pop();
         }
     }
-    errs
+    if embedded {
+        *steps = outer_steps;
+    }
+}
+
+/// `SurroundingObjectFunc`: the default placed where it lands in its resource, which gets
+/// `apiVersion: validation/v1` and `kind: Validation` unless it sets them.
+fn surrounding_object(d: &Value, steps: &[Step]) -> Value {
+    let mut v = d.clone();
+    for step in steps.iter().rev() {
+        v = match step {
+            Step::Child(k) => json!({ k.clone(): v }),
+            Step::Index => Value::Array(vec![v]),
+        };
+    }
+    if let Some(obj) = v.as_object_mut() {
+        obj.entry("kind").or_insert_with(|| json!("Validation"));
+        obj.entry("apiVersion")
+            .or_insert_with(|| json!("validation/v1"));
+    }
+    v
+}
+
+/// `ErrorList.ToAggregate()` text: one error as is, several in brackets.
+fn aggregate(errs: &[FieldError]) -> String {
+    let texts: Vec<String> = errs.iter().map(FieldError::to_string).collect();
+    match texts.as_slice() {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    }
 }
 
 /// `getCostErrorMessage`.

@@ -23,6 +23,7 @@ mod error;
 mod gofmt;
 mod mutate;
 mod needs;
+mod objectmeta;
 mod schema;
 mod validate;
 
