@@ -305,7 +305,8 @@ fn object_meta(path: &str, meta: &Value, errs: &mut Vec<FieldError>) {
         errs.push(invalid(child(path, "name"), &Value::String(name.into()), d));
     }
     let namespace = get("namespace");
-    if !namespace.is_empty() && !(namespace.len() <= 63 && DNS1123_LABEL.is_match(namespace)) {
+    let namespace_ok = namespace.len() <= 63 && DNS1123_LABEL.is_match(namespace);
+    if !namespace.is_empty() && !namespace_ok {
         errs.push(invalid(
             child(path, "namespace"),
             &Value::String(namespace.into()),
