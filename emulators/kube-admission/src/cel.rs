@@ -107,8 +107,25 @@ fn cel_string(
 ) -> Result<Cel, ExecutionError> {
     match this {
         Cel::Timestamp(t) => Ok(string(&rfc3339_nano(&t))),
-        other => kube_cel::cel::functions::string(ftx, kube_cel::cel::extractors::This(other)),
+        // Everything else as the Kubernetes libraries convert it (`string(ip(...))` included).
+        other => KUBE_STRING.with(|k| match k {
+            Some((ctx, program)) => {
+                let mut scope = ctx.new_inner_scope();
+                scope.add_variable_from_value("x", other);
+                program.execute(&scope)
+            }
+            None => kube_cel::cel::functions::string(ftx, kube_cel::cel::extractors::This(other)),
+        }),
     }
+}
+
+thread_local! {
+    /// `string(x)` in the Kubernetes libraries' own environment, for the conversions the
+    /// emulator does not change.
+    static KUBE_STRING: Option<(Context<'static>, kube_cel::cel::Program)> =
+        kube_cel::cel::Program::compile("string(x)")
+            .ok()
+            .map(|p| (Context::default().with_all(), p));
 }
 
 fn rfc3339_nano(t: &chrono::DateTime<chrono::FixedOffset>) -> String {

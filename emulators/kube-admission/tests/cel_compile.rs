@@ -616,3 +616,25 @@ fn rules_the_server_runs_are_not_cancelled_by_the_cost_bound() {
     );
     assert!(details.contains(&"evaluated"), "{errors:?}");
 }
+
+// apiserver pkg/cel/library/ip.go: `string()` of an IP gives its text; cel-go
+// common/types/timestamp.go: `string()` of a timestamp is RFC 3339 with the offset kept and no
+// trailing zeros in the fraction.
+#[test]
+fn string_conversions_follow_the_server() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object",
+            "properties": {"t": {"type": "string", "format": "date-time"}},
+            "x-kubernetes-validations": [
+                {"rule": "string(ip('10.0.0.1')) == '10.0.0.1'", "message": "ip"},
+                {"rule": "string(self.t) == '2011-08-18T19:03:37.01+01:00'", "message": "timestamp"},
+                {"rule": "string(1) == '1'", "message": "int"},
+            ]}},
+    });
+    let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
+    let mut object = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w"}, "spec": {"t": "2011-08-18T19:03:37.01+01:00"}});
+    let result = compiled.admit(&mut object, None);
+    assert!(result.is_ok(), "{result:?}");
+}
