@@ -30,6 +30,7 @@ fn base_context() -> Context<'static> {
     ctx.add_function("type", cel_type);
     ctx.add_function("size", cel_size);
     ctx.add_function("string", cel_string);
+    crate::comprehensions::register(&mut ctx);
     for name in [
         "int",
         "uint",

@@ -18,6 +18,7 @@
 
 mod cel;
 mod check;
+mod comprehensions;
 mod crd;
 mod error;
 mod gofmt;

@@ -638,3 +638,36 @@ fn string_conversions_follow_the_server() {
     let result = compiled.admit(&mut object, None);
     assert!(result.is_ok(), "{result:?}");
 }
+
+// cel-go ext/comprehensions.go (the 1.32 environment's two-variable comprehensions): index or
+// key first, value second; `all`/`exists` fold with `&&`/`||`, so an element's error does not
+// matter once the result is decided; `transformMapEntry` refuses a key produced twice.
+#[test]
+fn two_variable_comprehensions_evaluate_like_cel_go() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object",
+            "properties": {
+                "l": {"type": "array", "items": {"type": "integer"}},
+                "m": {"type": "object", "additionalProperties": {"type": "integer"}},
+            },
+            "x-kubernetes-validations": [
+                {"rule": "self.l.all(i, v, v == i * 10)", "message": "all"},
+                {"rule": "self.l.exists(i, v, i == 2 && v == 20)", "message": "exists"},
+                {"rule": "self.m.existsOne(k, v, k == 'b' && v == 2)", "message": "existsOne"},
+                {"rule": "self.l.transformList(i, v, i > 0, v + i) == [11, 22]", "message": "transformList"},
+                {"rule": "self.m.transformMap(k, v, v * 2) == {'a': 2, 'b': 4}", "message": "transformMap"},
+                {"rule": "self.l.exists(i, v, 10 / v == 1)", "message": "error absorbed"},
+                {"rule": "self.m.transformMapEntry(k, v, {'x': v}).size() == 2", "message": "duplicate key"},
+            ]}},
+    });
+    let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
+    let mut object = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w"}, "spec": {"l": [0, 10, 20], "m": {"a": 1, "b": 2}}});
+    let errors = compiled
+        .admit(&mut object, None)
+        .expect_err("the duplicate key is an error");
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(errors.len(), 1, "{messages:?}");
+    assert!(messages[0].contains("already exists"), "{messages:?}");
+}
