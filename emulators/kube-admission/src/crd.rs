@@ -170,14 +170,34 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
             }
         }
     }
-    // `ValidateCustomResourceDefinitionStoredVersions`. The server sets status.storedVersions
-    // itself before validating a write (the storage version on create, the stored status plus
-    // the storage version on update), so the check applies to a CRD that carries them.
-    if let Some(stored) = crd
-        .pointer("/status/storedVersions")
-        .and_then(Value::as_array)
-    {
-        errors.extend(stored_version_errors(stored, &versions));
+    // `ValidateCustomResourceDefinitionStoredVersions`. On update the server validates the
+    // stored status with the new storage version appended (the strategy's PrepareForUpdate
+    // ignores the status sent); on create it validates the status it sets itself, so a create
+    // is checked against the storedVersions the CRD carries, if any.
+    let old_stored = old
+        .and_then(|o| o.pointer("/status/storedVersions"))
+        .and_then(Value::as_array);
+    let stored = match old_stored {
+        Some(prev) => {
+            let mut s = prev.clone();
+            let storage = versions
+                .iter()
+                .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                .and_then(|v| v.get("name"));
+            if let Some(name) = storage
+                && !s.contains(name)
+            {
+                s.push(name.clone());
+            }
+            Some(s)
+        }
+        None => crd
+            .pointer("/status/storedVersions")
+            .and_then(Value::as_array)
+            .cloned(),
+    };
+    if let Some(stored) = stored {
+        errors.extend(stored_version_errors(&stored, &versions));
     }
     errors
 }
