@@ -671,3 +671,36 @@ fn two_variable_comprehensions_evaluate_like_cel_go() {
     assert_eq!(errors.len(), 1, "{messages:?}");
     assert!(messages[0].contains("already exists"), "{messages:?}");
 }
+
+// cel-go parser/macro.go expands `exists`/`all` into folds with `||`/`&&`, whose
+// commutative error handling (cel-go interpreter/interpretable.go evalOr/evalAnd) makes an
+// element's error irrelevant once another element decides the result.
+#[test]
+fn one_variable_quantifiers_absorb_errors_once_decided() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object",
+            "properties": {
+                "l": {"type": "array", "items": {"type": "object",
+                    "properties": {"v": {"type": "string"}}}},
+                "m": {"type": "object", "additionalProperties": {"type": "integer"}},
+            },
+            "x-kubernetes-validations": [
+                {"rule": "self.l.exists(e, e.v == 'z')", "message": "exists"},
+                {"rule": "!self.l.all(e, e.v != 'z')", "message": "all"},
+                {"rule": "self.m.exists(k, 10 / self.m[k] == 10)", "message": "map exists"},
+                {"rule": "self.l.all(e, e.v == 'z')", "message": "undecided error"},
+            ]}},
+    });
+    let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
+    let mut object = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w"}, "spec": {"l": [{}, {"v": "z"}], "m": {"a": 0, "b": 1}}});
+    let errors = compiled
+        .admit(&mut object, None)
+        .expect_err("the last rule errs");
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    // The first element has no `v`: `all` is not decided false by the second, so the error
+    // stands; every other rule is decided by an element without error.
+    assert_eq!(errors.len(), 1, "{messages:?}");
+    assert!(messages[0].contains("no such key"), "{messages:?}");
+}

@@ -182,14 +182,6 @@ const KNOWN_EVALUATION_GAPS: &[(&str, &[&str], &str)] = &[
         "lists of type map compare by key in the server; kube-cel compares lists in order",
     ),
     (
-        "cel_runtime_cost_stability/listMap access",
-        &[
-            "self.listMap.exists(m, m.v2 == 'z')",
-            "!self.listMap.all(m, m.v2 != 'z')",
-        ],
-        "kube-cel's one-variable exists/all stop at an element's error where cel-go's logical operators absorb it once the result is decided",
-    ),
-    (
         "cel_runtime_cost_stability/optionals",
         &["schema does not compile"],
         "kube-cel's parser has no optional field selection (`.?`) or index (`[?`)",

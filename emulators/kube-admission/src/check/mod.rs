@@ -120,6 +120,64 @@ impl CostProgram {
     }
 }
 
+/// The index (lists) or value (maps) variable added to one-variable `all`/`exists`.
+const ABSORBING_VAR: &str = "_kube_admission_unused";
+
+impl CostProgram {
+    /// `source` with every one-variable `all`/`exists` over a list or map given a second,
+    /// unused variable, so that the interpreter runs the two-variable form (see
+    /// `comprehensions.rs`), which absorbs an element's error once the result is decided as
+    /// cel-go's `&&`/`||` fold does; `None` when there is nothing to rewrite.
+    pub(crate) fn absorbing_source(&self, source: &str) -> Option<String> {
+        let mut inserts: Vec<(usize, String)> = Vec::new();
+        let chars: Vec<char> = source.chars().collect();
+        let mut stack = vec![&self.expr];
+        while let Some(e) = stack.pop() {
+            stack.extend(e.children());
+            let Kind::Comp(c) = &e.kind else { continue };
+            let quantifier = c.iter_var2.is_none()
+                && c.accu_var == ast::ACCU
+                && match (&c.accu_init.kind, &c.step.kind) {
+                    (Kind::Lit(Lit::Bool(true)), Kind::Call { func, .. }) => func == "_&&_",
+                    (Kind::Lit(Lit::Bool(false)), Kind::Call { func, .. }) => func == "_||_",
+                    _ => false,
+                };
+            if !quantifier || chars.get(e.pos) != Some(&'(') {
+                continue;
+            }
+            match self.checked.types.get(&c.range.id) {
+                Some(Ty::List(_)) => inserts.push((e.pos + 1, format!("{ABSORBING_VAR}, "))),
+                Some(Ty::Map(..)) => {
+                    let mut i = e.pos + 1;
+                    while chars.get(i).is_some_and(|c| c.is_whitespace()) {
+                        i += 1;
+                    }
+                    let start = i;
+                    while chars
+                        .get(i)
+                        .is_some_and(|c| c.is_alphanumeric() || *c == '_')
+                    {
+                        i += 1;
+                    }
+                    if i > start {
+                        inserts.push((i, format!(", {ABSORBING_VAR}")));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if inserts.is_empty() {
+            return None;
+        }
+        inserts.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut out = chars;
+        for (at, text) in inserts {
+            out.splice(at..at, text.chars());
+        }
+        Some(out.into_iter().collect())
+    }
+}
+
 /// cel-go's parser limit on the nesting of any grammar rule (`maxRecursionDepth`).
 const MAX_RECURSION_DEPTH: usize = 250;
 
