@@ -169,7 +169,7 @@ impl CostProgram {
         if inserts.is_empty() {
             return None;
         }
-        inserts.sort_by(|a, b| b.0.cmp(&a.0));
+        inserts.sort_by_key(|b| std::cmp::Reverse(b.0));
         let mut out = chars;
         for (at, text) in inserts {
             out.splice(at..at, text.chars());
