@@ -30,6 +30,7 @@ fn base_context() -> Context<'static> {
     ctx.add_function("type", cel_type);
     ctx.add_function("size", cel_size);
     ctx.add_function("string", cel_string);
+    ctx.add_function("format", cel_format);
     crate::comprehensions::register(&mut ctx);
     for name in [
         "int",
@@ -118,6 +119,53 @@ fn cel_string(
             None => kube_cel::cel::functions::string(ftx, kube_cel::cel::extractors::This(other)),
         }),
     }
+}
+
+/// cel-go `ext/strings.go` `format()`: durations and timestamps given directly print as their
+/// `string()` (`60s`, RFC 3339); the rest is the Kubernetes libraries' formatting.
+fn cel_format(
+    ftx: &kube_cel::cel::FunctionContext,
+    kube_cel::cel::extractors::This(this): kube_cel::cel::extractors::This<Cel>,
+    args: Cel,
+) -> Result<Cel, ExecutionError> {
+    let args = match args {
+        Cel::List(items) => Cel::List(Arc::new(
+            items
+                .iter()
+                .map(|v| match v {
+                    Cel::Duration(d) => string(&go_duration_seconds(d)),
+                    Cel::Timestamp(t) => string(&rfc3339_nano(t)),
+                    other => other.clone(),
+                })
+                .collect(),
+        )),
+        other => other,
+    };
+    KUBE_FORMAT.with(|k| match k {
+        Some((ctx, program)) => {
+            let mut scope = ctx.new_inner_scope();
+            scope.add_variable_from_value("f", this);
+            scope.add_variable_from_value("a", args);
+            program.execute(&scope)
+        }
+        None => Err(ftx.error("format() is unavailable")),
+    })
+}
+
+/// A duration as cel-go converts it to a string: seconds, shortest form, then `s`.
+fn go_duration_seconds(d: &chrono::Duration) -> String {
+    let nanos = d
+        .num_nanoseconds()
+        .map_or_else(|| d.num_seconds() as f64, |n| n as f64 / 1_000_000_000.0);
+    format!("{nanos}s")
+}
+
+thread_local! {
+    /// `f.format(a)` in the Kubernetes libraries' own environment.
+    static KUBE_FORMAT: Option<(Context<'static>, kube_cel::cel::Program)> =
+        kube_cel::cel::Program::compile("f.format(a)")
+            .ok()
+            .map(|p| (Context::default().with_all(), p));
 }
 
 thread_local! {
