@@ -20,7 +20,196 @@ use crate::validate::correlate;
 thread_local! {
     /// A context with the Kubernetes CEL libraries registered; building one is not free, and
     /// `cel::Context` cannot be shared between threads.
-    static BASE: Context<'static> = Context::default().with_all();
+    static BASE: Context<'static> = base_context();
+}
+
+/// The Kubernetes libraries, plus what cel-go's standard environment has and the interpreter
+/// lacks: `type()` with the type identifiers, and `size()` of a string in code points.
+fn base_context() -> Context<'static> {
+    let mut ctx = Context::default().with_all();
+    ctx.add_function("type", cel_type);
+    ctx.add_function("size", cel_size);
+    ctx.add_function("string", cel_string);
+    ctx.add_function("format", cel_format);
+    crate::comprehensions::register(&mut ctx);
+    for name in [
+        "int",
+        "uint",
+        "double",
+        "bool",
+        "string",
+        "bytes",
+        "list",
+        "map",
+        "null_type",
+    ] {
+        ctx.add_variable_from_value(name, type_value(name));
+    }
+    let protobuf: HashMap<String, Cel> = [
+        (
+            "Duration".to_string(),
+            type_value("google.protobuf.Duration"),
+        ),
+        (
+            "Timestamp".to_string(),
+            type_value("google.protobuf.Timestamp"),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let google: HashMap<String, Cel> = [("protobuf".to_string(), Cel::from(protobuf))]
+        .into_iter()
+        .collect();
+    ctx.add_variable_from_value("google", Cel::from(google));
+    ctx
+}
+
+/// A CEL type value (`int`, `type(x)`): compared by name.
+#[derive(Debug, PartialEq, Eq)]
+struct CelType(String);
+
+impl kube_cel::cel::objects::Opaque for CelType {
+    fn runtime_type_name(&self) -> &str {
+        "type"
+    }
+}
+
+fn type_value(name: &str) -> Cel {
+    Cel::Opaque(Arc::new(CelType(name.to_string())))
+}
+
+/// cel-go `type(x)`: the type of a value, by the names cel-go gives them.
+fn cel_type(
+    _ftx: &kube_cel::cel::FunctionContext,
+    kube_cel::cel::extractors::This(v): kube_cel::cel::extractors::This<Cel>,
+) -> Result<Cel, ExecutionError> {
+    let name = match &v {
+        Cel::List(_) => "list",
+        Cel::Map(_) => "map",
+        Cel::Function(..) => "function",
+        Cel::Int(_) => "int",
+        Cel::UInt(_) => "uint",
+        Cel::Float(_) => "double",
+        Cel::String(_) => "string",
+        Cel::Bytes(_) => "bytes",
+        Cel::Bool(_) => "bool",
+        Cel::Duration(_) => "google.protobuf.Duration",
+        Cel::Timestamp(_) => "google.protobuf.Timestamp",
+        Cel::Null => "null_type",
+        Cel::Opaque(o) => return Ok(type_value(o.runtime_type_name())),
+    };
+    Ok(type_value(name))
+}
+
+/// CEL `string()`; a timestamp reads as Go's `time.RFC3339Nano` (cel-go `Timestamp.ConvertToType`):
+/// fraction without trailing zeros, `Z` for UTC, the offset kept otherwise.
+fn cel_string(
+    ftx: &kube_cel::cel::FunctionContext,
+    kube_cel::cel::extractors::This(this): kube_cel::cel::extractors::This<Cel>,
+) -> Result<Cel, ExecutionError> {
+    match this {
+        Cel::Timestamp(t) => Ok(string(&rfc3339_nano(&t))),
+        // Everything else as the Kubernetes libraries convert it (`string(ip(...))` included).
+        other => KUBE_STRING.with(|k| match k {
+            Some((ctx, program)) => {
+                let mut scope = ctx.new_inner_scope();
+                scope.add_variable_from_value("x", other);
+                program.execute(&scope)
+            }
+            None => kube_cel::cel::functions::string(ftx, kube_cel::cel::extractors::This(other)),
+        }),
+    }
+}
+
+/// cel-go `ext/strings.go` `format()`: durations and timestamps given directly print as their
+/// `string()` (`60s`, RFC 3339); the rest is the Kubernetes libraries' formatting.
+fn cel_format(
+    ftx: &kube_cel::cel::FunctionContext,
+    kube_cel::cel::extractors::This(this): kube_cel::cel::extractors::This<Cel>,
+    args: Cel,
+) -> Result<Cel, ExecutionError> {
+    let args = match args {
+        Cel::List(items) => Cel::List(Arc::new(
+            items
+                .iter()
+                .map(|v| match v {
+                    Cel::Duration(d) => string(&go_duration_seconds(d)),
+                    Cel::Timestamp(t) => string(&rfc3339_nano(t)),
+                    other => other.clone(),
+                })
+                .collect(),
+        )),
+        other => other,
+    };
+    KUBE_FORMAT.with(|k| match k {
+        Some((ctx, program)) => {
+            let mut scope = ctx.new_inner_scope();
+            scope.add_variable_from_value("f", this);
+            scope.add_variable_from_value("a", args);
+            program.execute(&scope)
+        }
+        None => Err(ftx.error("format() is unavailable")),
+    })
+}
+
+/// A duration as cel-go converts it to a string: seconds, shortest form, then `s`.
+fn go_duration_seconds(d: &chrono::Duration) -> String {
+    let nanos = d
+        .num_nanoseconds()
+        .map_or_else(|| d.num_seconds() as f64, |n| n as f64 / 1_000_000_000.0);
+    format!("{nanos}s")
+}
+
+thread_local! {
+    /// `f.format(a)` in the Kubernetes libraries' own environment.
+    static KUBE_FORMAT: Option<(Context<'static>, kube_cel::cel::Program)> =
+        kube_cel::cel::Program::compile("f.format(a)")
+            .ok()
+            .map(|p| (Context::default().with_all(), p));
+}
+
+thread_local! {
+    /// `string(x)` in the Kubernetes libraries' own environment, for the conversions the
+    /// emulator does not change.
+    static KUBE_STRING: Option<(Context<'static>, kube_cel::cel::Program)> =
+        kube_cel::cel::Program::compile("string(x)")
+            .ok()
+            .map(|p| (Context::default().with_all(), p));
+}
+
+fn rfc3339_nano(t: &chrono::DateTime<chrono::FixedOffset>) -> String {
+    use chrono::Timelike;
+    let mut out = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = t.nanosecond() % 1_000_000_000;
+    if nanos > 0 {
+        let frac = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    let offset = t.offset().local_minus_utc();
+    if offset == 0 {
+        out.push('Z');
+    } else {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let abs = offset.unsigned_abs();
+        out.push_str(&format!("{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60));
+    }
+    out
+}
+
+/// CEL `size()`: strings count code points (cel-go `String.Size`), not bytes.
+fn cel_size(
+    ftx: &kube_cel::cel::FunctionContext,
+    kube_cel::cel::extractors::This(this): kube_cel::cel::extractors::This<Cel>,
+) -> Result<i64, ExecutionError> {
+    let size = match &this {
+        Cel::List(l) => l.len(),
+        Cel::Map(m) => m.map.len(),
+        Cel::String(s) => s.chars().count(),
+        Cel::Bytes(b) => b.len(),
+        other => return Err(ftx.error(format!("cannot determine the size of {other:?}"))),
+    };
+    i64::try_from(size).map_err(|_| ftx.error("size out of range"))
 }
 
 pub(crate) fn evaluate(root: &Node, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
@@ -71,7 +260,9 @@ fn walk(
             // cel-go cancels an evaluation whose cost passes the per-call limit, and the
             // server then runs no further rules.
             if let Some(cost) = &rule.cost
-                && cost.bound(value, old) > crate::crd::PER_CALL_LIMIT
+                && cost
+                    .bound(value, old)
+                    .is_some_and(|b| b > crate::crd::PER_CALL_LIMIT)
             {
                 errors.push(cost_exceeded(node, rule, path));
                 *stopped = true;
@@ -375,6 +566,10 @@ fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
     match value {
         Value::Null => Cel::Null,
         Value::Bool(b) => Cel::Bool(*b),
+        // A `number` is a double to CEL even when written without a fraction.
+        Value::Number(n) if node.is_some_and(|nd| nd.ty == Some(crate::schema::Type::Number)) => {
+            Cel::Float(n.as_f64().unwrap_or(f64::NAN))
+        }
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
                 Cel::Int(i)
@@ -388,6 +583,13 @@ fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
             Format::DateTime if !int_or_string => chrono::DateTime::parse_from_rfc3339(s)
                 .map(Cel::Timestamp)
                 .unwrap_or_else(|_| string(s)),
+            // apiserver pkg/cel/common/values.go: a `date` string is the timestamp of its
+            // midnight UTC.
+            Format::Date if !int_or_string => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| Cel::Timestamp(t.and_utc().fixed_offset()))
+                .unwrap_or_else(|| string(s)),
             Format::Duration if !int_or_string => parse_duration(s)
                 .map(Cel::Duration)
                 .unwrap_or_else(|| string(s)),
@@ -424,6 +626,11 @@ fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
                         None => continue,
                     }
                 };
+                // apiserver pkg/cel/common/values.go `unstructuredMap.Find`: in an object with
+                // properties a null field is absent, as if it were not set.
+                if v.is_null() && !is_map && node.is_some_and(|n| !n.properties.is_empty()) {
+                    continue;
+                }
                 // Since 1.32 a reserved word also selects its escaped field (`self.namespace`
                 // reads `__namespace__`), so such fields are visible under both names.
                 let alias = (!is_map && CEL_RESERVED.contains(&k.as_str())).then_some(k);

@@ -123,7 +123,196 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
         };
         errors.extend(validate_schema(schema, &base, &opts));
     }
+    // `validateCustomResourceDefinitionSpec`: every version has a schema (on update, only if
+    // the stored CRD had one for every version: existing data is not tightened).
+    let all_schemas = |vs: &[&Value]| {
+        vs.iter()
+            .all(|v| v.pointer("/schema/openAPIV3Schema").is_some())
+    };
+    if old.is_none() || all_schemas(&old_versions) {
+        for (i, version) in versions.iter().enumerate() {
+            if version.pointer("/schema/openAPIV3Schema").is_none() {
+                errors.push(FieldError::new(
+                    FieldErrorKind::Required,
+                    format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                    None,
+                    "schemas are required",
+                ));
+            }
+        }
+    }
+    if !versions.is_empty() {
+        let storage = versions
+            .iter()
+            .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+            .count();
+        if storage != 1 {
+            errors.push(FieldError::new(
+                FieldErrorKind::Invalid,
+                "spec.versions",
+                crd.pointer("/spec/versions").cloned(),
+                "must have exactly one version marked as storage version",
+            ));
+        }
+    }
+    // `ValidateCustomResourceDefinitionSubresources`, per version or once when all agree.
+    if subresources_identical {
+        if let Some(sub) = subresources[0] {
+            errors.extend(subresource_errors(sub, "spec.subresources"));
+        }
+    } else {
+        for (i, sub) in subresources.iter().enumerate() {
+            if let Some(sub) = sub {
+                errors.extend(subresource_errors(
+                    sub,
+                    &format!("spec.versions[{i}].subresources"),
+                ));
+            }
+        }
+    }
+    // `ValidateCustomResourceDefinitionStoredVersions`. On update the server validates the
+    // stored status with the new storage version appended (the strategy's PrepareForUpdate
+    // ignores the status sent); on create it validates the status it sets itself, so a create
+    // is checked against the storedVersions the CRD carries, if any.
+    let old_stored = old
+        .and_then(|o| o.pointer("/status/storedVersions"))
+        .and_then(Value::as_array);
+    let stored = match old_stored {
+        Some(prev) => {
+            let mut s = prev.clone();
+            let storage = versions
+                .iter()
+                .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                .and_then(|v| v.get("name"));
+            if let Some(name) = storage
+                && !s.contains(name)
+            {
+                s.push(name.clone());
+            }
+            Some(s)
+        }
+        None => crd
+            .pointer("/status/storedVersions")
+            .and_then(Value::as_array)
+            .cloned(),
+    };
+    if let Some(stored) = stored {
+        errors.extend(stored_version_errors(&stored, &versions));
+    }
     errors
+}
+
+fn stored_version_errors(stored: &[Value], versions: &[&Value]) -> Vec<FieldError> {
+    let fld = "status.storedVersions";
+    if stored.is_empty() {
+        return vec![FieldError::new(
+            FieldErrorKind::Invalid,
+            fld,
+            Some(Value::Array(Vec::new())),
+            "must have at least one stored version",
+        )];
+    }
+    let mut errs = Vec::new();
+    let mut unmatched: Vec<(usize, &str)> = stored
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.as_str().map(|s| (i, s)))
+        .collect();
+    for v in versions {
+        let name = v.get("name").and_then(Value::as_str).unwrap_or("");
+        let known = stored.iter().any(|s| s.as_str() == Some(name));
+        if v.get("storage").and_then(Value::as_bool) == Some(true) && !known {
+            errs.push(FieldError::new(
+                FieldErrorKind::Invalid,
+                fld,
+                Some(Value::Array(stored.to_vec())),
+                format!("must have the storage version {name}"),
+            ));
+        }
+        unmatched.retain(|(_, s)| *s != name);
+    }
+    for (i, s) in unmatched {
+        errs.push(FieldError::new(
+            FieldErrorKind::Invalid,
+            format!("{fld}[{i}]"),
+            Some(Value::String(s.to_string())),
+            "must appear in spec.versions",
+        ));
+    }
+    errs
+}
+
+/// `validateSimpleJSONPath`.
+fn simple_json_path_error(p: &str, fld: &str) -> Option<FieldError> {
+    let detail = if p.is_empty() {
+        "must not be empty"
+    } else if !p.starts_with('.') {
+        "must be a simple json path starting with ."
+    } else {
+        return None;
+    };
+    Some(FieldError::new(
+        FieldErrorKind::Invalid,
+        fld,
+        Some(Value::String(p.to_string())),
+        detail,
+    ))
+}
+
+/// The scale subresource's paths (`ValidateCustomResourceDefinitionSubresources`).
+fn subresource_errors(sub: &Value, base: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let Some(scale) = sub.get("scale").filter(|s| s.is_object()) else {
+        return errs;
+    };
+    let paths: [(&str, &[&str], &str); 2] = [
+        (
+            "specReplicasPath",
+            &[".spec."],
+            "should be a json path under .spec",
+        ),
+        (
+            "statusReplicasPath",
+            &[".status."],
+            "should be a json path under .status",
+        ),
+    ];
+    for (key, prefixes, detail) in paths {
+        let fld = format!("{base}.scale.{key}");
+        match scale.get(key).and_then(Value::as_str).unwrap_or("") {
+            "" => errs.push(FieldError::new(FieldErrorKind::Required, fld, None, "")),
+            p => {
+                if let Some(e) = simple_json_path_error(p, &fld) {
+                    errs.push(e);
+                } else if !prefixes.iter().any(|x| p.starts_with(x)) {
+                    errs.push(FieldError::new(
+                        FieldErrorKind::Invalid,
+                        fld,
+                        Some(Value::String(p.to_string())),
+                        detail,
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(p) = scale
+        .get("labelSelectorPath")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+    {
+        let fld = format!("{base}.scale.labelSelectorPath");
+        if let Some(e) = simple_json_path_error(p, &fld) {
+            errs.push(e);
+        } else if !p.starts_with(".spec.") && !p.starts_with(".status.") {
+            errs.push(FieldError::new(
+                FieldErrorKind::Invalid,
+                fld,
+                Some(Value::String(p.to_string())),
+                "should be a json path under either .spec or .status",
+            ));
+        }
+    }
+    errs
 }
 
 struct Opts {
@@ -239,10 +428,11 @@ fn validate_schema(schema: &Value, base: &str, opts: &Opts) -> Vec<FieldError> {
         ));
     }
     let mut ctx = None;
-    if opts.require_structural {
+    let init_error = structural_init_error(schema);
+    if opts.require_structural && init_error.is_none() {
         let structural = structural_errors(schema, &root);
         if structural.is_empty() {
-            let defaults = default_errors(schema, &root, false);
+            let defaults = default_errors(schema, &root);
             if defaults.is_empty() {
                 ctx = Some(Ctx::root(schema));
             } else {
@@ -257,6 +447,19 @@ fn validate_schema(schema: &Value, base: &str, opts: &Opts) -> Vec<FieldError> {
     let (schema_errs, cel_errs) = w.walk(schema, &root, "", true, ctx, &Ssv::default());
     errors.extend(schema_errs);
     errors.extend(cel_errs);
+    // A schema the structural conversion refuses is reported only when nothing else is: the
+    // other checks say the same more precisely.
+    if opts.require_structural
+        && errors.is_empty()
+        && let Some(message) = init_error
+    {
+        errors.push(FieldError::new(
+            FieldErrorKind::Invalid,
+            root.clone(),
+            Some(Value::String(String::new())),
+            message,
+        ));
+    }
     if w.total > STATIC_ESTIMATED_CRD_COST_LIMIT {
         for (path, _) in &w.most_expensive {
             errors.push(FieldError::new(
@@ -280,34 +483,92 @@ fn validate_schema(schema: &Value, base: &str, opts: &Opts) -> Vec<FieldError> {
     errors
 }
 
-/// apiextensions-apiserver `pkg/apiserver/schema/defaulting/validation.go`: every `default`
-/// (below `items` and `properties`) must be pruned already and valid against its schema.
-/// Defaults inside the metadata of embedded resources, and rules on defaults, are not checked.
-fn default_errors(s: &Value, path: &str, inside_meta: bool) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    if !s.is_object() {
-        return errs;
+/// apiextensions-apiserver `pkg/apiserver/schema/convert.go` `NewStructural`: the schemas it
+/// cannot convert at all (then neither structural nor default nor CEL checks run).
+fn structural_init_error(s: &Value) -> Option<String> {
+    let obj = s.as_object()?;
+    for (key, name) in [
+        ("id", "id"),
+        ("$schema", "schema"),
+        ("$ref", "$ref"),
+        ("patternProperties", "patternProperties"),
+        ("dependencies", "dependencies"),
+        ("additionalItems", "additionalItems"),
+        ("definitions", "definitions"),
+    ] {
+        if obj.get(key).is_some_and(|v| !v.is_null()) {
+            return Some(format!("OpenAPIV3Schema '{name}' is not supported"));
+        }
     }
-    let embedded = flag(s, "x-kubernetes-embedded-resource");
-    let inside_meta = inside_meta && !embedded;
+    if obj.get("items").is_some_and(Value::is_array) {
+        return Some("OpenAPIV3Schema 'items' must be a schema, but is an array".into());
+    }
+    if obj.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(false)) {
+        return Some(
+            "internal error: 'x-kubernetes-preserve-unknown-fields' must be true or undefined"
+                .into(),
+        );
+    }
+    let mut children: Vec<&Value> = Vec::new();
+    children.extend(obj.get("items"));
+    children.extend(obj.get("additionalProperties").filter(|a| a.is_object()));
+    children.extend(obj.get("not"));
+    if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+        children.extend(props.values());
+    }
+    for k in ["allOf", "anyOf", "oneOf"] {
+        if let Some(list) = obj.get(k).and_then(Value::as_array) {
+            children.extend(list);
+        }
+    }
+    children.into_iter().find_map(structural_init_error)
+}
+
+/// A step from an embedded resource down to a node (`SurroundingObjectFunc` Child / Index).
+#[derive(Clone)]
+enum Step {
+    Child(String),
+    Index,
+}
+
+/// apiextensions-apiserver `pkg/apiserver/schema/defaulting/validation.go` `ValidateDefaults`:
+/// every `default` (below `items` and `properties`) must be pruned already, have well-typed
+/// and valid type and object meta in embedded resources, be valid against its schema and pass
+/// the node's CEL rules. A default inside an embedded resource's metadata or type meta is
+/// checked in the object it would land in (the resource with `apiVersion: validation/v1`,
+/// `kind: Validation` where unset). The root is a resource.
+fn default_errors(schema: &Value, root: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let mut steps = Vec::new();
+    defaults_at(schema, root, schema, &mut steps, false, true, &mut errs);
+    errs
+}
+
+fn defaults_at(
+    s: &Value,
+    path: &str,
+    resource: &Value,
+    steps: &mut Vec<Step>,
+    inside_meta: bool,
+    resource_root: bool,
+    errs: &mut Vec<FieldError>,
+) {
+    if !s.is_object() {
+        return;
+    }
+    let embedded = resource_root || flag(s, "x-kubernetes-embedded-resource");
+    let (resource, inside_meta, outer_steps) = if embedded {
+        (s, false, std::mem::take(steps))
+    } else {
+        (resource, inside_meta, Vec::new())
+    };
     if let Some(d) = s.get("default").filter(|d| !d.is_null())
-        && !inside_meta
         && let Ok(node) = crate::schema::Node::compile(s, "", 0)
     {
         let at = child(path, "default");
-        let mut unknown = Vec::new();
-        crate::mutate::unknown_fields(&node, d, embedded, "", &mut unknown);
-        if !unknown.is_empty() {
-            errs.push(FieldError::new(
-                FieldErrorKind::Invalid,
-                at.clone(),
-                Some(d.clone()),
-                "must not have unknown fields",
-            ));
-        }
-        for e in crate::validate::schema(&node, d, None) {
-            // kube-openapi names the value by the default's own path.
-            let field = if e.field == "<nil>" {
+        let nested = |e: FieldError| {
+            // kube-openapi and the CEL validator name the value by the default's own path.
+            let field = if e.field == "<nil>" || e.field.is_empty() {
                 at.clone()
             } else {
                 format!("{at}.{}", e.field)
@@ -316,24 +577,120 @@ fn default_errors(s: &Value, path: &str, inside_meta: bool) -> Vec<FieldError> {
                 Some(rest) => format!("{field}{rest}"),
                 None => e.detail.clone(),
             };
-            errs.push(FieldError::new(e.kind, field, e.value.clone(), detail));
+            FieldError::new(e.kind, field, e.value.clone(), detail)
+        };
+        let schema_and_rules = |errs: &mut Vec<FieldError>| {
+            let schema_errs: Vec<FieldError> = crate::validate::value(&node, d)
+                .into_iter()
+                .map(nested)
+                .collect();
+            if schema_errs.is_empty() {
+                errs.extend(crate::cel::evaluate(&node, d, None).into_iter().map(nested));
+            } else {
+                errs.extend(schema_errs);
+            }
+        };
+        if inside_meta {
+            let object = surrounding_object(d, steps);
+            let meta_err = crate::objectmeta::coerce("", &object, resource, true)
+                .map(|e| e.to_string())
+                .or_else(|| {
+                    let v = crate::objectmeta::validate("", &object, resource, true);
+                    (!v.is_empty()).then(|| aggregate(&v))
+                });
+            match meta_err {
+                Some(m) => errs.push(FieldError::new(
+                    FieldErrorKind::Invalid,
+                    at.clone(),
+                    Some(d.clone()),
+                    format!("must result in valid metadata: {m}"),
+                )),
+                None => schema_and_rules(errs),
+            }
+        } else {
+            let mut unknown = Vec::new();
+            crate::mutate::unknown_fields(&node, d, embedded, "", &mut unknown);
+            if !unknown.is_empty() {
+                errs.push(FieldError::new(
+                    FieldErrorKind::Invalid,
+                    at.clone(),
+                    Some(d.clone()),
+                    "must not have unknown fields",
+                ));
+            }
+            if let Some(e) = crate::objectmeta::coerce(&at, d, s, embedded) {
+                errs.push(e);
+            } else {
+                let v = crate::objectmeta::validate(&at, d, s, embedded);
+                if v.is_empty() {
+                    schema_and_rules(errs);
+                } else {
+                    errs.extend(v);
+                }
+            }
         }
     }
+    // additionalProperties is not followed: defaults are forbidden there.
     if let Some(items) = s.get("items").filter(|i| i.is_object()) {
-        errs.extend(default_errors(items, &child(path, "items"), inside_meta));
+        steps.push(Step::Index);
+        defaults_at(
+            items,
+            &child(path, "items"),
+            resource,
+            steps,
+            inside_meta,
+            false,
+            errs,
+        );
+        steps.pop();
     }
     if let Some(props) = s.get("properties").and_then(Value::as_object) {
         for (k, v) in props {
             let meta = inside_meta
                 || (embedded && matches!(k.as_str(), "metadata" | "apiVersion" | "kind"));
-            errs.extend(default_errors(
+            steps.push(Step::Child(k.clone()));
+            defaults_at(
                 v,
                 &format!("{}[{k}]", child(path, "properties")),
+                resource,
+                steps,
                 meta,
-            ));
+                false,
+                errs,
+            );
+            steps.pop();
         }
     }
-    errs
+    if embedded {
+        *steps = outer_steps;
+    }
+}
+
+/// `SurroundingObjectFunc`: the default placed where it lands in its resource, which gets
+/// `apiVersion: validation/v1` and `kind: Validation` unless it sets them.
+fn surrounding_object(d: &Value, steps: &[Step]) -> Value {
+    let mut v = d.clone();
+    for step in steps.iter().rev() {
+        v = match step {
+            Step::Child(k) => json!({ k.clone(): v }),
+            Step::Index => Value::Array(vec![v]),
+        };
+    }
+    if let Some(obj) = v.as_object_mut() {
+        obj.entry("kind").or_insert_with(|| json!("Validation"));
+        obj.entry("apiVersion")
+            .or_insert_with(|| json!("validation/v1"));
+    }
+    v
+}
+
+/// `ErrorList.ToAggregate()` text: one error as is, several in brackets.
+fn aggregate(errs: &[FieldError]) -> String {
+    let texts: Vec<String> = errs.iter().map(FieldError::to_string).collect();
+    match texts.as_slice() {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    }
 }
 
 /// `getCostErrorMessage`.
@@ -936,7 +1293,9 @@ impl Walker {
             let map_type = s.get("x-kubernetes-map-type").and_then(Value::as_str);
             for (name, prop) in props {
                 let mut sub = ssv.clone();
-                if map_type == Some("atomic") {
+                // `MapIsCorrelatable`: granular (the default) and atomic maps correlate; a map
+                // type the server does not know is assumed not to.
+                if !matches!(map_type, None | Some("granular" | "atomic")) {
                     sub.forbid_old_self = Some(fld.to_string());
                 }
                 if (is_root || flag(s, "x-kubernetes-embedded-resource"))
@@ -1126,6 +1485,13 @@ impl Walker {
                 ));
             }
             match items {
+                // `items` given as an array of schemas (JSONSchemaPropsOrArray without Schema).
+                None if s.get("items").is_some_and(Value::is_array) => errs.push(FieldError::new(
+                    FieldErrorKind::Invalid,
+                    child(fld, "items"),
+                    s.get("items").cloned(),
+                    "must only have a single schema if x-kubernetes-list-type is map",
+                )),
                 None => errs.push(FieldError::new(
                     FieldErrorKind::Required,
                     child(fld, "items"),
@@ -1329,7 +1695,11 @@ impl Walker {
                     "must not contain line breaks",
                 ));
             }
-            if !field_path.is_empty() && !valid_field_path(&field_path, s) {
+            // `pathValid`: only a schema the structural conversion accepts is walked.
+            if !field_path.is_empty()
+                && structural_init_error(s).is_none()
+                && !valid_field_path(&field_path, s)
+            {
                 schema_errs.push(FieldError::new(
                     FieldErrorKind::Invalid,
                     at("fieldPath"),
@@ -1500,36 +1870,112 @@ fn type_requirement(fld: &str, ty: &str, detail: &str) -> FieldError {
 }
 
 /// `ValidFieldPath`: `.a.b`, `['a.b']`, `.list[0]`-free paths to declared fields of `s`.
+/// apiextensions-apiserver `pkg/apiserver/schema/cel/validation.go` `ValidFieldPath` (with array
+/// notation allowed): field and map accessors (`.name`, `['quoted']`) valid for the schema.
 fn valid_field_path(path: &str, s: &Value) -> bool {
-    let mut cur = s;
-    let mut rest = path;
-    while !rest.is_empty() {
-        let name;
-        if let Some(r) = rest.strip_prefix("['") {
-            let Some(end) = r.find("']") else {
-                return false;
-            };
-            name = &r[..end];
-            rest = &r[end + 2..];
-        } else if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            name = &r[..end];
-            if name.is_empty() {
-                return false;
-            }
-            rest = &r[end..];
+    let tokens = field_path_tokens(path);
+    let mut cur = Some(s);
+    let mut i = 0;
+    // `appendToPath`: a named field, or a key of additionalProperties.
+    fn step<'a>(cur: Option<&'a Value>, name: &str) -> Result<Option<&'a Value>, ()> {
+        let schema = cur.ok_or(())?;
+        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+            props.get(name).map(Some).ok_or(())
+        } else if let Some(ap) = schema.get("additionalProperties").filter(|a| !a.is_null()) {
+            Ok(Some(ap).filter(|a| a.is_object()))
         } else {
-            return false;
+            Err(())
         }
-        if let Some(p) = cur.get("properties").and_then(|p| p.get(name)) {
-            cur = p;
-        } else if let Some(ap) = cur.get("additionalProperties").filter(|a| a.is_object()) {
-            cur = ap;
-        } else {
-            return false;
+    }
+    while i < tokens.len() {
+        match tokens[i] {
+            "[" => {
+                let Some(tok) = tokens.get(i + 1) else {
+                    return false;
+                };
+                let quoted = tok.len() >= 2 && tok.starts_with('\'') && tok.ends_with('\'');
+                let Some(name) = quoted
+                    .then(|| unescape_single_quote(&tok[1..tok.len() - 1]))
+                    .flatten()
+                else {
+                    return false;
+                };
+                match step(cur, &name) {
+                    Ok(next) => cur = next,
+                    Err(()) => return false,
+                }
+                if tokens.get(i + 2) != Some(&"]") {
+                    return false;
+                }
+                i += 3;
+            }
+            "." => {
+                let Some(tok) = tokens.get(i + 1) else {
+                    return false;
+                };
+                match step(cur, tok) {
+                    Ok(next) => cur = next,
+                    Err(()) => return false,
+                }
+                i += 2;
+            }
+            _ => return false,
         }
     }
     true
+}
+
+/// The tokens of `ValidFieldPath`'s scanner: the delimiters `.`, `[`, `]` alone, single-quoted
+/// strings whole (delimiters inside ignored, `\'` not closing), other text between delimiters.
+fn field_path_tokens(path: &str) -> Vec<&str> {
+    let b = path.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < b.len() {
+        let data = &b[start..];
+        let mut len = data.len();
+        if data[0] == b'\'' {
+            if let Some(i) = (1..data.len()).find(|&i| data[i] == b'\'' && data[i - 1] != b'\\') {
+                len = i + 1;
+            }
+        } else if let Some(i) = data.iter().position(|c| matches!(c, b'.' | b'[' | b']')) {
+            len = if i == 0 { 1 } else { i };
+        }
+        // Splits fall on ASCII delimiters and quotes, so they are char boundaries.
+        out.push(&path[start..start + len]);
+        start += len;
+    }
+    out
+}
+
+/// `unescapeSingleQuote`: the escapes a quoted field path name may use.
+fn unescape_single_quote(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(d) = chars.next() else {
+            // A trailing backslash matches nothing in `\\.` and stays as it is.
+            out.push(c);
+            break;
+        };
+        out.push(match d {
+            'a' => '\u{7}',
+            'b' => '\u{8}',
+            'f' => '\u{c}',
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            'v' => '\u{b}',
+            '\'' => '\'',
+            '\\' => '\\',
+            _ => return None,
+        });
+    }
+    Some(out)
 }
 
 #[cfg(test)]

@@ -18,11 +18,13 @@
 
 mod cel;
 mod check;
+mod comprehensions;
 mod crd;
 mod error;
 mod gofmt;
 mod mutate;
 mod needs;
+mod objectmeta;
 mod schema;
 mod validate;
 

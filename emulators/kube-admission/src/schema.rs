@@ -68,6 +68,8 @@ pub(crate) enum Format {
     Int32,
     Int64,
     DateTime,
+    /// `date`: a full-date, which CEL sees as the timestamp of its midnight UTC.
+    Date,
     Byte,
     Duration,
 }
@@ -239,6 +241,7 @@ impl Node {
             Some("int32") => Format::Int32,
             Some("int64") => Format::Int64,
             Some("date-time") => Format::DateTime,
+            Some("date") => Format::Date,
             Some("byte") => Format::Byte,
             Some("duration") => Format::Duration,
             _ => Format::None,
@@ -406,6 +409,12 @@ fn compile_rules(
         let optional_old_self = c.rule.optional_old_self == Some(true);
         let cost =
             crate::check::CostProgram::compile(&c.rule.rule, schema, is_root, optional_old_self);
+        // One-variable all/exists evaluated in the error-absorbing two-variable form.
+        let program = cost
+            .as_ref()
+            .and_then(|p| p.absorbing_source(&c.rule.rule))
+            .and_then(|src| Program::compile(&src).ok())
+            .unwrap_or(c.program);
         rules.push(Rule {
             cost,
             source: c.rule.rule.clone(),
@@ -414,7 +423,7 @@ fn compile_rules(
             field_path: c.rule.field_path.clone().filter(|p| !p.is_empty()),
             transition: c.is_transition_rule,
             optional_old_self,
-            program: c.program,
+            program,
             message_program: c.message_program,
         });
     }

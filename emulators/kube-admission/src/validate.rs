@@ -72,6 +72,14 @@ pub(crate) fn schema(root: &Node, object: &Value, old: Option<&Value>) -> Vec<Fi
     errors
 }
 
+/// Validates a value against its schema as kube-openapi does for a `default`: every field,
+/// metadata included, is checked.
+pub(crate) fn value(node: &Node, value: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    walk(node, value, None, "", false, &mut errors);
+    errors
+}
+
 fn child_path(path: &str, name: &str) -> String {
     if path.is_empty() {
         name.to_string()

@@ -583,3 +583,124 @@ fn deeply_nested_rules_compile_and_evaluate() {
         Some("compilation failed: ERROR: <input>:-1:0: expression recursion limit exceeded: 250")
     );
 }
+
+// cel-go interpreter/runtimecost.go `actualSize`: a value that is not a `traits.Sizer` (a type,
+// a duration) counts as size 1 at runtime, so comparing types costs almost nothing even though
+// the static estimate of `type(self) == type(self)` is unbounded. Upstream
+// apiextensions-apiserver pkg/apiserver/schema/cel/celcoststability_test.go ("object types are
+// not accessible", "duration format") evaluates these rules without cancellation.
+#[test]
+fn rules_the_server_runs_are_not_cancelled_by_the_cost_bound() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object",
+            "properties": {"d": {"type": "string", "format": "duration"}},
+            "x-kubernetes-validations": [
+                {"rule": "type(self) == type(self)"},
+                {"rule": "type(self.d) == google.protobuf.Duration"},
+                {"rule": "self.d == duration('1s')", "message": "evaluated"},
+            ]}},
+    });
+    let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
+    let mut object = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w"}, "spec": {"d": "2s"}});
+    let errors = compiled
+        .admit(&mut object, None)
+        .expect_err("third rule fails");
+    let details: Vec<&str> = errors.iter().map(|e| e.detail.as_str()).collect();
+    assert!(
+        !errors
+            .iter()
+            .any(|e| e.message.contains("actual cost limit exceeded")),
+        "{errors:?}"
+    );
+    assert!(details.contains(&"evaluated"), "{errors:?}");
+}
+
+// apiserver pkg/cel/library/ip.go: `string()` of an IP gives its text; cel-go
+// common/types/timestamp.go: `string()` of a timestamp is RFC 3339 with the offset kept and no
+// trailing zeros in the fraction.
+#[test]
+fn string_conversions_follow_the_server() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object",
+            "properties": {"t": {"type": "string", "format": "date-time"}},
+            "x-kubernetes-validations": [
+                {"rule": "string(ip('10.0.0.1')) == '10.0.0.1'", "message": "ip"},
+                {"rule": "string(self.t) == '2011-08-18T19:03:37.01+01:00'", "message": "timestamp"},
+                {"rule": "string(1) == '1'", "message": "int"},
+            ]}},
+    });
+    let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
+    let mut object = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w"}, "spec": {"t": "2011-08-18T19:03:37.01+01:00"}});
+    let result = compiled.admit(&mut object, None);
+    assert!(result.is_ok(), "{result:?}");
+}
+
+// cel-go ext/comprehensions.go (the 1.32 environment's two-variable comprehensions): index or
+// key first, value second; `all`/`exists` fold with `&&`/`||`, so an element's error does not
+// matter once the result is decided; `transformMapEntry` refuses a key produced twice.
+#[test]
+fn two_variable_comprehensions_evaluate_like_cel_go() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object",
+            "properties": {
+                "l": {"type": "array", "items": {"type": "integer"}},
+                "m": {"type": "object", "additionalProperties": {"type": "integer"}},
+            },
+            "x-kubernetes-validations": [
+                {"rule": "self.l.all(i, v, v == i * 10)", "message": "all"},
+                {"rule": "self.l.exists(i, v, i == 2 && v == 20)", "message": "exists"},
+                {"rule": "self.m.existsOne(k, v, k == 'b' && v == 2)", "message": "existsOne"},
+                {"rule": "self.l.transformList(i, v, i > 0, v + i) == [11, 22]", "message": "transformList"},
+                {"rule": "self.m.transformMap(k, v, v * 2) == {'a': 2, 'b': 4}", "message": "transformMap"},
+                {"rule": "self.l.exists(i, v, 10 / v == 1)", "message": "error absorbed"},
+                {"rule": "self.m.transformMapEntry(k, v, {'x': v}).size() == 2", "message": "duplicate key"},
+            ]}},
+    });
+    let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
+    let mut object = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w"}, "spec": {"l": [0, 10, 20], "m": {"a": 1, "b": 2}}});
+    let errors = compiled
+        .admit(&mut object, None)
+        .expect_err("the duplicate key is an error");
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(errors.len(), 1, "{messages:?}");
+    assert!(messages[0].contains("already exists"), "{messages:?}");
+}
+
+// cel-go parser/macro.go expands `exists`/`all` into folds with `||`/`&&`, whose
+// commutative error handling (cel-go interpreter/interpretable.go evalOr/evalAnd) makes an
+// element's error irrelevant once another element decides the result.
+#[test]
+fn one_variable_quantifiers_absorb_errors_once_decided() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object",
+            "properties": {
+                "l": {"type": "array", "items": {"type": "object",
+                    "properties": {"v": {"type": "string"}}}},
+                "m": {"type": "object", "additionalProperties": {"type": "integer"}},
+            },
+            "x-kubernetes-validations": [
+                {"rule": "self.l.exists(e, e.v == 'z')", "message": "exists"},
+                {"rule": "!self.l.all(e, e.v != 'z')", "message": "all"},
+                {"rule": "self.m.exists(k, 10 / self.m[k] == 10)", "message": "map exists"},
+                {"rule": "self.l.all(e, e.v == 'z')", "message": "undecided error"},
+            ]}},
+    });
+    let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
+    let mut object = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w"}, "spec": {"l": [{}, {"v": "z"}], "m": {"a": 0, "b": 1}}});
+    let errors = compiled
+        .admit(&mut object, None)
+        .expect_err("the last rule errs");
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    // The first element has no `v`: `all` is not decided false by the second, so the error
+    // stands; every other rule is decided by an element without error.
+    assert_eq!(errors.len(), 1, "{messages:?}");
+    assert!(messages[0].contains("no such key"), "{messages:?}");
+}

@@ -18,6 +18,10 @@
 //!   the contract exposes no runtime cost, so it is documentation only.
 //!
 //! All mismatches are collected and reported together, so one run shows the whole picture.
+//! Cases the CEL interpreter cannot yet evaluate as cel-go does are listed, with the rules
+//! concerned and the reason, in [`KNOWN_EVALUATION_GAPS`]: `upstream_conformance_table`
+//! requires every other case to agree, `known_evaluation_gaps` that exactly those rules
+//! disagree.
 //!
 //! Upstream cases left out (each file's `skipped` lists them with the reason):
 //! - compilation_test.go TestCelCompilation "unmodified expression may use CEL environment
@@ -114,18 +118,76 @@ struct Tally {
     runtime_checks: usize,
 }
 
+#[derive(Default)]
 struct Run {
-    mismatches: Vec<String>,
+    /// `(group/case, description)` of every disagreement.
+    mismatches: Vec<(String, String)>,
     /// `group/case` of every case with at least one mismatch.
     failing: std::collections::BTreeSet<String>,
+    /// For admissions refused against upstream: `group/case` and the rules whose evaluation
+    /// disagreed (the text after the error's last `rule: `), or the compilation error.
+    refused_rules: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl Run {
     fn mismatch(&mut self, group: &str, case: &str, what: String) {
-        self.mismatches.push(format!("[{group}] {case}: {what}"));
-        self.failing.insert(format!("{group}/{case}"));
+        let id = format!("{group}/{case}");
+        self.mismatches
+            .push((id.clone(), format!("[{group}] {case}: {what}")));
+        self.failing.insert(id);
+    }
+
+    fn refused(&mut self, group: &str, case: &str, rule: String) {
+        self.refused_rules
+            .entry(format!("{group}/{case}"))
+            .or_default()
+            .insert(rule);
     }
 }
+
+/// Upstream cases the emulator cannot yet agree with because the CEL interpreter (the
+/// `kube-cel` crate) evaluates some rules differently from cel-go: `group/case`, the rules
+/// whose evaluation disagrees, and why. `known_evaluation_gaps` asserts that exactly these
+/// disagree, so a fix and a regression both show; `upstream_conformance_table` requires every
+/// other case to agree.
+const KNOWN_EVALUATION_GAPS: &[(&str, &[&str], &str)] = &[
+    (
+        "cel_runtime_cost_stability/unicode strings",
+        &["'%e'.format([3.14]) == '3.140000\u{202f}×\u{202f}10⁰⁰'"],
+        "cel-go formats %e with golang.org/x/text's locale printer (`3.140000 × 10⁰⁰`), which kube-cel does not reproduce",
+    ),
+    (
+        "cel_runtime_cost_stability/listSets",
+        &[
+            "self.val1 == ['c', 'b', 'a']",
+            "self.val1 == self.val2",
+            "self.val1 + self.val2 == ['a', 'b', 'c']",
+            "self.val1 + ['c', 'd'] == ['a', 'b', 'c', 'd']",
+        ],
+        "lists of type set compare equal ignoring order in the server; kube-cel compares lists in order",
+    ),
+    (
+        "cel_runtime_cost_stability/listMaps",
+        &[
+            "self.objs[0] == self.objs[1]",
+            "self.objs[0] + self.objs[2] == self.objs[2]",
+            "self.objs[2] + self.objs[0] == self.objs[0]",
+            "self.objs[0] == [self.objs[0][1], self.objs[0][0]]",
+            "self.objs[2] + [self.objs[0][0], self.objs[0][1]] == self.objs[0]",
+        ],
+        "lists of type map compare (and concatenate) by key in the server; kube-cel compares lists in order",
+    ),
+    (
+        "cel_runtime_cost_stability/listMaps with unsupported identity characters in property names",
+        &["self.objs[0] == self.objs[1]"],
+        "lists of type map compare by key in the server; kube-cel compares lists in order",
+    ),
+    (
+        "cel_runtime_cost_stability/optionals",
+        &["schema does not compile"],
+        "kube-cel's parser has no optional field selection (`.?`) or index (`[?`)",
+    ),
+];
 
 fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
@@ -267,6 +329,7 @@ fn check_runtime(run: &mut Run, group: &str, case: &str, schema: &Value, expecte
         Ok(c) => c,
         Err(e) => {
             run.mismatch(group, case, format!("schema does not compile: {e}"));
+            run.refused(group, case, "schema does not compile".to_string());
             return;
         }
     };
@@ -302,6 +365,13 @@ fn check_runtime(run: &mut Run, group: &str, case: &str, schema: &Value, expecte
             (Err(errors), true) => {
                 let got: Vec<String> = errors.iter().map(describe_error).collect();
                 run.mismatch(group, case, format!("expected admission, got {got:?}"));
+                for e in &errors {
+                    let rule = e
+                        .message
+                        .rsplit_once("rule: ")
+                        .map_or(e.message.as_str(), |(_, r)| r);
+                    run.refused(group, case, rule.to_string());
+                }
             }
             (Ok(()), false) => {
                 run.mismatch(group, case, "expected a refusal, got admission".to_string());
@@ -334,12 +404,9 @@ fn data_files() -> Vec<PathBuf> {
     files
 }
 
-#[test]
-fn upstream_conformance_table() {
-    let mut run = Run {
-        mismatches: Vec::new(),
-        failing: std::collections::BTreeSet::new(),
-    };
+/// Runs every case of every group; the disagreements, the tallies by group and the total.
+fn run_table() -> (Run, BTreeMap<String, Tally>, usize) {
+    let mut run = Run::default();
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
 
     for file in data_files() {
@@ -408,6 +475,23 @@ fn upstream_conformance_table() {
     }
 
     let total: usize = tallies.values().map(|t| t.cases).sum();
+    (run, tallies, total)
+}
+
+fn is_known_gap(id: &str) -> bool {
+    KNOWN_EVALUATION_GAPS.iter().any(|(case, _, _)| *case == id)
+}
+
+#[test]
+fn upstream_conformance_table() {
+    let (run, tallies, total) = run_table();
+    let disagreeing: Vec<&String> = run.failing.iter().filter(|id| !is_known_gap(id)).collect();
+    let mismatches: Vec<&str> = run
+        .mismatches
+        .iter()
+        .filter(|(id, _)| !is_known_gap(id))
+        .map(|(_, m)| m.as_str())
+        .collect();
     for (group, t) in &tallies {
         println!(
             "conformance {group}: {} cases ({} rule reports, {} CRD validations, {} admissions checked)",
@@ -415,19 +499,57 @@ fn upstream_conformance_table() {
         );
     }
     println!(
-        "conformance total: {total} cases in {} groups, {} disagreeing with upstream ({} mismatches)",
+        "conformance total: {total} cases in {} groups, {} disagreeing with upstream outside the {} known evaluation gaps ({} mismatches)",
         tallies.len(),
-        run.failing.len(),
-        run.mismatches.len()
+        disagreeing.len(),
+        KNOWN_EVALUATION_GAPS.len(),
+        mismatches.len()
     );
     assert!(
         total >= 40,
         "expected at least 40 conformance cases, ran {total}"
     );
     assert!(
-        run.mismatches.is_empty(),
+        mismatches.is_empty(),
         "{} of {total} conformance cases disagree with upstream:\n{}",
-        run.failing.len(),
-        run.mismatches.join("\n")
+        disagreeing.len(),
+        mismatches.join("\n")
+    );
+}
+
+/// The cases of [`KNOWN_EVALUATION_GAPS`] disagree with upstream, and in exactly the listed
+/// rules: when one is fixed or another rule regresses, this fails until the list is updated.
+#[test]
+fn known_evaluation_gaps() {
+    let (run, _, _) = run_table();
+    let mut problems = Vec::new();
+    for (id, rules, why) in KNOWN_EVALUATION_GAPS {
+        assert!(!why.is_empty(), "{id}: every gap gives its reason");
+        let expected: std::collections::BTreeSet<String> =
+            rules.iter().map(|r| r.to_string()).collect();
+        let got = run.refused_rules.get(*id).cloned().unwrap_or_default();
+        if got != expected {
+            problems.push(format!(
+                "{id}: listed as disagreeing in {expected:?}, disagrees in {got:?}"
+            ));
+        }
+        let other: Vec<&str> = run
+            .mismatches
+            .iter()
+            .filter(|(m, _)| m == id)
+            .map(|(_, text)| text.as_str())
+            .filter(|text| {
+                !text.contains("expected admission, got")
+                    && !text.contains("schema does not compile")
+            })
+            .collect();
+        if !other.is_empty() {
+            problems.push(format!("{id}: disagrees otherwise too: {other:?}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "the known evaluation gaps changed:\n{}",
+        problems.join("\n")
     );
 }

@@ -634,3 +634,46 @@ fn a_stored_null_is_no_old_value() {
     })));
     assert!(update(&s, json!({"size": 1}), Some(json!({"size": null}))).is_empty());
 }
+
+// apiextensions-apiserver pkg/registry/customresourcedefinition/strategy.go PrepareForUpdate
+// keeps the stored status (plus the new storage version) whatever status the update sends, and
+// pkg/apis/apiextensions/validation/validation.go ValidateCustomResourceDefinitionStoredVersions
+// then requires every stored version to remain in spec.versions.
+#[test]
+fn an_update_may_not_drop_a_stored_version() {
+    let crd = |versions: Value, status: Value| {
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget",
+                    "listKind": "WidgetList"},
+                "versions": versions},
+            "status": status,
+        })
+    };
+    let version = |name: &str, storage: bool| {
+        json!({"name": name, "served": true, "storage": storage,
+            "schema": {"openAPIV3Schema": {"type": "object"}}})
+    };
+    let old = crd(
+        json!([version("v1alpha1", false), version("v1", true)]),
+        json!({"storedVersions": ["v1alpha1", "v1"]}),
+    );
+    // The client's status claims only v1 is stored; the server keeps the stored status.
+    let new = crd(
+        json!([version("v1", true)]),
+        json!({"storedVersions": ["v1"]}),
+    );
+    let errors = kube_admission::validate_crd(&new, Some(&old));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].field, "status.storedVersions[0]");
+    assert_eq!(errors[0].kind, FieldErrorKind::Invalid);
+    // Changing the storage version adds it to the stored versions: no error.
+    let new = crd(
+        json!([version("v1alpha1", true), version("v1", false)]),
+        json!({}),
+    );
+    assert!(kube_admission::validate_crd(&new, Some(&old)).is_empty());
+}

@@ -500,6 +500,53 @@ impl Parser {
         Expr { id, pos, kind }
     }
 
+    /// A copy of `e` with fresh ids (cel-go `MacroExprFactory.Copy`).
+    fn copy_fresh(&mut self, e: &Expr) -> Expr {
+        let kind = match &e.kind {
+            Kind::Lit(l) => Kind::Lit(l.clone()),
+            Kind::Ident(n) => Kind::Ident(n.clone()),
+            Kind::Select {
+                operand,
+                field,
+                test,
+            } => Kind::Select {
+                operand: Box::new(self.copy_fresh(operand)),
+                field: field.clone(),
+                test: *test,
+            },
+            Kind::Call { func, target, args } => Kind::Call {
+                func: func.clone(),
+                target: target.as_ref().map(|t| Box::new(self.copy_fresh(t))),
+                args: args.iter().map(|a| self.copy_fresh(a)).collect(),
+            },
+            Kind::List(items) => Kind::List(items.iter().map(|i| self.copy_fresh(i)).collect()),
+            Kind::Map(entries) => Kind::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| (self.copy_fresh(k), self.copy_fresh(v)))
+                    .collect(),
+            ),
+            Kind::Struct { name, fields } => Kind::Struct {
+                name: name.clone(),
+                fields: fields
+                    .iter()
+                    .map(|(f, v)| (f.clone(), self.copy_fresh(v)))
+                    .collect(),
+            },
+            Kind::Comp(c) => Kind::Comp(Box::new(Comp {
+                range: self.copy_fresh(&c.range),
+                iter_var: c.iter_var.clone(),
+                iter_var2: c.iter_var2.clone(),
+                accu_var: c.accu_var.clone(),
+                accu_init: self.copy_fresh(&c.accu_init),
+                cond: self.copy_fresh(&c.cond),
+                step: self.copy_fresh(&c.step),
+                result: self.copy_fresh(&c.result),
+            })),
+        };
+        self.node(e.pos, kind)
+    }
+
     fn call(&mut self, pos: usize, func: &str, target: Option<Expr>, args: Vec<Expr>) -> Expr {
         self.node(
             pos,
@@ -947,6 +994,42 @@ impl Parser {
                     result,
                 })),
             ));
+        }
+        // cel-go `cel/library.go` optMap / optFlatMap: `target.hasValue() ?
+        // optional.of(cel.bind(v, target.value(), expr)) : optional.none()` (optFlatMap without
+        // the `optional.of`).
+        if matches!(func.as_str(), "optMap" | "optFlatMap") && args.len() == 2 {
+            let Some(var) = iter_var(&args[0]) else {
+                return Err(SyntaxError {
+                    pos: args[0].pos,
+                    message: format!("{func}() variable name must be a simple identifier"),
+                });
+            };
+            let mapped = args.remove(1);
+            let copy = self.copy_fresh(&target);
+            let has_value = self.call(pos, "hasValue", Some(target), vec![]);
+            let value = self.call(pos, "value", Some(copy), vec![]);
+            let range = self.node(pos, Kind::List(vec![]));
+            let cond = self.node(pos, Kind::Lit(Lit::Bool(false)));
+            let step = self.node(pos, Kind::Ident(var.clone()));
+            let mut bound = self.node(
+                pos,
+                Kind::Comp(Box::new(Comp {
+                    range,
+                    iter_var: "#unused".into(),
+                    iter_var2: None,
+                    accu_var: var,
+                    accu_init: value,
+                    cond,
+                    step,
+                    result: mapped,
+                })),
+            );
+            if func == "optMap" {
+                bound = self.call(pos, "optional.of", None, vec![bound]);
+            }
+            let none = self.call(pos, "optional.none", None, vec![]);
+            return Ok(self.call(pos, "_?_:_", None, vec![has_value, bound, none]));
         }
         let two_var = (matches!(func.as_str(), "all" | "exists" | "existsOne" | "exists_one")
             && args.len() == 3)

@@ -22,6 +22,9 @@ pub(crate) struct Checked {
     /// Calls resolved as namespaced functions (`sets.contains(a, b)`): their full name; the
     /// receiver is not an operand.
     pub(crate) namespaced: HashMap<u32, String>,
+    /// Selections resolved as qualified names (`google.protobuf.Duration`): cel-go's checker
+    /// rewrites them into one identifier of that name.
+    pub(crate) qualified: HashMap<u32, String>,
 }
 
 type Mapping = HashMap<Arc<str>, Ty>;
@@ -36,6 +39,7 @@ struct Checker<'a> {
     fresh: usize,
     uses_old_self: bool,
     namespaced: HashMap<u32, String>,
+    qualified: HashMap<u32, String>,
 }
 
 /// Checks `expr` with the given variables (`self`, `oldSelf`).
@@ -50,6 +54,7 @@ pub(crate) fn check(expr: &Expr, vars: &[(&str, Ty)]) -> Checked {
         fresh: 0,
         uses_old_self: false,
         namespaced: HashMap::new(),
+        qualified: HashMap::new(),
     };
     c.check(expr);
     let mapping = std::mem::take(&mut c.mapping);
@@ -64,6 +69,7 @@ pub(crate) fn check(expr: &Expr, vars: &[(&str, Ty)]) -> Checked {
         errors: c.errors,
         uses_old_self: c.uses_old_self,
         namespaced: c.namespaced,
+        qualified: c.qualified,
     }
 }
 
@@ -140,6 +146,7 @@ impl Checker<'_> {
                     && let Some(t) = decls::type_ident(&q)
                 {
                     self.set(e, t);
+                    self.qualified.insert(e.id, q);
                     return;
                 }
                 self.check(operand);

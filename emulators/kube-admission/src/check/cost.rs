@@ -4,6 +4,7 @@
 //! compilation.go` `sizeEstimator`: the declared type's `MaxElements` at the expression's path),
 //! and presence tests free (`PresenceTestHasCost(false)` in the base environment).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -124,22 +125,42 @@ struct Coster<'a> {
     locals: HashMap<String, Vec<LocalVar>>,
     sizes: HashMap<u32, Est>,
     entries: HashMap<u32, EntrySize>,
+    /// Bounding an evaluation on actual values rather than estimating statically.
+    actual: bool,
+    /// Whether some operand's size was unknown.
+    used_unknown: Cell<bool>,
 }
 
 /// The estimated cost range of `expr` checked against the declaration `root` of `self`.
 pub(crate) fn estimate(expr: &Expr, checked: &Checked, root: &Arc<Decl>) -> Est {
-    let mut c = Coster {
-        checked,
-        root,
-        paths: HashMap::new(),
-        locals: HashMap::new(),
-        sizes: HashMap::new(),
-        entries: HashMap::new(),
-    };
-    c.cost(expr)
+    Coster::new(checked, root, false).cost(expr)
+}
+
+/// The cost range of evaluating `expr` on values whose actual sizes `root` declares. Sizes
+/// follow cel-go's runtime tracker (`interpreter/runtimecost.go` `actualSize`): a value that
+/// is not a `traits.Sizer` (anything but strings, bytes, lists and maps) counts as 1.
+/// `None` when the range rests on a size the values do not bound (a string or list computed
+/// at runtime with no size known here): then it shows nothing about the actual cost.
+pub(crate) fn estimate_actual(expr: &Expr, checked: &Checked, root: &Arc<Decl>) -> Option<Est> {
+    let mut c = Coster::new(checked, root, true);
+    let est = c.cost(expr);
+    (!c.used_unknown.get()).then_some(est)
 }
 
 impl<'a> Coster<'a> {
+    fn new(checked: &'a Checked, root: &'a Arc<Decl>, actual: bool) -> Coster<'a> {
+        Coster {
+            checked,
+            root,
+            paths: HashMap::new(),
+            locals: HashMap::new(),
+            sizes: HashMap::new(),
+            entries: HashMap::new(),
+            actual,
+            used_unknown: Cell::new(false),
+        }
+    }
+
     fn ty(&self, e: &Expr) -> Ty {
         self.checked.types.get(&e.id).cloned().unwrap_or(Ty::Dyn)
     }
@@ -185,6 +206,11 @@ impl<'a> Coster<'a> {
                 field,
                 test,
             } => {
+                if let Some(q) = self.checked.qualified.get(&e.id) {
+                    // A qualified name is one identifier in cel-go's checked AST.
+                    self.paths.insert(e.id, vec![q.clone()]);
+                    return Est::fixed(SELECT_AND_IDENT_COST);
+                }
                 if *test {
                     // Presence tests are free in kube-apiserver's environment.
                     return self.cost(operand);
@@ -266,7 +292,14 @@ impl<'a> Coster<'a> {
     fn cost_bind(&mut self, e: &Expr, c: &Comp) -> Est {
         let mut sum = self.cost(&c.range);
         sum = sum.add(self.cost(&c.accu_init));
-        self.push_local(&c.accu_var, &c.accu_init);
+        // cel-go v0.22 (kube-apiserver 1.32) tracks no local variables: a bound name is an
+        // identifier whose path is its own name, sized by the CRD estimator like any other.
+        let var = LocalVar {
+            path: Some(vec![c.accu_var.clone()]),
+            size: None,
+            entry: None,
+        };
+        self.push(&c.accu_var, var);
         sum = sum.add(self.cost(&c.result));
         self.pop(&c.accu_var);
         if let Some(s) = self.compute_size(&c.result) {
@@ -458,12 +491,18 @@ impl<'a> Coster<'a> {
         sum.add(fn_cost)
     }
 
-    fn size_or_unknown(&mut self, e: &Expr) -> Est {
-        self.compute_size(e).unwrap_or(Est::UNKNOWN)
+    /// A size nothing bounds; noted, since a bound built on it proves nothing.
+    fn unknown(&self) -> Est {
+        self.used_unknown.set(true);
+        Est::UNKNOWN
     }
 
-    fn node_size(n: &Node<'_>) -> Est {
-        n.size.unwrap_or(Est::UNKNOWN)
+    fn size_or_unknown(&mut self, e: &Expr) -> Est {
+        self.compute_size(e).unwrap_or_else(|| self.unknown())
+    }
+
+    fn node_size(&self, n: &Node<'_>) -> Est {
+        n.size.unwrap_or_else(|| self.unknown())
     }
 
     fn entry_size(&self, e: &Expr) -> Option<EntrySize> {
@@ -506,6 +545,23 @@ impl<'a> Coster<'a> {
         if let Some(v) = lit {
             return Some(Est::fixed(v));
         }
+        if self.actual
+            && matches!(
+                self.ty(e),
+                Ty::Bool
+                    | Ty::Int
+                    | Ty::Uint
+                    | Ty::Double
+                    | Ty::Null
+                    | Ty::Duration
+                    | Ty::Timestamp
+                    | Ty::Struct(_)
+                    | Ty::Opaque(..)
+                    | Ty::Type(_)
+            )
+        {
+            return Some(Est::fixed(1));
+        }
         let path = self.path(e);
         if let Some(s) = self.estimate_size(path.as_deref()) {
             self.sizes.insert(e.id, s);
@@ -527,7 +583,7 @@ impl<'a> Coster<'a> {
             return s;
         }
         self.estimate_size(n.path.as_deref())
-            .unwrap_or(Est::UNKNOWN)
+            .unwrap_or_else(|| self.unknown())
     }
 
     /// The element of a list operand (`listElementNode`).
@@ -772,6 +828,17 @@ impl<'a> Coster<'a> {
         arg_costs: &[Est],
     ) -> (Est, Option<Est>) {
         let arg_sum = arg_costs.iter().fold(Est::fixed(0), |a, c| a.add(*c));
+        // cel-go ext/sets.go `estimateSetsCost`: registered per overload, consulted before the
+        // Kubernetes estimator; one unit per pair of elements compared (two for equivalence).
+        let sets_factor = match overload {
+            "list_sets_contains_list" | "list_sets_intersects_list" => Some(1.0),
+            "list_sets_equivalent_list" => Some(2.0),
+            _ => None,
+        };
+        if let (Some(f), [a, b]) = (sets_factor, args) {
+            let size = self.library_size(a).mul(self.library_size(b));
+            return (size.factor(f).add(Est::fixed(1)).add(arg_sum), None);
+        }
         if let Some((c, rs)) = self.kubernetes_call_cost(func, overload, target, args) {
             return (c.add(arg_sum), rs);
         }
@@ -779,11 +846,11 @@ impl<'a> Coster<'a> {
         match overload {
             "string_format" => {
                 if let Some(tg) = target {
-                    return (Self::node_size(tg).factor(t).add(arg_sum), None);
+                    return (self.node_size(tg).factor(t).add(arg_sum), None);
                 }
             }
             "string_to_bytes" if args.len() == 1 => {
-                let sz = Self::node_size(&args[0]);
+                let sz = self.node_size(&args[0]);
                 return (
                     sz.factor(t).add(arg_sum),
                     Some(Est {
@@ -793,7 +860,7 @@ impl<'a> Coster<'a> {
                 );
             }
             "bytes_to_string" if args.len() == 1 => {
-                let sz = Self::node_size(&args[0]);
+                let sz = self.node_size(&args[0]);
                 return (
                     sz.factor(t).add(arg_sum),
                     Some(Est {
@@ -803,7 +870,7 @@ impl<'a> Coster<'a> {
                 );
             }
             "strings_quote" if args.len() == 1 => {
-                let sz = Self::node_size(&args[0]);
+                let sz = self.node_size(&args[0]);
                 return (
                     sz.factor(t).add(arg_sum),
                     Some(Est {
@@ -813,22 +880,22 @@ impl<'a> Coster<'a> {
                 );
             }
             "starts_with_string" | "ends_with_string" if args.len() == 1 => {
-                return (Self::node_size(&args[0]).factor(t).add(arg_sum), None);
+                return (self.node_size(&args[0]).factor(t).add(arg_sum), None);
             }
             "in_list" if args.len() == 2 => {
-                return (Self::node_size(&args[1]).factor(1.0).add(arg_sum), None);
+                return (self.node_size(&args[1]).factor(1.0).add(arg_sum), None);
             }
             "matches_string" => {
                 if let (Some(tg), [re]) = (target, args) {
-                    let str_cost = Self::node_size(tg).add(Est::fixed(1)).factor(t);
-                    let re_cost = Self::node_size(re).factor(REGEX_STRING_LENGTH_COST_FACTOR);
+                    let str_cost = self.node_size(tg).add(Est::fixed(1)).factor(t);
+                    let re_cost = self.node_size(re).factor(REGEX_STRING_LENGTH_COST_FACTOR);
                     return (str_cost.mul(re_cost).add(arg_sum), None);
                 }
             }
             "contains_string" => {
                 if let (Some(tg), [sub]) = (target, args) {
-                    let str_cost = Self::node_size(tg).factor(t);
-                    let sub_cost = Self::node_size(sub).factor(t);
+                    let str_cost = self.node_size(tg).factor(t);
+                    let sub_cost = self.node_size(sub).factor(t);
                     return (str_cost.mul(sub_cost).add(arg_sum), None);
                 }
             }
@@ -843,7 +910,7 @@ impl<'a> Coster<'a> {
                 );
             }
             "conditional" if args.len() == 3 => {
-                let size = Self::node_size(&args[1]).union(Self::node_size(&args[2]));
+                let size = self.node_size(&args[1]).union(self.node_size(&args[2]));
                 let ents = EntrySize::union(
                     args[1].expr.and_then(|x| self.entry_size(x)),
                     args[2].expr.and_then(|x| self.entry_size(x)),
@@ -855,7 +922,7 @@ impl<'a> Coster<'a> {
                 return (c, Some(size));
             }
             "add_string" | "add_bytes" | "add_list" if args.len() == 2 => {
-                let size = Self::node_size(&args[0]).add(Self::node_size(&args[1]));
+                let size = self.node_size(&args[0]).add(self.node_size(&args[1]));
                 let ents = EntrySize::union(
                     args[0].expr.and_then(|x| self.entry_size(x)),
                     args[1].expr.and_then(|x| self.entry_size(x)),
@@ -880,8 +947,8 @@ impl<'a> Coster<'a> {
             | "not_equals"
                 if args.len() == 2 =>
             {
-                let l = Self::node_size(&args[0]);
-                let r = Self::node_size(&args[1]);
+                let l = self.node_size(&args[0]);
+                let r = self.node_size(&args[1]);
                 let smallest = l.max.min(r.max);
                 let min = u64::from(smallest > 0);
                 return (Est { min, max: smallest }.factor(t).add(arg_sum), None);

@@ -102,14 +102,79 @@ impl CostProgram {
     }
 
     /// An upper bound of the cost cel-go tracks when evaluating the rule on these values: the
-    /// static estimate with the sizes actually present instead of the declared bounds.
-    pub(crate) fn bound(&self, value: &serde_json::Value, old: Option<&serde_json::Value>) -> u64 {
+    /// static estimate with the sizes actually present instead of the declared bounds, and
+    /// cel-go's runtime size (1) for values that have no size. `None` when some size involved
+    /// is not bounded by the values (then the bound says nothing and the rule must run: the
+    /// server cancels only what its actual cost tracking sees passing the limit).
+    pub(crate) fn bound(
+        &self,
+        value: &serde_json::Value,
+        old: Option<&serde_json::Value>,
+    ) -> Option<u64> {
         if self.static_max <= crate::crd::PER_CALL_LIMIT {
-            return self.static_max;
+            return Some(self.static_max);
         }
         let values: Vec<&serde_json::Value> = std::iter::once(value).chain(old).collect();
         let actual = types::actual_sizes(&self.decl, &values);
-        cost::estimate(&self.expr, &self.checked, &actual).max
+        cost::estimate_actual(&self.expr, &self.checked, &actual).map(|e| e.max)
+    }
+}
+
+/// The index (lists) or value (maps) variable added to one-variable `all`/`exists`.
+const ABSORBING_VAR: &str = "_kube_admission_unused";
+
+impl CostProgram {
+    /// `source` with every one-variable `all`/`exists` over a list or map given a second,
+    /// unused variable, so that the interpreter runs the two-variable form (see
+    /// `comprehensions.rs`), which absorbs an element's error once the result is decided as
+    /// cel-go's `&&`/`||` fold does; `None` when there is nothing to rewrite.
+    pub(crate) fn absorbing_source(&self, source: &str) -> Option<String> {
+        let mut inserts: Vec<(usize, String)> = Vec::new();
+        let chars: Vec<char> = source.chars().collect();
+        let mut stack = vec![&self.expr];
+        while let Some(e) = stack.pop() {
+            stack.extend(e.children());
+            let Kind::Comp(c) = &e.kind else { continue };
+            let quantifier = c.iter_var2.is_none()
+                && c.accu_var == ast::ACCU
+                && match (&c.accu_init.kind, &c.step.kind) {
+                    (Kind::Lit(Lit::Bool(true)), Kind::Call { func, .. }) => func == "_&&_",
+                    (Kind::Lit(Lit::Bool(false)), Kind::Call { func, .. }) => func == "_||_",
+                    _ => false,
+                };
+            if !quantifier || chars.get(e.pos) != Some(&'(') {
+                continue;
+            }
+            match self.checked.types.get(&c.range.id) {
+                Some(Ty::List(_)) => inserts.push((e.pos + 1, format!("{ABSORBING_VAR}, "))),
+                Some(Ty::Map(..)) => {
+                    let mut i = e.pos + 1;
+                    while chars.get(i).is_some_and(|c| c.is_whitespace()) {
+                        i += 1;
+                    }
+                    let start = i;
+                    while chars
+                        .get(i)
+                        .is_some_and(|c| c.is_alphanumeric() || *c == '_')
+                    {
+                        i += 1;
+                    }
+                    if i > start {
+                        inserts.push((i, format!(", {ABSORBING_VAR}")));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if inserts.is_empty() {
+            return None;
+        }
+        inserts.sort_by_key(|b| std::cmp::Reverse(b.0));
+        let mut out = chars;
+        for (at, text) in inserts {
+            out.splice(at..at, text.chars());
+        }
+        Some(out.into_iter().collect())
     }
 }
 

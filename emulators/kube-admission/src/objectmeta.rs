@@ -1,0 +1,395 @@
+//! The type meta and object meta of embedded resources in `default` values, as
+//! apiextensions-apiserver `pkg/apiserver/schema/objectmeta` coerces (`coerce.go`) and
+//! validates (`validation.go`) them, on raw `openAPIV3Schema` JSON.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::error::{FieldError, FieldErrorKind};
+
+static QUALIFIED_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new("^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$").expect("valid regex")
+});
+static DNS1123_SUBDOMAIN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+        .expect("valid regex")
+});
+static DNS1123_LABEL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").expect("valid regex"));
+static DNS1035_LABEL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new("^[a-z]([-a-z0-9]*[a-z0-9])?$").expect("valid regex"));
+
+fn flag(s: &Value, k: &str) -> bool {
+    s.get(k).and_then(Value::as_bool).unwrap_or(false)
+}
+
+fn child(path: &str, k: &str) -> String {
+    if path.is_empty() {
+        k.to_string()
+    } else {
+        format!("{path}.{k}")
+    }
+}
+
+/// The schema of the field `k` of an object: a property, else additionalProperties.
+fn field_schema<'a>(s: &'a Value, k: &str) -> Option<(&'a Value, bool)> {
+    if let Some(p) = s.get("properties").and_then(|p| p.get(k)) {
+        return Some((p, true));
+    }
+    s.get("additionalProperties")
+        .filter(|a| a.is_object())
+        .map(|a| (a, false))
+}
+
+fn key_path(path: &str, k: &str, named: bool) -> String {
+    if named {
+        child(path, k)
+    } else {
+        format!("{path}[{k}]")
+    }
+}
+
+/// `json.Unmarshal` of `metadata` into `metav1.ObjectMeta`: the Go error text when a known
+/// field has the wrong JSON type (unknown fields are ignored, null is always fine).
+fn object_meta_error(meta: &Value) -> Option<String> {
+    let Some(obj) = meta.as_object() else {
+        if meta.is_null() {
+            return None;
+        }
+        return Some(format!(
+            "json: cannot unmarshal {} into Go value of type v1.ObjectMeta",
+            json_kind(meta)
+        ));
+    };
+    let wrong = |field: &str, v: &Value, go: &str| {
+        Some(format!(
+            "json: cannot unmarshal {} into Go struct field ObjectMeta.{field} of type {go}",
+            json_kind(v)
+        ))
+    };
+    for (k, v) in obj {
+        if v.is_null() {
+            continue;
+        }
+        match k.as_str() {
+            "name" | "generateName" | "namespace" | "selfLink" | "uid" | "resourceVersion"
+            | "creationTimestamp" | "deletionTimestamp"
+                if !v.is_string() =>
+            {
+                return wrong(k, v, "string");
+            }
+            "generation" | "deletionGracePeriodSeconds" if !(v.is_i64() || v.is_u64()) => {
+                return wrong(k, v, "int64");
+            }
+            "labels" | "annotations" => match v.as_object() {
+                None => return wrong(k, v, "map[string]string"),
+                Some(m) => {
+                    if let Some((_, bad)) = m.iter().find(|(_, x)| !x.is_string() && !x.is_null()) {
+                        return wrong(k, bad, "string");
+                    }
+                }
+            },
+            "finalizers" => match v.as_array() {
+                None => return wrong(k, v, "[]string"),
+                Some(a) => {
+                    if let Some(bad) = a.iter().find(|x| !x.is_string() && !x.is_null()) {
+                        return wrong(k, bad, "string");
+                    }
+                }
+            },
+            "ownerReferences" | "managedFields" => match v.as_array() {
+                None => return wrong(k, v, "[]"),
+                Some(a) => {
+                    if let Some(bad) = a.iter().find(|x| !x.is_object() && !x.is_null()) {
+                        return wrong(k, bad, "struct");
+                    }
+                }
+            },
+            _ => {}
+        }
+    }
+    None
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// `objectmeta.Coerce` (without dropping invalid fields): the first type error of an embedded
+/// resource's `apiVersion`, `kind` or `metadata` in `x`. `resource_root` treats `s` as an
+/// embedded resource.
+pub(crate) fn coerce(path: &str, x: &Value, s: &Value, resource_root: bool) -> Option<FieldError> {
+    let embedded = resource_root || flag(s, "x-kubernetes-embedded-resource");
+    match x {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if embedded {
+                    match k.as_str() {
+                        "apiVersion" | "kind" if !v.is_string() => {
+                            return Some(FieldError::new(
+                                FieldErrorKind::Invalid,
+                                child(path, k),
+                                Some(v.clone()),
+                                "must be a string",
+                            ));
+                        }
+                        "metadata" => {
+                            if let Some(e) = object_meta_error(v) {
+                                return Some(FieldError::new(
+                                    FieldErrorKind::Invalid,
+                                    child(path, "metadata"),
+                                    Some(v.clone()),
+                                    e,
+                                ));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some((sub, named)) = field_schema(s, k)
+                    && let Some(e) = coerce(&key_path(path, k, named), v, sub, false)
+                {
+                    return Some(e);
+                }
+            }
+            None
+        }
+        Value::Array(items) => {
+            let sub = s.get("items").filter(|i| i.is_object())?;
+            items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| coerce(&format!("{path}[{i}]"), v, sub, false))
+        }
+        _ => None,
+    }
+}
+
+/// `objectmeta.Validate`: type meta and object meta of every embedded resource in `x`.
+pub(crate) fn validate(path: &str, x: &Value, s: &Value, resource_root: bool) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let embedded = resource_root || flag(s, "x-kubernetes-embedded-resource");
+    match x {
+        Value::Object(map) => {
+            if embedded {
+                embedded_resource(path, map, &mut errs);
+            }
+            for (k, v) in map {
+                if let Some((sub, named)) = field_schema(s, k) {
+                    errs.extend(validate(&key_path(path, k, named), v, sub, false));
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(sub) = s.get("items").filter(|i| i.is_object()) {
+                for (i, v) in items.iter().enumerate() {
+                    errs.extend(validate(&format!("{path}[{i}]"), v, sub, false));
+                }
+            }
+        }
+        _ => {}
+    }
+    errs
+}
+
+fn invalid(path: String, v: &Value, detail: impl Into<String>) -> FieldError {
+    FieldError::new(FieldErrorKind::Invalid, path, Some(v.clone()), detail)
+}
+
+/// `validateEmbeddedResource`.
+fn embedded_resource(path: &str, x: &serde_json::Map<String, Value>, errs: &mut Vec<FieldError>) {
+    for k in ["apiVersion", "kind"] {
+        if !x.contains_key(k) {
+            errs.push(FieldError::new(
+                FieldErrorKind::Required,
+                child(path, k),
+                None,
+                "must not be empty",
+            ));
+        }
+    }
+    for (k, v) in x {
+        match k.as_str() {
+            "apiVersion" => match v.as_str() {
+                None => errs.push(invalid(child(path, k), v, "must be a string")),
+                Some("") => errs.push(invalid(child(path, k), v, "must not be empty")),
+                Some(av) if av.matches('/').count() > 1 => errs.push(invalid(
+                    child(path, k),
+                    v,
+                    format!("unexpected GroupVersion string: {av}"),
+                )),
+                Some(_) => {}
+            },
+            "kind" => match v.as_str() {
+                None => errs.push(invalid(child(path, k), v, "must be a string")),
+                Some("") => errs.push(invalid(child(path, k), v, "must not be empty")),
+                Some(kind) if !is_dns1035_label(&kind.to_lowercase()) => errs.push(invalid(
+                    child(path, k),
+                    v,
+                    "may have mixed case, but should otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
+                )),
+                Some(_) => {}
+            },
+            "metadata" => match object_meta_error(v) {
+                Some(e) => errs.push(invalid(child(path, k), v, e)),
+                None => object_meta(&child(path, "metadata"), v, errs),
+            },
+            _ => {}
+        }
+    }
+}
+
+fn is_dns1035_label(s: &str) -> bool {
+    s.len() <= 63 && DNS1035_LABEL.is_match(s)
+}
+
+/// `IsQualifiedName`: an optional DNS-1123 subdomain prefix and `/`, then a name of at most 63
+/// characters.
+fn is_qualified_name(s: &str) -> bool {
+    let (prefix, name) = match s.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    if let Some(p) = prefix
+        && (p.is_empty() || p.len() > 253 || !DNS1123_SUBDOMAIN.is_match(p))
+    {
+        return false;
+    }
+    !name.is_empty() && name.len() <= 63 && QUALIFIED_NAME.is_match(name)
+}
+
+fn is_label_value(s: &str) -> bool {
+    s.is_empty() || (s.len() <= 63 && QUALIFIED_NAME.is_match(s))
+}
+
+/// `metavalidation.ValidateObjectMeta` with `path.ValidatePathSegmentName` and an optional
+/// namespace, for the fields a default can carry: name (`fakename` when empty), generateName,
+/// namespace, labels and annotations.
+fn object_meta(path: &str, meta: &Value, errs: &mut Vec<FieldError>) {
+    let get = |k: &str| meta.get(k).and_then(Value::as_str).unwrap_or("");
+    let segment = |name: &str, prefix: bool| -> Option<String> {
+        if !prefix && (name == "." || name == "..") {
+            return Some(format!("may not be '{name}'"));
+        }
+        for bad in ["/", "%"] {
+            if name.contains(bad) {
+                return Some(format!("may not contain '{bad}'"));
+            }
+        }
+        None
+    };
+    let generate_name = get("generateName");
+    if !generate_name.is_empty()
+        && let Some(d) = segment(generate_name, true)
+    {
+        errs.push(invalid(
+            child(path, "generateName"),
+            &Value::String(generate_name.into()),
+            d,
+        ));
+    }
+    let name = match get("name") {
+        "" => "fakename",
+        n => n,
+    };
+    if let Some(d) = segment(name, false) {
+        errs.push(invalid(child(path, "name"), &Value::String(name.into()), d));
+    }
+    let namespace = get("namespace");
+    let namespace_ok = namespace.len() <= 63 && DNS1123_LABEL.is_match(namespace);
+    if !namespace.is_empty() && !namespace_ok {
+        errs.push(invalid(
+            child(path, "namespace"),
+            &Value::String(namespace.into()),
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+        ));
+    }
+    if let Some(labels) = meta.get("labels").and_then(Value::as_object) {
+        for (k, v) in labels {
+            if !is_qualified_name(k) {
+                errs.push(invalid(
+                    child(path, "labels"),
+                    &Value::String(k.clone()),
+                    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                ));
+            }
+            let value = v.as_str().unwrap_or("");
+            if !is_label_value(value) {
+                errs.push(invalid(
+                    child(path, "labels"),
+                    v,
+                    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                ));
+            }
+        }
+    }
+    if let Some(annotations) = meta.get("annotations").and_then(Value::as_object) {
+        let mut total = 0usize;
+        for (k, v) in annotations {
+            if !is_qualified_name(&k.to_lowercase()) {
+                errs.push(invalid(
+                    child(path, "annotations"),
+                    &Value::String(k.clone()),
+                    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                ));
+            }
+            total += k.len() + v.as_str().map_or(0, str::len);
+        }
+        if total > 256 * 1024 {
+            errs.push(FieldError::new(
+                FieldErrorKind::TooLong,
+                child(path, "annotations"),
+                None,
+                "may not be more than 262144 bytes",
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    // apimachinery pkg/util/validation/validation_test.go TestIsQualifiedName.
+    #[test]
+    fn qualified_names() {
+        for ok in [
+            "simple",
+            "now-with-dashes",
+            "1-starts-with-num",
+            "example.com/MixedCase",
+        ] {
+            assert!(is_qualified_name(ok), "{ok}");
+        }
+        for bad in [
+            "nospecialchars%^=@",
+            "-starts",
+            "ends-",
+            "/simple",
+            "a/b/c",
+            "",
+        ] {
+            assert!(!is_qualified_name(bad), "{bad}");
+        }
+    }
+
+    // apiextensions-apiserver pkg/apiserver/schema/objectmeta/coerce_test.go: a wrongly typed
+    // name is a coercion error of metadata.
+    #[test]
+    fn wrongly_typed_metadata_does_not_coerce() {
+        let s = json!({"type": "object", "x-kubernetes-embedded-resource": true});
+        let e = coerce("d", &json!({"metadata": {"name": 42}}), &s, false).expect("error");
+        assert_eq!(e.field, "d.metadata");
+        assert!(coerce("d", &json!({"metadata": {"name": "x"}}), &s, false).is_none());
+    }
+}
