@@ -467,7 +467,24 @@ pub(crate) fn defs_from_crd(
         return Err(causes);
     }
     // The schema checks kube-apiserver makes: structural schema, rules that type-check, costs.
-    let schema_errors = kube_admission::validate_crd(crd, old);
+    // On create the server first replaces the status, as its strategy's PrepareForCreate does
+    // (apiextensions-apiserver pkg/registry/customresourcedefinition/strategy.go): no status
+    // but the storage version as the only stored version, so a client's status is never judged.
+    let prepared;
+    let to_validate = if old.is_none() {
+        let mut c = crd.clone();
+        let storage: Vec<Value> = versions
+            .iter()
+            .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+            .filter_map(|v| v.get("name").cloned())
+            .collect();
+        c["status"] = serde_json::json!({ "storedVersions": storage });
+        prepared = c;
+        &prepared
+    } else {
+        crd
+    };
+    let schema_errors = kube_admission::validate_crd(to_validate, old);
     if !schema_errors.is_empty() {
         return Err(schema_errors
             .iter()

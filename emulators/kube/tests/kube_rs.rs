@@ -1439,3 +1439,40 @@ async fn a_stalled_client_is_partitioned_off_and_its_requests_never_take_effect(
         ("replica-b", "configmaps", None)
     );
 }
+
+// On create kube-apiserver replaces the status before validating (apiextensions-apiserver
+// pkg/registry/customresourcedefinition/strategy.go PrepareForCreate: the status is emptied and
+// storedVersions set to the storage version), so a client's status is never refused.
+#[tokio::test]
+async fn a_crd_created_with_a_stale_status_is_judged_on_its_spec() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let (kube, client) = start().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for stored in [json!([]), json!(["v0"])] {
+        let name = if stored == json!([]) {
+            "gadgets"
+        } else {
+            "gizmos"
+        };
+        let crd: CustomResourceDefinition = serde_json::from_value(json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("{name}.example.com")},
+            "spec": {
+                "group": "example.com",
+                "names": {"plural": name, "kind": name.to_uppercase()},
+                "scope": "Namespaced",
+                "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}},
+                }}}],
+            },
+            "status": {"storedVersions": stored},
+        }))
+        .expect("a CRD");
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .unwrap_or_else(|e| panic!("status {stored} refused: {e}"));
+    }
+    kube.shutdown().await;
+}
