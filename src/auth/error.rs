@@ -72,6 +72,14 @@ fn aadsts_hint(code: u32) -> Option<&'static str> {
         500011 => "the resource of the scope is not found in the tenant",
         900144 => "a required field is missing from the token request",
         70003 => "the grant type is not supported",
+        700027 => {
+            "the client assertion's signature is invalid or its certificate is not registered on the app"
+        }
+        700024 => "the client assertion is not within its valid time range (check the clock)",
+        70021 => {
+            "no federated credential of the app matches the token's issuer, subject and audience"
+        }
+        50027 => "the client assertion is not a valid JWT for this app and token endpoint",
         _ => return None,
     })
 }
