@@ -204,3 +204,73 @@ async fn two_credential_kinds_at_once_are_refused_at_admission() {
         .expect_err("refused");
     assert!(e.to_string().contains("exactly one"), "{e}");
 }
+
+/// `check --proxy` through the kubeconfig, for each credential kind of the example proxy.
+fn check_proxy(env: &sandbox::env::Env) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hdinsight-topic-operator"))
+        .args(["check", "--proxy", PROXY_NAME, "-n", NAMESPACE])
+        .env("KUBECONFIG", &env.kubeconfig)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("binary runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_takes_each_credential_kind() {
+    let (_dir, env) = start(fast_cluster()).await;
+    let (ok, out) = check_proxy(&env);
+    assert!(ok && out.contains("[ok]   token"), "secretRef: {out}");
+
+    let cert = env.use_certificate("e2e-check-cert").await.expect("cert");
+    let (ok, out) = check_proxy(&env);
+    assert!(ok && out.contains("[ok]   token"), "certificate: {out}");
+    let key_line = cert
+        .key_pem
+        .lines()
+        .find(|l| !l.starts_with("-----"))
+        .unwrap_or_default();
+    assert!(!out.contains(key_line), "the key reached check's output");
+
+    // Direct flags: the certificate and key files instead of a secret file.
+    let dir = tempfile::tempdir().expect("dir");
+    let (cert_file, key_file, ca_file) = (
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+        dir.path().join("ca.pem"),
+    );
+    std::fs::write(&cert_file, &cert.cert_pem).expect("cert file");
+    std::fs::write(&key_file, &cert.key_pem).expect("key file");
+    std::fs::write(&ca_file, env.hdi.ca_pem().unwrap_or_default()).expect("ca file");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hdinsight-topic-operator"))
+        .arg("check")
+        .args(["--endpoint", &env.hdi.base_url()])
+        .args(["--authority", &env.hdi.authority_url()])
+        .args(["--tenant", sandbox::env::TENANT_ID])
+        .args(["--client-id", sandbox::env::CLIENT_ID])
+        .arg("--client-certificate-file")
+        .arg(&cert_file)
+        .arg("--client-key-file")
+        .arg(&key_file)
+        .arg("--ca-file")
+        .arg(&ca_file)
+        .output()
+        .expect("binary runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && text.contains("[ok]   token"),
+        "direct certificate: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    env.use_workload_identity(None).await.expect("workload identity");
+    let (ok, out) = check_proxy(&env);
+    assert!(ok && out.contains("[ok]   token"), "workloadIdentity: {out}");
+}
