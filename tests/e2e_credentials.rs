@@ -56,7 +56,10 @@ async fn a_certificate_proxy_connects_and_a_rotated_certificate_recovers_without
     create(&env, &topic("orders", serde_json::json!({"partitions": 2}))).await;
     wait_ready(&env, "orders").await;
     assert!(
-        env.hdi.control().topic_names().contains(&"orders".to_string()),
+        env.hdi
+            .control()
+            .topic_names()
+            .contains(&"orders".to_string()),
         "the topic exists on the cluster"
     );
     wait_proxy(&env, "True").await;
@@ -64,10 +67,9 @@ async fn a_certificate_proxy_connects_and_a_rotated_certificate_recovers_without
     // The app's registered certificate is replaced by another one (rotation on the Entra side
     // first): the Secret still holds the old one, Entra refuses it with AADSTS700027.
     let next = hdinsight_emulator::client_certificate("e2e-cert-next").expect("next cert");
-    env.hdi.control().set_app_certificates(
-        sandbox::env::CLIENT_ID,
-        vec![next.cert_pem.clone()],
-    );
+    env.hdi
+        .control()
+        .set_app_certificates(sandbox::env::CLIENT_ID, vec![next.cert_pem.clone()]);
     // A new topic needs a token only once the cached one is gone: restart nothing, but
     // make the proxy rebuild by changing a field of its spec that does not matter.
     proxies(&env)
@@ -85,7 +87,11 @@ async fn a_certificate_proxy_connects_and_a_rotated_certificate_recovers_without
     // The Secret gets the new certificate: the registry rebuilds the credential, no restart.
     env.put_certificate_secret(&next).await.expect("secret");
     wait_proxy(&env, "True").await;
-    create(&env, &topic("payments", serde_json::json!({"partitions": 1}))).await;
+    create(
+        &env,
+        &topic("payments", serde_json::json!({"partitions": 1})),
+    )
+    .await;
     wait_ready(&env, "payments").await;
 
     let key_body = |pem: &str| {
@@ -129,7 +135,12 @@ async fn a_certificate_the_app_does_not_know_is_authentication_failed_with_70002
     let message = ready(&t).map(|r| r.2).unwrap_or_default();
     assert!(message.contains("AADSTS700027"), "{message}");
     assert!(
-        env.hdi.control().stats().creates_per_topic.get("orders").is_none(),
+        env.hdi
+            .control()
+            .stats()
+            .creates_per_topic
+            .get("orders")
+            .is_none(),
         "nothing was created without a token"
     );
 }
@@ -137,7 +148,9 @@ async fn a_certificate_the_app_does_not_know_is_authentication_failed_with_70002
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workload_identity_proxy_connects_with_a_service_account_token() {
     let (_dir, env) = start(fast_cluster()).await;
-    env.use_workload_identity(None).await.expect("workload identity");
+    env.use_workload_identity(None)
+        .await
+        .expect("workload identity");
     // No client secret anywhere: remove the Secret the example installed.
     let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
         kube::Api::namespaced(env.client.clone(), NAMESPACE);
@@ -149,7 +162,12 @@ async fn a_workload_identity_proxy_connects_with_a_service_account_token() {
     create(&env, &topic("orders", serde_json::json!({"partitions": 2}))).await;
     wait_ready(&env, "orders").await;
     wait_proxy(&env, "True").await;
-    assert!(env.hdi.control().topic_names().contains(&"orders".to_string()));
+    assert!(
+        env.hdi
+            .control()
+            .topic_names()
+            .contains(&"orders".to_string())
+    );
     // Entra issued the access token to the app in exchange for the ServiceAccount token (the
     // only credential there is: the client-secret Secret is gone).
     assert!(
@@ -193,8 +211,9 @@ async fn two_credential_kinds_at_once_are_refused_at_admission() {
         .await
         .expect_err("refused");
     assert!(
-        e.to_string()
-            .contains("credentials must set exactly one of secretRef, certificate and workloadIdentity"),
+        e.to_string().contains(
+            "credentials must set exactly one of secretRef, certificate and workloadIdentity"
+        ),
         "{e}"
     );
     let none = serde_json::json!({"spec": {"credentials": {"secretRef": null}}});
@@ -270,7 +289,12 @@ async fn check_takes_each_credential_kind() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    env.use_workload_identity(None).await.expect("workload identity");
+    env.use_workload_identity(None)
+        .await
+        .expect("workload identity");
     let (ok, out) = check_proxy(&env);
-    assert!(ok && out.contains("[ok]   token"), "workloadIdentity: {out}");
+    assert!(
+        ok && out.contains("[ok]   token"),
+        "workloadIdentity: {out}"
+    );
 }
