@@ -297,3 +297,59 @@ async fn check_takes_each_credential_kind() {
         "workloadIdentity: {out}"
     );
 }
+
+/// The ServiceAccount token the operator exchanges: audience `api://AzureADTokenExchange`, the
+/// shortest lifetime the API server grants (10 minutes), reused while it has time left, asked
+/// for again once refused. A missing ServiceAccount is a typed error naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_account_tokens_are_short_lived_for_the_exchange_audience_and_cached() {
+    use base64::Engine as _;
+    use hdinsight_topic_operator::auth::{
+        AssertionSource, AuthError, SERVICE_ACCOUNT_TOKEN_SECONDS, ServiceAccountTokenSource,
+    };
+    let (_dir, env) = start(fast_cluster()).await;
+    env.use_workload_identity(None)
+        .await
+        .expect("workload identity");
+    let source = ServiceAccountTokenSource::new(
+        env.client.clone(),
+        NAMESPACE,
+        sandbox::env::WORKLOAD_SERVICE_ACCOUNT,
+    );
+    let first = source.assertion().await.expect("token");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(first.expose().split('.').nth(1).expect("claims"))
+            .expect("base64url"),
+    )
+    .expect("json");
+    let aud = claims["aud"].to_string();
+    assert!(aud.contains("api://AzureADTokenExchange"), "{claims}");
+    assert_eq!(
+        claims["sub"],
+        format!(
+            "system:serviceaccount:{NAMESPACE}:{}",
+            sandbox::env::WORKLOAD_SERVICE_ACCOUNT
+        )
+    );
+    assert_eq!(
+        claims["exp"].as_i64().unwrap_or_default() - claims["iat"].as_i64().unwrap_or_default(),
+        SERVICE_ACCOUNT_TOKEN_SECONDS
+    );
+    assert_eq!(env.kube.service_account_issuer(), claims["iss"]);
+    let again = source.assertion().await.expect("token");
+    assert_eq!(again.expose(), first.expose(), "the token is reused");
+    source.invalidate();
+    source
+        .assertion()
+        .await
+        .expect("a new token after a refusal");
+
+    let missing = ServiceAccountTokenSource::new(env.client.clone(), NAMESPACE, "nobody");
+    match missing.assertion().await {
+        Err(AuthError::InvalidConfig(m)) => {
+            assert!(m.contains("ServiceAccount kafka/nobody"), "{m}")
+        }
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+}
