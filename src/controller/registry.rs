@@ -338,12 +338,13 @@ impl ProxyRegistry {
         if let Some(entry) = self.cached(&key, &fp, synced) {
             return Ok(entry);
         }
-        let previous = self
+        let previous_entry = self
             .entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
-            .map(|e| e.fingerprint.clone());
+            .cloned();
+        let previous = previous_entry.as_ref().map(|e| e.fingerprint.clone());
         let why = match &previous {
             None => "first use",
             Some(p) if p.spec != fp.spec => "spec changed",
@@ -353,6 +354,11 @@ impl ProxyRegistry {
         tracing::info!(proxy = %key, reason = why, "building the proxy client");
         match self.build(proxy, &ns).await {
             Ok((client, built)) => {
+                // A rebuilt client (rotated credentials, changed spec) keeps the rate-limit
+                // bucket and any Retry-After block of the one it replaces.
+                if let Some(previous) = &previous_entry {
+                    client.continue_from(&previous.client);
+                }
                 // Versions the metadata store does not have yet are taken from the read, field
                 // by field, so that the store catching up does not look like a change.
                 let fingerprint = Fingerprint {
