@@ -353,3 +353,28 @@ async fn service_account_tokens_are_short_lived_for_the_exchange_audience_and_ca
         other => panic!("expected InvalidConfig, got {other:?}"),
     }
 }
+
+/// Entra ID verifies a federated token with the issuer's published keys, fetched over HTTPS:
+/// an issuer it cannot verify (here: its TLS certificate is not trusted) gets AADSTS50027,
+/// however well the issuer, subject and audience match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuer_entra_cannot_verify_is_authentication_failed_with_50027() {
+    let (_dir, env) = start(fast_cluster()).await;
+    env.use_workload_identity(None)
+        .await
+        .expect("workload identity");
+    // Trust only the HDInsight emulator's own CA: the Kubernetes issuer's TLS fails.
+    env.hdi
+        .control()
+        .trust_federated_issuer_ca(&env.hdi.ca_pem().expect("a CA"))
+        .expect("trust set");
+    let _op = spawn_operator(&env, &[]);
+    create(&env, &topic("orders", serde_json::json!({}))).await;
+    let t = wait_reason(&env, "orders", "AuthenticationFailed").await;
+    let message = ready(&t).map(|r| r.2).unwrap_or_default();
+    assert!(message.contains("AADSTS50027"), "{message}");
+    assert!(
+        message.contains(&env.kube.service_account_issuer()),
+        "the message names the issuer: {message}"
+    );
+}

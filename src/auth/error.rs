@@ -79,7 +79,6 @@ fn aadsts_hint(code: u32) -> Option<&'static str> {
         70021 => {
             "no federated credential of the app matches the token's issuer, subject and audience"
         }
-        50027 => "the client assertion is not a valid JWT for this app and token endpoint",
         _ => return None,
     })
 }
@@ -137,6 +136,30 @@ mod tests {
         );
         assert_eq!(e.aadsts(), Some(7000215));
         assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn assertion_codes_get_hints_and_50027_keeps_its_varying_description() {
+        let rejected = |code: u32, description: &str| AuthError::Rejected {
+            status: 401,
+            error: "invalid_client".into(),
+            aadsts: Some(code),
+            description: description.into(),
+            client_id: "app-1".into(),
+        };
+        let e = rejected(
+            70021,
+            "AADSTS70021: No matching federated identity record found.",
+        );
+        assert_eq!(
+            e.to_string(),
+            "AADSTS70021: no federated credential of the app matches the token's issuer, subject and audience for app app-1 (invalid_client, HTTP 401)"
+        );
+        let e = rejected(
+            50027,
+            "AADSTS50027: Invalid JWT token. External ID token from issuer 'https://x' failed signature verification.",
+        );
+        assert!(e.to_string().contains("from issuer 'https://x'"), "{e}");
     }
 
     #[test]
