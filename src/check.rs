@@ -10,12 +10,13 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use serde_json::json;
 
-use crate::auth::{AuthError, ClientCredentials, SecretString};
+use crate::auth::{
+    AuthError, ClientAuth, ClientCertificate, ClientCredentials, SecretString,
+    ServiceAccountTokenSource,
+};
 use crate::cli::{CheckArgs, ConnectionArgs, DirectArgs, ImportArgs, ImportPolicy};
 use crate::controller::registry::{self, client_config};
-use crate::crd::{
-    KafkaRestProxy, SECRET_KEY_CLIENT_ID, SECRET_KEY_CLIENT_SECRET, SECRET_KEY_TENANT_ID,
-};
+use crate::crd::{CredentialKind, KafkaRestProxy};
 use crate::proxy::{Limits, NoopObserver, ProxyClient, ProxyClientConfig, ProxyError};
 
 fn read_key(secret: &Secret, key: &str) -> anyhow::Result<String> {
@@ -32,23 +33,47 @@ async fn client_from_proxy(namespace: &str, name: &str) -> anyhow::Result<ProxyC
         .get(name)
         .await
         .with_context(|| format!("cannot read KafkaRestProxy {namespace}/{name}"))?;
-    let secrets: Api<Secret> = Api::namespaced(kube, namespace);
-    let secret_name = &proxy.spec.credentials.secret_ref.name;
-    let secret = secrets
-        .get(secret_name)
-        .await
-        .with_context(|| format!("cannot read Secret {namespace}/{secret_name}"))?;
-    let credentials = ClientCredentials {
-        tenant_id: read_key(&secret, SECRET_KEY_TENANT_ID)?,
-        client_id: read_key(&secret, SECRET_KEY_CLIENT_ID)?,
-        client_secret: SecretString::new(read_key(&secret, SECRET_KEY_CLIENT_SECRET)?),
+    let secrets: Api<Secret> = Api::namespaced(kube.clone(), namespace);
+    let read_secret = |name: String| {
+        let secrets = secrets.clone();
+        async move {
+            secrets
+                .get(&name)
+                .await
+                .with_context(|| format!("cannot read Secret {namespace}/{name}"))
+        }
+    };
+    let kind = proxy.spec.credentials.kind().map_err(|e| anyhow!("{e}"))?;
+    let credentials = match kind {
+        CredentialKind::Secret(r) => {
+            let secret = read_secret(r.name.clone()).await?;
+            registry::secret_credentials(&secret, &format!("{namespace}/{}", r.name))
+                .map_err(|e| anyhow!("{e}"))?
+        }
+        CredentialKind::Certificate(c) => {
+            let secret = read_secret(c.secret_ref.name.clone()).await?;
+            let certificate =
+                registry::certificate_of(&secret, &format!("{namespace}/{}", c.secret_ref.name))
+                    .map_err(|e| anyhow!("{e}"))?;
+            ClientCredentials {
+                tenant_id: c.tenant_id.clone(),
+                client_id: c.client_id.clone(),
+                auth: ClientAuth::Certificate(Arc::new(certificate)),
+            }
+        }
+        CredentialKind::WorkloadIdentity(w) => ClientCredentials {
+            tenant_id: w.tenant_id.clone(),
+            client_id: w.client_id.clone(),
+            auth: ClientAuth::Federated(Arc::new(ServiceAccountTokenSource::new(
+                kube.clone(),
+                namespace,
+                &w.service_account_name,
+            ))),
+        },
     };
     let ca = match &proxy.spec.ca_bundle_secret_ref {
         Some(r) => {
-            let s = secrets
-                .get(&r.name)
-                .await
-                .with_context(|| format!("cannot read Secret {namespace}/{}", r.name))?;
+            let s = read_secret(r.name.clone()).await?;
             Some(read_key(
                 &s,
                 r.key.as_deref().unwrap_or(registry::DEFAULT_CA_KEY),
@@ -66,14 +91,23 @@ fn client_from_flags(d: &DirectArgs) -> anyhow::Result<ProxyClient> {
     let endpoint = d.endpoint.clone().ok_or_else(|| missing("--endpoint"))?;
     let tenant_id = d.tenant.clone().ok_or_else(|| missing("--tenant"))?;
     let client_id = d.client_id.clone().ok_or_else(|| missing("--client-id"))?;
-    let secret_file = d
-        .client_secret_file
-        .clone()
-        .ok_or_else(|| missing("--client-secret-file"))?;
-    let secret = std::fs::read_to_string(&secret_file)
-        .with_context(|| format!("cannot read {}", secret_file.display()))?
-        .trim_end_matches(['\r', '\n'])
-        .to_string();
+    let read = |p: &std::path::PathBuf| {
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    let auth = match (&d.client_certificate_file, &d.client_key_file) {
+        (Some(cert), Some(key)) => ClientAuth::Certificate(Arc::new(
+            ClientCertificate::from_pem(read(cert)?.as_bytes(), read(key)?.as_bytes())
+                .map_err(|e| anyhow!("{e}"))?,
+        )),
+        _ => {
+            let secret_file = d.client_secret_file.clone().ok_or_else(|| {
+                missing("--client-secret-file (or --client-certificate-file and --client-key-file)")
+            })?;
+            ClientAuth::Secret(SecretString::new(
+                read(&secret_file)?.trim_end_matches(['\r', '\n']),
+            ))
+        }
+    };
     let extra_ca_pem = match &d.ca_file {
         Some(p) => Some(
             std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
@@ -90,7 +124,7 @@ fn client_from_flags(d: &DirectArgs) -> anyhow::Result<ProxyClient> {
         credentials: ClientCredentials {
             tenant_id,
             client_id,
-            client_secret: SecretString::new(secret),
+            auth,
         },
         extra_ca_pem,
         limits: Limits::default(),

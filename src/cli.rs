@@ -218,6 +218,22 @@ pub struct DirectArgs {
     /// File holding the client secret (never pass a secret on the command line).
     #[arg(long, env = "HDI_CLIENT_SECRET_FILE")]
     pub client_secret_file: Option<PathBuf>,
+    /// Instead of a secret: PEM file with the certificate registered on the app (with
+    /// --client-key-file).
+    #[arg(
+        long,
+        env = "HDI_CLIENT_CERTIFICATE_FILE",
+        conflicts_with = "client_secret_file",
+        requires = "client_key_file"
+    )]
+    pub client_certificate_file: Option<PathBuf>,
+    /// PEM file with the certificate's RSA private key.
+    #[arg(
+        long,
+        env = "HDI_CLIENT_KEY_FILE",
+        requires = "client_certificate_file"
+    )]
+    pub client_key_file: Option<PathBuf>,
     /// Entra ID authority.
     #[arg(long, env = "HDI_AUTHORITY", default_value = crate::crd::DEFAULT_AUTHORITY)]
     pub authority: String,

@@ -1534,7 +1534,9 @@ async fn a_huge_token_lifetime_is_a_typed_error_not_a_panic() {
         ClientCredentials {
             tenant_id: "tenant-1".into(),
             client_id: "app-1".into(),
-            client_secret: SecretString::new("a-client-secret-value"),
+            auth: hdinsight_topic_operator::auth::ClientAuth::Secret(SecretString::new(
+                "a-client-secret-value",
+            )),
         },
         std::sync::Arc::new(NoopAuthObserver),
     )

@@ -13,7 +13,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use hdinsight_topic_operator::auth::{ClientCredentials, SecretString};
+use hdinsight_topic_operator::auth::{ClientAuth, ClientCredentials, SecretString};
 use hdinsight_topic_operator::proxy::{
     NoopObserver, Operation, ProducerRecord, ProxyClient, ProxyClientConfig, ProxyError,
     ProxyObserver, TopicCreationRecord,
@@ -125,7 +125,7 @@ fn config_for(endpoint: SocketAddr, authority: SocketAddr) -> ProxyClientConfig 
     let credentials = ClientCredentials {
         tenant_id: "tenant-1".into(),
         client_id: "app-1".into(),
-        client_secret: SecretString::new("client-secret-value"),
+        auth: ClientAuth::Secret(SecretString::new("client-secret-value")),
     };
     let mut config = ProxyClientConfig::new(
         "kafka/proxy",
@@ -815,7 +815,7 @@ mod emulator {
             ClientCredentials {
                 tenant_id: emu.tenant_id().to_string(),
                 client_id: app.client_id,
-                client_secret: SecretString::new(app.client_secret),
+                auth: ClientAuth::Secret(SecretString::new(app.client_secret)),
             },
         );
         config.authority = base;

@@ -12,7 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hdinsight_topic_operator::auth::{
-    AuthError, AuthObserver, ClientCredentials, NoopAuthObserver, SecretString, TokenProvider,
+    AuthError, AuthObserver, ClientAuth, ClientCredentials, NoopAuthObserver, SecretString,
+    TokenProvider,
 };
 use url::Url;
 
@@ -33,7 +34,7 @@ fn credentials() -> ClientCredentials {
     ClientCredentials {
         tenant_id: "tenant-1".into(),
         client_id: "app-1".into(),
-        client_secret: SecretString::new(SECRET),
+        auth: ClientAuth::Secret(SecretString::new(SECRET)),
     }
 }
 
@@ -389,7 +390,7 @@ mod emulator {
             ClientCredentials {
                 tenant_id: tenant.into(),
                 client_id: client_id.into(),
-                client_secret: SecretString::new(secret),
+                auth: ClientAuth::Secret(SecretString::new(secret)),
             },
             Arc::new(NoopAuthObserver),
         )

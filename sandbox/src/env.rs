@@ -23,6 +23,12 @@ pub const CLIENT_ID: &str = "00000000-0000-0000-0000-00000000a001";
 pub const CLIENT_SECRET: &str = "sandbox-client-secret";
 pub const CLUSTER_GROUP_ID: &str = "00000000-0000-0000-0000-0000000000c1";
 pub const NAMESPACE: &str = "kafka";
+/// Name of the example KafkaRestProxy.
+pub const PROXY_NAME: &str = "default";
+/// The kubernetes.io/tls Secret of certificate credentials.
+pub const CERTIFICATE_SECRET: &str = "app-cert";
+/// The ServiceAccount of workload identity credentials.
+pub const WORKLOAD_SERVICE_ACCOUNT: &str = "kafka-writer";
 
 /// The operator's allowlists refuse everything but the HDInsight and Entra domains by default;
 /// the emulators listen on loopback addresses, which are listed here explicitly.
@@ -142,11 +148,22 @@ impl Env {
         .context("starting the HDInsight emulator")?;
         let kube_config = KubeEmulatorConfig {
             rbac,
+            // As AKS's public OIDC issuer: Entra ID reads the discovery document and keys
+            // without credentials.
+            anonymous_issuer_discovery: true,
             ..KubeEmulatorConfig::default()
         };
         let kube = RunningKube::start(kube_config, loopback)
             .await
             .context("starting the Kubernetes emulator")?;
+        // Entra (the HDInsight emulator) fetches the cluster's issuer keys over HTTPS for
+        // workload identity federation: trust the Kubernetes emulator's CA.
+        if let Some(ca) = kube.ca_pem() {
+            hdi.control()
+                .trust_federated_issuer_ca(&ca)
+                .map_err(anyhow::Error::msg)
+                .context("trusting the Kubernetes emulator's issuer")?;
+        }
         let kubeconfig = dir.join("kubeconfig");
         kube.write_kubeconfig(&kubeconfig)?;
         let client = client_for(&kubeconfig).await?;
@@ -201,6 +218,130 @@ impl Env {
         };
         let proxies: Api<KafkaRestProxy> = Api::namespaced(self.client.clone(), NAMESPACE);
         create_or_keep(&proxies, &proxy).await?;
+        Ok(())
+    }
+
+    /// Switches the example KafkaRestProxy to certificate credentials: registers a fresh
+    /// certificate (key cached per `name`) on the app, stores it in the kubernetes.io/tls
+    /// Secret `app-cert` (replacing what was there) and points the proxy at it. Returns the
+    /// certificate and key, so tests can look for the key in logs.
+    pub async fn use_certificate(
+        &self,
+        name: &str,
+    ) -> anyhow::Result<hdinsight_emulator::ClientCertificatePem> {
+        let cert = hdinsight_emulator::client_certificate(name)?;
+        if !self
+            .hdi
+            .control()
+            .set_app_certificates(CLIENT_ID, vec![cert.cert_pem.clone()])
+        {
+            bail!("the emulator has no app {CLIENT_ID}");
+        }
+        self.put_certificate_secret(&cert).await?;
+        self.patch_credentials(serde_json::json!({
+            "certificate": {
+                "secretRef": {"name": CERTIFICATE_SECRET},
+                "tenantId": TENANT_ID,
+                "clientId": CLIENT_ID,
+            }
+        }))
+        .await?;
+        Ok(cert)
+    }
+
+    /// Writes `cert` to the kubernetes.io/tls Secret `app-cert` (created or replaced).
+    pub async fn put_certificate_secret(
+        &self,
+        cert: &hdinsight_emulator::ClientCertificatePem,
+    ) -> anyhow::Result<()> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), NAMESPACE);
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(CERTIFICATE_SECRET.into()),
+                namespace: Some(NAMESPACE.into()),
+                ..Default::default()
+            },
+            type_: Some("kubernetes.io/tls".into()),
+            string_data: Some(
+                [
+                    ("tls.crt".to_string(), cert.cert_pem.clone()),
+                    ("tls.key".to_string(), cert.key_pem.clone()),
+                ]
+                .into(),
+            ),
+            ..Default::default()
+        };
+        match secrets.get_opt(CERTIFICATE_SECRET).await? {
+            Some(existing) => {
+                let mut replaced = secret;
+                replaced.metadata.resource_version = existing.metadata.resource_version;
+                secrets
+                    .replace(CERTIFICATE_SECRET, &PostParams::default(), &replaced)
+                    .await?;
+            }
+            None => {
+                secrets.create(&PostParams::default(), &secret).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Switches the example KafkaRestProxy to workload identity: creates the ServiceAccount
+    /// `kafka-writer`, gives the app a federated credential for it (this cluster's issuer,
+    /// subject `system:serviceaccount:kafka:kafka-writer` unless `subject` says otherwise,
+    /// audience `api://AzureADTokenExchange`) and points the proxy at it.
+    pub async fn use_workload_identity(&self, subject: Option<&str>) -> anyhow::Result<()> {
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), NAMESPACE);
+        let account: ServiceAccount = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": WORKLOAD_SERVICE_ACCOUNT, "namespace": NAMESPACE}
+        }))?;
+        create_or_keep(&accounts, &account).await?;
+        let default_subject =
+            format!("system:serviceaccount:{NAMESPACE}:{WORKLOAD_SERVICE_ACCOUNT}");
+        let credential = hdinsight_emulator::FederatedCredential {
+            issuer: self.kube.service_account_issuer(),
+            subject: subject.unwrap_or(&default_subject).to_string(),
+            audiences: vec!["api://AzureADTokenExchange".into()],
+        };
+        if !self
+            .hdi
+            .control()
+            .set_app_federated_credentials(CLIENT_ID, vec![credential])
+        {
+            bail!("the emulator has no app {CLIENT_ID}");
+        }
+        self.patch_credentials(serde_json::json!({
+            "workloadIdentity": {
+                "serviceAccountName": WORKLOAD_SERVICE_ACCOUNT,
+                "tenantId": TENANT_ID,
+                "clientId": CLIENT_ID,
+            }
+        }))
+        .await
+    }
+
+    /// Replaces the example KafkaRestProxy's `spec.credentials` with `credentials`.
+    async fn patch_credentials(&self, credentials: serde_json::Value) -> anyhow::Result<()> {
+        use kube::api::{Patch, PatchParams};
+        let proxies: Api<KafkaRestProxy> = Api::namespaced(self.client.clone(), NAMESPACE);
+        // A JSON merge patch: `null` removes the kinds not chosen.
+        let mut all = serde_json::json!({
+            "secretRef": null, "certificate": null, "workloadIdentity": null
+        });
+        if let (Some(all), Some(chosen)) = (all.as_object_mut(), credentials.as_object()) {
+            for (k, v) in chosen {
+                all.insert(k.clone(), v.clone());
+            }
+        }
+        proxies
+            .patch(
+                PROXY_NAME,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"spec": {"credentials": all}})),
+            )
+            .await
+            .context("switching the KafkaRestProxy's credentials")?;
         Ok(())
     }
 

@@ -69,6 +69,11 @@ enum Scenario {
     WrongSecret,
     /// The app is not in the cluster's security group: 403.
     Forbidden,
+    /// No client secret: the proxy uses a certificate registered on the app.
+    Certificate,
+    /// No client secret: the proxy uses workload identity (a ServiceAccount token exchanged
+    /// at Entra ID through a federated credential).
+    WorkloadIdentity,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -130,7 +135,9 @@ fn end_state_reached(scenario: Option<Scenario>, topics: &[KafkaTopic], broker_d
             })
     };
     match scenario {
-        None => table::all_ready(topics),
+        None | Some(Scenario::Certificate) | Some(Scenario::WorkloadIdentity) => {
+            table::all_ready(topics)
+        }
         Some(Scenario::Drift) => {
             table::all_ready(topics)
                 && topics.iter().any(|t| {
@@ -167,6 +174,23 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         CLIENT_SECRET
     };
     env.install(secret).await?;
+    match args.scenario {
+        Some(Scenario::Certificate) => {
+            env.use_certificate("sandbox").await?;
+            println!(
+                "The KafkaRestProxy uses certificate credentials (Secret {NAMESPACE}/{}).",
+                sandbox::env::CERTIFICATE_SECRET
+            );
+        }
+        Some(Scenario::WorkloadIdentity) => {
+            env.use_workload_identity(None).await?;
+            println!(
+                "The KafkaRestProxy uses workload identity (ServiceAccount {NAMESPACE}/{}).",
+                sandbox::env::WORKLOAD_SERVICE_ACCOUNT
+            );
+        }
+        _ => {}
+    }
     if args.scenario == Some(Scenario::Drift) {
         // Someone created `payments` by hand with other settings before it was declared.
         env.hdi

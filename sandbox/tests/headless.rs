@@ -112,3 +112,17 @@ fn forbidden_and_drift_and_broker_down_reach_their_end_states() {
         "under-replicated partitions show:\n{out}"
     );
 }
+
+#[test]
+fn certificate_and_workload_identity_scenarios_reach_every_topic_ready() {
+    for scenario in ["certificate", "workload-identity"] {
+        let (ok, out, err) = sandbox(&["--scenario", scenario]);
+        assert!(ok, "{scenario}: {out}\n{err}");
+        let table = last_table(&out);
+        assert!(table.len() > 1, "{scenario}: {out}");
+        for row in &table[1..] {
+            assert_eq!(row[5..7], ["True", "Created"], "{scenario}: {out}");
+        }
+        assert!(out.contains("The KafkaRestProxy uses"), "{scenario}: {out}");
+    }
+}

@@ -72,6 +72,13 @@ fn aadsts_hint(code: u32) -> Option<&'static str> {
         500011 => "the resource of the scope is not found in the tenant",
         900144 => "a required field is missing from the token request",
         70003 => "the grant type is not supported",
+        700027 => {
+            "the client assertion's signature is invalid or its certificate is not registered on the app"
+        }
+        700024 => "the client assertion is not within its valid time range (check the clock)",
+        70021 => {
+            "no federated credential of the app matches the token's issuer, subject and audience"
+        }
         _ => return None,
     })
 }
@@ -129,6 +136,30 @@ mod tests {
         );
         assert_eq!(e.aadsts(), Some(7000215));
         assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn assertion_codes_get_hints_and_50027_keeps_its_varying_description() {
+        let rejected = |code: u32, description: &str| AuthError::Rejected {
+            status: 401,
+            error: "invalid_client".into(),
+            aadsts: Some(code),
+            description: description.into(),
+            client_id: "app-1".into(),
+        };
+        let e = rejected(
+            70021,
+            "AADSTS70021: No matching federated identity record found.",
+        );
+        assert_eq!(
+            e.to_string(),
+            "AADSTS70021: no federated credential of the app matches the token's issuer, subject and audience for app app-1 (invalid_client, HTTP 401)"
+        );
+        let e = rejected(
+            50027,
+            "AADSTS50027: Invalid JWT token. External ID token from issuer 'https://x' failed signature verification.",
+        );
+        assert!(e.to_string().contains("from issuer 'https://x'"), "{e}");
     }
 
     #[test]

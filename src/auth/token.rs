@@ -7,9 +7,10 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Deserialize;
 use url::Url;
 
+use super::assertion::JWT_BEARER;
 use super::error::AuthError;
 use super::http::{BodyError, error_text, read_capped, retry_after, shorten};
-use super::secret::{ClientCredentials, SecretString};
+use super::secret::{ClientAuth, ClientCredentials, SecretString};
 
 /// Largest token endpoint response we read; real ones are a few KiB.
 pub const TOKEN_BODY_LIMIT: usize = 64 * 1024;
@@ -265,12 +266,30 @@ impl TokenProvider {
     }
 
     async fn fetch_inner(&self) -> Result<(AccessToken, Duration), AuthError> {
-        let form = [
+        // The credential: a secret, or a JWT client assertion (RFC 7523) signed with the app's
+        // certificate or issued by a federated identity provider. Either is scrubbed from any
+        // rejection text below.
+        let (field, credential) = match &self.credentials.auth {
+            ClientAuth::Secret(secret) => ("client_secret", secret.clone()),
+            ClientAuth::Certificate(certificate) => (
+                "client_assertion",
+                certificate.assertion(
+                    &self.credentials.client_id,
+                    self.token_url.as_str(),
+                    SystemTime::now(),
+                )?,
+            ),
+            ClientAuth::Federated(source) => ("client_assertion", source.assertion().await?),
+        };
+        let mut form = vec![
             ("client_id", self.credentials.client_id.as_str()),
-            ("client_secret", self.credentials.client_secret.expose()),
+            (field, credential.expose()),
             ("grant_type", "client_credentials"),
             ("scope", self.scope.as_str()),
         ];
+        if field == "client_assertion" {
+            form.insert(2, ("client_assertion_type", JWT_BEARER));
+        }
         let response = self
             .http
             .post(self.token_url.clone())
@@ -307,12 +326,19 @@ impl TokenProvider {
             }
             429 => Err(AuthError::Throttled { retry_after: retry }),
             500..=599 => Err(AuthError::Server { status }),
-            400..=499 => Err(decode_rejection(
-                status,
-                &body,
-                &self.credentials.client_id,
-                self.credentials.client_secret.expose(),
-            )),
+            400..=499 => {
+                if let ClientAuth::Federated(source) = &self.credentials.auth {
+                    // The federated token may be what was refused (expired, revoked): the next
+                    // attempt asks for a new one.
+                    source.invalidate();
+                }
+                Err(decode_rejection(
+                    status,
+                    &body,
+                    &self.credentials.client_id,
+                    credential.expose(),
+                ))
+            }
             other => Err(AuthError::Malformed(format!(
                 "unexpected HTTP status {other}"
             ))),

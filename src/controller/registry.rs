@@ -16,11 +16,14 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::allowlist::{Allowlist, NotAllowed};
-use crate::auth::{ClientCredentials, SecretString};
+use crate::auth::{
+    ClientAuth, ClientCertificate, ClientCredentials, SecretString, ServiceAccountTokenSource,
+};
 use crate::crd::{
-    DEFAULT_AUTHORITY, DEFAULT_BURST, DEFAULT_MAX_CONCURRENT_REQUESTS,
+    CredentialKind, DEFAULT_AUTHORITY, DEFAULT_BURST, DEFAULT_MAX_CONCURRENT_REQUESTS,
     DEFAULT_REQUEST_TIMEOUT_SECONDS, DEFAULT_REQUESTS_PER_SECOND, DEFAULT_SCOPE, KafkaRestProxy,
-    SECRET_KEY_CLIENT_ID, SECRET_KEY_CLIENT_SECRET, SECRET_KEY_TENANT_ID,
+    SECRET_KEY_CLIENT_ID, SECRET_KEY_CLIENT_SECRET, SECRET_KEY_TENANT_ID, SECRET_KEY_TLS_CRT,
+    SECRET_KEY_TLS_KEY,
 };
 use crate::proxy::{Limits, ProxyClient, ProxyClientConfig, ProxyError, ProxyObserver};
 
@@ -32,6 +35,9 @@ pub const DEFAULT_CA_KEY: &str = "ca.crt";
 pub enum ResolveError {
     #[error("{0}")]
     Credentials(String),
+    /// The spec breaks a rule the CRD states (an object that bypassed admission).
+    #[error("{0}")]
+    InvalidSpec(String),
     #[error("could not read Secret {0}: {1}")]
     Kube(String, String),
     /// Off the operator's allowlists: nothing was read or sent.
@@ -152,6 +158,36 @@ pub fn secret_value(secret: &Secret, secret_name: &str, key: &str) -> Result<Str
     Ok(text)
 }
 
+/// Client-secret credentials from a Secret with tenantId, clientId and clientSecret.
+pub fn secret_credentials(
+    secret: &Secret,
+    qualified: &str,
+) -> Result<ClientCredentials, ResolveError> {
+    Ok(ClientCredentials {
+        tenant_id: secret_value(secret, qualified, SECRET_KEY_TENANT_ID)?,
+        client_id: secret_value(secret, qualified, SECRET_KEY_CLIENT_ID)?,
+        auth: ClientAuth::Secret(SecretString::new(secret_value(
+            secret,
+            qualified,
+            SECRET_KEY_CLIENT_SECRET,
+        )?)),
+    })
+}
+
+/// The certificate and key of a kubernetes.io/tls Secret (tls.crt, tls.key).
+pub fn certificate_of(secret: &Secret, qualified: &str) -> Result<ClientCertificate, ResolveError> {
+    let cert = secret_value(secret, qualified, SECRET_KEY_TLS_CRT)?;
+    let key = secret_value(secret, qualified, SECRET_KEY_TLS_KEY)?;
+    ClientCertificate::from_pem(cert.as_bytes(), key.as_bytes()).map_err(|e| {
+        // "invalid token configuration: tls.key ..." → "Secret ns/name: tls.key ..."
+        let detail = match e {
+            crate::auth::AuthError::InvalidConfig(m) => m,
+            other => other.to_string(),
+        };
+        ResolveError::Credentials(format!("Secret {qualified}: {detail}"))
+    })
+}
+
 /// The client limits a proxy's spec asks for.
 pub fn limits_of(proxy: &KafkaRestProxy) -> Limits {
     let l = proxy.spec.limits.clone().unwrap_or_default();
@@ -238,7 +274,11 @@ impl ProxyRegistry {
         let ns = proxy.metadata.namespace.clone().unwrap_or_default();
         Fingerprint {
             spec: spec_hash(proxy),
-            secret_version: secret_version(secrets, &ns, &proxy.spec.credentials.secret_ref.name),
+            secret_version: proxy
+                .spec
+                .credentials
+                .secret_name()
+                .and_then(|name| secret_version(secrets, &ns, name)),
             ca_version: proxy
                 .spec
                 .ca_bundle_secret_ref
@@ -298,12 +338,13 @@ impl ProxyRegistry {
         if let Some(entry) = self.cached(&key, &fp, synced) {
             return Ok(entry);
         }
-        let previous = self
+        let previous_entry = self
             .entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
-            .map(|e| e.fingerprint.clone());
+            .cloned();
+        let previous = previous_entry.as_ref().map(|e| e.fingerprint.clone());
         let why = match &previous {
             None => "first use",
             Some(p) if p.spec != fp.spec => "spec changed",
@@ -313,6 +354,11 @@ impl ProxyRegistry {
         tracing::info!(proxy = %key, reason = why, "building the proxy client");
         match self.build(proxy, &ns).await {
             Ok((client, built)) => {
+                // A rebuilt client (rotated credentials, changed spec) keeps the rate-limit
+                // bucket and any Retry-After block of the one it replaces.
+                if let Some(previous) = &previous_entry {
+                    client.continue_from(&previous.client);
+                }
                 // Versions the metadata store does not have yet are taken from the read, field
                 // by field, so that the store catching up does not look like a change.
                 let fingerprint = Fingerprint {
@@ -355,17 +401,43 @@ impl ProxyRegistry {
         proxy: &KafkaRestProxy,
         ns: &str,
     ) -> Result<(ProxyClient, Fingerprint), ResolveError> {
-        let secret_name = &proxy.spec.credentials.secret_ref.name;
-        let secret = self.read_secret(ns, secret_name).await?;
-        let qualified = format!("{ns}/{secret_name}");
-        let credentials = ClientCredentials {
-            tenant_id: secret_value(&secret, &qualified, SECRET_KEY_TENANT_ID)?,
-            client_id: secret_value(&secret, &qualified, SECRET_KEY_CLIENT_ID)?,
-            client_secret: SecretString::new(secret_value(
-                &secret,
-                &qualified,
-                SECRET_KEY_CLIENT_SECRET,
-            )?),
+        let kind = proxy
+            .spec
+            .credentials
+            .kind()
+            .map_err(ResolveError::InvalidSpec)?;
+        let (credentials, secret_version) = match kind {
+            CredentialKind::Secret(r) => {
+                let secret = self.read_secret(ns, &r.name).await?;
+                (
+                    secret_credentials(&secret, &format!("{ns}/{}", r.name))?,
+                    secret.metadata.resource_version.clone(),
+                )
+            }
+            CredentialKind::Certificate(c) => {
+                let secret = self.read_secret(ns, &c.secret_ref.name).await?;
+                let certificate = certificate_of(&secret, &format!("{ns}/{}", c.secret_ref.name))?;
+                (
+                    ClientCredentials {
+                        tenant_id: c.tenant_id.clone(),
+                        client_id: c.client_id.clone(),
+                        auth: ClientAuth::Certificate(Arc::new(certificate)),
+                    },
+                    secret.metadata.resource_version.clone(),
+                )
+            }
+            CredentialKind::WorkloadIdentity(w) => (
+                ClientCredentials {
+                    tenant_id: w.tenant_id.clone(),
+                    client_id: w.client_id.clone(),
+                    auth: ClientAuth::Federated(Arc::new(ServiceAccountTokenSource::new(
+                        self.kube.clone(),
+                        ns,
+                        &w.service_account_name,
+                    ))),
+                },
+                None,
+            ),
         };
         let (ca, ca_version) = match &proxy.spec.ca_bundle_secret_ref {
             Some(r) => {
@@ -383,7 +455,7 @@ impl ProxyRegistry {
             client,
             Fingerprint {
                 spec: 0,
-                secret_version: secret.metadata.resource_version.clone(),
+                secret_version,
                 ca_version,
             },
         ))

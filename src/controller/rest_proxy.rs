@@ -84,6 +84,7 @@ async fn observe(
         .await
         .map_err(|e| match e {
             ResolveError::Credentials(m) => Blocked::CredentialsInvalid(m),
+            ResolveError::InvalidSpec(m) => Blocked::InvalidSpec(m),
             ResolveError::NotAllowed(n) => blocked_not_allowed(n),
             e @ ResolveError::Kube(..) => Blocked::Transient {
                 message: e.to_string(),

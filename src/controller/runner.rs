@@ -311,7 +311,7 @@ pub async fn run(
             for store in &secret_ctx.stores.proxies {
                 for p in store.state_filter(|p| {
                     p.namespace().as_deref() == Some(ns.as_str())
-                        && (p.spec.credentials.secret_ref.name == name
+                        && (p.spec.credentials.secret_name() == Some(name.as_str())
                             || p.spec
                                 .ca_bundle_secret_ref
                                 .as_ref()

@@ -210,6 +210,7 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
         .map_err(|e| match e {
             ResolveError::Credentials(_) if !ctx.stores.synced() => filling(),
             ResolveError::Credentials(m) => Blocked::CredentialsInvalid(m),
+            ResolveError::InvalidSpec(m) => Blocked::InvalidSpec(m),
             ResolveError::NotAllowed(n) => blocked_not_allowed(n),
             e @ ResolveError::Kube(..) => Blocked::Transient {
                 message: e.to_string(),

@@ -24,6 +24,11 @@ pub const MAX_BROKER_TEXT: usize = 253;
 pub const SECRET_KEY_TENANT_ID: &str = "tenantId";
 pub const SECRET_KEY_CLIENT_ID: &str = "clientId";
 pub const SECRET_KEY_CLIENT_SECRET: &str = "clientSecret";
+/// Keys of a kubernetes.io/tls Secret.
+pub const SECRET_KEY_TLS_CRT: &str = "tls.crt";
+pub const SECRET_KEY_TLS_KEY: &str = "tls.key";
+/// Audience of the ServiceAccount tokens exchanged at Entra ID.
+pub const WORKLOAD_IDENTITY_AUDIENCE: &str = "api://AzureADTokenExchange";
 
 /// Where the cluster's Kafka REST proxy is and how to authenticate to it. KafkaTopics refer to
 /// it with spec.proxyRef.
@@ -108,12 +113,87 @@ pub struct KafkaRestProxySpec {
     pub limits: Option<ProxyLimits>,
 }
 
-/// Credentials of the Entra ID service principal.
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+/// Credentials of the Entra ID service principal: exactly one of secretRef, certificate and
+/// workloadIdentity.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("(has(self.secretRef) ? 1 : 0) + (has(self.certificate) ? 1 : 0) + (has(self.workloadIdentity) ? 1 : 0) == 1").message("credentials must set exactly one of secretRef, certificate and workloadIdentity"))]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyCredentials {
     /// A Secret in this namespace with the keys tenantId, clientId and clientSecret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretReference>,
+    /// A certificate registered on the app registration: the operator signs a client assertion
+    /// with its key instead of sending a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateCredentials>,
+    /// A ServiceAccount in this namespace whose tokens Entra ID trusts through a federated
+    /// credential of the app (workload identity federation): no secret at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity: Option<WorkloadIdentityCredentials>,
+}
+
+/// Which credential kind a proxy uses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CredentialKind<'a> {
+    Secret(&'a SecretReference),
+    Certificate(&'a CertificateCredentials),
+    WorkloadIdentity(&'a WorkloadIdentityCredentials),
+}
+
+impl ProxyCredentials {
+    /// The one credential kind set, or why the spec is invalid (the CRD's rule, re-checked for
+    /// objects that bypassed admission).
+    pub fn kind(&self) -> Result<CredentialKind<'_>, String> {
+        match (&self.secret_ref, &self.certificate, &self.workload_identity) {
+            (Some(s), None, None) => Ok(CredentialKind::Secret(s)),
+            (None, Some(c), None) => Ok(CredentialKind::Certificate(c)),
+            (None, None, Some(w)) => Ok(CredentialKind::WorkloadIdentity(w)),
+            _ => Err(
+                "spec.credentials must set exactly one of secretRef, certificate and workloadIdentity"
+                    .into(),
+            ),
+        }
+    }
+
+    /// The Secret the credentials are read from, if any (workload identity needs none).
+    pub fn secret_name(&self) -> Option<&str> {
+        match self.kind().ok()? {
+            CredentialKind::Secret(s) => Some(&s.name),
+            CredentialKind::Certificate(c) => Some(&c.secret_ref.name),
+            CredentialKind::WorkloadIdentity(_) => None,
+        }
+    }
+}
+
+/// A certificate credential of the app registration.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateCredentials {
+    /// A kubernetes.io/tls Secret in this namespace: tls.crt (the certificate uploaded to the
+    /// app registration, PEM) and tls.key (its RSA private key, PEM).
     pub secret_ref: SecretReference,
+    /// Directory (tenant) id.
+    #[schemars(length(min = 1, max = 253))]
+    pub tenant_id: String,
+    /// Application (client) id.
+    #[schemars(length(min = 1, max = 253))]
+    pub client_id: String,
+}
+
+/// A federated credential of the app that trusts this cluster's ServiceAccount tokens.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadIdentityCredentials {
+    /// The ServiceAccount in this namespace; the federated credential's subject is
+    /// system:serviceaccount:NAMESPACE:NAME.
+    #[schemars(length(min = 1, max = 253))]
+    pub service_account_name: String,
+    /// Directory (tenant) id.
+    #[schemars(length(min = 1, max = 253))]
+    pub tenant_id: String,
+    /// Application (client) id.
+    #[schemars(length(min = 1, max = 253))]
+    pub client_id: String,
 }
 
 /// A Secret in the proxy's namespace.

@@ -240,6 +240,25 @@ impl ProxyClient {
         })
     }
 
+    /// Carries the client-side limits' state of `previous` (the client this one replaces,
+    /// e.g. after a credential rotation) over: the token bucket when the limits are the same,
+    /// and a pending `Retry-After` block. Call before the new client sends anything.
+    pub fn continue_from(&self, previous: &ProxyClient) {
+        self.inner.limiter.continue_from(&previous.inner.limiter);
+        let blocked = *previous
+            .inner
+            .blocked_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if blocked.is_some() {
+            *self
+                .inner
+                .blocked_until
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = blocked;
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.inner.name
     }

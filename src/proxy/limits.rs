@@ -47,6 +47,16 @@ impl RateLimiter {
         }
     }
 
+    /// Takes over `previous`'s bucket (tokens left, as of when) when both have the same rate
+    /// and burst, so that rebuilding a client (rotated credentials) does not refill it.
+    pub(crate) fn continue_from(&self, previous: &RateLimiter) {
+        if self.rate != previous.rate || self.burst != previous.burst {
+            return;
+        }
+        let carried = *previous.state.lock().unwrap_or_else(|p| p.into_inner());
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = carried;
+    }
+
     /// How long the caller must wait before sending; the token is taken immediately.
     pub(crate) fn reserve(&self) -> Duration {
         if self.rate <= 0.0 {
@@ -123,5 +133,29 @@ mod tests {
         for _ in 0..10_000 {
             assert_eq!(l.reserve(), Duration::ZERO);
         }
+    }
+
+    #[test]
+    fn a_rebuilt_limiter_continues_the_bucket_of_the_one_it_replaces() {
+        let limits = Limits {
+            requests_per_second: 1,
+            burst: 2,
+            ..Limits::default()
+        };
+        let old = RateLimiter::new(&limits);
+        assert_eq!(old.reserve(), Duration::ZERO);
+        assert_eq!(old.reserve(), Duration::ZERO);
+        // The old bucket is empty: its successor must not start full.
+        let new = RateLimiter::new(&limits);
+        new.continue_from(&old);
+        assert!(new.reserve() > Duration::from_millis(500));
+        // Other limits: a fresh bucket of the new size.
+        let other = RateLimiter::new(&Limits {
+            requests_per_second: 5,
+            burst: 3,
+            ..Limits::default()
+        });
+        other.continue_from(&old);
+        assert_eq!(other.reserve(), Duration::ZERO);
     }
 }

@@ -83,7 +83,8 @@ with PATCH.
   verbs: ["create", "patch"]
 {{- end }}
 
-{{/* KafkaRestProxies, their status and the Secrets they name: where proxies are served. */}}
+{{/* KafkaRestProxies, their status, the Secrets they name and the tokens of their
+    ServiceAccounts: where proxies are served. */}}
 {{- define "hto.proxyRules" -}}
 - apiGroups: ["kafka.hdinsight.dev"]
   resources: ["kafkarestproxies"]
@@ -94,6 +95,12 @@ with PATCH.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
+# workloadIdentity credentials: the operator requests tokens of the proxy's ServiceAccount
+# (TokenRequest). Where this rule is cluster-wide (no proxyNamespaces, no watchNamespaces) the
+# operator can get a token of any ServiceAccount: set proxyNamespaces to narrow it.
+- apiGroups: [""]
+  resources: ["serviceaccounts/token"]
+  verbs: ["create"]
 {{- end }}
 
 {{/* "host:port", with an IPv6 host in brackets. */}}

@@ -86,6 +86,9 @@ pub struct EmulatorConfig {
     /// How far Entra's clock runs ahead of the proxy's (negative: behind): shifts `iat`, `nbf`
     /// and `exp` of issued tokens.
     pub clock_skew_seconds: i64,
+    /// Trust roots (PEM file) for fetching a federated credential issuer's discovery document
+    /// and keys over HTTPS, in addition to the web PKI roots.
+    pub federated_issuer_ca_file: Option<String>,
 }
 
 /// A token bucket per client (the `appid` of the bearer token; requests without a readable
@@ -175,6 +178,7 @@ impl Default for EmulatorConfig {
             config_refusal_status: 400,
             tenant_domains: Vec::new(),
             clock_skew_seconds: 0,
+            federated_issuer_ca_file: None,
         }
     }
 }
@@ -219,6 +223,25 @@ pub struct AppConfig {
     pub secret_expired: bool,
     /// Service principal object id (`oid`/`sub`); derived from the client id when empty.
     pub object_id: String,
+    /// Certificates (PEM) uploaded to the app registration: a client assertion signed with one
+    /// of their keys is accepted in place of the secret.
+    pub certificates: Vec<String>,
+    /// Federated identity credentials: a token of one of these issuers and subjects, for one of
+    /// the audiences, is accepted as a client assertion (workload identity federation).
+    pub federated_credentials: Vec<FederatedCredential>,
+}
+
+/// A federated identity credential of an app registration.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct FederatedCredential {
+    /// The external issuer's URL (e.g. an AKS cluster's OIDC issuer); its
+    /// `/.well-known/openid-configuration` and keys are fetched over HTTPS.
+    pub issuer: String,
+    /// The token's `sub`, e.g. `system:serviceaccount:NAMESPACE:NAME`.
+    pub subject: String,
+    /// Accepted `aud` values; Entra's recommended (and the default) is `api://AzureADTokenExchange`.
+    pub audiences: Vec<String>,
 }
 
 impl std::fmt::Debug for AppConfig {
@@ -230,6 +253,8 @@ impl std::fmt::Debug for AppConfig {
             .field("disabled", &self.disabled)
             .field("secret_expired", &self.secret_expired)
             .field("object_id", &self.object_id)
+            .field("certificates", &self.certificates.len())
+            .field("federated_credentials", &self.federated_credentials)
             .finish()
     }
 }
@@ -243,6 +268,8 @@ impl Default for AppConfig {
             disabled: false,
             secret_expired: false,
             object_id: String::new(),
+            certificates: Vec::new(),
+            federated_credentials: Vec::new(),
         }
     }
 }

@@ -112,6 +112,55 @@ impl Control {
         }
     }
 
+    /// Replaces the certificates (PEM) registered on an app. Returns whether the app exists.
+    pub fn set_app_certificates(&self, client_id: &str, certificates: Vec<String>) -> bool {
+        let mut state = self.shared.lock();
+        match state
+            .apps
+            .iter_mut()
+            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+        {
+            Some(app) => {
+                app.certificates = certificates;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Replaces an app's federated identity credentials. Returns whether the app exists.
+    pub fn set_app_federated_credentials(
+        &self,
+        client_id: &str,
+        credentials: Vec<crate::config::FederatedCredential>,
+    ) -> bool {
+        let mut state = self.shared.lock();
+        match state
+            .apps
+            .iter_mut()
+            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+        {
+            Some(app) => {
+                app.federated_credentials = credentials;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Trusts `ca_pem` (instead of `federatedIssuerCaFile`) when fetching federated issuers'
+    /// discovery documents and keys, e.g. a Kubernetes emulator started after this one.
+    pub fn trust_federated_issuer_ca(&self, ca_pem: &str) -> Result<(), String> {
+        let client = crate::federation_client_from_pem(Some(ca_pem.as_bytes()))
+            .map_err(|e| format!("{e:#}"))?;
+        *self
+            .shared
+            .federation_http
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = client;
+        Ok(())
+    }
+
     /// Changes an app's group memberships; tokens issued from now on carry them.
     pub fn set_app_groups(&self, client_id: &str, groups: Vec<String>) -> bool {
         let mut state = self.shared.lock();

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::assertion;
 use crate::config::AppConfig;
 use crate::server::{Head, Reply, Shared, percent_decode};
 
@@ -149,20 +150,7 @@ pub(crate) fn object_id(app: &AppConfig) -> String {
 pub(crate) fn token(shared: &Shared, tenant: &str, head: &Head, body: &Bytes) -> Reply {
     // Like Entra, only a form body is read: JSON or a missing content type reads as no
     // parameters at all (so `grant_type` is reported missing).
-    let is_form = head
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    let form: HashMap<String, String> = if is_form {
-        url::form_urlencoded::parse(body).into_owned().collect()
-    } else {
-        HashMap::new()
-    };
+    let form = form_of(head, body);
     let basic = basic_credentials(&head.headers);
     let client_id = form
         .get("client_id")
@@ -243,44 +231,195 @@ fn token_checked(
             &format!("Application '{client_id}'({client_id}) is disabled."),
         );
     }
-    let secret = form
-        .get("client_secret")
-        .cloned()
-        .filter(|s| !s.is_empty())
-        .or_else(|| basic.map(|(_, secret)| secret).filter(|s| !s.is_empty()));
-    let Some(secret) = secret else {
-        return aad_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        );
-    };
-    if secret != app.client_secret {
-        return aad_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000215,
-            &format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
-            ),
-        );
-    }
-    if app.secret_expired {
-        return aad_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000222,
-            &format!(
-                "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."
-            ),
-        );
+    if let Some(assertion) = form.get("client_assertion").filter(|a| !a.is_empty()) {
+        if let Err(reply) = check_assertion(shared, &app, form, assertion, head) {
+            return reply;
+        }
+    } else if let Err(reply) = check_secret(&app, client_id, form, basic) {
+        return reply;
     }
     if !shared.config.scope_checked_first
         && let Err(reply) = check_scope(shared, tenant, scope)
     {
         return reply;
     }
+    issue(shared, &app)
+}
+
+/// The token request's form, as [`token`] reads it.
+fn form_of(head: &Head, body: &Bytes) -> HashMap<String, String> {
+    let is_form = head
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if is_form {
+        url::form_urlencoded::parse(body).into_owned().collect()
+    } else {
+        HashMap::new()
+    }
+}
+
+/// Entra's clock, in seconds since the epoch.
+fn entra_now(shared: &Shared) -> i64 {
+    chrono::Utc::now()
+        .timestamp()
+        .saturating_add(shared.config.clock_skew_seconds)
+}
+
+fn leeway(shared: &Shared) -> i64 {
+    i64::try_from(shared.config.token_leeway_seconds).unwrap_or(300)
+}
+
+/// The answer to a refused assertion: 401 `invalid_client` for the app's own credential
+/// (signature, time range), 400 `invalid_request` for a token that does not fit (format,
+/// issuer, audience, no federated credential).
+fn refused(refusal: &assertion::Refusal) -> Reply {
+    let (status, error) = match refusal.code {
+        700027 | 700024 => (StatusCode::UNAUTHORIZED, "invalid_client"),
+        _ => (StatusCode::BAD_REQUEST, "invalid_request"),
+    };
+    aad_error(status, error, refusal.code, &refusal.message)
+}
+
+/// For a token request with a federated client assertion: the federated credential it matches
+/// and the check of its signature with the issuer's published keys. `None` for every other
+/// request (those are checked in full when dispatched).
+pub(crate) async fn verify_federated(
+    shared: &Shared,
+    head: &Head,
+    body: &Bytes,
+) -> Option<Result<(), assertion::Refusal>> {
+    let form = form_of(head, body);
+    let token = form.get("client_assertion").filter(|a| !a.is_empty())?;
+    let client_id = form.get("client_id")?;
+    let jwt = assertion::parse(token).ok()?;
+    if assertion::is_certificate_assertion(&jwt) {
+        return None;
+    }
+    let app = {
+        let state = shared.lock();
+        state
+            .apps
+            .iter()
+            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+            .cloned()
+    }?;
+    let credential = match assertion::matching_credential(&app, &jwt) {
+        Ok(c) => c.clone(),
+        Err(refusal) => return Some(Err(refusal)),
+    };
+    let http = shared
+        .federation_http
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    Some(
+        assertion::check_federated(&http, &credential, &jwt, entra_now(shared), leeway(shared))
+            .await,
+    )
+}
+
+/// A client assertion in place of the secret: signed with a registered certificate, or a
+/// federated token (checked before dispatch, see [`verify_federated`]).
+fn check_assertion(
+    shared: &Shared,
+    app: &AppConfig,
+    form: &HashMap<String, String>,
+    token: &str,
+    head: &Head,
+) -> Result<(), Reply> {
+    match form.get("client_assertion_type").filter(|t| !t.is_empty()) {
+        None => return Err(missing("client_assertion_type")),
+        Some(t) if t != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" => {
+            return Err(aad_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                50027,
+                &format!("Invalid JWT token. Unsupported client_assertion_type '{t}'."),
+            ));
+        }
+        Some(_) => {}
+    }
+    let jwt = assertion::parse(token).map_err(|r| refused(&r))?;
+    if assertion::is_certificate_assertion(&jwt) {
+        let mut endpoints = vec![format!(
+            "{}/{}/oauth2/v2.0/token",
+            shared.authority_url, shared.config.tenant_id
+        )];
+        for domain in &shared.config.tenant_domains {
+            endpoints.push(format!(
+                "{}/{domain}/oauth2/v2.0/token",
+                shared.authority_url
+            ));
+        }
+        assertion::check_certificate(app, &jwt, &endpoints, entra_now(shared), leeway(shared))
+            .map_err(|r| refused(&r))
+    } else {
+        match &head.federated {
+            Some(Ok(())) => Ok(()),
+            Some(Err(r)) => Err(refused(r)),
+            // Not verified before dispatch (the app was not found then): no match.
+            None => Err(refused(
+                &assertion::matching_credential(app, &jwt)
+                    .err()
+                    .unwrap_or_else(|| assertion::Refusal {
+                        code: 50027,
+                        message: "Invalid JWT token. The assertion could not be verified.".into(),
+                    }),
+            )),
+        }
+    }
+}
+
+fn check_secret(
+    app: &AppConfig,
+    client_id: &str,
+    form: &HashMap<String, String>,
+    basic: Option<(String, String)>,
+) -> Result<(), Reply> {
+    let secret = form
+        .get("client_secret")
+        .cloned()
+        .filter(|s| !s.is_empty())
+        .or_else(|| basic.map(|(_, secret)| secret).filter(|s| !s.is_empty()));
+    let Some(secret) = secret else {
+        return Err(aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        ));
+    };
+    if secret != app.client_secret {
+        return Err(aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            &format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            ),
+        ));
+    }
+    if app.secret_expired {
+        return Err(aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            &format!(
+                "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A token for `app`.
+fn issue(shared: &Shared, app: &AppConfig) -> Reply {
     let lifetime = i64::try_from(shared.config.token_lifetime_seconds).unwrap_or(3599);
     let access_token = mint(
         shared,

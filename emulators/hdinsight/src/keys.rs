@@ -187,3 +187,57 @@ fn load_or_create(path: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("writing the signing key to {}", path.display()))?;
     Ok(pem)
 }
+
+/// A certificate and RSA key an app registration could hold, for tests and the sandbox: the
+/// key is generated once per `name` and cached in the system temporary directory like the
+/// signing key; the self-signed certificate (subject `CN={name}`) is made fresh on every call,
+/// so two calls give two certificates of the same key.
+#[derive(Clone)]
+pub struct ClientCertificatePem {
+    /// `CERTIFICATE` PEM (what is uploaded to the app registration and put in `tls.crt`).
+    pub cert_pem: String,
+    /// PKCS#8 `PRIVATE KEY` PEM (`tls.key`).
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for ClientCertificatePem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCertificatePem")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+/// See [`ClientCertificatePem`].
+pub fn client_certificate(name: &str) -> anyhow::Result<ClientCertificatePem> {
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let safe: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let file = std::env::temp_dir().join(format!("hdinsight-emulator-client-key-{safe}.pem"));
+    let pem = load_or_create(&file)?;
+    let key = parse(&pem).context("the cached client key is not an RSA key")?;
+    let key_pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .context("encoding the client key")?
+        .to_string();
+    let pair = rcgen::KeyPair::from_pem(&key_pem).context("loading the client key")?;
+    let mut params =
+        rcgen::CertificateParams::new(Vec::<String>::new()).context("certificate parameters")?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    // A random serial: the certificate differs on every call even with the same key.
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(
+        &uuid::Uuid::new_v4().as_bytes()[..],
+    ));
+    let cert = params
+        .self_signed(&pair)
+        .context("signing the client certificate")?;
+    Ok(ClientCertificatePem {
+        cert_pem: cert.pem(),
+        key_pem,
+    })
+}

@@ -11,6 +11,7 @@
 //! A request goes through: routing → latency (configured + injected) → fault rules → the
 //! handler → stats and request log.
 
+mod assertion;
 mod config;
 mod control;
 mod entra;
@@ -32,12 +33,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{
-    AppConfig, ConsumeShape, EmptyNextOffset, EmulatorConfig, ErrorBodyAs, LatestOffsetAs,
-    LeaderlessAs, OkBodyAs, RackAs, RateLimit, RetryAfterAs, ThrottleAnswer,
+    AppConfig, ConsumeShape, EmptyNextOffset, EmulatorConfig, ErrorBodyAs, FederatedCredential,
+    LatestOffsetAs, LeaderlessAs, OkBodyAs, RackAs, RateLimit, RetryAfterAs, ThrottleAnswer,
 };
 pub use control::Control;
 pub use entra::TokenSpec;
 pub use kafka_config::KafkaVersion;
+pub use keys::{ClientCertificatePem, client_certificate};
 pub use observe::{FaultBody, FaultRule, Faults, LoggedRequest, REQUEST_LOG_CAPACITY, Stats};
 
 /// Operation names used in [`Stats`], the request log and [`FaultRule::operations`].
@@ -152,7 +154,9 @@ impl RunningEmulator {
             }
             None => base_url.clone(),
         };
+        let federation_http = federation_client(config.federated_issuer_ca_file.as_deref())?;
         let shared = Arc::new(server::Shared {
+            federation_http: Mutex::new(federation_http),
             state: Mutex::new(server::State::new(&config)),
             config,
             base_url: base_url.clone(),
@@ -248,4 +252,35 @@ impl RunningEmulator {
             let _ = task.await;
         }
     }
+}
+
+/// The HTTPS client that fetches federated issuers' discovery documents and keys: TLS always
+/// verified, trusting the certificates of `ca_file` (PEM) only.
+fn federation_client(ca_file: Option<&str>) -> anyhow::Result<reqwest::Client> {
+    let pem = match ca_file {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("reading {path}"))?),
+        None => None,
+    };
+    federation_client_from_pem(pem.as_deref())
+}
+
+pub(crate) fn federation_client_from_pem(pem: Option<&[u8]>) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .https_only(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10));
+    if let Some(pem) = pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .context("the federated issuer CA holds no PEM certificates")?;
+        if certs.is_empty() {
+            anyhow::bail!("the federated issuer CA holds no PEM certificates");
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .context("building the federated issuer client")
 }

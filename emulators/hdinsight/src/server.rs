@@ -85,6 +85,9 @@ pub(crate) struct Shared {
     pub authority_url: String,
     pub key: KeyRing,
     pub state: Mutex<State>,
+    /// Fetches federated issuers' discovery documents and keys (trusting
+    /// `federatedIssuerCaFile`).
+    pub federation_http: Mutex<reqwest::Client>,
 }
 
 impl Shared {
@@ -408,6 +411,9 @@ pub(crate) struct Head {
     pub headers: http::HeaderMap,
     /// The management node serving a proxy request (0 for everything else).
     pub node: u32,
+    /// For a token request with a federated client assertion: the outcome of checking it
+    /// against the issuer's published keys (fetched before the request is dispatched).
+    pub federated: Option<Result<(), crate::assertion::Refusal>>,
 }
 
 pub(crate) async fn handle(
@@ -430,11 +436,12 @@ pub(crate) async fn handle(
     } else {
         0
     };
-    let head = Head {
+    let mut head = Head {
         method: parts.method.clone(),
         query: parts.uri.query().map(str::to_string),
         headers: parts.headers,
         node,
+        federated: None,
     };
     if let Route::Control(segments) = &route {
         let reply = match read_body(body).await {
@@ -461,6 +468,9 @@ pub(crate) async fn handle(
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     let body = read_body(body).await;
+    if let (Route::Token(_), Ok(bytes)) = (&route, &body) {
+        head.federated = entra::verify_federated(&shared, &head, bytes).await;
+    }
     let (response, client) = if operation == "token" && token_down {
         let reply = Reply::json(
             StatusCode::SERVICE_UNAVAILABLE,
