@@ -991,9 +991,11 @@ async fn a_partitioned_leader_writes_nothing_after_the_new_one_acquired() {
     let a_path: &'static str = Box::leak(a_config.display().to_string().into_boxed_str());
     let b_path: &'static str = Box::leak(b_config.display().to_string().into_boxed_str());
     let leases: Api<Lease> = Api::namespaced(env.client.clone(), "default");
+    // The name the harness gives the operator (the chart's Lease name when helm rendered it).
+    let lease = lease_name();
     let holder = || async {
         leases
-            .get_opt("hdinsight-topic-operator")
+            .get_opt(&lease)
             .await
             .ok()
             .flatten()
