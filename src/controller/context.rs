@@ -109,7 +109,7 @@ impl Stores {
     }
 
     /// Every KafkaTopic naming the same Kafka topic on the same proxy as `topic` (itself
-    /// included), oldest first (creationTimestamp, then uid).
+    /// included), the one holding the topic first, then oldest first (creationTimestamp, uid).
     pub fn claims(&self, topic: &KafkaTopic) -> Vec<Claim> {
         let mut all: Vec<Claim> = self.indexes.iter().flat_map(|i| i.claims(topic)).collect();
         all.sort();
@@ -122,10 +122,10 @@ impl Stores {
     /// the reconcile uses [`Stores::claims`] and skips namespaces the proxy does not allow.
     pub fn owner_other_than(&self, topic: &KafkaTopic) -> Option<String> {
         let oldest = self.claims(topic).into_iter().next()?;
-        if Some(oldest.1.as_str()) == topic.metadata.uid.as_deref() {
+        if Some(oldest.2.as_str()) == topic.metadata.uid.as_deref() {
             None
         } else {
-            Some(oldest.2)
+            Some(oldest.3)
         }
     }
 }
@@ -355,7 +355,7 @@ impl Context {
     /// the other KafkaTopics that named the same topic are woken at once — the next in line
     /// becomes the owner now, not at its next requeue.
     pub fn topic_deleted(&self, topic: &KafkaTopic) {
-        for (_, uid, who) in self.stores.claims(topic) {
+        for (_, _, uid, who) in self.stores.claims(topic) {
             if Some(uid.as_str()) == topic.metadata.uid.as_deref() {
                 continue;
             }
@@ -637,6 +637,54 @@ mod tests {
     }
 
     #[test]
+    fn the_kafkatopic_holding_the_topic_keeps_it_against_a_same_second_newcomer() {
+        use kube::runtime::watcher::Event;
+        // Same creationTimestamp (one-second resolution); the newcomer's uid sorts first.
+        let mut holder = kt("orders", "u9", 5, "t");
+        let newcomer = kt("orders-copy", "u1", 5, "t");
+        let stores = Stores {
+            indexes: vec![Arc::new(TopicIndex::default())],
+            ..Default::default()
+        };
+        stores.indexes[0].observe(&Event::Apply(holder.clone()));
+        stores.indexes[0].observe(&Event::Apply(newcomer.clone()));
+        // Before either holds the topic, age then uid decides.
+        assert_eq!(
+            stores.owner_other_than(&holder).as_deref(),
+            Some("ns/orders-copy")
+        );
+        // Once one is Ready on it, it stays the owner.
+        holder.status = serde_json::from_value(serde_json::json!({
+            "topicName": "t", "proxy": "ns/default",
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Created", "message": "",
+                            "lastTransitionTime": "2026-01-01T00:00:06Z"}]
+        }))
+        .expect("status");
+        stores.indexes[0].observe(&Event::Apply(holder.clone()));
+        assert_eq!(stores.owner_other_than(&holder), None);
+        assert_eq!(
+            stores.owner_other_than(&newcomer).as_deref(),
+            Some("ns/orders")
+        );
+        // A create in flight holds it too; a status for another proxy does not.
+        holder.status = serde_json::from_value(serde_json::json!({
+            "topicName": "t", "proxy": "ns/default", "createRequestedAt": "2026-01-01T00:00:06Z"
+        }))
+        .expect("status");
+        stores.indexes[0].observe(&Event::Apply(holder.clone()));
+        assert_eq!(stores.owner_other_than(&holder), None);
+        holder.status = serde_json::from_value(serde_json::json!({
+            "topicName": "t", "proxy": "elsewhere/default", "createRequestedAt": "2026-01-01T00:00:06Z"
+        }))
+        .expect("status");
+        stores.indexes[0].observe(&Event::Apply(holder.clone()));
+        assert_eq!(
+            stores.owner_other_than(&holder).as_deref(),
+            Some("ns/orders-copy")
+        );
+    }
+
+    #[test]
     fn topic_index_orders_claims_and_follows_deletes_and_relists() {
         use kube::runtime::watcher::Event;
         let idx = TopicIndex::default();
@@ -684,8 +732,11 @@ pub struct TopicIndex {
 }
 
 type IndexKey = (String, String, String);
-/// (creationTimestamp in ms, uid, "namespace/name"): orders by age, then uid.
-pub type Claim = (i64, String, String);
+/// (rank, creationTimestamp in ms, uid, "namespace/name"): a claimant that already holds the
+/// topic (rank 0) first, then by age, then uid. creationTimestamp has one-second resolution, so
+/// KafkaTopics applied together often tie; the uid alone would then let a newcomer take the
+/// topic from the KafkaTopic that created or adopted it.
+pub type Claim = (u8, i64, String, String);
 
 type ByKey = HashMap<IndexKey, std::collections::BTreeSet<Claim>>;
 type ByUid = HashMap<String, (IndexKey, Claim)>;
@@ -712,7 +763,21 @@ fn claim_of(t: &KafkaTopic) -> Option<(IndexKey, Claim)> {
         t.metadata.namespace.clone().unwrap_or_default(),
         t.metadata.name.clone().unwrap_or_default()
     );
-    Some(((pns, pname, t.kafka_name()), (created, uid, who)))
+    let rank = if holds_topic(t, &pns, &pname) { 0 } else { 1 };
+    Some(((pns, pname, t.kafka_name()), (rank, created, uid, who)))
+}
+
+/// Whether `t`'s status says it holds its topic on that proxy: Ready, or its create is in
+/// flight. A KafkaTopic in conflict is never Ready and never creates.
+fn holds_topic(t: &KafkaTopic, proxy_ns: &str, proxy_name: &str) -> bool {
+    let Some(status) = t.status.as_ref() else {
+        return false;
+    };
+    let same_topic = status.topic_name.as_deref() == Some(t.kafka_name().as_str())
+        && status.proxy.as_deref() == Some(format!("{proxy_ns}/{proxy_name}").as_str());
+    let ready =
+        crate::crd::find_condition(&status.conditions, "Ready").is_some_and(|c| c.status == "True");
+    same_topic && (ready || status.create_requested_at.is_some())
 }
 
 fn index_insert(by_key: &mut ByKey, by_uid: &mut ByUid, t: &KafkaTopic) {
@@ -723,7 +788,7 @@ fn index_insert(by_key: &mut ByKey, by_uid: &mut ByUid, t: &KafkaTopic) {
     );
     if let Some((key, claim)) = claim_of(t) {
         by_key.entry(key.clone()).or_default().insert(claim.clone());
-        by_uid.insert(claim.1.clone(), (key, claim));
+        by_uid.insert(claim.2.clone(), (key, claim));
     }
 }
 

@@ -147,7 +147,7 @@ async fn owner_among_allowed(
     proxy: &KafkaRestProxy,
     topic: &KafkaTopic,
 ) -> Result<Option<String>, Blocked> {
-    for (_, uid, who) in ctx.stores.claims(topic) {
+    for (_, _, uid, who) in ctx.stores.claims(topic) {
         if Some(uid.as_str()) == topic.metadata.uid.as_deref() {
             return Ok(None);
         }
