@@ -32,6 +32,7 @@ fn base_context() -> Context<'static> {
     ctx.add_function("string", cel_string);
     ctx.add_function("format", cel_format);
     crate::comprehensions::register(&mut ctx);
+    crate::program::register(&mut ctx);
     for name in [
         "int",
         "uint",
@@ -128,11 +129,33 @@ fn cel_format(
     kube_cel::cel::extractors::This(this): kube_cel::cel::extractors::This<Cel>,
     args: Cel,
 ) -> Result<Cel, ExecutionError> {
+    // `%e` clauses are printed here (cel-go's locale printer), handed on as `%s`.
+    let (this, scientific) = match &this {
+        Cel::String(f) => {
+            let (rewritten, at) = scientific_clauses(f);
+            (string(&rewritten), at)
+        }
+        _ => (this, Vec::new()),
+    };
     let args = match args {
         Cel::List(items) => Cel::List(Arc::new(
             items
                 .iter()
-                .map(|v| match v {
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Cel::Float(x) if scientific.contains(&i) => string(&scientific_text(*x)),
+                    Cel::String(s)
+                        if scientific.contains(&i)
+                            && matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") =>
+                    {
+                        let x = match s.as_str() {
+                            "NaN" => f64::NAN,
+                            "Infinity" => f64::INFINITY,
+                            _ => f64::NEG_INFINITY,
+                        };
+                        string(&scientific_text(x))
+                    }
+                    _ if scientific.contains(&i) => Cel::Null,
                     Cel::Duration(d) => string(&go_duration_seconds(d)),
                     Cel::Timestamp(t) => string(&rfc3339_nano(t)),
                     other => other.clone(),
@@ -141,6 +164,16 @@ fn cel_format(
         )),
         other => other,
     };
+    if let Cel::List(items) = &args
+        && let Some(&i) = scientific
+            .iter()
+            .find(|&&i| matches!(items.get(i), Some(Cel::Null)))
+    {
+        return Err(ftx.error(format!(
+            "error during formatting: scientific clause can only be used on doubles, was given {}",
+            cel_type_name(&items[i])
+        )));
+    }
     KUBE_FORMAT.with(|k| match k {
         Some((ctx, program)) => {
             let mut scope = ctx.new_inner_scope();
@@ -150,6 +183,95 @@ fn cel_format(
         }
         None => Err(ftx.error("format() is unavailable")),
     })
+}
+
+/// The format string with every `%e` / `%.Ne` clause turned into `%s`, and the indexes of the
+/// arguments those clauses print.
+fn scientific_clauses(format: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(format.len());
+    let mut at = Vec::new();
+    let mut arg = 0usize;
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'%') {
+            chars.next();
+            out.push_str("%%");
+            continue;
+        }
+        let mut clause = String::from("%");
+        while let Some(&d) = chars.peek() {
+            if d == '.' || d.is_ascii_digit() {
+                clause.push(d);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        match chars.next() {
+            Some('e') => {
+                // cel-go passes the precision to the printer as a width (`%6e`), so the
+                // mantissa always has six decimals.
+                out.push_str("%s");
+                at.push(arg);
+            }
+            Some(v) => {
+                out.push_str(&clause);
+                out.push(v);
+            }
+            None => out.push_str(&clause),
+        }
+        arg += 1;
+    }
+    (out, at)
+}
+
+/// cel-go `%e`: golang.org/x/text's printer for the default locale, `3.140000 × 10⁰⁰`: six
+/// decimals, narrow no-break spaces around `×`, the exponent in superscript digits (at least
+/// two, `⁻` when negative) (x/text `internal/number/format.go`).
+pub(crate) fn scientific_text(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "∞".into() } else { "-∞".into() };
+    }
+    let plain = format!("{x:.6e}");
+    let (mantissa, exp) = plain.split_once('e').unwrap_or((plain.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    const SUPER: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    let mut out = format!("{mantissa}\u{202f}×\u{202f}10");
+    if exp < 0 {
+        out.push('⁻');
+    }
+    let digits = format!("{:02}", exp.unsigned_abs());
+    out.extend(
+        digits
+            .bytes()
+            .map(|b| SUPER[usize::from(b.saturating_sub(b'0')).min(9)]),
+    );
+    out
+}
+
+fn cel_type_name(v: &Cel) -> &str {
+    match v {
+        Cel::List(_) => "list",
+        Cel::Map(_) => "map",
+        Cel::Function(..) => "function",
+        Cel::Int(_) => "int",
+        Cel::UInt(_) => "uint",
+        Cel::Float(_) => "double",
+        Cel::String(_) => "string",
+        Cel::Bytes(_) => "bytes",
+        Cel::Bool(_) => "bool",
+        Cel::Duration(_) => "google.protobuf.Duration",
+        Cel::Timestamp(_) => "google.protobuf.Timestamp",
+        Cel::Null => "null_type",
+        Cel::Opaque(o) => o.runtime_type_name(),
+    }
 }
 
 /// A duration as cel-go converts it to a string: seconds, shortest form, then `s`.
@@ -251,12 +373,20 @@ fn walk(
     if node.rules.iter().any(due) {
         let mut scope = base.new_inner_scope();
         scope.add_variable_from_value("self", to_cel(Some(node), value, root, &node.cel_need));
-        match old {
-            Some(o) => scope
-                .add_variable_from_value("oldSelf", to_cel(Some(node), o, root, &node.cel_need)),
-            None => scope.add_variable_from_value("oldSelf", Cel::Null),
-        }
+        let old_cel = old.map(|o| to_cel(Some(node), o, root, &node.cel_need));
+        // `oldSelf` is an optional for rules with `optionalOldSelf` (none on create), the old
+        // value itself for the others.
+        let mut bound_optional: Option<bool> = None;
         for rule in node.rules.iter().filter(|r| due(r)) {
+            if bound_optional != Some(rule.optional_old_self) {
+                let v = if rule.optional_old_self {
+                    crate::program::optional(old_cel.clone())
+                } else {
+                    old_cel.clone().unwrap_or(Cel::Null)
+                };
+                scope.add_variable_from_value("oldSelf", v);
+                bound_optional = Some(rule.optional_old_self);
+            }
             // cel-go cancels an evaluation whose cost passes the per-call limit, and the
             // server then runs no further rules.
             if let Some(cost) = &rule.cost
@@ -601,10 +731,35 @@ fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
         },
         Value::Array(items) => {
             let item = node.and_then(|n| n.items.as_deref());
+            // Key properties that CEL cannot name (`k!`) stay on map-list elements under their
+            // own names: apiserver values.go compares and merges map lists by them.
+            let hidden_keys: Vec<&String> = node
+                .filter(|n| n.list_type == ListType::Map)
+                .map(|n| {
+                    n.list_map_keys
+                        .iter()
+                        .filter(|k| escape(k).is_none())
+                        .collect()
+                })
+                .unwrap_or_default();
             Cel::List(Arc::new(
                 items
                     .iter()
-                    .map(|v| to_cel(item, v, false, &FULL))
+                    .map(|v| {
+                        let c = to_cel(item, v, false, &FULL);
+                        match (c, v) {
+                            (Cel::Map(m), Value::Object(raw)) if !hidden_keys.is_empty() => {
+                                let mut m = (*m.map).clone();
+                                for k in &hidden_keys {
+                                    if let Some(kv) = raw.get(k.as_str()) {
+                                        m.insert(key(k.to_string()), to_cel(None, kv, false, &FULL));
+                                    }
+                                }
+                                map(m)
+                            }
+                            (c, _) => c,
+                        }
+                    })
                     .collect(),
             ))
         }

@@ -25,6 +25,7 @@ mod gofmt;
 mod mutate;
 mod needs;
 mod objectmeta;
+mod program;
 mod schema;
 mod validate;
 

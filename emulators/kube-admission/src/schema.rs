@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use kube_cel::cel::Program;
+use crate::program::Program;
 use regex::Regex;
 
 use crate::needs::Need;
@@ -384,15 +384,64 @@ fn compile_rules(
     if !raw.is_array() {
         return Err(format!("{at}: x-kubernetes-validations must be an array"));
     }
+    let raw = raw
+        .as_array()
+        .ok_or_else(|| format!("{at}: x-kubernetes-validations must be an array"))?;
+    let mut specs = Vec::with_capacity(raw.len());
+    for r in raw {
+        let text = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
+        let source = text("rule").ok_or_else(|| {
+            format!("{at}: x-kubernetes-validations: invalid rule definition: missing field `rule`")
+        })?;
+        specs.push((
+            source,
+            text("message"),
+            text("messageExpression"),
+            text("reason"),
+            text("fieldPath"),
+            r.get("optionalOldSelf").and_then(Value::as_bool) == Some(true),
+        ));
+    }
     // The ANTLR parser recurses deeply on nested expressions: give it a large stack.
-    let compiled = crate::check::with_parser_stack(|| {
-        kube_cel::compile_schema(&serde_json::json!({ "x-kubernetes-validations": raw }))
+    let parsed = crate::check::with_parser_stack(|| {
+        specs
+            .iter()
+            .map(|(source, _, message_expression, _, _, optional_old_self)| {
+                let cost = crate::check::CostProgram::compile(
+                    source,
+                    schema,
+                    is_root,
+                    *optional_old_self,
+                );
+                // One-variable all/exists evaluated in the error-absorbing two-variable form.
+                let absorbing = cost.as_ref().and_then(|p| p.absorbing_source(source));
+                let program = Program::compile(
+                    absorbing.as_deref().unwrap_or(source),
+                    Some(schema),
+                    *optional_old_self,
+                )
+                .map_err(|e| format!("failed to compile rule \"{source}\": {e}"))?;
+                let message_program = match message_expression {
+                    Some(m) => Some(Program::compile(m, Some(schema), *optional_old_self).map_err(
+                        |e| {
+                            format!(
+                                "failed to compile messageExpression \"{m}\" for rule \"{source}\": {e}"
+                            )
+                        },
+                    )?),
+                    None => None,
+                };
+                Ok::<_, String>((cost, program, message_program))
+            })
+            .collect::<Vec<_>>()
     })
     .ok_or_else(|| format!("{at}: x-kubernetes-validations: a rule could not be parsed"))?;
-    let mut rules = Vec::with_capacity(compiled.validations.len());
-    for result in compiled.validations {
-        let c = result.map_err(|e| format!("{at}: x-kubernetes-validations: {e}"))?;
-        let reason = c.rule.reason.clone();
+    let mut rules = Vec::with_capacity(specs.len());
+    for ((source, message, _, reason, field_path, optional_old_self), result) in
+        specs.into_iter().zip(parsed)
+    {
+        let (cost, program, message_program) =
+            result.map_err(|e| format!("{at}: x-kubernetes-validations: {e}"))?;
         if let Some(r) = &reason
             && !matches!(
                 r.as_str(),
@@ -406,25 +455,16 @@ fn compile_rules(
                 "{at}: x-kubernetes-validations: reason {r:?} is not one of FieldValueInvalid, FieldValueForbidden, FieldValueRequired, FieldValueDuplicate"
             ));
         }
-        let optional_old_self = c.rule.optional_old_self == Some(true);
-        let cost =
-            crate::check::CostProgram::compile(&c.rule.rule, schema, is_root, optional_old_self);
-        // One-variable all/exists evaluated in the error-absorbing two-variable form.
-        let program = cost
-            .as_ref()
-            .and_then(|p| p.absorbing_source(&c.rule.rule))
-            .and_then(|src| Program::compile(&src).ok())
-            .unwrap_or(c.program);
         rules.push(Rule {
             cost,
-            source: c.rule.rule.clone(),
-            message: c.rule.message.clone().filter(|m| !m.trim().is_empty()),
+            transition: program.references_old_self(),
+            source,
+            message: message.filter(|m| !m.trim().is_empty()),
             reason,
-            field_path: c.rule.field_path.clone().filter(|p| !p.is_empty()),
-            transition: c.is_transition_rule,
+            field_path: field_path.filter(|p| !p.is_empty()),
             optional_old_self,
             program,
-            message_program: c.message_program,
+            message_program,
         });
     }
     Ok(rules)

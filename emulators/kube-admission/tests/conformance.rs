@@ -18,10 +18,8 @@
 //!   the contract exposes no runtime cost, so it is documentation only.
 //!
 //! All mismatches are collected and reported together, so one run shows the whole picture.
-//! Cases the CEL interpreter cannot yet evaluate as cel-go does are listed, with the rules
-//! concerned and the reason, in [`KNOWN_EVALUATION_GAPS`]: `upstream_conformance_table`
-//! requires every other case to agree, `known_evaluation_gaps` that exactly those rules
-//! disagree.
+//! Every case must agree: there are no known evaluation gaps any more (`no_rule_evaluates_
+//! differently_from_upstream` names the rules of any admission that regresses).
 //!
 //! Upstream cases left out (each file's `skipped` lists them with the reason):
 //! - compilation_test.go TestCelCompilation "unmodified expression may use CEL environment
@@ -144,50 +142,6 @@ impl Run {
             .insert(rule);
     }
 }
-
-/// Upstream cases the emulator cannot yet agree with because the CEL interpreter (the
-/// `kube-cel` crate) evaluates some rules differently from cel-go: `group/case`, the rules
-/// whose evaluation disagrees, and why. `known_evaluation_gaps` asserts that exactly these
-/// disagree, so a fix and a regression both show; `upstream_conformance_table` requires every
-/// other case to agree.
-const KNOWN_EVALUATION_GAPS: &[(&str, &[&str], &str)] = &[
-    (
-        "cel_runtime_cost_stability/unicode strings",
-        &["'%e'.format([3.14]) == '3.140000\u{202f}×\u{202f}10⁰⁰'"],
-        "cel-go formats %e with golang.org/x/text's locale printer (`3.140000 × 10⁰⁰`), which kube-cel does not reproduce",
-    ),
-    (
-        "cel_runtime_cost_stability/listSets",
-        &[
-            "self.val1 == ['c', 'b', 'a']",
-            "self.val1 == self.val2",
-            "self.val1 + self.val2 == ['a', 'b', 'c']",
-            "self.val1 + ['c', 'd'] == ['a', 'b', 'c', 'd']",
-        ],
-        "lists of type set compare equal ignoring order in the server; kube-cel compares lists in order",
-    ),
-    (
-        "cel_runtime_cost_stability/listMaps",
-        &[
-            "self.objs[0] == self.objs[1]",
-            "self.objs[0] + self.objs[2] == self.objs[2]",
-            "self.objs[2] + self.objs[0] == self.objs[0]",
-            "self.objs[0] == [self.objs[0][1], self.objs[0][0]]",
-            "self.objs[2] + [self.objs[0][0], self.objs[0][1]] == self.objs[0]",
-        ],
-        "lists of type map compare (and concatenate) by key in the server; kube-cel compares lists in order",
-    ),
-    (
-        "cel_runtime_cost_stability/listMaps with unsupported identity characters in property names",
-        &["self.objs[0] == self.objs[1]"],
-        "lists of type map compare by key in the server; kube-cel compares lists in order",
-    ),
-    (
-        "cel_runtime_cost_stability/optionals",
-        &["schema does not compile"],
-        "kube-cel's parser has no optional field selection (`.?`) or index (`[?`)",
-    ),
-];
 
 fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
@@ -478,20 +432,11 @@ fn run_table() -> (Run, BTreeMap<String, Tally>, usize) {
     (run, tallies, total)
 }
 
-fn is_known_gap(id: &str) -> bool {
-    KNOWN_EVALUATION_GAPS.iter().any(|(case, _, _)| *case == id)
-}
-
 #[test]
 fn upstream_conformance_table() {
     let (run, tallies, total) = run_table();
-    let disagreeing: Vec<&String> = run.failing.iter().filter(|id| !is_known_gap(id)).collect();
-    let mismatches: Vec<&str> = run
-        .mismatches
-        .iter()
-        .filter(|(id, _)| !is_known_gap(id))
-        .map(|(_, m)| m.as_str())
-        .collect();
+    let disagreeing = run.failing.len();
+    let mismatches: Vec<&str> = run.mismatches.iter().map(|(_, m)| m.as_str()).collect();
     for (group, t) in &tallies {
         println!(
             "conformance {group}: {} cases ({} rule reports, {} CRD validations, {} admissions checked)",
@@ -499,10 +444,8 @@ fn upstream_conformance_table() {
         );
     }
     println!(
-        "conformance total: {total} cases in {} groups, {} disagreeing with upstream outside the {} known evaluation gaps ({} mismatches)",
+        "conformance total: {total} cases in {} groups, {disagreeing} disagreeing with upstream ({} mismatches)",
         tallies.len(),
-        disagreeing.len(),
-        KNOWN_EVALUATION_GAPS.len(),
         mismatches.len()
     );
     assert!(
@@ -511,45 +454,21 @@ fn upstream_conformance_table() {
     );
     assert!(
         mismatches.is_empty(),
-        "{} of {total} conformance cases disagree with upstream:\n{}",
-        disagreeing.len(),
+        "{disagreeing} of {total} conformance cases disagree with upstream:\n{}",
         mismatches.join("\n")
     );
 }
 
-/// The cases of [`KNOWN_EVALUATION_GAPS`] disagree with upstream, and in exactly the listed
-/// rules: when one is fixed or another rule regresses, this fails until the list is updated.
+/// No upstream admission is refused: every rule of the runtime tables (sets and map lists
+/// compared and added by the server's rules, optionals, `%e`) evaluates as cel-go does. Names
+/// the rules of any admission that regresses.
 #[test]
-fn known_evaluation_gaps() {
-    let (run, _, _) = run_table();
-    let mut problems = Vec::new();
-    for (id, rules, why) in KNOWN_EVALUATION_GAPS {
-        assert!(!why.is_empty(), "{id}: every gap gives its reason");
-        let expected: std::collections::BTreeSet<String> =
-            rules.iter().map(|r| r.to_string()).collect();
-        let got = run.refused_rules.get(*id).cloned().unwrap_or_default();
-        if got != expected {
-            problems.push(format!(
-                "{id}: listed as disagreeing in {expected:?}, disagrees in {got:?}"
-            ));
-        }
-        let other: Vec<&str> = run
-            .mismatches
-            .iter()
-            .filter(|(m, _)| m == id)
-            .map(|(_, text)| text.as_str())
-            .filter(|text| {
-                !text.contains("expected admission, got")
-                    && !text.contains("schema does not compile")
-            })
-            .collect();
-        if !other.is_empty() {
-            problems.push(format!("{id}: disagrees otherwise too: {other:?}"));
-        }
-    }
+fn no_rule_evaluates_differently_from_upstream() {
+    let (run, _, total) = run_table();
+    assert_eq!(total, 453, "the translated upstream tables hold 453 cases");
     assert!(
-        problems.is_empty(),
-        "the known evaluation gaps changed:\n{}",
-        problems.join("\n")
+        run.refused_rules.is_empty(),
+        "admissions refused against upstream, by the rules that disagreed: {:#?}",
+        run.refused_rules
     );
 }
