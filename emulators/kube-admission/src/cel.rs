@@ -372,8 +372,10 @@ fn walk(
     };
     if node.rules.iter().any(due) {
         let mut scope = base.new_inner_scope();
-        scope.add_variable_from_value("self", to_cel(Some(node), value, root, &node.cel_need));
+        let self_cel = to_cel(Some(node), value, root, &node.cel_need);
+        scope.add_variable_from_value("self", self_cel.clone());
         let old_cel = old.map(|o| to_cel(Some(node), o, root, &node.cel_need));
+        let mut old_bound = Cel::Null;
         // `oldSelf` is an optional for rules with `optionalOldSelf` (none on create), the old
         // value itself for the others.
         let mut bound_optional: Option<bool> = None;
@@ -384,7 +386,8 @@ fn walk(
                 } else {
                     old_cel.clone().unwrap_or(Cel::Null)
                 };
-                scope.add_variable_from_value("oldSelf", v);
+                scope.add_variable_from_value("oldSelf", v.clone());
+                old_bound = v;
                 bound_optional = Some(rule.optional_old_self);
             }
             // cel-go cancels an evaluation whose cost passes the per-call limit, and the
@@ -398,7 +401,12 @@ fn walk(
                 *stopped = true;
                 return;
             }
-            if let Some(e) = run(&scope, node, rule, path) {
+            let vars = Vars {
+                scope: &scope,
+                self_value: &self_cel,
+                old_self: &old_bound,
+            };
+            if let Some(e) = run(&vars, node, rule, path) {
                 errors.push(e);
             }
         }
@@ -469,6 +477,39 @@ fn walk(
     }
 }
 
+/// What a rule is evaluated with: the scope, and the values in it (to rebuild it elsewhere).
+struct Vars<'a> {
+    scope: &'a Context<'a>,
+    self_value: &'a Cel,
+    old_self: &'a Cel,
+}
+
+/// Syntax trees at most this deep evaluate on the caller's stack; the interpreter recurses
+/// once per level, and deeper rules (cel-go accepts 250 levels) run on a thread of their own
+/// with a stack large enough for any of them.
+const SHALLOW_DEPTH: usize = 24;
+
+fn execute(program: &crate::program::Program, vars: &Vars<'_>) -> kube_cel::cel::ResolveResult {
+    if program.depth() <= SHALLOW_DEPTH {
+        return program.execute(vars.scope);
+    }
+    let (self_value, old_self) = (vars.self_value.clone(), vars.old_self.clone());
+    crate::check::with_parser_stack(move || {
+        BASE.with(|base| {
+            let mut scope = base.new_inner_scope();
+            scope.add_variable_from_value("self", self_value);
+            scope.add_variable_from_value("oldSelf", old_self);
+            program.execute(&scope)
+        })
+    })
+    .unwrap_or_else(|| {
+        Err(ExecutionError::function_error(
+            "rule",
+            "internal error evaluating a deeply nested rule",
+        ))
+    })
+}
+
 /// apiextensions-apiserver `validation.go`: the error for an evaluation cancelled by the
 /// per-call cost limit.
 fn cost_exceeded(node: &Node, rule: &Rule, path: &str) -> FieldError {
@@ -492,7 +533,7 @@ fn cost_exceeded(node: &Node, rule: &Rule, path: &str) -> FieldError {
     )
 }
 
-fn run(scope: &Context<'_>, node: &Node, rule: &Rule, path: &str) -> Option<FieldError> {
+fn run(vars: &Vars<'_>, node: &Node, rule: &Rule, path: &str) -> Option<FieldError> {
     let type_name = if node.int_or_string {
         ""
     } else {
@@ -508,7 +549,7 @@ fn run(scope: &Context<'_>, node: &Node, rule: &Rule, path: &str) -> Option<Fiel
         .unwrap_or_else(|| rule.source.trim());
     // A panic inside the CEL interpreter must not take the API server down with it.
     let result =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rule.program.execute(scope)));
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(&rule.program, vars)));
     let Ok(result) = result else {
         return Some(FieldError::new(
             FieldErrorKind::Invalid,
@@ -521,7 +562,7 @@ fn run(scope: &Context<'_>, node: &Node, rule: &Rule, path: &str) -> Option<Fiel
         Ok(Cel::Bool(true)) => None,
         Ok(Cel::Bool(false)) => {
             let field = rule_field(path, rule.field_path.as_deref());
-            let message = message(scope, rule);
+            let message = message(vars, rule);
             Some(match rule.reason.as_deref() {
                 Some("FieldValueForbidden") => {
                     FieldError::new(FieldErrorKind::Forbidden, field, None, message)
@@ -566,10 +607,10 @@ fn run(scope: &Context<'_>, node: &Node, rule: &Rule, path: &str) -> Option<Fiel
 
 /// `messageExpression` when it yields a usable string (non-blank, one line, at most 5000 bytes),
 /// else `message`, else the rule.
-fn message(scope: &Context<'_>, rule: &Rule) -> String {
+fn message(vars: &Vars<'_>, rule: &Rule) -> String {
     if let Some(p) = &rule.message_program
         && let Ok(Ok(Cel::String(s))) =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.execute(scope)))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(p, vars)))
     {
         let trimmed = s.trim();
         if !trimmed.is_empty() && !trimmed.contains('\n') && trimmed.len() <= 5000 {

@@ -267,14 +267,7 @@ impl Node {
                 "{at}: x-kubernetes-list-type map needs x-kubernetes-list-map-keys"
             ));
         }
-        let rules = compile_rules(schema, obj, at, depth == 0)?;
-        let mut cel_need = Need::nothing();
-        for r in &rules {
-            cel_need.visit(r.program.expression());
-            if let Some(m) = &r.message_program {
-                cel_need.visit(m.expression());
-            }
-        }
+        let (rules, cel_need) = compile_rules(schema, obj, at, depth == 0)?;
         let branches = |k: &str| -> Result<Vec<Node>, String> {
             match obj.get(k) {
                 None | Some(Value::Null) => Ok(Vec::new()),
@@ -374,12 +367,12 @@ fn compile_rules(
     obj: &Map<String, Value>,
     at: &str,
     is_root: bool,
-) -> Result<Vec<Rule>, String> {
+) -> Result<(Vec<Rule>, Need), String> {
     let Some(raw) = obj.get("x-kubernetes-validations") else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Need::nothing()));
     };
     if raw.is_null() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Need::nothing()));
     }
     if !raw.is_array() {
         return Err(format!("{at}: x-kubernetes-validations must be an array"));
@@ -403,8 +396,10 @@ fn compile_rules(
         ));
     }
     // The ANTLR parser recurses deeply on nested expressions: give it a large stack.
+    // What the rules read of `self` and `oldSelf` (walking the trees also needs the stack).
     let parsed = crate::check::with_parser_stack(|| {
-        specs
+        let mut need = Need::nothing();
+        let parsed = specs
             .iter()
             .map(|(source, _, message_expression, _, _, optional_old_self)| {
                 let cost = crate::check::CostProgram::compile(
@@ -431,11 +426,17 @@ fn compile_rules(
                     )?),
                     None => None,
                 };
+                need.visit(program.expression());
+                if let Some(m) = &message_program {
+                    need.visit(m.expression());
+                }
                 Ok::<_, String>((cost, program, message_program))
             })
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        (parsed, need)
     })
     .ok_or_else(|| format!("{at}: x-kubernetes-validations: a rule could not be parsed"))?;
+    let (parsed, need) = parsed;
     let mut rules = Vec::with_capacity(specs.len());
     for ((source, message, _, reason, field_path, optional_old_self), result) in
         specs.into_iter().zip(parsed)
@@ -467,5 +468,5 @@ fn compile_rules(
             message_program,
         });
     }
-    Ok(rules)
+    Ok((rules, need))
 }
