@@ -338,21 +338,33 @@ pub(crate) fn evaluate(root: &Node, object: &Value, old: Option<&Value>) -> Vec<
     BASE.with(|base| {
         let mut errors = Vec::new();
         let mut stopped = false;
-        walk(base, root, object, old, "", true, &mut errors, &mut stopped);
+        let mut budget = Budget::default();
+        walk(
+            base,
+            root,
+            object,
+            old,
+            "",
+            true,
+            &mut errors,
+            &mut stopped,
+            &mut budget,
+        );
         errors
     })
 }
 
 #[allow(clippy::too_many_arguments)]
-fn walk(
+fn walk<'v>(
     base: &Context<'static>,
-    node: &Node,
-    value: &Value,
-    old: Option<&Value>,
+    node: &'v Node,
+    value: &'v Value,
+    old: Option<&'v Value>,
     path: &str,
     root: bool,
     errors: &mut Vec<FieldError>,
     stopped: &mut bool,
+    budget: &mut Budget<'v>,
 ) {
     if *stopped || value.is_null() || !node.rules_below {
         return;
@@ -406,7 +418,17 @@ fn walk(
                 self_value: &self_cel,
                 old_self: &old_bound,
             };
-            if let Some(e) = run(&vars, node, rule, path) {
+            let result = run(&vars, node, rule, path);
+            // The server charges each evaluation's cost to the object's budget and stops, without
+            // the rule's own outcome, when it runs out.
+            if let Some(cost) = &rule.cost
+                && budget.charge(cost, value, old)
+            {
+                errors.push(budget_exhausted(node, path));
+                *stopped = true;
+                return;
+            }
+            if let Some(e) = result {
                 errors.push(e);
             }
         }
@@ -433,6 +455,7 @@ fn walk(
                         false,
                         errors,
                         stopped,
+                        budget,
                     );
                 }
             }
@@ -451,6 +474,7 @@ fn walk(
                         false,
                         errors,
                         stopped,
+                        budget,
                     );
                 }
             }
@@ -469,11 +493,74 @@ fn walk(
                         ListType::Set | ListType::Atomic => None,
                     };
                     let p = format!("{path}[{i}]");
-                    walk(base, item_node, item, old_self, &p, false, errors, stopped);
+                    walk(
+                        base, item_node, item, old_self, &p, false, errors, stopped, budget,
+                    );
                 }
             }
         }
         _ => {}
+    }
+}
+
+/// apiextensions-apiserver `pkg/apiserver/schema/cel/validation.go` `validateExpressions`: the
+/// error once the object's rules have spent more than the runtime budget.
+fn budget_exhausted(node: &Node, path: &str) -> FieldError {
+    let type_name = if node.int_or_string {
+        ""
+    } else {
+        node.ty.map(|t| t.name()).unwrap_or("")
+    };
+    FieldError::new(
+        FieldErrorKind::Invalid,
+        if path.is_empty() { "<nil>" } else { path },
+        Some(Value::String(type_name.to_string())),
+        "validation failed due to running out of cost budget, no further validation rules will be run",
+    )
+}
+
+/// The per-object runtime cost budget (apiextensions-apiserver `pkg/apiserver/schema/cel/
+/// config` `RuntimeCELCostBudget`): what all rule evaluations of one object may cost together.
+pub(crate) const RUNTIME_COST_BUDGET: u64 = 10_000_000;
+
+/// The cost the evaluations of one object have spent. Each evaluation is charged its cost bound
+/// at the object's sizes (`CostProgram::actual_bound`). Computing that walks the values, so
+/// while the rules' static estimates add up to less than the budget (nearly always) it is not
+/// computed at all: the evaluations are only remembered, and priced once the static total
+/// passes the budget.
+#[derive(Default)]
+struct Budget<'v> {
+    static_total: u64,
+    /// Evaluations not yet priced (while `precise` is false).
+    pending: Vec<(&'v crate::check::CostProgram, &'v Value, Option<&'v Value>)>,
+    precise: bool,
+    spent: u64,
+}
+
+impl<'v> Budget<'v> {
+    /// Charges one evaluation; true when the budget is exhausted.
+    fn charge(
+        &mut self,
+        cost: &'v crate::check::CostProgram,
+        value: &'v Value,
+        old: Option<&'v Value>,
+    ) -> bool {
+        if !self.precise {
+            self.static_total = self.static_total.saturating_add(cost.static_max());
+            self.pending.push((cost, value, old));
+            if self.static_total <= RUNTIME_COST_BUDGET {
+                return false;
+            }
+            self.precise = true;
+            for (c, v, o) in std::mem::take(&mut self.pending) {
+                self.spent = self.spent.saturating_add(c.actual_bound(v, o).unwrap_or(0));
+            }
+        } else {
+            self.spent = self
+                .spent
+                .saturating_add(cost.actual_bound(value, old).unwrap_or(0));
+        }
+        self.spent > RUNTIME_COST_BUDGET
     }
 }
 
@@ -548,8 +635,9 @@ fn run(vars: &Vars<'_>, node: &Node, rule: &Rule, path: &str) -> Option<FieldErr
         .map(str::trim)
         .unwrap_or_else(|| rule.source.trim());
     // A panic inside the CEL interpreter must not take the API server down with it.
-    let result =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(&rule.program, vars)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        execute(&rule.program, vars)
+    }));
     let Ok(result) = result else {
         return Some(FieldError::new(
             FieldErrorKind::Invalid,
@@ -793,7 +881,10 @@ fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
                                 let mut m = (*m.map).clone();
                                 for k in &hidden_keys {
                                     if let Some(kv) = raw.get(k.as_str()) {
-                                        m.insert(key(k.to_string()), to_cel(None, kv, false, &FULL));
+                                        m.insert(
+                                            key(k.to_string()),
+                                            to_cel(None, kv, false, &FULL),
+                                        );
                                     }
                                 }
                                 map(m)

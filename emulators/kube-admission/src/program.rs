@@ -539,7 +539,12 @@ fn ident(e: &IdedExpr) -> Option<String> {
 fn children_mut(e: &mut IdedExpr) -> Vec<&mut IdedExpr> {
     use kube_cel::cel::common::ast::EntryExpr;
     match &mut e.expr {
-        Expr::Call(c) => c.target.as_deref_mut().into_iter().chain(&mut c.args).collect(),
+        Expr::Call(c) => c
+            .target
+            .as_deref_mut()
+            .into_iter()
+            .chain(&mut c.args)
+            .collect(),
         Expr::Comprehension(c) => vec![
             &mut c.iter_range,
             &mut c.accu_init,
@@ -591,7 +596,9 @@ pub(crate) fn register(ctx: &mut Context<'static>) {
     });
     ctx.add_function("optMap", |ftx: &FunctionContext| opt_map(ftx, false));
     ctx.add_function("optFlatMap", |ftx: &FunctionContext| opt_map(ftx, true));
-    ctx.add_function("optional.of", |v: Cel| Ok::<_, ExecutionError>(optional(Some(v))));
+    ctx.add_function("optional.of", |v: Cel| {
+        Ok::<_, ExecutionError>(optional(Some(v)))
+    });
     ctx.add_function("optional.none", || Ok::<_, ExecutionError>(optional(None)));
     ctx.add_function("optional.ofNonZeroValue", |v: Cel| {
         Ok::<_, ExecutionError>(optional((!is_zero(&v)).then_some(v)))
@@ -602,9 +609,11 @@ pub(crate) fn register(ctx: &mut Context<'static>) {
     ctx.add_function("value", |ftx: &FunctionContext| {
         this_optional(ftx)?.ok_or_else(|| ftx.error("optional.none() dereference"))
     });
-    ctx.add_function("orValue", |ftx: &FunctionContext| match this_optional(ftx)? {
-        Some(v) => Ok(v),
-        None => resolve_arg(ftx, 0),
+    ctx.add_function("orValue", |ftx: &FunctionContext| {
+        match this_optional(ftx)? {
+            Some(v) => Ok(v),
+            None => resolve_arg(ftx, 0),
+        }
     });
     ctx.add_function("or", |ftx: &FunctionContext| match this_optional(ftx)? {
         Some(v) => Ok(optional(Some(v))),
@@ -688,7 +697,8 @@ pub(crate) fn register(ctx: &mut Context<'static>) {
         let [var, init, expr] = ftx.args else {
             return Err(ftx.error("expected a variable, its value and an expression"));
         };
-        let name = ident(var).ok_or_else(|| ftx.error("variable name must be a simple identifier"))?;
+        let name =
+            ident(var).ok_or_else(|| ftx.error("variable name must be a simple identifier"))?;
         let value = ftx.ptx.resolve(init)?;
         let mut scope = ftx.ptx.new_inner_scope();
         scope.add_variable_from_value(name, value);
@@ -880,7 +890,10 @@ fn this_optional(ftx: &FunctionContext) -> EvalResult<Option<Cel>> {
 }
 
 fn resolve_arg(ftx: &FunctionContext, i: usize) -> EvalResult<Cel> {
-    let e = ftx.args.get(i).ok_or_else(|| ftx.error("missing argument"))?;
+    let e = ftx
+        .args
+        .get(i)
+        .ok_or_else(|| ftx.error("missing argument"))?;
     ftx.ptx.resolve(e)
 }
 

@@ -114,9 +114,24 @@ impl CostProgram {
         if self.static_max <= crate::crd::PER_CALL_LIMIT {
             return Some(self.static_max);
         }
+        self.actual_bound(value, old)
+    }
+
+    /// The static estimate with the sizes these values have (see [`Self::bound`]); `None` when
+    /// some size involved is not fixed by the values.
+    pub(crate) fn actual_bound(
+        &self,
+        value: &serde_json::Value,
+        old: Option<&serde_json::Value>,
+    ) -> Option<u64> {
         let values: Vec<&serde_json::Value> = std::iter::once(value).chain(old).collect();
         let actual = types::actual_sizes(&self.decl, &values);
         cost::estimate_actual(&self.expr, &self.checked, &actual).map(|e| e.max)
+    }
+
+    /// The static estimate with the schema's bounds.
+    pub(crate) fn static_max(&self) -> u64 {
+        self.static_max
     }
 }
 
