@@ -137,6 +137,21 @@ fn cel_format(
         }
         _ => (this, Vec::new()),
     };
+    if let Cel::List(items) = &args
+        && let Some(bad) = scientific
+            .iter()
+            .filter_map(|&i| items.get(i))
+            .find(|v| match v {
+                Cel::Float(_) => false,
+                Cel::String(s) => !matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity"),
+                _ => true,
+            })
+    {
+        return Err(ftx.error(format!(
+            "error during formatting: scientific clause can only be used on doubles, was given {}",
+            cel_type_name(bad)
+        )));
+    }
     let args = match args {
         Cel::List(items) => Cel::List(Arc::new(
             items
@@ -155,7 +170,6 @@ fn cel_format(
                         };
                         string(&scientific_text(x))
                     }
-                    _ if scientific.contains(&i) => Cel::Null,
                     Cel::Duration(d) => string(&go_duration_seconds(d)),
                     Cel::Timestamp(t) => string(&rfc3339_nano(t)),
                     other => other.clone(),
@@ -164,16 +178,6 @@ fn cel_format(
         )),
         other => other,
     };
-    if let Cel::List(items) = &args
-        && let Some(&i) = scientific
-            .iter()
-            .find(|&&i| matches!(items.get(i), Some(Cel::Null)))
-    {
-        return Err(ftx.error(format!(
-            "error during formatting: scientific clause can only be used on doubles, was given {}",
-            cel_type_name(&items[i])
-        )));
-    }
     KUBE_FORMAT.with(|k| match k {
         Some((ctx, program)) => {
             let mut scope = ctx.new_inner_scope();

@@ -399,10 +399,7 @@ impl<'s> Rewriter<'s> {
     /// Rewrites a call: what is known of its value, and the expression replacing it.
     fn rewrite_call(&mut self, call: &mut CallExpr) -> (Info<'s>, Option<Expr>) {
         let func = call.func_name.clone();
-        let target = match call.target.as_deref_mut() {
-            Some(t) => Some(self.rewrite(t)),
-            None => None,
-        };
+        let target = call.target.as_deref_mut().map(|t| self.rewrite(t));
         let is_optional_ns = matches!(
             call.target.as_deref(),
             Some(IdedExpr { expr: Expr::Ident(n), .. }) if n == "optional"
@@ -760,7 +757,7 @@ impl<'a> Members<'a> {
     fn contains(&self, v: &Cel) -> bool {
         match scalar_key(v) {
             Some(k) => self.keys.contains(&k),
-            None => self.others.iter().any(|o| *o == v),
+            None => self.others.contains(&v),
         }
     }
 
@@ -919,7 +916,8 @@ fn is_zero(v: &Cel) -> bool {
         Cel::List(l) => l.is_empty(),
         Cel::Map(m) => m.map.is_empty(),
         Cel::Duration(d) => d.is_zero(),
-        Cel::Timestamp(t) => t.timestamp() == 0 && t.timestamp_subsec_nanos() == 0,
+        // Go's zero time, 0001-01-01T00:00:00Z (cel-go `Timestamp.IsZeroValue`).
+        Cel::Timestamp(t) => t.timestamp() == -62_135_596_800 && t.timestamp_subsec_nanos() == 0,
         Cel::Opaque(o) => o.downcast_ref::<Optional>().is_some_and(|o| o.0.is_none()),
         Cel::Function(..) => false,
     }

@@ -61,3 +61,243 @@ fn rules_of_one_object_share_the_runtime_cost_budget() {
     // Each evaluation alone stays under the per-call limit: one list is never refused.
     admit(&schema, lists(1, 300), None).expect("one list");
 }
+
+/// A schema with one rule per entry of `rules`, on the object whose properties are given.
+fn with_rules(properties: Value, rules: &[&str]) -> Value {
+    let rules: Vec<Value> = rules.iter().map(|r| json!({"rule": r})).collect();
+    root(json!({"type": "object", "properties": properties, "x-kubernetes-validations": rules}))
+}
+
+/// Every rule holds on `spec`: none is refused, and each compiles.
+fn assert_all_hold(schema: &Value, spec: Value) {
+    for r in compile_rules(schema) {
+        assert_eq!(r.error, None, "{}", r.rule);
+    }
+    if let Err(errors) = admit(schema, spec, None) {
+        let failed: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+        panic!("rules refused:\n{}", failed.join("\n"));
+    }
+}
+
+// apiextensions-apiserver pkg/apiserver/schema/cel/validation_test.go TestValidationExpressions
+// "listSets" (the operator rows): lists of type set compare equal to any list with the same
+// elements and `+` is a union (apiserver pkg/cel/common/values.go `unstructuredSetList`).
+#[test]
+fn set_lists_compare_and_add_as_sets() {
+    let set =
+        json!({"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}});
+    let schema = with_rules(
+        json!({"val1": set, "val2": set, "sets": {"type": "array", "items": set}}),
+        &[
+            "self.val1 == ['c', 'b', 'a']",
+            "self.val1 == self.val2",
+            "'a' in self.val1",
+            "self.val2[0] in self.val1",
+            "!('x' in self.val1)",
+            "self.val1 + self.val2 == ['a', 'b', 'c']",
+            "self.val1 + ['c', 'd'] == ['a', 'b', 'c', 'd']",
+            // The union keeps the set's order, then appends what is new.
+            "(self.val1 + ['d', 'a']).join('') == 'abcd'",
+            "self.val1 != ['a', 'b']",
+            "!(self.val1 != ['b', 'c', 'a'])",
+            // Only the left operand decides: a plain list compares in order.
+            "['c', 'b', 'a'] != self.val1",
+            // Elements reached through a comprehension variable are the same lists.
+            "self.sets.all(s, s == ['b', 'a', 'c'])",
+            "self.sets.exists(i, s, s + ['a'] == ['c', 'a', 'b'])",
+        ],
+    );
+    assert_all_hold(
+        &schema,
+        json!({"val1": ["a", "b", "c"], "val2": ["a", "c", "b"], "sets": [["c", "a", "b"]]}),
+    );
+
+    let refused = admit(
+        &with_rules(json!({"val1": set}), &["self.val1 == ['a', 'b', 'x']"]),
+        json!({"val1": ["a", "b", "c"]}),
+        None,
+    )
+    .expect_err("different elements");
+    assert!(refused[0].detail.contains("failed rule"), "{refused:?}");
+}
+
+// validation_test.go TestValidationExpressions "listMaps": map lists compare by key ignoring
+// order, and `+` merges by key with the right side's values winning, new keys appended
+// (values.go `unstructuredMapList`).
+#[test]
+fn map_lists_compare_and_merge_by_key() {
+    let schema = with_rules(
+        json!({"objs": {"type": "array", "items": {
+            "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k"],
+            "items": {"type": "object", "properties": {"k": {"type": "string"}, "v": {"type": "string"}}}}}}),
+        &[
+            "self.objs[0] == self.objs[1]",
+            "self.objs[0] + self.objs[2] == self.objs[2]",
+            "self.objs[2] + self.objs[0] == self.objs[0]",
+            "self.objs[0] == [self.objs[0][0], self.objs[0][1]]",
+            "self.objs[0] == [self.objs[0][1], self.objs[0][0]]",
+            "self.objs[2] + [self.objs[0][0], self.objs[0][1]] == self.objs[0]",
+            "size(self.objs[0] + [self.objs[3][0]]) == 3",
+            // Positions of the left side are kept, its values overwritten.
+            "(self.objs[0] + self.objs[2])[1].v == '3'",
+            "(self.objs[0] + self.objs[3])[2].k == 'c'",
+            "self.objs[0] != self.objs[2]",
+        ],
+    );
+    assert_all_hold(
+        &schema,
+        json!({"objs": [
+            [{"k": "a", "v": "1"}, {"k": "b", "v": "2"}],
+            [{"k": "b", "v": "2"}, {"k": "a", "v": "1"}],
+            [{"k": "b", "v": "3"}, {"k": "a", "v": "1"}],
+            [{"k": "c", "v": "4"}],
+        ]}),
+    );
+}
+
+// validation_test.go TestValidationExpressions "optionals" (cel-spec proposal 246; the
+// server's environment has cel.OptionalTypes, apiserver pkg/cel/environment/base.go).
+#[test]
+fn optionals_evaluate_as_in_cel_go() {
+    let schema = with_rules(
+        json!({
+            "presentObj": {"type": "object", "properties": {"presentStr": {"type": "string"}}},
+            "absentObj": {"type": "object", "properties": {"absentStr": {"type": "string"}}},
+            "m": {"type": "object", "additionalProperties": {"type": "string"}},
+            "l": {"type": "array", "items": {"type": "string"}},
+        }),
+        &[
+            "self.?presentObj.?presentStr == optional.of('value')",
+            "self.presentObj.?presentStr == optional.of('value')",
+            "self.presentObj.?presentStr.or(optional.of('nope')) == optional.of('value')",
+            "self.presentObj.?presentStr.orValue('') == 'value'",
+            "self.presentObj.?presentStr.hasValue() == true",
+            "self.presentObj.?presentStr.optMap(v, v == 'value').hasValue()",
+            "self.?absentObj.?absentStr == optional.none()",
+            "self.?absentObj.?absentStr.or(optional.of('nope')) == optional.of('nope')",
+            "self.?absentObj.?absentStr.orValue('nope') == 'nope'",
+            "self.?absentObj.?absentStr.hasValue() == false",
+            "self.?absentObj.?absentStr.optMap(v, v == 'value').hasValue() == false",
+            "self.m[?'k'] == optional.of('v')",
+            "self.m[?'k'].or(optional.of('nope')) == optional.of('v')",
+            "self.m[?'k'].orValue('') == 'v'",
+            "self.m[?'k'].hasValue() == true",
+            "self.m[?'k'].optMap(v, v == 'v').hasValue()",
+            "self.m[?'x'] == optional.none()",
+            "self.m[?'x'].or(optional.of('nope')) == optional.of('nope')",
+            "self.m[?'x'].orValue('nope') == 'nope'",
+            "self.m[?'x'].hasValue() == false",
+            "self.l[?0] == optional.of('a')",
+            "self.l[?1] == optional.none()",
+            "self.l[?0].orValue('') == 'a'",
+            "self.l[?0].hasValue() == true",
+            "self.l[?0].optMap(v, v == 'a').hasValue()",
+            "self.l[?1].or(optional.of('nope')) == optional.of('nope')",
+            "self.l[?1].orValue('nope') == 'nope'",
+            "self.l[?1].hasValue() == false",
+            "optional.ofNonZeroValue(1).hasValue()",
+            "optional.ofNonZeroValue(uint(1)).hasValue()",
+            "optional.ofNonZeroValue(1.1).hasValue()",
+            "optional.ofNonZeroValue('a').hasValue()",
+            "optional.ofNonZeroValue(true).hasValue()",
+            "optional.ofNonZeroValue(['a']).hasValue()",
+            "optional.ofNonZeroValue({'k': 'v'}).hasValue()",
+            "optional.ofNonZeroValue(timestamp('2011-08-18T00:00:00.000+01:00')).hasValue()",
+            "optional.ofNonZeroValue(duration('19h3m37s10ms')).hasValue()",
+            "optional.ofNonZeroValue(null) == optional.none()",
+            "optional.ofNonZeroValue(0) == optional.none()",
+            "optional.ofNonZeroValue(uint(0)) == optional.none()",
+            "optional.ofNonZeroValue(0.0) == optional.none()",
+            "optional.ofNonZeroValue('') == optional.none()",
+            "optional.ofNonZeroValue(false) == optional.none()",
+            "optional.ofNonZeroValue([]) == optional.none()",
+            "optional.ofNonZeroValue({}) == optional.none()",
+            "optional.ofNonZeroValue(timestamp('0001-01-01T00:00:00.000+00:00')) == optional.none()",
+            "optional.ofNonZeroValue(duration('0s')) == optional.none()",
+            "{?'k': optional.none(), 'k2': 'v2'} == {'k2': 'v2'}",
+            "{?'k': optional.of('v'), 'k2': 'v2'} == {'k': 'v', 'k2': 'v2'}",
+            "['a', ?optional.none(), 'c'] == ['a', 'c']",
+            "['a', ?optional.of('v'), 'c'] == ['a', 'v', 'c']",
+        ],
+    );
+    let spec = json!({"presentObj": {"presentStr": "value"}, "m": {"k": "v"}, "l": ["a"]});
+    assert_all_hold(&schema, spec.clone());
+
+    // Without `?.` on the first step, the absent object is an error.
+    let schema = with_rules(
+        json!({"absentObj": {"type": "object", "properties": {"absentStr": {"type": "string"}}}}),
+        &["self.absentObj.?absentStr == optional.none()"],
+    );
+    let errors = admit(&schema, json!({}), None).expect_err("no such key");
+    assert!(
+        errors[0].detail.contains("no such key: absentObj"),
+        "{errors:?}"
+    );
+}
+
+// apiextensions-apiserver validation.go: with `optionalOldSelf`, `oldSelf` is
+// `optional.none()` on create and `optional.of(old)` on update (validation_test.go
+// TestRatcheting... "optionalOldSelf" rules such as `oldSelf.hasValue()`).
+#[test]
+fn optional_old_self_is_an_optional() {
+    let schema = root(json!({"type": "object",
+    "properties": {"n": {"type": "integer"}},
+    "x-kubernetes-validations": [
+        {"rule": "!oldSelf.hasValue() || self.n >= oldSelf.value().n",
+         "optionalOldSelf": true, "message": "n may only grow"},
+        {"rule": "oldSelf.?n.orValue(0) <= self.n", "optionalOldSelf": true,
+         "message": "n may only grow (orValue)"},
+    ]}));
+    admit(&schema, json!({"n": 1}), None).expect("create");
+    admit(&schema, json!({"n": 2}), Some(json!({"n": 1}))).expect("grows");
+    let errors = admit(&schema, json!({"n": 1}), Some(json!({"n": 2}))).expect_err("shrinks");
+    let details: Vec<&str> = errors.iter().map(|e| e.detail.as_str()).collect();
+    assert_eq!(details, ["n may only grow", "n may only grow (orValue)"]);
+}
+
+// cel-go ext/formatting.go `Scientific`: the clause is printed by golang.org/x/text's printer
+// (`3.140000 × 10⁰⁰`, x/text internal/number/format.go superscript exponent), and its
+// precision is passed as a width (`%%%de`), so six decimals always. Only doubles (and the
+// strings NaN, Infinity, -Infinity) are accepted.
+#[test]
+fn scientific_format_follows_cel_go() {
+    let schema = with_rules(
+        json!({}),
+        &[
+            "'%e'.format([3.14]) == '3.140000\u{202f}×\u{202f}10⁰⁰'",
+            "'%.2e'.format([-1234.5]) == '-1.234500\u{202f}×\u{202f}10⁰³'",
+            "'%e'.format([0.000015]) == '1.500000\u{202f}×\u{202f}10⁻⁰⁵'",
+            "'%e and %d'.format([1e100, 7]) == '1.000000\u{202f}×\u{202f}10¹⁰⁰ and 7'",
+            "'%e'.format(['NaN']) == 'NaN'",
+            "'100%% %e'.format([2.0]) == '100% 2.000000\u{202f}×\u{202f}10⁰⁰'",
+        ],
+    );
+    assert_all_hold(&schema, json!({}));
+    let errors = admit(
+        &with_rules(json!({}), &["'%e'.format([1]) == ''"]),
+        json!({}),
+        None,
+    )
+    .expect_err("int");
+    assert!(
+        errors[0]
+            .detail
+            .contains("scientific clause can only be used on doubles, was given int"),
+        "{errors:?}"
+    );
+}
+
+// cel-go ext/bindings.go: `cel.bind(name, init, expr)` evaluates `expr` with `name` bound.
+#[test]
+fn cel_bind_binds_a_name() {
+    let set =
+        json!({"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}});
+    let schema = with_rules(
+        json!({"s": set}),
+        &[
+            "cel.bind(x, self.s, x == ['b', 'a'])",
+            "cel.bind(n, size(self.s), n * n == 4)",
+        ],
+    );
+    assert_all_hold(&schema, json!({"s": ["a", "b"]}));
+}

@@ -10,6 +10,9 @@
 use std::fmt;
 
 /// Name of the comprehension accumulator (cel-go `parser.AccumulatorName`).
+/// The function wrapped around the value of an optional list element or map entry.
+pub(crate) const OPTIONAL_ENTRY: &str = "@optional_entry";
+
 pub(crate) const ACCU: &str = "__result__";
 /// The accumulator of cel-go's newer macros (`parser.HiddenAccumulatorName`).
 pub(crate) const HIDDEN_ACCU: &str = "@result";
@@ -47,7 +50,9 @@ pub(crate) enum Kind {
         target: Option<Box<Expr>>,
         args: Vec<Expr>,
     },
+    /// Optional elements are wrapped in a call to [`OPTIONAL_ENTRY`].
     List(Vec<Expr>),
+    /// Optional entries have their value wrapped in a call to [`OPTIONAL_ENTRY`].
     Map(Vec<(Expr, Expr)>),
     Struct {
         name: String,
@@ -547,6 +552,17 @@ impl Parser {
         self.node(e.pos, kind)
     }
 
+    /// An optional list element or map entry (`[?x]`, `{?k: v}`) holds an optional; the
+    /// aggregate has the type of its value. The checker sees [`OPTIONAL_ENTRY`] around it.
+    fn optional_entry(&mut self, optional: bool, value: Expr) -> Expr {
+        if optional {
+            let pos = value.pos;
+            self.call(pos, OPTIONAL_ENTRY, None, vec![value])
+        } else {
+            value
+        }
+    }
+
     fn call(&mut self, pos: usize, func: &str, target: Option<Expr>, args: Vec<Expr>) -> Expr {
         self.node(
             pos,
@@ -818,10 +834,11 @@ impl Parser {
                 let mut entries = Vec::new();
                 if !self.eat("}") {
                     loop {
-                        self.eat("?");
+                        let optional = self.eat("?");
                         let k = self.expr(depth + 1)?;
                         self.expect(":")?;
                         let v = self.expr(depth + 1)?;
+                        let v = self.optional_entry(optional, v);
                         entries.push((k, v));
                         if self.eat("}") {
                             break;
@@ -871,8 +888,9 @@ impl Parser {
             return Ok(items);
         }
         loop {
-            self.eat("?");
-            items.push(self.expr(depth + 1)?);
+            let optional = self.eat("?");
+            let item = self.expr(depth + 1)?;
+            items.push(self.optional_entry(optional, item));
             if self.eat("]") {
                 return Ok(items);
             }

@@ -419,6 +419,14 @@ impl<'a> Coster<'a> {
     }
 
     fn cost_call(&mut self, e: &Expr, func: &str, target: Option<&Expr>, args: &[Expr]) -> Est {
+        if func == super::ast::OPTIONAL_ENTRY && args.len() == 1 {
+            // Not a call in cel-go: the element costs what its expression costs.
+            let c = self.cost(&args[0]);
+            if let Some(s) = self.compute_size(&args[0]) {
+                self.sizes.insert(e.id, s);
+            }
+            return c;
+        }
         if func == "dyn" && args.len() == 1 {
             let c = self.cost(&args[0]);
             if let Some(s) = self.compute_size(&args[0]) {

@@ -657,6 +657,8 @@ const TABLE: &[Row] = &[
         "optional(A)",
     ),
     ("optional.none", "optional_none", G, "", "optional(A)"),
+    // `[?x]`, `{?k: x}`: the element or entry is there when the optional `x` has a value.
+    ("@optional_entry", "optional_entry", G, "optional(A)", "A"),
     ("value", "optional_value", M, "optional(A)", "A"),
     ("hasValue", "optional_hasValue", M, "optional(A)", "bool"),
     ("orValue", "optional_orValue_value", M, "optional(A),A", "A"),
