@@ -432,9 +432,19 @@ fn walk<'v>(
                 *stopped = true;
                 return;
             }
-            if let Some(e) = result {
-                errors.push(e);
+            let Some((error, message_evaluated)) = result else {
+                continue;
+            };
+            // So is the messageExpression's evaluation, when the rule failed and it ran.
+            if message_evaluated
+                && let Some(cost) = &rule.message_cost
+                && budget.charge(cost, value, old)
+            {
+                errors.push(message_budget_exhausted(node, rule, path));
+                *stopped = true;
+                return;
             }
+            errors.push(error);
         }
     }
     match value {
@@ -568,6 +578,22 @@ impl<'v> Budget<'v> {
     }
 }
 
+/// validation.go `evalMessageExpression`: the error when evaluating a failed rule's
+/// messageExpression runs the budget out, at the rule's field.
+fn message_budget_exhausted(node: &Node, rule: &Rule, path: &str) -> FieldError {
+    let type_name = if node.int_or_string {
+        ""
+    } else {
+        node.ty.map(|t| t.name()).unwrap_or("")
+    };
+    FieldError::new(
+        FieldErrorKind::Invalid,
+        rule_field(path, rule.field_path.as_deref()),
+        Some(Value::String(type_name.to_string())),
+        "messageExpression evaluation failed due to running out of cost budget, no further validation rules will be run",
+    )
+}
+
 /// What a rule is evaluated with: the scope, and the values in it (to rebuild it elsewhere).
 struct Vars<'a> {
     scope: &'a Context<'a>,
@@ -624,7 +650,22 @@ fn cost_exceeded(node: &Node, rule: &Rule, path: &str) -> FieldError {
     )
 }
 
-fn run(vars: &Vars<'_>, node: &Node, rule: &Rule, path: &str) -> Option<FieldError> {
+/// A rule's error, if it has one, and whether its `messageExpression` was evaluated for it.
+fn run(vars: &Vars<'_>, node: &Node, rule: &Rule, path: &str) -> Option<(FieldError, bool)> {
+    let mut failed = false;
+    let error = run_rule(vars, node, rule, path, &mut failed)?;
+    Some((error, failed && rule.message_program.is_some()))
+}
+
+/// The rule's error; `failed` is set when it evaluated to false (its message was evaluated),
+/// not when its evaluation went wrong.
+fn run_rule(
+    vars: &Vars<'_>,
+    node: &Node,
+    rule: &Rule,
+    path: &str,
+    failed: &mut bool,
+) -> Option<FieldError> {
     let type_name = if node.int_or_string {
         ""
     } else {
@@ -653,6 +694,7 @@ fn run(vars: &Vars<'_>, node: &Node, rule: &Rule, path: &str) -> Option<FieldErr
     match result {
         Ok(Cel::Bool(true)) => None,
         Ok(Cel::Bool(false)) => {
+            *failed = true;
             let field = rule_field(path, rule.field_path.as_deref());
             let message = message(vars, rule);
             Some(match rule.reason.as_deref() {

@@ -86,6 +86,8 @@ pub(crate) struct Rule {
     pub(crate) optional_old_self: bool,
     /// The rule type-checked against the node, to bound its runtime cost.
     pub(crate) cost: Option<crate::check::CostProgram>,
+    /// The same for the messageExpression.
+    pub(crate) message_cost: Option<crate::check::CostProgram>,
 }
 
 impl std::fmt::Debug for Rule {
@@ -416,6 +418,9 @@ fn compile_rules(
                     *optional_old_self,
                 )
                 .map_err(|e| format!("failed to compile rule \"{source}\": {e}"))?;
+                let message_cost = message_expression.as_deref().and_then(|m| {
+                    crate::check::CostProgram::compile(m, schema, is_root, *optional_old_self)
+                });
                 let message_program = match message_expression {
                     Some(m) => Some(Program::compile(m, Some(schema), *optional_old_self).map_err(
                         |e| {
@@ -430,7 +435,7 @@ fn compile_rules(
                 if let Some(m) = &message_program {
                     need.visit(m.expression());
                 }
-                Ok::<_, String>((cost, program, message_program))
+                Ok::<_, String>((cost, program, message_program, message_cost))
             })
             .collect::<Vec<_>>();
         (parsed, need)
@@ -441,7 +446,7 @@ fn compile_rules(
     for ((source, message, _, reason, field_path, optional_old_self), result) in
         specs.into_iter().zip(parsed)
     {
-        let (cost, program, message_program) =
+        let (cost, program, message_program, message_cost) =
             result.map_err(|e| format!("{at}: x-kubernetes-validations: {e}"))?;
         if let Some(r) = &reason
             && !matches!(
@@ -466,6 +471,7 @@ fn compile_rules(
             optional_old_self,
             program,
             message_program,
+            message_cost,
         });
     }
     Ok((rules, need))

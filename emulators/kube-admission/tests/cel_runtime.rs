@@ -62,6 +62,34 @@ fn rules_of_one_object_share_the_runtime_cost_budget() {
     admit(&schema, lists(1, 300), None).expect("one list");
 }
 
+// validation.go `evalMessageExpression`: a failed rule's messageExpression is charged to the
+// same budget; the one that runs it out is answered, at the rule's field, with
+// "messageExpression evaluation failed due to running out of cost budget, no further
+// validation rules will be run" instead of the rule's message.
+#[test]
+fn message_expressions_are_charged_to_the_budget() {
+    let schema = root(json!({"type": "object", "properties": {"lists": {
+        "type": "array", "maxItems": 40,
+        "items": {"type": "array", "maxItems": 300, "items": {"type": "integer"},
+            "x-kubernetes-validations": [{"rule": "size(self) == 0",
+                "messageExpression": "self.all(x, self.all(y, x + y >= 0)) ? 'must be empty' : 'negative'"}]}}}}));
+    let errors = admit(&schema, lists(12, 300), None).expect_err("lists are not empty");
+    assert_eq!(errors.len(), 12);
+    assert!(
+        errors.iter().all(|e| e.detail == "must be empty"),
+        "{errors:?}"
+    );
+
+    let errors = admit(&schema, lists(20, 300), None).expect_err("budget exhausted");
+    assert_eq!(errors.len(), 16, "{errors:?}");
+    assert!(errors[..15].iter().all(|e| e.detail == "must be empty"));
+    assert_eq!(errors[15].field, "spec.lists[15]");
+    assert_eq!(
+        errors[15].detail,
+        "messageExpression evaluation failed due to running out of cost budget, no further validation rules will be run"
+    );
+}
+
 /// A schema with one rule per entry of `rules`, on the object whose properties are given.
 fn with_rules(properties: Value, rules: &[&str]) -> Value {
     let rules: Vec<Value> = rules.iter().map(|r| json!({"rule": r})).collect();
