@@ -102,7 +102,10 @@ fn creates(env: &sandbox::env::Env, topic: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_secret_is_secret_not_found_on_the_proxy_and_its_topics_until_it_appears() {
     let (_dir, env) = start(fast_cluster()).await;
-    let sp = secrets(&env).get("hdi-sp").await.expect("the example Secret");
+    let sp = secrets(&env)
+        .get("hdi-sp")
+        .await
+        .expect("the example Secret");
     secrets(&env)
         .delete("hdi-sp", &DeleteParams::default())
         .await
@@ -112,11 +115,17 @@ async fn a_missing_secret_is_secret_not_found_on_the_proxy_and_its_topics_until_
 
     let p = wait_proxy_reason(&env, "SecretNotFound").await;
     assert_proxy_blocked(&p, "SecretNotFound", true);
-    let message = proxy_condition(&p, "Ready").map(|c| c.2).unwrap_or_default();
+    let message = proxy_condition(&p, "Ready")
+        .map(|c| c.2)
+        .unwrap_or_default();
     assert!(message.contains("kafka/hdi-sp"), "{message}");
     let t = wait_reason(&env, "orders", "SecretNotFound").await;
     assert_topic_stalled(&t, "SecretNotFound");
-    assert_eq!(creates(&env, "orders"), 0, "nothing is sent without credentials");
+    assert_eq!(
+        creates(&env, "orders"),
+        0,
+        "nothing is sent without credentials"
+    );
 
     // The Secret appears: both recover without a restart or a change to either object.
     let mut again = sp.clone();
@@ -155,7 +164,9 @@ async fn a_secret_without_a_key_is_credentials_invalid_naming_the_key() {
     create(&env, &topic("orders", serde_json::json!({}))).await;
     let p = wait_proxy_reason(&env, "CredentialsInvalid").await;
     assert_proxy_blocked(&p, "CredentialsInvalid", true);
-    let message = proxy_condition(&p, "Ready").map(|c| c.2).unwrap_or_default();
+    let message = proxy_condition(&p, "Ready")
+        .map(|c| c.2)
+        .unwrap_or_default();
     assert!(message.contains("clientId"), "{message}");
     let t = wait_reason(&env, "orders", "CredentialsInvalid").await;
     assert_topic_stalled(&t, "CredentialsInvalid");
@@ -175,7 +186,9 @@ async fn entra_refusing_the_secret_is_authentication_failed_with_the_aadsts_code
     let op = spawn_operator(&env, &[]);
     let p = wait_proxy_reason(&env, "AuthenticationFailed").await;
     assert_proxy_blocked(&p, "AuthenticationFailed", true);
-    let message = proxy_condition(&p, "Ready").map(|c| c.2).unwrap_or_default();
+    let message = proxy_condition(&p, "Ready")
+        .map(|c| c.2)
+        .unwrap_or_default();
     assert!(message.contains("AADSTS7000215"), "{message}");
     assert_no_secrets(&op.logs(), &["not-the-secret"]);
 }
@@ -190,7 +203,9 @@ async fn a_proxy_answering_403_is_forbidden() {
     let _op = spawn_operator(&env, &[]);
     let p = wait_proxy_reason(&env, "Forbidden").await;
     assert_proxy_blocked(&p, "Forbidden", true);
-    let message = proxy_condition(&p, "Ready").map(|c| c.2).unwrap_or_default();
+    let message = proxy_condition(&p, "Ready")
+        .map(|c| c.2)
+        .unwrap_or_default();
     assert!(message.contains("security group"), "{message}");
 }
 
@@ -354,10 +369,7 @@ async fn observe_of_a_missing_topic_is_stalled_and_becomes_ready_when_it_appears
     let _op = spawn_operator(&env, &[]);
     create(
         &env,
-        &topic(
-            "audit",
-            serde_json::json!({"managementPolicy": "Observe"}),
-        ),
+        &topic("audit", serde_json::json!({"managementPolicy": "Observe"})),
     )
     .await;
     let t = wait_reason(&env, "audit", "TopicNotFound").await;
@@ -454,9 +466,7 @@ async fn config_state_is_applied_for_our_create_and_unverifiable_for_an_adopted_
 async fn break_glass_delete_and_reapply_keeps_the_topic_and_adopts_it_unverifiable() {
     let (_dir, env) = start(fast_cluster()).await;
     let _op = spawn_operator(&env, &[]);
-    let spec = |retention: i64| {
-        serde_json::json!({"partitions": 2, "config": {"retention.ms": retention}})
-    };
+    let spec = |retention: i64| serde_json::json!({"partitions": 2, "config": {"retention.ms": retention}});
     create(&env, &topic("orders", spec(604800000))).await;
     let t = wait_ready(&env, "orders").await;
     assert_eq!(
@@ -473,8 +483,17 @@ async fn break_glass_delete_and_reapply_keeps_the_topic_and_adopts_it_unverifiab
         .await
         .expect("deleted");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while topics(&env).get_opt("orders").await.ok().flatten().is_some() {
-        assert!(Instant::now() < deadline, "no finalizer may hold the object");
+    while topics(&env)
+        .get_opt("orders")
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no finalizer may hold the object"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -495,7 +514,11 @@ async fn break_glass_delete_and_reapply_keeps_the_topic_and_adopts_it_unverifiab
     assert_eq!(creates(&env, "orders"), 1, "adopted: no second create");
     // Still the same topic: its data is there.
     assert!(
-        env.hdi.control().export_topics().to_string().contains("\"latest\":5"),
+        env.hdi
+            .control()
+            .export_topics()
+            .to_string()
+            .contains("\"latest\":5"),
         "the topic's records survived"
     );
 }
@@ -516,7 +539,13 @@ async fn an_imported_topic_with_uneven_replicas_is_not_drifted() {
         }]))
         .expect("topics imported into the emulator");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hdinsight-topic-operator"))
-        .args(["import", "--proxy", PROXY_NAME, "--proxy-namespace", NAMESPACE])
+        .args([
+            "import",
+            "--proxy",
+            PROXY_NAME,
+            "--proxy-namespace",
+            NAMESPACE,
+        ])
         .args(["--namespace", NAMESPACE])
         .env("KUBECONFIG", &env.kubeconfig)
         .output()
@@ -543,7 +572,10 @@ async fn an_imported_topic_with_uneven_replicas_is_not_drifted() {
     let name = manifest.metadata.name.clone().unwrap_or_default();
     let t = wait_ready(&env, &name).await;
     assert_eq!(ready(&t).map(|r| r.1).as_deref(), Some("Adopted"));
-    assert_eq!(t.status.as_ref().and_then(|s| s.replication_factor), Some(2));
+    assert_eq!(
+        t.status.as_ref().and_then(|s| s.replication_factor),
+        Some(2)
+    );
     assert_eq!(
         condition(&t, "Drifted").map(|c| c.0).as_deref(),
         Some("False"),

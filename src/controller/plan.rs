@@ -950,9 +950,7 @@ fn finish_present(
                 DRIFTED,
                 false,
                 reason::IN_SYNC,
-                format!(
-                    "partitions and replication factor match the spec; {CONFIG_NOT_COMPARED}"
-                ),
+                format!("partitions and replication factor match the spec; {CONFIG_NOT_COMPARED}"),
             )
         }
     } else {

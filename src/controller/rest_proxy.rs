@@ -293,7 +293,10 @@ mod tests {
             assert_eq!(get(RECONCILING), Some((!stalled, reason)));
         }
         let ok = conditions_for(Ok(()));
-        assert!(ok.iter().any(|c| c.type_ == READY && c.status && c.reason == CONNECTED));
+        assert!(
+            ok.iter()
+                .any(|c| c.type_ == READY && c.status && c.reason == CONNECTED)
+        );
     }
 
     #[test]
@@ -330,7 +333,10 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         for r in PROXY_REASONS {
-            assert!(header.contains(r), "the Argo CD health check does not name {r}");
+            assert!(
+                header.contains(r),
+                "the Argo CD health check does not name {r}"
+            );
         }
     }
 
