@@ -377,6 +377,18 @@ pub fn manifest(
     ))
 }
 
+/// Partitions and replication factor of a described topic exactly as the operator's status
+/// reports them (the same summary: the replication factor is the smallest replica count of any
+/// partition), so that an imported manifest never shows `Drifted` at once. None for a topic
+/// the proxy describes without partitions.
+pub fn observed_sizes(tp: &crate::proxy::TopicPartitions) -> (Option<i32>, Option<i32>) {
+    if tp.partitions.is_empty() {
+        return (None, None);
+    }
+    let summary = crate::controller::plan::summarize(&crate::controller::topic::details(tp));
+    (Some(summary.partitions), Some(summary.replication_factor))
+}
+
 pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let client = client(args.proxy.as_deref(), &args.proxy_namespace, &args.direct).await?;
     let proxy_ref = args
@@ -408,12 +420,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
             .describe_topic(name)
             .await
             .map_err(|e| anyhow!("describing {name}: {e}"))?;
-        let partitions = i32::try_from(tp.partitions.len()).ok();
-        let rf = tp
-            .partitions
-            .iter()
-            .map(|p| i32::try_from(p.replicas.len()).unwrap_or(i32::MAX))
-            .max();
+        let (partitions, rf) = observed_sizes(&tp);
         out.push_str(&manifest(
             name,
             &args.namespace,

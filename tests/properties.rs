@@ -20,7 +20,7 @@ use hdinsight_topic_operator::controller::plan::{
     PlanInput, PlanSettings, Refusal,
 };
 use hdinsight_topic_operator::crd::{
-    DRIFTED, KafkaTopic, KafkaTopicStatus, MAX_PARTITION_DETAILS, MAX_TOPIC_NAME_LEN,
+    ConfigState, DRIFTED, KafkaTopic, KafkaTopicStatus, MAX_PARTITION_DETAILS, MAX_TOPIC_NAME_LEN,
     ManagementPolicy, PAUSED, PartitionDetail, READY, RECONCILING, STALLED, find_condition,
     normalize_config, validate_topic_name,
 };
@@ -487,6 +487,7 @@ fn reason_text() -> impl Strategy<Value = String> {
             "CreateRejected",
             "TopicNotFound",
             "TopicMissing",
+            "SecretNotFound",
             "Retrying",
             "Reconciled",
             "Paused",
@@ -591,6 +592,10 @@ fn previous_status() -> impl Strategy<Value = KafkaTopicStatus> {
             prop::option::of(instant().prop_map(Time)),
             prop::option::of(instant().prop_map(Time)),
             conditions(),
+            prop::option::of(prop::sample::select(vec![
+                ConfigState::Applied,
+                ConfigState::Unverifiable,
+            ])),
         ),
     )
         .prop_map(
@@ -604,7 +609,14 @@ fn previous_status() -> impl Strategy<Value = KafkaTopicStatus> {
                     urp,
                     offline,
                 ),
-                (partition_details, truncated, create_requested_at, missing_since, conditions),
+                (
+                    partition_details,
+                    truncated,
+                    create_requested_at,
+                    missing_since,
+                    conditions,
+                    config_state,
+                ),
             )| KafkaTopicStatus {
                 observed_generation,
                 topic_name,
@@ -618,6 +630,7 @@ fn previous_status() -> impl Strategy<Value = KafkaTopicStatus> {
                 partition_details_truncated: truncated,
                 create_requested_at,
                 missing_since,
+                config_state,
                 conditions,
             },
         )
@@ -1001,6 +1014,7 @@ fn blocked() -> impl Strategy<Value = Blocked> {
         text().prop_map(Blocked::ProxyNotFound),
         text().prop_map(Blocked::ProxyNotAllowed),
         text().prop_map(|owner| Blocked::Conflict { owner }),
+        text().prop_map(Blocked::SecretNotFound),
         text().prop_map(Blocked::CredentialsInvalid),
         text().prop_map(Blocked::AuthenticationFailed),
         text().prop_map(Blocked::Forbidden),

@@ -1,11 +1,13 @@
 -- Argo CD health check for kafka.hdinsight.dev/KafkaRestProxy (kstatus conditions).
+-- Reasons (docs/behaviour.md, docs/troubleshooting.md):
 --   Stalled=True            -> Degraded    (SecretNotFound, CredentialsInvalid,
 --                                           AuthenticationFailed, Forbidden, InvalidSpec,
 --                                           EndpointNotAllowed, ScopeNotAllowed)
 --   Paused=True             -> Suspended   (not set on proxies today; kept for symmetry)
 --   Ready=True              -> Healthy     (Connected)
---   anything else           -> Progressing (Unreachable and retrying, or the operator has not
---                                           seen this generation yet)
+--   anything else           -> Progressing (Unreachable: Reconciling=True, retried with
+--                                           backoff; or the operator has not seen this
+--                                           generation yet)
 hs = {}
 local function condition(t)
   if obj.status == nil or obj.status.conditions == nil then

@@ -1,5 +1,7 @@
 -- Argo CD health check for kafka.hdinsight.dev/KafkaTopic (kstatus conditions).
---   Stalled=True            -> Degraded    (a person must act; the message says what to do)
+--   Stalled=True            -> Degraded    (a person must act; the message says what to do —
+--                                           including TopicNotFound: policy Observe and
+--                                           nobody has created the topic)
 --   Paused=True             -> Suspended   (annotation kafka.hdinsight.dev/paused: "true")
 --   Ready=True              -> Healthy
 --   anything else           -> Progressing (creating, waiting for visibility, retrying, or the

@@ -74,10 +74,20 @@ expect(topic, "paused while ready", object(1, 1, {
   cond("Ready", "True", "Created"), cond("Reconciling", "False", "Paused"),
   cond("Stalled", "False", "Paused"), cond("Paused", "True", "Paused", "annotation set"),
 }), "Suspended", "Paused")
-expect(topic, "observe policy, topic absent", object(1, 1, {
-  cond("Ready", "False", "TopicNotFound", "no such topic"), cond("Reconciling", "False", "TopicNotFound"),
+expect(topic, "observe policy, topic absent: someone must create it", object(1, 1, {
+  cond("Ready", "False", "TopicNotFound", "topic orders does not exist and managementPolicy is Observe"),
+  cond("Reconciling", "False", "TopicNotFound"),
+  cond("Stalled", "True", "TopicNotFound", "topic orders does not exist and managementPolicy is Observe"),
+}), "Degraded", "TopicNotFound")
+expect(topic, "its proxy's Secret does not exist", object(1, 1, {
+  cond("Ready", "False", "SecretNotFound"), cond("Reconciling", "False", "SecretNotFound"),
+  cond("Stalled", "True", "SecretNotFound", "Secret kafka/hdi-sp does not exist"),
+}), "Degraded", "hdi-sp")
+expect(topic, "its proxy is unreachable, not yet ready", object(1, 1, {
+  cond("Ready", "False", "Retrying", "connection refused"),
+  cond("Reconciling", "True", "Retrying", "connection refused; retrying with backoff"),
   cond("Stalled", "False", "Reconciled"),
-}), "Progressing", "TopicNotFound")
+}), "Progressing", "Retrying")
 expect(topic, "conditions without observedGeneration on an object without generation", {
   metadata = { name = "x" }, status = { conditions = { cond("Ready", "True", "Created") } },
 }, "Healthy")
@@ -95,6 +105,18 @@ expect(proxy, "unreachable", object(1, 1, {
   cond("Ready", "False", "Unreachable"), cond("Reconciling", "True", "Unreachable", "connection refused"),
   cond("Stalled", "False", "Reconciled"),
 }), "Progressing", "Unreachable")
+-- Every Stalled reason of a KafkaRestProxy is Degraded, with the reason in the message.
+for _, reason in ipairs({ "SecretNotFound", "CredentialsInvalid", "AuthenticationFailed",
+  "Forbidden", "InvalidSpec", "EndpointNotAllowed", "ScopeNotAllowed" }) do
+  expect(proxy, "stalled: " .. reason, object(1, 1, {
+    cond("Ready", "False", reason, "what to fix"), cond("Reconciling", "False", reason),
+    cond("Stalled", "True", reason, "what to fix"),
+  }), "Degraded", reason)
+end
+expect(proxy, "unreachable as the operator writes it (Stalled=False carries the reason too)", object(1, 1, {
+  cond("Ready", "False", "Unreachable", "HTTP 503"), cond("Reconciling", "True", "Unreachable", "HTTP 503"),
+  cond("Stalled", "False", "Unreachable"),
+}), "Progressing", "HTTP 503")
 expect(proxy, "endpoint off the operator's allowlist", object(1, 1, {
   cond("Ready", "False", "EndpointNotAllowed"), cond("Reconciling", "False", "EndpointNotAllowed"),
   cond("Stalled", "True", "EndpointNotAllowed", "spec.endpoint host 127.0.0.1 is not in the operator's --allowed-endpoint-hosts"),

@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::crd::{
-    DRIFTED, DesiredCondition, KafkaTopic, KafkaTopicStatus, MAX_PARTITION_DETAILS,
+    ConfigState, DRIFTED, DesiredCondition, KafkaTopic, KafkaTopicStatus, MAX_PARTITION_DETAILS,
     MAX_REPLICAS_IN_STATUS, ManagementPolicy, PARTITION_DETAILS_BUDGET, PAUSED, PartitionDetail,
     READY, RECONCILING, STALLED, find_condition, merge_conditions, normalize_config,
     validate_topic_name,
@@ -33,12 +33,16 @@ pub mod reason {
     pub const PROXY_NOT_ALLOWED: &str = "ProxyNotAllowed";
     pub const ENDPOINT_NOT_ALLOWED: &str = "EndpointNotAllowed";
     pub const SCOPE_NOT_ALLOWED: &str = "ScopeNotAllowed";
+    pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
     pub const CREDENTIALS_INVALID: &str = "CredentialsInvalid";
     pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
     pub const FORBIDDEN: &str = "Forbidden";
     pub const RESOURCE_CONFLICT: &str = "ResourceConflict";
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const RETRYING: &str = "Retrying";
+    /// KafkaRestProxy only: network error, timeout, 5xx or throttling on the way to the proxy
+    /// or the token endpoint (topics report the same failures as `Retrying`).
+    pub const UNREACHABLE: &str = "Unreachable";
     pub const RECONCILED: &str = "Reconciled";
     pub const PAUSED: &str = "Paused";
     pub const IN_SYNC: &str = "InSync";
@@ -249,6 +253,8 @@ pub enum Blocked {
     Conflict {
         owner: String,
     },
+    /// A Secret the proxy names does not exist.
+    SecretNotFound(String),
     CredentialsInvalid(String),
     AuthenticationFailed(String),
     Forbidden(String),
@@ -321,6 +327,16 @@ fn previous_ready_reason(status: &KafkaTopicStatus) -> Option<&str> {
 /// that it survives restarts; cheap because a poll reads the shared list, not the topic.
 fn visibility_poll(waited: Duration) -> Duration {
     (waited / 2).clamp(Duration::from_millis(500), Duration::from_secs(30))
+}
+
+/// How often a topic with policy Observe that does not exist is looked for again: the cadence
+/// of a topic waiting to appear (at most 30 s), never slower than the resync interval. It reads
+/// the shared list, so it costs no proxy call of its own.
+pub fn observe_poll(settings: &PlanSettings) -> Duration {
+    settings
+        .resync_interval
+        .min(Duration::from_secs(30))
+        .max(Duration::from_secs(1))
 }
 
 /// Decides the next step of a reconcile.
@@ -529,18 +545,20 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
                 return finish_unchanged(input, Some(since), poll);
             }
         }
+        // Someone has to create it (Stalled); it is looked for on the shared list's cadence,
+        // so that it turns Ready by itself soon after it appears.
         let status = base_status(input);
-        return finish_not_ready(
+        return finish_stalled(
             input,
             status,
             reason::TOPIC_NOT_FOUND,
             format!(
-                "topic {} does not exist and managementPolicy is Observe",
-                d.topic_name
+                "topic {} does not exist and managementPolicy is Observe: create it on the cluster (or set managementPolicy: Create); it is looked for again every {}s",
+                d.topic_name,
+                observe_poll(input.settings).as_secs()
             ),
-            false,
             vec![],
-            input.settings.resync_interval,
+            observe_poll(input.settings),
         );
     }
 
@@ -765,6 +783,24 @@ fn copy_observed(from: &KafkaTopicStatus, to: &mut KafkaTopicStatus) {
     to.offline_partitions = from.offline_partitions;
     to.partition_details = from.partition_details.clone();
     to.partition_details_truncated = from.partition_details_truncated;
+    to.config_state = from.config_state;
+}
+
+/// What the drift message says about `spec.config`: the proxy cannot read a topic's config, so
+/// a non-empty one is never called matching.
+pub const CONFIG_NOT_COMPARED: &str =
+    "spec.config cannot be compared: the REST proxy cannot read a topic's config";
+
+/// `status.configState` of a topic that is present: none without spec.config; `Applied` when
+/// this operator's create (with spec.config) took effect; `Unverifiable` when it was adopted.
+pub fn config_state(d: &DesiredTopic, created_by_us: bool) -> Option<ConfigState> {
+    if d.config.is_empty() {
+        None
+    } else if created_by_us {
+        Some(ConfigState::Applied)
+    } else {
+        Some(ConfigState::Unverifiable)
+    }
 }
 
 /// Summary of a described topic.
@@ -899,17 +935,32 @@ fn finish_present(
         summary.offline
     );
 
+    status.config_state = config_state(d, ready_reason == reason::CREATED);
     let drifts = drift(d, &summary);
     let drift_condition = if drifts.is_empty() {
-        DesiredCondition::new(
-            DRIFTED,
-            false,
-            reason::IN_SYNC,
-            "the cluster matches the spec",
-        )
+        if d.config.is_empty() {
+            DesiredCondition::new(
+                DRIFTED,
+                false,
+                reason::IN_SYNC,
+                "the cluster matches the spec",
+            )
+        } else {
+            DesiredCondition::new(
+                DRIFTED,
+                false,
+                reason::IN_SYNC,
+                format!("partitions and replication factor match the spec; {CONFIG_NOT_COMPARED}"),
+            )
+        }
     } else {
+        let config_note = if d.config.is_empty() {
+            String::new()
+        } else {
+            format!("; {CONFIG_NOT_COMPARED}")
+        };
         let message = format!(
-            "{}; the REST proxy cannot change a topic, so this is only reported",
+            "{}; the REST proxy cannot change a topic, so this is only reported{config_note}",
             drifts.join("; ")
         );
         let previous_message = find_condition(&prev.conditions, DRIFTED)
@@ -1142,6 +1193,7 @@ pub fn finish_blocked(
                     ),
                     true,
                 ),
+                Blocked::SecretNotFound(m) => (reason::SECRET_NOT_FOUND, m.clone(), false),
                 Blocked::CredentialsInvalid(m) => (reason::CREDENTIALS_INVALID, m.clone(), false),
                 Blocked::AuthenticationFailed(m) => {
                     (reason::AUTHENTICATION_FAILED, m.clone(), true)
@@ -1207,7 +1259,7 @@ fn known_type(t: &str) -> Option<&'static str> {
 /// unknown one, e.g. written by another version, becomes "Unknown").
 fn leak_reason(r: &str) -> &'static str {
     use reason::*;
-    const ALL: [&str; 23] = [
+    const ALL: [&str; 24] = [
         CREATED,
         ADOPTED,
         CREATING,
@@ -1221,6 +1273,7 @@ fn leak_reason(r: &str) -> &'static str {
         PROXY_NOT_ALLOWED,
         ENDPOINT_NOT_ALLOWED,
         SCOPE_NOT_ALLOWED,
+        SECRET_NOT_FOUND,
         CREDENTIALS_INVALID,
         AUTHENTICATION_FAILED,
         FORBIDDEN,
@@ -1948,6 +2001,24 @@ mod tests {
             ready_reason(&f.status),
             ("False".into(), reason::TOPIC_NOT_FOUND.into())
         );
+        // Someone has to create it: Stalled (kstatus "Failed"), not Reconciling.
+        assert!(is_true(&f.status.conditions, STALLED));
+        assert!(!is_true(&f.status.conditions, RECONCILING));
+        // Looked for again on the list's cadence, not once per resync interval.
+        assert_eq!(f.requeue_after, Duration::from_secs(30));
+        assert!(f.events.is_empty());
+        // It appears: Ready by itself, Stalled cleared, adopted.
+        let mut appeared = Case::new(json!({"managementPolicy": "Observe"}), Some(f.status));
+        appeared.now = ts(31);
+        let f = finish(appeared.decide(&Observation {
+            listed: true,
+            described: Some(Described::Found(parts(3, &[1001, 1002]))),
+            ..Default::default()
+        }));
+        assert_eq!(
+            ready_reason(&f.status),
+            ("True".into(), reason::ADOPTED.into())
+        );
         assert!(!is_true(&f.status.conditions, STALLED));
         // One that existed is reported gone only when list and describe agree through the
         // grace period (a lagging management node proves nothing).
@@ -1966,10 +2037,73 @@ mod tests {
         c.now = ts(301);
         let f = finish(c.decide(&gone));
         assert_eq!(ready_reason(&f.status).1, reason::TOPIC_NOT_FOUND);
+        assert!(is_true(&f.status.conditions, STALLED));
         assert!(
             matches!(c.decide(&gone), Decision::Finish(_)),
             "Observe never creates"
         );
+    }
+
+    #[test]
+    fn config_state_says_whether_spec_config_is_known_to_be_in_effect() {
+        let config = json!({"config": {"retention.ms": 604800000}});
+        let present = |c: &Case| {
+            finish(c.decide(&Observation {
+                listed: true,
+                described: Some(Described::Found(parts(3, &[1001, 1002]))),
+                ..Default::default()
+            }))
+        };
+        // Created by this operator with spec.config: Applied.
+        let mut created = Case::new(config.clone(), None);
+        let mut requested = KafkaTopicStatus {
+            create_requested_at: Some(Time(ts(0))),
+            ..Default::default()
+        };
+        created.topic.status = Some(requested.clone());
+        created.now = ts(2);
+        let f = present(&created);
+        assert_eq!(ready_reason(&f.status).1, reason::CREATED);
+        assert_eq!(f.status.config_state, Some(ConfigState::Applied));
+        let (status, _, message) = drifted(&f.status);
+        assert_eq!(status, "False");
+        assert!(message.contains(CONFIG_NOT_COMPARED), "{message}");
+        assert!(!message.contains("the cluster matches"), "{message}");
+        // Adopted (existed before): Unverifiable; the proxy cannot read config back.
+        let f = present(&Case::new(config.clone(), None));
+        assert_eq!(ready_reason(&f.status).1, reason::ADOPTED);
+        assert_eq!(f.status.config_state, Some(ConfigState::Unverifiable));
+        assert!(drifted(&f.status).2.contains(CONFIG_NOT_COMPARED));
+        // Drifted partitions with a config: the message still says config is not compared.
+        let f = present(&Case::new(
+            json!({"partitions": 6, "config": {"retention.ms": 604800000}}),
+            None,
+        ));
+        let (status, _, message) = drifted(&f.status);
+        assert_eq!(status, "True");
+        assert!(message.contains("spec.partitions is 6"), "{message}");
+        assert!(message.contains(CONFIG_NOT_COMPARED), "{message}");
+        // Without spec.config there is nothing to report.
+        requested.conditions.clear();
+        let mut plain = Case::new(json!({}), Some(requested));
+        plain.now = ts(2);
+        let f = present(&plain);
+        assert_eq!(f.status.config_state, None);
+        assert_eq!(drifted(&f.status).2, "the cluster matches the spec");
+        // Kept while the topic looks missing (nothing visible changes in the grace period).
+        let mut c = Case::new(config, Some(present(&created).status));
+        c.now = ts(10);
+        let f = finish(c.decide(&Observation {
+            described: Some(Described::NotFound),
+            ..Default::default()
+        }));
+        assert_eq!(f.status.config_state, Some(ConfigState::Applied));
+    }
+
+    fn drifted(status: &KafkaTopicStatus) -> (String, String, String) {
+        find_condition(&status.conditions, DRIFTED)
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+            .unwrap_or_default()
     }
 
     #[test]
@@ -2097,6 +2231,11 @@ mod tests {
             (
                 Blocked::ProxyNotAllowed("not allowed".into()),
                 reason::PROXY_NOT_ALLOWED,
+                true,
+            ),
+            (
+                Blocked::SecretNotFound("Secret team-a/sp does not exist".into()),
+                reason::SECRET_NOT_FOUND,
                 true,
             ),
             (

@@ -33,6 +33,9 @@ pub const DEFAULT_CA_KEY: &str = "ca.crt";
 /// Why no client could be built. Messages name Secrets and keys, never values.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ResolveError {
+    /// A Secret the proxy names (credentials, certificate or CA bundle) does not exist.
+    #[error("{0}")]
+    SecretNotFound(String),
     #[error("{0}")]
     Credentials(String),
     /// The spec breaks a rule the CRD states (an object that bypassed admission).
@@ -211,7 +214,7 @@ pub fn client_config(
     extra_ca_pem: Option<String>,
 ) -> Result<ProxyClientConfig, ResolveError> {
     let endpoint = url::Url::parse(&proxy.spec.endpoint).map_err(|e| {
-        ResolveError::Credentials(format!("spec.endpoint {:?}: {e}", proxy.spec.endpoint))
+        ResolveError::InvalidSpec(format!("spec.endpoint {:?}: {e}", proxy.spec.endpoint))
     })?;
     let authority_text = proxy
         .spec
@@ -219,7 +222,7 @@ pub fn client_config(
         .clone()
         .unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
     let authority = url::Url::parse(&authority_text).map_err(|e| {
-        ResolveError::Credentials(format!("spec.authority {authority_text:?}: {e}"))
+        ResolveError::InvalidSpec(format!("spec.authority {authority_text:?}: {e}"))
     })?;
     let ns = proxy.metadata.namespace.clone().unwrap_or_default();
     let name = proxy.metadata.name.clone().unwrap_or_default();
@@ -389,7 +392,7 @@ impl ProxyRegistry {
         let api: Api<Secret> = Api::namespaced(self.kube.clone(), ns);
         match api.get_opt(name).await {
             Ok(Some(s)) => Ok(s),
-            Ok(None) => Err(ResolveError::Credentials(format!(
+            Ok(None) => Err(ResolveError::SecretNotFound(format!(
                 "Secret {ns}/{name} does not exist"
             ))),
             Err(e) => Err(ResolveError::Kube(format!("{ns}/{name}"), e.to_string())),

@@ -25,6 +25,58 @@ use super::topic::{Error, blocked_from, blocked_not_allowed};
 /// Reason of a proxy that answered everything.
 pub const CONNECTED: &str = "Connected";
 
+/// Every reason a KafkaRestProxy's conditions can carry; `docs/behaviour.md`,
+/// `docs/troubleshooting.md` and the Argo CD health check list the same set.
+pub const PROXY_REASONS: [&str; 9] = [
+    CONNECTED,
+    reason::SECRET_NOT_FOUND,
+    reason::CREDENTIALS_INVALID,
+    reason::AUTHENTICATION_FAILED,
+    reason::FORBIDDEN,
+    reason::UNREACHABLE,
+    reason::INVALID_SPEC,
+    reason::ENDPOINT_NOT_ALLOWED,
+    reason::SCOPE_NOT_ALLOWED,
+];
+
+/// The reason a proxy reports for `blocked`, and whether a person has to act (`Stalled`) or
+/// time may fix it (`Reconciling`).
+pub fn proxy_reason(blocked: &Blocked) -> (&'static str, bool) {
+    match blocked {
+        Blocked::SecretNotFound(_) => (reason::SECRET_NOT_FOUND, true),
+        Blocked::CredentialsInvalid(_) => (reason::CREDENTIALS_INVALID, true),
+        Blocked::AuthenticationFailed(_) => (reason::AUTHENTICATION_FAILED, true),
+        Blocked::Forbidden(_) => (reason::FORBIDDEN, true),
+        Blocked::InvalidSpec(_) => (reason::INVALID_SPEC, true),
+        Blocked::EndpointNotAllowed(_) => (reason::ENDPOINT_NOT_ALLOWED, true),
+        Blocked::ScopeNotAllowed(_) => (reason::SCOPE_NOT_ALLOWED, true),
+        Blocked::Transient { .. } => (reason::UNREACHABLE, false),
+        // Topic-only outcomes: a proxy reconcile never produces them. Were one to appear, it
+        // is retried like a transient failure rather than given a reason outside the set.
+        Blocked::Paused
+        | Blocked::ProxyNotFound(_)
+        | Blocked::ProxyNotAllowed(_)
+        | Blocked::Conflict { .. } => (reason::UNREACHABLE, false),
+    }
+}
+
+fn blocked_message(blocked: &Blocked) -> String {
+    match blocked {
+        Blocked::SecretNotFound(m)
+        | Blocked::CredentialsInvalid(m)
+        | Blocked::AuthenticationFailed(m)
+        | Blocked::Forbidden(m)
+        | Blocked::InvalidSpec(m)
+        | Blocked::EndpointNotAllowed(m)
+        | Blocked::ScopeNotAllowed(m)
+        | Blocked::ProxyNotFound(m)
+        | Blocked::ProxyNotAllowed(m) => m.clone(),
+        Blocked::Transient { message, .. } => message.clone(),
+        Blocked::Conflict { owner } => format!("conflict with {owner}"),
+        Blocked::Paused => "paused".into(),
+    }
+}
+
 fn conditions_for(ok: Result<(), &Blocked>) -> Vec<DesiredCondition> {
     match ok {
         Ok(()) => vec![
@@ -38,17 +90,8 @@ fn conditions_for(ok: Result<(), &Blocked>) -> Vec<DesiredCondition> {
             DesiredCondition::new(STALLED, false, CONNECTED, ""),
         ],
         Err(b) => {
-            let (reason, message, permanent) = match b {
-                Blocked::CredentialsInvalid(m) => (reason::CREDENTIALS_INVALID, m.clone(), true),
-                Blocked::AuthenticationFailed(m) => {
-                    (reason::AUTHENTICATION_FAILED, m.clone(), true)
-                }
-                Blocked::Forbidden(m) => (reason::FORBIDDEN, m.clone(), true),
-                Blocked::EndpointNotAllowed(m) => (reason::ENDPOINT_NOT_ALLOWED, m.clone(), true),
-                Blocked::ScopeNotAllowed(m) => (reason::SCOPE_NOT_ALLOWED, m.clone(), true),
-                Blocked::Transient { message, .. } => (reason::RETRYING, message.clone(), false),
-                other => (reason::RETRYING, format!("{other:?}"), false),
-            };
+            let (reason, permanent) = proxy_reason(b);
+            let message = blocked_message(b);
             vec![
                 DesiredCondition::new(READY, false, reason, message.clone()),
                 DesiredCondition::new(
@@ -83,6 +126,7 @@ async fn observe(
         .resolve(proxy, &ctx.stores.secrets_for(&ns))
         .await
         .map_err(|e| match e {
+            ResolveError::SecretNotFound(m) => Blocked::SecretNotFound(m),
             ResolveError::Credentials(m) => Blocked::CredentialsInvalid(m),
             ResolveError::InvalidSpec(m) => Blocked::InvalidSpec(m),
             ResolveError::NotAllowed(n) => blocked_not_allowed(n),
@@ -165,14 +209,7 @@ pub async fn reconcile(proxy: Arc<KafkaRestProxy>, ctx: Arc<Context>) -> Result<
         started.elapsed(),
         match (&result, &wrote) {
             (_, Err(_)) => Some("StatusWriteFailed"),
-            (Err(b), _) => Some(match b {
-                Blocked::CredentialsInvalid(_) => reason::CREDENTIALS_INVALID,
-                Blocked::AuthenticationFailed(_) => reason::AUTHENTICATION_FAILED,
-                Blocked::Forbidden(_) => reason::FORBIDDEN,
-                Blocked::EndpointNotAllowed(_) => reason::ENDPOINT_NOT_ALLOWED,
-                Blocked::ScopeNotAllowed(_) => reason::SCOPE_NOT_ALLOWED,
-                _ => reason::RETRYING,
-            }),
+            (Err(b), _) => Some(proxy_reason(b).0),
             _ => None,
         },
     );
@@ -201,6 +238,107 @@ pub fn error_policy(proxy: Arc<KafkaRestProxy>, error: &Error, ctx: Arc<Context>
 mod tests {
     use super::*;
     use crate::proxy::BrokerEndpoint;
+
+    #[test]
+    fn proxy_reasons_are_the_documented_set_with_kstatus_meaning() {
+        let transient = Blocked::Transient {
+            message: "connection refused".into(),
+            retry_after: None,
+        };
+        for (blocked, reason, stalled) in [
+            (
+                Blocked::SecretNotFound("Secret kafka/hdi-sp does not exist".into()),
+                reason::SECRET_NOT_FOUND,
+                true,
+            ),
+            (
+                Blocked::CredentialsInvalid("Secret kafka/hdi-sp has no key \"clientId\"".into()),
+                reason::CREDENTIALS_INVALID,
+                true,
+            ),
+            (
+                Blocked::AuthenticationFailed("AADSTS7000215".into()),
+                reason::AUTHENTICATION_FAILED,
+                true,
+            ),
+            (Blocked::Forbidden("403".into()), reason::FORBIDDEN, true),
+            (transient, reason::UNREACHABLE, false),
+            (
+                Blocked::InvalidSpec("spec.credentials: set exactly one".into()),
+                reason::INVALID_SPEC,
+                true,
+            ),
+            (
+                Blocked::EndpointNotAllowed("host".into()),
+                reason::ENDPOINT_NOT_ALLOWED,
+                true,
+            ),
+            (
+                Blocked::ScopeNotAllowed("scope".into()),
+                reason::SCOPE_NOT_ALLOWED,
+                true,
+            ),
+        ] {
+            assert_eq!(proxy_reason(&blocked), (reason, stalled), "{blocked:?}");
+            assert!(PROXY_REASONS.contains(&reason));
+            let conditions = conditions_for(Err(&blocked));
+            let get = |t: &str| {
+                conditions
+                    .iter()
+                    .find(|c| c.type_ == t)
+                    .map(|c| (c.status, c.reason))
+            };
+            assert_eq!(get(READY), Some((false, reason)));
+            assert_eq!(get(STALLED), Some((stalled, reason)));
+            assert_eq!(get(RECONCILING), Some((!stalled, reason)));
+        }
+        let ok = conditions_for(Ok(()));
+        assert!(
+            ok.iter()
+                .any(|c| c.type_ == READY && c.status && c.reason == CONNECTED)
+        );
+    }
+
+    #[test]
+    fn the_documented_proxy_reasons_are_exactly_the_emitted_ones() {
+        // docs/behaviour.md and docs/troubleshooting.md each have a KafkaRestProxy reasons
+        // table; the Argo CD health check names the Stalled ones in its header.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let table_reasons = |file: &str| -> Vec<String> {
+            let text = std::fs::read_to_string(root.join(file)).unwrap_or_default();
+            let section = text
+                .split("## KafkaRestProxy")
+                .nth(1)
+                .unwrap_or_default()
+                .split("\n## ")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            section
+                .lines()
+                .filter_map(|l| l.strip_prefix("| `"))
+                .filter_map(|l| l.split('`').next())
+                .map(String::from)
+                .collect()
+        };
+        let emitted: Vec<String> = PROXY_REASONS.iter().map(|r| r.to_string()).collect();
+        for file in ["docs/behaviour.md", "docs/troubleshooting.md"] {
+            assert_eq!(table_reasons(file), emitted, "{file}");
+        }
+        let lua = std::fs::read_to_string(root.join("deploy/argocd/health-kafkarestproxy.lua"))
+            .unwrap_or_default();
+        let header: String = lua
+            .lines()
+            .take_while(|l| l.starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for r in PROXY_REASONS {
+            assert!(
+                header.contains(r),
+                "the Argo CD health check does not name {r}"
+            );
+        }
+    }
 
     #[test]
     fn brokers_in_status_are_bounded() {

@@ -208,9 +208,16 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
         .resolve(&proxy, &ctx.stores.secrets_for(&proxy_ns))
         .await
         .map_err(|e| match e {
-            ResolveError::Credentials(_) if !ctx.stores.synced() => filling(),
+            ResolveError::Credentials(_) | ResolveError::SecretNotFound(_)
+                if !ctx.stores.synced() =>
+            {
+                filling()
+            }
+            ResolveError::SecretNotFound(m) => Blocked::SecretNotFound(m),
             ResolveError::Credentials(m) => Blocked::CredentialsInvalid(m),
-            ResolveError::InvalidSpec(m) => Blocked::InvalidSpec(m),
+            ResolveError::InvalidSpec(m) => {
+                Blocked::InvalidSpec(format!("KafkaRestProxy {proxy_ns}/{proxy_name}: {m}"))
+            }
             ResolveError::NotAllowed(n) => blocked_not_allowed(n),
             e @ ResolveError::Kube(..) => Blocked::Transient {
                 message: e.to_string(),
@@ -398,6 +405,7 @@ fn blocked_reason(b: &Blocked) -> &'static str {
         Blocked::EndpointNotAllowed(_) => plan::reason::ENDPOINT_NOT_ALLOWED,
         Blocked::ScopeNotAllowed(_) => plan::reason::SCOPE_NOT_ALLOWED,
         Blocked::Conflict { .. } => plan::reason::RESOURCE_CONFLICT,
+        Blocked::SecretNotFound(_) => plan::reason::SECRET_NOT_FOUND,
         Blocked::CredentialsInvalid(_) => plan::reason::CREDENTIALS_INVALID,
         Blocked::AuthenticationFailed(_) => plan::reason::AUTHENTICATION_FAILED,
         Blocked::Forbidden(_) => plan::reason::FORBIDDEN,

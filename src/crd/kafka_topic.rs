@@ -129,6 +129,16 @@ pub enum ManagementPolicy {
     Observe,
 }
 
+/// Whether `spec.config` is known to be in effect (`status.configState`).
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ConfigState {
+    /// This operator created the topic with spec.config, and the create took effect.
+    Applied,
+    /// The topic existed before it was adopted: its config cannot be read through the REST
+    /// proxy, so spec.config cannot be confirmed.
+    Unverifiable,
+}
+
 /// Checks and normalises `spec.config` into the `topic_properties` the proxy receives.
 /// Integers stay numbers (as Microsoft's sample sends them), booleans and other numbers become
 /// strings (Kafka reads every config value as a string); nested values and nulls are refused with
@@ -216,6 +226,12 @@ pub struct KafkaTopicStatus {
     /// Since when a topic that existed has been missing from the cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missing_since: Option<Time>,
+    /// Whether spec.config is known to be in effect on the cluster. `Applied`: this operator's
+    /// create carried spec.config and took effect. `Unverifiable`: the topic existed before
+    /// (adopted), so its config is whatever it was created with; the REST proxy cannot read a
+    /// topic's config back. Absent while spec.config is empty or the topic has not been seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_state: Option<ConfigState>,
     /// Ready, Reconciling, Stalled, Drifted and Paused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]

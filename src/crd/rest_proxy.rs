@@ -212,7 +212,8 @@ pub struct SecretKeyReference {
     /// Name of the Secret.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
-    /// Key holding PEM certificates. Defaults to ca.pem.
+    /// Key holding PEM certificates. Defaults to ca.crt (the key cert-manager and
+    /// kubernetes.io/tls Secrets use).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub key: Option<String>,
