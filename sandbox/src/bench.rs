@@ -179,7 +179,10 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Results> {
         .env("HDI_METRICS_ADDR", "127.0.0.1:0")
         .env("HDI_HEALTH_ADDR", "127.0.0.1:0")
         .env("HDI_RESYNC_INTERVAL", format!("{}s", args.resync_secs))
-        .env("HDI_LIST_FRESHNESS", format!("{}ms", args.list_freshness_ms))
+        .env(
+            "HDI_LIST_FRESHNESS",
+            format!("{}ms", args.list_freshness_ms),
+        )
         .env("HDI_MAX_CONCURRENT_RECONCILES", "256")
         .envs(sandbox_allowlist_env())
         .env("RUST_LOG", "warn")
