@@ -406,7 +406,9 @@ async fn a_claim_from_a_disallowed_namespace_takes_nothing() {
             .contains(&"orders".to_string()),
         "the victim's topic was created on the victim's cluster"
     );
-    for (_, reason, note) in events_of(&env, "orders").await {
+    let events = events_of(&env, "orders").await;
+    assert!(!events.is_empty(), "no Events about orders to check");
+    for (_, reason, note) in events {
         assert!(
             !note.contains("tenant-b") && !note.contains("squat"),
             "{reason}: {note}"

@@ -386,14 +386,15 @@ pub async fn wait_reason(env: &Env, name: &str, reason: &str) -> KafkaTopic {
     .await
 }
 
-/// Events about a KafkaTopic, as (type, reason, note).
+/// Events about a KafkaTopic, as (type, reason, note). A failed list fails the test: an empty
+/// answer must mean "no Events", never "could not read them".
 pub async fn events_of(env: &Env, name: &str) -> Vec<(String, String, String)> {
     use k8s_openapi::api::events::v1::Event;
     let api: Api<Event> = Api::namespaced(env.client.clone(), NAMESPACE);
     api.list(&ListParams::default())
         .await
-        .map(|l| l.items)
-        .unwrap_or_default()
+        .unwrap_or_else(|e| panic!("listing the Events about {name}: {e}"))
+        .items
         .into_iter()
         .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
         .map(|e| {
