@@ -152,6 +152,8 @@ async fn topics_created_while_the_history_expired_are_found_by_a_relist() {
             assert!(resumed.is_ok_and(|s| s.success()), "the operator resumes");
         })
     };
+    let expired_before = env.kube.control().stats().watches_expired;
+    let dropped_before = env.kube.control().stats().watches_dropped;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let later = apply_many(&env, "late", 5).await;
     pause.await.expect("the pause ends");
@@ -159,6 +161,17 @@ async fn topics_created_while_the_history_expired_are_found_by_a_relist() {
     let mut names = first.clone();
     names.extend(later.iter().cloned());
     all_ready(&env, &names, Duration::from_secs(60)).await;
+    // The fault happened as staged: open watches were cut during the pause, a resumed watch
+    // was answered 410 Expired, and the operator relisted.
+    let stats = env.kube.control().stats();
+    assert!(
+        stats.watches_dropped > dropped_before,
+        "no open watch was cut during the pause"
+    );
+    assert!(
+        stats.watches_expired > expired_before,
+        "no resumed watch was answered 410 Expired"
+    );
     assert!(
         kube_requests(&env, "list") > lists_before,
         "the resumed watch was answered 410 and the operator relisted"
@@ -180,7 +193,8 @@ async fn a_burst_behind_a_lagging_forgetful_watch_cache() {
     kube.set_history_max_age(Some(Duration::from_millis(250)));
     let op = spawn_operator(&env, &[]);
     wait_operator_ready(&op).await;
-    let watches_before = kube.stats().watches_opened;
+    let before = kube.stats();
+    let watches_before = before.watches_opened;
     let lists_before = kube_requests(&env, "list");
     let chaos = {
         let kube = kube.clone();
@@ -194,7 +208,17 @@ async fn a_burst_behind_a_lagging_forgetful_watch_cache() {
     let names = apply_many(&env, "burst", 25).await;
     chaos.await.expect("the chaos task ends");
     all_ready(&env, &names, Duration::from_secs(90)).await;
-    assert!(kube.stats().watches_opened >= watches_before + 10);
+    let after = kube.stats();
+    assert!(after.watches_opened >= watches_before + 10);
+    assert!(
+        after.watches_dropped >= before.watches_dropped + 10,
+        "the cuts ended {} open watches",
+        after.watches_dropped - before.watches_dropped
+    );
+    assert!(
+        after.watches_expired > before.watches_expired,
+        "no resumed watch was answered 410 Expired"
+    );
     assert!(
         kube_requests(&env, "list") > lists_before,
         "resumed watches were answered 410 and the operator relisted"
