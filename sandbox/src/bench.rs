@@ -192,8 +192,21 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Results> {
         .spawn()
         .context("starting the operator")?;
     let pid = child.id().unwrap_or(0);
-    // Let the operator sync its caches before the burst.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The burst starts once the operator has synced its caches and checked the proxy (its
+    // Ready condition), not after a guessed delay.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let proxy = proxies.get("default").await?;
+        let conditions = proxy.status.map(|s| s.conditions).unwrap_or_default();
+        if find_condition(&conditions, READY).is_some_and(|c| c.status == "True") {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill().await;
+            bail!("the KafkaRestProxy is not Ready after 60 s: {conditions:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let topics: Api<KafkaTopic> = Api::namespaced(env.client.clone(), NAMESPACE);
     let started = Instant::now();
