@@ -245,9 +245,22 @@ async fn a_restart_with_nothing_to_do_writes_no_status() {
         op.kill();
         let before = status_writes(&env);
         op = spawn_operator(&env, &[]);
-        wait_operator_ready(&op).await;
-        // Every topic is reconciled once the caches are synced; give that a second.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (_, metrics) = wait_operator_ready(&op).await;
+        // Every topic is reconciled once the caches are synced: wait until the new process
+        // has finished a reconcile per topic (each counted after its status write, if any).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let done = metric(&metrics, "reconciles_total", "kind=\"KafkaTopic\"").await;
+            if done >= names.len() as f64 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "restart {round}: only {done} reconciles of {} topics",
+                names.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         assert_eq!(
             status_writes(&env) - before,
             0,

@@ -456,6 +456,18 @@ pub async fn wait_operator_ready(op: &Operator) -> (String, String) {
     }
 }
 
+/// The value of the sample `name{labels}` (labels exactly as exported, e.g.
+/// `kind="KafkaTopic"`) on the operator's `/metrics`; 0 when not exported yet.
+pub async fn metric(metrics_addr: &str, name: &str, labels: &str) -> f64 {
+    let (status, body) = http_get(metrics_addr, "/metrics").await;
+    assert_eq!(status, 200, "GET /metrics: {body}");
+    let want = format!("hdinsight_topic_operator_{name}{{{labels}}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(want.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
