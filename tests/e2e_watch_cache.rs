@@ -137,6 +137,8 @@ async fn topics_created_while_the_history_expired_are_found_by_a_relist() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(kube_requests(&env, "list"), lists_before);
 
+    let expired_before = env.kube.control().stats().watches_expired;
+    let dropped_before = env.kube.control().stats().watches_dropped;
     // Frozen (SIGSTOP) like a long pause or a partition: its watches fall far behind.
     let pause = {
         let env_kube = env.kube.control();
@@ -152,8 +154,6 @@ async fn topics_created_while_the_history_expired_are_found_by_a_relist() {
             assert!(resumed.is_ok_and(|s| s.success()), "the operator resumes");
         })
     };
-    let expired_before = env.kube.control().stats().watches_expired;
-    let dropped_before = env.kube.control().stats().watches_dropped;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let later = apply_many(&env, "late", 5).await;
     pause.await.expect("the pause ends");
