@@ -3,6 +3,9 @@
 //! Grafana's sidecar loads, only when asked.
 #![allow(clippy::unwrap_used)]
 
+#[path = "require/mod.rs"]
+mod require;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -203,24 +206,9 @@ fn the_checker_catches_an_undocumented_metric_and_a_wrong_label() {
     );
 }
 
-/// helm, from HDI_TEST_HELM (set by .ci/run) or PATH. None (with a visible note) outside CI.
+/// helm, from HDI_TEST_HELM (set by .ci/run) or PATH; None after a visible skip outside CI.
 fn helm() -> Option<PathBuf> {
-    let from_env = std::env::var_os("HDI_TEST_HELM").map(PathBuf::from);
-    let found = from_env.filter(|p| p.exists()).or_else(|| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("helm"))
-                .find(|p| p.exists())
-        })
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "helm is required in CI (HDI_TEST_HELM or PATH)"
-        );
-        println!("SKIPPED: helm is not installed (set HDI_TEST_HELM)");
-    }
-    found
+    require::require_tool("helm", Some("HDI_TEST_HELM"))
 }
 
 fn render(helm: &Path, set: &[&str]) -> Vec<serde_yaml::Value> {

@@ -259,18 +259,14 @@ async fn check_with_a_topic_writes_a_record_and_reads_it_back() {
     );
 }
 
-const KUBECTL: &str = "/usr/bin/kubectl";
+#[path = "require/mod.rs"]
+mod require;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_answers_as_a_kubectl_plugin() {
-    if !std::path::Path::new(KUBECTL).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{KUBECTL} is required in CI for the kubectl plugin test"
-        );
-        println!("SKIPPED the_binary_answers_as_a_kubectl_plugin: {KUBECTL} is not installed");
+    let Some(kubectl_path) = require::require_tool("kubectl", Some("HDI_TEST_KUBECTL")) else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().expect("dir");
     let emu = emulator(dir.path(), true).await;
     emu.control()
@@ -290,7 +286,7 @@ async fn the_binary_answers_as_a_kubectl_plugin() {
         std::env::var("PATH").unwrap_or_default()
     );
     let kubectl = |args: &[&str]| {
-        let mut c = Command::new(KUBECTL);
+        let mut c = Command::new(&kubectl_path);
         c.args(args).env("PATH", &path);
         c
     };

@@ -137,6 +137,8 @@ async fn topics_created_while_the_history_expired_are_found_by_a_relist() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(kube_requests(&env, "list"), lists_before);
 
+    let expired_before = env.kube.control().stats().watches_expired;
+    let dropped_before = env.kube.control().stats().watches_dropped;
     // Frozen (SIGSTOP) like a long pause or a partition: its watches fall far behind.
     let pause = {
         let env_kube = env.kube.control();
@@ -159,6 +161,17 @@ async fn topics_created_while_the_history_expired_are_found_by_a_relist() {
     let mut names = first.clone();
     names.extend(later.iter().cloned());
     all_ready(&env, &names, Duration::from_secs(60)).await;
+    // The fault happened as staged: open watches were cut during the pause, a resumed watch
+    // was answered 410 Expired, and the operator relisted.
+    let stats = env.kube.control().stats();
+    assert!(
+        stats.watches_dropped > dropped_before,
+        "no open watch was cut during the pause"
+    );
+    assert!(
+        stats.watches_expired > expired_before,
+        "no resumed watch was answered 410 Expired"
+    );
     assert!(
         kube_requests(&env, "list") > lists_before,
         "the resumed watch was answered 410 and the operator relisted"
@@ -180,7 +193,8 @@ async fn a_burst_behind_a_lagging_forgetful_watch_cache() {
     kube.set_history_max_age(Some(Duration::from_millis(250)));
     let op = spawn_operator(&env, &[]);
     wait_operator_ready(&op).await;
-    let watches_before = kube.stats().watches_opened;
+    let before = kube.stats();
+    let watches_before = before.watches_opened;
     let lists_before = kube_requests(&env, "list");
     let chaos = {
         let kube = kube.clone();
@@ -194,7 +208,17 @@ async fn a_burst_behind_a_lagging_forgetful_watch_cache() {
     let names = apply_many(&env, "burst", 25).await;
     chaos.await.expect("the chaos task ends");
     all_ready(&env, &names, Duration::from_secs(90)).await;
-    assert!(kube.stats().watches_opened >= watches_before + 10);
+    let after = kube.stats();
+    assert!(after.watches_opened >= watches_before + 10);
+    assert!(
+        after.watches_dropped >= before.watches_dropped + 10,
+        "the cuts ended {} open watches",
+        after.watches_dropped - before.watches_dropped
+    );
+    assert!(
+        after.watches_expired > before.watches_expired,
+        "no resumed watch was answered 410 Expired"
+    );
     assert!(
         kube_requests(&env, "list") > lists_before,
         "resumed watches were answered 410 and the operator relisted"
@@ -221,9 +245,22 @@ async fn a_restart_with_nothing_to_do_writes_no_status() {
         op.kill();
         let before = status_writes(&env);
         op = spawn_operator(&env, &[]);
-        wait_operator_ready(&op).await;
-        // Every topic is reconciled once the caches are synced; give that a second.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (_, metrics) = wait_operator_ready(&op).await;
+        // Every topic is reconciled once the caches are synced: wait until the new process
+        // has finished a reconcile per topic (each counted after its status write, if any).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let done = metric(&metrics, "reconciles_total", "kind=\"KafkaTopic\"").await;
+            if done >= names.len() as f64 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "restart {round}: only {done} reconciles of {} topics",
+                names.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         assert_eq!(
             status_writes(&env) - before,
             0,

@@ -406,7 +406,9 @@ async fn a_claim_from_a_disallowed_namespace_takes_nothing() {
             .contains(&"orders".to_string()),
         "the victim's topic was created on the victim's cluster"
     );
-    for (_, reason, note) in events_of(&env, "orders").await {
+    let events = events_of(&env, "orders").await;
+    assert!(!events.is_empty(), "no Events about orders to check");
+    for (_, reason, note) in events {
         assert!(
             !note.contains("tenant-b") && !note.contains("squat"),
             "{reason}: {note}"
@@ -758,6 +760,9 @@ async fn proxies_outside_the_proxy_namespaces_are_not_served() {
 /// listed namespace; without it, through the ClusterRole as before.
 #[test]
 fn the_chart_grants_secret_read_only_in_the_proxy_namespaces() {
+    if helm().is_none() {
+        return;
+    }
     let render = render_chart;
     // (kind, namespace, name) of every (Cluster)Role granting `resource`.
     let granting = |docs: &[serde_yaml::Value], resource: &str| -> Vec<(String, String, String)> {
@@ -825,7 +830,9 @@ fn the_chart_grants_secret_read_only_in_the_proxy_namespaces() {
 /// The chart rendered by `helm template` with `set` values, as YAML documents.
 fn render_chart(set: &[&str]) -> Vec<serde_yaml::Value> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut cmd = std::process::Command::new(helm(root));
+    let helm = common::require::find_tool("helm", Some("HDI_TEST_HELM"))
+        .expect("helm (the test checked for it first)");
+    let mut cmd = std::process::Command::new(helm);
     cmd.args([
         "template",
         "hto",
@@ -857,6 +864,9 @@ fn render_chart(set: &[&str]) -> Vec<serde_yaml::Value> {
 /// addresses are values.
 #[test]
 fn the_chart_network_policy_opens_only_what_the_operator_uses() {
+    if helm().is_none() {
+        return;
+    }
     let off = render_chart(&[]);
     assert!(
         !off.iter()
@@ -931,24 +941,9 @@ fn the_chart_network_policy_opens_only_what_the_operator_uses() {
     );
 }
 
-/// A helm binary: `$HELM`, or the one `.ci/chart-check` installs under target/tools.
-fn helm(root: &Path) -> std::path::PathBuf {
-    if let Some(h) = std::env::var_os("HELM") {
-        return h.into();
-    }
-    let local = root.join("target/tools/helm");
-    if !local.exists() {
-        let out = std::process::Command::new(root.join("../shared/tools/install-helm"))
-            .arg(root.join("target/tools"))
-            .output()
-            .expect("install-helm runs");
-        assert!(
-            out.status.success(),
-            "no helm: set HELM, or let ../shared/tools/install-helm install one: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    local
+/// helm (`HDI_TEST_HELM` or PATH); None after a visible skip (a failure under CI).
+fn helm() -> Option<std::path::PathBuf> {
+    common::require::require_tool("helm", Some("HDI_TEST_HELM"))
 }
 
 // 5. Leader election that fences --------------------------------------------------------------

@@ -995,14 +995,23 @@ proptest! {
         }
     }
 
-    /// The backoff of consecutive failures starts at 1 s, never shrinks and stays within 5 min.
+    /// The backoff of consecutive failures starts at 1 s and grows (at least doubling) until
+    /// it levels off, at minutes rather than seconds and within 5 min, and stays there: a
+    /// constant, or one that stops growing early, fails.
     #[test]
-    fn backoff_grows_and_stays_bounded(attempt in any::<u32>()) {
+    fn backoff_grows_and_stays_bounded(attempt in any::<u32>(), later in any::<u32>()) {
+        prop_assert_eq!(plan::exponential_backoff(0), Duration::from_secs(1));
         let now = plan::exponential_backoff(attempt);
         let next = plan::exponential_backoff(attempt.saturating_add(1));
         prop_assert!(now >= Duration::from_secs(1));
         prop_assert!(now <= Duration::from_secs(300));
-        prop_assert!(next >= now);
+        if next == now {
+            // The plateau: reached at minutes, and kept whatever the attempt.
+            prop_assert!(now >= Duration::from_secs(120), "levels off at {:?}", now);
+            prop_assert_eq!(plan::exponential_backoff(attempt.saturating_add(later)), now);
+        } else {
+            prop_assert!(next >= now * 2 || next == Duration::from_secs(300), "{:?} then {:?}", now, next);
+        }
     }
 }
 
@@ -1223,14 +1232,98 @@ fn truncations_fail<T: std::fmt::Debug, E>(
     Ok(())
 }
 
-/// A decoder error is the `Malformed` kind of proxy error, says what was being decoded and is
-/// not retried (the same body would come back).
+/// A decoder error says what was being decoded. (That the client turns it into a `Malformed`
+/// proxy error that is not retried is checked through the real client below, in
+/// `hostile_bodies_reach_callers_as_malformed_errors_that_are_not_retried`.)
 fn typed(what: &str, error: String) -> Result<(), TestCaseError> {
     prop_assert!(error.starts_with(&format!("{what}: ")), "{}", error);
-    let e = ProxyError::Malformed(error);
-    prop_assert_eq!(e.kind(), "malformed");
-    prop_assert!(!e.is_transient());
     Ok(())
+}
+
+/// The decoders' errors as callers get them: a local proxy answers 200 with hostile bodies
+/// (the same strategy as the property above), and the real client must return the decoder's
+/// failure as `ProxyError::Malformed` naming what it decoded, not retried; a body the decoder
+/// accepts must be accepted.
+#[tokio::test]
+async fn hostile_bodies_reach_callers_as_malformed_errors_that_are_not_retried() {
+    use hdinsight_topic_operator::auth::{ClientAuth, ClientCredentials, SecretString};
+    use hdinsight_topic_operator::proxy::{NoopObserver, ProxyClient, ProxyClientConfig};
+    use proptest::strategy::ValueTree as _;
+    use std::sync::{Arc, Mutex};
+
+    let body = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (served, counted) = (body.clone(), hits.clone());
+    let router = axum::Router::new()
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            axum::routing::post(|| async {
+                axum::Json(
+                    json!({ "token_type": "Bearer", "access_token": "t", "expires_in": 3600 }),
+                )
+            }),
+        )
+        .fallback(move || {
+            let bytes = served.lock().map(|b| b.clone()).unwrap_or_default();
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { ([("content-type", "application/json")], bytes) }
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = url::Url::parse(&format!("http://{addr}")).expect("url");
+    let mut config = ProxyClientConfig::new(
+        "kafka/proxy",
+        url.clone(),
+        ClientCredentials {
+            tenant_id: "tenant-1".into(),
+            client_id: "app-1".into(),
+            auth: ClientAuth::Secret(SecretString::new("a-client-secret-value")),
+        },
+    );
+    config.authority = url;
+    config.allow_insecure_http = true;
+    let client = ProxyClient::new(config, Arc::new(NoopObserver)).expect("valid config");
+
+    let mut runner = TestRunner::deterministic();
+    let mut refused = 0;
+    for _ in 0..96 {
+        let sample = hostile_body()
+            .new_tree(&mut runner)
+            .expect("a body")
+            .current();
+        *body.lock().expect("body") = sample.clone();
+        let before = hits.load(std::sync::atomic::Ordering::SeqCst);
+        let got = client.list_topics().await;
+        let sent = hits.load(std::sync::atomic::Ordering::SeqCst) - before;
+        match (decode_topic_list(&sample), got) {
+            (Err(_), Err(ProxyError::Malformed(m))) => {
+                refused += 1;
+                assert!(m.starts_with("topic list: "), "{m}");
+                assert!(!ProxyError::Malformed(m).is_transient());
+                assert_eq!(sent, 1, "a malformed answer is not asked again");
+            }
+            (Ok(_), Ok(_)) => {}
+            (decoded, got) => panic!(
+                "body {:?}: decoder {decoded:?}, client {got:?}",
+                String::from_utf8_lossy(&sample)
+            ),
+        }
+        let got = client.brokers().await;
+        match (decode_brokers(&sample), got) {
+            (Err(_), Err(ProxyError::Malformed(m))) => {
+                assert!(m.starts_with("broker list: "), "{m}")
+            }
+            (Ok(_), Ok(_)) => {}
+            (decoded, got) => panic!(
+                "body {:?}: decoder {decoded:?}, client {got:?}",
+                String::from_utf8_lossy(&sample)
+            ),
+        }
+    }
+    assert!(refused >= 10, "only {refused} of the bodies were refused");
 }
 
 proptest! {

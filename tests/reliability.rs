@@ -56,15 +56,29 @@ fn assert_invariants(env: &Env, op: &mut Operator, topics: usize, max_calls_per_
     assert!(rss_mib < 300.0, "operator peak RSS {rss_mib} MiB");
 }
 
+/// The peak resident memory of a process (`VmHWM`), in MiB. A memory bound that cannot be read
+/// fails the test instead of passing as 0.
 fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {path} for the memory bound: {e}"));
+    let kib = status
         .lines()
         .find(|l| l.starts_with("VmHWM:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
+        .unwrap_or_else(|| panic!("{path} has no VmHWM line:\n{status}"));
+    assert!(kib > 0.0, "{path} reports a peak RSS of 0");
+    kib / 1024.0
+}
+
+/// Polls `cond` every 50 ms until it holds; fails naming `what` after `timeout`.
+async fn until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn rule(ops: &[&str], status: u16, probability: f64) -> FaultRule {
@@ -85,8 +99,15 @@ async fn proxy_5xx_half_the_time_during_a_burst() {
         ..Default::default()
     });
     let names = apply_many(&env, "burst", 40).await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The fault stays until it has answered a quarter of the creates with 500.
+    let control = env.hdi.control();
+    until(Duration::from_secs(30), "10 creates answered 500", || {
+        control.stats().count_status("create", 500) >= 10
+    })
+    .await;
     env.hdi.control().clear_faults();
+    let served_500 = env.hdi.control().stats().total_status(500);
+    assert!(served_500 >= 10, "{served_500} answers of 500 served");
     all_ready(&env, &names, Duration::from_secs(90)).await;
     assert_invariants(&env, &mut op, 40, 12.0);
 }
@@ -126,8 +147,12 @@ async fn an_unclear_create_that_could_not_be_recorded_is_sent_again() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Let a status write or two fail, then let them through.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Let a status write fail, then let them through.
+    let kube = env.kube.control();
+    until(Duration::from_secs(20), "a status write refused", || {
+        kube.stats().injected_errors >= 1
+    })
+    .await;
     env.kube.control().clear_faults();
     // The uncertain retry is 2 s here and the visibility timeout 20 s: Ready well before the
     // latter means the create was retried rather than waited for.
@@ -212,7 +237,21 @@ async fn token_endpoint_down_longer_than_a_token_lives() {
         token_endpoint_down: true,
         ..Default::default()
     });
+    let down_at = SystemTime::now();
     tokio::time::sleep(Duration::from_secs(10)).await;
+    // The fault fired: the operator asked for a token while the endpoint was down, and got none.
+    let refused: Vec<u16> = env
+        .hdi
+        .control()
+        .request_log()
+        .into_iter()
+        .filter(|r| r.operation == "token" && r.at >= down_at)
+        .map(|r| r.status)
+        .collect();
+    assert!(
+        !refused.is_empty() && refused.iter().all(|s| *s == 503),
+        "token requests during the outage: {refused:?}"
+    );
     let during = topics(&env).get("tok-000").await.expect("topic");
     assert_eq!(
         ready(&during).map(|r| r.0).as_deref(),
@@ -288,31 +327,94 @@ async fn broker_down_and_back_shows_and_clears_under_replication() {
 async fn watches_dropped_and_history_compacted_during_a_burst() {
     let (_dir, env) = start(cluster()).await;
     let mut op = spawn_operator(&env, &[]);
+    wait_operator_ready(&op).await;
     let kube = env.kube.control();
+    let before = kube.stats();
+    // Each round waits for the operator to watch again before the next cut: every cut lands
+    // on live streams, not on the gap between two. Every other cut follows a compaction, so
+    // the resumed watch is answered 410 Expired and the operator must relist.
     let chaos = tokio::spawn(async move {
+        // Watches answered 410 are opened and end at once: only the others are live.
+        let live = |s: kube_emulator::KubeStats| s.watches_opened - s.watches_expired;
         for i in 0..20 {
-            if i % 2 == 0 {
-                kube.drop_watches();
-            } else {
+            let opened = live(kube.stats());
+            if i % 2 == 1 {
                 kube.compact();
-                kube.drop_watches();
             }
-            tokio::time::sleep(Duration::from_millis(400)).await;
+            kube.drop_watches();
+            until(
+                Duration::from_secs(20),
+                "the operator watches again",
+                || live(kube.stats()) > opened,
+            )
+            .await;
+            tokio::time::sleep(Duration::from_millis(150)).await;
         }
     });
     let names = apply_many(&env, "watch", 30).await;
-    let _ = chaos.await;
+    chaos.await.expect("the chaos task completed its 20 rounds");
     all_ready(&env, &names, Duration::from_secs(60)).await;
+    let after = env.kube.control().stats();
+    let dropped = after.watches_dropped - before.watches_dropped;
+    let expired = after.watches_expired - before.watches_expired;
+    assert!(dropped >= 20, "{dropped} open watches were cut");
+    assert!(
+        expired >= 1,
+        "no resumed watch was answered 410 Expired after a compaction"
+    );
     assert_invariants(&env, &mut op, 30, 12.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_burst_and_restarted() {
     let (_dir, env) = start(cluster()).await;
+    // Creates take effect at once but their answers are held: the first operator cannot
+    // record any create it sent before it dies.
+    env.hdi.control().set_faults(Faults {
+        rules: vec![FaultRule {
+            body: FaultBody::Stall {
+                after_bytes: 4,
+                seconds: 120,
+            },
+            ..rule(&["create"], 200, 1.0)
+        }],
+        ..Default::default()
+    });
     let mut first = spawn_operator(&env, &[]);
     let names = apply_many(&env, "kill", 30).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let control = env.hdi.control();
+    until(Duration::from_secs(30), "5 creates received", || {
+        control.stats().creates_per_topic.len() >= 5
+    })
+    .await;
     first.kill();
+    // The kill landed with creates that took effect but were never recorded.
+    let created: Vec<String> = env
+        .hdi
+        .control()
+        .stats()
+        .created_per_topic
+        .into_keys()
+        .collect();
+    let recorded: Vec<String> = topics(&env)
+        .list(&Default::default())
+        .await
+        .expect("KafkaTopics listed")
+        .items
+        .into_iter()
+        .filter(|t| {
+            t.status
+                .as_ref()
+                .is_some_and(|s| s.create_requested_at.is_some() || s.partitions.is_some())
+        })
+        .filter_map(|t| t.metadata.name)
+        .collect();
+    let unrecorded: Vec<&String> = created.iter().filter(|n| !recorded.contains(n)).collect();
+    assert!(
+        created.len() >= 5 && unrecorded.len() == created.len(),
+        "at the kill: created {created:?}, recorded {recorded:?}"
+    );
+    env.hdi.control().clear_faults();
     let mut second = spawn_operator(&env, &[]);
     all_ready(&env, &names, Duration::from_secs(60)).await;
     let stalled: Vec<_> = topics(&env)
@@ -345,6 +447,7 @@ async fn secret_rotation_recovers_without_restart() {
     );
     // …and the Secret in the cluster is updated a moment later.
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let patched_at = SystemTime::now();
     let secrets: kube::Api<Secret> = kube::Api::namespaced(env.client.clone(), NAMESPACE);
     let patch = serde_json::json!({"stringData": {"clientSecret": "rotated-secret-value"}});
     secrets
@@ -353,7 +456,20 @@ async fn secret_rotation_recovers_without_restart() {
         .expect("Secret updated");
     let more = apply_many(&env, "rot-after", 2).await;
     all_ready(&env, &more, Duration::from_secs(40)).await;
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    // The rotation took effect: the first token past the old one's life is issued to the new
+    // secret (the old one is refused by then), and no token request fails after it.
+    let control = env.hdi.control();
+    until(
+        Duration::from_secs(20),
+        "a token issued after the rotation",
+        || {
+            control
+                .request_log()
+                .iter()
+                .any(|r| r.operation == "token" && r.at >= patched_at && r.status == 200)
+        },
+    )
+    .await;
     let log = env.hdi.control().request_log();
     let last_token = log
         .iter()
@@ -382,6 +498,7 @@ async fn malformed_truncated_oversized_and_stalled_answers_are_survived() {
             seconds: 40,
         },
     ] {
+        let set_at = SystemTime::now();
         env.hdi.control().set_faults(Faults {
             rules: vec![FaultRule {
                 body: body.clone(),
@@ -389,7 +506,17 @@ async fn malformed_truncated_oversized_and_stalled_answers_are_survived() {
             }],
             ..Default::default()
         });
-        tokio::time::sleep(Duration::from_secs(4)).await;
+        // The fault answered at least two reads (every describe and list matches it).
+        let control = env.hdi.control();
+        until(Duration::from_secs(30), &format!("{body:?} served"), || {
+            control
+                .request_log()
+                .iter()
+                .filter(|r| r.at >= set_at && matches!(r.operation.as_str(), "describe" | "list"))
+                .count()
+                >= 2
+        })
+        .await;
         assert!(
             op.child.try_wait().ok().flatten().is_none(),
             "the operator survived {body:?}"
@@ -785,4 +912,122 @@ async fn a_config_the_clusters_kafka_refuses_is_stalled_naming_the_key() {
             .all(|n| n != "compacted")
     );
     assert_invariants(&env, &mut op, 4, 20.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Production timings. Every other scenario runs with a 3 s resync, which would hide a topic
+// requeued at the resync interval instead of its short poll. These run the operator with the
+// default `--resync-interval` (10 min) and assert that a topic is Ready within a few seconds of
+// the moment the proxy can show it: a requeue regression leaves it waiting for minutes.
+
+/// Seconds a latency-sensitive path may take beyond the emulator's own delay: the visibility
+/// poll (half the time waited, from 0.5 s) or the first backoffs (1 s, 2 s), plus the shared
+/// list's freshness (2 s by default) and a loaded machine.
+const PRODUCTION_SLACK: Duration = Duration::from_secs(4);
+
+/// The operator with its default resync interval (the other test timings stay short).
+fn spawn_production_operator(env: &Env) -> Operator {
+    spawn_operator_without(env, &[], &["HDI_RESYNC_INTERVAL"])
+}
+
+/// Waits until every topic is Ready=True; fails after `within`, counted from `since`.
+async fn ready_within(env: &Env, names: &[String], since: Instant, within: Duration) {
+    let left = within.saturating_sub(since.elapsed());
+    all_ready(env, names, left).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_resync_a_new_topic_is_ready_once_the_proxy_lists_it() {
+    let visibility = Duration::from_millis(500);
+    let (_dir, env) = start(ClusterSettings {
+        visibility_delay: visibility,
+        ..cluster()
+    })
+    .await;
+    let op = spawn_production_operator(&env);
+    wait_operator_ready(&op).await;
+    let applied = Instant::now();
+    let names = apply_many(&env, "prod-new", 3).await;
+    ready_within(&env, &names, applied, visibility + PRODUCTION_SLACK).await;
+    assert_created_once(&env, &names);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_resync_a_topic_listed_late_is_ready_once_it_is_listed() {
+    // Long enough that the topic goes through Creating and WaitingForVisibility first.
+    let visibility = Duration::from_secs(4);
+    let (_dir, env) = start(ClusterSettings {
+        visibility_delay: visibility,
+        ..cluster()
+    })
+    .await;
+    let op = spawn_production_operator(&env);
+    wait_operator_ready(&op).await;
+    let applied = Instant::now();
+    let names = apply_many(&env, "prod-late", 2).await;
+    // The delay applied: the created topic was not listed at first, so not Ready.
+    let control = env.hdi.control();
+    until(Duration::from_secs(10), "both creates took effect", || {
+        control.stats().created_per_topic.len() == 2
+    })
+    .await;
+    let early = topics(&env).get(&names[0]).await.expect("topic");
+    assert_ne!(
+        ready(&early).map(|r| r.0).as_deref(),
+        Some("True"),
+        "Ready before the proxy lists the topic"
+    );
+    ready_within(&env, &names, applied, visibility + PRODUCTION_SLACK).await;
+    assert_created_once(&env, &names);
+}
+
+/// The proxy is Ready before it breaks, so its own check (every resync, 10 min) does not see
+/// the outage and does not wake the topics when it ends: the topics' own retries must.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_resync_topics_recover_soon_after_the_proxy_is_fixed() {
+    let (_dir, env) = start(cluster()).await;
+    let op = spawn_production_operator(&env);
+    wait_operator_ready(&op).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let proxy = proxies(&env)
+            .get("default")
+            .await
+            .expect("the KafkaRestProxy");
+        let conditions = proxy.status.map(|s| s.conditions).unwrap_or_default();
+        if hdinsight_topic_operator::crd::find_condition(&conditions, "Ready")
+            .is_some_and(|c| c.status == "True")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the KafkaRestProxy is not Ready: {conditions:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The proxy's check listed the topics; that list is reused for the list freshness (300 ms
+    // here). Once it is stale, every topic's first call meets the broken proxy.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    env.hdi.control().set_faults(Faults {
+        rules: vec![rule(&[], 500, 1.0)],
+        ..Default::default()
+    });
+    let names = apply_many(&env, "prod-fix", 3).await;
+    // Every topic is blocked by the broken proxy, retrying, before it is fixed.
+    for name in &names {
+        wait_reason(&env, name, "Retrying").await;
+    }
+    assert!(env.hdi.control().stats().total_status(500) >= 3);
+    assert!(env.hdi.control().stats().created_per_topic.is_empty());
+    env.hdi.control().clear_faults();
+    let fixed = Instant::now();
+    ready_within(
+        &env,
+        &names,
+        fixed,
+        cluster().visibility_delay + PRODUCTION_SLACK,
+    )
+    .await;
+    assert_created_once(&env, &names);
 }

@@ -38,6 +38,9 @@ pub struct BenchArgs {
     /// Resync interval of the operator during the run.
     #[arg(long, default_value_t = 20)]
     pub resync_secs: u64,
+    /// How long the operator reuses the proxy's topic list (`--list-freshness`).
+    #[arg(long, default_value_t = 2000)]
+    pub list_freshness_ms: u64,
     /// Resync periods observed in the steady state.
     #[arg(long, default_value_t = 2)]
     pub steady_periods: u32,
@@ -79,7 +82,10 @@ pub struct Results {
     /// CPU of this process: both emulators and the bench driver, up to the end of the burst.
     pub emulators_cpu_secs: f64,
     pub resync_secs: u64,
+    pub list_freshness_ms: u64,
     pub steady_secs: f64,
+    /// Topic lists sent to the proxy during the steady state.
+    pub steady_lists: u64,
     pub steady_proxy_calls_per_minute: f64,
     pub steady_describes_per_topic_per_resync: f64,
     pub steady_status_writes: u64,
@@ -173,6 +179,10 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Results> {
         .env("HDI_METRICS_ADDR", "127.0.0.1:0")
         .env("HDI_HEALTH_ADDR", "127.0.0.1:0")
         .env("HDI_RESYNC_INTERVAL", format!("{}s", args.resync_secs))
+        .env(
+            "HDI_LIST_FRESHNESS",
+            format!("{}ms", args.list_freshness_ms),
+        )
         .env("HDI_MAX_CONCURRENT_RECONCILES", "256")
         .envs(sandbox_allowlist_env())
         .env("RUST_LOG", "warn")
@@ -182,8 +192,21 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Results> {
         .spawn()
         .context("starting the operator")?;
     let pid = child.id().unwrap_or(0);
-    // Let the operator sync its caches before the burst.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The burst starts once the operator has synced its caches and checked the proxy (its
+    // Ready condition), not after a guessed delay.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let proxy = proxies.get("default").await?;
+        let conditions = proxy.status.map(|s| s.conditions).unwrap_or_default();
+        if find_condition(&conditions, READY).is_some_and(|c| c.status == "True") {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill().await;
+            bail!("the KafkaRestProxy is not Ready after 60 s: {conditions:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let topics: Api<KafkaTopic> = Api::namespaced(env.client.clone(), NAMESPACE);
     let started = Instant::now();
@@ -288,6 +311,8 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Results> {
     };
     r.steady_secs = steady.as_secs_f64();
     r.resync_secs = args.resync_secs;
+    r.list_freshness_ms = args.list_freshness_ms;
+    r.steady_lists = after_hdi.count("list") - before_hdi.count("list");
     r.steady_proxy_calls_per_minute =
         (calls(&after_hdi) - calls(&before_hdi)) as f64 * 60.0 / steady.as_secs_f64();
     r.steady_describes_per_topic_per_resync = (after_hdi.count("describe")
@@ -300,6 +325,13 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Results> {
     r.cpu_secs = cpu;
     let _ = child.kill().await;
     Ok(r)
+}
+
+/// Most topic lists the steady state may send: the list is shared and reused for the list
+/// freshness, so one per freshness period (and one more for a period cut by the window).
+pub fn steady_list_bound(r: &Results) -> u64 {
+    let window_ms = (r.steady_secs * 1000.0) as u64;
+    window_ms / r.list_freshness_ms.max(1) + 1
 }
 
 /// The results beside their bounds, as a Markdown table.
@@ -382,6 +414,16 @@ pub fn markdown(r: &Results) -> String {
         ),
     );
     row(
+        "steady state: topic lists",
+        r.steady_lists.to_string(),
+        format!(
+            "≤ {:.0} s / {} ms freshness + 1 = {}",
+            r.steady_secs,
+            r.list_freshness_ms,
+            steady_list_bound(r)
+        ),
+    );
+    row(
         "steady state: describes per topic per resync",
         format!("{:.2}", r.steady_describes_per_topic_per_resync),
         "1".into(),
@@ -407,6 +449,7 @@ mod tests {
             burst: 200,
             concurrency: 16,
             resync_secs: 20,
+            list_freshness_ms: 2000,
             steady_periods: 2,
             timeout_secs: 600,
             json: None,

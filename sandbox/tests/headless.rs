@@ -22,6 +22,33 @@ fn sandbox(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// The names of the KafkaTopics in `examples/topics.yaml`, which every scenario applies.
+fn example_names() -> Vec<String> {
+    let path = sandbox::env::repo_root().join("examples/topics.yaml");
+    let text = std::fs::read_to_string(&path).expect("examples/topics.yaml");
+    let names: Vec<String> = serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|d| <serde_yaml::Value as serde::Deserialize>::deserialize(d).ok())
+        .filter(|v| v["kind"].as_str() == Some("KafkaTopic"))
+        .filter_map(|v| v["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    assert!(!names.is_empty(), "no KafkaTopic in {}", path.display());
+    names
+}
+
+/// The rows of `table` below its header, one per example topic (fails otherwise).
+fn topic_rows<'t>(table: &'t [Vec<String>], out: &str) -> &'t [Vec<String>] {
+    let rows = table.get(1..).unwrap_or_default();
+    let mut names: Vec<&str> = rows
+        .iter()
+        .map(|r| r.first().map_or("", String::as_str))
+        .collect();
+    names.sort_unstable();
+    let mut want = example_names();
+    want.sort();
+    assert_eq!(names, want, "one row per example topic:\n{out}");
+    rows
+}
+
 /// The last table printed, as rows of cells.
 fn last_table(stdout: &str) -> Vec<Vec<String>> {
     let start = stdout.rfind("NAME ").expect("a table was printed");
@@ -37,6 +64,7 @@ fn examples_become_ready_and_the_table_shows_the_cluster() {
     let (ok, out, err) = sandbox(&[]);
     assert!(ok, "{out}\n{err}");
     let table = last_table(&out);
+    topic_rows(&table, &out);
     assert_eq!(
         table[0],
         [
@@ -77,7 +105,7 @@ fn wrong_secret_shows_the_aadsts_failure() {
     let (ok, out, err) = sandbox(&["--scenario", "wrong-secret"]);
     assert!(ok, "{out}\n{err}");
     let table = last_table(&out);
-    for row in &table[1..] {
+    for row in topic_rows(&table, &out) {
         assert_eq!(
             row[row.len() - 3..row.len() - 1],
             ["False", "AuthenticationFailed"]
@@ -89,10 +117,12 @@ fn wrong_secret_shows_the_aadsts_failure() {
 fn forbidden_and_drift_and_broker_down_reach_their_end_states() {
     let (ok, out, err) = sandbox(&["--scenario", "forbidden"]);
     assert!(ok, "{out}\n{err}");
+    let table = last_table(&out);
     assert!(
-        last_table(&out)[1..]
+        topic_rows(&table, &out)
             .iter()
-            .all(|r| r.contains(&"Forbidden".to_string()))
+            .all(|r| r.contains(&"Forbidden".to_string())),
+        "{out}"
     );
 
     let (ok, out, err) = sandbox(&["--scenario", "drift"]);
@@ -108,7 +138,7 @@ fn forbidden_and_drift_and_broker_down_reach_their_end_states() {
     assert!(ok, "{out}\n{err}");
     let table = last_table(&out);
     assert!(
-        table[1..].iter().any(|r| r[4] != "0"),
+        topic_rows(&table, &out).iter().any(|r| r[4] != "0"),
         "under-replicated partitions show:\n{out}"
     );
 }
@@ -119,8 +149,7 @@ fn certificate_and_workload_identity_scenarios_reach_every_topic_ready() {
         let (ok, out, err) = sandbox(&["--scenario", scenario]);
         assert!(ok, "{scenario}: {out}\n{err}");
         let table = last_table(&out);
-        assert!(table.len() > 1, "{scenario}: {out}");
-        for row in &table[1..] {
+        for row in topic_rows(&table, &out) {
             assert_eq!(row[5..7], ["True", "Created"], "{scenario}: {out}");
         }
         assert!(out.contains("The KafkaRestProxy uses"), "{scenario}: {out}");

@@ -5,9 +5,13 @@
 //! (ServiceAccount, ClusterRole/Roles and bindings, the leader-election Role) are applied, and
 //! the operator authenticates as the chart's ServiceAccount with a token from TokenRequest, so
 //! a permission the chart lacks fails a test. helm is found through `HDI_TEST_HELM` or `PATH`; without
-//! it the suite fails when `CI` is set, and elsewhere runs without RBAC after saying so.
+//! it the suite fails when `CI` is set, and elsewhere runs without RBAC after saying so
+//! (through [`require`], which every test needing an external tool uses).
 
 #![allow(dead_code)]
+
+#[path = "../require/mod.rs"]
+pub mod require;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -35,12 +39,7 @@ pub struct RenderedChart {
 }
 
 fn helm_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("HDI_TEST_HELM").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(path));
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join("helm"))
-        .find(|p| p.is_file())
+    require::find_tool("helm", Some("HDI_TEST_HELM"))
 }
 
 fn render_chart(helm: &std::path::Path, extra: &[&str]) -> RenderedChart {
@@ -96,14 +95,10 @@ pub fn rendered_chart() -> Option<&'static RenderedChart> {
     CHART
         .get_or_init(|| match helm_binary() {
             Some(helm) => Some(render_chart(&helm, &[])),
-            None if std::env::var_os("CI").is_some() => panic!(
-                "helm is required to run the end-to-end tests under the chart's RBAC (CI is set): \
-                 put helm on PATH or set HDI_TEST_HELM to its path"
-            ),
             None => {
-                eprintln!(
-                    "note: helm not found (set HDI_TEST_HELM or put it on PATH): these end-to-end tests run \
-                     WITHOUT the chart's RBAC"
+                require::degrade(
+                    "helm is not installed (put it on PATH or set HDI_TEST_HELM): the end-to-end \
+                     tests of this binary run WITHOUT the chart's RBAC",
                 );
                 None
             }
@@ -391,14 +386,15 @@ pub async fn wait_reason(env: &Env, name: &str, reason: &str) -> KafkaTopic {
     .await
 }
 
-/// Events about a KafkaTopic, as (type, reason, note).
+/// Events about a KafkaTopic, as (type, reason, note). A failed list fails the test: an empty
+/// answer must mean "no Events", never "could not read them".
 pub async fn events_of(env: &Env, name: &str) -> Vec<(String, String, String)> {
     use k8s_openapi::api::events::v1::Event;
     let api: Api<Event> = Api::namespaced(env.client.clone(), NAMESPACE);
     api.list(&ListParams::default())
         .await
-        .map(|l| l.items)
-        .unwrap_or_default()
+        .unwrap_or_else(|e| panic!("listing the Events about {name}: {e}"))
+        .items
         .into_iter()
         .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
         .map(|e| {
@@ -458,6 +454,18 @@ pub async fn wait_operator_ready(op: &Operator) -> (String, String) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The value of the sample `name{labels}` (labels exactly as exported, e.g.
+/// `kind="KafkaTopic"`) on the operator's `/metrics`; 0 when not exported yet.
+pub async fn metric(metrics_addr: &str, name: &str, labels: &str) -> f64 {
+    let (status, body) = http_get(metrics_addr, "/metrics").await;
+    assert_eq!(status, 200, "GET /metrics: {body}");
+    let want = format!("hdinsight_topic_operator_{name}{{{labels}}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(want.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 fn strip_ansi(s: &str) -> String {

@@ -2,10 +2,12 @@
 //! runs `tests/rest_sample.py` (create a topic, wait until it is listed, produce the sample's six
 //! records, consume them back, list the partitions, describe partition 0) with the interpreter
 //! named by `HDI_TEST_PYTHON` (which must have `msal` and `requests` installed), with only the
-//! endpoint, authority, tenant, client and CA pointed at the emulator. Skipped when the
-//! variable is unset.
+//! endpoint, authority, tenant, client and CA pointed at the emulator. Without the variable
+//! the test fails under `CI` and is skipped visibly elsewhere (the shared `tests/require`).
 
 mod common;
+#[path = "../../../tests/require/mod.rs"]
+mod require;
 
 use std::time::Duration;
 
@@ -62,13 +64,10 @@ async fn run_sample(python: &str, env: &Env, partition_count: Option<&str>) -> V
 }
 
 fn python() -> Option<String> {
-    let python = std::env::var("HDI_TEST_PYTHON").ok();
-    if python.is_none() {
-        eprintln!(
-            "skipped: set HDI_TEST_PYTHON to a python with msal and requests installed to run this test"
-        );
-    }
-    python
+    require::require_var(
+        "HDI_TEST_PYTHON",
+        "a python with msal and requests installed",
+    )
 }
 
 #[tokio::test]

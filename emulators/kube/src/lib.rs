@@ -119,6 +119,16 @@ pub struct KubeStats {
     pub writes: BTreeMap<String, u64>,
     /// Watch streams opened.
     pub watches_opened: u64,
+    /// Open watch streams ended by [`KubeControl::drop_watches`] (each stream counted once).
+    #[serde(default)]
+    pub watches_dropped: u64,
+    /// Watch requests answered 410 `Expired` because their resourceVersion had left the
+    /// retained history (after [`KubeControl::compact`] or past the history's size or age).
+    #[serde(default)]
+    pub watches_expired: u64,
+    /// Requests answered with an injected fault ([`KubeFaults::write_error_status`]).
+    #[serde(default)]
+    pub injected_errors: u64,
     /// Every write that took effect (2xx), oldest first, at most [`APPLIED_WRITES_CAPACITY`]:
     /// which client made it and when, so a test can tell who wrote after a given moment.
     pub applied_writes: Vec<AppliedWrite>,

@@ -473,6 +473,7 @@ async fn apply_faults(
             faults.write_error_probability
         };
         if rand::rng().random_bool(p.min(1.0)) {
+            lock(&shared.stats).injected_errors += 1;
             return Err(ApiError::injected(code));
         }
     }
@@ -936,6 +937,9 @@ fn start_watch(
     let (backlog, live, synced_rv) = match started {
         Ok(x) => x,
         Err(e) => {
+            if e.code == 410 {
+                lock(&shared.stats).watches_expired += 1;
+            }
             // Like kube-apiserver: the watch is accepted and its only event is the error.
             let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": e.body()}))
                 .unwrap_or_default();
@@ -1107,7 +1111,10 @@ async fn run_watch(
                     return;
                 }
             }
-            _ = drop_rx.changed() => return,
+            _ = drop_rx.changed() => {
+                lock(&shared.stats).watches_dropped += 1;
+                return;
+            }
             _ = &mut deadline => return,
             _ = out.tx.closed() => return,
         }

@@ -521,7 +521,11 @@ async fn watching_from_a_compacted_version_gets_410() {
         .await
         .expect("watch")
         .boxed();
-    match stream.try_next().await {
+    // Bounded: a watch that is not answered 410 stays open, and the test must fail, not hang.
+    match tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+        .await
+        .expect("the watch answers within 10 s")
+    {
         Ok(Some(WatchEvent::Error(e))) => {
             assert_eq!(e.code, 410);
             assert_eq!(e.reason, "Expired");

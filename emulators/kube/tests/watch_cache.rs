@@ -652,7 +652,11 @@ async fn history_older_than_its_age_is_forgotten() {
         .await
         .expect("watch")
         .boxed();
-    match stream.try_next().await {
+    // Bounded: a watch that is not answered 410 stays open, and the test must fail, not hang.
+    match tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+        .await
+        .expect("the watch answers within 10 s")
+    {
         Ok(Some(WatchEvent::Error(e))) => {
             assert_eq!(e.code, 410);
             assert_eq!(e.reason, "Expired");
@@ -703,7 +707,11 @@ async fn shrinking_the_history_size_forgets_at_once() {
         .await
         .expect("watch")
         .boxed();
-    match stream.try_next().await {
+    // Bounded: a watch that is not answered 410 stays open, and the test must fail, not hang.
+    match tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+        .await
+        .expect("the watch answers within 10 s")
+    {
         Ok(Some(WatchEvent::Error(e))) => {
             assert_eq!((e.code, e.reason.as_str()), (410, "Expired"));
             assert_eq!(
