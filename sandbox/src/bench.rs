@@ -14,6 +14,7 @@ use hdinsight_emulator::RunningEmulator;
 use hdinsight_topic_operator::crd::{
     KafkaRestProxy, KafkaTopic, KafkaTopicSpec, READY, find_condition,
 };
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde::Serialize;
 
@@ -55,7 +56,14 @@ pub struct BenchArgs {
     /// again and measure what the new process does in its first `--restart-window-secs`.
     #[arg(long)]
     pub restart: bool,
-    /// The window measured after a restart.
+    /// Run two replicas with leader election; with `--restart`, kill the leader instead and
+    /// measure the window after the standby takes the Lease over.
+    #[arg(long)]
+    pub failover: bool,
+    /// Lease duration of the replicas with `--failover`.
+    #[arg(long, default_value_t = 5)]
+    pub lease_secs: u64,
+    /// The window measured after a restart (or the takeover).
     #[arg(long, default_value_t = 60)]
     pub restart_window_secs: u64,
     /// Pin the operator to CPU 1 and this process (both emulators and the driver) to CPU 0,
@@ -77,6 +85,10 @@ pub struct BenchArgs {
 /// What the operator did in the first window after it was killed and started again.
 #[derive(Serialize, Debug, Default, Clone, PartialEq)]
 pub struct RestartResults {
+    /// `restart` (killed and started again) or `failover` (leader killed, standby took over).
+    pub kind: String,
+    /// From the kill until the standby held the Lease (failover only).
+    pub takeover_s: f64,
     pub window_s: f64,
     pub describes_first_minute: u64,
     pub lists: u64,
@@ -287,7 +299,15 @@ fn pin_self() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn spawn_operator(args: &BenchArgs, kubeconfig: &Path) -> anyhow::Result<tokio::process::Child> {
+/// The Lease the replicas of `--failover` compete for.
+const LEASE: &str = "bench-operator";
+
+/// Starts the operator; with a `replica` name, as one of two replicas under leader election.
+fn spawn_operator(
+    args: &BenchArgs,
+    kubeconfig: &Path,
+    replica: Option<&str>,
+) -> anyhow::Result<tokio::process::Child> {
     let exe = std::env::current_exe()?;
     let mut command = if args.pin {
         let mut c = tokio::process::Command::new("taskset");
@@ -304,12 +324,43 @@ fn spawn_operator(args: &BenchArgs, kubeconfig: &Path) -> anyhow::Result<tokio::
         .env("HDI_RESYNC_INTERVAL", format!("{}s", args.resync_secs))
         .env("HDI_MAX_CONCURRENT_RECONCILES", "256")
         .envs(sandbox_allowlist_env())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    if let Some(name) = replica {
+        command
+            .env("HDI_LEADER_ELECTION", "true")
+            .env("HDI_LEASE_NAME", LEASE)
+            .env("HDI_LEASE_NAMESPACE", NAMESPACE)
+            .env("HDI_LEASE_DURATION", format!("{}s", args.lease_secs))
+            .env("POD_NAME", name);
+    }
+    command
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
         .context("starting the operator")
+}
+
+/// The replica (`a` or `b`) holding the Lease, once one of `candidates` does.
+async fn leader(env: &Env, candidates: &[&str], deadline: Instant) -> anyhow::Result<String> {
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), NAMESPACE);
+    loop {
+        let holder = leases
+            .get_opt(LEASE)
+            .await?
+            .and_then(|l| l.spec?.holder_identity)
+            .unwrap_or_default();
+        // Identities are `{POD_NAME}-{suffix}`.
+        for name in candidates {
+            if holder.starts_with(&format!("{name}-")) {
+                return Ok(name.to_string());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("no replica took the Lease {LEASE} (holder: {holder:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -359,7 +410,24 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Results> {
             .await?;
     }
 
-    let mut child = spawn_operator(args, &env.kubeconfig)?;
+    // With --failover: replicas `a` and `b`; `child` is the leader, `standby` the other (and
+    // its name).
+    let (mut child, mut standby) = if args.failover {
+        let mut a = spawn_operator(args, &env.kubeconfig, Some("a"))?;
+        let mut b = spawn_operator(args, &env.kubeconfig, Some("b"))?;
+        let deadline = Instant::now() + Duration::from_secs(args.lease_secs * 4 + 10);
+        match leader(&env, &["a", "b"], deadline).await {
+            Ok(name) if name == "a" => (a, Some((b, "b"))),
+            Ok(_) => (b, Some((a, "a"))),
+            Err(e) => {
+                let _ = a.kill().await;
+                let _ = b.kill().await;
+                return Err(e);
+            }
+        }
+    } else {
+        (spawn_operator(args, &env.kubeconfig, None)?, None)
+    };
     let pid = child.id().unwrap_or(0);
     // Let the operator sync its caches before the burst.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -400,6 +468,9 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Results> {
         }
         if Instant::now() > deadline {
             let _ = child.kill().await;
+            if let Some((s, _)) = standby.as_mut() {
+                let _ = s.kill().await;
+            }
             bail!(
                 "only {ready} of {} topics Ready after {}s",
                 args.topics,
@@ -470,15 +541,30 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Results> {
 
     if args.restart {
         let before_states = ready_states(&topics.list(&ListParams::default()).await?.items);
-        child.kill().await.context("killing the operator")?;
         let before = Calls::of(&clusters);
         let before_writes = status_writes(&env);
-        child = spawn_operator(args, &env.kubeconfig)?;
+        let killed = Instant::now();
+        child.kill().await.context("killing the operator")?;
+        let takeover = match standby.take() {
+            Some((next, name)) => {
+                // The standby takes over once the dead leader's Lease has expired.
+                child = next;
+                let deadline = Instant::now() + Duration::from_secs(args.lease_secs * 4 + 10);
+                leader(&env, &[name], deadline).await?;
+                killed.elapsed()
+            }
+            None => {
+                child = spawn_operator(args, &env.kubeconfig, None)?;
+                Duration::ZERO
+            }
+        };
         let window = Duration::from_secs(args.restart_window_secs);
         tokio::time::sleep(window).await;
         let during = Calls::of(&clusters).since(&before);
         let after_states = ready_states(&topics.list(&ListParams::default()).await?.items);
         r.restart = Some(RestartResults {
+            kind: if args.failover { "failover" } else { "restart" }.into(),
+            takeover_s: takeover.as_secs_f64(),
             window_s: window.as_secs_f64(),
             describes_first_minute: during.describes,
             lists: during.lists,
@@ -489,6 +575,9 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<Results> {
         });
     }
     let _ = child.kill().await;
+    if let Some((s, _)) = standby.as_mut() {
+        let _ = s.kill().await;
+    }
     Ok(r)
 }
 
@@ -611,23 +700,30 @@ pub fn markdown(r: &Results) -> String {
         );
     }
     if let Some(x) = &r.restart {
+        if x.kind == "failover" {
+            row(
+                "failover: from the leader's death to the standby's takeover",
+                format!("{:.1} s", x.takeover_s),
+                "≤ the Lease duration (+ one retry period)".into(),
+            );
+        }
         row(
-            &format!("restart: describes in the first {:.0} s", x.window_s),
+            &format!("{}: describes in the first {:.0} s", x.kind, x.window_s),
             x.describes_first_minute.to_string(),
             format!("≤ 1.5 · N · window / resync = {:.0}", x.describes_bound),
         );
         row(
-            "restart: lists / creates",
+            &format!("{}: lists / creates", x.kind),
             format!("{} / {}", x.lists, x.creates),
             format!("≥ {} (one per proxy) / 0", r.proxies),
         );
         row(
-            "restart: status writes",
+            &format!("{}: status writes", x.kind),
             x.status_writes.to_string(),
             "0".into(),
         );
         row(
-            "restart: Ready flips",
+            &format!("{}: Ready flips", x.kind),
             x.ready_flips.to_string(),
             "0".into(),
         );
@@ -650,6 +746,8 @@ mod tests {
             resync_secs: 20,
             steady_periods: 2,
             restart: false,
+            failover: false,
+            lease_secs: 5,
             restart_window_secs: 60,
             pin: false,
             proxies: 1,

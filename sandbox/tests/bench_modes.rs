@@ -103,3 +103,46 @@ fn two_proxies_then_a_restart_that_costs_lists_not_describes() {
         "describes after a restart stay within the resync share ({bound}): {r}"
     );
 }
+
+#[test]
+fn leader_failover_costs_what_a_restart_costs() {
+    let topics = 30u64;
+    let (resync, window) = (30.0, 4.0);
+    let r = bench(&[
+        "--topics",
+        "30",
+        "--latency-ms",
+        "5",
+        "--visibility-ms",
+        "500",
+        "--resync-secs",
+        "30",
+        "--steady-periods",
+        "0",
+        "--failover",
+        "--lease-secs",
+        "3",
+        "--restart",
+        "--restart-window-secs",
+        "4",
+        "--timeout-secs",
+        "120",
+    ]);
+    assert_eq!(r["creates"], topics, "{r}");
+    let f = &r["restart"];
+    assert_eq!(f["kind"], "failover", "{r}");
+    // The standby waits for the dead leader's Lease to expire, then takes over.
+    assert!(f["takeover_s"].as_f64().unwrap_or(0.0) > 0.0, "{r}");
+    assert_eq!(f["status_writes"], 0, "{r}");
+    assert_eq!(f["ready_flips"], 0, "{r}");
+    assert_eq!(f["creates"], 0, "{r}");
+    assert!(
+        f["lists"].as_u64().unwrap_or(0) >= 1,
+        "the new leader lists the cluster: {r}"
+    );
+    let bound = 1.5 * topics as f64 * window / resync;
+    assert!(
+        f["describes_first_minute"].as_f64().unwrap_or(f64::MAX) <= bound,
+        "describes after a takeover stay within the resync share ({bound}): {r}"
+    );
+}
