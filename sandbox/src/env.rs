@@ -95,6 +95,8 @@ pub struct Env {
     pub kube: RunningKube,
     pub kubeconfig: PathBuf,
     pub client: Client,
+    /// The settings every emulated cluster of this environment is started with.
+    pub cluster: ClusterSettings,
 }
 
 impl Env {
@@ -113,39 +115,7 @@ impl Env {
     async fn start_with(dir: &Path, cluster: &ClusterSettings, rbac: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let loopback: SocketAddr = "127.0.0.1:0".parse()?;
-        let mut config = EmulatorConfig {
-            tenant_id: TENANT_ID.into(),
-            cluster_group_id: CLUSTER_GROUP_ID.into(),
-            apps: vec![AppConfig {
-                client_id: CLIENT_ID.into(),
-                client_secret: CLIENT_SECRET.into(),
-                groups: if cluster.app_in_group {
-                    vec![CLUSTER_GROUP_ID.into()]
-                } else {
-                    vec![]
-                },
-                ..Default::default()
-            }],
-            visibility_delay_ms: millis(cluster.visibility_delay),
-            out_of_band_delay_ms: millis(cluster.out_of_band_delay),
-            latency_ms: millis(cluster.latency),
-            token_lifetime_seconds: cluster.token_lifetime.as_secs().max(1),
-            ..Default::default()
-        };
-        if let Some(adjust) = cluster.emulator {
-            adjust(&mut config);
-        }
-        // Entra on a listener of its own: authority and endpoint differ as in Azure.
-        let hdi = RunningEmulator::start_with_authority(
-            config,
-            loopback,
-            Some(loopback),
-            Transport::Tls {
-                dir: dir.join("hdinsight"),
-            },
-        )
-        .await
-        .context("starting the HDInsight emulator")?;
+        let hdi = start_cluster(&dir.join("hdinsight"), cluster).await?;
         let kube_config = KubeEmulatorConfig {
             rbac,
             // As AKS's public OIDC issuer: Entra ID reads the discovery document and keys
@@ -173,6 +143,7 @@ impl Env {
             kube,
             kubeconfig,
             client,
+            cluster: cluster.clone(),
         })
     }
 
@@ -219,6 +190,45 @@ impl Env {
         let proxies: Api<KafkaRestProxy> = Api::namespaced(self.client.clone(), NAMESPACE);
         create_or_keep(&proxies, &proxy).await?;
         Ok(())
+    }
+
+    /// Another emulated HDInsight cluster (its own REST proxy, Entra ID and CA, the same app
+    /// and settings) and a KafkaRestProxy `name` in [`NAMESPACE`] pointing at it, using the
+    /// example credentials Secret. Call after [`Env::install`].
+    pub async fn add_cluster(&self, name: &str) -> anyhow::Result<RunningEmulator> {
+        let hdi = start_cluster(&self.dir.join(format!("hdinsight-{name}")), &self.cluster).await?;
+        if let Some(ca) = self.kube.ca_pem() {
+            hdi.control()
+                .trust_federated_issuer_ca(&ca)
+                .map_err(anyhow::Error::msg)
+                .context("trusting the Kubernetes emulator's issuer")?;
+        }
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), NAMESPACE);
+        let ca_secret = format!("hdi-ca-{name}");
+        let ca = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(ca_secret.clone()),
+                namespace: Some(NAMESPACE.into()),
+                ..Default::default()
+            },
+            string_data: Some([("ca.crt".to_string(), hdi.ca_pem().unwrap_or_default())].into()),
+            ..Default::default()
+        };
+        create_or_keep(&secrets, &ca).await?;
+        let mut proxy: KafkaRestProxy = read_example("kafkarestproxy.yaml")?;
+        proxy.metadata.name = Some(name.into());
+        proxy.spec = KafkaRestProxySpec {
+            endpoint: hdi.base_url(),
+            authority: Some(hdi.authority_url()),
+            ca_bundle_secret_ref: Some(SecretKeyReference {
+                name: ca_secret,
+                key: Some("ca.crt".into()),
+            }),
+            ..proxy.spec
+        };
+        let proxies: Api<KafkaRestProxy> = Api::namespaced(self.client.clone(), NAMESPACE);
+        create_or_keep(&proxies, &proxy).await?;
+        Ok(hdi)
     }
 
     /// Switches the example KafkaRestProxy to certificate credentials: registers a fresh
@@ -434,6 +444,44 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// A client for the kubeconfig the Kubernetes emulator wrote.
+/// One emulated HDInsight cluster (HTTPS with a generated CA under `dir`), Entra ID on a
+/// listener of its own: authority and endpoint differ as in Azure.
+async fn start_cluster(dir: &Path, cluster: &ClusterSettings) -> anyhow::Result<RunningEmulator> {
+    let loopback: SocketAddr = "127.0.0.1:0".parse()?;
+    let mut config = EmulatorConfig {
+        tenant_id: TENANT_ID.into(),
+        cluster_group_id: CLUSTER_GROUP_ID.into(),
+        apps: vec![AppConfig {
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            groups: if cluster.app_in_group {
+                vec![CLUSTER_GROUP_ID.into()]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        }],
+        visibility_delay_ms: millis(cluster.visibility_delay),
+        out_of_band_delay_ms: millis(cluster.out_of_band_delay),
+        latency_ms: millis(cluster.latency),
+        token_lifetime_seconds: cluster.token_lifetime.as_secs().max(1),
+        ..Default::default()
+    };
+    if let Some(adjust) = cluster.emulator {
+        adjust(&mut config);
+    }
+    RunningEmulator::start_with_authority(
+        config,
+        loopback,
+        Some(loopback),
+        Transport::Tls {
+            dir: dir.to_path_buf(),
+        },
+    )
+    .await
+    .context("starting the HDInsight emulator")
+}
+
 pub async fn client_for(kubeconfig: &Path) -> anyhow::Result<Client> {
     let kc = Kubeconfig::read_from(kubeconfig)?;
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;

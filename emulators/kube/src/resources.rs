@@ -130,6 +130,19 @@ impl ResourceDef {
         obj
     }
 
+    /// Stored form → served form, borrowed when they are the same (no conversion, and the
+    /// stored apiVersion and kind are this version's): most reads copy nothing.
+    pub fn served<'a>(&self, obj: &'a Value) -> std::borrow::Cow<'a, Value> {
+        let same = !self.is_events_v1()
+            && obj.get("kind").and_then(Value::as_str) == Some(self.kind.as_str())
+            && obj.get("apiVersion").and_then(Value::as_str) == Some(self.api_version().as_str());
+        if same {
+            std::borrow::Cow::Borrowed(obj)
+        } else {
+            std::borrow::Cow::Owned(self.to_served(obj))
+        }
+    }
+
     /// Stored form → served form, with this version's apiVersion and kind.
     pub fn to_served(&self, obj: &Value) -> Value {
         let mut out = if self.is_events_v1() {

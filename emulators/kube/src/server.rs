@@ -1,5 +1,6 @@
 //! HTTP: routing, authentication, verbs, watch streams, the `/_emulator/` control API.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -819,6 +820,8 @@ fn delete(
 /// What one watch stream filters on and how it renders.
 struct WatchView {
     def: Arc<ResourceDef>,
+    /// `def`'s apiVersion, computed once.
+    api_version: String,
     namespace: Option<String>,
     selectors: Selectors,
     render: Render,
@@ -826,7 +829,7 @@ struct WatchView {
 }
 
 impl WatchView {
-    fn event_type(&self, c: &Change) -> Option<(&'static str, Value)> {
+    fn event_type(&self, c: &Change) -> Option<&'static str> {
         if c.storage != self.def.storage {
             return None;
         }
@@ -847,21 +850,36 @@ impl WatchView {
             (ChangeKind::Modified, true, false) => ChangeKind::Deleted,
             _ => return None,
         };
-        Some((t.as_str(), self.def.to_served(&c.object)))
+        Some(t.as_str())
     }
 
-    fn line(&self, type_: &str, obj: Value, first: &mut bool) -> Bytes {
-        let object = match self.render {
+    fn line(&self, type_: &str, obj: Cow<'_, Value>, first: &mut bool) -> Bytes {
+        #[derive(serde::Serialize)]
+        struct Event<'a> {
+            #[serde(rename = "type")]
+            type_: &'a str,
+            object: &'a Value,
+        }
+        let rendered;
+        let object: &Value = match self.render {
             Render::Table => {
-                let t = table::table(&self.def, &[obj], self.include, None, *first);
+                rendered = table::table(
+                    &self.def,
+                    std::slice::from_ref(obj.as_ref()),
+                    self.include,
+                    None,
+                    *first,
+                );
                 *first = false;
-                t
+                &rendered
             }
-            Render::Metadata => partial_metadata(&obj),
-            Render::Object => obj,
+            Render::Metadata => {
+                rendered = partial_metadata(&obj);
+                &rendered
+            }
+            Render::Object => obj.as_ref(),
         };
-        let mut line =
-            serde_json::to_vec(&json!({"type": type_, "object": object})).unwrap_or_default();
+        let mut line = serde_json::to_vec(&Event { type_, object }).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     }
@@ -924,6 +942,7 @@ fn start_watch(
         .unwrap_or(DEFAULT_WATCH_TIMEOUT);
     let view = WatchView {
         def: rr.def.clone(),
+        api_version: rr.def.api_version(),
         namespace: rr.namespace.clone(),
         selectors: sel,
         render,
@@ -993,8 +1012,17 @@ impl Delivery {
     async fn deliver(&mut self, c: &Change) -> bool {
         self.delivered_rv = self.delivered_rv.max(c.rv);
         match self.view.event_type(c) {
-            Some((t, obj)) => {
-                let line = self.view.line(t, obj, &mut self.first);
+            Some(t) => {
+                let line = if self.view.render == Render::Object {
+                    // The same bytes for every watcher of this version: serialised once.
+                    c.line(&self.view.api_version, t, || {
+                        self.view
+                            .line(t, self.view.def.served(&c.object), &mut true)
+                    })
+                } else {
+                    self.view
+                        .line(t, self.view.def.served(&c.object), &mut self.first)
+                };
                 self.tx.send(line).await.is_ok()
             }
             None => true,

@@ -3,9 +3,10 @@
 //! finalizers, namespaces, CRDs).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use rand::Rng;
 use serde_json::{Map, Value, json};
@@ -41,13 +42,42 @@ pub(crate) struct Change {
     pub storage: String,
     pub namespace: String,
     pub kind: ChangeKind,
-    pub object: Value,
+    /// Shared with the store (and every watcher): a write copies no object to publish it.
+    pub object: Arc<Value>,
     /// The object before a modification, so selector watches can turn a change that moves an
     /// object out of (into) the selection into DELETED (ADDED) like the real server.
-    pub old: Option<Value>,
+    pub old: Option<Arc<Value>>,
     /// When it was committed: history expires by age from here, and a delivery delay counts
     /// from here.
     pub at: Instant,
+    /// Watch-event lines already rendered for this change, by (served apiVersion, event
+    /// type): every watcher of the full object sends the same bytes, serialised once.
+    pub lines: Mutex<Vec<(String, &'static str, Bytes)>>,
+}
+
+impl Change {
+    /// The rendered line for (`api_version`, `type_`), rendering it with `render` only the
+    /// first time.
+    pub fn line(
+        &self,
+        api_version: &str,
+        type_: &'static str,
+        render: impl FnOnce() -> Bytes,
+    ) -> Bytes {
+        let mut lines = self
+            .lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, _, b)) = lines
+            .iter()
+            .find(|(v, t, _)| v == api_version && *t == type_)
+        {
+            return b.clone();
+        }
+        let b = render();
+        lines.push((api_version.to_string(), type_, b.clone()));
+        b
+    }
 }
 
 #[derive(Debug, Default)]
@@ -440,7 +470,9 @@ pub(crate) struct Store {
     retention: Retention,
     compacted_floor: u64,
     defs: Vec<Arc<ResourceDef>>,
-    objects: HashMap<String, BTreeMap<(String, String), Value>>,
+    /// Stored objects, shared with the watch history and watchers (never changed in place:
+    /// a write stores a new `Arc`).
+    objects: HashMap<String, BTreeMap<(String, String), Arc<Value>>>,
     history: HashMap<String, History>,
     tx: broadcast::Sender<Arc<Change>>,
 }
@@ -487,6 +519,10 @@ impl Store {
     }
 
     fn stored(&self, def: &ResourceDef, ns: &str, name: &str) -> Option<&Value> {
+        self.stored_arc(def, ns, name).map(|o| o.as_ref())
+    }
+
+    fn stored_arc(&self, def: &ResourceDef, ns: &str, name: &str) -> Option<&Arc<Value>> {
         self.objects
             .get(&def.storage)
             .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
@@ -518,10 +554,11 @@ impl Store {
         name: &str,
         kind: ChangeKind,
         mut obj: Value,
-        old: Option<Value>,
-    ) -> Value {
+        old: Option<Arc<Value>>,
+    ) -> Arc<Value> {
         self.rv += 1;
         meta_mut(&mut obj).insert("resourceVersion".into(), Value::String(self.rv.to_string()));
+        let obj = Arc::new(obj);
         let map = self.objects.entry(storage.to_string()).or_default();
         let key = (ns.to_string(), name.to_string());
         if kind == ChangeKind::Deleted {
@@ -535,6 +572,7 @@ impl Store {
             namespace: ns.to_string(),
             kind,
             object: obj.clone(),
+            lines: Mutex::new(Vec::new()),
             old,
             at: Instant::now(),
         });
@@ -778,7 +816,12 @@ impl Store {
         from_patch: bool,
     ) -> Result<Value, ApiError> {
         Self::check_kind(def, &candidate)?;
-        let existing = self.get(def, ns, name)?;
+        let existing_stored = self
+            .stored_arc(def, ns, name)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(def, name))?;
+        let existing = def.served(&existing_stored);
+        let existing: &Value = &existing;
         if let Some(body_name) = candidate.pointer("/metadata/name").and_then(Value::as_str)
             && body_name != name
         {
@@ -798,7 +841,7 @@ impl Store {
             ));
         }
         match rv_of(&candidate) {
-            Some(rv) if Some(rv) != rv_of(&existing) => return Err(ApiError::conflict(def, name)),
+            Some(rv) if Some(rv) != rv_of(existing) => return Err(ApiError::conflict(def, name)),
             None if def.custom && !from_patch => {
                 return Err(ApiError::invalid(
                     def,
@@ -828,7 +871,7 @@ impl Store {
             Some(_) => return Err(ApiError::not_found_path()),
             None => {
                 let mut n = candidate;
-                keep_system_metadata(&mut n, &existing);
+                keep_system_metadata(&mut n, existing);
                 if def.has_status {
                     match existing.get("status") {
                         Some(s) => n["status"] = s.clone(),
@@ -845,7 +888,7 @@ impl Store {
         new["apiVersion"] = Value::String(def.api_version());
         new["kind"] = Value::String(def.kind.clone());
         fold_string_data(def, &mut new)?;
-        if is_deleting(&existing) {
+        if is_deleting(existing) {
             let names = |o: &Value| -> Vec<String> {
                 o.pointer("/metadata/finalizers")
                     .and_then(Value::as_array)
@@ -857,7 +900,7 @@ impl Store {
                     })
                     .unwrap_or_default()
             };
-            let before = names(&existing);
+            let before = names(existing);
             let added: Vec<String> = names(&new)
                 .into_iter()
                 .filter(|f| !before.contains(f))
@@ -881,11 +924,11 @@ impl Store {
                 ));
             }
         }
-        let new_defs = self.special_on_write(def, &mut new, Some(&existing))?;
+        let new_defs = self.special_on_write(def, &mut new, Some(existing))?;
         if def.custom {
-            admission::admit(def, &mut new, Some(&existing), opts)?;
+            admission::admit(def, &mut new, Some(existing), opts)?;
         }
-        if subresource.is_none() && def.has_generation && spec_changed(def, &existing, &new) {
+        if subresource.is_none() && def.has_generation && spec_changed(def, existing, &new) {
             let generation = existing
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -907,8 +950,8 @@ impl Store {
                         })
                     })
             });
-        if new == existing && !new_apply_manager {
-            return Ok(existing);
+        if new == *existing && !new_apply_manager {
+            return Ok(existing.clone());
         }
         record_manager(
             def,
@@ -921,7 +964,7 @@ impl Store {
         if opts.dry_run {
             return Ok(new);
         }
-        let stored_old = self.stored(def, ns, name).cloned();
+        let stored_old = Some(existing_stored.clone());
         let stored_new = def.to_storage(new);
         if is_deleting(&stored_new) && finalizers_empty(&stored_new) {
             let gone = self.remove(&def.storage, ns, name, stored_new, stored_old);
@@ -982,9 +1025,10 @@ impl Store {
             }
             Ok(v)
         };
-        let existing = match self.get(def, ns, name) {
-            Ok(e) => e,
-            Err(_) if kind == PatchKind::Apply && subresource.is_none() => {
+        let existing_stored = self.stored_arc(def, ns, name).cloned();
+        let existing = match &existing_stored {
+            Some(e) => def.served(e),
+            None if kind == PatchKind::Apply && subresource.is_none() => {
                 let mut obj = parse_doc(body)?;
                 let obj_fields = obj.clone();
                 Self::check_kind(def, &obj)?;
@@ -1009,9 +1053,9 @@ impl Store {
                 )?;
                 return Ok((created, true));
             }
-            Err(e) => return Err(e),
+            None => return Err(ApiError::not_found(def, name)),
         };
-        let mut patched = existing.clone();
+        let mut patched = existing.clone().into_owned();
         let mut applied = None;
         match kind {
             PatchKind::Json => {
@@ -1048,6 +1092,7 @@ impl Store {
         if rv_of(&patched) != rv_of(&existing) {
             return Err(ApiError::conflict(def, name));
         }
+        drop(existing);
         let opts = WriteOptions {
             apply: kind == PatchKind::Apply,
             applied_fields: applied,
@@ -1065,8 +1110,8 @@ impl Store {
         ns: &str,
         name: &str,
         obj: Value,
-        old: Option<Value>,
-    ) -> Value {
+        old: Option<Arc<Value>>,
+    ) -> Arc<Value> {
         let gone = self.commit(storage, ns, name, ChangeKind::Deleted, obj, old);
         if storage == "apiextensions.k8s.io/customresourcedefinitions" {
             let owned: Vec<String> = self
@@ -1089,7 +1134,14 @@ impl Store {
                         .and_then(|m| m.get(&(ons.clone(), oname.clone())))
                         .cloned()
                     {
-                        self.commit(&storage, &ons, &oname, ChangeKind::Deleted, o, None);
+                        self.commit(
+                            &storage,
+                            &ons,
+                            &oname,
+                            ChangeKind::Deleted,
+                            Value::clone(&o),
+                            None,
+                        );
                     }
                 }
             }
@@ -1117,7 +1169,14 @@ impl Store {
             && is_deleting(&n)
             && self.namespace_is_empty(ns)
         {
-            self.commit(NAMESPACES, "", ns, ChangeKind::Deleted, n, None);
+            self.commit(
+                NAMESPACES,
+                "",
+                ns,
+                ChangeKind::Deleted,
+                Value::clone(&n),
+                None,
+            );
         }
     }
 
@@ -1128,7 +1187,7 @@ impl Store {
         has_generation: bool,
         ns: &str,
         name: &str,
-    ) -> Option<Value> {
+    ) -> Option<Arc<Value>> {
         let existing = self
             .objects
             .get(storage)?
@@ -1136,7 +1195,7 @@ impl Store {
             .clone();
         let is_namespace = storage == NAMESPACES;
         if is_namespace && !is_deleting(&existing) {
-            let mut marked = existing.clone();
+            let mut marked = Value::clone(&existing);
             meta_mut(&mut marked).insert("deletionTimestamp".into(), Value::String(now()));
             meta_mut(&mut marked).insert("deletionGracePeriodSeconds".into(), json!(0));
             marked["status"] = json!({"phase": "Terminating"});
@@ -1177,7 +1236,7 @@ impl Store {
             if is_deleting(&existing) {
                 return Some(existing);
             }
-            let mut marked = existing.clone();
+            let mut marked = Value::clone(&existing);
             let meta = meta_mut(&mut marked);
             meta.insert("deletionTimestamp".into(), Value::String(now()));
             meta.insert("deletionGracePeriodSeconds".into(), json!(0));
@@ -1194,7 +1253,7 @@ impl Store {
                 Some(existing),
             ));
         }
-        Some(self.remove(storage, ns, name, existing.clone(), Some(existing)))
+        Some(self.remove(storage, ns, name, Value::clone(&existing), Some(existing)))
     }
 
     pub fn delete(
@@ -1294,6 +1353,7 @@ impl Store {
                                 object: o.clone(),
                                 old: None,
                                 at: Instant::now(),
+                                lines: Mutex::new(Vec::new()),
                             })
                         })
                         .collect()
