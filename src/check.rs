@@ -373,7 +373,7 @@ pub fn manifest(
     });
     Ok(format!(
         "---\n# Topic configs cannot be read through the REST proxy: add spec.config by hand if you want it recorded.\n{}",
-        serde_yaml::to_string(&doc)?
+        serde_saphyr::to_string(&doc)?
     ))
 }
 

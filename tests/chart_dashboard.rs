@@ -211,7 +211,7 @@ fn helm() -> Option<PathBuf> {
     require::require_tool("helm", Some("HDI_TEST_HELM"))
 }
 
-fn render(helm: &Path, set: &[&str]) -> Vec<serde_yaml::Value> {
+fn render(helm: &Path, set: &[&str]) -> Vec<serde_json::Value> {
     let mut cmd = Command::new(helm);
     cmd.args(["template", "hto"])
         .arg(root().join("charts/hdinsight-topic-operator"))
@@ -226,16 +226,17 @@ fn render(helm: &Path, set: &[&str]) -> Vec<serde_yaml::Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|d: &serde_yaml::Value| !d.is_null())
+    serde_saphyr::from_multiple::<serde_json::Value>(&text)
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.is_null())
         .collect()
 }
 
 #[test]
 fn the_chart_renders_the_dashboard_configmap_only_when_enabled() {
     let Some(helm) = helm() else { return };
-    let is_dashboard = |d: &serde_yaml::Value| {
+    let is_dashboard = |d: &serde_json::Value| {
         d["kind"] == "ConfigMap" && d["metadata"]["labels"]["grafana_dashboard"] == "1"
     };
     assert!(!render(&helm, &[]).iter().any(is_dashboard));

@@ -128,9 +128,7 @@ async fn import_prints_a_manifest_per_topic_with_observed_sizes() {
         SECRET,
     );
     assert!(ok, "{out}{err}");
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&out)
-        .map(|d| serde::Deserialize::deserialize(d).expect("yaml"))
-        .collect();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&out).expect("yaml");
     assert_eq!(docs.len(), 2, "{out}");
     let orders = docs
         .iter()

@@ -765,13 +765,13 @@ fn the_chart_grants_secret_read_only_in_the_proxy_namespaces() {
     }
     let render = render_chart;
     // (kind, namespace, name) of every (Cluster)Role granting `resource`.
-    let granting = |docs: &[serde_yaml::Value], resource: &str| -> Vec<(String, String, String)> {
+    let granting = |docs: &[serde_json::Value], resource: &str| -> Vec<(String, String, String)> {
         docs.iter()
             .filter(|d| matches!(d["kind"].as_str(), Some("Role" | "ClusterRole")))
             .filter(|d| {
-                d["rules"].as_sequence().into_iter().flatten().any(|r| {
+                d["rules"].as_array().into_iter().flatten().any(|r| {
                     r["resources"]
-                        .as_sequence()
+                        .as_array()
                         .into_iter()
                         .flatten()
                         .any(|x| x.as_str() == Some(resource))
@@ -828,7 +828,7 @@ fn the_chart_grants_secret_read_only_in_the_proxy_namespaces() {
 }
 
 /// The chart rendered by `helm template` with `set` values, as YAML documents.
-fn render_chart(set: &[&str]) -> Vec<serde_yaml::Value> {
+fn render_chart(set: &[&str]) -> Vec<serde_json::Value> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let helm = common::require::find_tool("helm", Some("HDI_TEST_HELM"))
         .expect("helm (the test checked for it first)");
@@ -851,8 +851,9 @@ fn render_chart(set: &[&str]) -> Vec<serde_yaml::Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    serde_yaml::Deserializer::from_str(&text)
-        .filter_map(|d| <serde_yaml::Value as serde::Deserialize>::deserialize(d).ok())
+    serde_saphyr::from_multiple::<serde_json::Value>(&text)
+        .expect("helm renders valid YAML")
+        .into_iter()
         .filter(|v| !v.is_null())
         .collect()
 }
@@ -883,15 +884,15 @@ fn the_chart_network_policy_opens_only_what_the_operator_uses() {
         .collect();
     assert_eq!(nps.len(), 1);
     let spec = &nps[0]["spec"];
-    let ports = |rules: &serde_yaml::Value| -> Vec<(String, String)> {
+    let ports = |rules: &serde_json::Value| -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = rules
-            .as_sequence()
+            .as_array()
             .into_iter()
             .flatten()
-            .flat_map(|r| r["ports"].as_sequence().cloned().unwrap_or_default())
+            .flat_map(|r| r["ports"].as_array().cloned().unwrap_or_default())
             .map(|p| {
                 let port = match &p["port"] {
-                    serde_yaml::Value::Number(n) => n.to_string(),
+                    serde_json::Value::Number(n) => n.to_string(),
                     other => other.as_str().unwrap_or_default().to_string(),
                 };
                 (port, p["protocol"].as_str().unwrap_or("TCP").to_string())
@@ -925,7 +926,7 @@ fn the_chart_network_policy_opens_only_what_the_operator_uses() {
         .filter(|d| d["kind"].as_str() == Some("Deployment"))
         .flat_map(|d| {
             d["spec"]["template"]["spec"]["containers"][0]["args"]
-                .as_sequence()
+                .as_array()
                 .cloned()
                 .unwrap_or_default()
         })

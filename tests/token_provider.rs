@@ -288,6 +288,80 @@ async fn throttling_carries_retry_after() {
     assert!(err.is_transient());
 }
 
+/// RFC 6749 §5.1: a token comes with 200 OK and a JSON body (`application/json`). A 2xx
+/// other than 200, or a token body sent as another media type, is not a token response.
+#[tokio::test]
+async fn success_other_than_200_json_is_malformed() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let addr = serve(token_endpoint(hits.clone(), Duration::ZERO, |n, _| {
+        let body = serde_json::json!({"access_token": "t", "expires_in": 3599}).to_string();
+        match n {
+            1 => (
+                StatusCode::CREATED,
+                [("content-type", "application/json")],
+                body,
+            )
+                .into_response(),
+            2 => StatusCode::NO_CONTENT.into_response(),
+            3 => (StatusCode::OK, [("content-type", "text/html")], body).into_response(),
+            _ => ok_token(n, 3599),
+        }
+    }))
+    .await;
+    let provider = provider(addr, Arc::new(NoopAuthObserver));
+    for what in ["201", "204", "text/html"] {
+        let err = provider.token().await.expect_err(what);
+        assert!(matches!(err, AuthError::Malformed(_)), "{what}: {err:?}");
+        assert!(!err.is_transient(), "{what}");
+    }
+    let shown = format!(
+        "{:?}",
+        provider
+            .token()
+            .await
+            .expect("the fourth answer is a token")
+    );
+    assert!(!shown.contains("token-4"), "Debug shows no token: {shown}");
+    assert_eq!(hits.load(Ordering::SeqCst), 4);
+}
+
+/// A 4xx that is not Entra's error JSON (empty, or an HTML page from a proxy in between) is
+/// still a typed rejection with its status, and never shows the secret.
+#[tokio::test]
+async fn rejections_without_entra_json_keep_their_status() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let addr = serve(token_endpoint(hits, Duration::ZERO, |n, _| match n {
+        1 => StatusCode::UNAUTHORIZED.into_response(),
+        _ => (
+            StatusCode::FORBIDDEN,
+            [("content-type", "text/html")],
+            format!("<html>Forbidden: {SECRET}</html>\nmore"),
+        )
+            .into_response(),
+    }))
+    .await;
+    let provider = provider(addr, Arc::new(NoopAuthObserver));
+    let err = provider.token().await.expect_err("401");
+    match &err {
+        AuthError::Rejected { status, aadsts, .. } => assert_eq!((*status, *aadsts), (401, None)),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(!err.is_transient());
+    let err = provider.token().await.expect_err("403");
+    match &err {
+        AuthError::Rejected {
+            status,
+            description,
+            ..
+        } => {
+            assert_eq!(*status, 403);
+            assert_eq!(description, "<html>Forbidden: <redacted></html>");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(!err.to_string().contains(SECRET) && !format!("{err:?}").contains(SECRET));
+}
+
 #[tokio::test]
 async fn stalled_response_times_out() {
     let hits = Arc::new(AtomicUsize::new(0));

@@ -426,12 +426,11 @@ impl Env {
         let text = std::fs::read_to_string(repo_root().join("examples/topics.yaml"))?;
         let topics: Api<KafkaTopic> = Api::namespaced(self.client.clone(), NAMESPACE);
         let mut names = Vec::new();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let value = <serde_yaml::Value as serde::Deserialize>::deserialize(doc)?;
+        for value in serde_saphyr::from_multiple::<serde_json::Value>(&text)? {
             if value.is_null() {
                 continue;
             }
-            let t: KafkaTopic = serde_yaml::from_value(value)?;
+            let t: KafkaTopic = serde_json::from_value(value)?;
             names.push(t.name_any());
             create_or_keep(&topics, &t).await?;
         }
@@ -493,7 +492,7 @@ pub fn read_example<T: DeserializeOwned>(file: &str) -> anyhow::Result<T> {
     let path = repo_root().join("examples").join(file);
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    serde_saphyr::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
 /// Creates the object unless it exists.

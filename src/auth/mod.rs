@@ -8,6 +8,7 @@
 
 mod assertion;
 mod error;
+mod exchange;
 pub(crate) mod http;
 mod secret;
 mod service_account;
@@ -15,12 +16,10 @@ mod token;
 
 pub use assertion::{ASSERTION_LIFETIME, AssertionSource, ClientCertificate, JWT_BEARER};
 pub use error::AuthError;
+pub use exchange::{MAX_TOKEN_LIFETIME_SECS, TOKEN_BODY_LIMIT, decode_rejection, decode_success};
 pub use secret::{ClientAuth, ClientCredentials, SecretString};
 pub use service_account::{
     SERVICE_ACCOUNT_TOKEN_MARGIN, SERVICE_ACCOUNT_TOKEN_SECONDS, ServiceAccountTokenSource,
     TOKEN_EXCHANGE_AUDIENCE,
 };
-pub use token::{
-    AccessToken, AuthObserver, MAX_TOKEN_LIFETIME_SECS, NoopAuthObserver, TokenProvider,
-    decode_rejection, decode_success,
-};
+pub use token::{AccessToken, AuthObserver, NoopAuthObserver, TokenProvider};

@@ -1,19 +1,15 @@
-//! The token cache: client-credentials grant by a direct form POST, single flight, typed errors.
+//! The token cache: one client-credentials grant at a time (single flight), cached until shortly
+//! before expiry, typed errors. The grant itself is in [`super::exchange`].
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::Deserialize;
 use url::Url;
 
-use super::assertion::JWT_BEARER;
 use super::error::AuthError;
-use super::http::{BodyError, error_text, read_capped, retry_after, shorten};
+use super::exchange::{Credential, Outcome, request_token};
 use super::secret::{ClientAuth, ClientCredentials, SecretString};
-
-/// Largest token endpoint response we read; real ones are a few KiB.
-pub const TOKEN_BODY_LIMIT: usize = 64 * 1024;
 /// Default time for one token request, body included.
 pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Tokens are refreshed this long before they expire (or at half their lifetime if shorter).
@@ -268,80 +264,49 @@ impl TokenProvider {
     async fn fetch_inner(&self) -> Result<(AccessToken, Duration), AuthError> {
         // The credential: a secret, or a JWT client assertion (RFC 7523) signed with the app's
         // certificate or issued by a federated identity provider. Either is scrubbed from any
-        // rejection text below.
-        let (field, credential) = match &self.credentials.auth {
-            ClientAuth::Secret(secret) => ("client_secret", secret.clone()),
-            ClientAuth::Certificate(certificate) => (
-                "client_assertion",
-                certificate.assertion(
-                    &self.credentials.client_id,
-                    self.token_url.as_str(),
-                    SystemTime::now(),
-                )?,
-            ),
-            ClientAuth::Federated(source) => ("client_assertion", source.assertion().await?),
+        // rejection text.
+        let assertion = match &self.credentials.auth {
+            ClientAuth::Secret(_) => None,
+            ClientAuth::Certificate(certificate) => Some(certificate.assertion(
+                &self.credentials.client_id,
+                self.token_url.as_str(),
+                SystemTime::now(),
+            )?),
+            ClientAuth::Federated(source) => Some(source.assertion().await?),
         };
-        let mut form = vec![
-            ("client_id", self.credentials.client_id.as_str()),
-            (field, credential.expose()),
-            ("grant_type", "client_credentials"),
-            ("scope", self.scope.as_str()),
-        ];
-        if field == "client_assertion" {
-            form.insert(2, ("client_assertion_type", JWT_BEARER));
-        }
-        let response = self
-            .http
-            .post(self.token_url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    AuthError::Timeout
-                } else {
-                    AuthError::Transport(error_text(&e))
-                }
-            })?;
-        let status = response.status().as_u16();
-        let retry = retry_after(response.headers());
-        let body = read_capped(response, TOKEN_BODY_LIMIT)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge => AuthError::Malformed(format!(
-                    "the response body exceeds {TOKEN_BODY_LIMIT} bytes"
-                )),
-                BodyError::Timeout => AuthError::Timeout,
-                BodyError::Transport(t) => AuthError::Transport(t),
-            })?;
-        let now = SystemTime::now();
-        match status {
-            200..=299 => {
-                let (secret, lifetime) = decode_success(&body)?;
+        let credential = match (&self.credentials.auth, &assertion) {
+            (_, Some(assertion)) => Credential::Assertion(assertion),
+            (ClientAuth::Secret(secret), None) => Credential::Secret(secret),
+            (_, None) => {
+                return Err(AuthError::InvalidConfig(
+                    "no credential to send to the token endpoint".into(),
+                ));
+            }
+        };
+        let outcome = request_token(
+            &self.http,
+            &self.token_url,
+            &self.credentials.client_id,
+            &self.scope,
+            credential,
+        )
+        .await?;
+        match outcome {
+            Outcome::Token(secret, lifetime) => {
+                let now = SystemTime::now();
                 Ok((
                     AccessToken::new(secret, crate::clock::system_after(now, lifetime)),
                     lifetime,
                 ))
             }
-            429 => Err(AuthError::Throttled { retry_after: retry }),
-            500..=599 => Err(AuthError::Server { status }),
-            400..=499 => {
+            Outcome::Rejected(rejection) => {
                 if let ClientAuth::Federated(source) = &self.credentials.auth {
                     // The federated token may be what was refused (expired, revoked): the next
                     // attempt asks for a new one.
                     source.invalidate();
                 }
-                Err(decode_rejection(
-                    status,
-                    &body,
-                    &self.credentials.client_id,
-                    credential.expose(),
-                ))
+                Err(rejection)
             }
-            other => Err(AuthError::Malformed(format!(
-                "unexpected HTTP status {other}"
-            ))),
         }
     }
 }
@@ -376,103 +341,6 @@ fn token_url(authority: &Url, tenant: &str) -> Result<Url, AuthError> {
     Ok(url)
 }
 
-/// `expires_in` is an integer on the wire; some servers send it as a string.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Seconds {
-    Int(u64),
-    Text(String),
-}
-
-#[derive(Deserialize)]
-struct TokenSuccess {
-    access_token: Option<String>,
-    expires_in: Option<Seconds>,
-}
-
-/// Decodes a 2xx token response into the token and its lifetime. Public so that the decoder
-/// can be exercised on arbitrary bytes by the property tests.
-pub fn decode_success(body: &[u8]) -> Result<(String, Duration), AuthError> {
-    let parsed: TokenSuccess = serde_json::from_slice(body)
-        .map_err(|e| AuthError::Malformed(format!("token response is not JSON: {e}")))?;
-    let token = parsed
-        .access_token
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| AuthError::Malformed("token response has no access_token".into()))?;
-    let secs = match parsed.expires_in {
-        Some(Seconds::Int(n)) => n,
-        Some(Seconds::Text(s)) => s.trim().parse().map_err(|_| {
-            AuthError::Malformed("token response has a non-numeric expires_in".into())
-        })?,
-        None => {
-            return Err(AuthError::Malformed(
-                "token response has no expires_in".into(),
-            ));
-        }
-    };
-    // Entra ID issues tokens for at most a day; anything beyond a week is not a real answer
-    // (and would overflow the clock when added to it).
-    if secs > MAX_TOKEN_LIFETIME_SECS {
-        return Err(AuthError::Malformed(format!(
-            "token response has an implausible expires_in ({secs} s)"
-        )));
-    }
-    Ok((token, Duration::from_secs(secs)))
-}
-
-/// The longest token lifetime accepted from the token endpoint (a week).
-pub const MAX_TOKEN_LIFETIME_SECS: u64 = 7 * 24 * 3600;
-
-#[derive(Deserialize, Default)]
-struct TokenFailure {
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    error_description: Option<String>,
-    #[serde(default)]
-    error_codes: Option<Vec<u32>>,
-}
-
-/// Decodes a 4xx token response (Entra ID error JSON, or any text) into
-/// [`AuthError::Rejected`], with `secret` scrubbed from the description.
-pub fn decode_rejection(status: u16, body: &[u8], client_id: &str, secret: &str) -> AuthError {
-    let text = String::from_utf8_lossy(body);
-    let parsed: TokenFailure = serde_json::from_slice(body).unwrap_or_default();
-    let description_source = parsed.error_description.as_deref().unwrap_or(&text);
-    let scrub = |t: &str| {
-        if !secret.is_empty() && t.contains(secret) {
-            t.replace(secret, "<redacted>")
-        } else {
-            t.to_string()
-        }
-    };
-    // Scrub before shortening: a secret cut in half by the limit would not be found after.
-    let first_line = scrub(description_source.lines().next().unwrap_or("").trim());
-    let description = shorten(&first_line, 300);
-    let aadsts = parsed
-        .error_codes
-        .as_ref()
-        .and_then(|codes| codes.first().copied())
-        .or_else(|| aadsts_in(description_source));
-    AuthError::Rejected {
-        status,
-        error: shorten(&scrub(parsed.error.as_deref().unwrap_or_default()), 100),
-        aadsts,
-        description,
-        client_id: client_id.to_string(),
-    }
-}
-
-/// The number after the first "AADSTS" in `text`.
-fn aadsts_in(text: &str) -> Option<u32> {
-    let start = text.find("AADSTS")? + "AADSTS".len();
-    let digits: String = text[start..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,63 +365,5 @@ mod tests {
             token_url(&a, "a/b"),
             Err(AuthError::InvalidConfig(_))
         ));
-    }
-
-    #[test]
-    fn success_decoder_accepts_integer_and_string_lifetimes() {
-        let (t, d) = decode_success(br#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"abc"}"#)
-            .expect("valid");
-        assert_eq!((t.as_str(), d), ("abc", Duration::from_secs(3599)));
-        let (_, d) = decode_success(br#"{"expires_in":"60","access_token":"abc"}"#).expect("valid");
-        assert_eq!(d, Duration::from_secs(60));
-        assert!(matches!(
-            decode_success(b"<html>"),
-            Err(AuthError::Malformed(_))
-        ));
-        assert!(matches!(
-            decode_success(br#"{"expires_in":1}"#),
-            Err(AuthError::Malformed(_))
-        ));
-        assert!(matches!(
-            decode_success(br#"{"access_token":"x"}"#),
-            Err(AuthError::Malformed(_))
-        ));
-    }
-
-    #[test]
-    fn rejection_decoder_reads_codes_and_first_line() {
-        let body = br#"{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys are expired.\r\nTrace ID: 1\r\nCorrelation ID: 2","error_codes":[7000222]}"#;
-        let e = decode_rejection(401, body, "app", "s3cret");
-        match &e {
-            AuthError::Rejected {
-                status,
-                error,
-                aadsts,
-                description,
-                client_id,
-            } => {
-                assert_eq!(*status, 401);
-                assert_eq!(error, "invalid_client");
-                assert_eq!(*aadsts, Some(7000222));
-                assert_eq!(
-                    description,
-                    "AADSTS7000222: The provided client secret keys are expired."
-                );
-                assert_eq!(client_id, "app");
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-        // No error_codes: the code comes from the description.
-        let e = decode_rejection(
-            400,
-            br#"{"error":"invalid_scope","error_description":"AADSTS1002012: bad scope"}"#,
-            "app",
-            "s",
-        );
-        assert_eq!(e.aadsts(), Some(1002012));
-        // Not JSON at all, and echoing the secret: still typed, secret scrubbed.
-        let e = decode_rejection(400, b"bad request for s3cret", "app", "s3cret");
-        assert!(!e.to_string().contains("s3cret"));
-        assert_eq!(e.aadsts(), None);
     }
 }

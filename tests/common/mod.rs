@@ -59,9 +59,9 @@ fn render_chart(helm: &std::path::Path, extra: &[&str]) -> RenderedChart {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     let mut docs = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let value: serde_json::Value =
-            serde::Deserialize::deserialize(doc).expect("helm renders valid YAML");
+    let values: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&text).expect("helm renders valid YAML");
+    for value in values {
         if !value.is_null() {
             docs.push(value);
         }

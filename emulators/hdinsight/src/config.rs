@@ -367,7 +367,7 @@ mod tests {
 
     #[test]
     fn yaml_keys_are_camel_case_and_typos_are_refused() {
-        let config: EmulatorConfig = serde_yaml::from_str(
+        let config: EmulatorConfig = serde_saphyr::from_str(
             "visibilityDelayMs: 5\nconsumeShape: array\nleaderlessAs: minusOne\n",
         )
         .expect("valid YAML");
@@ -375,6 +375,6 @@ mod tests {
         assert_eq!(config.consume_shape, ConsumeShape::Array);
         assert_eq!(config.leaderless_as, LeaderlessAs::MinusOne);
         assert_eq!(config.brokers, 3, "unset keys keep their defaults");
-        assert!(serde_yaml::from_str::<EmulatorConfig>("visibilityDelay: 5\n").is_err());
+        assert!(serde_saphyr::from_str::<EmulatorConfig>("visibilityDelay: 5\n").is_err());
     }
 }

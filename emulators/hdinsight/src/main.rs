@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
             if text.trim().is_empty() {
                 EmulatorConfig::default()
             } else {
-                serde_yaml::from_str(&text)
+                serde_saphyr::from_str(&text)
                     .with_context(|| format!("parsing {}", path.display()))?
             }
         }

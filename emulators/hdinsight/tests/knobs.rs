@@ -315,7 +315,7 @@ async fn the_scope_can_be_checked_before_the_secret() {
 
 #[test]
 fn knobs_read_from_yaml() {
-    let config: EmulatorConfig = serde_yaml::from_str(
+    let config: EmulatorConfig = serde_saphyr::from_str(
         "existingTopicStatus: 409\ninvalidRequestStatus: 422\nstatusNeedsToken: false\nerrorBody: text\nrackAs: absent\nlatestOffsetAs: lastRecord\nemptyNextOffset: omitted\nokBodyAs: object\ninvisibleDataStatus: 400\nofflineDataStatus: 503\nscopeCheckedFirst: true\nmanagementNodes: 3\nnodeLagMs: 3000\n",
     )
     .expect("valid YAML");

@@ -7,7 +7,7 @@ use kube_admission::{
 use serde_json::{Value, json};
 
 fn yaml(text: &str) -> Value {
-    serde_yaml::from_str(text).expect("valid YAML")
+    serde_saphyr::from_str(text).expect("valid YAML")
 }
 
 fn schema_of(crd: &Value) -> &Value {

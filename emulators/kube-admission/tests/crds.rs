@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 fn schema(file: &str) -> CompiledSchema {
     let path = format!("{}/../../crds/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();
-    let crd: Value = serde_yaml::from_str(&text).unwrap();
+    let crd: Value = serde_saphyr::from_str(&text).unwrap();
     CompiledSchema::compile(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]).unwrap()
 }
 

@@ -415,7 +415,7 @@ fn parse_object(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
         return Err(ApiError::unsupported_media_type(content_type));
     }
     let v: Value = if content_type.contains("yaml") {
-        serde_yaml::from_slice(body)
+        serde_saphyr::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
     } else {
         serde_json::from_slice(body).map_err(|e| {

@@ -1014,7 +1014,7 @@ impl Store {
         let parse_doc = |body: &[u8]| -> Result<Value, ApiError> {
             let v: Value = match serde_json::from_slice(body) {
                 Ok(v) => v,
-                Err(_) if kind == PatchKind::Apply => serde_yaml::from_slice(body)
+                Err(_) if kind == PatchKind::Apply => serde_saphyr::from_slice(body)
                     .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
                 Err(e) => {
                     return Err(ApiError::bad_request(format!("error decoding patch: {e}")));

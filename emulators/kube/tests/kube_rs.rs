@@ -1317,7 +1317,7 @@ async fn install_crds_again_without_topics(client: &kube::Client) {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     let text =
         std::fs::read_to_string(repo_dir().join("crds/kafkatopics.yaml")).expect("the CRD file");
-    let crd: CustomResourceDefinition = serde_yaml::from_str(&text).expect("a CRD");
+    let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).expect("a CRD");
     Api::<CustomResourceDefinition>::all(client.clone())
         .create(&PostParams::default(), &crd)
         .await

@@ -211,7 +211,7 @@ async fn kubectl_applies_crds_and_examples_and_prints_columns() {
     let yaml = k
         .ok(&["get", "hkt", "orders", "-n", "kafka", "-o", "yaml"])
         .await;
-    let doc: serde_json::Value = serde_yaml::from_str(&yaml).expect("kubectl prints YAML");
+    let doc: serde_json::Value = serde_saphyr::from_str(&yaml).expect("kubectl prints YAML");
     assert_eq!(doc["spec"]["partitions"], 12);
     assert_eq!(doc["spec"]["topicName"], "orders.v1");
     assert_eq!(doc["metadata"]["generation"], 1);

@@ -9,7 +9,6 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube_emulator::{KubeEmulatorConfig, RunningKube};
-use serde::Deserialize;
 use serde_json::json;
 
 pub fn loopback() -> SocketAddr {
@@ -53,12 +52,12 @@ pub async fn install_crds(client: &kube::Client) {
     for file in ["kafkatopics.yaml", "kafkarestproxies.yaml"] {
         let text = std::fs::read_to_string(repo_dir().join("crds").join(file))
             .expect("the CRD file exists");
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let value = serde_yaml::Value::deserialize(doc).expect("valid YAML");
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("valid YAML");
+        for value in docs {
             if value.is_null() {
                 continue;
             }
-            let crd: CustomResourceDefinition = serde_yaml::from_value(value).expect("a CRD");
+            let crd: CustomResourceDefinition = serde_json::from_value(value).expect("a CRD");
             api.create(&PostParams::default(), &crd)
                 .await
                 .expect("the CRD is accepted");
