@@ -556,9 +556,7 @@ async fn an_imported_topic_with_uneven_replicas_is_not_drifted() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let docs: Vec<KafkaTopic> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).expect("a KafkaTopic manifest"))
-        .collect();
+    let docs: Vec<KafkaTopic> = serde_saphyr::from_multiple(&text).expect("KafkaTopic manifests");
     assert_eq!(docs.len(), 1, "{text}");
     let manifest = &docs[0];
     assert_eq!(manifest.spec.replication_factor, Some(2), "{text}");

@@ -26,8 +26,10 @@ fn sandbox(args: &[&str]) -> (bool, String, String) {
 fn example_names() -> Vec<String> {
     let path = sandbox::env::repo_root().join("examples/topics.yaml");
     let text = std::fs::read_to_string(&path).expect("examples/topics.yaml");
-    let names: Vec<String> = serde_yaml::Deserializer::from_str(&text)
-        .filter_map(|d| <serde_yaml::Value as serde::Deserialize>::deserialize(d).ok())
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&text).expect("examples/topics.yaml is YAML");
+    let names: Vec<String> = docs
+        .into_iter()
         .filter(|v| v["kind"].as_str() == Some("KafkaTopic"))
         .filter_map(|v| v["metadata"]["name"].as_str().map(str::to_string))
         .collect();
