@@ -710,6 +710,8 @@ impl Scene {
             previous: &self.previous,
             now: self.now,
             settings: &self.settings,
+            last_look: None,
+            first_look_after: None,
         }
     }
 }

@@ -48,6 +48,14 @@ pub mod reason {
 /// The message of a topic whose create was just accepted.
 const CREATING_MESSAGE: &str = "the proxy accepted the create; waiting for the topic to be listed";
 
+/// The message of a create without a clear answer. Condition messages carry no per-request
+/// text (error bodies, request ids, times, countdowns): each change of a message is a status
+/// write, and a failing period should cost a topic at most two.
+pub const CREATE_UNCERTAIN_MESSAGE: &str = "the create got no clear answer (the proxy failed, or the answer was lost); waiting to see whether the topic appears before sending it again";
+
+/// The message of a created topic the proxy's list does not show yet.
+const WAITING_MESSAGE: &str = "the proxy accepted the create (status.createRequestedAt); its topic list does not show the topic yet";
+
 /// How long a created topic stays `Creating` before it is reported `WaitingForVisibility`.
 pub const CREATING_GRACE: Duration = Duration::from_secs(3);
 
@@ -215,6 +223,27 @@ impl EventSpec {
     }
 }
 
+/// This process's last look at a topic: a description it made, or — right after it started —
+/// the status a previous process wrote, trusted until its turn comes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastLook {
+    /// When it was described; for an inherited status, a time chosen so that it falls due at a
+    /// random point within the resync interval.
+    pub at: Timestamp,
+    /// The endpoint the look went to: a description of another cluster says nothing.
+    pub endpoint: String,
+    /// The description; `None` when the status written by a previous process stands in for it.
+    pub parts: Option<Vec<PartitionDetail>>,
+}
+
+/// What the reconciler should remember about its look at the topic.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LookUpdate {
+    Keep,
+    Remember(LastLook),
+    Forget,
+}
+
 /// The end of a reconcile.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Finish {
@@ -222,6 +251,8 @@ pub struct Finish {
     pub events: Vec<EventSpec>,
     /// When to reconcile again (before jitter).
     pub requeue_after: Duration,
+    /// The look to remember for the next reconcile.
+    pub look: LookUpdate,
 }
 
 /// The next step.
@@ -305,6 +336,13 @@ pub struct PlanInput<'a> {
     pub previous: &'a KafkaTopicStatus,
     pub now: Timestamp,
     pub settings: &'a PlanSettings,
+    /// This process's last look at the topic, if it has one.
+    pub last_look: Option<&'a LastLook>,
+    /// When this process has not looked at the topic yet: how far into the resync interval its
+    /// first describe goes if the status shows a Ready topic of the current generation (a
+    /// random share, chosen by the caller, so that a restart spreads its describes). `None`
+    /// describes at once.
+    pub first_look_after: Option<Duration>,
 }
 
 fn elapsed_since(now: Timestamp, then: &Time) -> Duration {
@@ -323,10 +361,161 @@ fn visibility_poll(waited: Duration) -> Duration {
     (waited / 2).clamp(Duration::from_millis(500), Duration::from_secs(30))
 }
 
+/// How old a description may be and still stand in for a describe: the resync interval less
+/// its jitter, so that the periodic resync always describes and only reconciles triggered in
+/// between (a proxy or Secret change, a restart) reuse it.
+pub fn description_lifetime(settings: &PlanSettings) -> Duration {
+    settings.resync_interval - settings.resync_interval / 10
+}
+
+/// Whether the proxy's endpoint differs from the one the status was observed through: the
+/// KafkaRestProxy now points at another cluster.
+pub fn cluster_changed(input: &PlanInput<'_>) -> bool {
+    input
+        .previous
+        .proxy_endpoint
+        .as_deref()
+        .is_some_and(|e| e != input.proxy_endpoint)
+}
+
+/// The previous status as seen from a new cluster: what the old one showed (its partitions,
+/// a create sent to it, a disappearance from it) says nothing about the new one. The conditions
+/// stay, so that a topic Ready on both keeps its `lastTransitionTime`.
+fn as_seen_from_new_cluster(prev: &KafkaTopicStatus) -> KafkaTopicStatus {
+    KafkaTopicStatus {
+        observed_generation: prev.observed_generation,
+        topic_name: prev.topic_name.clone(),
+        proxy: prev.proxy.clone(),
+        conditions: prev.conditions.clone(),
+        ..Default::default()
+    }
+}
+
 /// Decides the next step of a reconcile.
 pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
+    if cluster_changed(input) {
+        let fresh = as_seen_from_new_cluster(input.previous);
+        let moved = PlanInput {
+            previous: &fresh,
+            last_look: None,
+            first_look_after: None,
+            ..*input
+        };
+        return remember_look(&moved, obs, decide_here(&moved, obs));
+    }
+    remember_look(input, obs, decide_here(input, obs))
+}
+
+/// A description made in this reconcile is remembered; a topic described as absent forgets
+/// the last one.
+fn remember_look(input: &PlanInput<'_>, obs: &Observation, decision: Decision) -> Decision {
+    let Decision::Finish(mut f) = decision else {
+        return decision;
+    };
+    if f.look == LookUpdate::Keep && obs.described_now {
+        f.look = match &obs.described {
+            Some(Described::Found(parts)) => LookUpdate::Remember(LastLook {
+                at: input.now,
+                endpoint: input.proxy_endpoint.to_string(),
+                parts: Some(parts.clone()),
+            }),
+            Some(Described::NotFound) => LookUpdate::Forget,
+            None => LookUpdate::Keep,
+        };
+    }
+    Decision::Finish(f)
+}
+
+/// What a listed topic can be judged by without a describe: this process's recent
+/// description, or right after start the Ready status a previous process wrote.
+enum Reuse<'a> {
+    Description {
+        parts: &'a [PartitionDetail],
+        due_in: Duration,
+    },
+    Status {
+        due_in: Duration,
+        remember: Option<LastLook>,
+    },
+}
+
+fn reusable<'a>(input: &PlanInput<'a>, obs: &Observation) -> Option<Reuse<'a>> {
+    if !obs.listed || obs.created.is_some() || obs.described.is_some() {
+        return None;
+    }
+    let prev = input.previous;
+    let lifetime = description_lifetime(input.settings);
+    let status_current = find_condition(&prev.conditions, READY)
+        .is_some_and(|c| c.status == "True")
+        && prev.observed_generation == input.generation
+        && prev.partitions.is_some()
+        && prev.missing_since.is_none();
+    match input.last_look {
+        Some(look) if look.endpoint == input.proxy_endpoint => {
+            let age = elapsed_since(input.now, &Time(look.at));
+            if age >= lifetime {
+                return None;
+            }
+            let due_in = (lifetime - age).max(Duration::from_secs(1));
+            match &look.parts {
+                Some(parts) => Some(Reuse::Description { parts, due_in }),
+                None if status_current => Some(Reuse::Status {
+                    due_in,
+                    remember: None,
+                }),
+                None => None,
+            }
+        }
+        Some(_) => None,
+        None => {
+            let spread = input.first_look_after?.min(lifetime);
+            if !status_current {
+                return None;
+            }
+            // Falls due `spread` from now.
+            let back = i64::try_from((lifetime - spread).as_millis()).unwrap_or(i64::MAX);
+            let at = Timestamp::from_millisecond(input.now.as_millisecond().saturating_sub(back))
+                .unwrap_or(input.now);
+            Some(Reuse::Status {
+                due_in: spread.max(Duration::from_secs(1)),
+                remember: Some(LastLook {
+                    at,
+                    endpoint: input.proxy_endpoint.to_string(),
+                    parts: None,
+                }),
+            })
+        }
+    }
+}
+
+fn decide_here(input: &PlanInput<'_>, obs: &Observation) -> Decision {
     let d = input.desired;
     let prev = input.previous;
+
+    match reusable(input, obs) {
+        Some(Reuse::Description { parts, due_in }) => {
+            let reused = Observation {
+                described: Some(Described::Found(parts.to_vec())),
+                described_now: false,
+                ..obs.clone()
+            };
+            let Decision::Finish(mut f) = finish_present(input, parts, &reused) else {
+                return Decision::Describe;
+            };
+            f.requeue_after = due_in;
+            return Decision::Finish(f);
+        }
+        Some(Reuse::Status { due_in, remember }) => {
+            let Decision::Finish(mut f) = finish_unchanged(input, None, due_in) else {
+                return Decision::Describe;
+            };
+            if let Some(look) = remember {
+                f.look = LookUpdate::Remember(look);
+            }
+            return Decision::Finish(f);
+        }
+        None => {}
+    }
 
     // A create was sent in this reconcile: record it and report.
     if let Some(created) = &obs.created {
@@ -353,13 +542,12 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
             CreateOutcome::Uncertain { message } => {
                 let mut status = base_status(input);
                 status.create_requested_at = Some(Time(input.now));
+                tracing::debug!(topic = %d.topic_name, error = %message, "create without a clear answer");
                 finish_waiting(
                     input,
                     status,
                     reason::CREATE_UNCERTAIN,
-                    format!(
-                        "the create got no clear answer ({message}); waiting to see whether the topic appears before trying again"
-                    ),
+                    CREATE_UNCERTAIN_MESSAGE.into(),
                     vec![],
                     Duration::from_secs(1),
                 )
@@ -416,11 +604,7 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
             {
                 (
                     reason::CREATE_UNCERTAIN,
-                    format!(
-                        "the last create (at {}) got no clear answer; waiting up to {}s from then to see whether the topic appears",
-                        requested.0,
-                        input.settings.visibility_timeout.as_secs()
-                    ),
+                    CREATE_UNCERTAIN_MESSAGE.to_string(),
                 )
             } else if previous_ready_reason(prev) == Some(reason::CREATING)
                 && waited < CREATING_GRACE
@@ -429,15 +613,9 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
                 // write) and report `WaitingForVisibility` only when it takes longer.
                 (reason::CREATING, CREATING_MESSAGE.to_string())
             } else {
-                // The message names the create time, not the time waited, so that polling
-                // while waiting writes no status.
-                (
-                    reason::WAITING_FOR_VISIBILITY,
-                    format!(
-                        "created at {}; the proxy's topic list does not show it yet",
-                        requested.0
-                    ),
-                )
+                // Neither the time waited nor the create time: polling while waiting writes no
+                // status (the time is in status.createRequestedAt).
+                (reason::WAITING_FOR_VISIBILITY, WAITING_MESSAGE.to_string())
             };
             return finish_waiting(
                 input,
@@ -460,8 +638,7 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
         }
         let status = base_status(input);
         let message = format!(
-            "the proxy accepted the create at {} but after {}s neither lists nor describes topic {}; still checking",
-            requested.0,
+            "the proxy accepted the create (status.createRequestedAt) but after {}s neither lists nor describes topic {}; still checking",
             input.settings.visibility_timeout.as_secs(),
             d.topic_name
         );
@@ -577,9 +754,8 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
             status,
             reason::TOPIC_MISSING,
             format!(
-                "topic {} existed but the cluster no longer has it: neither listed nor described since {} ({}s); it is created again (empty) if the next look agrees",
+                "topic {} existed but the cluster no longer has it: neither listed nor described for {}s (since status.missingSince); it is created again (empty) if the next look agrees",
                 d.topic_name,
-                since.0,
                 input.settings.recreate_grace.as_secs()
             ),
             vec![],
@@ -723,6 +899,7 @@ fn finish_unchanged(
         status,
         events: vec![],
         requeue_after,
+        look: LookUpdate::Keep,
     })
 }
 
@@ -958,6 +1135,7 @@ fn finish_present(
         status,
         events,
         requeue_after: input.settings.resync_interval,
+        look: LookUpdate::Keep,
     })
 }
 
@@ -984,6 +1162,7 @@ fn finish_waiting(
         status,
         events,
         requeue_after,
+        look: LookUpdate::Keep,
     })
 }
 
@@ -1026,6 +1205,7 @@ fn finish_not_ready(
         status,
         events,
         requeue_after,
+        look: LookUpdate::Keep,
     })
 }
 
@@ -1177,6 +1357,7 @@ pub fn finish_blocked(
         status,
         events,
         requeue_after,
+        look: LookUpdate::Keep,
     }
 }
 
@@ -1264,6 +1445,8 @@ mod tests {
         desired: DesiredTopic,
         settings: PlanSettings,
         now: Timestamp,
+        last_look: Option<LastLook>,
+        first_look_after: Option<Duration>,
     }
 
     impl Case {
@@ -1275,6 +1458,8 @@ mod tests {
                 desired,
                 settings: PlanSettings::default(),
                 now: ts(0),
+                last_look: None,
+                first_look_after: None,
             }
         }
         fn decide(&self, obs: &Observation) -> Decision {
@@ -1286,6 +1471,8 @@ mod tests {
                 previous: &status,
                 now: self.now,
                 settings: &self.settings,
+                last_look: self.last_look.as_ref(),
+                first_look_after: self.first_look_after,
             };
             decide(&input, obs)
         }
@@ -2212,5 +2399,205 @@ mod tests {
         assert_eq!(ready_reason(&f.status).0, "True");
         assert!(is_true(&f.status.conditions, PAUSED));
         assert!(f.events.is_empty());
+    }
+
+    const ENDPOINT: &str = "https://c-kafkarest.example";
+
+    fn look(at: Timestamp, parts: Option<Vec<PartitionDetail>>) -> LastLook {
+        LastLook {
+            at,
+            endpoint: ENDPOINT.into(),
+            parts,
+        }
+    }
+
+    #[test]
+    fn a_triggered_reconcile_reuses_a_recent_description() {
+        let mut c = Case::new(json!({"partitions": 3}), Some(present_status(3)));
+        let seen = parts(3, &[1001, 1002, 1003]);
+        c.last_look = Some(look(ts(0), Some(seen.clone())));
+        c.now = ts(100);
+        let listed = Observation {
+            listed: true,
+            ..Default::default()
+        };
+        let f = finish(c.decide(&listed));
+        assert_eq!(Some(&f.status), c.topic.status.as_ref(), "nothing to write");
+        assert!(f.events.is_empty());
+        assert_eq!(f.look, LookUpdate::Keep);
+        // Due when the description's lifetime (resync less its 10 % jitter) runs out.
+        assert_eq!(f.requeue_after, Duration::from_secs(540 - 100));
+        // At the resync it is described again, and the new description remembered.
+        c.now = ts(540);
+        assert_eq!(c.decide(&listed), Decision::Describe);
+        let f = finish(c.decide(&Observation {
+            listed: true,
+            described: Some(Described::Found(seen.clone())),
+            described_now: true,
+            ..Default::default()
+        }));
+        assert_eq!(f.look, LookUpdate::Remember(look(ts(540), Some(seen))));
+        // Not listed: the description proves nothing about now.
+        c.now = ts(541);
+        assert_eq!(c.decide(&Observation::default()), Decision::Describe);
+        let f = finish(c.decide(&Observation {
+            described: Some(Described::NotFound),
+            described_now: true,
+            ..Default::default()
+        }));
+        assert_eq!(f.look, LookUpdate::Forget);
+    }
+
+    #[test]
+    fn after_a_restart_a_current_ready_topic_is_described_at_its_share_of_the_resync() {
+        let mut c = Case::new(json!({"partitions": 3}), Some(present_status(3)));
+        c.first_look_after = Some(Duration::from_secs(123));
+        let listed = Observation {
+            listed: true,
+            ..Default::default()
+        };
+        let f = finish(c.decide(&listed));
+        assert_eq!(Some(&f.status), c.topic.status.as_ref(), "nothing to write");
+        assert_eq!(f.requeue_after, Duration::from_secs(123));
+        let LookUpdate::Remember(inherited) = f.look else {
+            panic!("the inherited status is remembered: {:?}", f.look);
+        };
+        assert_eq!(inherited.parts, None);
+        // A reconcile triggered before then (a Secret rotation) still costs no describe …
+        c.last_look = Some(inherited);
+        c.first_look_after = None;
+        c.now = ts(100);
+        let f = finish(c.decide(&listed));
+        assert_eq!(f.requeue_after, Duration::from_secs(23));
+        assert_eq!(f.look, LookUpdate::Keep);
+        // … and at its time it is described.
+        c.now = ts(123);
+        assert_eq!(c.decide(&listed), Decision::Describe);
+        // A topic missing from the first list is looked at at once.
+        c.last_look = None;
+        c.first_look_after = Some(Duration::from_secs(123));
+        c.now = ts(0);
+        assert_eq!(c.decide(&Observation::default()), Decision::Describe);
+    }
+
+    #[test]
+    fn only_a_current_ready_status_stands_in_for_a_describe() {
+        let listed = Observation {
+            listed: true,
+            ..Default::default()
+        };
+        // A spec change the previous process did not see yet.
+        let mut c = Case::new(json!({"partitions": 3}), Some(present_status(3)));
+        c.topic.metadata.generation = Some(2);
+        c.first_look_after = Some(Duration::from_secs(5));
+        assert_eq!(c.decide(&listed), Decision::Describe);
+        // Not Ready (e.g. Stalled on credentials before the restart).
+        let mut stalled = present_status(3);
+        stalled.conditions.retain(|c| c.type_ != READY);
+        let c2 = Case {
+            first_look_after: Some(Duration::from_secs(5)),
+            ..Case::new(json!({"partitions": 3}), Some(stalled))
+        };
+        assert_eq!(c2.decide(&listed), Decision::Describe);
+        // A topic that looked missing before the restart.
+        let mut missing = present_status(3);
+        missing.missing_since = Some(Time(ts(-1)));
+        let c3 = Case {
+            first_look_after: Some(Duration::from_secs(5)),
+            ..Case::new(json!({"partitions": 3}), Some(missing))
+        };
+        assert_eq!(c3.decide(&listed), Decision::Describe);
+    }
+
+    #[test]
+    fn a_new_endpoint_adopts_the_topic_there_at_once_keeping_ready_since() {
+        let before = present_status(3);
+        let mut moved = before.clone();
+        moved.proxy_endpoint = Some("https://old-kafkarest.example".into());
+        moved.create_requested_at = Some(Time(ts(-50)));
+        let mut c = Case::new(json!({"partitions": 3}), Some(moved));
+        // A description of the old cluster is not reused.
+        c.last_look = Some(LastLook {
+            endpoint: "https://old-kafkarest.example".into(),
+            ..look(ts(0), Some(parts(3, &[1, 2, 3])))
+        });
+        c.now = ts(10);
+        let listed = Observation {
+            listed: true,
+            ..Default::default()
+        };
+        assert_eq!(c.decide(&listed), Decision::Describe);
+        let f = finish(c.decide(&Observation {
+            listed: true,
+            described: Some(Described::Found(parts(3, &[4, 5, 6]))),
+            described_now: true,
+            ..Default::default()
+        }));
+        assert_eq!(
+            ready_reason(&f.status),
+            ("True".into(), reason::ADOPTED.into())
+        );
+        assert_eq!(f.status.proxy_endpoint.as_deref(), Some(ENDPOINT));
+        assert_eq!(f.status.create_requested_at, None);
+        assert_eq!(
+            f.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
+            vec![reason::ADOPTED]
+        );
+        let since = |s: &KafkaTopicStatus| {
+            find_condition(&s.conditions, READY).map(|c| c.last_transition_time.clone())
+        };
+        assert_eq!(since(&f.status), since(&before), "Ready all along");
+    }
+
+    #[test]
+    fn a_new_endpoint_without_the_topic_creates_it_without_grace_or_recreation() {
+        let mut moved = present_status(3);
+        moved.proxy_endpoint = Some("https://old-kafkarest.example".into());
+        let c = Case::new(json!({"partitions": 3}), Some(moved.clone()));
+        match c.decide(&Observation::default()) {
+            Decision::Create { recreation, .. } => assert!(!recreation),
+            other => panic!("expected a create at once, got {other:?}"),
+        }
+        // Policy Observe: reported absent at once, nothing created.
+        let c = Case::new(
+            json!({"partitions": 3, "managementPolicy": "Observe"}),
+            Some(moved),
+        );
+        let f = finish(c.decide(&Observation::default()));
+        assert_eq!(ready_reason(&f.status).1, reason::TOPIC_NOT_FOUND);
+    }
+
+    #[test]
+    fn waiting_messages_carry_no_times_so_polling_writes_nothing() {
+        // Every poll while waiting, and every uncertain wait, produces the same status.
+        let mut c = Case::new(json!({}), None);
+        let uncertain = finish(c.decide(&Observation {
+            created: Some(CreateOutcome::Uncertain {
+                message: "HTTP 500: trace 1234 at 10:00:01".into(),
+            }),
+            ..Default::default()
+        }))
+        .status;
+        let message =
+            |s: &KafkaTopicStatus| find_condition(&s.conditions, READY).map(|c| c.message.clone());
+        assert!(!message(&uncertain).unwrap_or_default().contains("1234"));
+        c.topic.status = Some(uncertain.clone());
+        c.now = ts(1);
+        assert_eq!(finish(c.decide(&Observation::default())).status, uncertain);
+
+        let mut c = Case::new(json!({}), None);
+        let created = finish(c.decide(&Observation {
+            created: Some(CreateOutcome::Accepted),
+            ..Default::default()
+        }))
+        .status;
+        c.topic.status = Some(created);
+        c.now = ts(4);
+        let waiting = finish(c.decide(&Observation::default())).status;
+        c.topic.status = Some(waiting.clone());
+        for t in [5, 17, 90, 400] {
+            c.now = ts(t);
+            assert_eq!(finish(c.decide(&Observation::default())).status, waiting);
+        }
     }
 }
