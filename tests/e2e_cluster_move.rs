@@ -46,10 +46,7 @@ fn proxy_endpoint(t: &hdinsight_topic_operator::crd::KafkaTopic) -> Option<Strin
 }
 
 fn ready_since(t: &hdinsight_topic_operator::crd::KafkaTopic) -> Option<String> {
-    let c = hdinsight_topic_operator::crd::find_condition(
-        &t.status.as_ref()?.conditions,
-        "Ready",
-    )?;
+    let c = hdinsight_topic_operator::crd::find_condition(&t.status.as_ref()?.conditions, "Ready")?;
     Some(c.last_transition_time.0.to_string())
 }
 
@@ -82,7 +79,10 @@ async fn an_endpoint_change_moves_the_topics_to_the_new_cluster_at_once() {
     wait_ready(&env, "ledger").await;
     let old_endpoint = env.hdi.base_url();
     let before = topics(&env).get("orders").await.expect("orders");
-    assert_eq!(proxy_endpoint(&before).as_deref(), Some(old_endpoint.as_str()));
+    assert_eq!(
+        proxy_endpoint(&before).as_deref(),
+        Some(old_endpoint.as_str())
+    );
 
     // The new cluster already has `orders` (its data was mirrored), not the others.
     let new = new_cluster(dir.path()).await;
@@ -123,10 +123,16 @@ async fn an_endpoint_change_moves_the_topics_to_the_new_cluster_at_once() {
 
     let new_endpoint = new.base_url();
     for name in names {
-        wait_topic(&env, name, Duration::from_secs(30), "moved and Ready", |t| {
-            proxy_endpoint(t).as_deref() == Some(new_endpoint.as_str())
-                && ready(t).is_some_and(|r| r.0 == "True")
-        })
+        wait_topic(
+            &env,
+            name,
+            Duration::from_secs(30),
+            "moved and Ready",
+            |t| {
+                proxy_endpoint(t).as_deref() == Some(new_endpoint.as_str())
+                    && ready(t).is_some_and(|r| r.0 == "True")
+            },
+        )
         .await;
     }
     assert!(
@@ -186,5 +192,8 @@ async fn an_endpoint_change_moves_the_topics_to_the_new_cluster_at_once() {
         .filter(|e| e.1 == "ClusterChanged")
         .collect();
     assert_eq!(proxy_events.len(), 1, "{proxy_events:?}");
-    assert!(proxy_events[0].2.contains(&new_endpoint), "{proxy_events:?}");
+    assert!(
+        proxy_events[0].2.contains(&new_endpoint),
+        "{proxy_events:?}"
+    );
 }
