@@ -100,7 +100,7 @@ async fn wait_for_crds(client: &kube::Client, topic_ns: &str, proxy_ns: &str) {
             }
             return;
         }
-        if checks % CRD_LOG_EVERY == 0 {
+        if checks.is_multiple_of(CRD_LOG_EVERY) {
             error!(
                 missing = %missing.join(", "),
                 "the API server does not serve the CustomResourceDefinition(s) {}: install them with `kubectl apply --server-side -f crds/` (or `hdinsight-topic-operator crds | kubectl apply --server-side -f -`), or with the Helm chart (crds.install=true, the default); the operator checks again every {}s and starts once they are served",

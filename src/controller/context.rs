@@ -366,7 +366,7 @@ impl Context {
         let mut looks = self.looks.lock().unwrap_or_else(|e| e.into_inner());
         match update {
             LookUpdate::Keep => {}
-            LookUpdate::Remember(look) => looks.remember(uid, look.clone()),
+            LookUpdate::Remember(look) => looks.remember(uid, (**look).clone()),
             LookUpdate::Forget => {
                 looks.forget(uid);
             }

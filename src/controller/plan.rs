@@ -240,7 +240,7 @@ pub struct LastLook {
 #[derive(Clone, Debug, PartialEq)]
 pub enum LookUpdate {
     Keep,
-    Remember(LastLook),
+    Remember(Box<LastLook>),
     Forget,
 }
 
@@ -256,6 +256,9 @@ pub struct Finish {
 }
 
 /// The next step.
+// One Decision exists per step of one reconcile and is consumed at once: boxing the finish
+// would cost an allocation per reconcile to save bytes nobody holds.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
     Describe,
@@ -414,11 +417,11 @@ fn remember_look(input: &PlanInput<'_>, obs: &Observation, decision: Decision) -
     };
     if f.look == LookUpdate::Keep && obs.described_now {
         f.look = match &obs.described {
-            Some(Described::Found(parts)) => LookUpdate::Remember(LastLook {
+            Some(Described::Found(parts)) => LookUpdate::Remember(Box::new(LastLook {
                 at: input.now,
                 endpoint: input.proxy_endpoint.to_string(),
                 parts: Some(parts.clone()),
-            }),
+            })),
             Some(Described::NotFound) => LookUpdate::Forget,
             None => LookUpdate::Keep,
         };
@@ -510,7 +513,7 @@ fn decide_here(input: &PlanInput<'_>, obs: &Observation) -> Decision {
                 return Decision::Describe;
             };
             if let Some(look) = remember {
-                f.look = LookUpdate::Remember(look);
+                f.look = LookUpdate::Remember(Box::new(look));
             }
             return Decision::Finish(f);
         }
@@ -2436,7 +2439,10 @@ mod tests {
             described_now: true,
             ..Default::default()
         }));
-        assert_eq!(f.look, LookUpdate::Remember(look(ts(540), Some(seen))));
+        assert_eq!(
+            f.look,
+            LookUpdate::Remember(Box::new(look(ts(540), Some(seen))))
+        );
         // Not listed: the description proves nothing about now.
         c.now = ts(541);
         assert_eq!(c.decide(&Observation::default()), Decision::Describe);
@@ -2464,7 +2470,7 @@ mod tests {
         };
         assert_eq!(inherited.parts, None);
         // A reconcile triggered before then (a Secret rotation) still costs no describe …
-        c.last_look = Some(inherited);
+        c.last_look = Some(*inherited);
         c.first_look_after = None;
         c.now = ts(100);
         let f = finish(c.decide(&listed));
