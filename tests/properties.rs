@@ -712,6 +712,7 @@ impl Scene {
             settings: &self.settings,
             last_look: None,
             first_look_after: None,
+            sent_create: None,
         }
     }
 }

@@ -346,6 +346,43 @@ pub struct PlanInput<'a> {
     /// random share, chosen by the caller, so that a restart spreads its describes). `None`
     /// describes at once.
     pub first_look_after: Option<Duration>,
+    /// A create this process sent for this object that the status does not record (the status
+    /// write failed): it is not sent again before its time.
+    pub sent_create: Option<SentCreate>,
+}
+
+/// A create this process sent, as remembered outside the status.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SentCreate {
+    pub at: Timestamp,
+    /// It got no clear answer.
+    pub uncertain: bool,
+}
+
+/// The previous status with a create that it does not record yet: sent at `at`, and — one
+/// without a clear answer — uncertain, so that it is retried if nothing appears.
+fn with_sent_create(input: &PlanInput<'_>) -> Option<KafkaTopicStatus> {
+    let sent = input.sent_create?;
+    let prev = input.previous;
+    if prev.create_requested_at.is_some() || prev.partitions.is_some() {
+        return None;
+    }
+    let mut status = prev.clone();
+    status.create_requested_at = Some(Time(sent.at));
+    if sent.uncertain {
+        status.conditions.retain(|c| c.type_ != READY);
+        status
+            .conditions
+            .push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+                type_: READY.into(),
+                status: "False".into(),
+                reason: reason::CREATE_UNCERTAIN.into(),
+                message: CREATE_UNCERTAIN_MESSAGE.into(),
+                last_transition_time: Time(sent.at),
+                observed_generation: input.generation,
+            });
+    }
+    Some(status)
 }
 
 fn elapsed_since(now: Timestamp, then: &Time) -> Duration {
@@ -402,9 +439,18 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
             previous: &fresh,
             last_look: None,
             first_look_after: None,
+            sent_create: None,
             ..*input
         };
         return remember_look(&moved, obs, decide_here(&moved, obs));
+    }
+    if let Some(recorded) = with_sent_create(input) {
+        let with_create = PlanInput {
+            previous: &recorded,
+            sent_create: None,
+            ..*input
+        };
+        return remember_look(&with_create, obs, decide_here(&with_create, obs));
     }
     remember_look(input, obs, decide_here(input, obs))
 }
@@ -448,8 +494,10 @@ fn reusable<'a>(input: &PlanInput<'a>, obs: &Observation) -> Option<Reuse<'a>> {
     }
     let prev = input.previous;
     let lifetime = description_lifetime(input.settings);
+    // Ready, settled (not retrying after a failure), of the current generation, and observed.
     let status_current = find_condition(&prev.conditions, READY)
         .is_some_and(|c| c.status == "True")
+        && find_condition(&prev.conditions, RECONCILING).is_none_or(|c| c.status != "True")
         && prev.observed_generation == input.generation
         && prev.partitions.is_some()
         && prev.missing_since.is_none();
@@ -1450,6 +1498,7 @@ mod tests {
         now: Timestamp,
         last_look: Option<LastLook>,
         first_look_after: Option<Duration>,
+        sent_create: Option<SentCreate>,
     }
 
     impl Case {
@@ -1463,6 +1512,7 @@ mod tests {
                 now: ts(0),
                 last_look: None,
                 first_look_after: None,
+                sent_create: None,
             }
         }
         fn decide(&self, obs: &Observation) -> Decision {
@@ -1476,6 +1526,7 @@ mod tests {
                 settings: &self.settings,
                 last_look: self.last_look.as_ref(),
                 first_look_after: self.first_look_after,
+                sent_create: self.sent_create,
             };
             decide(&input, obs)
         }
@@ -2513,6 +2564,23 @@ mod tests {
             ..Case::new(json!({"partitions": 3}), Some(missing))
         };
         assert_eq!(c3.decide(&listed), Decision::Describe);
+        // Ready but retrying after a failure when the previous process stopped.
+        let retrying = finish_blocked(
+            &topic(json!({"partitions": 3}), Some(present_status(3))),
+            &Blocked::Transient {
+                message: "the proxy failed (HTTP 500)".into(),
+                retry_after: None,
+            },
+            ts(1),
+            &PlanSettings::default(),
+            1,
+        )
+        .status;
+        let c4 = Case {
+            first_look_after: Some(Duration::from_secs(5)),
+            ..Case::new(json!({"partitions": 3}), Some(retrying))
+        };
+        assert_eq!(c4.decide(&listed), Decision::Describe);
     }
 
     #[test]
@@ -2605,5 +2673,43 @@ mod tests {
             c.now = ts(t);
             assert_eq!(finish(c.decide(&Observation::default())).status, waiting);
         }
+    }
+
+    #[test]
+    fn a_create_whose_recording_failed_is_not_sent_again_before_its_time() {
+        // Accepted: waits for visibility like a recorded one.
+        let mut c = Case::new(json!({}), None);
+        c.sent_create = Some(SentCreate {
+            at: ts(0),
+            uncertain: false,
+        });
+        c.now = ts(1);
+        let f = finish(c.decide(&Observation::default()));
+        assert_eq!(f.status.create_requested_at, Some(Time(ts(0))));
+        assert!(is_true(&f.status.conditions, RECONCILING));
+        // Without a clear answer: uncertain, and tried again only after --uncertain-retry.
+        c.sent_create = Some(SentCreate {
+            at: ts(0),
+            uncertain: true,
+        });
+        let f = finish(c.decide(&Observation::default()));
+        assert_eq!(ready_reason(&f.status).1, reason::CREATE_UNCERTAIN);
+        c.now = ts(31);
+        assert_eq!(c.decide(&Observation::default()), Decision::Describe);
+        // A status that records a create (or the topic) wins over the memory.
+        let c = Case {
+            sent_create: Some(SentCreate {
+                at: ts(0),
+                uncertain: true,
+            }),
+            ..Case::new(json!({"partitions": 3}), Some(present_status(3)))
+        };
+        assert_eq!(
+            c.decide(&Observation {
+                listed: true,
+                ..Default::default()
+            }),
+            Decision::Describe
+        );
     }
 }

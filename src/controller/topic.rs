@@ -4,15 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 
-use crate::crd::{
-    KafkaRestProxy, KafkaTopic, KafkaTopicStatus, NamespacesFrom, PartitionDetail, READY,
-};
+use crate::crd::{KafkaRestProxy, KafkaTopic, KafkaTopicStatus, NamespacesFrom, PartitionDetail};
 use crate::proxy::{ProxyError, TopicCreationRecord, TopicPartitions};
 
 use super::context::{Context, jitter};
@@ -266,29 +263,15 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
         })?;
 
     let uid = topic.metadata.uid.clone().unwrap_or_default();
-    let mut previous = topic.status.clone().unwrap_or_default();
-    if previous.create_requested_at.is_none()
-        && previous.partitions.is_none()
-        && let Some((at, uncertain)) = ctx.remembered_create(&uid, &create_key(&desired))
-    {
-        // The create was sent but recording it failed: do not send it again before its time.
-        // One without a clear answer stays uncertain, so that it is retried if nothing appears.
-        previous.create_requested_at = Some(Time(at));
-        if uncertain {
-            previous.conditions.retain(|c| c.type_ != READY);
-            previous.conditions.push(Condition {
-                type_: READY.into(),
-                status: "False".into(),
-                reason: plan::reason::CREATE_UNCERTAIN.into(),
-                message: plan::CREATE_UNCERTAIN_MESSAGE.into(),
-                last_transition_time: Time(at),
-                observed_generation: topic.metadata.generation,
-            });
-        }
-    }
+    let previous = topic.status.clone().unwrap_or_default();
+    // A create this process sent whose recording in status failed.
+    let sent_create = ctx
+        .remembered_create(&uid, &create_key(&desired))
+        .map(|(at, uncertain)| plan::SentCreate { at, uncertain });
     // A topic waiting to appear wants a recent list: lists are shared, so this costs at most a
     // few list calls per second for all waiting topics together.
-    let waiting = previous.create_requested_at.is_some() && previous.partitions.is_none();
+    let waiting = (previous.create_requested_at.is_some() || sent_create.is_some())
+        && previous.partitions.is_none();
     let freshness = if waiting {
         ctx.settings.list_freshness.min(Duration::from_millis(500))
     } else {
@@ -325,6 +308,7 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
             settings: &ctx.settings.plan,
             last_look: last_look.as_ref(),
             first_look_after,
+            sent_create,
         };
         let decision = plan::decide(&input, &obs);
         tracing::debug!(topic = %who, listed = obs.listed, described = ?obs.described.as_ref().map(|d| matches!(d, Described::Found(_))), created = ?obs.created, next = decision_name(&decision), "plan");
