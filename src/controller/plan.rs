@@ -190,7 +190,7 @@ pub enum Described {
 pub struct Observation {
     /// Whether the (shared, cached) topic list contains the name.
     pub listed: bool,
-    /// A description this reconcile made, or a recent one reused from memory.
+    /// A description this reconcile made.
     pub described: Option<Described>,
     /// Whether `described` is a fresh call of this reconcile (true) or reused (false).
     pub described_now: bool,
@@ -223,17 +223,16 @@ impl EventSpec {
     }
 }
 
-/// This process's last look at a topic: a description it made, or — right after it started —
-/// the status a previous process wrote, trusted until its turn comes.
+/// This process's last look at a topic: when it described it — or, right after it started and
+/// trusting the status a previous process wrote, a time chosen so that the first describe
+/// falls due at a random point within the resync interval. What the look saw is the status it
+/// produced, so only the time and the endpoint are kept (a few bytes per topic, however many
+/// partitions it has).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LastLook {
-    /// When it was described; for an inherited status, a time chosen so that it falls due at a
-    /// random point within the resync interval.
     pub at: Timestamp,
-    /// The endpoint the look went to: a description of another cluster says nothing.
+    /// The endpoint the look went to: a look at another cluster says nothing.
     pub endpoint: String,
-    /// The description; `None` when the status written by a previous process stands in for it.
-    pub parts: Option<Vec<PartitionDetail>>,
 }
 
 /// What the reconciler should remember about its look at the topic.
@@ -463,10 +462,9 @@ fn remember_look(input: &PlanInput<'_>, obs: &Observation, decision: Decision) -
     };
     if f.look == LookUpdate::Keep && obs.described_now {
         f.look = match &obs.described {
-            Some(Described::Found(parts)) => LookUpdate::Remember(Box::new(LastLook {
+            Some(Described::Found(_)) => LookUpdate::Remember(Box::new(LastLook {
                 at: input.now,
                 endpoint: input.proxy_endpoint.to_string(),
-                parts: Some(parts.clone()),
             })),
             Some(Described::NotFound) => LookUpdate::Forget,
             None => LookUpdate::Keep,
@@ -475,25 +473,14 @@ fn remember_look(input: &PlanInput<'_>, obs: &Observation, decision: Decision) -
     Decision::Finish(f)
 }
 
-/// What a listed topic can be judged by without a describe: this process's recent
-/// description, or right after start the Ready status a previous process wrote.
-enum Reuse<'a> {
-    Description {
-        parts: &'a [PartitionDetail],
-        due_in: Duration,
-    },
-    Status {
-        due_in: Duration,
-        remember: Option<LastLook>,
-    },
-}
-
-fn reusable<'a>(input: &PlanInput<'a>, obs: &Observation) -> Option<Reuse<'a>> {
+/// Whether a listed topic's status can stand in for a describe: the status is what this
+/// process's recent description produced, or — right after start — what a previous process
+/// wrote. Returns when the describe falls due, and the look to remember.
+fn reusable(input: &PlanInput<'_>, obs: &Observation) -> Option<(Duration, Option<LastLook>)> {
     if !obs.listed || obs.created.is_some() || obs.described.is_some() {
         return None;
     }
     let prev = input.previous;
-    let lifetime = description_lifetime(input.settings);
     // Ready, settled (not retrying after a failure), of the current generation, and observed.
     let status_current = find_condition(&prev.conditions, READY)
         .is_some_and(|c| c.status == "True")
@@ -501,40 +488,29 @@ fn reusable<'a>(input: &PlanInput<'a>, obs: &Observation) -> Option<Reuse<'a>> {
         && prev.observed_generation == input.generation
         && prev.partitions.is_some()
         && prev.missing_since.is_none();
+    if !status_current {
+        return None;
+    }
+    let lifetime = description_lifetime(input.settings);
     match input.last_look {
         Some(look) if look.endpoint == input.proxy_endpoint => {
             let age = elapsed_since(input.now, &Time(look.at));
-            if age >= lifetime {
-                return None;
-            }
-            let due_in = (lifetime - age).max(Duration::from_secs(1));
-            match &look.parts {
-                Some(parts) => Some(Reuse::Description { parts, due_in }),
-                None if status_current => Some(Reuse::Status {
-                    due_in,
-                    remember: None,
-                }),
-                None => None,
-            }
+            (age < lifetime).then(|| ((lifetime - age).max(Duration::from_secs(1)), None))
         }
         Some(_) => None,
         None => {
             let spread = input.first_look_after?.min(lifetime);
-            if !status_current {
-                return None;
-            }
             // Falls due `spread` from now.
             let back = i64::try_from((lifetime - spread).as_millis()).unwrap_or(i64::MAX);
             let at = Timestamp::from_millisecond(input.now.as_millisecond().saturating_sub(back))
                 .unwrap_or(input.now);
-            Some(Reuse::Status {
-                due_in: spread.max(Duration::from_secs(1)),
-                remember: Some(LastLook {
+            Some((
+                spread.max(Duration::from_secs(1)),
+                Some(LastLook {
                     at,
                     endpoint: input.proxy_endpoint.to_string(),
-                    parts: None,
                 }),
-            })
+            ))
         }
     }
 }
@@ -543,29 +519,14 @@ fn decide_here(input: &PlanInput<'_>, obs: &Observation) -> Decision {
     let d = input.desired;
     let prev = input.previous;
 
-    match reusable(input, obs) {
-        Some(Reuse::Description { parts, due_in }) => {
-            let reused = Observation {
-                described: Some(Described::Found(parts.to_vec())),
-                described_now: false,
-                ..obs.clone()
-            };
-            let Decision::Finish(mut f) = finish_present(input, parts, &reused) else {
-                return Decision::Describe;
-            };
-            f.requeue_after = due_in;
-            return Decision::Finish(f);
+    if let Some((due_in, remember)) = reusable(input, obs) {
+        let Decision::Finish(mut f) = finish_unchanged(input, None, due_in) else {
+            return Decision::Describe;
+        };
+        if let Some(look) = remember {
+            f.look = LookUpdate::Remember(Box::new(look));
         }
-        Some(Reuse::Status { due_in, remember }) => {
-            let Decision::Finish(mut f) = finish_unchanged(input, None, due_in) else {
-                return Decision::Describe;
-            };
-            if let Some(look) = remember {
-                f.look = LookUpdate::Remember(Box::new(look));
-            }
-            return Decision::Finish(f);
-        }
-        None => {}
+        return Decision::Finish(f);
     }
 
     // A create was sent in this reconcile: record it and report.
@@ -2457,11 +2418,10 @@ mod tests {
 
     const ENDPOINT: &str = "https://c-kafkarest.example";
 
-    fn look(at: Timestamp, parts: Option<Vec<PartitionDetail>>) -> LastLook {
+    fn look(at: Timestamp) -> LastLook {
         LastLook {
             at,
             endpoint: ENDPOINT.into(),
-            parts,
         }
     }
 
@@ -2469,7 +2429,7 @@ mod tests {
     fn a_triggered_reconcile_reuses_a_recent_description() {
         let mut c = Case::new(json!({"partitions": 3}), Some(present_status(3)));
         let seen = parts(3, &[1001, 1002, 1003]);
-        c.last_look = Some(look(ts(0), Some(seen.clone())));
+        c.last_look = Some(look(ts(0)));
         c.now = ts(100);
         let listed = Observation {
             listed: true,
@@ -2490,10 +2450,7 @@ mod tests {
             described_now: true,
             ..Default::default()
         }));
-        assert_eq!(
-            f.look,
-            LookUpdate::Remember(Box::new(look(ts(540), Some(seen))))
-        );
+        assert_eq!(f.look, LookUpdate::Remember(Box::new(look(ts(540)))));
         // Not listed: the description proves nothing about now.
         c.now = ts(541);
         assert_eq!(c.decide(&Observation::default()), Decision::Describe);
@@ -2519,7 +2476,7 @@ mod tests {
         let LookUpdate::Remember(inherited) = f.look else {
             panic!("the inherited status is remembered: {:?}", f.look);
         };
-        assert_eq!(inherited.parts, None);
+        assert_eq!(inherited.endpoint, ENDPOINT);
         // A reconcile triggered before then (a Secret rotation) still costs no describe …
         c.last_look = Some(*inherited);
         c.first_look_after = None;
@@ -2593,7 +2550,7 @@ mod tests {
         // A description of the old cluster is not reused.
         c.last_look = Some(LastLook {
             endpoint: "https://old-kafkarest.example".into(),
-            ..look(ts(0), Some(parts(3, &[1, 2, 3])))
+            ..look(ts(0))
         });
         c.now = ts(10);
         let listed = Observation {
