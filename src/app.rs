@@ -49,6 +49,70 @@ fn termination() -> Signal {
     fut.shared()
 }
 
+/// How often a start-up without the CRDs checks again, and how many checks between two
+/// repetitions of the error.
+const CRD_CHECK_PERIOD: std::time::Duration = std::time::Duration::from_secs(2);
+const CRD_LOG_EVERY: u32 = 30;
+
+/// The CRDs the API server does not serve, by name: a list of each kind (at most one object,
+/// in the first watched namespace) answered 404. Other failures (permissions, connectivity)
+/// are left to the controllers, which retry and report them.
+async fn missing_crds(client: &kube::Client, topic_ns: &str, proxy_ns: &str) -> Vec<String> {
+    use kube::CustomResourceExt;
+    use kube::api::{Api, ListParams};
+    fn api<K>(client: &kube::Client, ns: &str) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        if ns.is_empty() {
+            Api::all(client.clone())
+        } else {
+            Api::namespaced(client.clone(), ns)
+        }
+    }
+    let one = ListParams::default().limit(1);
+    let mut missing = Vec::new();
+    let topics = api::<crate::crd::KafkaTopic>(client, topic_ns)
+        .list_metadata(&one)
+        .await;
+    if matches!(topics, Err(kube::Error::Api(ref s)) if s.code == 404) {
+        missing.push(crate::crd::KafkaTopic::crd_name().to_string());
+    }
+    let proxies = api::<crate::crd::KafkaRestProxy>(client, proxy_ns)
+        .list_metadata(&one)
+        .await;
+    if matches!(proxies, Err(kube::Error::Api(ref s)) if s.code == 404) {
+        missing.push(crate::crd::KafkaRestProxy::crd_name().to_string());
+    }
+    missing
+}
+
+/// Waits until the API server serves both CRDs, saying what is missing and how to install it
+/// (at once, then every minute). The operator stays not-ready meanwhile.
+async fn wait_for_crds(client: &kube::Client, topic_ns: &str, proxy_ns: &str) {
+    let mut checks = 0u32;
+    loop {
+        let missing = missing_crds(client, topic_ns, proxy_ns).await;
+        if missing.is_empty() {
+            if checks > 0 {
+                info!("the CRDs are installed now; starting");
+            }
+            return;
+        }
+        if checks.is_multiple_of(CRD_LOG_EVERY) {
+            error!(
+                missing = %missing.join(", "),
+                "the API server does not serve the CustomResourceDefinition(s) {}: install them with `kubectl apply --server-side -f crds/` (or `hdinsight-topic-operator crds | kubectl apply --server-side -f -`), or with the Helm chart (crds.install=true, the default); the operator checks again every {}s and starts once they are served",
+                missing.join(", "),
+                CRD_CHECK_PERIOD.as_secs()
+            );
+        }
+        checks = checks.saturating_add(1);
+        tokio::time::sleep(CRD_CHECK_PERIOD).await;
+    }
+}
+
 /// The settings `run` passes to the controllers.
 pub fn settings(args: &RunArgs) -> Settings {
     Settings {
@@ -91,6 +155,27 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     )
     .await?;
     info!(%health_addr, %metrics_addr, "serving health and metrics");
+
+    // Without the CRDs there is nothing to watch: say so, stay not-ready, and stop on a signal.
+    let first = |v: &[String]| {
+        v.iter()
+            .find(|n| !n.is_empty())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let topic_ns = first(&args.watch_namespaces);
+    let proxy_ns = if args.proxy_namespaces.iter().any(|n| !n.is_empty()) {
+        first(&args.proxy_namespaces)
+    } else {
+        topic_ns.clone()
+    };
+    tokio::select! {
+        () = wait_for_crds(&client, &topic_ns, &proxy_ns) => {}
+        () = stop.clone() => {
+            let _ = tokio::join!(health_task, metrics_task);
+            return Ok(());
+        }
+    }
 
     let instance = std::env::var("POD_NAME")
         .ok()

@@ -723,6 +723,9 @@ impl Scene {
             previous: &self.previous,
             now: self.now,
             settings: &self.settings,
+            last_look: None,
+            first_look_after: None,
+            sent_create: None,
         }
     }
 }

@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 use crate::crd::{KafkaRestProxy, KafkaTopic, KafkaTopicStatus};
 use crate::metrics::{Metrics, WorkQueue};
 
-use super::plan::{EventSpec, PlanSettings};
+use super::memory::Memory;
+use super::plan::{EventSpec, LastLook, LookUpdate, PlanSettings};
 use super::registry::ProxyRegistry;
 
 /// Operator settings the controllers use.
@@ -41,6 +42,24 @@ impl Default for Settings {
             allowlist: crate::allowlist::Allowlist::default(),
         }
     }
+}
+
+/// Creates sent but not yet recorded in a status: a handful at a time (a create is forgotten
+/// once a status write records it), so the bound only matters when writes keep failing.
+const MAX_REMEMBERED_CREATES: usize = 50_000;
+/// Own status writes the cache has not shown yet.
+const MAX_REMEMBERED_WRITES: usize = 200_000;
+/// Last looks: one per KafkaTopic (the partition details of the last description).
+const MAX_REMEMBERED_LOOKS: usize = 200_000;
+
+/// A create this process sent.
+#[derive(Clone, Debug)]
+struct RememberedCreate {
+    /// "proxy/topic": a KafkaTopic's uid keeps its topic and proxy, but a memory of another
+    /// object's create must never apply.
+    topic: String,
+    at: Timestamp,
+    uncertain: bool,
 }
 
 /// Caches of the watched objects. With several watched namespaces there is one store per
@@ -221,12 +240,15 @@ pub struct Context {
     pub settings: Settings,
     /// Consecutive failures per object, for the backoff.
     failures: Mutex<HashMap<String, u32>>,
-    /// Creates this process sent, by "uid/proxy/topic", in case recording them in status failed.
-    /// The flag is set when the create got no clear answer.
-    creates: Mutex<HashMap<String, (Timestamp, bool)>>,
+    /// Creates this process sent, by KafkaTopic uid, until a status write records them (in
+    /// case recording failed).
+    creates: Mutex<Memory<RememberedCreate>>,
     /// The status this process last wrote per KafkaTopic uid, with the resourceVersion the
     /// server gave it: the cache may not have caught up with it yet.
-    written: Mutex<HashMap<String, (u64, KafkaTopicStatus)>>,
+    written: Mutex<Memory<(u64, KafkaTopicStatus)>>,
+    /// This process's last look at each topic (a description, or a status inherited from a
+    /// previous process), by KafkaTopic uid.
+    looks: Mutex<Memory<LastLook>>,
     /// Namespace labels, for `allowedTopicNamespaces.from: Selector`.
     namespaces: Mutex<HashMap<String, (std::time::Instant, Arc<Namespace>)>>,
 }
@@ -250,8 +272,9 @@ impl Context {
             metrics,
             settings,
             failures: Mutex::default(),
-            creates: Mutex::default(),
-            written: Mutex::default(),
+            creates: Mutex::new(Memory::new(MAX_REMEMBERED_CREATES)),
+            written: Mutex::new(Memory::new(MAX_REMEMBERED_WRITES)),
+            looks: Mutex::new(Memory::new(MAX_REMEMBERED_LOOKS)),
             namespaces: Mutex::default(),
         }
     }
@@ -294,21 +317,60 @@ impl Context {
             .remove(&Self::key(obj));
     }
 
-    /// Records a create sent at `at`; `uncertain` when it got no clear answer.
-    pub fn remember_create(&self, key: &str, at: Timestamp, uncertain: bool) {
-        let mut c = self.creates.lock().unwrap_or_else(|e| e.into_inner());
-        if c.len() > 100_000 {
-            c.clear();
-        }
-        c.insert(key.to_string(), (at, uncertain));
-    }
-
-    pub fn remembered_create(&self, key: &str) -> Option<(Timestamp, bool)> {
+    /// Records a create of `topic` (a "proxy/topic" key) sent at `at` for the KafkaTopic `uid`;
+    /// `uncertain` when it got no clear answer.
+    pub fn remember_create(&self, uid: &str, topic: &str, at: Timestamp, uncertain: bool) {
         self.creates
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .copied()
+            .remember(
+                uid,
+                RememberedCreate {
+                    topic: topic.to_string(),
+                    at,
+                    uncertain,
+                },
+            );
+    }
+
+    /// The create this process sent for `uid` and `topic` and has not seen recorded yet.
+    pub fn remembered_create(&self, uid: &str, topic: &str) -> Option<(Timestamp, bool)> {
+        self.creates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uid)
+            .filter(|c| c.topic == topic)
+            .map(|c| (c.at, c.uncertain))
+    }
+
+    /// A status write recorded the create of `uid` (or the topic is present): the memory is
+    /// no longer needed.
+    pub fn create_recorded(&self, uid: &str) {
+        self.creates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(uid);
+    }
+
+    /// This process's last look at the topic of `uid`.
+    pub fn last_look(&self, uid: &str) -> Option<LastLook> {
+        self.looks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uid)
+            .cloned()
+    }
+
+    /// Applies what a reconcile decided about its last look.
+    pub fn update_look(&self, uid: &str, update: &LookUpdate) {
+        let mut looks = self.looks.lock().unwrap_or_else(|e| e.into_inner());
+        match update {
+            LookUpdate::Keep => {}
+            LookUpdate::Remember(look) => looks.remember(uid, (**look).clone()),
+            LookUpdate::Forget => {
+                looks.forget(uid);
+            }
+        }
     }
 
     /// Records a status this process wrote.
@@ -324,11 +386,10 @@ impl Context {
         ) else {
             return;
         };
-        let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        if w.len() > 200_000 {
-            w.clear();
-        }
-        w.insert(uid, (rv, status));
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remember(&uid, (rv, status));
     }
 
     /// The watch stream delivered `topic`: once it shows this process's own last write (or a
@@ -345,10 +406,10 @@ impl Context {
         ) else {
             return;
         };
-        let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        if w.get(uid).is_some_and(|(rv, _)| seen >= *rv) {
-            w.remove(uid);
-        }
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget_if(uid, |(rv, _)| seen >= *rv);
     }
 
     /// `topic` was deleted: its remembered write, failure count and queue entry go with it, and
@@ -367,12 +428,25 @@ impl Context {
         }
         self.succeeded(topic);
         if let Some(uid) = topic.metadata.uid.as_deref() {
-            self.written
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(uid);
+            self.forget(uid);
         }
         self.metrics.topic_queue.forget(&queue_key(topic));
+    }
+
+    /// Forgets everything remembered about the KafkaTopic `uid`, and nothing else.
+    pub fn forget(&self, uid: &str) {
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(uid);
+        self.creates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(uid);
+        self.looks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(uid);
     }
 
     /// How many own status writes the cache has not shown yet.
@@ -417,7 +491,7 @@ impl Context {
             Some((rv, status)) if *rv > newest_rv => return status.clone(),
             // The cache has caught up: the copy is no longer needed.
             Some(_) => {
-                w.remove(uid);
+                w.forget(uid);
             }
             None => {}
         }
@@ -615,6 +689,58 @@ mod tests {
             ctx.fresher_status(&reborn).topic_name.as_deref(),
             Some("reborn")
         );
+    }
+
+    #[tokio::test]
+    async fn a_pending_create_survives_pressure_and_goes_with_its_object() {
+        let ctx = offline_context();
+        let at = Timestamp::from_second(1_800_000_000).unwrap_or_default();
+        ctx.remember_create("uid-pending", "ns/default/orders", at, true);
+        // Far more own writes than the memory of writes holds: the old way cleared every
+        // memory when full; now each evicts only its own oldest entries.
+        for i in 0..(MAX_REMEMBERED_WRITES + 10) {
+            let mut t = at_version(kt("x", &format!("uid-{i}"), 0, "x"), 5, "w");
+            t.metadata.uid = Some(format!("uid-{i}"));
+            ctx.remember_status(&t);
+        }
+        assert_eq!(ctx.remembered_statuses(), MAX_REMEMBERED_WRITES);
+        assert_eq!(
+            ctx.remembered_create("uid-pending", "ns/default/orders"),
+            Some((at, true))
+        );
+        // Another object's create, or another topic, never matches.
+        assert_eq!(
+            ctx.remembered_create("uid-pending", "ns/default/other"),
+            None
+        );
+        assert_eq!(ctx.remembered_create("uid-0", "ns/default/orders"), None);
+        // Recorded in a status: forgotten; other objects' memories stay.
+        ctx.remember_create("uid-other", "ns/default/t", at, false);
+        ctx.create_recorded("uid-pending");
+        assert_eq!(
+            ctx.remembered_create("uid-pending", "ns/default/orders"),
+            None
+        );
+        assert!(ctx.remembered_create("uid-other", "ns/default/t").is_some());
+        // Deleting a KafkaTopic forgets its memories only.
+        let mut gone = kt("gone", "uid-other", 0, "t");
+        gone.metadata.resource_version = Some("1".into());
+        ctx.topic_deleted(&gone);
+        assert!(ctx.remembered_create("uid-other", "ns/default/t").is_none());
+        assert_eq!(ctx.remembered_statuses(), MAX_REMEMBERED_WRITES);
+    }
+
+    #[tokio::test]
+    async fn a_full_memory_of_creates_evicts_the_oldest_first() {
+        let ctx = offline_context();
+        let at = Timestamp::from_second(1_800_000_000).unwrap_or_default();
+        for i in 0..MAX_REMEMBERED_CREATES {
+            ctx.remember_create(&format!("uid-{i}"), "ns/default/t", at, false);
+        }
+        ctx.remember_create("uid-new", "ns/default/t", at, true);
+        assert!(ctx.remembered_create("uid-0", "ns/default/t").is_none());
+        assert!(ctx.remembered_create("uid-1", "ns/default/t").is_some());
+        assert!(ctx.remembered_create("uid-new", "ns/default/t").is_some());
     }
 
     #[test]

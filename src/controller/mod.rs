@@ -2,6 +2,7 @@
 
 pub mod contain;
 pub mod context;
+pub mod memory;
 pub mod plan;
 pub mod registry;
 pub mod rest_proxy;

@@ -52,6 +52,14 @@ pub mod reason {
 /// The message of a topic whose create was just accepted.
 const CREATING_MESSAGE: &str = "the proxy accepted the create; waiting for the topic to be listed";
 
+/// The message of a create without a clear answer. Condition messages carry no per-request
+/// text (error bodies, request ids, times, countdowns): each change of a message is a status
+/// write, and a failing period should cost a topic at most two.
+pub const CREATE_UNCERTAIN_MESSAGE: &str = "the create got no clear answer (the proxy failed, or the answer was lost); waiting to see whether the topic appears before sending it again";
+
+/// The message of a created topic the proxy's list does not show yet.
+const WAITING_MESSAGE: &str = "the proxy accepted the create (status.createRequestedAt); its topic list does not show the topic yet";
+
 /// How long a created topic stays `Creating` before it is reported `WaitingForVisibility`.
 pub const CREATING_GRACE: Duration = Duration::from_secs(3);
 
@@ -186,7 +194,7 @@ pub enum Described {
 pub struct Observation {
     /// Whether the (shared, cached) topic list contains the name.
     pub listed: bool,
-    /// A description this reconcile made, or a recent one reused from memory.
+    /// A description this reconcile made.
     pub described: Option<Described>,
     /// Whether `described` is a fresh call of this reconcile (true) or reused (false).
     pub described_now: bool,
@@ -219,6 +227,26 @@ impl EventSpec {
     }
 }
 
+/// This process's last look at a topic: when it described it — or, right after it started and
+/// trusting the status a previous process wrote, a time chosen so that the first describe
+/// falls due at a random point within the resync interval. What the look saw is the status it
+/// produced, so only the time and the endpoint are kept (a few bytes per topic, however many
+/// partitions it has).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastLook {
+    pub at: Timestamp,
+    /// The endpoint the look went to: a look at another cluster says nothing.
+    pub endpoint: String,
+}
+
+/// What the reconciler should remember about its look at the topic.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LookUpdate {
+    Keep,
+    Remember(Box<LastLook>),
+    Forget,
+}
+
 /// The end of a reconcile.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Finish {
@@ -226,9 +254,14 @@ pub struct Finish {
     pub events: Vec<EventSpec>,
     /// When to reconcile again (before jitter).
     pub requeue_after: Duration,
+    /// The look to remember for the next reconcile.
+    pub look: LookUpdate,
 }
 
 /// The next step.
+// One Decision exists per step of one reconcile and is consumed at once: boxing the finish
+// would cost an allocation per reconcile to save bytes nobody holds.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
     Describe,
@@ -311,6 +344,50 @@ pub struct PlanInput<'a> {
     pub previous: &'a KafkaTopicStatus,
     pub now: Timestamp,
     pub settings: &'a PlanSettings,
+    /// This process's last look at the topic, if it has one.
+    pub last_look: Option<&'a LastLook>,
+    /// When this process has not looked at the topic yet: how far into the resync interval its
+    /// first describe goes if the status shows a Ready topic of the current generation (a
+    /// random share, chosen by the caller, so that a restart spreads its describes). `None`
+    /// describes at once.
+    pub first_look_after: Option<Duration>,
+    /// A create this process sent for this object that the status does not record (the status
+    /// write failed): it is not sent again before its time.
+    pub sent_create: Option<SentCreate>,
+}
+
+/// A create this process sent, as remembered outside the status.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SentCreate {
+    pub at: Timestamp,
+    /// It got no clear answer.
+    pub uncertain: bool,
+}
+
+/// The previous status with a create that it does not record yet: sent at `at`, and — one
+/// without a clear answer — uncertain, so that it is retried if nothing appears.
+fn with_sent_create(input: &PlanInput<'_>) -> Option<KafkaTopicStatus> {
+    let sent = input.sent_create?;
+    let prev = input.previous;
+    if prev.create_requested_at.is_some() || prev.partitions.is_some() {
+        return None;
+    }
+    let mut status = prev.clone();
+    status.create_requested_at = Some(Time(sent.at));
+    if sent.uncertain {
+        status.conditions.retain(|c| c.type_ != READY);
+        status
+            .conditions
+            .push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+                type_: READY.into(),
+                status: "False".into(),
+                reason: reason::CREATE_UNCERTAIN.into(),
+                message: CREATE_UNCERTAIN_MESSAGE.into(),
+                last_transition_time: Time(sent.at),
+                observed_generation: input.generation,
+            });
+    }
+    Some(status)
 }
 
 fn elapsed_since(now: Timestamp, then: &Time) -> Duration {
@@ -339,10 +416,134 @@ pub fn observe_poll(settings: &PlanSettings) -> Duration {
         .max(Duration::from_secs(1))
 }
 
+/// How old a description may be and still stand in for a describe: the resync interval less
+/// its jitter, so that the periodic resync always describes and only reconciles triggered in
+/// between (a proxy or Secret change, a restart) reuse it.
+pub fn description_lifetime(settings: &PlanSettings) -> Duration {
+    settings.resync_interval - settings.resync_interval / 10
+}
+
+/// Whether the proxy's endpoint differs from the one the status was observed through: the
+/// KafkaRestProxy now points at another cluster.
+pub fn cluster_changed(input: &PlanInput<'_>) -> bool {
+    input
+        .previous
+        .proxy_endpoint
+        .as_deref()
+        .is_some_and(|e| e != input.proxy_endpoint)
+}
+
+/// The previous status as seen from a new cluster: what the old one showed (its partitions,
+/// a create sent to it, a disappearance from it) says nothing about the new one. The conditions
+/// stay, so that a topic Ready on both keeps its `lastTransitionTime`.
+fn as_seen_from_new_cluster(prev: &KafkaTopicStatus) -> KafkaTopicStatus {
+    KafkaTopicStatus {
+        observed_generation: prev.observed_generation,
+        topic_name: prev.topic_name.clone(),
+        proxy: prev.proxy.clone(),
+        conditions: prev.conditions.clone(),
+        ..Default::default()
+    }
+}
+
 /// Decides the next step of a reconcile.
 pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
+    if cluster_changed(input) {
+        let fresh = as_seen_from_new_cluster(input.previous);
+        let moved = PlanInput {
+            previous: &fresh,
+            last_look: None,
+            first_look_after: None,
+            sent_create: None,
+            ..*input
+        };
+        return remember_look(&moved, obs, decide_here(&moved, obs));
+    }
+    if let Some(recorded) = with_sent_create(input) {
+        let with_create = PlanInput {
+            previous: &recorded,
+            sent_create: None,
+            ..*input
+        };
+        return remember_look(&with_create, obs, decide_here(&with_create, obs));
+    }
+    remember_look(input, obs, decide_here(input, obs))
+}
+
+/// A description made in this reconcile is remembered; a topic described as absent forgets
+/// the last one.
+fn remember_look(input: &PlanInput<'_>, obs: &Observation, decision: Decision) -> Decision {
+    let Decision::Finish(mut f) = decision else {
+        return decision;
+    };
+    if f.look == LookUpdate::Keep && obs.described_now {
+        f.look = match &obs.described {
+            Some(Described::Found(_)) => LookUpdate::Remember(Box::new(LastLook {
+                at: input.now,
+                endpoint: input.proxy_endpoint.to_string(),
+            })),
+            Some(Described::NotFound) => LookUpdate::Forget,
+            None => LookUpdate::Keep,
+        };
+    }
+    Decision::Finish(f)
+}
+
+/// Whether a listed topic's status can stand in for a describe: the status is what this
+/// process's recent description produced, or — right after start — what a previous process
+/// wrote. Returns when the describe falls due, and the look to remember.
+fn reusable(input: &PlanInput<'_>, obs: &Observation) -> Option<(Duration, Option<LastLook>)> {
+    if !obs.listed || obs.created.is_some() || obs.described.is_some() {
+        return None;
+    }
+    let prev = input.previous;
+    // Ready, settled (not retrying after a failure), of the current generation, and observed.
+    let status_current = find_condition(&prev.conditions, READY)
+        .is_some_and(|c| c.status == "True")
+        && find_condition(&prev.conditions, RECONCILING).is_none_or(|c| c.status != "True")
+        && prev.observed_generation == input.generation
+        && prev.partitions.is_some()
+        && prev.missing_since.is_none();
+    if !status_current {
+        return None;
+    }
+    let lifetime = description_lifetime(input.settings);
+    match input.last_look {
+        Some(look) if look.endpoint == input.proxy_endpoint => {
+            let age = elapsed_since(input.now, &Time(look.at));
+            (age < lifetime).then(|| ((lifetime - age).max(Duration::from_secs(1)), None))
+        }
+        Some(_) => None,
+        None => {
+            let spread = input.first_look_after?.min(lifetime);
+            // Falls due `spread` from now.
+            let back = i64::try_from((lifetime - spread).as_millis()).unwrap_or(i64::MAX);
+            let at = Timestamp::from_millisecond(input.now.as_millisecond().saturating_sub(back))
+                .unwrap_or(input.now);
+            Some((
+                spread.max(Duration::from_secs(1)),
+                Some(LastLook {
+                    at,
+                    endpoint: input.proxy_endpoint.to_string(),
+                }),
+            ))
+        }
+    }
+}
+
+fn decide_here(input: &PlanInput<'_>, obs: &Observation) -> Decision {
     let d = input.desired;
     let prev = input.previous;
+
+    if let Some((due_in, remember)) = reusable(input, obs) {
+        let Decision::Finish(mut f) = finish_unchanged(input, None, due_in) else {
+            return Decision::Describe;
+        };
+        if let Some(look) = remember {
+            f.look = LookUpdate::Remember(Box::new(look));
+        }
+        return Decision::Finish(f);
+    }
 
     // A create was sent in this reconcile: record it and report.
     if let Some(created) = &obs.created {
@@ -369,13 +570,12 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
             CreateOutcome::Uncertain { message } => {
                 let mut status = base_status(input);
                 status.create_requested_at = Some(Time(input.now));
+                tracing::debug!(topic = %d.topic_name, error = %message, "create without a clear answer");
                 finish_waiting(
                     input,
                     status,
                     reason::CREATE_UNCERTAIN,
-                    format!(
-                        "the create got no clear answer ({message}); waiting to see whether the topic appears before trying again"
-                    ),
+                    CREATE_UNCERTAIN_MESSAGE.into(),
                     vec![],
                     Duration::from_secs(1),
                 )
@@ -432,11 +632,7 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
             {
                 (
                     reason::CREATE_UNCERTAIN,
-                    format!(
-                        "the last create (at {}) got no clear answer; waiting up to {}s from then to see whether the topic appears",
-                        requested.0,
-                        input.settings.visibility_timeout.as_secs()
-                    ),
+                    CREATE_UNCERTAIN_MESSAGE.to_string(),
                 )
             } else if previous_ready_reason(prev) == Some(reason::CREATING)
                 && waited < CREATING_GRACE
@@ -445,15 +641,9 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
                 // write) and report `WaitingForVisibility` only when it takes longer.
                 (reason::CREATING, CREATING_MESSAGE.to_string())
             } else {
-                // The message names the create time, not the time waited, so that polling
-                // while waiting writes no status.
-                (
-                    reason::WAITING_FOR_VISIBILITY,
-                    format!(
-                        "created at {}; the proxy's topic list does not show it yet",
-                        requested.0
-                    ),
-                )
+                // Neither the time waited nor the create time: polling while waiting writes no
+                // status (the time is in status.createRequestedAt).
+                (reason::WAITING_FOR_VISIBILITY, WAITING_MESSAGE.to_string())
             };
             return finish_waiting(
                 input,
@@ -476,8 +666,7 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
         }
         let status = base_status(input);
         let message = format!(
-            "the proxy accepted the create at {} but after {}s neither lists nor describes topic {}; still checking",
-            requested.0,
+            "the proxy accepted the create (status.createRequestedAt) but after {}s neither lists nor describes topic {}; still checking",
             input.settings.visibility_timeout.as_secs(),
             d.topic_name
         );
@@ -595,9 +784,8 @@ pub fn decide(input: &PlanInput<'_>, obs: &Observation) -> Decision {
             status,
             reason::TOPIC_MISSING,
             format!(
-                "topic {} existed but the cluster no longer has it: neither listed nor described since {} ({}s); it is created again (empty) if the next look agrees",
+                "topic {} existed but the cluster no longer has it: neither listed nor described for {}s (since status.missingSince); it is created again (empty) if the next look agrees",
                 d.topic_name,
-                since.0,
                 input.settings.recreate_grace.as_secs()
             ),
             vec![],
@@ -741,6 +929,7 @@ fn finish_unchanged(
         status,
         events: vec![],
         requeue_after,
+        look: LookUpdate::Keep,
     })
 }
 
@@ -1009,6 +1198,7 @@ fn finish_present(
         status,
         events,
         requeue_after: input.settings.resync_interval,
+        look: LookUpdate::Keep,
     })
 }
 
@@ -1035,6 +1225,7 @@ fn finish_waiting(
         status,
         events,
         requeue_after,
+        look: LookUpdate::Keep,
     })
 }
 
@@ -1077,6 +1268,7 @@ fn finish_not_ready(
         status,
         events,
         requeue_after,
+        look: LookUpdate::Keep,
     })
 }
 
@@ -1229,6 +1421,7 @@ pub fn finish_blocked(
         status,
         events,
         requeue_after,
+        look: LookUpdate::Keep,
     }
 }
 
@@ -1317,6 +1510,9 @@ mod tests {
         desired: DesiredTopic,
         settings: PlanSettings,
         now: Timestamp,
+        last_look: Option<LastLook>,
+        first_look_after: Option<Duration>,
+        sent_create: Option<SentCreate>,
     }
 
     impl Case {
@@ -1328,6 +1524,9 @@ mod tests {
                 desired,
                 settings: PlanSettings::default(),
                 now: ts(0),
+                last_look: None,
+                first_look_after: None,
+                sent_create: None,
             }
         }
         fn decide(&self, obs: &Observation) -> Decision {
@@ -1339,6 +1538,9 @@ mod tests {
                 previous: &status,
                 now: self.now,
                 settings: &self.settings,
+                last_look: self.last_look.as_ref(),
+                first_look_after: self.first_look_after,
+                sent_create: self.sent_create,
             };
             decide(&input, obs)
         }
@@ -2351,5 +2553,259 @@ mod tests {
         assert_eq!(ready_reason(&f.status).0, "True");
         assert!(is_true(&f.status.conditions, PAUSED));
         assert!(f.events.is_empty());
+    }
+
+    const ENDPOINT: &str = "https://c-kafkarest.example";
+
+    fn look(at: Timestamp) -> LastLook {
+        LastLook {
+            at,
+            endpoint: ENDPOINT.into(),
+        }
+    }
+
+    #[test]
+    fn a_triggered_reconcile_reuses_a_recent_description() {
+        let mut c = Case::new(json!({"partitions": 3}), Some(present_status(3)));
+        let seen = parts(3, &[1001, 1002, 1003]);
+        c.last_look = Some(look(ts(0)));
+        c.now = ts(100);
+        let listed = Observation {
+            listed: true,
+            ..Default::default()
+        };
+        let f = finish(c.decide(&listed));
+        assert_eq!(Some(&f.status), c.topic.status.as_ref(), "nothing to write");
+        assert!(f.events.is_empty());
+        assert_eq!(f.look, LookUpdate::Keep);
+        // Due when the description's lifetime (resync less its 10 % jitter) runs out.
+        assert_eq!(f.requeue_after, Duration::from_secs(540 - 100));
+        // At the resync it is described again, and the new description remembered.
+        c.now = ts(540);
+        assert_eq!(c.decide(&listed), Decision::Describe);
+        let f = finish(c.decide(&Observation {
+            listed: true,
+            described: Some(Described::Found(seen.clone())),
+            described_now: true,
+            ..Default::default()
+        }));
+        assert_eq!(f.look, LookUpdate::Remember(Box::new(look(ts(540)))));
+        // Not listed: the description proves nothing about now.
+        c.now = ts(541);
+        assert_eq!(c.decide(&Observation::default()), Decision::Describe);
+        let f = finish(c.decide(&Observation {
+            described: Some(Described::NotFound),
+            described_now: true,
+            ..Default::default()
+        }));
+        assert_eq!(f.look, LookUpdate::Forget);
+    }
+
+    #[test]
+    fn after_a_restart_a_current_ready_topic_is_described_at_its_share_of_the_resync() {
+        let mut c = Case::new(json!({"partitions": 3}), Some(present_status(3)));
+        c.first_look_after = Some(Duration::from_secs(123));
+        let listed = Observation {
+            listed: true,
+            ..Default::default()
+        };
+        let f = finish(c.decide(&listed));
+        assert_eq!(Some(&f.status), c.topic.status.as_ref(), "nothing to write");
+        assert_eq!(f.requeue_after, Duration::from_secs(123));
+        let LookUpdate::Remember(inherited) = f.look else {
+            panic!("the inherited status is remembered: {:?}", f.look);
+        };
+        assert_eq!(inherited.endpoint, ENDPOINT);
+        // A reconcile triggered before then (a Secret rotation) still costs no describe …
+        c.last_look = Some(*inherited);
+        c.first_look_after = None;
+        c.now = ts(100);
+        let f = finish(c.decide(&listed));
+        assert_eq!(f.requeue_after, Duration::from_secs(23));
+        assert_eq!(f.look, LookUpdate::Keep);
+        // … and at its time it is described.
+        c.now = ts(123);
+        assert_eq!(c.decide(&listed), Decision::Describe);
+        // A topic missing from the first list is looked at at once.
+        c.last_look = None;
+        c.first_look_after = Some(Duration::from_secs(123));
+        c.now = ts(0);
+        assert_eq!(c.decide(&Observation::default()), Decision::Describe);
+    }
+
+    #[test]
+    fn only_a_current_ready_status_stands_in_for_a_describe() {
+        let listed = Observation {
+            listed: true,
+            ..Default::default()
+        };
+        // A spec change the previous process did not see yet.
+        let mut c = Case::new(json!({"partitions": 3}), Some(present_status(3)));
+        c.topic.metadata.generation = Some(2);
+        c.first_look_after = Some(Duration::from_secs(5));
+        assert_eq!(c.decide(&listed), Decision::Describe);
+        // Not Ready (e.g. Stalled on credentials before the restart).
+        let mut stalled = present_status(3);
+        stalled.conditions.retain(|c| c.type_ != READY);
+        let c2 = Case {
+            first_look_after: Some(Duration::from_secs(5)),
+            ..Case::new(json!({"partitions": 3}), Some(stalled))
+        };
+        assert_eq!(c2.decide(&listed), Decision::Describe);
+        // A topic that looked missing before the restart.
+        let mut missing = present_status(3);
+        missing.missing_since = Some(Time(ts(-1)));
+        let c3 = Case {
+            first_look_after: Some(Duration::from_secs(5)),
+            ..Case::new(json!({"partitions": 3}), Some(missing))
+        };
+        assert_eq!(c3.decide(&listed), Decision::Describe);
+        // Ready but retrying after a failure when the previous process stopped.
+        let retrying = finish_blocked(
+            &topic(json!({"partitions": 3}), Some(present_status(3))),
+            &Blocked::Transient {
+                message: "the proxy failed (HTTP 500)".into(),
+                retry_after: None,
+            },
+            ts(1),
+            &PlanSettings::default(),
+            1,
+        )
+        .status;
+        let c4 = Case {
+            first_look_after: Some(Duration::from_secs(5)),
+            ..Case::new(json!({"partitions": 3}), Some(retrying))
+        };
+        assert_eq!(c4.decide(&listed), Decision::Describe);
+    }
+
+    #[test]
+    fn a_new_endpoint_adopts_the_topic_there_at_once_keeping_ready_since() {
+        let before = present_status(3);
+        let mut moved = before.clone();
+        moved.proxy_endpoint = Some("https://old-kafkarest.example".into());
+        moved.create_requested_at = Some(Time(ts(-50)));
+        let mut c = Case::new(json!({"partitions": 3}), Some(moved));
+        // A description of the old cluster is not reused.
+        c.last_look = Some(LastLook {
+            endpoint: "https://old-kafkarest.example".into(),
+            ..look(ts(0))
+        });
+        c.now = ts(10);
+        let listed = Observation {
+            listed: true,
+            ..Default::default()
+        };
+        assert_eq!(c.decide(&listed), Decision::Describe);
+        let f = finish(c.decide(&Observation {
+            listed: true,
+            described: Some(Described::Found(parts(3, &[4, 5, 6]))),
+            described_now: true,
+            ..Default::default()
+        }));
+        assert_eq!(
+            ready_reason(&f.status),
+            ("True".into(), reason::ADOPTED.into())
+        );
+        assert_eq!(f.status.proxy_endpoint.as_deref(), Some(ENDPOINT));
+        assert_eq!(f.status.create_requested_at, None);
+        assert_eq!(
+            f.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
+            vec![reason::ADOPTED]
+        );
+        let since = |s: &KafkaTopicStatus| {
+            find_condition(&s.conditions, READY).map(|c| c.last_transition_time.clone())
+        };
+        assert_eq!(since(&f.status), since(&before), "Ready all along");
+    }
+
+    #[test]
+    fn a_new_endpoint_without_the_topic_creates_it_without_grace_or_recreation() {
+        let mut moved = present_status(3);
+        moved.proxy_endpoint = Some("https://old-kafkarest.example".into());
+        let c = Case::new(json!({"partitions": 3}), Some(moved.clone()));
+        match c.decide(&Observation::default()) {
+            Decision::Create { recreation, .. } => assert!(!recreation),
+            other => panic!("expected a create at once, got {other:?}"),
+        }
+        // Policy Observe: reported absent at once, nothing created.
+        let c = Case::new(
+            json!({"partitions": 3, "managementPolicy": "Observe"}),
+            Some(moved),
+        );
+        let f = finish(c.decide(&Observation::default()));
+        assert_eq!(ready_reason(&f.status).1, reason::TOPIC_NOT_FOUND);
+    }
+
+    #[test]
+    fn waiting_messages_carry_no_times_so_polling_writes_nothing() {
+        // Every poll while waiting, and every uncertain wait, produces the same status.
+        let mut c = Case::new(json!({}), None);
+        let uncertain = finish(c.decide(&Observation {
+            created: Some(CreateOutcome::Uncertain {
+                message: "HTTP 500: trace 1234 at 10:00:01".into(),
+            }),
+            ..Default::default()
+        }))
+        .status;
+        let message =
+            |s: &KafkaTopicStatus| find_condition(&s.conditions, READY).map(|c| c.message.clone());
+        assert!(!message(&uncertain).unwrap_or_default().contains("1234"));
+        c.topic.status = Some(uncertain.clone());
+        c.now = ts(1);
+        assert_eq!(finish(c.decide(&Observation::default())).status, uncertain);
+
+        let mut c = Case::new(json!({}), None);
+        let created = finish(c.decide(&Observation {
+            created: Some(CreateOutcome::Accepted),
+            ..Default::default()
+        }))
+        .status;
+        c.topic.status = Some(created);
+        c.now = ts(4);
+        let waiting = finish(c.decide(&Observation::default())).status;
+        c.topic.status = Some(waiting.clone());
+        for t in [5, 17, 90, 400] {
+            c.now = ts(t);
+            assert_eq!(finish(c.decide(&Observation::default())).status, waiting);
+        }
+    }
+
+    #[test]
+    fn a_create_whose_recording_failed_is_not_sent_again_before_its_time() {
+        // Accepted: waits for visibility like a recorded one.
+        let mut c = Case::new(json!({}), None);
+        c.sent_create = Some(SentCreate {
+            at: ts(0),
+            uncertain: false,
+        });
+        c.now = ts(1);
+        let f = finish(c.decide(&Observation::default()));
+        assert_eq!(f.status.create_requested_at, Some(Time(ts(0))));
+        assert!(is_true(&f.status.conditions, RECONCILING));
+        // Without a clear answer: uncertain, and tried again only after --uncertain-retry.
+        c.sent_create = Some(SentCreate {
+            at: ts(0),
+            uncertain: true,
+        });
+        let f = finish(c.decide(&Observation::default()));
+        assert_eq!(ready_reason(&f.status).1, reason::CREATE_UNCERTAIN);
+        c.now = ts(31);
+        assert_eq!(c.decide(&Observation::default()), Decision::Describe);
+        // A status that records a create (or the topic) wins over the memory.
+        let c = Case {
+            sent_create: Some(SentCreate {
+                at: ts(0),
+                uncertain: true,
+            }),
+            ..Case::new(json!({"partitions": 3}), Some(present_status(3)))
+        };
+        assert_eq!(
+            c.decide(&Observation {
+                listed: true,
+                ..Default::default()
+            }),
+            Decision::Describe
+        );
     }
 }

@@ -92,6 +92,26 @@ fn secret_identity(s: &mut PartialObjectMeta<Secret>) {
     };
 }
 
+/// The KafkaRestProxy now points at another cluster: one Event on it. Its topics, re-triggered
+/// with every proxy change, are reconciled against the new cluster (see `plan::cluster_changed`).
+fn announce_cluster_change(ctx: &Arc<Context>, proxy: &KafkaRestProxy, before: &str, after: &str) {
+    let topics = ctx
+        .stores
+        .topics_of_proxy(&proxy.namespace().unwrap_or_default(), &proxy.name_any())
+        .len();
+    tracing::info!(proxy = %queue_key(proxy), %before, %after, topics, "the proxy's endpoint changed: its topics move to the new cluster");
+    let event = super::plan::EventSpec {
+        warning: false,
+        reason: "ClusterChanged",
+        note: format!(
+            "the endpoint changed from {before} to {after}: its {topics} KafkaTopics are reconciled against the new cluster (existing topics adopted, missing ones created)"
+        ),
+    };
+    let ctx = ctx.clone();
+    let proxy = proxy.clone();
+    tokio::spawn(async move { ctx.publish(&proxy, &event).await });
+}
+
 /// Runs the controllers until `shutdown` resolves. `health` turns ready once every cache has
 /// synced.
 pub async fn run(
@@ -240,6 +260,7 @@ pub async fn run(
         // Proxies: live changes re-trigger their topics.
         let wake_ctx = ctx.clone();
         let mut generations: HashMap<String, Option<i64>> = HashMap::new();
+        let mut endpoints: HashMap<String, String> = HashMap::new();
         let proxy_trigger_queue = ctx.metrics.proxy_queue.clone();
         let proxy_stream = watcher(
             api::<KafkaRestProxy>(&client, &ns),
@@ -257,9 +278,17 @@ pub async fn run(
             let changed = generations.get(&key) != Some(&p.metadata.generation);
             if deleted {
                 generations.remove(&key);
+                endpoints.remove(&key);
                 wake_ctx.registry.forget(&key);
                 wake_ctx.metrics.proxy_queue.forget(&key);
             } else {
+                let endpoint = p.spec.endpoint.clone();
+                if let Some(before) = endpoints.insert(key.clone(), endpoint.clone())
+                    && live
+                    && before != endpoint
+                {
+                    announce_cluster_change(&wake_ctx, p, &before, &endpoint);
+                }
                 generations.insert(key, p.metadata.generation);
             }
             if live && (changed || deleted) {

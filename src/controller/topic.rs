@@ -4,15 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 
-use crate::crd::{
-    KafkaRestProxy, KafkaTopic, KafkaTopicStatus, NamespacesFrom, PartitionDetail, READY,
-};
+use crate::crd::{KafkaRestProxy, KafkaTopic, KafkaTopicStatus, NamespacesFrom, PartitionDetail};
 use crate::proxy::{ProxyError, TopicCreationRecord, TopicPartitions};
 
 use super::context::{Context, jitter};
@@ -35,20 +32,62 @@ pub enum Error {
 pub fn blocked_from(e: &ProxyError) -> Blocked {
     use crate::auth::AuthError;
     match e {
+        ProxyError::NotSent(inner) => blocked_from(inner),
         ProxyError::Forbidden { .. } => Blocked::Forbidden(e.to_string()),
         ProxyError::Unauthorized { .. } => Blocked::AuthenticationFailed(e.to_string()),
         ProxyError::Auth(a) => match a {
             AuthError::InvalidConfig(_) => Blocked::CredentialsInvalid(a.to_string()),
             a if a.is_transient() => Blocked::Transient {
-                message: format!("token request failed: {a}"),
+                message: transient_message(e),
                 retry_after: a.retry_after(),
             },
             a => Blocked::AuthenticationFailed(a.to_string()),
         },
         ProxyError::InvalidConfig(m) => Blocked::CredentialsInvalid(m.clone()),
-        other => Blocked::Transient {
-            message: other.to_string(),
-            retry_after: other.retry_after(),
+        other => {
+            tracing::debug!(error = %other, "transient proxy failure");
+            Blocked::Transient {
+                message: transient_message(other),
+                retry_after: other.retry_after(),
+            }
+        }
+    }
+}
+
+/// A transient failure in words that stay the same from one failure to the next: the kind
+/// and the HTTP status, never the body (request ids, timestamps), a `Retry-After` countdown or
+/// a transport error's text. Each new message would be a status write for every topic.
+pub fn transient_message(e: &ProxyError) -> String {
+    use crate::auth::AuthError;
+    match e {
+        ProxyError::NotSent(inner) => transient_message(inner),
+        ProxyError::Throttled { status, .. } => {
+            format!("the proxy is throttling requests (HTTP {status})")
+        }
+        ProxyError::Server { status, .. } => format!("the proxy failed (HTTP {status})"),
+        ProxyError::Transport(_) => "could not reach the proxy".into(),
+        ProxyError::Timeout => "the proxy did not answer in time".into(),
+        ProxyError::Malformed(_) | ProxyError::BodyTooLarge { .. } => {
+            "the proxy sent a response the operator cannot read".into()
+        }
+        ProxyError::Auth(a) => match a {
+            AuthError::Throttled { .. } => {
+                "token request failed: the token endpoint is throttling requests (HTTP 429)".into()
+            }
+            AuthError::Server { status, .. } => {
+                format!("token request failed: the token endpoint failed (HTTP {status})")
+            }
+            AuthError::Transport(_) => {
+                "token request failed: could not reach the token endpoint".into()
+            }
+            AuthError::Timeout => {
+                "token request failed: the token endpoint did not answer in time".into()
+            }
+            other => format!("token request failed: {other}"),
+        },
+        other => match other.status() {
+            Some(status) => format!("the proxy answered HTTP {status}"),
+            None => format!("the proxy call failed ({})", other.kind()),
         },
     }
 }
@@ -81,6 +120,8 @@ fn create_outcome(e: &ProxyError, request: &plan::CreateRequest) -> Result<Creat
         ProxyError::Unsupported { .. } => refused(plan::Refusal::Request),
         // 429: refused before any work was done; nothing was created.
         ProxyError::Throttled { status: 429, .. } => Err(blocked_from(e)),
+        // Never sent (a pending Retry-After, no connection, no token): nothing was created.
+        ProxyError::NotSent(_) => Err(blocked_from(e)),
         ProxyError::Forbidden { .. }
         | ProxyError::Unauthorized { .. }
         | ProxyError::Auth(_)
@@ -131,10 +172,13 @@ async fn namespace_allowed(
             };
             match ctx.namespace(topic_ns).await {
                 Ok(ns) => Ok(selector::matches(&sel, ns.labels())),
-                Err(e) => Err(Blocked::Transient {
-                    message: format!("could not read namespace {topic_ns}: {e}"),
-                    retry_after: None,
-                }),
+                Err(e) => {
+                    tracing::debug!(namespace = topic_ns, error = %e, "reading a namespace");
+                    Err(Blocked::Transient {
+                        message: format!("could not read namespace {topic_ns}"),
+                        retry_after: None,
+                    })
+                }
             }
         }
     }
@@ -159,14 +203,9 @@ async fn owner_among_allowed(
     Ok(None)
 }
 
-/// Identifies a create sent for this object (not another object naming the same topic).
-fn create_key(topic: &KafkaTopic, desired: &plan::DesiredTopic) -> String {
-    format!(
-        "{}/{}/{}",
-        topic.metadata.uid.as_deref().unwrap_or_default(),
-        desired.proxy,
-        desired.topic_name
-    )
+/// The topic a remembered create was sent for, "proxy/topic".
+fn create_key(desired: &plan::DesiredTopic) -> String {
+    format!("{}/{}", desired.proxy, desired.topic_name)
 }
 
 /// Everything up to the finish, or why it was blocked.
@@ -219,35 +258,27 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
                 Blocked::InvalidSpec(format!("KafkaRestProxy {proxy_ns}/{proxy_name}: {m}"))
             }
             ResolveError::NotAllowed(n) => blocked_not_allowed(n),
-            e @ ResolveError::Kube(..) => Blocked::Transient {
-                message: e.to_string(),
-                retry_after: None,
-            },
+            e @ ResolveError::Kube(..) => {
+                tracing::debug!(error = %e, "resolving the proxy");
+                Blocked::Transient {
+                    message: format!(
+                        "could not read KafkaRestProxy {proxy_ns}/{proxy_name}'s Secrets from Kubernetes"
+                    ),
+                    retry_after: None,
+                }
+            }
         })?;
 
-    let mut previous = topic.status.clone().unwrap_or_default();
-    if previous.create_requested_at.is_none()
-        && previous.partitions.is_none()
-        && let Some((at, uncertain)) = ctx.remembered_create(&create_key(topic, &desired))
-    {
-        // The create was sent but recording it failed: do not send it again before its time.
-        // One without a clear answer stays uncertain, so that it is retried if nothing appears.
-        previous.create_requested_at = Some(Time(at));
-        if uncertain {
-            previous.conditions.retain(|c| c.type_ != READY);
-            previous.conditions.push(Condition {
-                type_: READY.into(),
-                status: "False".into(),
-                reason: plan::reason::CREATE_UNCERTAIN.into(),
-                message: "the last create got no clear answer".into(),
-                last_transition_time: Time(at),
-                observed_generation: topic.metadata.generation,
-            });
-        }
-    }
+    let uid = topic.metadata.uid.clone().unwrap_or_default();
+    let previous = topic.status.clone().unwrap_or_default();
+    // A create this process sent whose recording in status failed.
+    let sent_create = ctx
+        .remembered_create(&uid, &create_key(&desired))
+        .map(|(at, uncertain)| plan::SentCreate { at, uncertain });
     // A topic waiting to appear wants a recent list: lists are shared, so this costs at most a
     // few list calls per second for all waiting topics together.
-    let waiting = previous.create_requested_at.is_some() && previous.partitions.is_none();
+    let waiting = (previous.create_requested_at.is_some() || sent_create.is_some())
+        && previous.partitions.is_none();
     let freshness = if waiting {
         ctx.settings.list_freshness.min(Duration::from_millis(500))
     } else {
@@ -263,6 +294,15 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
     };
     // decide() asks for at most a describe, a create and a describe again.
     let who = format!("{topic_ns}/{}", topic.name_any());
+    let last_look = ctx.last_look(&uid);
+    // Where a Ready topic inherited from a previous process gets its first describe: a random
+    // point within the resync interval, so that a restart costs lists, not a describe storm.
+    let first_look_after = last_look.is_none().then(|| {
+        use rand::Rng;
+        let lifetime = plan::description_lifetime(&ctx.settings.plan);
+        let ms = u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(rand::rng().random_range(0..=ms))
+    });
     for _ in 0..6 {
         // Each decision at the time of its observations: a create is stamped when it was
         // answered, not when the reconcile began (a busy client may queue it for a while).
@@ -273,6 +313,9 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
             previous: &previous,
             now: Timestamp::now().max(now),
             settings: &ctx.settings.plan,
+            last_look: last_look.as_ref(),
+            first_look_after,
+            sent_create,
         };
         let decision = plan::decide(&input, &obs);
         tracing::debug!(topic = %who, listed = obs.listed, described = ?obs.described.as_ref().map(|d| matches!(d, Described::Found(_))), created = ?obs.created, next = decision_name(&decision), "plan");
@@ -310,7 +353,8 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
                 if !matches!(outcome, CreateOutcome::Rejected { .. }) {
                     let uncertain = matches!(outcome, CreateOutcome::Uncertain { .. });
                     ctx.remember_create(
-                        &create_key(topic, &desired),
+                        &uid,
+                        &create_key(&desired),
                         Timestamp::now().max(now),
                         uncertain,
                     );
@@ -424,6 +468,14 @@ async fn write(topic: &KafkaTopic, ctx: &Context, finish: &Finish) -> Result<(),
         ctx.metrics.status_written("KafkaTopic");
         ctx.remember_status(&stored);
     }
+    if let Some(uid) = topic.metadata.uid.as_deref() {
+        // The status on the server records the create (or the topic is there): the memory of
+        // the create is no longer needed.
+        if finish.status.create_requested_at.is_some() || finish.status.partitions.is_some() {
+            ctx.create_recorded(uid);
+        }
+        ctx.update_look(uid, &finish.look);
+    }
     Ok(())
 }
 
@@ -440,4 +492,78 @@ pub fn error_policy(topic: Arc<KafkaTopic>, error: &Error, ctx: Arc<Context>) ->
         &*topic,
         jitter(plan::exponential_backoff(attempt).max(Duration::from_secs(1))),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> plan::CreateRequest {
+        plan::CreateRequest {
+            topic_name: "orders".into(),
+            partitions: None,
+            replication_factor: None,
+            config: serde_json::Map::new(),
+        }
+    }
+
+    #[test]
+    fn a_create_refused_before_it_was_sent_is_not_uncertain() {
+        // The Retry-After gate answered for the proxy (after an earlier 503): nothing left.
+        let gated = ProxyError::NotSent(Box::new(ProxyError::Throttled {
+            status: 503,
+            retry_after: Some(Duration::from_secs(40)),
+        }));
+        match create_outcome(&gated, &request()) {
+            Err(Blocked::Transient { retry_after, .. }) => {
+                assert_eq!(retry_after, Some(Duration::from_secs(40)));
+            }
+            other => panic!("expected a plain retry, got {other:?}"),
+        }
+        // No connection at all.
+        let refused = ProxyError::NotSent(Box::new(ProxyError::Transport("refused".into())));
+        assert!(matches!(
+            create_outcome(&refused, &request()),
+            Err(Blocked::Transient { .. })
+        ));
+        // The same 503 answered by the proxy after the create was sent: it may have happened.
+        let answered = ProxyError::Throttled {
+            status: 503,
+            retry_after: None,
+        };
+        assert!(matches!(
+            create_outcome(&answered, &request()),
+            Ok(CreateOutcome::Uncertain { .. })
+        ));
+    }
+
+    #[test]
+    fn transient_messages_carry_no_per_request_text() {
+        let a = ProxyError::Throttled {
+            status: 429,
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        let b = ProxyError::Throttled {
+            status: 429,
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(transient_message(&a), transient_message(&b));
+        assert!(!transient_message(&a).contains('7'));
+        let s1 = ProxyError::Server {
+            status: 500,
+            body: r#"{"trace_id":"aaaa","timestamp":"10:00:01"}"#.into(),
+        };
+        let s2 = ProxyError::Server {
+            status: 500,
+            body: r#"{"trace_id":"bbbb","timestamp":"10:00:02"}"#.into(),
+        };
+        assert_eq!(transient_message(&s1), transient_message(&s2));
+        assert_eq!(transient_message(&s1), "the proxy failed (HTTP 500)");
+        assert_eq!(
+            transient_message(&ProxyError::Transport(
+                "tcp connect error 10.0.0.1:443".into()
+            )),
+            "could not reach the proxy"
+        );
+    }
 }

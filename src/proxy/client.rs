@@ -468,7 +468,7 @@ impl ProxyClient {
         let mut retries = 0u32;
         let mut refreshed = false;
         loop {
-            let error = match self.attempt(op, &method, &url, body.as_deref()).await {
+            let (error, delay) = match self.attempt(op, &method, &url, body.as_deref()).await {
                 Ok(reply) => return Ok(reply),
                 Err(Failure::Unauthorized { token, body }) => {
                     // The proxy checks the token before doing anything, so even a create is safe
@@ -481,17 +481,26 @@ impl ProxyClient {
                     continue;
                 }
                 Err(Failure::Error { error, sent }) => {
+                    // A create that never left tells its caller so: nothing can have been
+                    // created, and it is not an uncertain create.
+                    let give_up = |error| {
+                        if op == Operation::Create && !sent {
+                            ProxyError::NotSent(Box::new(error))
+                        } else {
+                            error
+                        }
+                    };
                     let may_repeat = op != Operation::Create || !sent;
                     if !error.is_transient() || !may_repeat || retries >= self.inner.max_retries {
-                        return Err(error);
+                        return Err(give_up(error));
                     }
-                    error
+                    let delay = backoff(retries).max(error.retry_after().unwrap_or_default());
+                    if delay > MAX_IN_CALL_WAIT {
+                        return Err(give_up(error));
+                    }
+                    (error, delay)
                 }
             };
-            let delay = backoff(retries).max(error.retry_after().unwrap_or_default());
-            if delay > MAX_IN_CALL_WAIT {
-                return Err(error);
-            }
             retries += 1;
             tracing::debug!(proxy = %self.inner.name, op = op.as_str(), retry = retries, ?delay, error = %error, "retrying proxy call");
             tokio::time::sleep(delay).await;

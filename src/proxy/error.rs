@@ -43,6 +43,10 @@ pub enum ProxyError {
     Auth(#[source] AuthError),
     #[error("invalid proxy client configuration: {0}")]
     InvalidConfig(String),
+    /// A create that failed before anything was sent (a pending `Retry-After`, no connection,
+    /// no token): nothing can have been created.
+    #[error("{0} (the create was not sent)")]
+    NotSent(Box<ProxyError>),
 }
 
 impl From<AuthError> for ProxyError {
@@ -61,6 +65,7 @@ impl ProxyError {
             | ProxyError::Transport(_)
             | ProxyError::Timeout => true,
             ProxyError::Auth(e) => e.is_transient(),
+            ProxyError::NotSent(e) => e.is_transient(),
             _ => false,
         }
     }
@@ -69,6 +74,7 @@ impl ProxyError {
         match self {
             ProxyError::Throttled { retry_after, .. } => *retry_after,
             ProxyError::Auth(e) => e.retry_after(),
+            ProxyError::NotSent(e) => e.retry_after(),
             _ => None,
         }
     }
@@ -93,6 +99,7 @@ impl ProxyError {
             ProxyError::BodyTooLarge { .. } => "body_too_large",
             ProxyError::Auth(_) => "auth",
             ProxyError::InvalidConfig(_) => "invalid_config",
+            ProxyError::NotSent(e) => e.kind(),
         }
     }
 

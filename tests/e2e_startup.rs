@@ -1,0 +1,137 @@
+//! Start-up: an operator started where the CRDs are not installed says so, stays not-ready,
+//! starts once they appear, and stops within seconds of SIGTERM in every phase of its life
+//! (waiting for the CRDs, waiting for the Lease, running).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use kube::api::{Api, PostParams};
+use sandbox::env::{CLIENT_SECRET, ClusterSettings, Env, create_or_keep};
+
+/// How long the operator may take to exit after SIGTERM.
+const EXIT_WITHIN: Duration = Duration::from_secs(5);
+
+/// Both emulators and the chart's RBAC, but no CRDs, no namespace, no proxy.
+async fn start_without_crds() -> (tempfile::TempDir, Env) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let chart = rendered_chart();
+    let cluster = ClusterSettings::default();
+    let env = if chart.is_some() {
+        Env::start_rbac(dir.path(), &cluster).await
+    } else {
+        Env::start(dir.path(), &cluster).await
+    }
+    .expect("emulators start");
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(env.client.clone());
+    let release_ns = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": RELEASE_NAMESPACE}
+    }))
+    .expect("a Namespace");
+    create_or_keep(&namespaces, &release_ns)
+        .await
+        .expect("the release namespace");
+    if let Some(chart) = chart {
+        env.apply_rbac(&chart.docs).await.expect("the chart's RBAC");
+        let path = env
+            .service_account_kubeconfig(RELEASE_NAMESPACE, &chart.service_account)
+            .await
+            .expect("a token for the operator's ServiceAccount");
+        std::fs::rename(&path, env.dir.join("operator.kubeconfig"))
+            .expect("the operator's kubeconfig");
+    }
+    (dir, env)
+}
+
+async fn wait_log(op: &Operator, what: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let logs = op.logs();
+        if logs.contains(needle) {
+            return logs;
+        }
+        assert!(Instant::now() < deadline, "{what} not logged: {logs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends SIGTERM and asserts a clean exit within [`EXIT_WITHIN`].
+fn assert_stops_promptly(op: &mut Operator, phase: &str) {
+    let sent = Instant::now();
+    let code = op.terminate();
+    let took = sent.elapsed();
+    assert_eq!(code, Some(0), "{phase}: exit status; logs: {}", op.logs());
+    assert!(
+        took < EXIT_WITHIN,
+        "{phase}: the operator took {took:?} to exit after SIGTERM"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_crds_it_says_what_is_missing_stays_unready_and_stops_on_sigterm() {
+    let (_dir, env) = start_without_crds().await;
+    let mut op = spawn_operator(&env, &[]);
+    let logs = wait_log(&op, "the missing CRD", "kafkatopics.kafka.hdinsight.dev").await;
+    let line = logs
+        .lines()
+        .find(|l| l.contains("kafkatopics.kafka.hdinsight.dev"))
+        .unwrap_or_default();
+    assert!(line.contains("ERROR"), "logged as an error: {line}");
+    assert!(
+        line.contains("kafkarestproxies.kafka.hdinsight.dev"),
+        "both CRDs named: {line}"
+    );
+    assert!(
+        line.contains("kubectl apply") && line.contains("crds/") && line.contains("Helm"),
+        "says how to install them: {line}"
+    );
+    let health = logged_addr(&op, "health_addr").expect("health address logged");
+    // Still not ready a few checks later.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(http_get(&health, "/readyz").await.0, 503);
+    assert_eq!(http_get(&health, "/livez").await.0, 200);
+    assert_stops_promptly(&mut op, "waiting for the CRDs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crds_that_arrive_later_start_it_and_it_stops_promptly_while_running() {
+    let (_dir, env) = start_without_crds().await;
+    let mut op = spawn_operator(&env, &[]);
+    wait_log(&op, "the missing CRD", "kafkatopics.kafka.hdinsight.dev").await;
+    env.install(CLIENT_SECRET)
+        .await
+        .expect("CRDs and proxy installed");
+    create(&env, &topic("late", serde_json::json!({"partitions": 1}))).await;
+    wait_ready(&env, "late").await;
+    wait_operator_ready(&op).await;
+    assert!(op.logs().contains("the CRDs are installed now"));
+    assert_stops_promptly(&mut op, "running");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_waiting_for_the_lease_stops_promptly() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let (_dir, env) = start(ClusterSettings::default()).await;
+    // Another replica holds the Lease, renewed just now, for an hour.
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), RELEASE_NAMESPACE);
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let lease: Lease = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": lease_name(), "namespace": RELEASE_NAMESPACE},
+        "spec": {
+            "holderIdentity": "another-replica",
+            "leaseDurationSeconds": 3600,
+            "acquireTime": now.to_string(),
+            "renewTime": now.to_string(),
+        }
+    }))
+    .expect("a Lease");
+    leases
+        .create(&PostParams::default(), &lease)
+        .await
+        .expect("Lease created");
+    let mut op = spawn_operator(&env, &[("HDI_LEADER_ELECTION", "true")]);
+    wait_log(&op, "waiting for leadership", "waiting for leadership").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_stops_promptly(&mut op, "waiting for the Lease");
+}
