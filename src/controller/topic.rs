@@ -54,6 +54,31 @@ pub fn blocked_from(e: &ProxyError) -> Blocked {
     }
 }
 
+/// What a transport error's text says went wrong, in words that do not change from one request
+/// to the next (the text itself names the request's URL): enough to act on (a CA to trust, a
+/// host name to fix) without a status write per request.
+fn transport_cause(text: &str) -> &'static str {
+    let t = text.to_ascii_lowercase();
+    if t.contains("certificate") || t.contains("unknownissuer") {
+        "its TLS certificate is not trusted (a private CA? set spec.caBundleSecretRef)"
+    } else if t.contains("dns error")
+        || t.contains("failed to lookup")
+        || t.contains("name or service not known")
+    {
+        "its host name does not resolve"
+    } else if t.contains("connection refused") {
+        "connection refused"
+    } else if t.contains("tls") || t.contains("handshake") {
+        "the TLS handshake failed"
+    } else if t.contains("reset") || t.contains("closed") || t.contains("broken pipe") {
+        "the connection was closed"
+    } else if t.contains("timed out") {
+        "the connection timed out"
+    } else {
+        "network error"
+    }
+}
+
 /// A transient failure in words that stay the same from one failure to the next: the kind
 /// and the HTTP status, never the body (request ids, timestamps), a `Retry-After` countdown or
 /// a transport error's text. Each new message would be a status write for every topic.
@@ -65,7 +90,9 @@ pub fn transient_message(e: &ProxyError) -> String {
             format!("the proxy is throttling requests (HTTP {status})")
         }
         ProxyError::Server { status, .. } => format!("the proxy failed (HTTP {status})"),
-        ProxyError::Transport(_) => "could not reach the proxy".into(),
+        ProxyError::Transport(text) => {
+            format!("could not reach the proxy: {}", transport_cause(text))
+        }
         ProxyError::Timeout => "the proxy did not answer in time".into(),
         ProxyError::Malformed(_) | ProxyError::BodyTooLarge { .. } => {
             "the proxy sent a response the operator cannot read".into()
@@ -77,9 +104,10 @@ pub fn transient_message(e: &ProxyError) -> String {
             AuthError::Server { status, .. } => {
                 format!("token request failed: the token endpoint failed (HTTP {status})")
             }
-            AuthError::Transport(_) => {
-                "token request failed: could not reach the token endpoint".into()
-            }
+            AuthError::Transport(text) => format!(
+                "token request failed: could not reach the token endpoint: {}",
+                transport_cause(text)
+            ),
             AuthError::Timeout => {
                 "token request failed: the token endpoint did not answer in time".into()
             }
@@ -538,6 +566,25 @@ mod tests {
     }
 
     #[test]
+    fn transport_failures_keep_their_cause_but_not_the_request() {
+        let a = ProxyError::Transport("error sending request for url (https://h.example/v1/topics/a): client error (Connect): invalid peer certificate: UnknownIssuer".into());
+        let b = ProxyError::Transport("error sending request for url (https://h.example/v1/topics/b): client error (Connect): invalid peer certificate: UnknownIssuer".into());
+        assert_eq!(transient_message(&a), transient_message(&b));
+        assert!(
+            transient_message(&a).contains("caBundleSecretRef"),
+            "{}",
+            transient_message(&a)
+        );
+        let refused = ProxyError::Transport("error sending request for url (https://h.example/v1/topics): client error (Connect): tcp connect error: Connection refused (os error 111)".into());
+        assert_eq!(
+            transient_message(&refused),
+            "could not reach the proxy: connection refused"
+        );
+        let dns = ProxyError::Transport("error sending request for url (https://nope.example/v1/topics): client error (Connect): dns error: failed to lookup address information".into());
+        assert!(transient_message(&dns).ends_with("its host name does not resolve"));
+    }
+
+    #[test]
     fn transient_messages_carry_no_per_request_text() {
         let a = ProxyError::Throttled {
             status: 429,
@@ -563,7 +610,7 @@ mod tests {
             transient_message(&ProxyError::Transport(
                 "tcp connect error 10.0.0.1:443".into()
             )),
-            "could not reach the proxy"
+            "could not reach the proxy: network error"
         );
     }
 }
