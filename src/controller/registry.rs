@@ -559,4 +559,186 @@ mod tests {
             "Secret kafka/sp key \"clientSecret\" is empty"
         );
     }
+
+    /// Both emulators (the sandbox's setup: the example Secret, CA Secret and KafkaRestProxy
+    /// `kafka/default`), a registry that may reach them, and the proxy as stored.
+    async fn sandbox() -> (
+        tempfile::TempDir,
+        sandbox::env::Env,
+        ProxyRegistry,
+        KafkaRestProxy,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cluster = sandbox::env::ClusterSettings {
+            out_of_band_delay: Duration::ZERO,
+            visibility_delay: Duration::ZERO,
+            ..Default::default()
+        };
+        let env = sandbox::env::Env::start(dir.path(), &cluster)
+            .await
+            .expect("emulators");
+        env.install(sandbox::env::CLIENT_SECRET)
+            .await
+            .expect("install");
+        let hosts: Vec<crate::allowlist::HostPattern> = sandbox::env::LOOPBACK_HOSTS
+            .split(',')
+            .map(|h| crate::allowlist::HostPattern::parse(h).expect("host"))
+            .collect();
+        let registry = ProxyRegistry::new(env.client.clone(), Arc::new(crate::proxy::NoopObserver))
+            .with_allowlist(Allowlist {
+                endpoint_hosts: hosts.clone(),
+                authority_hosts: hosts,
+                ..Allowlist::default()
+            });
+        let proxies: Api<KafkaRestProxy> =
+            Api::namespaced(env.client.clone(), sandbox::env::NAMESPACE);
+        let proxy = proxies.get("default").await.expect("proxy");
+        (dir, env, registry, proxy)
+    }
+
+    /// Puts the Secrets' current metadata into `writer`, as the operator's metadata watch does
+    /// on a (re)list.
+    async fn observe_secrets(
+        env: &sandbox::env::Env,
+        writer: &mut kube::runtime::reflector::store::Writer<PartialObjectMeta<Secret>>,
+    ) {
+        use kube::runtime::watcher::Event;
+        let secrets: Api<Secret> = Api::namespaced(env.client.clone(), sandbox::env::NAMESPACE);
+        writer.apply_watcher_event(&Event::Init);
+        for name in ["hdi-sp", "hdi-ca"] {
+            let meta = secrets.get_metadata(name).await.expect("secret metadata");
+            writer.apply_watcher_event(&Event::InitApply(meta));
+        }
+        writer.apply_watcher_event(&Event::InitDone);
+    }
+
+    /// Changes a Secret without changing its data (a new resourceVersion, as a rotation has).
+    async fn touch_secret(env: &sandbox::env::Env, name: &str, n: usize) {
+        let secrets: Api<Secret> = Api::namespaced(env.client.clone(), sandbox::env::NAMESPACE);
+        let patch = serde_json::json!({"metadata": {"labels": {"touched": n.to_string()}}});
+        secrets
+            .patch(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+            .expect("patch secret");
+    }
+
+    #[tokio::test]
+    async fn a_client_is_reused_until_its_spec_or_secrets_change() {
+        let (_dir, env, registry, proxy) = sandbox().await;
+        let (store, mut writer) = kube::runtime::reflector::store::<PartialObjectMeta<Secret>>();
+
+        // Before the Secret cache has synced, unknown versions match what the client was built
+        // from.
+        let first = registry.resolve(&proxy, &store).await.expect("resolve");
+        assert_eq!(first.endpoint, proxy.spec.endpoint);
+        let again = registry.resolve(&proxy, &store).await.expect("resolve");
+        assert!(Arc::ptr_eq(&first, &again), "rebuilt without a change");
+
+        // The cache catches up with the versions the build read: still no rebuild.
+        observe_secrets(&env, &mut writer).await;
+        let synced = registry.resolve(&proxy, &store).await.expect("resolve");
+        assert!(
+            Arc::ptr_eq(&first, &synced),
+            "rebuilt when the cache synced"
+        );
+
+        // A new spec generation: rebuilt once, then reused.
+        let mut changed = proxy.clone();
+        changed.metadata.generation = Some(proxy.metadata.generation.unwrap_or(1) + 1);
+        let rebuilt = registry.resolve(&changed, &store).await.expect("resolve");
+        assert!(
+            !Arc::ptr_eq(&first, &rebuilt),
+            "a spec change kept the old client"
+        );
+        let reused = registry.resolve(&changed, &store).await.expect("resolve");
+        assert!(Arc::ptr_eq(&rebuilt, &reused));
+
+        // The credentials Secret changes: rebuilt.
+        touch_secret(&env, "hdi-sp", 1).await;
+        observe_secrets(&env, &mut writer).await;
+        let rotated = registry.resolve(&changed, &store).await.expect("resolve");
+        assert!(
+            !Arc::ptr_eq(&reused, &rotated),
+            "a Secret change kept the old client"
+        );
+        assert!(Arc::ptr_eq(
+            &rotated,
+            &registry.resolve(&changed, &store).await.expect("resolve")
+        ));
+
+        // The CA Secret changes: rebuilt.
+        touch_secret(&env, "hdi-ca", 2).await;
+        observe_secrets(&env, &mut writer).await;
+        let new_ca = registry.resolve(&changed, &store).await.expect("resolve");
+        assert!(
+            !Arc::ptr_eq(&rotated, &new_ca),
+            "a CA change kept the old client"
+        );
+
+        // Forgotten (the proxy was deleted and came back): built anew.
+        registry.forget("kafka/default");
+        let after_forget = registry.resolve(&changed, &store).await.expect("resolve");
+        assert!(!Arc::ptr_eq(&new_ca, &after_forget));
+
+        // The credentials Secret is gone: a typed error naming it, and no client kept.
+        let secrets: Api<Secret> = Api::namespaced(env.client.clone(), sandbox::env::NAMESPACE);
+        secrets
+            .delete("hdi-sp", &Default::default())
+            .await
+            .expect("delete");
+        let mut rebuilt_spec = changed.clone();
+        rebuilt_spec.metadata.generation = changed.metadata.generation.map(|g| g + 1);
+        match registry.resolve(&rebuilt_spec, &store).await {
+            Err(ResolveError::Credentials(m)) => {
+                assert_eq!(m, "Secret kafka/hdi-sp does not exist")
+            }
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("resolved without its Secret"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_topic_list_is_shared_within_its_freshness() {
+        let (_dir, env, registry, proxy) = sandbox().await;
+        let (store, _writer) = kube::runtime::reflector::store::<PartialObjectMeta<Secret>>();
+        let entry = registry.resolve(&proxy, &store).await.expect("resolve");
+        let lists = || {
+            env.hdi
+                .control()
+                .stats()
+                .requests
+                .iter()
+                .filter(|(op, _)| op.contains("list"))
+                .flat_map(|(_, by_status)| by_status.values())
+                .sum::<u64>()
+        };
+        let control = env.hdi.control();
+        control
+            .create_topic_out_of_band("orders", 1, 1)
+            .expect("topic");
+        let minute = Duration::from_secs(60);
+        let names = entry.topic_names(minute).await.expect("list");
+        assert!(names.contains("orders"), "{names:?}");
+        assert_eq!(lists(), 1);
+
+        // Within the minute: the same answer, no request, although the cluster changed.
+        control
+            .create_topic_out_of_band("payments", 1, 1)
+            .expect("topic");
+        let cached = entry.topic_names(minute).await.expect("list");
+        assert_eq!(cached, names);
+        assert_eq!(lists(), 1);
+
+        // Past its freshness: listed again.
+        let fresh = entry.topic_names(Duration::ZERO).await.expect("list");
+        assert!(
+            fresh.contains("orders") && fresh.contains("payments"),
+            "{fresh:?}"
+        );
+        assert_eq!(lists(), 2);
+    }
 }

@@ -134,4 +134,73 @@ mod tests {
         assert!(is_true(&third, READY));
         assert!(!is_true(&third, STALLED));
     }
+
+    #[test]
+    fn each_condition_keeps_its_own_transition_time() {
+        let first = merge_conditions(
+            &[],
+            &[DesiredCondition::new(READY, false, "Creating", "creating")],
+            Some(1),
+            &t(100),
+        );
+        // Stalled appears later with the same status as Ready: it starts at its own time, not
+        // at Ready's.
+        let second = merge_conditions(
+            &first,
+            &[
+                DesiredCondition::new(READY, false, "Creating", "creating"),
+                DesiredCondition::new(STALLED, false, "Progressing", "working"),
+            ],
+            Some(1),
+            &t(200),
+        );
+        assert_eq!(
+            second
+                .iter()
+                .map(|c| (
+                    c.type_.as_str(),
+                    c.status.as_str(),
+                    c.last_transition_time.clone()
+                ))
+                .collect::<Vec<_>>(),
+            vec![("Ready", "False", t(100)), ("Stalled", "False", t(200))]
+        );
+        assert_eq!(
+            find_condition(&second, STALLED).map(|c| c.reason.as_str()),
+            Some("Progressing")
+        );
+        assert_eq!(
+            find_condition(&second, READY).map(|c| c.reason.as_str()),
+            Some("Creating")
+        );
+        assert!(find_condition(&second, PAUSED).is_none());
+    }
+
+    #[test]
+    fn messages_are_kept_and_long_ones_cut() {
+        let short = "topic orders: creating 3 partitions";
+        let long = "é".repeat(MAX_CONDITION_MESSAGE + 10);
+        let conditions = merge_conditions(
+            &[],
+            &[
+                DesiredCondition::new(READY, true, "Created", short),
+                DesiredCondition::new(STALLED, false, "Progressing", long.as_str()),
+                DesiredCondition::new(
+                    RECONCILING,
+                    false,
+                    "Done",
+                    "x".repeat(MAX_CONDITION_MESSAGE),
+                ),
+            ],
+            None,
+            &t(1),
+        );
+        assert_eq!(conditions[0].message, short);
+        assert_eq!(
+            conditions[1].message,
+            format!("{}…", "é".repeat(MAX_CONDITION_MESSAGE))
+        );
+        // Exactly at the limit: nothing is cut.
+        assert_eq!(conditions[2].message, "x".repeat(MAX_CONDITION_MESSAGE));
+    }
 }

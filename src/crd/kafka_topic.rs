@@ -358,4 +358,69 @@ mod tests {
         }
         assert!(validate_topic_name(&"x".repeat(249)).is_ok());
     }
+
+    #[test]
+    fn negative_and_large_integers_stay_numbers() {
+        // retention.ms = -1 means "keep forever"; it goes out as the number the user wrote.
+        let config: BTreeMap<String, serde_json::Value> = serde_json::from_value(json!({
+            "retention.ms": -1, "retention.bytes": u64::MAX
+        }))
+        .unwrap_or_default();
+        let out = normalize_config(&config).unwrap_or_default();
+        assert_eq!(
+            serde_json::Value::Object(out),
+            json!({"retention.ms": -1, "retention.bytes": u64::MAX})
+        );
+    }
+
+    fn topic(name: &str, namespace: &str, spec: serde_json::Value) -> KafkaTopic {
+        let spec: KafkaTopicSpec = serde_json::from_value(spec).expect("spec");
+        let mut t = KafkaTopic::new(name, spec);
+        t.metadata.namespace = Some(namespace.into());
+        t
+    }
+
+    #[test]
+    fn names_and_proxy_default_from_the_object() {
+        let t = topic("orders", "shop", json!({}));
+        assert_eq!(t.kafka_name(), "orders");
+        assert_eq!(t.proxy_key(), ("shop".to_string(), "default".to_string()));
+        let t = topic(
+            "orders",
+            "shop",
+            json!({"topicName": "shop.orders.v2", "proxyRef": {"name": "hdi"}}),
+        );
+        assert_eq!(t.kafka_name(), "shop.orders.v2");
+        assert_eq!(t.proxy_key(), ("shop".to_string(), "hdi".to_string()));
+        let t = topic(
+            "orders",
+            "shop",
+            json!({"proxyRef": {"name": "hdi", "namespace": "kafka"}}),
+        );
+        assert_eq!(t.proxy_key(), ("kafka".to_string(), "hdi".to_string()));
+    }
+
+    #[test]
+    fn the_paused_annotation_is_true_in_any_case_and_nothing_else() {
+        let mut t = topic("orders", "shop", json!({}));
+        assert!(!t.is_paused());
+        for (value, paused) in [
+            ("true", true),
+            ("TRUE", true),
+            ("false", false),
+            ("yes", false),
+        ] {
+            t.metadata.annotations =
+                Some([(crate::crd::PAUSED_ANNOTATION.to_string(), value.to_string())].into());
+            assert_eq!(t.is_paused(), paused, "{value}");
+        }
+    }
+
+    #[test]
+    fn the_policy_defaults_and_follows_the_spec() {
+        let t = topic("orders", "shop", json!({}));
+        assert_eq!(t.policy(), ManagementPolicy::Create);
+        let t = topic("orders", "shop", json!({"managementPolicy": "Observe"}));
+        assert_eq!(t.policy(), ManagementPolicy::Observe);
+    }
 }

@@ -329,3 +329,66 @@ impl ProxyCapabilities {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn credentials(value: serde_json::Value) -> ProxyCredentials {
+        serde_json::from_value(value).expect("credentials")
+    }
+
+    #[test]
+    fn exactly_one_credential_kind_names_its_secret() {
+        let secret = credentials(json!({"secretRef": {"name": "sp"}}));
+        assert!(matches!(secret.kind(), Ok(CredentialKind::Secret(r)) if r.name == "sp"));
+        assert_eq!(secret.secret_name(), Some("sp"));
+
+        let certificate = credentials(json!({"certificate": {
+            "tenantId": "t", "clientId": "c", "secretRef": {"name": "tls-sp"}}}));
+        assert!(matches!(
+            certificate.kind(),
+            Ok(CredentialKind::Certificate(_))
+        ));
+        assert_eq!(certificate.secret_name(), Some("tls-sp"));
+
+        let federated = credentials(json!({"workloadIdentity": {
+            "tenantId": "t", "clientId": "c", "serviceAccountName": "kafka"}}));
+        assert!(
+            matches!(federated.kind(), Ok(CredentialKind::WorkloadIdentity(w))
+            if w.service_account_name == "kafka")
+        );
+        assert_eq!(federated.secret_name(), None);
+    }
+
+    #[test]
+    fn none_or_several_credential_kinds_are_refused() {
+        for value in [
+            json!({}),
+            json!({"secretRef": {"name": "sp"},
+                   "workloadIdentity": {"tenantId": "t", "clientId": "c", "serviceAccountName": "k"}}),
+            json!({"secretRef": {"name": "sp"},
+                   "certificate": {"tenantId": "t", "clientId": "c", "secretRef": {"name": "x"}}}),
+        ] {
+            let c = credentials(value.clone());
+            let err = c.kind().expect_err("refused");
+            assert!(err.contains("exactly one"), "{value}: {err}");
+            assert_eq!(c.secret_name(), None, "{value}");
+        }
+    }
+
+    #[test]
+    fn the_hdinsight_proxy_can_only_create_topics() {
+        // hdinsight-rest-proxy.md: no delete-topic, alter-config or add-partitions operation.
+        assert_eq!(
+            ProxyCapabilities::hdinsight_v1(),
+            ProxyCapabilities {
+                create_topic: true,
+                delete_topic: false,
+                alter_config: false,
+                add_partitions: false,
+            }
+        );
+    }
+}

@@ -158,4 +158,91 @@ mod tests {
         other.continue_from(&old);
         assert_eq!(other.reserve(), Duration::ZERO);
     }
+
+    #[test]
+    fn tokens_come_back_at_the_configured_rate() {
+        let l = RateLimiter::new(&Limits {
+            requests_per_second: 10,
+            burst: 2,
+            ..Limits::default()
+        });
+        assert_eq!(l.reserve(), Duration::ZERO);
+        assert_eq!(l.reserve(), Duration::ZERO);
+        // 10/s: 150 ms (or more, on a busy machine) earn at least one and a half tokens, so
+        // one request goes out at once and the next waits at most for half a token (50 ms).
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(l.reserve(), Duration::ZERO);
+        let w = l.reserve();
+        assert!(w <= Duration::from_millis(50), "{w:?}");
+    }
+
+    #[test]
+    fn a_quiet_period_refills_no_more_than_the_burst() {
+        let l = RateLimiter::new(&Limits {
+            requests_per_second: 10,
+            burst: 2,
+            ..Limits::default()
+        });
+        assert_eq!(l.reserve(), Duration::ZERO);
+        assert_eq!(l.reserve(), Duration::ZERO);
+        // 300 ms at 10/s would earn 3 tokens; the bucket holds 2, the third request waits
+        // for a whole token (100 ms, less what the few microseconds since have earned).
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(l.reserve(), Duration::ZERO);
+        assert_eq!(l.reserve(), Duration::ZERO);
+        let w = l.reserve();
+        assert!(
+            w > Duration::from_millis(50) && w <= Duration::from_millis(100),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn a_rebuilt_limiter_with_another_rate_or_burst_starts_full() {
+        let drained = |rate, burst| {
+            let l = RateLimiter::new(&Limits {
+                requests_per_second: rate,
+                burst,
+                ..Limits::default()
+            });
+            for _ in 0..burst {
+                l.reserve();
+            }
+            l
+        };
+        // Only the rate differs.
+        let new = RateLimiter::new(&Limits {
+            requests_per_second: 2,
+            burst: 2,
+            ..Limits::default()
+        });
+        new.continue_from(&drained(1, 2));
+        assert_eq!(new.reserve(), Duration::ZERO);
+        // Only the burst differs.
+        let new = RateLimiter::new(&Limits {
+            requests_per_second: 1,
+            burst: 3,
+            ..Limits::default()
+        });
+        new.continue_from(&drained(1, 2));
+        assert_eq!(new.reserve(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn acquire_waits_for_its_token() {
+        let l = RateLimiter::new(&Limits {
+            requests_per_second: 20,
+            burst: 1,
+            ..Limits::default()
+        });
+        let start = std::time::Instant::now();
+        l.acquire().await;
+        // The bucket is empty: the second request goes out one token (50 ms) after the first.
+        l.acquire().await;
+        assert!(
+            start.elapsed() >= Duration::from_millis(50),
+            "{:?}",
+            start.elapsed()
+        );
+    }
 }
