@@ -684,7 +684,7 @@ mod tests {
         let after_forget = registry.resolve(&changed, &store).await.expect("resolve");
         assert!(!Arc::ptr_eq(&new_ca, &after_forget));
 
-        // The credentials Secret is gone: a typed error naming it, and no client kept.
+        // The credentials Secret is gone: `SecretNotFound` naming it, and no client kept.
         let secrets: Api<Secret> = Api::namespaced(env.client.clone(), sandbox::env::NAMESPACE);
         secrets
             .delete("hdi-sp", &Default::default())
@@ -693,7 +693,7 @@ mod tests {
         let mut rebuilt_spec = changed.clone();
         rebuilt_spec.metadata.generation = changed.metadata.generation.map(|g| g + 1);
         match registry.resolve(&rebuilt_spec, &store).await {
-            Err(ResolveError::Credentials(m)) => {
+            Err(ResolveError::SecretNotFound(m)) => {
                 assert_eq!(m, "Secret kafka/hdi-sp does not exist")
             }
             Err(other) => panic!("{other}"),
