@@ -58,19 +58,9 @@ const CRD_LOG_EVERY: u32 = 30;
 /// in the first watched namespace) answered 404. Other failures (permissions, connectivity)
 /// are left to the controllers, which retry and report them.
 async fn missing_crds(client: &kube::Client, topic_ns: &str, proxy_ns: &str) -> Vec<String> {
+    use crate::controller::runner::api;
     use kube::CustomResourceExt;
-    use kube::api::{Api, ListParams};
-    fn api<K>(client: &kube::Client, ns: &str) -> Api<K>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-        K::DynamicType: Default,
-    {
-        if ns.is_empty() {
-            Api::all(client.clone())
-        } else {
-            Api::namespaced(client.clone(), ns)
-        }
-    }
+    use kube::api::ListParams;
     let one = ListParams::default().limit(1);
     let mut missing = Vec::new();
     let topics = api::<crate::crd::KafkaTopic>(client, topic_ns)

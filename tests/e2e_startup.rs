@@ -8,40 +8,14 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use kube::api::{Api, PostParams};
-use sandbox::env::{CLIENT_SECRET, ClusterSettings, Env, create_or_keep};
+use sandbox::env::{CLIENT_SECRET, ClusterSettings, Env};
 
 /// How long the operator may take to exit after SIGTERM.
 const EXIT_WITHIN: Duration = Duration::from_secs(5);
 
 /// Both emulators and the chart's RBAC, but no CRDs, no namespace, no proxy.
 async fn start_without_crds() -> (tempfile::TempDir, Env) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let chart = rendered_chart();
-    let cluster = ClusterSettings::default();
-    let env = if chart.is_some() {
-        Env::start_rbac(dir.path(), &cluster).await
-    } else {
-        Env::start(dir.path(), &cluster).await
-    }
-    .expect("emulators start");
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(env.client.clone());
-    let release_ns = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": RELEASE_NAMESPACE}
-    }))
-    .expect("a Namespace");
-    create_or_keep(&namespaces, &release_ns)
-        .await
-        .expect("the release namespace");
-    if let Some(chart) = chart {
-        env.apply_rbac(&chart.docs).await.expect("the chart's RBAC");
-        let path = env
-            .service_account_kubeconfig(RELEASE_NAMESPACE, &chart.service_account)
-            .await
-            .expect("a token for the operator's ServiceAccount");
-        std::fs::rename(&path, env.dir.join("operator.kubeconfig"))
-            .expect("the operator's kubeconfig");
-    }
-    (dir, env)
+    start_emulators(ClusterSettings::default(), rendered_chart(), false).await
 }
 
 async fn wait_log(op: &Operator, what: &str, needle: &str) -> String {

@@ -48,7 +48,8 @@ pub struct RunConfig {
     pub instance: Option<String>,
 }
 
-fn api<K>(client: &Client, ns: &str) -> Api<K>
+/// An Api over one namespace, or all namespaces when `ns` is empty.
+pub(crate) fn api<K>(client: &Client, ns: &str) -> Api<K>
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
     K::DynamicType: Default,

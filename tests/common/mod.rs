@@ -275,6 +275,17 @@ pub async fn start_with_chart(
     cluster: ClusterSettings,
     chart: Option<&RenderedChart>,
 ) -> (tempfile::TempDir, Env) {
+    start_emulators(cluster, chart, true).await
+}
+
+/// Both emulators, the release namespace and (under RBAC) the chart's RBAC objects and the
+/// operator's kubeconfig; with `install`, also the CRDs, the namespace, the Secrets and the
+/// KafkaRestProxy ([`Env::install`]).
+pub async fn start_emulators(
+    cluster: ClusterSettings,
+    chart: Option<&RenderedChart>,
+    install: bool,
+) -> (tempfile::TempDir, Env) {
     let dir = tempfile::tempdir().expect("temp dir");
     let env = if chart.is_some() {
         Env::start_rbac(dir.path(), &cluster).await
@@ -282,7 +293,9 @@ pub async fn start_with_chart(
         Env::start(dir.path(), &cluster).await
     }
     .expect("emulators start");
-    env.install(CLIENT_SECRET).await.expect("setup applied");
+    if install {
+        env.install(CLIENT_SECRET).await.expect("setup applied");
+    }
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(env.client.clone());
     let release_ns = serde_json::from_value(serde_json::json!({
         "metadata": {"name": RELEASE_NAMESPACE}

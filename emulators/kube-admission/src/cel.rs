@@ -84,21 +84,7 @@ fn cel_type(
     _ftx: &kube_cel::cel::FunctionContext,
     kube_cel::cel::extractors::This(v): kube_cel::cel::extractors::This<Cel>,
 ) -> Result<Cel, ExecutionError> {
-    let name = match &v {
-        Cel::List(_) => "list",
-        Cel::Map(_) => "map",
-        Cel::Function(..) => "function",
-        Cel::Int(_) => "int",
-        Cel::UInt(_) => "uint",
-        Cel::Float(_) => "double",
-        Cel::String(_) => "string",
-        Cel::Bytes(_) => "bytes",
-        Cel::Bool(_) => "bool",
-        Cel::Duration(_) => "google.protobuf.Duration",
-        Cel::Timestamp(_) => "google.protobuf.Timestamp",
-        Cel::Null => "null_type",
-        Cel::Opaque(o) => return Ok(type_value(o.runtime_type_name())),
-    };
+    let name = cel_type_name(&v);
     Ok(type_value(name))
 }
 
