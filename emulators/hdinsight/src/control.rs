@@ -94,45 +94,12 @@ impl Control {
         self.shared.lock().cluster.set_broker(id, true)
     }
 
-    /// Rotates an app's secret (the old one stops working, an expired flag is cleared).
+    /// Runs `change` on the app `client_id` (case-insensitive, as Entra compares client ids).
     /// Returns whether the app exists.
-    pub fn set_app_secret(&self, client_id: &str, secret: &str) -> bool {
-        let mut state = self.shared.lock();
-        match state
-            .apps
-            .iter_mut()
-            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
-        {
-            Some(app) => {
-                app.client_secret = secret.to_string();
-                app.secret_expired = false;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Replaces the certificates (PEM) registered on an app. Returns whether the app exists.
-    pub fn set_app_certificates(&self, client_id: &str, certificates: Vec<String>) -> bool {
-        let mut state = self.shared.lock();
-        match state
-            .apps
-            .iter_mut()
-            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
-        {
-            Some(app) => {
-                app.certificates = certificates;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Replaces an app's federated identity credentials. Returns whether the app exists.
-    pub fn set_app_federated_credentials(
+    fn with_app(
         &self,
         client_id: &str,
-        credentials: Vec<crate::config::FederatedCredential>,
+        change: impl FnOnce(&mut crate::config::AppConfig),
     ) -> bool {
         let mut state = self.shared.lock();
         match state
@@ -141,11 +108,38 @@ impl Control {
             .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
         {
             Some(app) => {
-                app.federated_credentials = credentials;
+                change(app);
                 true
             }
             None => false,
         }
+    }
+
+    /// Rotates an app's secret (the old one stops working, an expired flag is cleared).
+    /// Returns whether the app exists.
+    pub fn set_app_secret(&self, client_id: &str, secret: &str) -> bool {
+        self.with_app(client_id, |app| {
+            app.client_secret = secret.to_string();
+            app.secret_expired = false;
+        })
+    }
+
+    /// Replaces the certificates (PEM) registered on an app. Returns whether the app exists.
+    pub fn set_app_certificates(&self, client_id: &str, certificates: Vec<String>) -> bool {
+        self.with_app(client_id, |app| {
+            app.certificates = certificates;
+        })
+    }
+
+    /// Replaces an app's federated identity credentials. Returns whether the app exists.
+    pub fn set_app_federated_credentials(
+        &self,
+        client_id: &str,
+        credentials: Vec<crate::config::FederatedCredential>,
+    ) -> bool {
+        self.with_app(client_id, |app| {
+            app.federated_credentials = credentials;
+        })
     }
 
     /// Trusts `ca_pem` (instead of `federatedIssuerCaFile`) when fetching federated issuers'
@@ -163,18 +157,9 @@ impl Control {
 
     /// Changes an app's group memberships; tokens issued from now on carry them.
     pub fn set_app_groups(&self, client_id: &str, groups: Vec<String>) -> bool {
-        let mut state = self.shared.lock();
-        match state
-            .apps
-            .iter_mut()
-            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
-        {
-            Some(app) => {
-                app.groups = groups;
-                true
-            }
-            None => false,
-        }
+        self.with_app(client_id, |app| {
+            app.groups = groups;
+        })
     }
 
     /// Advances a partition's log end by `n` records without HTTP (visible or not). Returns
