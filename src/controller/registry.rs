@@ -56,10 +56,37 @@ struct Fingerprint {
     ca_version: Option<String>,
 }
 
+/// Why a proxy's client was (re)built, logged with the build and kept on the entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildReason {
+    /// No client existed for the proxy (first use, or after `forget`).
+    FirstUse,
+    /// The KafkaRestProxy spec changed (a new generation).
+    SpecChanged,
+    /// The credentials Secret (or the certificate Secret) changed.
+    CredentialsChanged,
+    /// The CA Secret changed.
+    CaChanged,
+}
+
+impl BuildReason {
+    /// What changed between the fingerprint a client was built from and the current one.
+    fn between(previous: Option<&Fingerprint>, current: &Fingerprint) -> Self {
+        match previous {
+            None => Self::FirstUse,
+            Some(p) if p.spec != current.spec => Self::SpecChanged,
+            Some(p) if p.secret_version != current.secret_version => Self::CredentialsChanged,
+            Some(_) => Self::CaChanged,
+        }
+    }
+}
+
 /// A built client and its shared list cache.
 pub struct ProxyEntry {
     pub client: ProxyClient,
     pub endpoint: String,
+    /// Why this client was built.
+    pub built_because: BuildReason,
     fingerprint: Fingerprint,
     list: tokio::sync::Mutex<Option<ListSnapshot>>,
 }
@@ -347,14 +374,8 @@ impl ProxyRegistry {
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
             .cloned();
-        let previous = previous_entry.as_ref().map(|e| e.fingerprint.clone());
-        let why = match &previous {
-            None => "first use",
-            Some(p) if p.spec != fp.spec => "spec changed",
-            Some(p) if p.secret_version != fp.secret_version => "credentials Secret changed",
-            Some(_) => "CA Secret changed",
-        };
-        tracing::info!(proxy = %key, reason = why, "building the proxy client");
+        let why = BuildReason::between(previous_entry.as_ref().map(|e| &e.fingerprint), &fp);
+        tracing::info!(proxy = %key, reason = ?why, "building the proxy client");
         match self.build(proxy, &ns).await {
             Ok((client, built)) => {
                 // A rebuilt client (rotated credentials, changed spec) keeps the rate-limit
@@ -372,6 +393,7 @@ impl ProxyRegistry {
                 let entry = Arc::new(ProxyEntry {
                     endpoint: proxy.spec.endpoint.clone(),
                     client,
+                    built_because: why,
                     fingerprint,
                     list: tokio::sync::Mutex::new(None),
                 });
@@ -635,6 +657,7 @@ mod tests {
         // from.
         let first = registry.resolve(&proxy, &store).await.expect("resolve");
         assert_eq!(first.endpoint, proxy.spec.endpoint);
+        assert_eq!(first.built_because, BuildReason::FirstUse);
         let again = registry.resolve(&proxy, &store).await.expect("resolve");
         assert!(Arc::ptr_eq(&first, &again), "rebuilt without a change");
 
@@ -654,6 +677,7 @@ mod tests {
             !Arc::ptr_eq(&first, &rebuilt),
             "a spec change kept the old client"
         );
+        assert_eq!(rebuilt.built_because, BuildReason::SpecChanged);
         let reused = registry.resolve(&changed, &store).await.expect("resolve");
         assert!(Arc::ptr_eq(&rebuilt, &reused));
 
@@ -665,6 +689,7 @@ mod tests {
             !Arc::ptr_eq(&reused, &rotated),
             "a Secret change kept the old client"
         );
+        assert_eq!(rotated.built_because, BuildReason::CredentialsChanged);
         assert!(Arc::ptr_eq(
             &rotated,
             &registry.resolve(&changed, &store).await.expect("resolve")
@@ -678,11 +703,13 @@ mod tests {
             !Arc::ptr_eq(&rotated, &new_ca),
             "a CA change kept the old client"
         );
+        assert_eq!(new_ca.built_because, BuildReason::CaChanged);
 
         // Forgotten (the proxy was deleted and came back): built anew.
         registry.forget("kafka/default");
         let after_forget = registry.resolve(&changed, &store).await.expect("resolve");
         assert!(!Arc::ptr_eq(&new_ca, &after_forget));
+        assert_eq!(after_forget.built_because, BuildReason::FirstUse);
 
         // The credentials Secret is gone: `SecretNotFound` naming it, and no client kept.
         let secrets: Api<Secret> = Api::namespaced(env.client.clone(), sandbox::env::NAMESPACE);
