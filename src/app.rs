@@ -119,6 +119,7 @@ pub fn settings(args: &RunArgs) -> Settings {
             authority_hosts: args.allowed_authority_hosts.clone(),
             scopes: args.allowed_scopes.clone(),
         },
+        status_write_timeout: crate::controller::status::STATUS_WRITE_TIMEOUT,
     }
 }
 

@@ -90,6 +90,8 @@ pub struct Metrics {
     /// removed.
     topic_series: Arc<std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>>>,
     pub status_writes: Family<KindLabels, Counter>,
+    pub status_write_failures: Family<KindLabels, Counter>,
+    pub status_write_duration: HistogramFamily<KindLabels>,
     pub queue_wait: HistogramFamily<KindLabels>,
     /// What waits for a KafkaTopic reconcile; read at every scrape.
     pub topic_queue: Arc<WorkQueue>,
@@ -132,6 +134,10 @@ impl Metrics {
             topics_by_proxy: Family::default(),
             topic_series: Arc::default(),
             status_writes: Family::default(),
+            status_write_failures: Family::default(),
+            status_write_duration: Family::new_with_constructor(
+                request_histogram as fn() -> Histogram,
+            ),
             queue_wait: Family::new_with_constructor(reconcile_histogram as fn() -> Histogram),
             topic_queue: Arc::default(),
             proxy_queue: Arc::default(),
@@ -203,8 +209,19 @@ impl Metrics {
         );
         registry.register(
             "status_writes",
-            "Status patches sent to Kubernetes, by kind",
+            "Status patches Kubernetes accepted, by kind",
             m.status_writes.clone(),
+        );
+        registry.register(
+            "status_write_failures",
+            "Status patches that failed or got no answer in time, by kind",
+            m.status_write_failures.clone(),
+        );
+        registry.register_with_unit(
+            "status_write_duration",
+            "Latency of status patches, failed ones included",
+            prometheus_client::registry::Unit::Seconds,
+            m.status_write_duration.clone(),
         );
         Self { registry, ..m }
     }
@@ -342,12 +359,20 @@ impl Metrics {
         self.queue(kind).requeued(key, after, Instant::now());
     }
 
-    pub fn status_written(&self, kind: &str) {
-        self.status_writes
-            .get_or_create(&KindLabels {
-                kind: kind.to_string(),
-            })
-            .inc();
+    /// Records one status patch sent to Kubernetes: how long it took and whether it was
+    /// accepted.
+    pub fn status_write(&self, kind: &str, elapsed: Duration, accepted: bool) {
+        let labels = KindLabels {
+            kind: kind.to_string(),
+        };
+        self.status_write_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+        if accepted {
+            self.status_writes.get_or_create(&labels).inc();
+        } else {
+            self.status_write_failures.get_or_create(&labels).inc();
+        }
     }
 }
 

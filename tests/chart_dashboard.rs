@@ -70,7 +70,8 @@ fn exported() -> BTreeMap<String, String> {
     metrics.reconciled("KafkaTopic", Duration::from_millis(5), Some("Forbidden"));
     metrics.requeued("KafkaTopic", "kafka/orders", Duration::ZERO);
     let in_flight = metrics.reconcile_started("KafkaTopic", "kafka/orders");
-    metrics.status_written("KafkaTopic");
+    metrics.status_write("KafkaTopic", Duration::from_millis(4), true);
+    metrics.status_write("KafkaTopic", Duration::from_secs(10), false);
     let mut counts = TopicCounts::new();
     counts.insert(("kafka/default".into(), "Ready".into(), "True".into()), 1);
     metrics.set_topic_counts(&counts);

@@ -120,6 +120,7 @@ fn sandbox_settings() -> Settings {
         list_freshness: Duration::from_millis(500),
         max_concurrent_reconciles: 64,
         allowlist: sandbox::env::loopback_allowlist(),
+        ..Settings::default()
     }
 }
 

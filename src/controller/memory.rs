@@ -1,5 +1,6 @@
 //! Bounded per-object memories: what this process remembers about a KafkaTopic between
-//! reconciles (a create it sent, a status it wrote, its last look at the topic).
+//! reconciles (a create it sent, a status it wrote, its last look at the topic), kept
+//! together in [`TopicMemories`].
 //!
 //! Each is keyed by the object's uid and forgets one object at a time: when the object is
 //! deleted ([`Memory::forget`]), when the fact is no longer needed, or — when the memory is full —
@@ -8,6 +9,12 @@
 //! again.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::plan::{LastLook, LookUpdate};
+use crate::crd::{KafkaTopic, KafkaTopicStatus};
 
 /// A map from uid to `V` holding at most `capacity` entries, evicting the oldest stored first.
 #[derive(Debug)]
@@ -69,6 +76,181 @@ impl<V> Memory<V> {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// Creates sent but not yet recorded in a status: a handful at a time (a create is forgotten
+/// once a status write records it), so the bound only matters when writes keep failing.
+pub const MAX_REMEMBERED_CREATES: usize = 50_000;
+/// Own status writes the cache has not shown yet.
+pub const MAX_REMEMBERED_WRITES: usize = 200_000;
+/// Last looks: one per KafkaTopic (the partition details of the last description).
+pub const MAX_REMEMBERED_LOOKS: usize = 200_000;
+
+/// A create this process sent.
+#[derive(Clone, Debug)]
+struct RememberedCreate {
+    /// "proxy/topic": a KafkaTopic's uid keeps its topic and proxy, but a memory of another
+    /// object's create must never apply.
+    topic: String,
+    at: Timestamp,
+    uncertain: bool,
+}
+
+/// What this process remembers about each KafkaTopic, by uid; [`TopicMemories::forget`] drops
+/// all of it for one object.
+pub struct TopicMemories {
+    /// Creates this process sent, until a status write records them (in case recording
+    /// failed).
+    creates: Mutex<Memory<RememberedCreate>>,
+    /// The status this process last wrote, with the resourceVersion the server gave it: the
+    /// cache may not have caught up with it yet.
+    written: Mutex<Memory<(u64, KafkaTopicStatus)>>,
+    /// This process's last look at each topic (a description, or a status inherited from a
+    /// previous process).
+    looks: Mutex<Memory<LastLook>>,
+}
+
+impl Default for TopicMemories {
+    fn default() -> Self {
+        Self {
+            creates: Mutex::new(Memory::new(MAX_REMEMBERED_CREATES)),
+            written: Mutex::new(Memory::new(MAX_REMEMBERED_WRITES)),
+            looks: Mutex::new(Memory::new(MAX_REMEMBERED_LOOKS)),
+        }
+    }
+}
+
+impl TopicMemories {
+    /// Records a create of `topic` (a "proxy/topic" key) sent at `at` for the KafkaTopic `uid`;
+    /// `uncertain` when it got no clear answer.
+    pub fn remember_create(&self, uid: &str, topic: &str, at: Timestamp, uncertain: bool) {
+        self.creates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remember(
+                uid,
+                RememberedCreate {
+                    topic: topic.to_string(),
+                    at,
+                    uncertain,
+                },
+            );
+    }
+
+    /// The create this process sent for `uid` and `topic` and has not seen recorded yet.
+    pub fn remembered_create(&self, uid: &str, topic: &str) -> Option<(Timestamp, bool)> {
+        self.creates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uid)
+            .filter(|c| c.topic == topic)
+            .map(|c| (c.at, c.uncertain))
+    }
+
+    /// A status write recorded the create of `uid` (or the topic is present): the memory is
+    /// no longer needed.
+    pub fn create_recorded(&self, uid: &str) {
+        self.creates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(uid);
+    }
+
+    /// This process's last look at the topic of `uid`.
+    pub fn last_look(&self, uid: &str) -> Option<LastLook> {
+        self.looks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uid)
+            .cloned()
+    }
+
+    /// Applies what a reconcile decided about its last look.
+    pub fn update_look(&self, uid: &str, update: &LookUpdate) {
+        let mut looks = self.looks.lock().unwrap_or_else(|e| e.into_inner());
+        match update {
+            LookUpdate::Keep => {}
+            LookUpdate::Remember(look) => looks.remember(uid, (**look).clone()),
+            LookUpdate::Forget => {
+                looks.forget(uid);
+            }
+        }
+    }
+
+    /// Records a status this process wrote.
+    pub fn remember_status(&self, stored: &KafkaTopic) {
+        let (Some(uid), Some(rv), Some(status)) = (
+            stored.metadata.uid.clone(),
+            stored
+                .metadata
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok()),
+            stored.status.clone(),
+        ) else {
+            return;
+        };
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remember(&uid, (rv, status));
+    }
+
+    /// The watch stream delivered `topic`: once it shows this process's own last write (or a
+    /// newer version), the remembered copy is dropped, so that 10,000 Ready topics are not held
+    /// twice until their next resync.
+    pub fn cache_caught_up(&self, topic: &KafkaTopic) {
+        let (Some(uid), Some(seen)) = (
+            topic.metadata.uid.as_deref(),
+            topic
+                .metadata
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok()),
+        ) else {
+            return;
+        };
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget_if(uid, |(rv, _)| seen >= *rv);
+    }
+
+    /// Forgets everything remembered about the KafkaTopic `uid`, and nothing else.
+    pub fn forget(&self, uid: &str) {
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(uid);
+        self.creates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(uid);
+        self.looks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(uid);
+    }
+
+    /// How many own status writes the cache has not shown yet.
+    #[cfg(test)]
+    pub(crate) fn remembered_statuses(&self) -> usize {
+        self.written.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The status this process wrote for `uid` when the server gave it a resourceVersion newer
+    /// than `than`; a copy no newer than that is no longer needed and is dropped.
+    pub fn write_newer_than(&self, uid: &str, than: u64) -> Option<KafkaTopicStatus> {
+        let mut w = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        match w.get(uid) {
+            Some((rv, status)) if *rv > than => Some(status.clone()),
+            Some(_) => {
+                w.forget(uid);
+                None
+            }
+            None => None,
+        }
     }
 }
 

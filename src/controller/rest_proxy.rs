@@ -1,5 +1,6 @@
 //! The `KafkaRestProxy` reconcile: read the Secret, obtain a token, call status, brokers and
-//! list, and report what works in a precise `Ready` condition.
+//! list, and report what works in a precise `Ready` condition. [`observe`] does the IO; the
+//! pure [`plan`] turns what it found into the new status and the next look.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,136 +18,121 @@ use crate::crd::{
 };
 
 use super::context::{Context, jitter};
-use super::plan::{self, Blocked, reason};
-use super::registry::ResolveError;
-use super::status::patch_status_if_changed;
-use super::topic::{Error, blocked_from, blocked_not_allowed};
+use super::outcome::{Blocked, Reporter, exponential_backoff};
+pub use super::outcome::{PROXY_REASONS, reason::CONNECTED};
+use super::status::{Error, patch_status_if_changed};
 
-/// Reason of a proxy that answered everything.
-pub const CONNECTED: &str = "Connected";
-
-/// Every reason a KafkaRestProxy's conditions can carry; `docs/behaviour.md`,
-/// `docs/troubleshooting.md` and the Argo CD health check list the same set.
-pub const PROXY_REASONS: [&str; 9] = [
-    CONNECTED,
-    reason::SECRET_NOT_FOUND,
-    reason::CREDENTIALS_INVALID,
-    reason::AUTHENTICATION_FAILED,
-    reason::FORBIDDEN,
-    reason::UNREACHABLE,
-    reason::INVALID_SPEC,
-    reason::ENDPOINT_NOT_ALLOWED,
-    reason::SCOPE_NOT_ALLOWED,
-];
-
-/// The reason a proxy reports for `blocked`, and whether a person has to act (`Stalled`) or
-/// time may fix it (`Reconciling`).
-pub fn proxy_reason(blocked: &Blocked) -> (&'static str, bool) {
-    match blocked {
-        Blocked::SecretNotFound(_) => (reason::SECRET_NOT_FOUND, true),
-        Blocked::CredentialsInvalid(_) => (reason::CREDENTIALS_INVALID, true),
-        Blocked::AuthenticationFailed(_) => (reason::AUTHENTICATION_FAILED, true),
-        Blocked::Forbidden(_) => (reason::FORBIDDEN, true),
-        Blocked::InvalidSpec(_) => (reason::INVALID_SPEC, true),
-        Blocked::EndpointNotAllowed(_) => (reason::ENDPOINT_NOT_ALLOWED, true),
-        Blocked::ScopeNotAllowed(_) => (reason::SCOPE_NOT_ALLOWED, true),
-        Blocked::Transient { .. } => (reason::UNREACHABLE, false),
-        // Topic-only outcomes: a proxy reconcile never produces them. Were one to appear, it
-        // is retried like a transient failure rather than given a reason outside the set.
-        Blocked::Paused
-        | Blocked::ProxyNotFound(_)
-        | Blocked::ProxyNotAllowed(_)
-        | Blocked::Conflict { .. } => (reason::UNREACHABLE, false),
-    }
+/// What one look at a proxy that answered everything found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Seen {
+    pub brokers: Vec<BrokerStatus>,
+    /// Whether brokers were left out of `brokers` (see [`bounded_brokers`]).
+    pub brokers_truncated: bool,
+    pub topic_count: usize,
 }
 
-fn blocked_message(blocked: &Blocked) -> String {
-    match blocked {
-        Blocked::SecretNotFound(m)
-        | Blocked::CredentialsInvalid(m)
-        | Blocked::AuthenticationFailed(m)
-        | Blocked::Forbidden(m)
-        | Blocked::InvalidSpec(m)
-        | Blocked::EndpointNotAllowed(m)
-        | Blocked::ScopeNotAllowed(m)
-        | Blocked::ProxyNotFound(m)
-        | Blocked::ProxyNotAllowed(m) => m.clone(),
-        Blocked::Transient { message, .. } => message.clone(),
-        Blocked::Conflict { owner } => format!("conflict with {owner}"),
-        Blocked::Paused => "paused".into(),
-    }
+/// Everything [`plan`] needs.
+pub struct ProxyPlanInput<'a> {
+    pub previous: &'a KafkaRestProxyStatus,
+    pub generation: Option<i64>,
+    /// The look; on failure, what blocked it.
+    pub seen: &'a Result<Seen, Blocked>,
+    /// Consecutive failures including this one (0 after a success).
+    pub attempt: u32,
+    pub now: Timestamp,
+    pub resync_interval: Duration,
 }
 
-fn conditions_for(ok: Result<(), &Blocked>) -> Vec<DesiredCondition> {
-    match ok {
-        Ok(()) => vec![
-            DesiredCondition::new(
-                READY,
-                true,
-                CONNECTED,
-                "token obtained; status, brokers and topic list answered",
-            ),
-            DesiredCondition::new(RECONCILING, false, CONNECTED, ""),
-            DesiredCondition::new(STALLED, false, CONNECTED, ""),
-        ],
-        Err(b) => {
-            let (reason, permanent) = proxy_reason(b);
-            let message = blocked_message(b);
-            vec![
-                DesiredCondition::new(READY, false, reason, message.clone()),
+/// The end of a proxy reconcile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProxyFinish {
+    pub status: KafkaRestProxyStatus,
+    /// When to look again (before jitter).
+    pub requeue_after: Duration,
+    /// The proxy just became usable: the topics waiting for it should look again now.
+    pub wake_topics: bool,
+    /// The failure's reason, as the reconcile metrics label it.
+    pub failure: Option<&'static str>,
+}
+
+/// Decides the new status of a proxy from what its look found. A failed look keeps the
+/// brokers and topic count of the last good one: they say what the cluster was, and the
+/// conditions say it cannot be reached now.
+pub fn plan(input: &ProxyPlanInput<'_>) -> ProxyFinish {
+    let mut status = input.previous.clone();
+    status.observed_generation = input.generation;
+    let (conditions, requeue_after, failure) = match input.seen {
+        Ok(seen) => {
+            status.brokers = seen.brokers.clone();
+            status.brokers_truncated = seen.brokers_truncated.then_some(true);
+            status.topic_count = Some(i32::try_from(seen.topic_count).unwrap_or(i32::MAX));
+            status.capabilities = Some(ProxyCapabilities::hdinsight_v1());
+            let conditions = vec![
                 DesiredCondition::new(
-                    RECONCILING,
-                    !permanent,
-                    reason,
-                    if permanent {
-                        String::new()
-                    } else {
-                        message.clone()
-                    },
+                    READY,
+                    true,
+                    CONNECTED,
+                    "token obtained; status, brokers and topic list answered",
                 ),
-                DesiredCondition::new(
-                    STALLED,
-                    permanent,
-                    reason,
-                    if permanent { message } else { String::new() },
-                ),
-            ]
+                DesiredCondition::new(RECONCILING, false, CONNECTED, ""),
+                DesiredCondition::new(STALLED, false, CONNECTED, ""),
+            ];
+            (conditions, input.resync_interval, None)
         }
+        Err(blocked) => (
+            blocked.conditions(Reporter::Proxy),
+            blocked.wait(Reporter::Proxy, input.attempt, input.resync_interval),
+            Some(blocked.reason(Reporter::Proxy)),
+        ),
+    };
+    status.conditions = merge_conditions(
+        &input.previous.conditions,
+        &conditions,
+        input.generation,
+        &Time(input.now),
+    );
+    ProxyFinish {
+        status,
+        requeue_after: requeue_after.max(Duration::from_secs(1)),
+        wake_topics: input.seen.is_ok() && !is_true(&input.previous.conditions, READY),
+        failure,
     }
 }
 
-async fn observe(
-    proxy: &KafkaRestProxy,
-    ctx: &Context,
-    status: &mut KafkaRestProxyStatus,
-) -> Result<(), Blocked> {
+/// Looks at a proxy: its client (Secret, token), then status, brokers and the topic list.
+async fn observe(proxy: &KafkaRestProxy, ctx: &Context) -> Result<Seen, Blocked> {
     let ns = proxy.namespace().unwrap_or_default();
     let entry = ctx
         .registry
         .resolve(proxy, &ctx.stores.secrets_for(&ns))
         .await
-        .map_err(|e| match e {
-            ResolveError::SecretNotFound(m) => Blocked::SecretNotFound(m),
-            ResolveError::Credentials(m) => Blocked::CredentialsInvalid(m),
-            ResolveError::InvalidSpec(m) => Blocked::InvalidSpec(m),
-            ResolveError::NotAllowed(n) => blocked_not_allowed(n),
-            e @ ResolveError::Kube(..) => Blocked::Transient {
-                message: e.to_string(),
-                retry_after: None,
-            },
+        .map_err(|e| {
+            Blocked::from_resolve(
+                e,
+                &format!("KafkaRestProxy {ns}/{}", proxy.name_any()),
+                Reporter::Proxy,
+            )
         })?;
-    entry.client.status().await.map_err(|e| blocked_from(&e))?;
-    let answered = entry.client.brokers().await.map_err(|e| blocked_from(&e))?;
-    let (brokers, truncated) = bounded_brokers(answered);
+    entry
+        .client
+        .status()
+        .await
+        .map_err(|e| Blocked::from_proxy(&e))?;
+    let answered = entry
+        .client
+        .brokers()
+        .await
+        .map_err(|e| Blocked::from_proxy(&e))?;
+    let (brokers, brokers_truncated) = bounded_brokers(answered);
     let names = entry
         .topic_names(ctx.settings.list_freshness)
         .await
-        .map_err(|e| blocked_from(&e))?;
-    status.brokers = brokers;
-    status.brokers_truncated = truncated.then_some(true);
-    status.topic_count = Some(i32::try_from(names.len()).unwrap_or(i32::MAX));
-    status.capabilities = Some(ProxyCapabilities::hdinsight_v1());
-    Ok(())
+        .map_err(|e| Blocked::from_proxy(&e))?;
+    Ok(Seen {
+        brokers,
+        brokers_truncated,
+        topic_count: names.len(),
+    })
 }
 
 /// `status.brokers` within bounds, whatever the proxy answered: sorted by id, at most
@@ -170,73 +156,61 @@ pub fn bounded_brokers(answered: Vec<crate::proxy::BrokerEndpoint>) -> (Vec<Brok
 }
 
 /// Reconciles one KafkaRestProxy.
+#[tracing::instrument(skip_all, fields(proxy = %format!("{}/{}", proxy.namespace().unwrap_or_default(), proxy.name_any())))]
 pub async fn reconcile(proxy: Arc<KafkaRestProxy>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let _running = ctx.reconcile_started(&*proxy);
-    let previous = proxy.status.clone().unwrap_or_default();
-    let mut status = previous.clone();
-    status.observed_generation = proxy.metadata.generation;
-    let result = observe(&proxy, &ctx, &mut status).await;
-    let requeue = match &result {
-        Ok(()) => {
+    let seen = observe(&proxy, &ctx).await;
+    let attempt = match &seen {
+        Ok(_) => {
             ctx.succeeded(&*proxy);
-            ctx.settings.plan.resync_interval
+            0
         }
-        Err(b) => {
-            let attempt = ctx.failed(&*proxy);
-            let backoff = plan::exponential_backoff(attempt);
-            match b {
-                Blocked::Transient {
-                    retry_after: Some(r),
-                    ..
-                } => backoff.max(*r),
-                _ => backoff,
-            }
-        }
+        Err(_) => ctx.failed(&*proxy),
     };
-    status.conditions = merge_conditions(
-        &previous.conditions,
-        &conditions_for(result.as_ref().map(|_| ())),
-        proxy.metadata.generation,
-        &Time(Timestamp::now()),
-    );
+    let previous = proxy.status.clone().unwrap_or_default();
+    let finish = plan(&ProxyPlanInput {
+        previous: &previous,
+        generation: proxy.metadata.generation,
+        seen: &seen,
+        attempt,
+        now: Timestamp::now(),
+        resync_interval: ctx.settings.plan.resync_interval,
+    });
     let api: Api<KafkaRestProxy> =
         Api::namespaced(ctx.client.clone(), &proxy.namespace().unwrap_or_default());
-    let wrote =
-        patch_status_if_changed(&api, &proxy.name_any(), proxy.status.as_ref(), &status).await;
+    let name = proxy.name_any();
+    let target = ctx.status_target(&api, &name, "KafkaRestProxy");
+    let wrote = patch_status_if_changed(&target, proxy.status.as_ref(), &finish.status).await;
     ctx.metrics.reconciled(
         "KafkaRestProxy",
         started.elapsed(),
-        match (&result, &wrote) {
-            (_, Err(_)) => Some("StatusWriteFailed"),
-            (Err(b), _) => Some(proxy_reason(b).0),
-            _ => None,
+        match &wrote {
+            Err(_) => Some("StatusWriteFailed"),
+            Ok(_) => finish.failure,
         },
     );
-    if wrote?.is_some() {
-        ctx.metrics.status_written("KafkaRestProxy");
-    }
-    // A proxy that just became usable wakes the topics that were waiting for it.
-    let was_ready = is_true(&previous.conditions, READY);
-    if result.is_ok() && !was_ready {
+    wrote?;
+    if finish.wake_topics {
         let ns = proxy.namespace().unwrap_or_default();
-        for t in ctx.stores.topics_of_proxy(&ns, &proxy.name_any()) {
+        for t in ctx.stores.topics_of_proxy(&ns, &name) {
             ctx.triggers.topic(&t);
         }
     }
-    Ok(ctx.requeue(&*proxy, jitter(requeue.max(Duration::from_secs(1)))))
+    Ok(ctx.requeue(&*proxy, jitter(finish.requeue_after)))
 }
 
 /// After a failed status write: back off.
 pub fn error_policy(proxy: Arc<KafkaRestProxy>, error: &Error, ctx: Arc<Context>) -> Action {
     let attempt = ctx.failed(&*proxy);
     tracing::warn!(proxy = %proxy.name_any(), %error, attempt, "reconcile failed");
-    ctx.requeue(&*proxy, jitter(plan::exponential_backoff(attempt)))
+    ctx.requeue(&*proxy, jitter(exponential_backoff(attempt)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::outcome::reason;
     use crate::proxy::BrokerEndpoint;
 
     #[test]
@@ -279,24 +253,131 @@ mod tests {
                 true,
             ),
         ] {
-            assert_eq!(proxy_reason(&blocked), (reason, stalled), "{blocked:?}");
             assert!(PROXY_REASONS.contains(&reason));
-            let conditions = conditions_for(Err(&blocked));
+            let previous = connected();
+            let seen = Err(blocked.clone());
+            let finish = plan(&input(&previous, &seen, 3));
             let get = |t: &str| {
-                conditions
+                finish
+                    .status
+                    .conditions
                     .iter()
                     .find(|c| c.type_ == t)
-                    .map(|c| (c.status, c.reason))
+                    .map(|c| (c.status == "True", c.reason.clone(), c.message.clone()))
             };
-            assert_eq!(get(READY), Some((false, reason)));
-            assert_eq!(get(STALLED), Some((stalled, reason)));
-            assert_eq!(get(RECONCILING), Some((!stalled, reason)));
+            let message = blocked.message();
+            let (on_stalled, on_reconciling) = if stalled {
+                (message.clone(), String::new())
+            } else {
+                (String::new(), message.clone())
+            };
+            assert_eq!(get(READY), Some((false, reason.into(), message)));
+            assert_eq!(get(STALLED), Some((stalled, reason.into(), on_stalled)));
+            assert_eq!(
+                get(RECONCILING),
+                Some((!stalled, reason.into(), on_reconciling))
+            );
+            assert_eq!(finish.failure, Some(reason));
+            assert!(!finish.wake_topics);
+            // What the last good look saw stays: the conditions say it is not reachable now.
+            assert_eq!(finish.status.brokers, previous.brokers);
+            assert_eq!(finish.status.topic_count, Some(7));
+            assert_eq!(finish.status.observed_generation, Some(2));
+            // The third failure in a row: 8 s of backoff.
+            assert_eq!(finish.requeue_after, Duration::from_secs(8), "{blocked:?}");
         }
-        let ok = conditions_for(Ok(()));
-        assert!(
-            ok.iter()
-                .any(|c| c.type_ == READY && c.status && c.reason == CONNECTED)
+    }
+
+    fn connected() -> KafkaRestProxyStatus {
+        let seen = Ok(Seen {
+            brokers: vec![BrokerStatus {
+                id: 1001,
+                host: "wn0".into(),
+                port: Some(9092),
+                rack: None,
+            }],
+            brokers_truncated: false,
+            topic_count: 7,
+        });
+        plan(&input(&KafkaRestProxyStatus::default(), &seen, 0)).status
+    }
+
+    fn input<'a>(
+        previous: &'a KafkaRestProxyStatus,
+        seen: &'a Result<Seen, Blocked>,
+        attempt: u32,
+    ) -> ProxyPlanInput<'a> {
+        ProxyPlanInput {
+            previous,
+            generation: Some(2),
+            seen,
+            attempt,
+            now: Timestamp::from_second(1_700_000_000).unwrap_or_default(),
+            resync_interval: Duration::from_secs(600),
+        }
+    }
+
+    #[test]
+    fn a_proxy_that_answers_is_connected_and_wakes_its_topics_once() {
+        let first = connected();
+        let ready = find(&first, READY);
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("True", CONNECTED)
         );
+        assert_eq!(first.topic_count, Some(7));
+        assert_eq!(first.brokers.len(), 1);
+        assert_eq!(first.brokers_truncated, None);
+        assert!(first.capabilities.is_some());
+        let seen = Ok(Seen {
+            brokers: vec![],
+            brokers_truncated: true,
+            topic_count: 9,
+        });
+        // Ready before: nothing to wake, and the next look at the resync interval.
+        let again = plan(&input(&first, &seen, 0));
+        assert!(!again.wake_topics);
+        assert_eq!(again.failure, None);
+        assert_eq!(again.requeue_after, Duration::from_secs(600));
+        assert_eq!(again.status.topic_count, Some(9));
+        assert_eq!(again.status.brokers_truncated, Some(true));
+        // Not Ready before (a failure, or never looked at): the waiting topics are woken.
+        assert!(plan(&input(&KafkaRestProxyStatus::default(), &seen, 0)).wake_topics);
+        let failed = plan(&input(&first, &Err(Blocked::Forbidden("403".into())), 1));
+        assert!(plan(&input(&failed.status, &seen, 0)).wake_topics);
+    }
+
+    #[test]
+    fn a_proxy_waits_for_the_longer_of_its_backoff_and_retry_after() {
+        let previous = connected();
+        let throttled = |secs| {
+            Err(Blocked::Transient {
+                message: "the proxy is throttling requests (HTTP 429)".into(),
+                retry_after: Some(Duration::from_secs(secs)),
+            })
+        };
+        // Retry-After 30 s on the first failure (backoff 2 s): 30 s.
+        assert_eq!(
+            plan(&input(&previous, &throttled(30), 1)).requeue_after,
+            Duration::from_secs(30)
+        );
+        // Retry-After 1 s on the sixth failure (backoff 64 s): 64 s.
+        assert_eq!(
+            plan(&input(&previous, &throttled(1), 6)).requeue_after,
+            Duration::from_secs(64)
+        );
+        // Never sooner than a second, whatever the server says.
+        assert_eq!(
+            plan(&input(&previous, &throttled(0), 0)).requeue_after,
+            Duration::from_secs(1)
+        );
+    }
+
+    fn find<'a>(
+        status: &'a KafkaRestProxyStatus,
+        type_: &str,
+    ) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        crate::crd::find_condition(&status.conditions, type_).expect("condition")
     }
 
     #[test]

@@ -31,8 +31,11 @@ use crate::crd::{KafkaRestProxy, KafkaTopic, PAUSED_ANNOTATION};
 use crate::metrics::{Metrics, MetricsObserver};
 use crate::server::Health;
 
-use super::context::{Context, EventSink, Settings, Stores, TopicIndex, Triggers, queue_key};
+use super::context::{Context, Settings};
+use super::events::EventSink;
+use super::ownership::TopicIndex;
 use super::registry::ProxyRegistry;
+use super::stores::{Stores, Triggers, queue_key};
 use super::{contain, rest_proxy, topic};
 
 /// How the controllers run.
@@ -110,7 +113,304 @@ fn announce_cluster_change(ctx: &Arc<Context>, proxy: &KafkaRestProxy, before: &
     };
     let ctx = ctx.clone();
     let proxy = proxy.clone();
-    tokio::spawn(async move { ctx.publish(&proxy, &event).await });
+    tokio::spawn(async move { ctx.events.publish(&proxy, &event).await });
+}
+
+/// Logs what a controller's stream yields besides reconciled objects. A failed reconcile has
+/// been logged at warn by its error policy, and a trigger for an object that was deleted
+/// meanwhile is routine: both at debug. Anything else — the watch failing, the scheduler
+/// failing — is worth a look: warn.
+fn log_controller_error<E1, E2>(
+    kind: &'static str,
+    error: &kube::runtime::controller::Error<E1, E2>,
+) where
+    E1: std::error::Error + 'static,
+    E2: std::error::Error + 'static,
+{
+    use kube::runtime::controller::Error;
+    match error {
+        Error::ReconcilerFailed(..) | Error::ObjectNotFound(_) => {
+            tracing::debug!(kind, %error, "controller");
+        }
+        _ => tracing::warn!(kind, %error, "controller stream error"),
+    }
+}
+
+/// Everything a watch of one namespace needs.
+struct Wiring<S> {
+    client: Client,
+    ctx: Arc<Context>,
+    shutdown: S,
+}
+
+/// The KafkaTopic watch and controller of one namespace. Topics are judged against the proxy
+/// and Secret caches: the controller starts once those have their first full list (as
+/// controllers wait for their informers to sync), or a restart would report every topic whose
+/// proxy is not cached yet as ProxyNotFound for a moment.
+fn topic_controller<S>(
+    w: &Wiring<S>,
+    ns: &str,
+    store: Store<KafkaTopic>,
+    writer: reflector::store::Writer<KafkaTopic>,
+    index: Arc<TopicIndex>,
+    triggered: mpsc::UnboundedReceiver<reflector::ObjectRef<KafkaTopic>>,
+) -> Task
+where
+    S: Future<Output = ()> + Send + Sync + Clone + 'static,
+{
+    let seen_ctx = w.ctx.clone();
+    let trigger_queue = w.ctx.metrics.topic_queue.clone();
+    let topic_stream = watcher(api::<KafkaTopic>(&w.client, ns), watcher::Config::default())
+        .default_backoff()
+        .inspect(move |ev| {
+            if let Ok(ev) = ev {
+                index.observe(ev);
+            }
+        })
+        // The cache keeps what reconciles read: not the managedFields nor kubectl's copy of
+        // the whole object, which would double the memory of 10,000 cached topics.
+        .modify(slim)
+        .reflect(writer)
+        // After the cache has the object: this process's own copy of a status it wrote is
+        // dropped only once a reconcile can no longer read an older one from the cache.
+        .inspect(move |ev| match ev {
+            Ok(watcher::Event::Apply(t) | watcher::Event::InitApply(t)) => {
+                seen_ctx.memory.cache_caught_up(t);
+            }
+            Ok(watcher::Event::Delete(t)) => seen_ctx.topic_deleted(t),
+            _ => {}
+        })
+        .applied_objects()
+        .predicate_filter(topic_trigger_hash, Default::default())
+        .inspect(move |t| {
+            if let Ok(t) = t {
+                trigger_queue.changed(&queue_key(t), Instant::now());
+            }
+        });
+    let topics = Controller::for_stream(topic_stream, store)
+        .with_config(
+            ControllerConfig::default().concurrency(w.ctx.settings.max_concurrent_reconciles),
+        )
+        .reconcile_on(UnboundedReceiverStream::new(triggered))
+        .graceful_shutdown_on(w.shutdown.clone())
+        .run(
+            |t, c| contain::contained(t.clone(), c.clone(), topic::reconcile(t, c)),
+            topic::error_policy,
+            w.ctx.clone(),
+        )
+        .for_each(|r| {
+            if let Err(e) = r {
+                log_controller_error("KafkaTopic", &e);
+            }
+            future::ready(())
+        });
+    let synced = w.ctx.stores.clone();
+    let stop = w.shutdown.clone();
+    Box::pin(async move {
+        let caches = async {
+            for s in synced.proxies.iter() {
+                let _ = s.wait_until_ready().await;
+            }
+            for s in synced.secrets.iter() {
+                let _ = s.wait_until_ready().await;
+            }
+        };
+        tokio::select! {
+            _ = caches => topics.await,
+            _ = stop => {}
+        }
+    })
+}
+
+/// The KafkaRestProxy watch and controller of one namespace. A proxy that is created, changed
+/// or deleted re-triggers its topics; a changed endpoint is announced.
+fn proxy_controller<S>(
+    w: &Wiring<S>,
+    ns: &str,
+    store: Store<KafkaRestProxy>,
+    writer: reflector::store::Writer<KafkaRestProxy>,
+    triggered: mpsc::UnboundedReceiver<reflector::ObjectRef<KafkaRestProxy>>,
+) -> Task
+where
+    S: Future<Output = ()> + Send + Sync + Clone + 'static,
+{
+    let wake_ctx = w.ctx.clone();
+    let mut generations: HashMap<String, Option<i64>> = HashMap::new();
+    let mut endpoints: HashMap<String, String> = HashMap::new();
+    let proxy_trigger_queue = w.ctx.metrics.proxy_queue.clone();
+    let proxy_stream = watcher(
+        api::<KafkaRestProxy>(&w.client, ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .inspect(move |ev| {
+        let (p, live) = match ev {
+            Ok(watcher::Event::InitApply(p)) => (p, false),
+            Ok(watcher::Event::Apply(p)) | Ok(watcher::Event::Delete(p)) => (p, true),
+            _ => return,
+        };
+        let key = format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any());
+        let deleted = matches!(ev, Ok(watcher::Event::Delete(_)));
+        let changed = generations.get(&key) != Some(&p.metadata.generation);
+        if deleted {
+            generations.remove(&key);
+            endpoints.remove(&key);
+            wake_ctx.registry.forget(&key);
+            wake_ctx.metrics.proxy_queue.forget(&key);
+        } else {
+            let endpoint = p.spec.endpoint.clone();
+            if let Some(before) = endpoints.insert(key.clone(), endpoint.clone())
+                && live
+                && before != endpoint
+            {
+                announce_cluster_change(&wake_ctx, p, &before, &endpoint);
+            }
+            generations.insert(key, p.metadata.generation);
+        }
+        if live && (changed || deleted) {
+            let ns = p.namespace().unwrap_or_default();
+            for t in wake_ctx.stores.topics_of_proxy(&ns, &p.name_any()) {
+                wake_ctx.triggers.topic(&t);
+            }
+        }
+    })
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(predicates::generation, Default::default())
+    .inspect(move |p| {
+        if let Ok(p) = p {
+            proxy_trigger_queue.changed(&queue_key(p), Instant::now());
+        }
+    });
+    Box::pin(
+        Controller::for_stream(proxy_stream, store)
+            .with_config(ControllerConfig::default().concurrency(4))
+            .reconcile_on(UnboundedReceiverStream::new(triggered))
+            .graceful_shutdown_on(w.shutdown.clone())
+            .run(
+                |p, c| contain::contained(p.clone(), c.clone(), rest_proxy::reconcile(p, c)),
+                rest_proxy::error_policy,
+                w.ctx.clone(),
+            )
+            .for_each(|r| {
+                if let Err(e) = r {
+                    log_controller_error("KafkaRestProxy", &e);
+                }
+                future::ready(())
+            }),
+    )
+}
+
+/// The metadata-only Secret watch of one namespace: a changed Secret re-triggers the proxies
+/// that use it and their topics.
+fn secret_watch<S>(
+    w: &Wiring<S>,
+    ns: &str,
+    writer: reflector::store::Writer<PartialObjectMeta<Secret>>,
+) -> Task
+where
+    S: Future<Output = ()> + Send + Sync + Clone + 'static,
+{
+    let secret_ctx = w.ctx.clone();
+    Box::pin(
+        watcher(
+            api::<PartialObjectMeta<Secret>>(&w.client, ns),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .inspect(move |ev| {
+            let s = match ev {
+                Ok(watcher::Event::Apply(s)) | Ok(watcher::Event::Delete(s)) => s,
+                Err(error) => {
+                    tracing::warn!(%error, "Secret watch error");
+                    return;
+                }
+                _ => return,
+            };
+            let ns = s.namespace().unwrap_or_default();
+            let name = s.name_any();
+            for store in &secret_ctx.stores.proxies {
+                for p in store.state_filter(|p| {
+                    p.namespace().as_deref() == Some(ns.as_str())
+                        && (p.spec.credentials.secret_name() == Some(name.as_str())
+                            || p.spec
+                                .ca_bundle_secret_ref
+                                .as_ref()
+                                .is_some_and(|r| r.name == name))
+                }) {
+                    secret_ctx.triggers.proxy(&p);
+                    for t in secret_ctx.stores.topics_of_proxy(&ns, &p.name_any()) {
+                        secret_ctx.triggers.topic(&t);
+                    }
+                }
+            }
+        })
+        .modify(secret_identity)
+        .reflect(writer)
+        .take_until(w.shutdown.clone())
+        .for_each(|_| future::ready(())),
+    )
+}
+
+/// The topics-by-condition gauge, from the cache every 10 s.
+fn topic_gauge<S>(w: &Wiring<S>) -> Task
+where
+    S: Future<Output = ()> + Send + Sync + Clone + 'static,
+{
+    let gauge_ctx = w.ctx.clone();
+    let stop = w.shutdown.clone();
+    Box::pin(async move {
+        let refresh = async {
+            loop {
+                let mut counts = crate::metrics::TopicCounts::new();
+                for store in &gauge_ctx.stores.topics {
+                    for t in store.state() {
+                        let (ns, name) = t.proxy_key();
+                        let proxy = format!("{ns}/{name}");
+                        for c in t.status.iter().flat_map(|s| s.conditions.iter()) {
+                            *counts
+                                .entry((proxy.clone(), c.type_.clone(), c.status.clone()))
+                                .or_insert(0i64) += 1;
+                        }
+                    }
+                }
+                gauge_ctx.metrics.set_topic_counts(&counts);
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            }
+        };
+        tokio::select! {
+            _ = refresh => {}
+            _ = stop => {}
+        }
+    })
+}
+
+/// Turns `health` ready once every cache has its first full list.
+fn readiness<S>(w: &Wiring<S>, health: Health) -> Task
+where
+    S: Future<Output = ()> + Send + Sync + Clone + 'static,
+{
+    let stores = w.ctx.stores.clone();
+    let stop = w.shutdown.clone();
+    Box::pin(async move {
+        let synced = async {
+            for s in &stores.topics {
+                let _ = s.wait_until_ready().await;
+            }
+            for s in &stores.proxies {
+                let _ = s.wait_until_ready().await;
+            }
+            for s in &stores.secrets {
+                let _ = s.wait_until_ready().await;
+            }
+            tracing::info!("caches synced; reconciling");
+            health.set_ready();
+        };
+        tokio::select! {
+            _ = synced => {}
+            _ = stop => {}
+        }
+    })
 }
 
 /// Runs the controllers until `shutdown` resolves. `health` turns ready once every cache has
@@ -178,240 +478,36 @@ pub async fn run(
         metrics,
         config.settings.clone(),
     ));
+    let wiring = Wiring {
+        client,
+        ctx,
+        shutdown,
+    };
 
     let mut tasks: Vec<Task> = Vec::new();
     for (i, (tw, trx)) in topic_writers.into_iter().enumerate() {
-        let ns = namespaces[i].clone();
-        let topic_store: Store<KafkaTopic> = stores.topics[i].clone();
-
-        // Topics.
-        let index = stores.indexes[i].clone();
-        let seen_ctx = ctx.clone();
-        let trigger_queue = ctx.metrics.topic_queue.clone();
-        let topic_stream = watcher(api::<KafkaTopic>(&client, &ns), watcher::Config::default())
-            .default_backoff()
-            .inspect(move |ev| {
-                if let Ok(ev) = ev {
-                    index.observe(ev);
-                }
-            })
-            // The cache keeps what reconciles read: not the managedFields nor kubectl's copy of
-            // the whole object, which would double the memory of 10,000 cached topics.
-            .modify(slim)
-            .reflect(tw)
-            // After the cache has the object: this process's own copy of a status it wrote is
-            // dropped only once a reconcile can no longer read an older one from the cache.
-            .inspect(move |ev| match ev {
-                Ok(watcher::Event::Apply(t) | watcher::Event::InitApply(t)) => {
-                    seen_ctx.cache_caught_up(t);
-                }
-                Ok(watcher::Event::Delete(t)) => seen_ctx.topic_deleted(t),
-                _ => {}
-            })
-            .applied_objects()
-            .predicate_filter(topic_trigger_hash, Default::default())
-            .inspect(move |t| {
-                if let Ok(t) = t {
-                    trigger_queue.changed(&queue_key(t), Instant::now());
-                }
-            });
-        let topics = Controller::for_stream(topic_stream, topic_store)
-            .with_config(
-                ControllerConfig::default().concurrency(config.settings.max_concurrent_reconciles),
-            )
-            .reconcile_on(UnboundedReceiverStream::new(trx))
-            .graceful_shutdown_on(shutdown.clone())
-            .run(
-                |t, c| contain::contained(t.clone(), c.clone(), topic::reconcile(t, c)),
-                topic::error_policy,
-                ctx.clone(),
-            )
-            .for_each(|r| {
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "topic controller");
-                }
-                future::ready(())
-            });
-        // Topics are judged against the proxy and Secret caches: not before those have their
-        // first full list (as controllers wait for their informers to sync), or a restart
-        // would report every topic whose proxy is not cached yet as ProxyNotFound for a moment.
-        let synced = stores.clone();
-        let stop = shutdown.clone();
-        let topics = async move {
-            let caches = async {
-                for s in synced.proxies.iter() {
-                    let _ = s.wait_until_ready().await;
-                }
-                for s in synced.secrets.iter() {
-                    let _ = s.wait_until_ready().await;
-                }
-            };
-            tokio::select! {
-                _ = caches => topics.await,
-                _ = stop => {}
-            }
-        };
-        tasks.push(Box::pin(topics));
+        tasks.push(topic_controller(
+            &wiring,
+            &namespaces[i],
+            stores.topics[i].clone(),
+            tw,
+            stores.indexes[i].clone(),
+            trx,
+        ));
     }
-
     for (i, (pw, sw, prx)) in proxy_writers.into_iter().enumerate() {
-        let ns = proxy_namespaces[i].clone();
-        let proxy_store: Store<KafkaRestProxy> = stores.proxies[i].clone();
-
-        // Proxies: live changes re-trigger their topics.
-        let wake_ctx = ctx.clone();
-        let mut generations: HashMap<String, Option<i64>> = HashMap::new();
-        let mut endpoints: HashMap<String, String> = HashMap::new();
-        let proxy_trigger_queue = ctx.metrics.proxy_queue.clone();
-        let proxy_stream = watcher(
-            api::<KafkaRestProxy>(&client, &ns),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .inspect(move |ev| {
-            let (p, live) = match ev {
-                Ok(watcher::Event::InitApply(p)) => (p, false),
-                Ok(watcher::Event::Apply(p)) | Ok(watcher::Event::Delete(p)) => (p, true),
-                _ => return,
-            };
-            let key = format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any());
-            let deleted = matches!(ev, Ok(watcher::Event::Delete(_)));
-            let changed = generations.get(&key) != Some(&p.metadata.generation);
-            if deleted {
-                generations.remove(&key);
-                endpoints.remove(&key);
-                wake_ctx.registry.forget(&key);
-                wake_ctx.metrics.proxy_queue.forget(&key);
-            } else {
-                let endpoint = p.spec.endpoint.clone();
-                if let Some(before) = endpoints.insert(key.clone(), endpoint.clone())
-                    && live
-                    && before != endpoint
-                {
-                    announce_cluster_change(&wake_ctx, p, &before, &endpoint);
-                }
-                generations.insert(key, p.metadata.generation);
-            }
-            if live && (changed || deleted) {
-                let ns = p.namespace().unwrap_or_default();
-                for t in wake_ctx.stores.topics_of_proxy(&ns, &p.name_any()) {
-                    wake_ctx.triggers.topic(&t);
-                }
-            }
-        })
-        .reflect(pw)
-        .applied_objects()
-        .predicate_filter(predicates::generation, Default::default())
-        .inspect(move |p| {
-            if let Ok(p) = p {
-                proxy_trigger_queue.changed(&queue_key(p), Instant::now());
-            }
-        });
-        let proxies = Controller::for_stream(proxy_stream, proxy_store)
-            .with_config(ControllerConfig::default().concurrency(4))
-            .reconcile_on(UnboundedReceiverStream::new(prx))
-            .graceful_shutdown_on(shutdown.clone())
-            .run(
-                |p, c| contain::contained(p.clone(), c.clone(), rest_proxy::reconcile(p, c)),
-                rest_proxy::error_policy,
-                ctx.clone(),
-            )
-            .for_each(|r| {
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "proxy controller");
-                }
-                future::ready(())
-            });
-        tasks.push(Box::pin(proxies));
-
-        // Secrets (metadata only).
-        let secret_ctx = ctx.clone();
-        let secrets = watcher(
-            api::<PartialObjectMeta<Secret>>(&client, &ns),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .inspect(move |ev| {
-            let s = match ev {
-                Ok(watcher::Event::Apply(s)) | Ok(watcher::Event::Delete(s)) => s,
-                _ => return,
-            };
-            let ns = s.namespace().unwrap_or_default();
-            let name = s.name_any();
-            for store in &secret_ctx.stores.proxies {
-                for p in store.state_filter(|p| {
-                    p.namespace().as_deref() == Some(ns.as_str())
-                        && (p.spec.credentials.secret_name() == Some(name.as_str())
-                            || p.spec
-                                .ca_bundle_secret_ref
-                                .as_ref()
-                                .is_some_and(|r| r.name == name))
-                }) {
-                    secret_ctx.triggers.proxy(&p);
-                    for t in secret_ctx.stores.topics_of_proxy(&ns, &p.name_any()) {
-                        secret_ctx.triggers.topic(&t);
-                    }
-                }
-            }
-        })
-        .modify(secret_identity)
-        .reflect(sw)
-        .take_until(shutdown.clone())
-        .for_each(|_| future::ready(()));
-        tasks.push(Box::pin(secrets));
+        let ns = &proxy_namespaces[i];
+        tasks.push(proxy_controller(
+            &wiring,
+            ns,
+            stores.proxies[i].clone(),
+            pw,
+            prx,
+        ));
+        tasks.push(secret_watch(&wiring, ns, sw));
     }
-
-    // The topics-by-condition gauge, from the cache every 10 s.
-    let gauge_ctx = ctx.clone();
-    let gauge_stop = shutdown.clone();
-    tasks.push(Box::pin(async move {
-        let refresh = async {
-            loop {
-                let mut counts = crate::metrics::TopicCounts::new();
-                for store in &gauge_ctx.stores.topics {
-                    for t in store.state() {
-                        let (ns, name) = t.proxy_key();
-                        let proxy = format!("{ns}/{name}");
-                        for c in t.status.iter().flat_map(|s| s.conditions.iter()) {
-                            *counts
-                                .entry((proxy.clone(), c.type_.clone(), c.status.clone()))
-                                .or_insert(0i64) += 1;
-                        }
-                    }
-                }
-                gauge_ctx.metrics.set_topic_counts(&counts);
-                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-            }
-        };
-        tokio::select! {
-            _ = refresh => {}
-            _ = gauge_stop => {}
-        }
-    }));
-
-    // Ready once every cache has its first full list.
-    let ready_stores = stores.clone();
-    let ready_stop = shutdown.clone();
-    tasks.push(Box::pin(async move {
-        let synced = async {
-            for s in &ready_stores.topics {
-                let _ = s.wait_until_ready().await;
-            }
-            for s in &ready_stores.proxies {
-                let _ = s.wait_until_ready().await;
-            }
-            for s in &ready_stores.secrets {
-                let _ = s.wait_until_ready().await;
-            }
-            tracing::info!("caches synced; reconciling");
-            health.set_ready();
-        };
-        tokio::select! {
-            _ = synced => {}
-            _ = ready_stop => {}
-        }
-    }));
-
+    tasks.push(topic_gauge(&wiring));
+    tasks.push(readiness(&wiring, health));
     future::join_all(tasks).await;
     Ok(())
 }

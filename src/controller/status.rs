@@ -1,11 +1,39 @@
 //! Status writes: a JSON merge patch of exactly what changed, sent only when something did.
 
+use std::time::{Duration, Instant};
+
 use kube::api::{Api, Patch, PatchParams};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::crd::FIELD_MANAGER;
+use crate::metrics::Metrics;
+
+/// How long a status patch may take before it counts as failed (and the reconcile is retried
+/// with backoff). The API server's own request timeout is 60 s; a healthy one answers in
+/// milliseconds, and a reconcile waiting longer holds its worker.
+pub const STATUS_WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A reconcile that could not finish: only Kubernetes writes fail this way; everything the
+/// proxy does wrong ends in a status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("writing status: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("writing status: no answer from Kubernetes within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Where a status patch goes and what it is counted as.
+pub struct StatusTarget<'a, K> {
+    pub api: &'a Api<K>,
+    pub name: &'a str,
+    /// The kind, as the metrics label it.
+    pub kind: &'static str,
+    pub metrics: &'a Metrics,
+    pub timeout: Duration,
+}
 
 /// The JSON merge patch (RFC 7386) that turns `old` into `new`, or `None` when they are equal.
 /// Removed keys become `null`; arrays are replaced whole.
@@ -40,13 +68,14 @@ pub fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
 }
 
 /// Patches the status subresource when `new` differs from `old`. Returns the object as the
-/// server stored it when it wrote, `None` when nothing had changed.
+/// server stored it when it wrote, `None` when nothing had changed. A patch that is sent is
+/// timed and counted (`status_write_duration`, `status_writes`, `status_write_failures`) and
+/// given up after `target.timeout`.
 pub async fn patch_status_if_changed<K, S>(
-    api: &Api<K>,
-    name: &str,
+    target: &StatusTarget<'_, K>,
     old: Option<&S>,
     new: &S,
-) -> Result<Option<K>, kube::Error>
+) -> Result<Option<K>, Error>
 where
     K: Clone + DeserializeOwned + std::fmt::Debug,
     S: Serialize,
@@ -60,14 +89,19 @@ where
         return Ok(None);
     };
     let patch = serde_json::json!({ "status": diff });
-    let stored = api
-        .patch_status(
-            name,
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Merge(&patch),
-        )
-        .await?;
-    Ok(Some(stored))
+    let params = PatchParams::apply(FIELD_MANAGER);
+    let patch = Patch::Merge(&patch);
+    let started = Instant::now();
+    let sent = target.api.patch_status(target.name, &params, &patch);
+    let result = match tokio::time::timeout(target.timeout, sent).await {
+        Ok(Ok(stored)) => Ok(Some(stored)),
+        Ok(Err(e)) => Err(Error::Kube(e)),
+        Err(_) => Err(Error::Timeout(target.timeout)),
+    };
+    target
+        .metrics
+        .status_write(target.kind, started.elapsed(), result.is_ok());
+    result
 }
 
 #[cfg(test)]
@@ -156,7 +190,25 @@ mod tests {
             partitions: Some(3),
             ..Default::default()
         };
-        let stored = patch_status_if_changed(&topics, "orders", None, &first)
+        let metrics = Metrics::new();
+        let target = StatusTarget {
+            api: &topics,
+            name: "orders",
+            kind: "KafkaTopic",
+            metrics: &metrics,
+            timeout: STATUS_WRITE_TIMEOUT,
+        };
+        let counted = |family: &prometheus_client::metrics::family::Family<
+            crate::metrics::KindLabels,
+            prometheus_client::metrics::counter::Counter,
+        >| {
+            family
+                .get_or_create(&crate::metrics::KindLabels {
+                    kind: "KafkaTopic".into(),
+                })
+                .get()
+        };
+        let stored = patch_status_if_changed(&target, None, &first)
             .await
             .expect("patch")
             .expect("a first status is written");
@@ -164,7 +216,8 @@ mod tests {
         assert_eq!(writes(), 1);
 
         // Unchanged: nothing is sent.
-        let again = patch_status_if_changed(&topics, "orders", Some(&first), &first)
+        assert_eq!(counted(&metrics.status_writes), 1);
+        let again = patch_status_if_changed(&target, Some(&first), &first)
             .await
             .expect("no patch");
         assert!(again.is_none());
@@ -176,14 +229,60 @@ mod tests {
             topic_name: None,
             ..first.clone()
         };
-        let stored = patch_status_if_changed(&topics, "orders", Some(&first), &second)
+        assert_eq!(
+            counted(&metrics.status_writes),
+            1,
+            "an unsent patch was counted"
+        );
+        let stored = patch_status_if_changed(&target, Some(&first), &second)
             .await
             .expect("patch")
             .expect("a changed status is written");
         assert_eq!(stored.status.as_ref(), Some(&second));
         assert_eq!(writes(), 2);
         let read = topics.get("orders").await.expect("get");
-        assert_eq!(read.status, Some(second));
+        assert_eq!(read.status, Some(second.clone()));
+        assert_eq!(counted(&metrics.status_writes), 2);
+        assert_eq!(counted(&metrics.status_write_failures), 0);
+
+        // Refused by the server: an error, counted as a failure, nothing stored.
+        kube.control().set_faults(kube_emulator::KubeFaults {
+            write_error_status: Some(500),
+            resources: vec!["kafkatopics/status".into()],
+            ..Default::default()
+        });
+        let third = KafkaTopicStatus {
+            partitions: Some(9),
+            ..second.clone()
+        };
+        match patch_status_if_changed(&target, Some(&second), &third).await {
+            Err(Error::Kube(_)) => {}
+            other => panic!("a refused patch came back as {other:?}"),
+        }
+        assert_eq!(counted(&metrics.status_write_failures), 1);
+
+        // No answer within the timeout: given up, counted as a failure.
+        kube.control().set_faults(kube_emulator::KubeFaults {
+            latency_ms: 2_000,
+            resources: vec!["kafkatopics/status".into()],
+            ..Default::default()
+        });
+        let impatient = StatusTarget {
+            timeout: Duration::from_millis(200),
+            ..target
+        };
+        match patch_status_if_changed(&impatient, Some(&second), &third).await {
+            Err(e @ Error::Timeout(_)) => {
+                assert_eq!(
+                    e.to_string(),
+                    "writing status: no answer from Kubernetes within 200ms"
+                )
+            }
+            other => panic!("a patch without answer came back as {other:?}"),
+        }
+        assert_eq!(counted(&metrics.status_write_failures), 2);
+        assert_eq!(counted(&metrics.status_writes), 2);
+        kube.control().clear_faults();
         kube.shutdown().await;
     }
 }

@@ -13,120 +13,13 @@ use crate::crd::{KafkaRestProxy, KafkaTopic, KafkaTopicStatus, NamespacesFrom, P
 use crate::proxy::{ProxyError, TopicCreationRecord, TopicPartitions};
 
 use super::context::{Context, jitter};
+use super::outcome::Reporter;
 use super::plan::{
     self, Blocked, CreateOutcome, Decision, Described, Finish, Observation, PlanInput,
 };
 use super::registry::ResolveError;
 use super::selector;
-use super::status::patch_status_if_changed;
-
-/// A reconcile that could not finish: only Kubernetes writes fail this way; everything the
-/// proxy does wrong ends in a status.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("writing status: {0}")]
-    Kube(#[from] kube::Error),
-}
-
-/// How a proxy failure blocks a reconcile.
-pub fn blocked_from(e: &ProxyError) -> Blocked {
-    use crate::auth::AuthError;
-    match e {
-        ProxyError::NotSent(inner) => blocked_from(inner),
-        ProxyError::Forbidden { .. } => Blocked::Forbidden(e.to_string()),
-        ProxyError::Unauthorized { .. } => Blocked::AuthenticationFailed(e.to_string()),
-        ProxyError::Auth(a) => match a {
-            AuthError::InvalidConfig(_) => Blocked::CredentialsInvalid(a.to_string()),
-            a if a.is_transient() => Blocked::Transient {
-                message: transient_message(e),
-                retry_after: a.retry_after(),
-            },
-            a => Blocked::AuthenticationFailed(a.to_string()),
-        },
-        ProxyError::InvalidConfig(m) => Blocked::CredentialsInvalid(m.clone()),
-        other => {
-            tracing::debug!(error = %other, "transient proxy failure");
-            Blocked::Transient {
-                message: transient_message(other),
-                retry_after: other.retry_after(),
-            }
-        }
-    }
-}
-
-/// What a transport error's text says went wrong, in words that do not change from one request
-/// to the next (the text itself names the request's URL): enough to act on (a CA to trust, a
-/// host name to fix) without a status write per request.
-fn transport_cause(text: &str) -> &'static str {
-    let t = text.to_ascii_lowercase();
-    if t.contains("certificate") || t.contains("unknownissuer") {
-        "its TLS certificate is not trusted (a private CA? set spec.caBundleSecretRef)"
-    } else if t.contains("dns error")
-        || t.contains("failed to lookup")
-        || t.contains("name or service not known")
-    {
-        "its host name does not resolve"
-    } else if t.contains("connection refused") {
-        "connection refused"
-    } else if t.contains("tls") || t.contains("handshake") {
-        "the TLS handshake failed"
-    } else if t.contains("reset") || t.contains("closed") || t.contains("broken pipe") {
-        "the connection was closed"
-    } else if t.contains("timed out") {
-        "the connection timed out"
-    } else {
-        "network error"
-    }
-}
-
-/// A transient failure in words that stay the same from one failure to the next: the kind
-/// and the HTTP status, never the body (request ids, timestamps), a `Retry-After` countdown or
-/// a transport error's text. Each new message would be a status write for every topic.
-pub fn transient_message(e: &ProxyError) -> String {
-    use crate::auth::AuthError;
-    match e {
-        ProxyError::NotSent(inner) => transient_message(inner),
-        ProxyError::Throttled { status, .. } => {
-            format!("the proxy is throttling requests (HTTP {status})")
-        }
-        ProxyError::Server { status, .. } => format!("the proxy failed (HTTP {status})"),
-        ProxyError::Transport(text) => {
-            format!("could not reach the proxy: {}", transport_cause(text))
-        }
-        ProxyError::Timeout => "the proxy did not answer in time".into(),
-        ProxyError::Malformed(_) | ProxyError::BodyTooLarge { .. } => {
-            "the proxy sent a response the operator cannot read".into()
-        }
-        ProxyError::Auth(a) => match a {
-            AuthError::Throttled { .. } => {
-                "token request failed: the token endpoint is throttling requests (HTTP 429)".into()
-            }
-            AuthError::Server { status, .. } => {
-                format!("token request failed: the token endpoint failed (HTTP {status})")
-            }
-            AuthError::Transport(text) => format!(
-                "token request failed: could not reach the token endpoint: {}",
-                transport_cause(text)
-            ),
-            AuthError::Timeout => {
-                "token request failed: the token endpoint did not answer in time".into()
-            }
-            other => format!("token request failed: {other}"),
-        },
-        other => match other.status() {
-            Some(status) => format!("the proxy answered HTTP {status}"),
-            None => format!("the proxy call failed ({})", other.kind()),
-        },
-    }
-}
-
-/// How an allowlist refusal blocks a reconcile.
-pub fn blocked_not_allowed(n: crate::allowlist::NotAllowed) -> Blocked {
-    match n {
-        crate::allowlist::NotAllowed::Endpoint(m) => Blocked::EndpointNotAllowed(m),
-        crate::allowlist::NotAllowed::Scope(m) => Blocked::ScopeNotAllowed(m),
-    }
-}
+use super::status::{Error, patch_status_if_changed};
 
 /// What a create's error means for the plan. `Err` when the create could not even be tried.
 fn create_outcome(e: &ProxyError, request: &plan::CreateRequest) -> Result<CreateOutcome, Blocked> {
@@ -147,13 +40,13 @@ fn create_outcome(e: &ProxyError, request: &plan::CreateRequest) -> Result<Creat
         // The proxy has no create at all: about the request, not time.
         ProxyError::Unsupported { .. } => refused(plan::Refusal::Request),
         // 429: refused before any work was done; nothing was created.
-        ProxyError::Throttled { status: 429, .. } => Err(blocked_from(e)),
+        ProxyError::Throttled { status: 429, .. } => Err(Blocked::from_proxy(e)),
         // Never sent (a pending Retry-After, no connection, no token): nothing was created.
-        ProxyError::NotSent(_) => Err(blocked_from(e)),
+        ProxyError::NotSent(_) => Err(Blocked::from_proxy(e)),
         ProxyError::Forbidden { .. }
         | ProxyError::Unauthorized { .. }
         | ProxyError::Auth(_)
-        | ProxyError::InvalidConfig(_) => Err(blocked_from(e)),
+        | ProxyError::InvalidConfig(_) => Err(Blocked::from_proxy(e)),
         _ => Ok(CreateOutcome::Uncertain {
             message: e.to_string(),
         }),
@@ -280,27 +173,18 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
             {
                 filling()
             }
-            ResolveError::SecretNotFound(m) => Blocked::SecretNotFound(m),
-            ResolveError::Credentials(m) => Blocked::CredentialsInvalid(m),
-            ResolveError::InvalidSpec(m) => {
-                Blocked::InvalidSpec(format!("KafkaRestProxy {proxy_ns}/{proxy_name}: {m}"))
-            }
-            ResolveError::NotAllowed(n) => blocked_not_allowed(n),
-            e @ ResolveError::Kube(..) => {
-                tracing::debug!(error = %e, "resolving the proxy");
-                Blocked::Transient {
-                    message: format!(
-                        "could not read KafkaRestProxy {proxy_ns}/{proxy_name}'s Secrets from Kubernetes"
-                    ),
-                    retry_after: None,
-                }
-            }
+            e => Blocked::from_resolve(
+                e,
+                &format!("KafkaRestProxy {proxy_ns}/{proxy_name}"),
+                Reporter::Topic,
+            ),
         })?;
 
     let uid = topic.metadata.uid.clone().unwrap_or_default();
     let previous = topic.status.clone().unwrap_or_default();
     // A create this process sent whose recording in status failed.
     let sent_create = ctx
+        .memory
         .remembered_create(&uid, &create_key(&desired))
         .map(|(at, uncertain)| plan::SentCreate { at, uncertain });
     // A topic waiting to appear wants a recent list: lists are shared, so this costs at most a
@@ -315,14 +199,14 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
     let names = entry
         .topic_names(freshness)
         .await
-        .map_err(|e| blocked_from(&e))?;
+        .map_err(|e| Blocked::from_proxy(&e))?;
     let mut obs = Observation {
         listed: names.contains(&desired.topic_name),
         ..Default::default()
     };
     // decide() asks for at most a describe, a create and a describe again.
     let who = format!("{topic_ns}/{}", topic.name_any());
-    let last_look = ctx.last_look(&uid);
+    let last_look = ctx.memory.last_look(&uid);
     // Where a Ready topic inherited from a previous process gets its first describe: a random
     // point within the resync interval, so that a restart costs lists, not a describe storm.
     let first_look_after = last_look.is_none().then(|| {
@@ -353,7 +237,7 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
                 let described = match entry.client.describe_topic(&desired.topic_name).await {
                     Ok(tp) => Described::Found(details(&tp)),
                     Err(e) if e.is_not_found() => Described::NotFound,
-                    Err(e) => return Err(blocked_from(&e)),
+                    Err(e) => return Err(Blocked::from_proxy(&e)),
                 };
                 obs.described = Some(described);
                 obs.described_now = true;
@@ -363,7 +247,9 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
                 recreation,
             } => {
                 if recreation {
-                    ctx.publish(topic, &plan::recreation_event(&desired)).await;
+                    ctx.events
+                        .publish(topic, &plan::recreation_event(&desired))
+                        .await;
                 }
                 let record = TopicCreationRecord {
                     partition_count: request.partitions,
@@ -380,7 +266,7 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
                 };
                 if !matches!(outcome, CreateOutcome::Rejected { .. }) {
                     let uncertain = matches!(outcome, CreateOutcome::Uncertain { .. });
-                    ctx.remember_create(
+                    ctx.memory.remember_create(
                         &uid,
                         &create_key(&desired),
                         Timestamp::now().max(now),
@@ -414,6 +300,7 @@ fn decision_name(d: &Decision) -> &'static str {
 }
 
 /// Reconciles one KafkaTopic.
+#[tracing::instrument(skip_all, fields(topic = %format!("{}/{}", topic.namespace().unwrap_or_default(), topic.name_any())))]
 pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let _running = ctx.reconcile_started(&*topic);
@@ -438,21 +325,15 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Acti
             } else {
                 ctx.failed(&*topic)
             };
-            let mut f = plan::finish_blocked(&topic, &blocked, now, &ctx.settings.plan, attempt);
-            if let Blocked::Transient {
-                retry_after: Some(r),
-                ..
-            } = &blocked
-            {
-                f.requeue_after = f.requeue_after.max(*r);
-            }
+            let f = plan::finish_blocked(&topic, &blocked, now, &ctx.settings.plan, attempt);
+            let reason = blocked.reason(Reporter::Topic);
             tracing::debug!(
                 topic = %format!("{}/{}", topic.namespace().unwrap_or_default(), topic.name_any()),
-                reason = blocked_reason(&blocked),
+                reason,
                 attempt,
                 "blocked"
             );
-            (f, Some(blocked_reason(&blocked)))
+            (f, Some(reason))
         }
     };
     let result = write(&topic, &ctx, &finish).await;
@@ -463,46 +344,28 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Acti
     );
     result?;
     for event in &finish.events {
-        ctx.publish(&*topic, event).await;
+        ctx.events.publish(&*topic, event).await;
     }
     Ok(ctx.requeue(&*topic, jitter(finish.requeue_after)))
 }
 
-fn blocked_reason(b: &Blocked) -> &'static str {
-    match b {
-        Blocked::Paused => "Paused",
-        Blocked::InvalidSpec(_) => plan::reason::INVALID_SPEC,
-        Blocked::ProxyNotFound(_) => plan::reason::PROXY_NOT_FOUND,
-        Blocked::ProxyNotAllowed(_) => plan::reason::PROXY_NOT_ALLOWED,
-        Blocked::EndpointNotAllowed(_) => plan::reason::ENDPOINT_NOT_ALLOWED,
-        Blocked::ScopeNotAllowed(_) => plan::reason::SCOPE_NOT_ALLOWED,
-        Blocked::Conflict { .. } => plan::reason::RESOURCE_CONFLICT,
-        Blocked::SecretNotFound(_) => plan::reason::SECRET_NOT_FOUND,
-        Blocked::CredentialsInvalid(_) => plan::reason::CREDENTIALS_INVALID,
-        Blocked::AuthenticationFailed(_) => plan::reason::AUTHENTICATION_FAILED,
-        Blocked::Forbidden(_) => plan::reason::FORBIDDEN,
-        Blocked::Transient { .. } => plan::reason::RETRYING,
-    }
-}
-
-async fn write(topic: &KafkaTopic, ctx: &Context, finish: &Finish) -> Result<(), kube::Error> {
+async fn write(topic: &KafkaTopic, ctx: &Context, finish: &Finish) -> Result<(), Error> {
     let api: Api<KafkaTopic> =
         Api::namespaced(ctx.client.clone(), &topic.namespace().unwrap_or_default());
+    let name = topic.name_any();
+    let target = ctx.status_target(&api, &name, "KafkaTopic");
     // `topic` carries what the server has as far as this process knows (see `reconcile`).
     let old: KafkaTopicStatus = topic.status.clone().unwrap_or_default();
-    let stored =
-        patch_status_if_changed(&api, &topic.name_any(), Some(&old), &finish.status).await?;
-    if let Some(stored) = stored {
-        ctx.metrics.status_written("KafkaTopic");
-        ctx.remember_status(&stored);
+    if let Some(stored) = patch_status_if_changed(&target, Some(&old), &finish.status).await? {
+        ctx.memory.remember_status(&stored);
     }
     if let Some(uid) = topic.metadata.uid.as_deref() {
         // The status on the server records the create (or the topic is there): the memory of
         // the create is no longer needed.
         if finish.status.create_requested_at.is_some() || finish.status.partitions.is_some() {
-            ctx.create_recorded(uid);
+            ctx.memory.create_recorded(uid);
         }
-        ctx.update_look(uid, &finish.look);
+        ctx.memory.update_look(uid, &finish.look);
     }
     Ok(())
 }
@@ -525,6 +388,7 @@ pub fn error_policy(topic: Arc<KafkaTopic>, error: &Error, ctx: Arc<Context>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::outcome::transient_message;
 
     fn request() -> plan::CreateRequest {
         plan::CreateRequest {

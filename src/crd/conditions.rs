@@ -4,6 +4,8 @@
 //! `lastTransitionTime` changes only when a condition's status changes, so an unchanged
 //! reconcile produces a byte-identical status and therefore no write.
 
+use std::borrow::Cow;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 pub const READY: &str = "Ready";
@@ -12,12 +14,17 @@ pub const STALLED: &str = "Stalled";
 pub const DRIFTED: &str = "Drifted";
 pub const PAUSED: &str = "Paused";
 
-/// A condition as the planner wants it; times are filled in by [`merge_conditions`].
+/// Every condition type the operator writes.
+pub const CONDITION_TYPES: [&str; 5] = [READY, RECONCILING, STALLED, DRIFTED, PAUSED];
+
+/// A condition as the planner wants it; times are filled in by [`merge_conditions`]. The
+/// reason is owned: a condition kept from the stored status keeps its reason as written, even
+/// one this version does not know.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DesiredCondition {
-    pub type_: &'static str,
+    pub type_: Cow<'static, str>,
     pub status: bool,
-    pub reason: &'static str,
+    pub reason: Cow<'static, str>,
     pub message: String,
 }
 
@@ -25,14 +32,24 @@ impl DesiredCondition {
     pub fn new(
         type_: &'static str,
         status: bool,
-        reason: &'static str,
+        reason: impl Into<Cow<'static, str>>,
         message: impl Into<String>,
     ) -> Self {
         Self {
-            type_,
+            type_: Cow::Borrowed(type_),
             status,
-            reason,
+            reason: reason.into(),
             message: message.into(),
+        }
+    }
+
+    /// A stored condition, kept as it is (its transition time is kept by [`merge_conditions`]).
+    pub fn kept(c: &Condition) -> Self {
+        Self {
+            type_: Cow::Owned(c.type_.clone()),
+            status: c.status == "True",
+            reason: Cow::Owned(c.reason.clone()),
+            message: c.message.clone(),
         }
     }
 }

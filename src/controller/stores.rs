@@ -1,0 +1,154 @@
+//! The caches of watched objects, and where reconciles of other objects are requested.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
+use tokio::sync::mpsc;
+
+use crate::crd::{KafkaRestProxy, KafkaTopic};
+use crate::metrics::WorkQueue;
+
+use super::ownership::{Claim, TopicIndex};
+
+/// Caches of the watched objects. With several watched namespaces there is one store per
+/// namespace; lookups search them all.
+#[derive(Clone, Default)]
+pub struct Stores {
+    /// The namespaces whose KafkaTopics are watched, `[""]` for all; `topics` and `indexes` are
+    /// in the same order.
+    pub namespaces: Vec<String>,
+    pub topics: Vec<Store<KafkaTopic>>,
+    /// The namespaces whose KafkaRestProxies and Secrets are watched (`--proxy-namespaces`, or
+    /// else the topic namespaces), `[""]` for all; `proxies` and `secrets` are in this order.
+    pub proxy_namespaces: Vec<String>,
+    pub proxies: Vec<Store<KafkaRestProxy>>,
+    /// Secret metadata: name, namespace, uid and resourceVersion only.
+    pub secrets: Vec<Store<PartialObjectMeta<Secret>>>,
+    /// Topic ownership, one index per topic watch.
+    pub indexes: Vec<Arc<TopicIndex>>,
+}
+
+impl Stores {
+    /// The cached KafkaTopic `namespace/name`, as the cache has it now.
+    pub fn topic(&self, namespace: &str, name: &str) -> Option<Arc<KafkaTopic>> {
+        let key = ObjectRef::new(name).within(namespace);
+        self.topics.iter().find_map(|s| s.get(&key))
+    }
+
+    pub fn proxy(&self, namespace: &str, name: &str) -> Option<Arc<KafkaRestProxy>> {
+        let key = ObjectRef::new(name).within(namespace);
+        self.proxies.iter().find_map(|s| s.get(&key))
+    }
+
+    /// Whether the proxy and Secret caches hold their first full list: before that, a
+    /// KafkaRestProxy or Secret missing from them says nothing.
+    pub fn synced(&self) -> bool {
+        use futures::FutureExt as _;
+        self.proxies
+            .iter()
+            .all(|s| s.wait_until_ready().now_or_never().is_some())
+            && self
+                .secrets
+                .iter()
+                .all(|s| s.wait_until_ready().now_or_never().is_some())
+    }
+
+    /// The metadata store that holds `namespace`'s Secrets (an empty one if it is not watched).
+    pub fn secrets_for(&self, namespace: &str) -> Store<PartialObjectMeta<Secret>> {
+        self.proxy_namespaces
+            .iter()
+            .position(|n| n.is_empty() || n == namespace)
+            .and_then(|i| self.secrets.get(i).cloned())
+            .unwrap_or_else(empty_store)
+    }
+
+    /// Topics that name the given proxy.
+    pub fn topics_of_proxy(&self, namespace: &str, name: &str) -> Vec<Arc<KafkaTopic>> {
+        self.topics
+            .iter()
+            .flat_map(|s| {
+                s.state_filter(|t| {
+                    let (ns, n) = t.proxy_key();
+                    ns == namespace && n == name
+                })
+            })
+            .collect()
+    }
+
+    /// Every KafkaTopic naming the same Kafka topic on the same proxy as `topic` (itself
+    /// included), the one holding the topic first, then oldest first (creationTimestamp, uid).
+    pub fn claims(&self, topic: &KafkaTopic) -> Vec<Claim> {
+        let mut all: Vec<Claim> = self.indexes.iter().flat_map(|i| i.claims(topic)).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// The oldest KafkaTopic naming the same Kafka topic on the same proxy as `topic`, as
+    /// "namespace/name", when it is not `topic` itself. Counts every claimant, allowed or not:
+    /// the reconcile uses [`Stores::claims`] and skips namespaces the proxy does not allow.
+    pub fn owner_other_than(&self, topic: &KafkaTopic) -> Option<String> {
+        let oldest = self.claims(topic).into_iter().next()?;
+        if Some(oldest.2.as_str()) == topic.metadata.uid.as_deref() {
+            None
+        } else {
+            Some(oldest.3)
+        }
+    }
+}
+
+fn empty_store<K>() -> Store<K>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let (store, _writer) = kube::runtime::reflector::store::<K>();
+    store
+}
+
+/// How the work-queue metric names an object: "namespace/name".
+pub fn queue_key<K: Resource>(obj: &K) -> String {
+    format!(
+        "{}/{}",
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
+/// Where reconciles of other objects are requested (a proxy's change re-triggers its topics).
+#[derive(Clone, Default)]
+pub struct Triggers {
+    /// Keyed by watched namespace ("" when all namespaces are watched).
+    pub topics: HashMap<String, mpsc::UnboundedSender<ObjectRef<KafkaTopic>>>,
+    pub proxies: HashMap<String, mpsc::UnboundedSender<ObjectRef<KafkaRestProxy>>>,
+    /// The work-queue metrics, told of every trigger (the runner sets the operator's own).
+    pub topic_queue: Arc<WorkQueue>,
+    pub proxy_queue: Arc<WorkQueue>,
+}
+
+impl Triggers {
+    fn pick<'a, T>(map: &'a HashMap<String, T>, ns: &str) -> Option<&'a T> {
+        map.get(ns).or_else(|| map.get(""))
+    }
+
+    pub fn topic(&self, t: &KafkaTopic) {
+        let ns = t.namespace().unwrap_or_default();
+        if let Some(tx) = Self::pick(&self.topics, &ns) {
+            self.topic_queue.changed(&queue_key(t), Instant::now());
+            let _ = tx.send(ObjectRef::from_obj(t));
+        }
+    }
+
+    pub fn proxy(&self, p: &KafkaRestProxy) {
+        let ns = p.namespace().unwrap_or_default();
+        if let Some(tx) = Self::pick(&self.proxies, &ns) {
+            self.proxy_queue.changed(&queue_key(p), Instant::now());
+            let _ = tx.send(ObjectRef::from_obj(p));
+        }
+    }
+}
