@@ -327,3 +327,57 @@ pub fn transient_message(e: &ProxyError) -> String {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_failures_keep_their_cause_but_not_the_request() {
+        let a = ProxyError::Transport("error sending request for url (https://h.example/v1/topics/a): client error (Connect): invalid peer certificate: UnknownIssuer".into());
+        let b = ProxyError::Transport("error sending request for url (https://h.example/v1/topics/b): client error (Connect): invalid peer certificate: UnknownIssuer".into());
+        assert_eq!(transient_message(&a), transient_message(&b));
+        assert!(
+            transient_message(&a).contains("caBundleSecretRef"),
+            "{}",
+            transient_message(&a)
+        );
+        let refused = ProxyError::Transport("error sending request for url (https://h.example/v1/topics): client error (Connect): tcp connect error: Connection refused (os error 111)".into());
+        assert_eq!(
+            transient_message(&refused),
+            "could not reach the proxy: connection refused"
+        );
+        let dns = ProxyError::Transport("error sending request for url (https://nope.example/v1/topics): client error (Connect): dns error: failed to lookup address information".into());
+        assert!(transient_message(&dns).ends_with("its host name does not resolve"));
+    }
+
+    #[test]
+    fn transient_messages_carry_no_per_request_text() {
+        let a = ProxyError::Throttled {
+            status: 429,
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        let b = ProxyError::Throttled {
+            status: 429,
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(transient_message(&a), transient_message(&b));
+        assert!(!transient_message(&a).contains('7'));
+        let s1 = ProxyError::Server {
+            status: 500,
+            body: r#"{"trace_id":"aaaa","timestamp":"10:00:01"}"#.into(),
+        };
+        let s2 = ProxyError::Server {
+            status: 500,
+            body: r#"{"trace_id":"bbbb","timestamp":"10:00:02"}"#.into(),
+        };
+        assert_eq!(transient_message(&s1), transient_message(&s2));
+        assert_eq!(transient_message(&s1), "the proxy failed (HTTP 500)");
+        assert_eq!(
+            transient_message(&ProxyError::Transport(
+                "tcp connect error 10.0.0.1:443".into()
+            )),
+            "could not reach the proxy: network error"
+        );
+    }
+}
