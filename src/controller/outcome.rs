@@ -380,4 +380,405 @@ mod tests {
             "could not reach the proxy: network error"
         );
     }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    fn transient(retry_after: Option<Duration>) -> Blocked {
+        Blocked::Transient {
+            message: "the proxy failed (HTTP 500)".into(),
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn every_block_has_one_reason_stall_and_event() {
+        use Reporter::{Proxy, Topic};
+        // (block, topic reason, proxy reason, stalls, warns)
+        let table = [
+            (
+                Blocked::Paused,
+                reason::PAUSED,
+                reason::PAUSED,
+                false,
+                false,
+            ),
+            (
+                Blocked::InvalidSpec("x".into()),
+                reason::INVALID_SPEC,
+                reason::INVALID_SPEC,
+                true,
+                false,
+            ),
+            (
+                Blocked::ProxyNotFound("x".into()),
+                reason::PROXY_NOT_FOUND,
+                reason::PROXY_NOT_FOUND,
+                true,
+                false,
+            ),
+            (
+                Blocked::ProxyNotAllowed("x".into()),
+                reason::PROXY_NOT_ALLOWED,
+                reason::PROXY_NOT_ALLOWED,
+                true,
+                false,
+            ),
+            (
+                Blocked::EndpointNotAllowed("x".into()),
+                reason::ENDPOINT_NOT_ALLOWED,
+                reason::ENDPOINT_NOT_ALLOWED,
+                true,
+                false,
+            ),
+            (
+                Blocked::ScopeNotAllowed("x".into()),
+                reason::SCOPE_NOT_ALLOWED,
+                reason::SCOPE_NOT_ALLOWED,
+                true,
+                false,
+            ),
+            (
+                Blocked::Conflict {
+                    owner: "ns/a".into(),
+                },
+                reason::RESOURCE_CONFLICT,
+                reason::RESOURCE_CONFLICT,
+                true,
+                true,
+            ),
+            (
+                Blocked::SecretNotFound("x".into()),
+                reason::SECRET_NOT_FOUND,
+                reason::SECRET_NOT_FOUND,
+                true,
+                false,
+            ),
+            (
+                Blocked::CredentialsInvalid("x".into()),
+                reason::CREDENTIALS_INVALID,
+                reason::CREDENTIALS_INVALID,
+                true,
+                false,
+            ),
+            (
+                Blocked::AuthenticationFailed("x".into()),
+                reason::AUTHENTICATION_FAILED,
+                reason::AUTHENTICATION_FAILED,
+                true,
+                true,
+            ),
+            (
+                Blocked::Forbidden("x".into()),
+                reason::FORBIDDEN,
+                reason::FORBIDDEN,
+                true,
+                true,
+            ),
+            (
+                transient(None),
+                reason::RETRYING,
+                reason::UNREACHABLE,
+                false,
+                false,
+            ),
+        ];
+        for (blocked, topic, proxy, stalls, warns) in table {
+            assert_eq!(blocked.reason(Topic), topic, "{blocked:?}");
+            assert_eq!(blocked.reason(Proxy), proxy, "{blocked:?}");
+            assert_eq!(blocked.stalls(), stalls, "{blocked:?}");
+            assert_eq!(blocked.warns(), warns, "{blocked:?}");
+        }
+        assert_eq!(
+            Blocked::Conflict {
+                owner: "ns/a".into()
+            }
+            .message(),
+            "KafkaTopic ns/a already manages this topic on this proxy (it is older); this one is ignored"
+        );
+        assert!(
+            Blocked::Paused
+                .message()
+                .contains(crate::crd::PAUSED_ANNOTATION)
+        );
+        assert_eq!(Blocked::Forbidden("403 text".into()).message(), "403 text");
+        assert_eq!(transient(None).message(), "the proxy failed (HTTP 500)");
+    }
+
+    #[test]
+    fn waits_follow_the_reporter_the_block_and_retry_after() {
+        use Reporter::{Proxy, Topic};
+        let resync = secs(600);
+        // Backoff: 1 s doubling per consecutive failure, capped at 5 minutes.
+        assert_eq!(exponential_backoff(0), secs(1));
+        assert_eq!(exponential_backoff(3), secs(8));
+        assert_eq!(exponential_backoff(8), secs(256));
+        assert_eq!(exponential_backoff(9), secs(256));
+        assert_eq!(exponential_backoff(u32::MAX), secs(256));
+        // A pause waits for the resync, whatever the count.
+        assert_eq!(Blocked::Paused.wait(Topic, 5, resync), resync);
+        // Topics: Retry-After when given (at least 1 s), else backoff.
+        assert_eq!(transient(Some(secs(30))).wait(Topic, 1, resync), secs(30));
+        assert_eq!(transient(Some(secs(1))).wait(Topic, 6, resync), secs(1));
+        assert_eq!(
+            transient(Some(Duration::ZERO)).wait(Topic, 6, resync),
+            secs(1)
+        );
+        assert_eq!(transient(None).wait(Topic, 3, resync), secs(8));
+        // Fixed outside Kubernetes: backoff.
+        assert_eq!(
+            Blocked::Forbidden("x".into()).wait(Topic, 3, resync),
+            secs(8)
+        );
+        assert_eq!(
+            Blocked::AuthenticationFailed("x".into()).wait(Topic, 2, resync),
+            secs(4)
+        );
+        // Fixed by a change to Kubernetes objects: slowly, at most every 5 minutes.
+        assert_eq!(
+            Blocked::SecretNotFound("x".into()).wait(Topic, 0, resync),
+            secs(300)
+        );
+        assert_eq!(
+            Blocked::InvalidSpec("x".into()).wait(Topic, 0, secs(20)),
+            secs(20)
+        );
+        // Proxies: the longer of backoff and Retry-After, for every failure.
+        assert_eq!(transient(Some(secs(30))).wait(Proxy, 1, resync), secs(30));
+        assert_eq!(transient(Some(secs(1))).wait(Proxy, 6, resync), secs(64));
+        assert_eq!(transient(None).wait(Proxy, 2, resync), secs(4));
+        assert_eq!(
+            Blocked::SecretNotFound("x".into()).wait(Proxy, 4, resync),
+            secs(16)
+        );
+    }
+
+    #[test]
+    fn conditions_put_the_message_where_the_action_is() {
+        let get = |conds: &[DesiredCondition], t: &str| {
+            conds
+                .iter()
+                .find(|c| c.type_ == t)
+                .map(|c| (c.status, c.reason.to_string(), c.message.clone()))
+        };
+        let stalled = Blocked::Forbidden("join the group".into()).conditions(Reporter::Topic);
+        assert_eq!(
+            get(&stalled, READY),
+            Some((false, "Forbidden".into(), "join the group".into()))
+        );
+        assert_eq!(
+            get(&stalled, STALLED),
+            Some((true, "Forbidden".into(), "join the group".into()))
+        );
+        assert_eq!(
+            get(&stalled, RECONCILING),
+            Some((false, "Forbidden".into(), String::new()))
+        );
+        let waiting = transient(None).conditions(Reporter::Proxy);
+        let m = "the proxy failed (HTTP 500)".to_string();
+        assert_eq!(
+            get(&waiting, READY),
+            Some((false, "Unreachable".into(), m.clone()))
+        );
+        assert_eq!(
+            get(&waiting, STALLED),
+            Some((false, "Unreachable".into(), String::new()))
+        );
+        assert_eq!(
+            get(&waiting, RECONCILING),
+            Some((true, "Unreachable".into(), m))
+        );
+    }
+
+    #[test]
+    fn errors_map_to_blocks() {
+        let body = || "b".to_string();
+        assert!(matches!(
+            Blocked::from_proxy(&ProxyError::Forbidden { body: body() }),
+            Blocked::Forbidden(_)
+        ));
+        assert!(matches!(
+            Blocked::from_proxy(&ProxyError::Unauthorized { body: body() }),
+            Blocked::AuthenticationFailed(_)
+        ));
+        assert!(matches!(
+            Blocked::from_proxy(&ProxyError::InvalidConfig("bad CA".into())),
+            Blocked::CredentialsInvalid(m) if m == "bad CA"
+        ));
+        // Not sent: judged by what stopped it.
+        assert!(matches!(
+            Blocked::from_proxy(&ProxyError::NotSent(Box::new(ProxyError::Forbidden {
+                body: body()
+            }))),
+            Blocked::Forbidden(_)
+        ));
+        let throttled = Blocked::from_proxy(&ProxyError::Throttled {
+            status: 429,
+            retry_after: Some(secs(9)),
+        });
+        assert_eq!(
+            throttled,
+            Blocked::Transient {
+                message: "the proxy is throttling requests (HTTP 429)".into(),
+                retry_after: Some(secs(9)),
+            }
+        );
+        // Token errors: configuration, refusal, or time.
+        assert!(matches!(
+            Blocked::from_proxy(&ProxyError::Auth(AuthError::InvalidConfig("x".into()))),
+            Blocked::CredentialsInvalid(_)
+        ));
+        let rejected = AuthError::Rejected {
+            status: 401,
+            error: "invalid_client".into(),
+            aadsts: Some(7_000_215),
+            description: "bad secret".into(),
+            client_id: "app".into(),
+        };
+        assert!(matches!(
+            Blocked::from_proxy(&ProxyError::Auth(rejected)),
+            Blocked::AuthenticationFailed(m) if m.contains("AADSTS7000215")
+        ));
+        assert_eq!(
+            Blocked::from_proxy(&ProxyError::Auth(AuthError::Throttled {
+                retry_after: Some(secs(5))
+            })),
+            Blocked::Transient {
+                message:
+                    "token request failed: the token endpoint is throttling requests (HTTP 429)"
+                        .into(),
+                retry_after: Some(secs(5)),
+            }
+        );
+        // Allowlists.
+        assert_eq!(
+            Blocked::from(NotAllowed::Endpoint("e".into())),
+            Blocked::EndpointNotAllowed("e".into())
+        );
+        assert_eq!(
+            Blocked::from(NotAllowed::Scope("s".into())),
+            Blocked::ScopeNotAllowed("s".into())
+        );
+        // A proxy that cannot be built: a topic names the proxy, the proxy itself need not.
+        let proxy = "KafkaRestProxy kafka/default";
+        assert_eq!(
+            Blocked::from_resolve(
+                ResolveError::InvalidSpec("spec.x".into()),
+                proxy,
+                Reporter::Topic
+            ),
+            Blocked::InvalidSpec("KafkaRestProxy kafka/default: spec.x".into())
+        );
+        assert_eq!(
+            Blocked::from_resolve(
+                ResolveError::InvalidSpec("spec.x".into()),
+                proxy,
+                Reporter::Proxy
+            ),
+            Blocked::InvalidSpec("spec.x".into())
+        );
+        assert_eq!(
+            Blocked::from_resolve(
+                ResolveError::SecretNotFound("s".into()),
+                proxy,
+                Reporter::Topic
+            ),
+            Blocked::SecretNotFound("s".into())
+        );
+        assert_eq!(
+            Blocked::from_resolve(
+                ResolveError::Credentials("c".into()),
+                proxy,
+                Reporter::Proxy
+            ),
+            Blocked::CredentialsInvalid("c".into())
+        );
+        assert_eq!(
+            Blocked::from_resolve(
+                ResolveError::NotAllowed(NotAllowed::Scope("s".into())),
+                proxy,
+                Reporter::Proxy
+            ),
+            Blocked::ScopeNotAllowed("s".into())
+        );
+        assert_eq!(
+            Blocked::from_resolve(
+                ResolveError::Kube("kafka/hdi-sp".into(), "connection reset 10:00:01".into()),
+                proxy,
+                Reporter::Proxy
+            ),
+            Blocked::Transient {
+                message: "could not read KafkaRestProxy kafka/default's Secrets from Kubernetes"
+                    .into(),
+                retry_after: None,
+            }
+        );
+    }
+
+    #[test]
+    fn every_transport_cause_is_named() {
+        let cause = |t: &str| transient_message(&ProxyError::Transport(t.into()));
+        for (text, expected) in [
+            (
+                "invalid peer certificate: UnknownIssuer",
+                "its TLS certificate is not trusted (a private CA? set spec.caBundleSecretRef)",
+            ),
+            (
+                "dns error: failed to lookup address",
+                "its host name does not resolve",
+            ),
+            (
+                "Name or service not known",
+                "its host name does not resolve",
+            ),
+            (
+                "tcp connect error: Connection refused",
+                "connection refused",
+            ),
+            (
+                "received fatal alert: HandshakeFailure",
+                "the TLS handshake failed",
+            ),
+            ("connection reset by peer", "the connection was closed"),
+            ("broken pipe", "the connection was closed"),
+            ("operation timed out", "the connection timed out"),
+            ("something else", "network error"),
+        ] {
+            assert_eq!(
+                cause(text),
+                format!("could not reach the proxy: {expected}"),
+                "{text}"
+            );
+        }
+        let token = |e: AuthError| transient_message(&ProxyError::Auth(e));
+        assert_eq!(
+            token(AuthError::Server { status: 503 }),
+            "token request failed: the token endpoint failed (HTTP 503)"
+        );
+        assert_eq!(
+            token(AuthError::Transport("connection refused".into())),
+            "token request failed: could not reach the token endpoint: connection refused"
+        );
+        assert_eq!(
+            token(AuthError::Timeout),
+            "token request failed: the token endpoint did not answer in time"
+        );
+        assert_eq!(
+            transient_message(&ProxyError::Timeout),
+            "the proxy did not answer in time"
+        );
+        assert_eq!(
+            transient_message(&ProxyError::BodyTooLarge { limit: 10 }),
+            "the proxy sent a response the operator cannot read"
+        );
+        assert_eq!(
+            transient_message(&ProxyError::NotSent(Box::new(ProxyError::Timeout))),
+            "the proxy did not answer in time"
+        );
+        assert_eq!(
+            transient_message(&ProxyError::NotFound { body: "x".into() }),
+            "the proxy answered HTTP 404"
+        );
+    }
 }
