@@ -571,6 +571,49 @@ async fn long_retry_after_fails_fast_without_sending() {
 }
 
 #[tokio::test]
+async fn a_client_that_replaces_another_keeps_its_retry_after() {
+    let mock =
+        Mock::start(|_, _| with_header(StatusCode::TOO_MANY_REQUESTS, "retry-after", "120".into()))
+            .await;
+    let old = mock.client(|c| c.max_retries = 0);
+    old.list_topics().await.expect_err("throttled");
+    assert_eq!(mock.hits().len(), 1);
+    // A rotated Secret builds a new client: it inherits the pending Retry-After and sends
+    // nothing either.
+    let new = mock.client(|c| c.max_retries = 0);
+    new.continue_from(&old);
+    let err = new.list_topics().await.expect_err("still blocked");
+    assert!(
+        matches!(err, ProxyError::Throttled { status: 429, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        mock.hits().len(),
+        1,
+        "the new client sent while Retry-After runs"
+    );
+    // Without the hand-over a fresh client would have asked.
+    let fresh = mock.client(|c| c.max_retries = 0);
+    fresh.list_topics().await.expect_err("throttled");
+    assert_eq!(mock.hits().len(), 2);
+}
+
+#[test]
+fn a_client_debugs_as_its_name_endpoint_and_app_but_never_its_secret() {
+    let config = config_for(
+        "127.0.0.1:1".parse().expect("addr"),
+        "127.0.0.1:2".parse().expect("addr"),
+    );
+    let client = ProxyClient::new(config, Arc::new(NoopObserver)).expect("valid config");
+    let shown = format!("{client:?}");
+    assert!(shown.starts_with("ProxyClient {"), "{shown}");
+    for part in ["kafka/proxy", "http://127.0.0.1:1/", "app-1"] {
+        assert!(shown.contains(part), "{part} missing from {shown}");
+    }
+    assert!(!shown.contains("client-secret-value"), "{shown}");
+}
+
+#[tokio::test]
 async fn unauthorized_refreshes_the_token_once() {
     let mock = Mock::start(|hit, _| {
         if hit.authorization == "Bearer tok-1" {

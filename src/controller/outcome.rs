@@ -725,6 +725,22 @@ mod tests {
                 "its TLS certificate is not trusted (a private CA? set spec.caBundleSecretRef)",
             ),
             (
+                "invalid peer certificate: Expired",
+                "its TLS certificate is not trusted (a private CA? set spec.caBundleSecretRef)",
+            ),
+            (
+                "UnknownIssuer",
+                "its TLS certificate is not trusted (a private CA? set spec.caBundleSecretRef)",
+            ),
+            (
+                "dns error: no record found for query",
+                "its host name does not resolve",
+            ),
+            (
+                "failed to lookup address information",
+                "its host name does not resolve",
+            ),
+            (
                 "dns error: failed to lookup address",
                 "its host name does not resolve",
             ),
