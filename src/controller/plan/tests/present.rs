@@ -813,3 +813,38 @@ fn a_reused_description_does_not_renew_the_look() {
         }))
     );
 }
+
+#[test]
+fn a_fresh_description_wins_over_a_reusable_status() {
+    let mut c = Case::new(json!({"partitions": 3}), Some(present_status(3)));
+    c.last_look = Some(LastLook {
+        at: ts(0),
+        endpoint: "https://c-kafkarest.example".into(),
+    });
+    c.now = ts(10);
+    // Someone added partitions out of band; this reconcile described the topic anyway (a
+    // change of the spec triggered it): what it saw is what the status says.
+    let f = finish(c.decide(&Observation {
+        listed: true,
+        described: Some(Described::Found(parts(6, &[1001, 1002, 1003]))),
+        described_now: true,
+        ..Default::default()
+    }));
+    assert_eq!(f.status.partitions, Some(6));
+    assert!(is_true(&f.status.conditions, DRIFTED));
+}
+
+#[test]
+fn a_look_at_another_endpoint_never_stands_in_for_a_describe() {
+    let mut c = Case::new(json!({"partitions": 3}), Some(present_status(3)));
+    c.last_look = Some(LastLook {
+        at: ts(0),
+        endpoint: "https://other-kafkarest.example".into(),
+    });
+    c.now = ts(10);
+    let listed = Observation {
+        listed: true,
+        ..Default::default()
+    };
+    assert_eq!(c.decide(&listed), Decision::Describe);
+}
