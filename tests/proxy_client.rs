@@ -571,6 +571,57 @@ async fn long_retry_after_fails_fast_without_sending() {
 }
 
 #[tokio::test]
+async fn a_retry_after_of_exactly_the_in_call_limit_is_waited_in_place() {
+    use hdinsight_topic_operator::proxy::MAX_IN_CALL_WAIT;
+    let limit = MAX_IN_CALL_WAIT.as_secs();
+    let mock = Mock::start(move |_, n| {
+        if n == 1 {
+            with_header(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "retry-after",
+                limit.to_string(),
+            )
+        } else {
+            json_response(StatusCode::OK, json!({"topics": []}))
+        }
+    })
+    .await;
+    let client = mock.client(|c| c.max_retries = 1);
+    let started = Instant::now();
+    assert_eq!(
+        client.list_topics().await.expect("answered after the wait"),
+        Vec::<String>::new()
+    );
+    assert!(started.elapsed() >= MAX_IN_CALL_WAIT);
+    assert_eq!(mock.hits().len(), 2);
+}
+
+#[tokio::test]
+async fn a_longer_retry_after_extends_the_block_and_a_shorter_one_never_cuts_it() {
+    // 1 s is waited in place; then 120 s fails the call and blocks the client.
+    let mock = Mock::start(|_, n| {
+        let secs = if n == 1 { "1" } else { "120" };
+        with_header(StatusCode::TOO_MANY_REQUESTS, "retry-after", secs.into())
+    })
+    .await;
+    let client = mock.client(|c| c.max_retries = 3);
+    client.list_topics().await.expect_err("throttled");
+    assert_eq!(mock.hits().len(), 2);
+    // Past the first Retry-After, within the second: nothing is sent.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let err = client.list_topics().await.expect_err("still blocked");
+    assert!(
+        matches!(err, ProxyError::Throttled { status: 429, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        mock.hits().len(),
+        2,
+        "sent while the 120 s Retry-After runs"
+    );
+}
+
+#[tokio::test]
 async fn a_client_that_replaces_another_keeps_its_retry_after() {
     let mock =
         Mock::start(|_, _| with_header(StatusCode::TOO_MANY_REQUESTS, "retry-after", "120".into()))

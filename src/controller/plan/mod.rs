@@ -613,12 +613,7 @@ fn decide_here(input: &PlanInput<'_>, obs: &Observation) -> Decision {
                 return finish_unchanged(input, None, Duration::from_secs(1));
             }
             let since = prev.missing_since.clone().unwrap_or(Time(input.now));
-            let missing_for = elapsed_since(input.now, &since);
-            if missing_for < input.settings.recreate_grace {
-                let remaining = input.settings.recreate_grace.saturating_sub(missing_for);
-                let poll = (input.settings.recreate_grace / 4)
-                    .min(remaining)
-                    .clamp(Duration::from_secs(1), Duration::from_secs(30));
+            if let Some(poll) = within_grace(input.settings, elapsed_since(input.now, &since)) {
                 return finish_unchanged(input, Some(since), poll);
             }
         }
@@ -648,13 +643,8 @@ fn decide_here(input: &PlanInput<'_>, obs: &Observation) -> Decision {
             return finish_unchanged(input, None, Duration::from_secs(1));
         }
         let since = prev.missing_since.clone().unwrap_or(Time(input.now));
-        let missing_for = elapsed_since(input.now, &since);
         let reported = previous_ready_reason(prev) == Some(reason::TOPIC_MISSING);
-        if missing_for < input.settings.recreate_grace {
-            let remaining = input.settings.recreate_grace.saturating_sub(missing_for);
-            let poll = (input.settings.recreate_grace / 4)
-                .min(remaining)
-                .clamp(Duration::from_secs(1), Duration::from_secs(30));
+        if let Some(poll) = within_grace(input.settings, elapsed_since(input.now, &since)) {
             return finish_unchanged(input, Some(since), poll);
         }
         if reported {
@@ -685,6 +675,17 @@ fn decide_here(input: &PlanInput<'_>, obs: &Observation) -> Decision {
         request: create_request(d),
         recreation: false,
     }
+}
+
+/// While a topic that existed has been agreed missing (list and describe) for less than the
+/// grace period: when to look again — a quarter of the grace, at most what remains of it,
+/// between 1 and 30 s. `None` once the grace is over.
+fn within_grace(settings: &PlanSettings, missing_for: Duration) -> Option<Duration> {
+    (missing_for < settings.recreate_grace).then(|| {
+        (settings.recreate_grace / 4)
+            .min(settings.recreate_grace.saturating_sub(missing_for))
+            .clamp(Duration::from_secs(1), Duration::from_secs(30))
+    })
 }
 
 /// Since when a topic has been waiting for the proxy to show a topic it says exists, when no

@@ -88,6 +88,15 @@ fn created_but_not_listed_waits_with_growing_poll_then_stalls_not_visible() {
         finish(c.decide(&Observation::default())).requeue_after,
         Duration::from_secs(30)
     );
+    // The visibility timeout (600 s) is the first instant past the wait.
+    assert_eq!(c.settings.visibility_timeout, Duration::from_secs(600));
+    c.now = ts(599);
+    assert!(matches!(
+        c.decide(&Observation::default()),
+        Decision::Finish(_)
+    ));
+    c.now = ts(600);
+    assert_eq!(c.decide(&Observation::default()), Decision::Describe);
     // Past the timeout a describe double-checks; a 404 makes it NotVisible + Stalled, once.
     c.now = ts(601);
     assert_eq!(c.decide(&Observation::default()), Decision::Describe);
@@ -342,6 +351,22 @@ fn refusals_about_the_request_stall_naming_the_cause_with_one_event() {
         let again = finish(c.decide(&obs));
         assert!(again.events.is_empty(), "{cause:?}: {:?}", again.events);
         assert_eq!(again.status, f.status);
+        // Refused for another reason: a new situation, a new Event.
+        let other = Observation {
+            described: Some(Described::NotFound),
+            ..rejected(cause.clone(), "HTTP 400: something else")
+        };
+        assert_eq!(finish(c.decide(&other)).events.len(), 1, "{cause:?}");
+        // The same words on a Stalled condition that is not True (kept from an older
+        // version): not stalled before, so announced.
+        let mut unstalled = f.status.clone();
+        for cond in &mut unstalled.conditions {
+            if cond.type_ == STALLED {
+                cond.status = "False".into();
+            }
+        }
+        c.topic.status = Some(unstalled);
+        assert_eq!(finish(c.decide(&obs)).events.len(), 1, "{cause:?}");
     }
 }
 
@@ -426,6 +451,37 @@ fn refusals_are_classified_from_the_status_and_the_text() {
 }
 
 #[test]
+fn an_uncertain_create_is_not_repeated_once_the_policy_is_observe() {
+    let mut c = Case::new(json!({}), None);
+    let f = finish(c.decide(&Observation {
+        created: Some(CreateOutcome::Uncertain {
+            message: "503".into(),
+        }),
+        ..Default::default()
+    }));
+    let mut observed = Case::new(json!({"managementPolicy": "Observe"}), Some(f.status));
+    observed.now = ts(601);
+    let decision = observed.decide(&Observation {
+        described: Some(Described::NotFound),
+        described_now: true,
+        ..Default::default()
+    });
+    assert!(
+        !matches!(decision, Decision::Create { .. }),
+        "an Observe topic was created: {decision:?}"
+    );
+    c.now = ts(601);
+    assert!(matches!(
+        c.decide(&Observation {
+            described: Some(Described::NotFound),
+            described_now: true,
+            ..Default::default()
+        }),
+        Decision::Create { .. }
+    ));
+}
+
+#[test]
 fn uncertain_create_waits_then_looks_and_tries_again() {
     let mut c = Case::new(json!({}), None);
     let f = finish(c.decide(&Observation {
@@ -482,4 +538,41 @@ fn a_transient_failure_keeps_an_uncertain_create_uncertain() {
     c.topic.status = Some(blocked.status);
     c.now = ts(31);
     assert_eq!(c.decide(&Observation::default()), Decision::Describe);
+}
+
+#[test]
+fn only_a_refusal_without_a_create_on_record_waits_for_an_existing_topic() {
+    let waiting = |ready: &str, reason_: &str| KafkaTopicStatus {
+        conditions: vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+            type_: READY.into(),
+            status: ready.into(),
+            reason: reason_.into(),
+            message: String::new(),
+            last_transition_time: Time(ts(5)),
+            observed_generation: Some(1),
+        }],
+        ..Default::default()
+    };
+    let refused_exists = waiting("False", reason::WAITING_FOR_VISIBILITY);
+    assert_eq!(waiting_for_existing(&refused_exists), Some(Time(ts(5))));
+    // Our own create on record, or the topic seen: not waiting for someone else's topic.
+    let ours = KafkaTopicStatus {
+        create_requested_at: Some(Time(ts(0))),
+        ..refused_exists.clone()
+    };
+    assert_eq!(waiting_for_existing(&ours), None);
+    let seen = KafkaTopicStatus {
+        partitions: Some(3),
+        ..refused_exists.clone()
+    };
+    assert_eq!(waiting_for_existing(&seen), None);
+    // Only a Ready=False WaitingForVisibility says so.
+    assert_eq!(
+        waiting_for_existing(&waiting("True", reason::WAITING_FOR_VISIBILITY)),
+        None
+    );
+    assert_eq!(
+        waiting_for_existing(&waiting("False", reason::CREATING)),
+        None
+    );
 }

@@ -848,3 +848,23 @@ fn a_look_at_another_endpoint_never_stands_in_for_a_describe() {
     };
     assert_eq!(c.decide(&listed), Decision::Describe);
 }
+
+#[test]
+fn a_missing_topic_is_looked_at_four_times_per_grace_period_until_it_ends() {
+    let grace = |secs| PlanSettings {
+        recreate_grace: Duration::from_secs(secs),
+        ..PlanSettings::default()
+    };
+    let s = |secs| Duration::from_secs(secs);
+    // A quarter of the grace, at most what remains, between 1 and 30 s.
+    assert_eq!(within_grace(&grace(20), s(0)), Some(s(5)));
+    assert_eq!(within_grace(&grace(20), s(17)), Some(s(3)));
+    assert_eq!(
+        within_grace(&grace(20), Duration::from_millis(19_800)),
+        Some(s(1))
+    );
+    assert_eq!(within_grace(&grace(600), s(0)), Some(s(30)));
+    // The grace is over at its last instant.
+    assert_eq!(within_grace(&grace(20), s(20)), None);
+    assert_eq!(within_grace(&grace(20), s(21)), None);
+}
