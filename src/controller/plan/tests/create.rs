@@ -36,6 +36,16 @@ fn accepted_create_reports_creating_and_emits_created() {
     );
     assert!(is_true(&f.status.conditions, RECONCILING));
     assert_eq!(f.status.create_requested_at, Some(Time(ts(0))));
+    // Which topic on which proxy: what the ownership index and `kubectl get` read.
+    assert_eq!(
+        f.status.topic_name.as_deref(),
+        Some(c.desired.topic_name.as_str())
+    );
+    assert_eq!(f.status.proxy.as_deref(), Some(c.desired.proxy.as_str()));
+    assert_eq!(
+        f.status.proxy_endpoint.as_deref(),
+        Some("https://c-kafkarest.example")
+    );
     assert_eq!(
         f.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
         vec![reason::CREATED]
@@ -212,6 +222,24 @@ fn a_create_refused_because_the_topic_exists_waits_and_adopts_never_stalls() {
     assert_eq!(
         ready_reason(&waiting.status),
         ("False".into(), reason::WAITING_FOR_VISIBILITY.into())
+    );
+    let message = find_condition(&waiting.status.conditions, READY)
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("the proxy says it already exists"),
+        "{message}"
+    );
+    let unclear = finish(c.decide(&Observation {
+        described: Some(Described::NotFound),
+        ..rejected(Refusal::Unclear, "HTTP 400")
+    }));
+    let message = find_condition(&unclear.status.conditions, READY)
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("the proxy refused the create without saying why"),
+        "{message}"
     );
     assert!(is_true(&waiting.status.conditions, RECONCILING));
     assert!(!is_true(&waiting.status.conditions, STALLED));
