@@ -622,6 +622,17 @@ async fn a_longer_retry_after_extends_the_block_and_a_shorter_one_never_cuts_it(
 }
 
 #[tokio::test]
+async fn an_empty_topic_name_is_refused_before_anything_is_sent() {
+    let mock = Mock::start(|_, _| json_response(StatusCode::OK, json!({}))).await;
+    let client = mock.client(|_| {});
+    match client.describe_topic("").await {
+        Err(ProxyError::InvalidConfig(m)) => assert_eq!(m, "the topic name is empty"),
+        other => panic!("an empty topic name was not refused: {other:?}"),
+    }
+    assert!(mock.hits().is_empty(), "a request was sent");
+}
+
+#[tokio::test]
 async fn a_client_that_replaces_another_keeps_its_retry_after() {
     let mock =
         Mock::start(|_, _| with_header(StatusCode::TOO_MANY_REQUESTS, "retry-after", "120".into()))

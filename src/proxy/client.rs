@@ -699,19 +699,18 @@ fn tls_config(extra_ca_pem: Option<&str>) -> Result<rustls::ClientConfig, ProxyE
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     roots.add_parsable_certificates(system_roots().iter().cloned());
     if let Some(pem) = extra_ca_pem.filter(|p| !p.trim().is_empty()) {
-        let mut added = 0;
-        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            let cert =
-                cert.map_err(|e| ProxyError::InvalidConfig(format!("extra CA bundle: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| ProxyError::InvalidConfig(format!("extra CA certificate: {e}")))?;
-            added += 1;
-        }
-        if added == 0 {
+        let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ProxyError::InvalidConfig(format!("extra CA bundle: {e}")))?;
+        if certs.is_empty() {
             return Err(ProxyError::InvalidConfig(
                 "extra CA bundle holds no PEM certificate".into(),
             ));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| ProxyError::InvalidConfig(format!("extra CA certificate: {e}")))?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
