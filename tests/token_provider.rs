@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hdinsight_topic_operator::auth::{
-    AuthError, AuthObserver, ClientAuth, ClientCredentials, NoopAuthObserver, SecretString,
-    TokenProvider,
+    AccessToken, AuthError, AuthObserver, ClientAuth, ClientCredentials, NoopAuthObserver,
+    SecretString, TokenProvider,
 };
 use url::Url;
 
@@ -140,6 +140,30 @@ async fn thousand_concurrent_callers_cause_exactly_one_token_request() {
     let expires = provider.expires_at().expect("cached token");
     let left = expires.duration_since(SystemTime::now()).expect("future");
     assert!(left > Duration::from_secs(3500) && left <= Duration::from_secs(3599));
+}
+
+#[test]
+fn a_provider_and_its_tokens_show_what_they_are_but_never_a_secret() {
+    let provider = provider(
+        "127.0.0.1:9".parse().expect("addr"),
+        Arc::new(NoopAuthObserver),
+    );
+    assert_eq!(provider.client_id(), "app-1");
+    let shown = format!("{provider:?}");
+    for part in [
+        "TokenProvider {",
+        "http://127.0.0.1:9/tenant-1/oauth2/v2.0/token",
+        "https://hib.azurehdinsight.net/.default",
+        "app-1",
+    ] {
+        assert!(shown.contains(part), "{part} missing from {shown}");
+    }
+    assert!(!shown.contains(SECRET), "{shown}");
+    let token = AccessToken::new("eyJ.the-token", SystemTime::UNIX_EPOCH);
+    let shown = format!("{token:?}");
+    assert!(shown.starts_with("AccessToken {"), "{shown}");
+    assert!(shown.contains("expires_at"), "{shown}");
+    assert!(!shown.contains("the-token"), "{shown}");
 }
 
 #[tokio::test]

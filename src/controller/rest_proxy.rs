@@ -450,5 +450,17 @@ mod tests {
         }]);
         assert!(!truncated);
         assert_eq!(few[0].host, "wn0");
+        // Exactly as many as the status holds: all kept, nothing left out.
+        let exactly: Vec<BrokerEndpoint> = (0..MAX_BROKERS_IN_STATUS as i32)
+            .map(|i| BrokerEndpoint {
+                id: i,
+                host_name: format!("wn{i}"),
+                port: 9092,
+                rack: None,
+            })
+            .collect();
+        let (all, truncated) = bounded_brokers(exactly);
+        assert!(!truncated);
+        assert_eq!(all.len(), MAX_BROKERS_IN_STATUS);
     }
 }

@@ -835,6 +835,16 @@ mod tests {
             &token,
         );
         assert_eq!(text, "denied [31mBearer <redacted> end");
+        // A JWT's base64url has '-' and '_': the whole word goes, not what follows them.
+        assert_eq!(
+            scrub("token eyJhb-Gc_iO.eyJz-dWI_i.c2-ln_x seen"),
+            "token <redacted> seen"
+        );
+        // With no token to remove (none was obtained), the body is left as it is.
+        assert_eq!(
+            body_text(b"no such topic", &AccessToken::new("", SystemTime::now())),
+            "no such topic"
+        );
         // Decoder messages quote the answer: scrubbed and shortened the same way.
         let long = format!(
             "invalid type: string \"eyJhbGciOi.x.y\"\n{}",
