@@ -868,3 +868,54 @@ fn a_missing_topic_is_looked_at_four_times_per_grace_period_until_it_ends() {
     assert_eq!(within_grace(&grace(20), s(20)), None);
     assert_eq!(within_grace(&grace(20), s(21)), None);
 }
+
+#[test]
+fn the_details_bounds_are_inclusive() {
+    use crate::crd::{MAX_PARTITION_DETAILS, MAX_REPLICAS_IN_STATUS, PARTITION_DETAILS_BUDGET};
+    // Exactly as many partitions as shown.
+    let (details, cut) = bounded_details(&parts(MAX_PARTITION_DETAILS as i32, &[1]));
+    assert_eq!(details.map(|d| d.len()), Some(MAX_PARTITION_DETAILS));
+    assert!(!cut);
+    // Exactly as many replicas per list as shown.
+    let ids: Vec<i32> = (1..=MAX_REPLICAS_IN_STATUS as i32).collect();
+    let (details, cut) = bounded_details(&parts(3, &ids));
+    assert!(!cut);
+    assert!(
+        details
+            .unwrap_or_default()
+            .iter()
+            .all(|p| p.replicas.len() == MAX_REPLICAS_IN_STATUS)
+    );
+    // Exactly the byte budget: shown; one byte more: not.
+    let size = |p: &[PartitionDetail]| serde_json::to_vec(p).map_or(usize::MAX, |v| v.len());
+    let ones = vec![1; MAX_REPLICAS_IN_STATUS];
+    // Start below the answer (later partitions have longer numbers), then step up.
+    let mut n = (PARTITION_DETAILS_BUDGET / (size(&parts(1, &ones)) + 3)) as i32 - 2;
+    assert!(size(&parts(n, &ones)) <= PARTITION_DETAILS_BUDGET);
+    while size(&parts(n + 1, &ones)) <= PARTITION_DETAILS_BUDGET {
+        n += 1;
+    }
+    let mut exact = parts(n, &ones);
+    // Lengthen broker ids of the last partition one digit at a time up to the budget.
+    let last = exact.len() - 1;
+    'fill: for i in 0..2 * MAX_REPLICAS_IN_STATUS {
+        for _ in 0..8 {
+            if size(&exact) == PARTITION_DETAILS_BUDGET {
+                break 'fill;
+            }
+            let list = if i < MAX_REPLICAS_IN_STATUS {
+                &mut exact[last].replicas
+            } else {
+                &mut exact[last].isr
+            };
+            let id = &mut list[i % MAX_REPLICAS_IN_STATUS];
+            *id = *id * 10 + 1;
+        }
+    }
+    assert_eq!(size(&exact), PARTITION_DETAILS_BUDGET);
+    let (details, cut) = bounded_details(&exact);
+    assert!(details.is_some() && !cut, "the budget itself is allowed");
+    exact[0].replicas[0] = 11;
+    let (details, cut) = bounded_details(&exact);
+    assert!(details.is_none() && cut, "one byte over the budget is not");
+}
