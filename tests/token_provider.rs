@@ -181,8 +181,14 @@ async fn invalidate_fetches_a_new_token() {
     // Invalidating a token that is no longer cached keeps the current one.
     let stale = hdinsight_topic_operator::auth::AccessToken::new("token-1", SystemTime::now());
     provider.invalidate_token(&stale);
-    assert_eq!(provider.token().await.expect("token").secret(), "token-2");
+    let current = provider.token().await.expect("token");
+    assert_eq!(current.secret(), "token-2");
     assert_eq!(hits.load(Ordering::SeqCst), 2);
+    // Invalidating the cached token (the proxy answered 401 to it) fetches a new one.
+    provider.invalidate_token(&current);
+    assert_eq!(provider.expires_at(), None);
+    assert_eq!(provider.token().await.expect("token").secret(), "token-3");
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
