@@ -604,3 +604,43 @@ fn only_a_refusal_without_a_create_on_record_waits_for_an_existing_topic() {
         None
     );
 }
+
+#[test]
+fn an_uncertain_create_found_done_is_announced_as_created_once() {
+    let mut c = Case::new(json!({}), None);
+    let f = finish(c.decide(&Observation {
+        created: Some(CreateOutcome::Uncertain {
+            message: "HTTP 500".into(),
+        }),
+        ..Default::default()
+    }));
+    assert!(
+        f.events.is_empty(),
+        "nothing to announce yet: {:?}",
+        f.events
+    );
+    c.topic.status = Some(f.status);
+    c.now = ts(5);
+    let found = Observation {
+        listed: true,
+        described: Some(Described::Found(parts(1, &[1001]))),
+        described_now: true,
+        ..Default::default()
+    };
+    let f = finish(c.decide(&found));
+    assert_eq!(
+        ready_reason(&f.status),
+        ("True".into(), reason::CREATED.into())
+    );
+    assert_eq!(
+        f.events
+            .iter()
+            .map(|e| (e.warning, e.reason))
+            .collect::<Vec<_>>(),
+        vec![(false, reason::CREATED)]
+    );
+    // Seen again: nothing new to say.
+    c.topic.status = Some(f.status);
+    c.now = ts(600);
+    assert!(finish(c.decide(&found)).events.is_empty());
+}

@@ -490,6 +490,65 @@ fn paused_keeps_ready_and_adds_paused() {
     assert_eq!(ready_reason(&f.status).0, "True");
     assert!(is_true(&f.status.conditions, PAUSED));
     assert!(f.events.is_empty());
+    // One condition of each type: the earlier Reconciling (and any Paused) are replaced.
+    let types: Vec<&str> = f
+        .status
+        .conditions
+        .iter()
+        .map(|c| c.type_.as_str())
+        .collect();
+    for t in [READY, RECONCILING, STALLED, PAUSED] {
+        assert_eq!(
+            types.iter().filter(|x| **x == t).count(),
+            1,
+            "{t} in {types:?}"
+        );
+    }
+    let mut paused = topic(json!({}), Some(f.status.clone()));
+    paused.metadata.generation = t.metadata.generation;
+    let again = finish_blocked(&paused, &Blocked::Paused, ts(20), &settings, 0);
+    assert_eq!(again.status, f.status, "pausing twice changes nothing");
+}
+
+#[test]
+fn a_warning_block_is_announced_once_per_reason_and_message() {
+    let settings = PlanSettings::default();
+    let t = topic(json!({}), Some(present_status(3)));
+    let forbidden = |m: &str| Blocked::Forbidden(m.into());
+    let first = finish_blocked(&t, &forbidden("not in the group"), ts(10), &settings, 1);
+    assert_eq!(first.events.len(), 1);
+    assert!(first.events[0].warning);
+    let t = topic(json!({}), Some(first.status));
+    // The same again: no Event.
+    let same = finish_blocked(&t, &forbidden("not in the group"), ts(20), &settings, 2);
+    assert!(same.events.is_empty());
+    // Another message, or another reason with the same message: announced.
+    let other = finish_blocked(
+        &t,
+        &forbidden("still not in the group"),
+        ts(20),
+        &settings,
+        2,
+    );
+    assert_eq!(other.events.len(), 1);
+    let auth = finish_blocked(
+        &t,
+        &Blocked::AuthenticationFailed("not in the group".into()),
+        ts(20),
+        &settings,
+        2,
+    );
+    assert_eq!(auth.events.len(), 1);
+    // Blocks plain from the manifest are never announced, not even the first time.
+    let t = topic(json!({}), Some(present_status(3)));
+    let missing = finish_blocked(
+        &t,
+        &Blocked::SecretNotFound("Secret kafka/hdi-sp does not exist".into()),
+        ts(10),
+        &settings,
+        1,
+    );
+    assert!(missing.events.is_empty(), "{:?}", missing.events);
 }
 
 const ENDPOINT: &str = "https://c-kafkarest.example";
