@@ -107,6 +107,12 @@ fn created_but_not_listed_waits_with_growing_poll_then_stalls_not_visible() {
     ));
     c.now = ts(600);
     assert_eq!(c.decide(&Observation::default()), Decision::Describe);
+    let at_timeout = finish(c.decide(&Observation {
+        described: Some(Described::NotFound),
+        described_now: true,
+        ..Default::default()
+    }));
+    assert_eq!(ready_reason(&at_timeout.status).1, reason::NOT_VISIBLE);
     // Past the timeout a describe double-checks; a 404 makes it NotVisible + Stalled, once.
     c.now = ts(601);
     assert_eq!(c.decide(&Observation::default()), Decision::Describe);
