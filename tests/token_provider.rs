@@ -232,6 +232,13 @@ async fn a_failed_early_refresh_keeps_the_current_token_while_it_is_valid() {
         "token-1"
     );
     assert_eq!(hits.load(Ordering::SeqCst), 2);
+    // … of half the time left (1.4 s of 2.8 s), so it comes before the token expires: at 5.2 s
+    // it is tried again, fails, and with under a quarter of the lifetime left the error
+    // surfaces instead of a token about to expire.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let err = provider.token().await.expect_err("too close to expiry");
+    assert!(matches!(err, AuthError::Server { status: 503 }), "{err:?}");
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
     // Without a token to fall back on, the error surfaces.
     provider.invalidate();
     let err = provider.token().await.expect_err("endpoint down");
