@@ -514,6 +514,57 @@ mod tests {
         lookup(name).is_some_and(|d| d.check(&value).is_ok())
     }
 
+    #[test]
+    fn numbers_are_read_as_admission_reads_them() {
+        // Integers: an optional '-', then at most 19 (long) or 10 (int) digits.
+        for bad in ["+5", "-", "", "00000000000000000001", "5 5", "0x10"] {
+            assert!(!ok("retention.ms", json!(bad)), "retention.ms {bad:?}");
+        }
+        assert!(ok("retention.ms", json!("0000000000000000001")));
+        assert!(!ok("max.message.bytes", json!("00000000001")));
+        assert!(ok("max.message.bytes", json!("0000000001")));
+        // Decimals: digits with an optional fraction and exponent, nothing else.
+        for good in ["5e-1", "5E-1", "0.5e+0", "1", ".5", "1.", "0"] {
+            assert!(ok("min.cleanable.dirty.ratio", json!(good)), "{good:?}");
+        }
+        for bad in [
+            "+0.5", "-0", ".", "1e", "5e+", "e5", "inf", "NaN", "0.5e1.0", "0,5",
+        ] {
+            assert!(!ok("min.cleanable.dirty.ratio", json!(bad)), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn versions_and_types_are_named_as_the_docs_name_them() {
+        let labels: Vec<_> = KafkaVersion::ALL
+            .iter()
+            .map(|v| (v.label(), v.hdinsight()))
+            .collect();
+        assert_eq!(labels, [("2.1", "4.0"), ("2.4", "5.0"), ("3.2", "5.1")]);
+        let def = |name| lookup(name).expect(name);
+        assert_eq!(
+            def("message.downconversion.enable").version_labels(),
+            "2.1, 2.4, 3.2"
+        );
+        assert_eq!(def("max.compaction.lag.ms").version_labels(), "2.4, 3.2");
+        for (name, type_name) in [
+            ("retention.ms", "long"),
+            ("segment.bytes", "int"),
+            ("min.cleanable.dirty.ratio", "double"),
+            ("preallocate", "boolean"),
+            ("cleanup.policy", "list"),
+            ("compression.type", "string"),
+        ] {
+            assert_eq!(def(name).type_name(), type_name, "{name}");
+        }
+        assert_eq!(def("retention.ms").integer_range(), Some((-1, i64::MAX)));
+        assert_eq!(
+            def("segment.bytes").integer_range(),
+            Some((14, i64::from(i32::MAX)))
+        );
+        assert_eq!(def("min.cleanable.dirty.ratio").integer_range(), None);
+    }
+
     // Facts from LogConfig.scala at 2.1.1 / 2.4.1 / 3.2.3 (kafka.apache.org/21, /24, /32
     // "Topic-Level Configs").
     #[test]
