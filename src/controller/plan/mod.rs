@@ -542,11 +542,10 @@ fn decide_here(input: &PlanInput<'_>, obs: &Observation) -> Decision {
                 visibility_poll(waited),
             );
         }
-        // Past the visibility timeout. A create without a clear answer is tried again: nothing
-        // appeared, so it most likely did not happen. An accepted one is reported.
-        if previous_ready_reason(prev) == Some(reason::CREATE_UNCERTAIN)
-            && d.policy == ManagementPolicy::Create
-        {
+        // Past the visibility timeout (reached before `--uncertain-retry` when that is the
+        // longer). A create without a clear answer is tried again: nothing appeared, so it most
+        // likely did not happen. An accepted one is reported.
+        if previous_ready_reason(prev) == Some(reason::CREATE_UNCERTAIN) {
             return Decision::Create {
                 request: create_request(d),
                 recreation: false,

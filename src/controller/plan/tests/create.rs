@@ -650,3 +650,35 @@ fn an_uncertain_create_found_done_is_announced_as_created_once() {
     c.now = ts(600);
     assert!(finish(c.decide(&found)).events.is_empty());
 }
+
+#[test]
+fn an_uncertain_create_is_retried_at_the_visibility_timeout_when_that_comes_first() {
+    let mut c = Case::new(json!({}), None);
+    c.settings.visibility_timeout = Duration::from_secs(60);
+    c.settings.uncertain_retry = Duration::from_secs(900);
+    let f = finish(c.decide(&Observation {
+        created: Some(CreateOutcome::Uncertain {
+            message: "HTTP 502".into(),
+        }),
+        ..Default::default()
+    }));
+    c.topic.status = Some(f.status);
+    c.now = ts(59);
+    assert_eq!(
+        ready_reason(&finish(c.decide(&Observation::default())).status).1,
+        reason::CREATE_UNCERTAIN
+    );
+    c.now = ts(61);
+    let not_there = Observation {
+        described: Some(Described::NotFound),
+        described_now: true,
+        ..Default::default()
+    };
+    assert!(matches!(
+        c.decide(&not_there),
+        Decision::Create {
+            recreation: false,
+            ..
+        }
+    ));
+}
