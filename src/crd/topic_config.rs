@@ -535,6 +535,32 @@ mod tests {
     }
 
     #[test]
+    fn throttled_replicas_are_partition_broker_pairs_or_a_star() {
+        let key = "leader.replication.throttled.replicas";
+        for good in ["*", " * ", "0:1001", "0:1001,1:1002", "0:1001, 1:1002"] {
+            assert!(ok(key, json!(good)), "{good:?}");
+        }
+        for bad in ["-1:1001", "0:-1", "0:x", "x:1001", "0", "0:1001,", "**"] {
+            assert!(!ok(key, json!(bad)), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_versions_it_was_checked_against() {
+        let err = check_config(&BTreeMap::from_iter([(
+            "retention.msx".to_string(),
+            json!("1"),
+        )]))
+        .expect_err("unknown key");
+        assert!(
+            err.contains(
+                "not a topic-level config of Kafka 2.1 (HDInsight 4.0), 2.4 (HDInsight 5.0), 3.2 (HDInsight 5.1)"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn versions_and_types_are_named_as_the_docs_name_them() {
         let labels: Vec<_> = KafkaVersion::ALL
             .iter()
