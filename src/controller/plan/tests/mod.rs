@@ -92,5 +92,6 @@ fn present_status(partitions: i32) -> KafkaTopicStatus {
     f.status
 }
 
+mod blocked;
 mod create;
 mod present;
