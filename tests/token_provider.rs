@@ -308,6 +308,49 @@ async fn a_failed_request_is_shared_by_everyone_who_waited_for_it() {
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 }
 
+/// Callers that waited for a refresh get what its own caller got. Here the refresh fails
+/// with the current token too close to expiry to fall back on (under a quarter of its 8 s
+/// lifetime left), so the error surfaces for everyone, not a token for some and an error for
+/// others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_share_a_failed_refresh_instead_of_the_token_it_refused() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let addr = serve(token_endpoint(
+        hits.clone(),
+        Duration::from_millis(200),
+        |n, _| {
+            if n == 1 {
+                ok_token(n, 8)
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE.into_response()
+            }
+        },
+    ))
+    .await;
+    let provider = Arc::new(provider(addr, Arc::new(NoopAuthObserver)));
+    assert_eq!(provider.token().await.expect("token").secret(), "token-1");
+    // 6.5 s in: 1.5 s left, under the 2 s guard, but token-1 is still valid.
+    tokio::time::sleep(Duration::from_millis(6300)).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let p = provider.clone();
+            tokio::spawn(async move { p.token().await.map(|t| t.secret().to_owned()) })
+        })
+        .collect();
+    for task in tasks {
+        let outcome = task.await.expect("task");
+        assert!(
+            matches!(outcome, Err(AuthError::Server { status: 503 })),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "one refresh for all callers"
+    );
+}
+
 #[tokio::test]
 async fn throttling_carries_retry_after() {
     let hits = Arc::new(AtomicUsize::new(0));

@@ -172,18 +172,14 @@ impl TokenProvider {
             if let Some(token) = fresh(&state) {
                 return Ok(token);
             }
-            if state.completed != seen {
-                // A request finished while we waited: share its outcome.
-                if let Some(cached) = &state.token
-                    && cached.token.expires_at > SystemTime::now()
-                {
-                    return Ok(cached.token.clone());
-                }
-                if let Some((n, e)) = &state.last_error
-                    && *n == state.completed
-                {
-                    return Err(e.clone());
-                }
+            // A request finished while we waited. If it brought a token (or kept the current
+            // one), `fresh` handed it out above; if it failed, share its error, as its own
+            // caller got it, rather than a token that caller was refused.
+            if state.completed != seen
+                && let Some((n, e)) = &state.last_error
+                && *n == state.completed
+            {
+                return Err(e.clone());
             }
         }
         let result = self.fetch().await;
