@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 
 use crate::authn::{self, AUTHENTICATED, MASTERS, UNAUTHENTICATED, UserInfo};
 use crate::resources::{RBAC_GROUP, ResourceDef};
-use crate::server::{Shared, lock};
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::server::{Shared, lock, query_bool};
 use crate::status::ApiError;
 use crate::store::{Store, WriteOptions};
 
@@ -40,21 +41,19 @@ pub(crate) struct Attributes {
 /// not a resource `status` in namespace NS.
 const NAMESPACE_SUBRESOURCES: [&str; 2] = ["status", "finalize"];
 
-fn truthy(q: &HashMap<String, String>, key: &str) -> bool {
-    q.get(key)
-        .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
-}
-
-/// `metadata.name=X` (or `==`) in a field selector.
-fn name_from_field_selector(selector: &str) -> Option<String> {
-    selector.split(',').find_map(|term| {
-        let (field, value) = term
-            .split_once("==")
-            .or_else(|| term.split_once('='))
-            .filter(|(f, _)| !f.ends_with('!'))?;
-        (field.trim() == "metadata.name" && !value.is_empty() && !value.contains('/'))
-            .then(|| value.trim().to_string())
-    })
+/// The name a list or watch is restricted to, as `NewRequestInfo` takes it: decoding the query
+/// into `ListOptions` must succeed (a selector that does not parse leaves the request unnamed),
+/// the field selector's `RequiresExactMatch("metadata.name")` gives the name, and the name
+/// must be a valid path segment (`path.IsValidPathSegmentName`: not `.` or `..`, no `/` or
+/// `%`).
+fn name_from_selectors(q: &HashMap<String, String>) -> Option<String> {
+    if let Some(labels) = q.get("labelSelector") {
+        LabelSelector::parse(labels).ok()?;
+    }
+    let fields = FieldSelector::parse(q.get("fieldSelector")?).ok()?;
+    let name = fields.requires_exact_match("metadata.name")?;
+    let valid = !matches!(name, "." | "..") && !name.contains(['/', '%']);
+    valid.then(|| name.to_string())
 }
 
 /// The attributes of a request, as `RequestInfoFactory.NewRequestInfo` derives them.
@@ -101,11 +100,13 @@ pub(crate) fn request_attributes(
         a.subresource = sub.to_string();
     }
     if a.name.is_empty() && a.verb == "get" {
-        a.verb = if truthy(q, "watch") { "watch" } else { "list" }.into();
-        if let Some(name) = q
-            .get("fieldSelector")
-            .and_then(|s| name_from_field_selector(s))
-        {
+        a.verb = if query_bool(q, "watch") {
+            "watch"
+        } else {
+            "list"
+        }
+        .into();
+        if let Some(name) = name_from_selectors(q) {
             a.name = name;
         }
     }
@@ -791,6 +792,68 @@ mod tests {
             (a.verb.as_str(), a.path.as_str()),
             ("get", "/apis/rbac.authorization.k8s.io/v1")
         );
+    }
+
+    /// The verb and name of a list or watch, from `TestFieldSelectorParsing` in
+    /// k8s.io/apiserver pkg/endpoints/request/requestinfo_test.go, and the boolean decoding of
+    /// `watch` (`Convert_Slice_string_To_bool` in k8s.io/apimachinery pkg/runtime/conversion.go:
+    /// only `0` and `false`, in any case, are false; the empty value is true).
+    #[test]
+    fn lists_are_named_by_a_valid_metadata_name_selector_only() {
+        let cases = [
+            ("", "list", ""),
+            ("fieldSelector=metadata.name=name1", "list", "name1"),
+            (
+                "watch=true&fieldSelector=metadata.name=name1",
+                "watch",
+                "name1",
+            ),
+            ("fieldSelector=foo=bar", "list", ""),
+            ("fieldSelector=metadata.name=name1,foo", "list", ""),
+            (
+                "fieldSelector=metadata.name=name1,foo&watch=true",
+                "watch",
+                "",
+            ),
+            (
+                "fieldSelector=metadata.name=name1,foo&watch=false",
+                "list",
+                "",
+            ),
+            // `==` names too; `!=` does not.
+            ("fieldSelector=metadata.name==name1", "list", "name1"),
+            ("fieldSelector=metadata.name!=name1", "list", ""),
+            // The first exact match in sorted order, beside other terms.
+            ("fieldSelector=spec.x=1,metadata.name=b", "list", "b"),
+            // Not a valid path segment: the request stays unnamed.
+            ("fieldSelector=metadata.name=a%2Fb", "list", ""),
+            ("fieldSelector=metadata.name=..", "list", ""),
+            ("fieldSelector=metadata.name=a%25", "list", ""),
+            // A label selector that does not parse fails the whole decode.
+            (
+                "fieldSelector=metadata.name=name1&labelSelector=a%20in%20(",
+                "list",
+                "",
+            ),
+            (
+                "fieldSelector=metadata.name=name1&labelSelector=team=a",
+                "list",
+                "name1",
+            ),
+            ("watch=1", "watch", ""),
+            ("watch=yes", "watch", ""),
+            ("watch=", "watch", ""),
+            ("watch=TRUE", "watch", ""),
+            ("watch=0", "list", ""),
+            ("watch=False", "list", ""),
+        ];
+        for (query, verb, name) in cases {
+            let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect();
+            let a = request_attributes(&Method::GET, "/apis/group/version/resource", &params);
+            assert_eq!((a.verb.as_str(), a.name.as_str()), (verb, name), "{query}");
+        }
     }
 
     fn rule(v: Value) -> PolicyRule {

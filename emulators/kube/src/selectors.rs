@@ -398,6 +398,15 @@ impl FieldSelector {
         Ok(Self(terms))
     }
 
+    /// `Selector.RequiresExactMatch`: the value of the first `field=value` (or `==`) term on
+    /// `field`, in the parsed (sorted) order.
+    pub fn requires_exact_match(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|t| t.field == field && t.op == FieldOp::Equals)
+            .map(|t| t.value.as_str())
+    }
+
     /// The list handler's `FieldSelector.Transform(ConvertFieldLabel)`: every field must be one
     /// the kind supports; the error is the server's (answered as 400 BadRequest).
     pub fn for_kind(mut self, def: &ResourceDef) -> Result<Self, String> {

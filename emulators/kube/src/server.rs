@@ -381,9 +381,13 @@ fn selectors(q: &HashMap<String, String>, def: &ResourceDef) -> Result<Selectors
     })
 }
 
-fn truthy(q: &HashMap<String, String>, key: &str) -> bool {
+/// A boolean query parameter as kube-apiserver decodes one
+/// (`k8s.io/apimachinery/pkg/runtime/conversion.go` `Convert_Slice_string_To_bool`): absent
+/// is false, `0` and `false` (any case) are false, and every other value, the empty one
+/// included, is true.
+pub(crate) fn query_bool(q: &HashMap<String, String>, key: &str) -> bool {
     q.get(key)
-        .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+        .is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
 }
 
 fn write_options(q: &HashMap<String, String>) -> WriteOptions {
@@ -488,7 +492,7 @@ async fn resource(
 ) -> Response<Body> {
     let q = query_map(&req);
     let method = req.method().clone();
-    let watching = truthy(&q, "watch");
+    let watching = query_bool(&q, "watch");
     let verb = match (&method, rr.name.is_some()) {
         (&Method::GET, true) => "get",
         (&Method::GET, false) if watching => "watch",
@@ -921,8 +925,8 @@ fn start_watch(
         Ok(s) => s,
         Err(e) => return error_response(&e),
     };
-    let send_initial = truthy(q, "sendInitialEvents");
-    let bookmarks = truthy(q, "allowWatchBookmarks");
+    let send_initial = query_bool(q, "sendInitialEvents");
+    let bookmarks = query_bool(q, "allowWatchBookmarks");
     let from = match q.get("resourceVersion").map(String::as_str) {
         _ if send_initial => WatchFrom::Current,
         None | Some("") | Some("0") => WatchFrom::Current,
