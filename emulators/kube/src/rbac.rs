@@ -357,7 +357,8 @@ pub(crate) fn forbidden_message(user: &UserInfo, a: &Attributes) -> String {
 /// The 403 `Status` kube-apiserver sends for a denied request (`apierrors.NewForbidden`).
 pub(crate) fn forbidden(user: &UserInfo, a: &Attributes) -> ApiError {
     let why = forbidden_message(user, a);
-    if !a.resource_request || a.resource.is_empty() {
+    // `apierrors.NewForbidden` with an empty GroupResource, as for a non-resource request.
+    if a.resource.is_empty() {
         let mut e = ApiError::new(403, "Forbidden", format!("forbidden: {why}"));
         e.details = Some(json!({}));
         return e;

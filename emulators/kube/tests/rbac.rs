@@ -123,6 +123,33 @@ async fn a_service_account_may_do_what_its_roles_allow_and_nothing_else() {
         .list(&ListParams::default())
         .await
         .expect("the ClusterRoleBinding grants list of secrets everywhere");
+    // A ClusterRole bound by a RoleBinding grants in the binding's namespace only (the usual
+    // way to hand out `edit` per namespace).
+    create_object(
+        &admin,
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+               "metadata": {"name": "lease-reader"},
+               "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["list"]}]}),
+    )
+    .await;
+    create_object(
+        &admin,
+        role_binding(NS, "read-leases", "ClusterRole", "lease-reader"),
+    )
+    .await;
+    Api::<Lease>::namespaced(sa.clone(), NS)
+        .list(&ListParams::default())
+        .await
+        .expect("a RoleBinding to a ClusterRole grants in its namespace");
+    for denied in [
+        Api::<Lease>::all(sa.clone()),
+        Api::namespaced(sa.clone(), "default"),
+    ] {
+        assert_eq!(
+            api_error(denied.list(&ListParams::default()).await).code,
+            403
+        );
+    }
     // Permissions follow the stored objects: deleting the binding takes them away.
     let crbs: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(admin.clone());
     crbs.delete("op-reads-secrets", &DeleteParams::default())
