@@ -684,6 +684,20 @@ fn trim(p: &mut Partition, retention: i64) {
 mod tests {
     use super::*;
 
+    /// A delay too large to add to the clock means a century, never an overflow and never
+    /// "now". (Any delay in milliseconds fits the monotonic clock here; `Duration::MAX` does
+    /// not.)
+    #[test]
+    fn absurd_delays_end_a_century_from_now() {
+        let now = Instant::now();
+        let century = Duration::from_secs(100 * 365 * 24 * 3600);
+        assert_eq!(later(now, Duration::MAX).duration_since(now), century);
+        assert_eq!(
+            later(now, Duration::from_secs(5)).duration_since(now),
+            Duration::from_secs(5)
+        );
+    }
+
     #[test]
     fn topic_names_follow_kafka_rules() {
         for good in ["a", "orders.v1", "A_b-c.9", &"x".repeat(249)] {

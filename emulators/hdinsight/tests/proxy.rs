@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{CLIENT_ID, Env, fast_config};
 use hdinsight_emulator::{AppConfig, ConsumeShape, EmulatorConfig, LeaderlessAs, TokenSpec};
@@ -533,6 +533,7 @@ async fn produce_and_consume_with_next_offset_header() {
     let token = env.token().await;
     env.put_topic(&token, "events", Some(json!({"partition_count": 2})))
         .await;
+    let sent_ms = epoch_ms();
     let status = produce(
         &env,
         &token,
@@ -577,6 +578,12 @@ async fn produce_and_consume_with_next_offset_header() {
     assert_eq!(records[0]["offset"], 0);
     assert_eq!(records[0]["partition"], 1);
     assert_eq!(records[0]["timestampType"], "CreateTime");
+    // CreateTime: the wall clock in milliseconds when the broker took the record.
+    let stamped = records[0]["timestamp"].as_i64().expect("a number");
+    assert!(
+        (sent_ms..=epoch_ms()).contains(&stamped),
+        "{stamped} not between {sent_ms} and now"
+    );
     assert_eq!(records[1]["value"], "{\"n\":2}");
 
     // Default count is 1; past the end nothing comes back and NextOffset stays.
@@ -829,4 +836,11 @@ async fn consume_stops_at_about_six_megabytes() {
             .expect("offset")
             + 1
     );
+}
+
+fn epoch_ms() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970");
+    i64::try_from(since.as_millis()).expect("fits")
 }
