@@ -1023,10 +1023,17 @@ mod tests {
             e.message,
             "secrets is forbidden: User \"system:serviceaccount:kafka-system:op\" cannot list resource \"secrets\" in API group \"\" at the cluster scope"
         );
+        // StatusDetails omits empty fields (`omitempty`): no name or group here.
+        assert_eq!(e.details, Some(json!({"kind": "secrets"})));
         let a = resource("get", "coordination.k8s.io", "leases", "", "lock");
+        let e = forbidden(&user, &a);
         assert_eq!(
-            forbidden(&user, &a).message,
+            e.message,
             "leases.coordination.k8s.io \"lock\" is forbidden: User \"system:serviceaccount:kafka-system:op\" cannot get resource \"leases\" in API group \"coordination.k8s.io\" in the namespace \"ns\""
+        );
+        assert_eq!(
+            e.details,
+            Some(json!({"name": "lock", "group": "coordination.k8s.io", "kind": "leases"}))
         );
         let a = resource("patch", "kafka.hdinsight.dev", "kafkatopics", "status", "t");
         assert!(
@@ -1043,5 +1050,6 @@ mod tests {
             forbidden(&user, &p).message,
             "forbidden: User \"system:serviceaccount:kafka-system:op\" cannot get path \"/metrics\""
         );
+        assert_eq!(forbidden(&user, &p).details, Some(json!({})));
     }
 }

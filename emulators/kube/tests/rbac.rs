@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec, SubjectAccessReview,
-    SubjectAccessReviewSpec,
+    NonResourceAttributes, ResourceAttributes, SelfSubjectAccessReview,
+    SelfSubjectAccessReviewSpec, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
@@ -610,6 +610,33 @@ async fn access_reviews_answer_for_the_caller_or_a_named_subject() {
             .expect("status")
             .allowed
     );
+    // A non-resource URL, for a user whose only grant comes through a group: `/version` is
+    // granted to system:authenticated by the system:discovery binding, `/metrics` is not.
+    for (path, verb, allowed) in [
+        ("/version", "get", true),
+        ("/metrics", "get", false),
+        ("/version", "post", false),
+    ] {
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some("jane".into()),
+                groups: Some(vec!["system:authenticated".into()]),
+                non_resource_attributes: Some(NonResourceAttributes {
+                    path: Some(path.into()),
+                    verb: Some(verb.into()),
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let status = as_admin
+            .create(&PostParams::default(), &review)
+            .await
+            .expect("a review")
+            .status
+            .expect("status");
+        assert_eq!(status.allowed, allowed, "{verb} {path}");
+    }
     let as_sa: Api<SubjectAccessReview> = Api::all(sa.clone());
     assert_eq!(
         api_error(as_sa.create(&PostParams::default(), &sar).await).message,
