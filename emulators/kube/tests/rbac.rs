@@ -5,7 +5,8 @@ mod common;
 use common::*;
 use k8s_openapi::api::authorization::v1::{
     NonResourceAttributes, ResourceAttributes, SelfSubjectAccessReview,
-    SelfSubjectAccessReviewSpec, SubjectAccessReview, SubjectAccessReviewSpec,
+    SelfSubjectAccessReviewSpec, SelfSubjectRulesReview, SelfSubjectRulesReviewSpec,
+    SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
@@ -693,4 +694,44 @@ async fn only_privileged_users_may_impersonate() {
         e.message,
         "users \"kubernetes-admin\" is forbidden: User \"system:serviceaccount:kafka-system:op\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"
     );
+}
+
+/// SelfSubjectRulesReview: a member of system:masters may do anything (`*` on everything,
+/// as `cluster-admin` bound to system:masters grants); a ServiceAccount gets only the rules
+/// of its bindings and of the default policy, never `*`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_reviews_list_everything_for_masters_only() {
+    let (_kube, admin, sa) = with_service_account().await;
+    let review = SelfSubjectRulesReview {
+        spec: SelfSubjectRulesReviewSpec {
+            namespace: Some(NS.into()),
+        },
+        ..Default::default()
+    };
+    let star = |client: kube::Client| {
+        let review = review.clone();
+        async move {
+            let status = Api::<SelfSubjectRulesReview>::all(client)
+                .create(&PostParams::default(), &review)
+                .await
+                .expect("a rules review")
+                .status
+                .expect("status");
+            let resources = status.resource_rules.iter().any(|r| {
+                r.verbs == ["*"]
+                    && r.api_groups.as_deref() == Some(&["*".to_string()][..])
+                    && r.resources.as_deref() == Some(&["*".to_string()][..])
+            });
+            let urls = status.non_resource_rules.iter().any(|r| {
+                r.verbs == ["*"] && r.non_resource_urls.as_deref() == Some(&["*".to_string()][..])
+            });
+            assert!(!status.incomplete);
+            (resources, urls, status.non_resource_rules.len())
+        }
+    };
+    let (resources, urls, _) = star(admin).await;
+    assert!(resources && urls, "system:masters may do anything");
+    let (resources, urls, non_resource) = star(sa).await;
+    assert!(!resources && !urls, "a ServiceAccount is not an admin");
+    assert!(non_resource > 0, "the default policy's discovery URLs");
 }
