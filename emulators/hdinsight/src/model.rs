@@ -165,14 +165,22 @@ pub(crate) fn validate_topic_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn name_hash(name: &str) -> usize {
-    // FNV-1a: a stable spread of first replicas across brokers.
+/// FNV-1a (64-bit) of a topic name: a stable choice of the broker that holds a topic's first
+/// replica, the same on every run.
+fn fnv1a(name: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in name.bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    usize::try_from(hash % 1_000_003).unwrap_or(0)
+    hash
+}
+
+/// An index in `0..n` picked by a stable hash of `name`: the live broker that holds a topic's
+/// first replica, the partition of a keyed record.
+fn pick(name: &str, n: usize) -> usize {
+    let n = u64::try_from(n.max(1)).unwrap_or(1);
+    usize::try_from(fnv1a(name) % n).unwrap_or(0)
 }
 
 impl Cluster {
@@ -221,7 +229,7 @@ impl Cluster {
     fn place(&self, name: &str, partitions: i32, rf: i32) -> Vec<Partition> {
         let live: Vec<i32> = self.brokers.iter().filter(|b| b.up).map(|b| b.id).collect();
         let n = live.len().max(1);
-        let start = name_hash(name) % n;
+        let start = pick(name, n);
         let rf = usize::try_from(rf).unwrap_or(1).min(live.len());
         let created_ms = now_ms();
         (0..usize::try_from(partitions).unwrap_or(0))
@@ -465,7 +473,7 @@ impl Cluster {
                     .ok()
                     .filter(|i| *i < count)
                     .ok_or(DataError::UnknownPartition(*p))?,
-                (None, Some(key)) => name_hash(key) % count.max(1),
+                (None, Some(key)) => pick(key, count),
                 (None, None) => {
                     next = (next + 1) % count.max(1);
                     next
@@ -706,6 +714,34 @@ mod tests {
         for bad in ["", ".", "..", "a b", "ü", "a/b", "a:b", &"x".repeat(250)] {
             assert!(validate_topic_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Test vectors of FNV-1a 64 (draft-eastlake-fnv, "Test Vectors").
+    #[test]
+    fn fnv1a_matches_the_reference_vectors() {
+        assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a("foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    /// A one-partition topic's leader is the live broker its name picks, so the leaders of
+    /// many small topics spread over the brokers.
+    #[test]
+    fn the_name_picks_the_first_replica() {
+        let config = EmulatorConfig::default();
+        let mut cluster = Cluster::new(&config);
+        let mut leaders = std::collections::BTreeSet::new();
+        for i in 0..12 {
+            let name = format!("small-{i}");
+            cluster
+                .create(&name, 1, 1, 100, serde_json::Map::new(), Duration::ZERO)
+                .expect("created");
+            let leader = cluster.topics[&name].partitions[0].replicas[0];
+            let pick = usize::try_from(fnv1a(&name) % 3).expect("small");
+            assert_eq!(leader, cluster.brokers[pick].id, "{name}");
+            leaders.insert(leader);
+        }
+        assert_eq!(leaders.len(), 3, "every broker leads a topic");
     }
 
     #[test]
