@@ -729,9 +729,41 @@ async fn rules_reviews_list_everything_for_masters_only() {
             (resources, urls, status.non_resource_rules.len())
         }
     };
-    let (resources, urls, _) = star(admin).await;
+    let (resources, urls, _) = star(admin.clone()).await;
     assert!(resources && urls, "system:masters may do anything");
-    let (resources, urls, non_resource) = star(sa).await;
+    let (resources, urls, non_resource) = star(sa.clone()).await;
     assert!(!resources && !urls, "a ServiceAccount is not an admin");
     assert!(non_resource > 0, "the default policy's discovery URLs");
+
+    // A rule limited to names lists them; a rule that is not leaves `resourceNames` out.
+    create_object(
+        &admin,
+        role(
+            NS,
+            "the-lock",
+            json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                    "resourceNames": ["lock"], "verbs": ["get", "update"]}]),
+        ),
+    )
+    .await;
+    create_object(&admin, role_binding(NS, "the-lock", "Role", "the-lock")).await;
+    let rules = Api::<SelfSubjectRulesReview>::all(sa)
+        .create(&PostParams::default(), &review)
+        .await
+        .expect("a rules review")
+        .status
+        .expect("status")
+        .resource_rules;
+    let names = |resource: &str| {
+        rules
+            .iter()
+            .find(|r| {
+                r.resources
+                    .as_deref()
+                    .is_some_and(|rs| rs.iter().any(|x| x == resource))
+            })
+            .map(|r| r.resource_names.clone())
+    };
+    assert_eq!(names("leases"), Some(Some(vec!["lock".to_string()])));
+    assert_eq!(names("selfsubjectaccessreviews"), Some(None));
 }
