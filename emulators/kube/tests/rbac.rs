@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use k8s_openapi::api::authorization::v1::{
     NonResourceAttributes, ResourceAttributes, SelfSubjectAccessReview,
     SelfSubjectAccessReviewSpec, SelfSubjectRulesReview, SelfSubjectRulesReviewSpec,
@@ -345,6 +346,45 @@ async fn token_requests_follow_the_apiserver() {
         (missing.code, missing.message.as_str()),
         (404, "serviceaccounts \"nobody\" not found")
     );
+
+    // TokenReview (authentication.k8s.io): who a token is, for which of the asked audiences
+    // (the API server's when none are asked); a token for other audiences, or garbage, is
+    // not authenticated.
+    let reviews: Api<TokenReview> = Api::all(admin.clone());
+    let review = |token: &str, audiences: &[&str]| {
+        let request = TokenReview {
+            spec: TokenReviewSpec {
+                token: Some(token.to_string()),
+                audiences: (!audiences.is_empty())
+                    .then(|| audiences.iter().map(|a| a.to_string()).collect()),
+            },
+            ..Default::default()
+        };
+        let reviews = reviews.clone();
+        async move {
+            reviews
+                .create(&PostParams::default(), &request)
+                .await
+                .expect("a token review")
+                .status
+                .expect("status")
+        }
+    };
+    let api = review(&status.token, &[]).await;
+    assert_eq!(api.authenticated, Some(true));
+    assert_eq!(
+        api.user.and_then(|u| u.username).as_deref(),
+        Some("system:serviceaccount:kafka-system:op")
+    );
+    assert_eq!(api.audiences, Some(vec![kube.service_account_issuer()]));
+    let for_vault = review(&custom, &["vault", "other"]).await;
+    assert_eq!(for_vault.authenticated, Some(true));
+    assert_eq!(for_vault.audiences, Some(vec!["vault".to_string()]));
+    for (token, audiences) in [(custom.as_str(), &[][..]), ("not-a-token", &[][..])] {
+        let refused = review(token, audiences).await;
+        assert_ne!(refused.authenticated, Some(true), "{token}");
+        assert!(refused.error.is_some_and(|e| !e.is_empty()), "{token}");
+    }
 
     // A token is a credential only while its ServiceAccount exists with the same uid.
     let sa = client_with_token(&kube, &status.token).await;
