@@ -653,14 +653,15 @@ async fn access_reviews_answer_for_the_caller_or_a_named_subject() {
     );
     // A non-resource URL, for a user whose only grant comes through a group: `/version` is
     // granted to system:authenticated by the system:discovery binding, `/metrics` is not.
-    for (path, verb, allowed) in [
-        ("/version", "get", true),
-        ("/metrics", "get", false),
-        ("/version", "post", false),
+    for (user, path, verb, allowed) in [
+        (Some("jane"), "/version", "get", true),
+        (Some("jane"), "/metrics", "get", false),
+        (Some("jane"), "/version", "post", false),
+        (None, "/version", "get", true),
     ] {
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
-                user: Some("jane".into()),
+                user: user.map(String::from),
                 groups: Some(vec!["system:authenticated".into()]),
                 non_resource_attributes: Some(NonResourceAttributes {
                     path: Some(path.into()),
@@ -676,8 +677,25 @@ async fn access_reviews_answer_for_the_caller_or_a_named_subject() {
             .expect("a review")
             .status
             .expect("status");
-        assert_eq!(status.allowed, allowed, "{verb} {path}");
+        assert_eq!(status.allowed, allowed, "{user:?} {verb} {path}");
     }
+    // Neither a user nor a group: refused as upstream's ValidateSubjectAccessReviewSpec does.
+    let nobody = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            resource_attributes: Some(ask("get", NS)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let invalid = api_error(as_admin.create(&PostParams::default(), &nobody).await);
+    assert_eq!(invalid.code, 422);
+    assert!(
+        invalid.message.ends_with(
+            "spec.user: Invalid value: \"\": at least one of user or group must be specified"
+        ),
+        "{}",
+        invalid.message
+    );
     let as_sa: Api<SubjectAccessReview> = Api::all(sa.clone());
     assert_eq!(
         api_error(as_sa.create(&PostParams::default(), &sar).await).message,
