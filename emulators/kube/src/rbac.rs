@@ -705,19 +705,19 @@ pub(crate) fn review(
         }
         _ => return Err(ApiError::method_not_allowed()),
     };
-    let mut out = body.clone();
-    if !out.is_object() {
-        out = json!({});
-    }
-    out["apiVersion"] = json!(def.api_version());
-    out["kind"] = json!(def.kind);
-    if out.get("metadata").is_none_or(|m| !m.is_object()) {
-        out["metadata"] = json!({});
-    }
-    out["metadata"]["creationTimestamp"] = Value::Null;
-    out["spec"] = spec;
-    out["status"] = status;
-    Ok((201, out))
+    // The object as sent (the server read an object), its metadata kept, with a status.
+    let mut out = body.as_object().cloned().unwrap_or_default();
+    let mut metadata = match out.remove("metadata") {
+        Some(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    metadata.insert("creationTimestamp".into(), Value::Null);
+    out.insert("apiVersion".into(), json!(def.api_version()));
+    out.insert("kind".into(), json!(def.kind));
+    out.insert("metadata".into(), Value::Object(metadata));
+    out.insert("spec".into(), spec);
+    out.insert("status".into(), status);
+    Ok((201, Value::Object(out)))
 }
 
 #[cfg(test)]

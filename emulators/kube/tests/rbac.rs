@@ -679,6 +679,18 @@ async fn access_reviews_answer_for_the_caller_or_a_named_subject() {
             .expect("status");
         assert_eq!(status.allowed, allowed, "{user:?} {verb} {path}");
     }
+    // The answer is the object sent, its metadata kept, with the decision in its status.
+    let mut named = sar.clone();
+    named.metadata.name = Some("check-op".into());
+    named.metadata.labels = Some([("team".to_string(), "payments".to_string())].into());
+    let answer = as_admin
+        .create(&PostParams::default(), &named)
+        .await
+        .expect("a review");
+    assert_eq!(answer.metadata.name.as_deref(), Some("check-op"));
+    assert_eq!(answer.metadata.labels, named.metadata.labels);
+    assert_eq!(answer.spec, named.spec);
+    assert!(answer.status.is_some_and(|s| s.allowed));
     // Neither a user nor a group: refused as upstream's ValidateSubjectAccessReviewSpec does.
     let nobody = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
