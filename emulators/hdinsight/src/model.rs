@@ -716,6 +716,30 @@ mod tests {
         }
     }
 
+    /// A topic deleted out of band is listed until its deletion is seen; from then on its
+    /// name is free and a create makes a new topic (the operator's recreate path).
+    #[test]
+    fn a_deleted_topic_frees_its_name_once_the_deletion_is_seen() {
+        let mut cluster = Cluster::new(&EmulatorConfig::default());
+        let create = |c: &mut Cluster, partitions| {
+            c.create(
+                "t",
+                partitions,
+                1,
+                100,
+                serde_json::Map::new(),
+                Duration::ZERO,
+            )
+        };
+        create(&mut cluster, 2).expect("created");
+        assert!(cluster.delete("t", Duration::from_millis(300)));
+        assert!(matches!(create(&mut cluster, 4), Err(CreateError::Exists)));
+        std::thread::sleep(Duration::from_millis(350));
+        create(&mut cluster, 4).expect("created again once the deletion is seen");
+        assert_eq!(cluster.topics["t"].partitions.len(), 4);
+        assert!(cluster.topics["t"].gone_at.is_none());
+    }
+
     /// Test vectors of FNV-1a 64 (draft-eastlake-fnv, "Test Vectors").
     #[test]
     fn fnv1a_matches_the_reference_vectors() {
