@@ -740,6 +740,29 @@ mod tests {
         assert!(cluster.topics["t"].gone_at.is_none());
     }
 
+    /// The partition limit is inclusive: exactly the limit is created, one more is refused.
+    #[test]
+    fn the_partition_limit_is_inclusive() {
+        let mut cluster = Cluster::new(&EmulatorConfig::default());
+        let mut create = |name: &str, partitions| {
+            cluster.create(
+                name,
+                partitions,
+                1,
+                8,
+                serde_json::Map::new(),
+                Duration::ZERO,
+            )
+        };
+        create("at-limit", 8).expect("8 of at most 8");
+        match create("over", 9) {
+            Err(CreateError::Invalid(why)) => {
+                assert_eq!(why, "Number of partitions 9 exceeds the limit of 8.");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// Test vectors of FNV-1a 64 (draft-eastlake-fnv, "Test Vectors").
     #[test]
     fn fnv1a_matches_the_reference_vectors() {

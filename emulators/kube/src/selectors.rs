@@ -47,11 +47,36 @@ fn split_top_level(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// A label key, as `validation.IsQualifiedName` (k8s.io/apimachinery pkg/util/validation)
+/// accepts one: an optional DNS-1123 subdomain prefix and `/`, then a name of at most 63
+/// characters, `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`.
 fn valid_key(k: &str) -> bool {
-    !k.is_empty()
-        && k.len() <= 317
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+    let (prefix, name) = match k.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, k),
+    };
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let name_ok = name.len() <= 63
+        && alnum(name.chars().next())
+        && alnum(name.chars().last())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    name_ok && prefix.is_none_or(dns1123_subdomain)
+}
+
+/// `validation.IsDNS1123Subdomain`: at most 253 characters, dot-separated labels of lowercase
+/// letters, digits and `-`, each starting and ending with a letter or digit.
+fn dns1123_subdomain(s: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    s.len() <= 253
+        && s.split('.').all(|label| {
+            edge(label.chars().next())
+                && edge(label.chars().last())
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
 }
 
 fn parse_set(rest: &str) -> Result<Vec<String>, String> {
@@ -472,6 +497,50 @@ mod tests {
         assert!(!ok("!app"));
         assert!(ok("app in (web),tier notin (back,middle)"));
         assert!(!ok("app=api"));
+    }
+
+    /// Cases of `TestIsQualifiedName` in k8s.io/apimachinery pkg/util/validation
+    /// validation_test.go, as label keys in a selector.
+    #[test]
+    fn label_keys_are_qualified_names() {
+        let good = [
+            "simple".to_string(),
+            "now-with-dashes".into(),
+            "1-starts-with-num".into(),
+            "1234".into(),
+            "simple/simple".into(),
+            "now-with-dashes/simple".into(),
+            "now-with-dashes/now-with-dashes".into(),
+            "now.with.dots/simple".into(),
+            "now-with.dashes-and.dots/simple".into(),
+            "1-num.2-num/3-num".into(),
+            "1234/5678".into(),
+            "1.2.3.4/5678".into(),
+            "Uppercase_Is_OK_123".into(),
+            "example.com/Uppercase_Is_OK_123".into(),
+            "requests.storage-foo".into(),
+            "a".repeat(63),
+            format!("{}/{}", "a".repeat(253), "b".repeat(63)),
+        ];
+        for key in &good {
+            assert!(LabelSelector::parse(&format!("{key}=v")).is_ok(), "{key}");
+        }
+        let bad = [
+            "nospecialchars%^@".to_string(),
+            "cantendwithadash-".into(),
+            "-cantstartwithadash-".into(),
+            "only/one/slash".into(),
+            "Example.com/abc".into(),
+            "example_com/abc".into(),
+            "example.com/".into(),
+            "/simple".into(),
+            "a".repeat(64),
+            format!("{}/abc", "a".repeat(254)),
+        ];
+        for key in &bad {
+            let e = LabelSelector::parse(&format!("{key}=v")).expect_err(key);
+            assert!(e.contains("invalid label key"), "{key}: {e}");
+        }
     }
 
     fn def(group: &str, plural: &str) -> ResourceDef {
