@@ -733,6 +733,10 @@ mod tests {
         };
         create(&mut cluster, 2).expect("created");
         assert!(cluster.delete("t", Duration::from_millis(300)));
+        assert!(
+            !cluster.delete("t", Duration::from_secs(60)),
+            "a topic being deleted is not deleted again, nor its deletion pushed back"
+        );
         assert!(matches!(create(&mut cluster, 4), Err(CreateError::Exists)));
         std::thread::sleep(Duration::from_millis(350));
         create(&mut cluster, 4).expect("created again once the deletion is seen");
