@@ -496,6 +496,11 @@ mod tests {
         assert!(ok("!missing"));
         assert!(!ok("!app"));
         assert!(ok("app in (web),tier notin (back,middle)"));
+        // The lexer needs no space before the parenthesis.
+        assert!(ok("app in(web,api)"));
+        assert!(!ok("app in(api)"));
+        assert!(ok("tier notin(back)"));
+        assert!(!ok("app notin(web)"));
         assert!(!ok("app=api"));
     }
 
