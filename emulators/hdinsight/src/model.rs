@@ -469,10 +469,8 @@ impl Cluster {
         let mut next = topic.next_partition;
         for (partition, key, _) in &records {
             let index = match (partition, key) {
-                (Some(p), _) => usize::try_from(*p)
-                    .ok()
-                    .filter(|i| *i < count)
-                    .ok_or(DataError::UnknownPartition(*p))?,
+                // Past the last partition: refused by the lookup below.
+                (Some(p), _) => usize::try_from(*p).map_err(|_| DataError::UnknownPartition(*p))?,
                 (None, Some(key)) => pick(key, count),
                 (None, None) => {
                     next = (next + 1) % count.max(1);

@@ -626,16 +626,20 @@ async fn produce_and_consume_with_next_offset_header() {
         produce(&env, &token, "events", json!([{"key": "no value"}])).await,
         400
     );
-    assert_eq!(
-        produce(
-            &env,
-            &token,
-            "events",
-            json!([{"value": 1, "partition": 5}])
-        )
-        .await,
-        404
-    );
+    // Two partitions: 0 and 1. Partition 2 (the count itself), 5 and -1 do not exist.
+    for partition in [2, 5, -1] {
+        assert_eq!(
+            produce(
+                &env,
+                &token,
+                "events",
+                json!([{"value": 1, "partition": partition}])
+            )
+            .await,
+            404,
+            "partition {partition}"
+        );
+    }
     assert_eq!(
         produce(&env, &token, "nope", json!([{"value": 1}])).await,
         404
