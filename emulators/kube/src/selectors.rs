@@ -650,6 +650,15 @@ mod tests {
             Ok(true)
         );
         assert_eq!(
+            select(
+                &v1,
+                "reason=Created,type=Normal,metadata.name=e,metadata.namespace=ns",
+                &event
+            ),
+            Ok(true)
+        );
+        assert_eq!(select(&v1, "type=Warning", &event), Ok(false));
+        assert_eq!(
             select(&v1, "involvedObject.name=orders", &event),
             Err("field label not supported: involvedObject.name".into())
         );
