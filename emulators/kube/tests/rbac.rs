@@ -19,7 +19,13 @@ const SA: &str = "op";
 
 /// An RBAC emulator with namespace `kafka-system`, ServiceAccount `op` and a token for it.
 async fn with_service_account() -> (kube_emulator::RunningKube, kube::Client, kube::Client) {
-    let (kube, admin) = start_with(rbac_config()).await;
+    with_service_account_in(rbac_config()).await
+}
+
+async fn with_service_account_in(
+    config: kube_emulator::KubeEmulatorConfig,
+) -> (kube_emulator::RunningKube, kube::Client, kube::Client) {
+    let (kube, admin) = start_with(config).await;
     create_namespace(&admin, NS).await;
     create_service_account(&admin, NS, SA).await;
     let token = request_token(&admin, NS, SA, &[], None)
@@ -803,6 +809,13 @@ async fn rules_reviews_list_everything_for_masters_only() {
     assert!(resources && urls, "system:masters may do anything");
     let (resources, urls, non_resource) = star(sa.clone()).await;
     assert!(!resources && !urls, "a ServiceAccount is not an admin");
+    // Without RBAC everyone may do anything (AlwaysAllow's RulesFor).
+    let (_open_kube, _, open_sa) = with_service_account_in(test_config()).await;
+    let (resources, urls, _) = star(open_sa).await;
+    assert!(
+        resources && urls,
+        "without RBAC a ServiceAccount may do anything"
+    );
     assert!(non_resource > 0, "the default policy's discovery URLs");
 
     // A rule limited to names lists them; a rule that is not leaves `resourceNames` out.
