@@ -742,6 +742,39 @@ mod tests {
         assert!(cluster.topics["t"].gone_at.is_none());
     }
 
+    /// A consume returns whole records while their JSON (each with a separating comma) fits
+    /// the byte limit, the limit itself included, and always at least one record.
+    #[test]
+    fn consume_stops_at_the_byte_limit() {
+        let mut cluster = Cluster::new(&EmulatorConfig::default());
+        cluster
+            .create("t", 1, 1, 100, serde_json::Map::new(), Duration::ZERO)
+            .expect("created");
+        let records = (0..3)
+            .map(|i| (Some(0), None, format!("value-{i}")))
+            .collect();
+        cluster.produce("t", records, None).expect("produced");
+        let read = |c: &mut Cluster, max_bytes| {
+            c.consume("t", 0, 0, 10, max_bytes, Duration::ZERO)
+                .expect("consumed")
+                .0
+        };
+        let all = read(&mut cluster, usize::MAX);
+        assert_eq!(all.len(), 3);
+        let sizes: Vec<usize> = all
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("JSON").len() + 1)
+            .collect();
+        let two = sizes[0] + sizes[1];
+        assert_eq!(read(&mut cluster, two).len(), 2, "exactly at the limit");
+        assert_eq!(read(&mut cluster, two - 1).len(), 1);
+        assert_eq!(
+            read(&mut cluster, 1).len(),
+            1,
+            "one record even past the limit"
+        );
+    }
+
     /// The partition limit is inclusive: exactly the limit is created, one more is refused.
     #[test]
     fn the_partition_limit_is_inclusive() {
