@@ -775,6 +775,45 @@ mod tests {
         );
     }
 
+    /// A saved cluster holds the topics still listed (a deletion not yet seen included) and
+    /// not those whose deletion is seen; a restore refuses offsets no partition can have.
+    #[test]
+    fn save_and_restore_keep_listed_topics_and_refuse_impossible_offsets() {
+        let mut cluster = Cluster::new(&EmulatorConfig::default());
+        for name in ["kept", "leaving", "gone"] {
+            cluster
+                .create(name, 1, 1, 100, serde_json::Map::new(), Duration::ZERO)
+                .expect("created");
+        }
+        assert!(cluster.delete("leaving", Duration::from_secs(60)));
+        assert!(cluster.delete("gone", Duration::ZERO));
+        let saved: Vec<String> = cluster.save().into_iter().map(|t| t.name).collect();
+        assert_eq!(saved, [CONSUMER_OFFSETS, "kept", "leaving"]);
+
+        let broker = cluster.brokers[0].id;
+        let topic = |earliest, latest| SavedTopic {
+            name: "t".into(),
+            partitions: vec![SavedPartition {
+                replicas: vec![broker],
+                earliest,
+                latest,
+            }],
+            properties: serde_json::Map::new(),
+        };
+        for (earliest, latest) in [(-1, 5), (4, 3)] {
+            assert_eq!(
+                cluster.restore(vec![topic(earliest, latest)]),
+                Err("topic 't' has impossible offsets".to_string()),
+                "{earliest}..{latest}"
+            );
+        }
+        for (earliest, latest) in [(0, 0), (3, 3), (2, 9)] {
+            cluster
+                .restore(vec![topic(earliest, latest)])
+                .expect("possible offsets");
+        }
+    }
+
     /// The partition limit is inclusive: exactly the limit is created, one more is refused.
     #[test]
     fn the_partition_limit_is_inclusive() {
