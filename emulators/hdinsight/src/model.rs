@@ -812,6 +812,14 @@ mod tests {
                 .restore(vec![topic(earliest, latest)])
                 .expect("possible offsets");
         }
+        // The cluster's internal topic stays unless the saved topics bring their own.
+        let names: Vec<&String> = cluster.topics.keys().collect();
+        assert_eq!(names, [CONSUMER_OFFSETS, "t"]);
+        let mut internal = topic(0, 7);
+        internal.name = CONSUMER_OFFSETS.into();
+        cluster.restore(vec![internal]).expect("restored");
+        assert_eq!(cluster.topics[CONSUMER_OFFSETS].partitions.len(), 1);
+        assert_eq!(cluster.topics[CONSUMER_OFFSETS].partitions[0].latest, 7);
     }
 
     /// The partition limit is inclusive: exactly the limit is created, one more is refused.
