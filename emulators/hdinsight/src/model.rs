@@ -742,6 +742,26 @@ mod tests {
         assert!(cluster.topics["t"].gone_at.is_none());
     }
 
+    /// Records with neither a partition nor a key go round-robin over the partitions; a keyed
+    /// record goes where its key picks, every time.
+    #[test]
+    fn unkeyed_records_go_round_robin_and_keyed_ones_follow_their_key() {
+        let mut cluster = Cluster::new(&EmulatorConfig::default());
+        cluster
+            .create("t", 3, 1, 100, serde_json::Map::new(), Duration::ZERO)
+            .expect("created");
+        let unkeyed = (0..6).map(|i| (None, None, format!("v{i}"))).collect();
+        let written = cluster.produce("t", unkeyed, None).expect("produced");
+        let partitions: Vec<i32> = written.iter().map(|(p, _)| *p).collect();
+        assert_eq!(partitions, [1, 2, 0, 1, 2, 0]);
+        let keyed = (0..3)
+            .map(|i| (None, Some("orders-42".to_string()), format!("k{i}")))
+            .collect();
+        let written = cluster.produce("t", keyed, None).expect("produced");
+        let want = i32::try_from(pick("orders-42", 3)).expect("small");
+        assert!(written.iter().all(|(p, _)| *p == want), "{written:?}");
+    }
+
     /// A consume returns whole records while their JSON (each with a separating comma) fits
     /// the byte limit, the limit itself included, and always at least one record.
     #[test]
