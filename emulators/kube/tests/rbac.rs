@@ -355,7 +355,9 @@ async fn token_requests_follow_the_apiserver() {
 
     // TokenReview (authentication.k8s.io): who a token is, for which of the asked audiences
     // (the API server's when none are asked); a token for other audiences, or garbage, is
-    // not authenticated.
+    // not authenticated. The audiences are `tokenAudiences` of kubernetes
+    // pkg/serviceaccount/jwt.go: the token's audiences intersected with the requested ones,
+    // an error when nothing is left.
     let reviews: Api<TokenReview> = Api::all(admin.clone());
     let review = |token: &str, audiences: &[&str]| {
         let request = TokenReview {
@@ -697,7 +699,9 @@ async fn access_reviews_answer_for_the_caller_or_a_named_subject() {
     assert_eq!(answer.metadata.labels, named.metadata.labels);
     assert_eq!(answer.spec, named.spec);
     assert!(answer.status.is_some_and(|s| s.allowed));
-    // Neither a user nor a group: refused as upstream's ValidateSubjectAccessReviewSpec does.
+    // Neither a user nor a group: refused as upstream's ValidateSubjectAccessReviewSpec does
+    // (pkg/apis/authorization/validation/validation.go; the message is the "no subject" case of
+    // its validation_test.go).
     let nobody = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             resource_attributes: Some(ask("get", NS)),
