@@ -26,6 +26,29 @@ fn bench(args: &[&str]) -> serde_json::Value {
     serde_json::from_str(last).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {last}"))
 }
 
+/// The most describes a restart may cost in its first `window` seconds when each of `topics`
+/// Ready topics is described at a uniformly random point of its description lifetime (90 % of
+/// `resync`, see `docs/behaviour.md`), as the exact Binomial quantile that a correct operator
+/// exceeds with probability below 10⁻⁹. Two seconds are added to the window for the requeue
+/// jitter (±10 %) and for the bench seeing the new leader a poll after it took over. The bench's
+/// own bound (1.5 · N · window / resync) holds for the thousands of topics of
+/// `docs/benchmarks.md`, not for a few dozen: with 30 topics it is exceeded in about one run
+/// in six. A describe storm (every topic at once) still exceeds this bound.
+fn spread_bound(topics: u64, window: f64, resync: f64) -> u64 {
+    let p = ((window + 2.0) / (0.9 * resync)).min(1.0);
+    let n = topics;
+    // P(X = k) for k = 0..=n, by the recurrence P(k+1) = P(k) · (n-k)/(k+1) · p/(1-p).
+    let mut pk = (1.0 - p).powf(n as f64);
+    let mut probs = Vec::new();
+    for k in 0..=n {
+        probs.push(pk);
+        pk *= (n - k) as f64 / (k + 1) as f64 * p / (1.0 - p);
+    }
+    (0..=n)
+        .find(|&b| probs[b as usize + 1..].iter().sum::<f64>() <= 1e-9)
+        .unwrap_or(n)
+}
+
 #[test]
 fn two_proxies_then_a_restart_that_costs_lists_not_describes() {
     let topics = 40u64;
@@ -93,14 +116,22 @@ fn two_proxies_then_a_restart_that_costs_lists_not_describes() {
         restart["lists"].as_u64().unwrap_or(0) >= 2,
         "the new process lists each cluster: {r}"
     );
-    let bound = 1.5 * topics as f64 * window / resync;
-    assert_eq!(restart["describes_bound"], bound, "{r}");
+    assert_eq!(
+        restart["describes_bound"],
+        1.5 * topics as f64 * window / resync,
+        "{r}"
+    );
+    let bound = spread_bound(topics, window, resync);
+    assert!(
+        bound < topics,
+        "the bound tells a storm from a spread: {bound}"
+    );
     assert!(
         restart["describes_first_minute"]
-            .as_f64()
-            .unwrap_or(f64::MAX)
+            .as_u64()
+            .unwrap_or(u64::MAX)
             <= bound,
-        "describes after a restart stay within the resync share ({bound}): {r}"
+        "describes after a restart are spread over the resync interval (≤ {bound}): {r}"
     );
 }
 
@@ -140,9 +171,23 @@ fn leader_failover_costs_what_a_restart_costs() {
         f["lists"].as_u64().unwrap_or(0) >= 1,
         "the new leader lists the cluster: {r}"
     );
-    let bound = 1.5 * topics as f64 * window / resync;
+    let bound = spread_bound(topics, window, resync);
     assert!(
-        f["describes_first_minute"].as_f64().unwrap_or(f64::MAX) <= bound,
-        "describes after a takeover stay within the resync share ({bound}): {r}"
+        bound < topics,
+        "the bound tells a storm from a spread: {bound}"
     );
+    assert!(
+        f["describes_first_minute"].as_u64().unwrap_or(u64::MAX) <= bound,
+        "describes after a takeover are spread over the resync interval (≤ {bound}): {r}"
+    );
+}
+
+#[test]
+fn spread_bound_is_the_exact_binomial_quantile() {
+    // Checked against Σ C(n,k) pᵏ (1-p)ⁿ⁻ᵏ summed exactly: for n = 30, p = 6/27 the tail above
+    // 22 is below 10⁻⁹ and the tail above 21 is not; for n = 40, p = 7/27 the same holds at 28.
+    assert_eq!(spread_bound(30, 4.0, 30.0), 22);
+    assert_eq!(spread_bound(40, 5.0, 30.0), 28);
+    // A window as long as the lifetime allows every topic.
+    assert_eq!(spread_bound(10, 30.0, 30.0), 10);
 }
