@@ -11,7 +11,7 @@ use kube::api::{Api, PostParams};
 use sandbox::env::{CLIENT_SECRET, ClusterSettings, Env};
 
 /// How long the operator may take to exit after SIGTERM.
-const EXIT_WITHIN: Duration = Duration::from_secs(5);
+const EXIT_WITHIN: Duration = Duration::from_secs(15);
 
 /// Both emulators and the chart's RBAC, but no CRDs, no namespace, no proxy.
 async fn start_without_crds() -> (tempfile::TempDir, Env) {

@@ -355,28 +355,43 @@ async fn missing_proxy_then_created_and_topic_deleted_out_of_band_is_recreated()
 async fn two_replicas_elect_one_leader_and_the_other_takes_over() {
     let (_dir, env) = start(fast_cluster()).await;
     // The Lease name and namespace come from the chart (see common::spawn_operator).
-    let le = [("HDI_LEADER_ELECTION", "true")];
-    let mut a = spawn_operator(&env, &le);
+    let mut a = spawn_operator(
+        &env,
+        &[("HDI_LEADER_ELECTION", "true"), ("POD_NAME", "replica-a")],
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let mut b = spawn_operator(&env, &le);
+    let mut b = spawn_operator(
+        &env,
+        &[("HDI_LEADER_ELECTION", "true"), ("POD_NAME", "replica-b")],
+    );
     create(&env, &topic("one", serde_json::json!({}))).await;
     wait_ready(&env, "one").await;
-    let leader_logs = |o: &Operator| o.logs().contains("became leader");
-    assert!(
-        leader_logs(&a) ^ leader_logs(&b),
-        "exactly one replica leads"
-    );
-    let (leader, standby) = if leader_logs(&a) {
+    // The Lease names the one replica that leads (its identity starts with the pod name).
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(env.client.clone(), RELEASE_NAMESPACE);
+    let holder = leases
+        .get(&lease_name())
+        .await
+        .expect("the Lease exists")
+        .spec
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default();
+    let (leader, standby) = if holder.starts_with("replica-a-") {
         (&mut a, &mut b)
-    } else {
+    } else if holder.starts_with("replica-b-") {
         (&mut b, &mut a)
+    } else {
+        panic!("no replica holds the Lease: {holder:?}")
     };
+    assert!(leader.logs().contains("became leader"), "{}", leader.logs());
     leader.kill();
     create(&env, &topic("two", serde_json::json!({}))).await;
+    // The Lease (3 s) expires, the standby takes it and starts its controllers: seconds,
+    // with room for a loaded machine.
     let t = wait_topic(
         &env,
         "two",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "Ready after failover",
         |t| ready(t).is_some_and(|r| r.0 == "True"),
     )
@@ -385,8 +400,6 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over() {
     assert!(standby.logs().contains("became leader"));
     // SIGTERM: a graceful stop, exit code 0, and the Lease is given up.
     assert_eq!(standby.terminate(), Some(0), "{}", standby.logs());
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
-        Api::namespaced(env.client.clone(), RELEASE_NAMESPACE);
     let lease = leases.get(&lease_name()).await.expect("the Lease exists");
     assert_eq!(
         lease.spec.and_then(|s| s.holder_identity),

@@ -46,11 +46,13 @@ fn kube_requests(env: &Env, verb: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Two status writes per topic: one recording the create, one reporting it Ready (as without
-/// any lag; `docs/benchmarks.md` measures 2.0 per topic).
+/// At most three status writes per topic, the target in `docs/benchmarks.md`: one
+/// recording the create, one reporting it Ready, and one more when a poll finds the topic not
+/// yet listed. Two in the usual case (2.0 per topic measured there); a reconcile
+/// that meets the lag cannot cost a fourth.
 fn assert_status_writes(writes: u64, topics: usize) {
     assert!(
-        writes <= 2 * topics as u64,
+        writes <= 3 * topics as u64,
         "{writes} status writes for {topics} topics"
     );
 }

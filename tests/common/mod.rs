@@ -451,7 +451,8 @@ pub fn logged_addr(op: &Operator, which: &str) -> Option<String> {
 /// Waits (up to 20 s) until the operator reports ready on `/readyz`; returns its health and
 /// metrics addresses.
 pub async fn wait_operator_ready(op: &Operator) -> (String, String) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    // Generous: a debug build starting beside other test binaries on a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         if let (Some(health), Some(metrics)) = (
             logged_addr(op, "health_addr"),

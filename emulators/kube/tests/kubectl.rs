@@ -307,7 +307,7 @@ async fn kubectl_wait_sees_the_ready_condition() {
                     "hkt/orders",
                     "-n",
                     "kafka",
-                    "--timeout=5s",
+                    "--timeout=60s",
                 ])
                 .output()
                 .await

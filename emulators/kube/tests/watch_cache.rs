@@ -496,7 +496,8 @@ async fn until_seen(
 /// the writer's own response, gets and lists show the new state at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_events_arrive_after_the_delay_while_reads_stay_current() {
-    let delay = Duration::from_millis(600);
+    // Long, so that "no delay once it is set to zero" below holds on a busy machine too.
+    let delay = Duration::from_secs(3);
     let (kube, client) = start_with(KubeEmulatorConfig {
         watch_delay: delay,
         ..test_config()
@@ -580,7 +581,7 @@ async fn watch_events_arrive_after_the_delay_while_reads_stay_current() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reflector_lags_by_the_delay_and_then_converges() {
     let (kube, client) = start().await;
-    kube.control().set_watch_delay(Duration::from_millis(400));
+    kube.control().set_watch_delay(Duration::from_secs(2));
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let (reader, writer) = kube::runtime::reflector::store();
     let stream = watcher(api.clone(), watcher::Config::default().any_semantic())
@@ -598,7 +599,7 @@ async fn a_reflector_lags_by_the_delay_and_then_converges() {
     api.create(&PostParams::default(), &config_map("lagging", "1"))
         .await
         .expect("created");
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Looked at right after the create: well inside the 2 s delay even on a busy machine.
     assert!(
         reader.state().iter().all(|cm| cm.name_any() != "lagging"),
         "the reflector cannot see the object before the delay"
@@ -622,7 +623,8 @@ async fn a_reflector_lags_by_the_delay_and_then_converges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_older_than_its_age_is_forgotten() {
     let (kube, client) = start_with(KubeEmulatorConfig {
-        history_max_age: Some(Duration::from_millis(500)),
+        // Long enough for two creates and a watch on a busy machine.
+        history_max_age: Some(Duration::from_secs(3)),
         ..test_config()
     })
     .await;
@@ -646,7 +648,7 @@ async fn history_older_than_its_age_is_forgotten() {
     until_seen(&mut stream, "young", "1").await;
     drop(stream);
 
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     let mut stream = api
         .watch(&WatchParams::default(), &before.to_string())
         .await
