@@ -363,6 +363,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_refused_create_is_remembered_per_object_and_topic_until_the_object_goes() {
+        let ctx = offline_context();
+        let first = Timestamp::from_second(1_800_000_000).unwrap_or_default();
+        let later = Timestamp::from_second(1_800_000_030).unwrap_or_default();
+        ctx.memory
+            .remember_refusal("uid-a", "ns/default/orders", first);
+        ctx.memory
+            .remember_refusal("uid-a", "ns/default/orders", later);
+        ctx.memory.remember_refusal("uid-b", "ns/default/t", first);
+        // The latest refusal counts; another topic of the same object (a moved proxyRef) or
+        // another object never matches.
+        assert_eq!(
+            ctx.memory.last_refusal("uid-a", "ns/default/orders"),
+            Some(later)
+        );
+        assert_eq!(ctx.memory.last_refusal("uid-a", "ns/other/orders"), None);
+        assert_eq!(ctx.memory.last_refusal("uid-c", "ns/default/orders"), None);
+        ctx.memory.forget("uid-a");
+        assert_eq!(ctx.memory.last_refusal("uid-a", "ns/default/orders"), None);
+        assert_eq!(
+            ctx.memory.last_refusal("uid-b", "ns/default/t"),
+            Some(first)
+        );
+    }
+
+    #[tokio::test]
     async fn a_pending_create_survives_pressure_and_goes_with_its_object() {
         let ctx = offline_context();
         let at = Timestamp::from_second(1_800_000_000).unwrap_or_default();

@@ -86,6 +86,8 @@ pub const MAX_REMEMBERED_CREATES: usize = 50_000;
 pub const MAX_REMEMBERED_WRITES: usize = 200_000;
 /// Last looks: one per KafkaTopic (the partition details of the last description).
 pub const MAX_REMEMBERED_LOOKS: usize = 200_000;
+/// Refused creates: one per KafkaTopic whose create the proxy refused (a few, normally).
+pub const MAX_REMEMBERED_REFUSALS: usize = 50_000;
 
 /// A create this process sent.
 #[derive(Clone, Debug)]
@@ -109,6 +111,10 @@ pub struct TopicMemories {
     /// This process's last look at each topic (a description, or a status inherited from a
     /// previous process).
     looks: Mutex<Memory<LastLook>>,
+    /// The last create this process sent that the proxy refused ("proxy/topic", when): a
+    /// create refused because the topic exists is sent again only `--uncertain-retry` after
+    /// the previous one, not on every poll.
+    refusals: Mutex<Memory<(String, Timestamp)>>,
 }
 
 impl Default for TopicMemories {
@@ -117,6 +123,7 @@ impl Default for TopicMemories {
             creates: Mutex::new(Memory::new(MAX_REMEMBERED_CREATES)),
             written: Mutex::new(Memory::new(MAX_REMEMBERED_WRITES)),
             looks: Mutex::new(Memory::new(MAX_REMEMBERED_LOOKS)),
+            refusals: Mutex::new(Memory::new(MAX_REMEMBERED_REFUSALS)),
         }
     }
 }
@@ -155,6 +162,25 @@ impl TopicMemories {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .forget(uid);
+    }
+
+    /// Records that the proxy refused a create of `topic` ("proxy/topic") sent at `at` for the
+    /// KafkaTopic `uid`.
+    pub fn remember_refusal(&self, uid: &str, topic: &str, at: Timestamp) {
+        self.refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remember(uid, (topic.to_string(), at));
+    }
+
+    /// When the proxy last refused a create of `topic` this process sent for `uid`.
+    pub fn last_refusal(&self, uid: &str, topic: &str) -> Option<Timestamp> {
+        self.refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uid)
+            .filter(|(t, _)| t == topic)
+            .map(|(_, at)| *at)
     }
 
     /// This process's last look at the topic of `uid`.
@@ -228,6 +254,10 @@ impl TopicMemories {
             .unwrap_or_else(|e| e.into_inner())
             .forget(uid);
         self.looks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(uid);
+        self.refusals
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .forget(uid);

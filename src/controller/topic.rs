@@ -228,6 +228,7 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
             last_look: last_look.as_ref(),
             first_look_after,
             sent_create,
+            last_refused_create: ctx.memory.last_refusal(&uid, &create_key(&desired)),
         };
         let decision = plan::decide(&input, &obs);
         tracing::debug!(topic = %who, listed = obs.listed, described = ?obs.described.as_ref().map(|d| matches!(d, Described::Found(_))), created = ?obs.created, next = decision_name(&decision), "plan");
@@ -274,6 +275,11 @@ async fn plan_topic(topic: &KafkaTopic, ctx: &Context, now: Timestamp) -> Result
                     );
                 }
                 if matches!(outcome, CreateOutcome::Rejected { .. }) {
+                    ctx.memory.remember_refusal(
+                        &uid,
+                        &create_key(&desired),
+                        Timestamp::now().max(now),
+                    );
                     obs.described = None;
                 }
                 obs.created = Some(outcome);

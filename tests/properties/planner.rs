@@ -268,6 +268,7 @@ impl Scene {
             last_look: None,
             first_look_after: None,
             sent_create: None,
+            last_refused_create: None,
         }
     }
 }

@@ -245,6 +245,10 @@ pub struct PlanInput<'a> {
     /// A create this process sent for this object that the status does not record (the status
     /// write failed): it is not sent again before its time.
     pub sent_create: Option<SentCreate>,
+    /// When the proxy last refused a create this process sent for this object (the topic
+    /// exists, or no reason given): while waiting for such a topic to appear, the create is
+    /// sent again only `uncertain_retry` after the last one.
+    pub last_refused_create: Option<Timestamp>,
 }
 
 /// A create this process sent, as remembered outside the status.
@@ -580,7 +584,13 @@ fn decide_here(input: &PlanInput<'_>, obs: &Observation) -> Decision {
         // again — if the topic has gone meanwhile it is created; if the proxy still says it
         // exists, the wait goes on.
         let waited = elapsed_since(input.now, &since);
-        if waited >= input.settings.uncertain_retry {
+        // Since the last create that was refused, when this process sent one after the wait
+        // began: the wait before the next starts over, or every poll would send one.
+        let since_sent = input
+            .last_refused_create
+            .filter(|at| *at > since.0)
+            .map_or(waited, |at| elapsed_since(input.now, &Time(at)));
+        if since_sent >= input.settings.uncertain_retry {
             return match obs.described {
                 None => Decision::Describe,
                 Some(_) => Decision::Create {
@@ -599,7 +609,7 @@ fn decide_here(input: &PlanInput<'_>, obs: &Observation) -> Decision {
             message,
             vec![],
             visibility_poll(waited)
-                .min(input.settings.uncertain_retry.saturating_sub(waited))
+                .min(input.settings.uncertain_retry.saturating_sub(since_sent))
                 .max(Duration::from_millis(500)),
         );
     }

@@ -301,6 +301,31 @@ fn a_create_refused_because_the_topic_exists_waits_and_adopts_never_stalls() {
         ..refused
     }));
     assert!(!is_true(&again.status.conditions, STALLED));
+    // The next create waits uncertain_retry from that refused one, not from the first: the
+    // condition keeps its transition time, so without this every poll after 30 s would send
+    // a create (one a second per waiting topic, for as long as the proxy hides the topic).
+    c.topic.status = Some(again.status);
+    c.last_refused_create = Some(ts(31));
+    for now in [32, 45, 60] {
+        c.now = ts(now);
+        let waiting = finish(c.decide(&Observation::default()));
+        assert_eq!(
+            ready_reason(&waiting.status).1,
+            reason::WAITING_FOR_VISIBILITY
+        );
+        // Polls the list meanwhile, and is back when the next create is due.
+        assert!(
+            waiting.requeue_after <= Duration::from_secs(61 - now as u64),
+            "{now}: {:?}",
+            waiting.requeue_after
+        );
+    }
+    c.now = ts(61);
+    assert_eq!(c.decide(&Observation::default()), Decision::Describe);
+    // A refusal remembered from before the wait began does not postpone the create.
+    c.last_refused_create = Some(ts(-5));
+    c.now = ts(31);
+    assert_eq!(c.decide(&Observation::default()), Decision::Describe);
 }
 
 #[test]

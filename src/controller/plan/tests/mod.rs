@@ -25,6 +25,7 @@ struct Case {
     last_look: Option<LastLook>,
     first_look_after: Option<Duration>,
     sent_create: Option<SentCreate>,
+    last_refused_create: Option<Timestamp>,
 }
 
 impl Case {
@@ -39,6 +40,7 @@ impl Case {
             last_look: None,
             first_look_after: None,
             sent_create: None,
+            last_refused_create: None,
         }
     }
     fn decide(&self, obs: &Observation) -> Decision {
@@ -53,6 +55,7 @@ impl Case {
             last_look: self.last_look.as_ref(),
             first_look_after: self.first_look_after,
             sent_create: self.sent_create,
+            last_refused_create: self.last_refused_create,
         };
         decide(&input, obs)
     }
