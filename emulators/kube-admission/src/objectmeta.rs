@@ -63,12 +63,12 @@ fn object_meta_error(meta: &Value) -> Option<String> {
             json_kind(meta)
         ));
     };
-    let wrong = |field: &str, v: &Value, go: &str| {
+    let wrong_as = |field: &str, what: &str, go: &str| {
         Some(format!(
-            "json: cannot unmarshal {} into Go struct field ObjectMeta.{field} of type {go}",
-            json_kind(v)
+            "json: cannot unmarshal {what} into Go struct field ObjectMeta.{field} of type {go}"
         ))
     };
+    let wrong = |field: &str, v: &Value, go: &str| wrong_as(field, json_kind(v), go);
     for (k, v) in obj {
         if v.is_null() {
             continue;
@@ -80,8 +80,10 @@ fn object_meta_error(meta: &Value) -> Option<String> {
             {
                 return wrong(k, v, "string");
             }
-            "generation" | "deletionGracePeriodSeconds" if !(v.is_i64() || v.is_u64()) => {
-                return wrong(k, v, "int64");
+            "generation" | "deletionGracePeriodSeconds" => {
+                if let Some(what) = not_int64(v) {
+                    return wrong_as(k, &what, "int64");
+                }
             }
             "labels" | "annotations" => match v.as_object() {
                 None => return wrong(k, v, "map[string]string"),
@@ -99,18 +101,58 @@ fn object_meta_error(meta: &Value) -> Option<String> {
                     }
                 }
             },
-            "ownerReferences" | "managedFields" => match v.as_array() {
-                None => return wrong(k, v, "[]"),
-                Some(a) => {
-                    if let Some(bad) = a.iter().find(|x| !x.is_object() && !x.is_null()) {
-                        return wrong(k, bad, "struct");
+            "ownerReferences" | "managedFields" => {
+                let element = if k == "ownerReferences" {
+                    "v1.OwnerReference"
+                } else {
+                    "v1.ManagedFieldsEntry"
+                };
+                match v.as_array() {
+                    None => return wrong(k, v, &format!("[]{element}")),
+                    Some(a) => {
+                        if let Some(bad) = a.iter().find(|x| !x.is_object() && !x.is_null()) {
+                            return wrong(k, bad, element);
+                        }
                     }
                 }
-            },
+            }
             _ => {}
         }
     }
     None
+}
+
+/// What Go's decoder names a value it cannot store in an `int64` (encoding/json decode.go
+/// `literalStore`): the number with its text when it has a fraction or does not fit, else its
+/// JSON kind. The server re-encodes the value first (coerce.go `GetObjectMeta` marshals the
+/// unstructured metadata), so `2.0` arrives as `2` and fits. `None` when it fits.
+fn not_int64(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) if n.is_i64() => None,
+        // Decoded as a float64 (too large for int64, or with a fraction), re-encoded as Go does.
+        Value::Number(n) => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            let fits = f.fract() == 0.0
+                && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f);
+            (!fits).then(|| format!("number {}", go_float(f)))
+        }
+        other => Some(json_kind(other).to_string()),
+    }
+}
+
+/// A float64 as Go's encoding/json writes it (encode.go `floatEncoder`): the shortest decimal,
+/// in exponent form (`1e+21`, `1e-7`) below 1e-6 or from 1e21 on.
+fn go_float(f: f64) -> String {
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let e = format!("{f:e}");
+        match e.split_once('e') {
+            Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp:0>2}"),
+            _ => e,
+        }
+    } else {
+        format!("{f}")
+    }
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -381,6 +423,100 @@ mod tests {
         ] {
             assert!(!is_qualified_name(bad), "{bad}");
         }
+    }
+
+    /// The coercion error of `metadata` in an embedded resource, as text.
+    fn meta_error(meta: Value) -> Option<String> {
+        let s = json!({"type": "object", "x-kubernetes-embedded-resource": true});
+        coerce("d", &json!({"metadata": meta}), &s, false).map(|e| e.detail)
+    }
+
+    // coerce.go GetObjectMeta unmarshals the metadata into metav1.ObjectMeta with
+    // k8s.io/apimachinery/pkg/util/json; the messages are encoding/json's UnmarshalTypeError
+    // ("json: cannot unmarshal <value> into Go struct field <Struct>.<field> of type <type>",
+    // or "into Go value of type" for the top-level value), the value being the JSON kind, or
+    // "number <text>" for a number an integer field cannot hold (decode.go literalStore).
+    #[test]
+    fn each_wrongly_typed_metadata_field_names_go_s_type() {
+        let field = |f: &str, what: &str, ty: &str| {
+            Some(format!(
+                "json: cannot unmarshal {what} into Go struct field ObjectMeta.{f} of type {ty}"
+            ))
+        };
+        assert_eq!(
+            meta_error(json!("x")),
+            Some("json: cannot unmarshal string into Go value of type v1.ObjectMeta".into())
+        );
+        assert_eq!(
+            meta_error(json!([])),
+            Some("json: cannot unmarshal array into Go value of type v1.ObjectMeta".into())
+        );
+        assert_eq!(meta_error(json!(null)), None);
+        assert_eq!(
+            meta_error(json!({"namespace": true})),
+            field("namespace", "bool", "string")
+        );
+        assert_eq!(
+            meta_error(json!({"generation": "1"})),
+            field("generation", "string", "int64")
+        );
+        assert_eq!(
+            meta_error(json!({"generation": 1.5})),
+            field("generation", "number 1.5", "int64")
+        );
+        // Beyond int64: a float64 to the server, re-encoded in Go's notation.
+        assert_eq!(
+            meta_error(json!({"deletionGracePeriodSeconds": 18446744073709551615_u64})),
+            field(
+                "deletionGracePeriodSeconds",
+                "number 18446744073709552000",
+                "int64"
+            )
+        );
+        assert_eq!(
+            meta_error(json!({"generation": 1e21})),
+            field("generation", "number 1e+21", "int64")
+        );
+        assert_eq!(
+            meta_error(json!({"generation": 2.5e-7})),
+            field("generation", "number 2.5e-7", "int64")
+        );
+        assert_eq!(meta_error(json!({"generation": 3})), None);
+        assert_eq!(meta_error(json!({"generation": -3})), None);
+        assert_eq!(meta_error(json!({"generation": 2.0})), None);
+        assert_eq!(
+            meta_error(json!({"labels": []})),
+            field("labels", "array", "map[string]string")
+        );
+        assert_eq!(
+            meta_error(json!({"annotations": {"a": "x", "b": 1}})),
+            field("annotations", "number", "string")
+        );
+        assert_eq!(meta_error(json!({"labels": {"a": "x", "b": null}})), None);
+        assert_eq!(
+            meta_error(json!({"finalizers": "x"})),
+            field("finalizers", "string", "[]string")
+        );
+        assert_eq!(
+            meta_error(json!({"finalizers": ["a", {}]})),
+            field("finalizers", "object", "string")
+        );
+        assert_eq!(meta_error(json!({"finalizers": ["a", null]})), None);
+        assert_eq!(
+            meta_error(json!({"ownerReferences": {}})),
+            field("ownerReferences", "object", "[]v1.OwnerReference")
+        );
+        assert_eq!(
+            meta_error(json!({"ownerReferences": [{}, 1]})),
+            field("ownerReferences", "number", "v1.OwnerReference")
+        );
+        assert_eq!(
+            meta_error(json!({"managedFields": [true]})),
+            field("managedFields", "bool", "v1.ManagedFieldsEntry")
+        );
+        assert_eq!(meta_error(json!({"ownerReferences": [{}, null]})), None);
+        // Unknown fields are ignored; null is always fine.
+        assert_eq!(meta_error(json!({"colour": 1, "name": null})), None);
     }
 
     // apiextensions-apiserver pkg/apiserver/schema/objectmeta/coerce_test.go: a wrongly typed

@@ -106,9 +106,8 @@ fn type_ok(node: &Node, value: &Value) -> bool {
         Some(Type::Boolean) => value.is_boolean(),
         Some(Type::Number) => value.is_number(),
         Some(Type::Integer) => match value {
-            Value::Number(n) => {
-                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
-            }
+            // Any number without a fraction (every i64 and u64 is one as an f64 too).
+            Value::Number(n) => n.as_f64().is_some_and(|f| f.fract() == 0.0),
             _ => false,
         },
     }

@@ -324,6 +324,16 @@ fn metadata_name_must_be_a_dns_subdomain() {
             "metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
         ]
     );
+    // apimachinery validation.go IsDNS1123Subdomain: at most 253 characters, inclusive.
+    let longest = "a".repeat(253);
+    assert!(
+        messages(
+            &topics(),
+            &topic(&longest, json!({"topicName": "ok"}), None),
+            None
+        )
+        .is_empty()
+    );
     let long = "a".repeat(254);
     assert_eq!(
         messages(

@@ -677,3 +677,22 @@ fn an_update_may_not_drop_a_stored_version() {
     );
     assert!(kube_admission::validate_crd(&new, Some(&old)).is_empty());
 }
+
+// Pruning drops a null object field (it is not nullable) but keeps a null list item, which the
+// type check then refuses: apiextensions-apiserver gives an int-or-string schema the types
+// `integer,string` for validation, and kube-openapi validate/type.go refuses null for a typed,
+// non-nullable schema. An untyped item (preserve-unknown-fields) takes null.
+#[test]
+fn null_list_items_are_refused_unless_untyped() {
+    let s = with_spec(props(json!({
+        "ports": {"type": "array", "items": {"x-kubernetes-int-or-string": true}},
+        "extra": {"type": "array", "items": {"x-kubernetes-preserve-unknown-fields": true}},
+    })));
+    assert_eq!(
+        check(&s, json!({"ports": [80, null]})),
+        vec![
+            "spec.ports[1]: Invalid value: \"null\": spec.ports[1] in body must be of type integer,string: \"null\""
+        ]
+    );
+    assert!(check(&s, json!({"extra": [1, null]})).is_empty());
+}
