@@ -981,6 +981,9 @@ async fn a_partitioned_leader_writes_nothing_after_the_new_one_acquired() {
         vec![
             ("HDI_LEADER_ELECTION", "true"),
             ("HDI_LEASE_NAMESPACE", "default"),
+            // The fence's margin is a third of the lease (the renew deadline is two thirds):
+            // 2 s, for a status write in flight on a loaded machine.
+            ("HDI_LEASE_DURATION", "6s"),
             ("POD_NAME", name),
             ("KUBECONFIG", kubeconfig),
         ]
@@ -1034,7 +1037,7 @@ async fn a_partitioned_leader_writes_nothing_after_the_new_one_acquired() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let handover = stalled_at.elapsed();
-    // The old leader is gone: it exited at its renew deadline (2 s of the 3 s lease).
+    // The old leader is gone: it exited at its renew deadline (4 s of the 6 s lease).
     let deadline = Instant::now() + Duration::from_secs(10);
     let code = loop {
         if let Ok(Some(status)) = a.child.try_wait() {
@@ -1060,7 +1063,7 @@ async fn a_partitioned_leader_writes_nothing_after_the_new_one_acquired() {
         .find(|w| w.client == "replica-b" && w.resource == "leases")
         .map(|w| w.at)
         .expect("replica-b's Lease write is logged");
-    // The standby waited out a whole lease (3 s) by its own clock after the last renewal it
+    // The standby waited out a whole lease (6 s) by its own clock after the last renewal it
     // saw: measured from replica-a's last applied Lease write, not from when the stall began
     // (that renewal may have landed up to a renew period before it).
     let last_renewal = writes
@@ -1071,7 +1074,7 @@ async fn a_partitioned_leader_writes_nothing_after_the_new_one_acquired() {
         .expect("replica-a renewed its Lease before the stall");
     let waited = acquired.duration_since(last_renewal).unwrap_or_default();
     assert!(
-        waited >= Duration::from_secs(3),
+        waited >= Duration::from_secs(6),
         "took over {waited:?} after the last renewal (stall began {handover:?} before)"
     );
     let late: Vec<_> = writes
