@@ -402,27 +402,110 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    // apimachinery pkg/util/validation/validation_test.go TestIsQualifiedName.
+    // apimachinery pkg/util/validation/validation_test.go TestIsQualifiedName, every case.
     #[test]
     fn qualified_names() {
-        for ok in [
+        let ok = [
             "simple",
             "now-with-dashes",
             "1-starts-with-num",
+            "1234",
+            "simple/simple",
+            "now-with-dashes/simple",
+            "now-with-dashes/now-with-dashes",
+            "now.with.dots/simple",
+            "now-with.dashes-and.dots/simple",
+            "1-num.2-num/3-num",
+            "1234/5678",
+            "1.2.3.4/5678",
+            "Uppercase_Is_OK_123",
+            "example.com/Uppercase_Is_OK_123",
+            "requests.storage-foo",
             "example.com/MixedCase",
-        ] {
+        ];
+        let longest = format!("{}/{}", "a".repeat(253), "b".repeat(63));
+        for ok in ok.iter().copied().chain([&"a".repeat(63)[..], &longest]) {
             assert!(is_qualified_name(ok), "{ok}");
         }
-        for bad in [
+        let too_long_prefix = format!("{}/abc", "a".repeat(254));
+        let bad = [
             "nospecialchars%^=@",
-            "-starts",
-            "ends-",
+            "cantendwithadash-",
+            "-cantstartwithadash-",
+            "only/one/slash",
+            "Example.com/abc",
+            "example_com/abc",
+            "example.com/",
             "/simple",
-            "a/b/c",
             "",
-        ] {
+        ];
+        for bad in bad
+            .iter()
+            .copied()
+            .chain([&"a".repeat(64)[..], &too_long_prefix])
+        {
             assert!(!is_qualified_name(bad), "{bad}");
         }
+    }
+
+    /// The validation errors of `x` under an embedded-resource schema, as text.
+    fn embedded_errors(x: Value) -> Vec<String> {
+        let s = json!({"type": "object", "x-kubernetes-embedded-resource": true,
+            "properties": {"items": {"type": "array", "items": {
+                "type": "object", "x-kubernetes-embedded-resource": true}}}});
+        validate("d", &x, &s, false)
+            .into_iter()
+            .map(|e| e.message)
+            .collect()
+    }
+
+    // apiextensions-apiserver pkg/apiserver/schema/objectmeta/validation.go
+    // validateEmbeddedResource: apiVersion and kind required; apiVersion a string that
+    // schema.ParseGroupVersion accepts (at most one '/'); kind a DNS-1035 label in any case.
+    #[test]
+    fn embedded_resources_need_a_group_version_and_a_kind() {
+        assert!(embedded_errors(json!({"apiVersion": "apps/v1", "kind": "Deployment"})).is_empty());
+        assert!(embedded_errors(json!({"apiVersion": "v1", "kind": "ConfigMap"})).is_empty());
+        assert_eq!(
+            embedded_errors(json!({"kind": "ConfigMap"})),
+            vec!["d.apiVersion: Required value: must not be empty"]
+        );
+        assert_eq!(
+            embedded_errors(json!({"apiVersion": "a/b/v1", "kind": "ConfigMap"})),
+            vec!["d.apiVersion: Invalid value: \"a/b/v1\": unexpected GroupVersion string: a/b/v1"]
+        );
+        assert_eq!(
+            embedded_errors(json!({"apiVersion": 1, "kind": "ConfigMap"})),
+            vec!["d.apiVersion: Invalid value: 1: must be a string"]
+        );
+        assert_eq!(
+            embedded_errors(json!({"apiVersion": "", "kind": "ConfigMap"})),
+            vec!["d.apiVersion: Invalid value: \"\": must not be empty"]
+        );
+        // Each embedded resource in a list is validated, at its index.
+        assert_eq!(
+            embedded_errors(json!({"apiVersion": "v1", "kind": "List", "items": [
+                {"apiVersion": "v1", "kind": "ConfigMap"},
+                {"apiVersion": "v1"},
+            ]})),
+            vec!["d.items[1].kind: Required value: must not be empty"]
+        );
+    }
+
+    // coerce.go: the coercion of embedded resources in a list reaches every item.
+    #[test]
+    fn metadata_of_embedded_resources_in_lists_is_coerced() {
+        let s = json!({"type": "array", "items": {"type": "object",
+            "x-kubernetes-embedded-resource": true}});
+        let e = coerce(
+            "d",
+            &json!([{"metadata": {"name": "ok"}}, {"metadata": {"name": 1}}]),
+            &s,
+            false,
+        )
+        .expect("error");
+        assert_eq!(e.field, "d[1].metadata");
+        assert!(coerce("d", &json!([{"metadata": {"name": "ok"}}]), &s, false).is_none());
     }
 
     /// The coercion error of `metadata` in an embedded resource, as text.

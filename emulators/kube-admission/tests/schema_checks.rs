@@ -696,3 +696,52 @@ fn null_list_items_are_refused_unless_untyped() {
     );
     assert!(check(&s, json!({"extra": [1, null]})).is_empty());
 }
+
+// go-openapi validate/schema_props.go: when no branch of anyOf / oneOf passes, the errors of
+// the best failing branch follow the combinator's own; on a tie the first branch is kept
+// (a later one replaces it only when strictly better).
+#[test]
+fn a_failed_combinator_reports_its_first_best_branch() {
+    let s = with_spec(props(json!({
+        "any": {"type": "string", "anyOf": [{"pattern": "^a"}, {"pattern": "^b"}]},
+        "one": {"type": "integer", "oneOf": [{"minimum": 10}, {"maximum": 2}]},
+    })));
+    assert_eq!(
+        check(&s, json!({"any": "c"})),
+        vec![
+            "<nil>: Invalid value: \"\": must validate at least one schema (anyOf)",
+            "spec.any: Invalid value: \"c\": spec.any in body should match '^a'"
+        ]
+    );
+    assert_eq!(
+        check(&s, json!({"one": 5})),
+        vec![
+            "<nil>: Invalid value: \"\": must validate one and only one schema (oneOf). Found none valid",
+            "spec.one: Invalid value: 5: spec.one in body should be greater than or equal to 10"
+        ]
+    );
+}
+
+// kube-openapi validate/validator.go enumValidator converts the value to the enum entry's Go
+// type and compares: an integer entry matches the same integer written as a float (the server
+// decodes `1.0` as float64 1), and integers beyond 2^53 compare exactly, not as floats.
+#[test]
+fn enum_numbers_compare_by_value() {
+    let s = with_spec(props(json!({
+        "level": {"type": "number", "enum": [1, 2.5, 9007199254740993_i64]},
+    })));
+    for ok in [
+        json!(1),
+        json!(1.0),
+        json!(2.5),
+        json!(9007199254740993_i64),
+    ] {
+        assert!(check(&s, json!({"level": ok})).is_empty(), "{ok}");
+    }
+    assert_eq!(
+        check(&s, json!({"level": 9007199254740992_i64})),
+        vec![
+            "spec.level: Unsupported value: 9007199254740992: supported values: \"1\", \"2.5\", \"9007199254740993\""
+        ]
+    );
+}
