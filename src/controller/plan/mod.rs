@@ -588,8 +588,7 @@ fn decide_here(input: &PlanInput<'_>, obs: &Observation) -> Decision {
         // began: the wait before the next starts over, or every poll would send one.
         let since_sent = input
             .last_refused_create
-            .filter(|at| *at > since.0)
-            .map_or(waited, |at| elapsed_since(input.now, &Time(at)));
+            .map_or(waited, |at| elapsed_since(input.now, &Time(at)).min(waited));
         if since_sent >= input.settings.uncertain_retry {
             return match obs.described {
                 None => Decision::Describe,
