@@ -9,17 +9,145 @@ use serde_json::Value;
 
 use crate::error::{FieldError, FieldErrorKind};
 
-static QUALIFIED_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new("^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$").expect("valid regex")
-});
-static DNS1123_SUBDOMAIN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-        .expect("valid regex")
-});
-static DNS1123_LABEL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").expect("valid regex"));
-static DNS1035_LABEL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new("^[a-z]([-a-z0-9]*[a-z0-9])?$").expect("valid regex"));
+// k8s.io/apimachinery pkg/util/validation/validation.go: the formats and messages.
+const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
+const QUALIFIED_NAME_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
+const DNS1123_SUBDOMAIN_FMT: &str =
+    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
+const DNS1035_LABEL_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
+const DNS1035_LABEL_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
+
+fn anchored(fmt: &str) -> Regex {
+    Regex::new(&format!("^{fmt}$")).expect("valid regex")
+}
+
+static QUALIFIED_NAME: LazyLock<Regex> = LazyLock::new(|| anchored(QUALIFIED_NAME_FMT));
+static LABEL_VALUE: LazyLock<Regex> =
+    LazyLock::new(|| anchored(&format!("({QUALIFIED_NAME_FMT})?")));
+static DNS1123_SUBDOMAIN: LazyLock<Regex> = LazyLock::new(|| anchored(DNS1123_SUBDOMAIN_FMT));
+static DNS1123_LABEL: LazyLock<Regex> = LazyLock::new(|| anchored(DNS1123_LABEL_FMT));
+static DNS1035_LABEL: LazyLock<Regex> = LazyLock::new(|| anchored(DNS1035_LABEL_FMT));
+
+/// `RegexError`: the message, examples and the format (two spaces before each "or", as the
+/// Go code builds it).
+fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
+    let examples: Vec<String> = examples.iter().map(|e| format!("'{e}', ")).collect();
+    format!(
+        "{msg} (e.g. {}regex used for validation is '{fmt}')",
+        examples.join(" or ")
+    )
+}
+
+fn max_len_error(n: usize) -> String {
+    format!("must be no more than {n} characters")
+}
+
+/// A length limit and a format, each reported on its own (`IsDNS1123Label` and its kin).
+fn length_and_format(
+    s: &str,
+    max: usize,
+    re: &Regex,
+    msg: &str,
+    fmt: &str,
+    examples: &[&str],
+) -> Vec<String> {
+    let mut errs = Vec::new();
+    if s.len() > max {
+        errs.push(max_len_error(max));
+    }
+    if !re.is_match(s) {
+        errs.push(regex_error(msg, fmt, examples));
+    }
+    errs
+}
+
+fn dns1123_label(s: &str) -> Vec<String> {
+    let examples = ["my-name", "123-abc"];
+    length_and_format(
+        s,
+        63,
+        &DNS1123_LABEL,
+        DNS1123_LABEL_MSG,
+        DNS1123_LABEL_FMT,
+        &examples,
+    )
+}
+
+fn dns1123_subdomain(s: &str) -> Vec<String> {
+    let examples = ["example.com"];
+    length_and_format(
+        s,
+        253,
+        &DNS1123_SUBDOMAIN,
+        DNS1123_SUBDOMAIN_MSG,
+        DNS1123_SUBDOMAIN_FMT,
+        &examples,
+    )
+}
+
+fn dns1035_label(s: &str) -> Vec<String> {
+    let examples = ["my-name", "abc-123"];
+    length_and_format(
+        s,
+        63,
+        &DNS1035_LABEL,
+        DNS1035_LABEL_MSG,
+        DNS1035_LABEL_FMT,
+        &examples,
+    )
+}
+
+/// `IsQualifiedName`: an optional DNS-1123 subdomain prefix and `/`, then a name of at most 63
+/// characters; every problem found, worded as the server words it.
+fn qualified_name(s: &str) -> Vec<String> {
+    let examples = ["MyName", "my.name", "123-abc"];
+    let parts: Vec<&str> = s.split('/').collect();
+    let mut errs = Vec::new();
+    let name = match parts.as_slice() {
+        [name] => *name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                errs.push("prefix part must be non-empty".to_string());
+            } else {
+                errs.extend(
+                    dns1123_subdomain(prefix)
+                        .into_iter()
+                        .map(|m| format!("prefix part {m}")),
+                );
+            }
+            *name
+        }
+        _ => {
+            return vec![format!(
+                "a qualified name {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+                regex_error(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, &examples)
+            )];
+        }
+    };
+    if name.is_empty() {
+        errs.push("name part must be non-empty".to_string());
+    } else if name.len() > 63 {
+        errs.push(format!("name part {}", max_len_error(63)));
+    }
+    if !QUALIFIED_NAME.is_match(name) {
+        errs.push(format!(
+            "name part {}",
+            regex_error(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, &examples)
+        ));
+    }
+    errs
+}
+
+/// `IsValidLabelValue`.
+fn label_value(s: &str) -> Vec<String> {
+    let examples = ["MyValue", "my_value", "12345"];
+    let fmt = format!("({QUALIFIED_NAME_FMT})?");
+    length_and_format(s, 63, &LABEL_VALUE, LABEL_VALUE_MSG, &fmt, &examples)
+}
 
 fn flag(s: &Value, k: &str) -> bool {
     s.get(k).and_then(Value::as_bool).unwrap_or(false)
@@ -274,12 +402,19 @@ fn embedded_resource(path: &str, x: &serde_json::Map<String, Value>, errs: &mut 
             "kind" => match v.as_str() {
                 None => errs.push(invalid(child(path, k), v, "must be a string")),
                 Some("") => errs.push(invalid(child(path, k), v, "must not be empty")),
-                Some(kind) if !is_dns1035_label(&kind.to_lowercase()) => errs.push(invalid(
-                    child(path, k),
-                    v,
-                    "may have mixed case, but should otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
-                )),
-                Some(_) => {}
+                Some(kind) => {
+                    let problems = dns1035_label(&kind.to_lowercase());
+                    if !problems.is_empty() {
+                        errs.push(invalid(
+                            child(path, k),
+                            v,
+                            format!(
+                                "may have mixed case, but should otherwise match: {}",
+                                problems.join(",")
+                            ),
+                        ));
+                    }
+                }
             },
             "metadata" => match object_meta_error(v) {
                 Some(e) => errs.push(invalid(child(path, k), v, e)),
@@ -290,32 +425,11 @@ fn embedded_resource(path: &str, x: &serde_json::Map<String, Value>, errs: &mut 
     }
 }
 
-fn is_dns1035_label(s: &str) -> bool {
-    s.len() <= 63 && DNS1035_LABEL.is_match(s)
-}
-
-/// `IsQualifiedName`: an optional DNS-1123 subdomain prefix and `/`, then a name of at most 63
-/// characters.
+#[cfg(test)]
 fn is_qualified_name(s: &str) -> bool {
-    let (prefix, name) = match s.split_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, s),
-    };
-    if let Some(p) = prefix
-        && (p.is_empty() || p.len() > 253 || !DNS1123_SUBDOMAIN.is_match(p))
-    {
-        return false;
-    }
-    !name.is_empty() && name.len() <= 63 && QUALIFIED_NAME.is_match(name)
+    qualified_name(s).is_empty()
 }
 
-fn is_label_value(s: &str) -> bool {
-    s.is_empty() || (s.len() <= 63 && QUALIFIED_NAME.is_match(s))
-}
-
-/// `metavalidation.ValidateObjectMeta` with `path.ValidatePathSegmentName` and an optional
-/// namespace, for the fields a default can carry: name (`fakename` when empty), generateName,
-/// namespace, labels and annotations.
 fn object_meta(path: &str, meta: &Value, errs: &mut Vec<FieldError>) {
     let get = |k: &str| meta.get(k).and_then(Value::as_str).unwrap_or("");
     let segment = |name: &str, prefix: bool| -> Option<String> {
@@ -347,41 +461,34 @@ fn object_meta(path: &str, meta: &Value, errs: &mut Vec<FieldError>) {
         errs.push(invalid(child(path, "name"), &Value::String(name.into()), d));
     }
     let namespace = get("namespace");
-    let namespace_ok = namespace.len() <= 63 && DNS1123_LABEL.is_match(namespace);
-    if !namespace.is_empty() && !namespace_ok {
-        errs.push(invalid(
-            child(path, "namespace"),
-            &Value::String(namespace.into()),
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
-        ));
+    if !namespace.is_empty() {
+        for m in dns1123_label(namespace) {
+            errs.push(invalid(
+                child(path, "namespace"),
+                &Value::String(namespace.into()),
+                m,
+            ));
+        }
     }
     if let Some(labels) = meta.get("labels").and_then(Value::as_object) {
         for (k, v) in labels {
-            if !is_qualified_name(k) {
-                errs.push(invalid(
-                    child(path, "labels"),
-                    &Value::String(k.clone()),
-                    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-                ));
+            for m in qualified_name(k) {
+                errs.push(invalid(child(path, "labels"), &Value::String(k.clone()), m));
             }
-            let value = v.as_str().unwrap_or("");
-            if !is_label_value(value) {
-                errs.push(invalid(
-                    child(path, "labels"),
-                    v,
-                    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-                ));
+            for m in label_value(v.as_str().unwrap_or("")) {
+                errs.push(invalid(child(path, "labels"), v, m));
             }
         }
     }
     if let Some(annotations) = meta.get("annotations").and_then(Value::as_object) {
         let mut total = 0usize;
         for (k, v) in annotations {
-            if !is_qualified_name(&k.to_lowercase()) {
+            // A qualified name in any case.
+            for m in qualified_name(&k.to_lowercase()) {
                 errs.push(invalid(
                     child(path, "annotations"),
                     &Value::String(k.clone()),
-                    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                    m,
                 ));
             }
             total += k.len() + v.as_str().map_or(0, str::len);
@@ -489,6 +596,95 @@ mod tests {
                 {"apiVersion": "v1"},
             ]})),
             vec!["d.items[1].kind: Required value: must not be empty"]
+        );
+    }
+
+    /// The validation errors of an embedded ConfigMap with `metadata`.
+    fn meta_errors(meta: Value) -> Vec<String> {
+        embedded_errors(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}))
+    }
+
+    // validation.go Validate → metav1 validation ValidateObjectMeta with
+    // path.ValidatePathSegmentName (apimachinery api/validation/path/name.go), namespaces as
+    // DNS-1123 labels, labels and annotations as qualified names (values as label values);
+    // each problem its own error, worded by apimachinery pkg/util/validation/validation.go.
+    #[test]
+    fn embedded_metadata_is_validated_as_the_server_words_it() {
+        assert!(
+            meta_errors(json!({"name": "ok", "namespace": "ns", "labels": {"a": "b"}})).is_empty()
+        );
+        // No name is fine (a placeholder is validated); "." and ".." are not path segments.
+        assert!(meta_errors(json!({"generateName": "cm-"})).is_empty());
+        assert_eq!(
+            meta_errors(json!({"name": ".."})),
+            vec!["d.metadata.name: Invalid value: \"..\": may not be '..'"]
+        );
+        assert_eq!(
+            meta_errors(json!({"name": "a/b"})),
+            vec!["d.metadata.name: Invalid value: \"a/b\": may not contain '/'"]
+        );
+        // A prefix may be "." but not contain "%".
+        assert!(meta_errors(json!({"generateName": "."})).is_empty());
+        assert_eq!(
+            meta_errors(json!({"generateName": "a%"})),
+            vec!["d.metadata.generateName: Invalid value: \"a%\": may not contain '%'"]
+        );
+        let label_msg = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+        assert_eq!(
+            meta_errors(json!({"namespace": "Bad"})),
+            vec![format!(
+                "d.metadata.namespace: Invalid value: \"Bad\": {label_msg}"
+            )]
+        );
+        let long = "a".repeat(64);
+        assert_eq!(
+            meta_errors(json!({"namespace": long})),
+            vec![format!(
+                "d.metadata.namespace: Invalid value: \"{long}\": must be no more than 63 characters"
+            )]
+        );
+        assert!(meta_errors(json!({"namespace": "a".repeat(63)})).is_empty());
+        assert_eq!(
+            meta_errors(json!({"labels": {"-x": "ok"}})),
+            vec![
+                "d.metadata.labels: Invalid value: \"-x\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+            ]
+        );
+        assert_eq!(
+            meta_errors(json!({"labels": {"x": "bad value"}})),
+            vec![
+                "d.metadata.labels: Invalid value: \"bad value\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+            ]
+        );
+        assert_eq!(
+            meta_errors(json!({"labels": {"x": "v".repeat(64)}})),
+            vec![format!(
+                "d.metadata.labels: Invalid value: \"{}\": must be no more than 63 characters",
+                "v".repeat(64)
+            )]
+        );
+        // Annotation keys are qualified names in any case.
+        assert!(meta_errors(json!({"annotations": {"Example.com/Key": "v"}})).is_empty());
+        assert_eq!(
+            meta_errors(json!({"annotations": {"a/b/c": "v"}})),
+            vec![
+                "d.metadata.annotations: Invalid value: \"a/b/c\": a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            ]
+        );
+        assert_eq!(
+            meta_errors(json!({"annotations": {"/b": "v"}})),
+            vec!["d.metadata.annotations: Invalid value: \"/b\": prefix part must be non-empty"]
+        );
+    }
+
+    // validateEmbeddedResource: the kind may have mixed case but is otherwise a DNS-1035 label.
+    #[test]
+    fn an_embedded_kind_is_a_dns1035_label_in_any_case() {
+        assert_eq!(
+            embedded_errors(json!({"apiVersion": "v1", "kind": "1Map"})),
+            vec![
+                "d.kind: Invalid value: \"1Map\": may have mixed case, but should otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+            ]
         );
     }
 
