@@ -325,12 +325,14 @@ fn string_format(node: &Node, s: &str, value: &Value, path: &str, errors: &mut V
     let name = field(path);
     let format_ok = match node.format {
         Format::DateTime => is_date_time(s),
+        Format::Date => is_date(s),
         Format::Byte => base64::engine::general_purpose::STANDARD.decode(s).is_ok(),
         _ => true,
     };
     if !format_ok {
         let format = match node.format {
             Format::DateTime => "date-time",
+            Format::Date => "date",
             _ => "byte",
         };
         errors.push(FieldError::new(
@@ -345,13 +347,46 @@ fn string_format(node: &Node, s: &str, value: &Value, path: &str, errors: &mut V
     }
 }
 
-/// The date-time forms kube-openapi's strfmt accepts: RFC 3339 with or without fractional
-/// seconds (a space may stand for the `T`), offsets without a colon, local times.
+/// The time of a `date-time` after its `T` (kube-openapi strfmt `DateTimePattern`): a zone is
+/// required, an offset with a colon.
+static DATE_TIME_CLOCK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new("^([0-9]{2}):([0-9]{2}):([0-9]{2})(.[0-9]+)?(z|([+-][0-9]{2}:[0-9]{2}))$")
+        .expect("valid regex")
+});
+
+/// kube-openapi strfmt `IsDateTime`, the check of `format: date-time` (not the laxer
+/// `ParseDateTime` the server decodes with): lower-cased and split at `t`, a full date before
+/// it and `hh:mm:ss[.frac](z|±hh:mm)` after it, hours to 23, minutes and seconds to 59.
 fn is_date_time(s: &str) -> bool {
-    chrono::DateTime::parse_from_rfc3339(s).is_ok()
-        || chrono::DateTime::parse_from_rfc3339(&s.replacen(' ', "T", 1)).is_ok()
-        || chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z").is_ok()
-        || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+    if s.len() < 4 {
+        return false;
+    }
+    let lower = s.to_lowercase();
+    let parts: Vec<&str> = lower.split('t').collect();
+    if parts.len() < 2 || !is_date(parts[0]) {
+        return false;
+    }
+    DATE_TIME_CLOCK
+        .captures(parts[1])
+        .is_some_and(|c| &c[1] <= "23" && &c[2] <= "59" && &c[3] <= "59")
+}
+
+/// strfmt `IsDate`: Go's `time.Parse("2006-01-02", s)`, four-digit year, two-digit month and
+/// day, a day that exists in that month.
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !digits(0..4)
+        || !digits(5..7)
+        || !digits(8..10)
+    {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(0);
+    chrono::NaiveDate::from_ymd_opt(num(0..4) as i32, num(5..7), num(8..10)).is_some()
 }
 
 fn number(

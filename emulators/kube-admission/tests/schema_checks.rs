@@ -745,3 +745,58 @@ fn enum_numbers_compare_by_value() {
         ]
     );
 }
+
+// kube-openapi pkg/validation/strfmt/time.go IsDateTime and date.go IsDate check the
+// `date-time` and `date` formats; the cases of time_test.go (TestParseDateTime_fullCycle's
+// strings, TestDateTime_IsDateTime_errorCases), and the forms the laxer ParseDateTime would
+// decode but the format check refuses (a space for the T, an offset without a colon, no zone).
+#[test]
+fn date_time_and_date_formats_follow_strfmt() {
+    let s = with_spec(props(json!({
+        "at": {"type": "string", "format": "date-time"},
+        "on": {"type": "string", "format": "date"},
+    })));
+    for ok in [
+        "2014-12-15T08:00:00.000Z",
+        "2011-08-18T19:03:37.000+01:00",
+        "2014-12-15T19:30:20.000Z",
+        "0001-01-01T00:00:00.000Z",
+        "1970-01-01T00:00:00.000Z",
+        "2024-02-29t23:59:59z",
+    ] {
+        assert!(check(&s, json!({"at": ok})).is_empty(), "{ok}");
+    }
+    for bad in [
+        "zor",
+        "zorg",
+        "zorgTx",
+        "1972-12-31Tx",
+        "1972-12-31T24:40:00.000Z",
+        "1972-12-31T23:63:00.000Z",
+        "1972-12-31T23:59:60.000Z",
+        "2014-12-15 08:00:00Z",
+        "2014-12-15T08:00:00+0100",
+        "2014-12-15T08:00:00",
+        "2023-02-29T00:00:00Z",
+    ] {
+        assert_eq!(
+            check(&s, json!({"at": bad})),
+            vec![format!(
+                "spec.at: Invalid value: \"{bad}\": spec.at in body must be of type date-time: \"{bad}\""
+            )],
+            "{bad}"
+        );
+    }
+    for ok in ["2024-02-29", "0000-01-01"] {
+        assert!(check(&s, json!({"on": ok})).is_empty(), "{ok}");
+    }
+    for bad in ["2023-02-29", "2024-1-01", "24-01-01", "2024-01-01T00:00:00Z"] {
+        assert_eq!(
+            check(&s, json!({"on": bad})),
+            vec![format!(
+                "spec.on: Invalid value: \"{bad}\": spec.on in body must be of type date: \"{bad}\""
+            )],
+            "{bad}"
+        );
+    }
+}
