@@ -21,7 +21,9 @@ fn limited(answer: ThrottleAnswer, retry_after_as: RetryAfterAs) -> EmulatorConf
     EmulatorConfig {
         apps: vec![first, other],
         rate_limit: Some(RateLimit {
-            requests_per_second: 2.0,
+            // One token every 4 s: a burst of a few requests stays inside one refill on a
+            // busy machine too.
+            requests_per_second: 0.25,
             burst: 3,
             answer,
             retry_after_as,
@@ -44,12 +46,18 @@ async fn a_client_over_its_burst_gets_429_with_retry_after_seconds_and_others_do
     }
     let response = env.get(&token, "/v1/metadata/brokers").await;
     assert_eq!(response.status().as_u16(), 429);
-    assert_eq!(response.headers()["retry-after"], "1");
+    // The time to the next token (4 s less what the requests took), in whole seconds up.
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .expect("ASCII")
+        .parse()
+        .expect("whole seconds");
+    assert!((1..=4).contains(&retry_after), "{retry_after}");
     // Another client has its own bucket; the token endpoint is not throttled.
     assert_eq!(env.get_json(&other, "/v1/metadata/brokers").await.0, 200);
     env.token_for(CLIENT_ID, SECRET).await;
-    // Half a second refills one request at 2 per second.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Four seconds refill one request at one per 4 s.
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     assert_eq!(env.get_json(&token, "/v1/metadata/brokers").await.0, 200);
     assert_eq!(env.get_json(&token, "/v1/metadata/brokers").await.0, 429);
     let stats = env.emulator.control().stats();
@@ -83,7 +91,7 @@ async fn retry_after_can_be_an_http_date() {
         .to_string();
     let at = chrono::DateTime::parse_from_rfc2822(&value).expect("an HTTP date");
     let ahead = at.timestamp() - chrono::Utc::now().timestamp();
-    assert!((0..=2).contains(&ahead), "{value} is {ahead}s ahead");
+    assert!((0..=5).contains(&ahead), "{value} is {ahead}s ahead");
     assert!(value.ends_with(" GMT"), "{value}");
 }
 
