@@ -389,6 +389,28 @@ fn is_date(s: &str) -> bool {
     chrono::NaiveDate::from_ymd_opt(num(0..4) as i32, num(5..7), num(8..10)).is_some()
 }
 
+/// go-openapi swag `IsFloat64AJSONInteger` as of v0.23 (the one kube-apiserver 1.32 builds
+/// with): an integer within ±(2^53 − 1), or a positive number within a relative 1e-9 of its
+/// integer part — the part `uint64` truncates to, so 1998.9999999999998 is not one. A negative
+/// number with a fraction never is: Go's `uint64` of it is nowhere near it on amd64.
+fn is_json_integer(f: f64) -> bool {
+    const MAX: f64 = 9_007_199_254_740_991.0;
+    if !f.is_finite() || !(-MAX..=MAX).contains(&f) {
+        return false;
+    }
+    if f == f.trunc() {
+        return true;
+    }
+    if f < 0.0 {
+        return false;
+    }
+    let g = f.trunc();
+    if g == 0.0 {
+        return false;
+    }
+    (f - g) / (f + g) < 1e-9
+}
+
 fn number(
     node: &Node,
     n: &serde_json::Number,
@@ -419,6 +441,32 @@ fn number(
             ));
         }
     }
+    // kube-openapi validate/values.go MultipleOf: the factor must be positive (the error
+    // shows the factor as its value); the quotient is an integer within go-openapi swag's
+    // relative tolerance, so 0.3 is a multiple of 0.1.
+    if let Some(m) = node.multiple_of {
+        if m <= 0.0 {
+            errors.push(FieldError::new(
+                FieldErrorKind::Invalid,
+                field(path),
+                serde_json::Number::from_f64(m).map(Value::Number),
+                format!(
+                    "factor MultipleOf declared for {name} must be positive: {}",
+                    gofmt::float(m)
+                ),
+            ));
+        } else {
+            let q = if m < 1.0 { 1.0 / m * f } else { f / m };
+            if !is_json_integer(q) {
+                errors.push(FieldError::new(
+                    FieldErrorKind::Invalid,
+                    field(path),
+                    Some(value.clone()),
+                    format!("{name} in body should be a multiple of {}", gofmt::float(m)),
+                ));
+            }
+        }
+    }
     let mut push = |detail: String| {
         errors.push(FieldError::new(
             FieldErrorKind::Invalid,
@@ -427,17 +475,6 @@ fn number(
             detail,
         ));
     };
-    if let Some(m) = node.multiple_of
-        && m > 0.0
-    {
-        let q = if m < 1.0 { 1.0 / m * f } else { f / m };
-        if q.fract() != 0.0 {
-            push(format!(
-                "{name} in body should be a multiple of {}",
-                gofmt::float(m)
-            ));
-        }
-    }
     if let Some(min) = node.minimum {
         if node.exclusive_minimum && f <= min {
             push(format!(

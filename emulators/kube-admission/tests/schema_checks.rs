@@ -805,3 +805,43 @@ fn date_time_and_date_formats_follow_strfmt() {
         );
     }
 }
+
+// kube-openapi validate/values.go MultipleOf: a factor below 1 is applied as 1/factor·value,
+// and the quotient counts as an integer within go-openapi swag's IsFloat64AJSONInteger
+// (relative error below 1e-9), so decimal multiples hold despite binary rounding; a factor
+// that is not positive is an error of its own.
+#[test]
+fn multiples_of_decimals_tolerate_rounding() {
+    let s = with_spec(props(json!({
+        "price": {"type": "number", "multipleOf": 0.01},
+        "tenth": {"type": "number", "multipleOf": 0.1},
+        "zero": {"type": "number", "multipleOf": 0},
+    })));
+    for ok in [
+        json!({"price": 1.1}),
+        json!({"tenth": 0.3}),
+        json!({"tenth": -0.5}),
+    ] {
+        assert!(check(&s, ok.clone()).is_empty(), "{ok}");
+    }
+    // 1/0.01 · 19.99 is 1998.9999999999998; swag v0.23 compares it with its truncation, 1998.
+    assert_eq!(
+        check(&s, json!({"price": 19.99})),
+        vec!["spec.price: Invalid value: 19.99: spec.price in body should be a multiple of 0.01"]
+    );
+    assert_eq!(
+        check(&s, json!({"tenth": 0.35})),
+        vec!["spec.tenth: Invalid value: 0.35: spec.tenth in body should be a multiple of 0.1"]
+    );
+    // 1/0.01 · -1.1 is -110.00000000000001: no tolerance below zero (Go's uint64 of it is far off).
+    assert_eq!(
+        check(&s, json!({"price": -1.1})),
+        vec!["spec.price: Invalid value: -1.1: spec.price in body should be a multiple of 0.01"]
+    );
+    assert_eq!(
+        check(&s, json!({"zero": 4})),
+        vec![
+            "spec.zero: Invalid value: 0: factor MultipleOf declared for spec.zero must be positive: 0"
+        ]
+    );
+}
