@@ -761,6 +761,8 @@ mod tests {
             field("generation", "number 2.5e-7", "int64")
         );
         assert_eq!(meta_error(json!({"generation": 3})), None);
+        // An int64 the server keeps as one, though as a float it would round up past the range.
+        assert_eq!(meta_error(json!({"generation": i64::MAX})), None);
         assert_eq!(meta_error(json!({"generation": -3})), None);
         assert_eq!(meta_error(json!({"generation": 2.0})), None);
         assert_eq!(
