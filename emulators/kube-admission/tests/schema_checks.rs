@@ -845,3 +845,49 @@ fn multiples_of_decimals_tolerate_rounding() {
         ]
     );
 }
+
+// kube-openapi validate/values.go MinimumNativeType / MaximumNativeType: inclusive bounds
+// admit the bound itself, exclusive ones do not.
+#[test]
+fn bounds_are_inclusive_unless_exclusive() {
+    let s = with_spec(props(json!({
+        "low": {"type": "integer", "minimum": 1},
+        "high": {"type": "integer", "maximum": 9},
+        "open": {"type": "number", "minimum": 1, "exclusiveMinimum": true, "maximum": 9, "exclusiveMaximum": true},
+    })));
+    assert!(check(&s, json!({"low": 1, "high": 9, "open": 5})).is_empty());
+    assert_eq!(
+        check(&s, json!({"low": 0, "high": 10})),
+        vec![
+            "spec.high: Invalid value: 10: spec.high in body should be less than or equal to 9",
+            "spec.low: Invalid value: 0: spec.low in body should be greater than or equal to 1",
+        ]
+    );
+    assert_eq!(
+        check(&s, json!({"open": 1})),
+        vec!["spec.open: Invalid value: 1: spec.open in body should be greater than 1"]
+    );
+    assert_eq!(
+        check(&s, json!({"open": 9})),
+        vec!["spec.open: Invalid value: 9: spec.open in body should be less than 9"]
+    );
+}
+
+// kube-openapi strfmt: format byte is standard, padded base64 (isBase64 decodes with
+// base64.StdEncoding).
+#[test]
+fn byte_format_is_padded_standard_base64() {
+    let s = with_spec(props(json!({"blob": {"type": "string", "format": "byte"}})));
+    for ok in ["aGVsbG8=", "", "+/8="] {
+        assert!(check(&s, json!({"blob": ok})).is_empty(), "{ok}");
+    }
+    for bad in ["aGVsbG8", "not base64!", "-_8="] {
+        assert_eq!(
+            check(&s, json!({"blob": bad})),
+            vec![format!(
+                "spec.blob: Invalid value: \"{bad}\": spec.blob in body must be of type byte: \"{bad}\""
+            )],
+            "{bad}"
+        );
+    }
+}
