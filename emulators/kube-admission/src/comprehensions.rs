@@ -124,21 +124,14 @@ fn quantifier(ftx: &FunctionContext, q: Quantifier) -> Result<Cel> {
                 Quantifier::ExistsOne if r => count += 1,
                 _ => {}
             },
+            // The first error stands unless another element decides the result (existsOne
+            // never decides early, so it ends with that error).
             Ok(_) => {
-                let e = ExecutionError::NoSuchOverload;
-                match q {
-                    Quantifier::ExistsOne => return Err(e),
-                    _ => {
-                        first_error.get_or_insert(e);
-                    }
-                }
+                first_error.get_or_insert(ExecutionError::NoSuchOverload);
             }
-            Err(e) => match q {
-                Quantifier::ExistsOne => return Err(e),
-                _ => {
-                    first_error.get_or_insert(e);
-                }
-            },
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
     }
     if let Some(e) = first_error {

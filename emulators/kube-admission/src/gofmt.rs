@@ -118,6 +118,16 @@ mod tests {
         assert_eq!(float(1234567.0), "1.234567e+06");
     }
 
+    // Go's strconv.Quote: named escapes, \x for the other ASCII controls and DEL, \u and \U
+    // for other non-printable characters.
+    #[test]
+    fn strings_quote_like_go() {
+        assert_eq!(quote("a\tb\n"), "\"a\\tb\\n\"");
+        assert_eq!(quote("\u{1}\u{7f}"), "\"\\x01\\x7f\"");
+        assert_eq!(quote("\u{85}"), "\"\\u0085\"");
+        assert_eq!(quote("ü"), "\"ü\"");
+    }
+
     #[test]
     fn values_print_like_field_errors() {
         assert_eq!(bad_value(&json!("a\"b")), "\"a\\\"b\"");

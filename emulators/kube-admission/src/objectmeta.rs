@@ -677,6 +677,26 @@ mod tests {
         );
     }
 
+    // apimachinery api/validation/objectmeta.go ValidateAnnotationsSize: keys and values
+    // together at most 256 KiB.
+    #[test]
+    fn annotations_hold_at_most_256_kib() {
+        let fill = |n: usize| json!({"annotations": {"k": "v".repeat(n - 1)}});
+        assert!(meta_errors(fill(262_144)).is_empty());
+        assert_eq!(
+            meta_errors(fill(262_145)),
+            vec!["d.metadata.annotations: Too long: may not be more than 262144 bytes"]
+        );
+        // Keys count too: two entries of 131,072 bytes each fit exactly.
+        let half = "v".repeat(131_072 - 1);
+        assert!(meta_errors(json!({"annotations": {"a": half, "b": half}})).is_empty());
+        let over = "v".repeat(131_072);
+        assert_eq!(
+            meta_errors(json!({"annotations": {"a": half, "b": over}})).len(),
+            1
+        );
+    }
+
     // validateEmbeddedResource: the kind may have mixed case but is otherwise a DNS-1035 label.
     #[test]
     fn an_embedded_kind_is_a_dns1035_label_in_any_case() {

@@ -891,3 +891,31 @@ fn byte_format_is_padded_standard_base64() {
         );
     }
 }
+
+// apiextensions-apiserver pkg/apiserver/schema/listtype/validation.go: sets and map lists are
+// checked wherever they sit, map values included; with CRD validation ratcheting, a list
+// unchanged by an update is not checked again. kube-openapi: maxProperties is inclusive.
+#[test]
+fn list_types_under_map_values_and_ratcheting() {
+    let s = with_spec(props(json!({
+        "groups": {"type": "object", "maxProperties": 2, "additionalProperties": {
+            "type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"}},
+    })));
+    assert!(check(&s, json!({"groups": {"a": ["x"], "b": ["y"]}})).is_empty());
+    assert_eq!(
+        check(&s, json!({"groups": {"a": ["x", "x"]}})),
+        vec!["spec.groups[a][1]: Duplicate value: \"x\""]
+    );
+    assert_eq!(
+        check(&s, json!({"groups": {"a": [], "b": [], "c": []}})),
+        vec!["spec.groups: Too many: 3: must have at most 2 items"]
+    );
+    // Stored with a duplicate (before the rule existed): an update that leaves it alone passes,
+    // one that changes the list must fix it.
+    let old = json!({"groups": {"a": ["x", "x"]}});
+    assert!(update(&s, json!({"groups": {"a": ["x", "x"]}}), Some(old.clone())).is_empty());
+    assert_eq!(
+        update(&s, json!({"groups": {"a": ["x", "x", "y"]}}), Some(old)),
+        vec!["spec.groups[a][1]: Duplicate value: \"x\""]
+    );
+}
