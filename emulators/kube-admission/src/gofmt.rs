@@ -20,14 +20,8 @@ pub(crate) fn quote(s: &str) -> String {
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                 out.push_str(&format!("\\x{:02x}", c as u32));
             }
-            c if c.is_control() => {
-                let n = c as u32;
-                if n <= 0xffff {
-                    out.push_str(&format!("\\u{n:04x}"));
-                } else {
-                    out.push_str(&format!("\\U{n:08x}"));
-                }
-            }
+            // The other control characters (U+0080–U+009F): all below U+FFFF, so `\u`.
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -116,6 +110,10 @@ mod tests {
         assert_eq!(float(0.5), "0.5");
         assert_eq!(float(0.00001), "1e-05");
         assert_eq!(float(1234567.0), "1.234567e+06");
+        assert_eq!(float(f64::INFINITY), "+Inf");
+        assert_eq!(float(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(float(f64::NAN), "NaN");
+        assert_eq!(float(-0.0), "-0");
     }
 
     // Go's strconv.Quote: named escapes, \x for the other ASCII controls and DEL, \u and \U

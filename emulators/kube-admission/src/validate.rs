@@ -358,9 +358,6 @@ static DATE_TIME_CLOCK: LazyLock<Regex> = LazyLock::new(|| {
 /// `ParseDateTime` the server decodes with): lower-cased and split at `t`, a full date before
 /// it and `hh:mm:ss[.frac](z|±hh:mm)` after it, hours to 23, minutes and seconds to 59.
 fn is_date_time(s: &str) -> bool {
-    if s.len() < 4 {
-        return false;
-    }
     let lower = s.to_lowercase();
     let parts: Vec<&str> = lower.split('t').collect();
     if parts.len() < 2 || !is_date(parts[0]) {

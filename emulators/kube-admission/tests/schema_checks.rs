@@ -778,6 +778,8 @@ fn date_time_and_date_formats_follow_strfmt() {
         "2014-12-15T08:00:00+0100",
         "2014-12-15T08:00:00",
         "2023-02-29T00:00:00Z",
+        "2014-12-15",
+        "",
     ] {
         assert_eq!(
             check(&s, json!({"at": bad})),
