@@ -215,3 +215,38 @@ pub fn invalid_status(kind: &str, group: &str, name: &str, errors: &[FieldError]
         "code": 422,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // apimachinery pkg/util/validation/field/errors.go ErrorBody: ": <detail>" only when there
+    // is one; Error() is the field, ": ", and the body.
+    #[test]
+    fn printed_values_and_details_join_like_error_body() {
+        let e = FieldError::with_printed_value(
+            FieldErrorKind::Invalid,
+            "spec.rule",
+            Value::String("x".into()),
+            "apiextensions.ValidationRule{Rule:\"x\"}",
+            "",
+        );
+        assert_eq!(
+            e.message,
+            "spec.rule: Invalid value: apiextensions.ValidationRule{Rule:\"x\"}"
+        );
+        assert_eq!(e.to_string(), e.message);
+        let e = FieldError::with_printed_value(
+            FieldErrorKind::Invalid,
+            "spec.rule",
+            Value::String("x".into()),
+            "R",
+            "compilation failed",
+        );
+        assert_eq!(
+            e.to_string(),
+            "spec.rule: Invalid value: R: compilation failed"
+        );
+        assert_eq!(e.body(), "Invalid value: R: compilation failed");
+    }
+}

@@ -921,3 +921,22 @@ fn list_types_under_map_values_and_ratcheting() {
         vec!["spec.groups[a][1]: Duplicate value: \"x\""]
     );
 }
+
+// A number that is no int64 reaches kube-openapi as a float64, which its type check names
+// "number" (validate/type.go); an int64 is an "integer".
+#[test]
+fn type_errors_name_numbers_beyond_int64_as_numbers() {
+    let s = with_spec(props(json!({"name": {"type": "string"}})));
+    assert_eq!(
+        check(&s, json!({"name": 18446744073709551615_u64})),
+        vec![
+            "spec.name: Invalid value: \"number\": spec.name in body must be of type string: \"number\""
+        ]
+    );
+    assert_eq!(
+        check(&s, json!({"name": 9223372036854775807_i64})),
+        vec![
+            "spec.name: Invalid value: \"integer\": spec.name in body must be of type string: \"integer\""
+        ]
+    );
+}
