@@ -12,7 +12,8 @@
 //!    list types), with ratcheting on update: values equal to the stored ones are not
 //!    re-checked;
 //! 4. unless step 3 found a blocking error, evaluate the `x-kubernetes-validations` CEL rules,
-//!    transition rules (`oldSelf`) only where an old value exists.
+//!    transition rules (`oldSelf`) only where an old value exists;
+//! 5. when admitted, store integral floats as integers (`2.0` as `2`), as Go re-encodes them.
 //!
 //! Errors are [`FieldError`]s worded like the server's; [`invalid_status`] builds the 422 body.
 
@@ -94,6 +95,8 @@ impl CompiledSchema {
             errors.extend(cel::evaluate(&self.root, object, old));
         }
         if errors.is_empty() {
+            // Validated as decoded; stored as encoded.
+            mutate::integral_floats_as_integers(object);
             Ok(())
         } else {
             Err(errors)

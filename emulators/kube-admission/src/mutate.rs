@@ -25,6 +25,8 @@ pub(crate) fn prune_and_default(node: &Node, value: &mut Value, root: bool) {
                 }
             }
         }
+        // An integer field holds an int64 for validation and rules, as the server's typed view
+        // of a decoded float64 does.
         Value::Number(n) if node.ty == Some(Type::Integer) || node.int_or_string => {
             if !n.is_i64()
                 && !n.is_u64()
@@ -36,6 +38,27 @@ pub(crate) fn prune_and_default(node: &Node, value: &mut Value, root: bool) {
                 *value = Value::from(f as i64);
             }
         }
+        _ => {}
+    }
+}
+
+/// Every number as kube-apiserver stores it: Go decodes a JSON number that is not an int64 as
+/// a float64 and encodes a float64 without a fraction as an integer, so `2.0` is stored (and
+/// read back) as `2`, whatever the schema says and in preserved fields too.
+pub(crate) fn integral_floats_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if !n.is_i64()
+                && !n.is_u64()
+                && let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_as_integers),
         _ => {}
     }
 }

@@ -940,3 +940,24 @@ fn type_errors_name_numbers_beyond_int64_as_numbers() {
         ]
     );
 }
+
+// Go decodes a JSON number that is not an int64 as a float64 and encodes a float64 without a
+// fraction as an integer: what is stored and read back holds 2 for 2.0, in every field (number
+// fields and preserved ones too), while validation saw the float ("number" in type errors).
+#[test]
+fn integral_floats_are_stored_as_integers() {
+    let s = with_spec(props(json!({
+        "ratio": {"type": "number"},
+        "name": {"type": "string"},
+        "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+    })));
+    let stored = admitted(&s, json!({"ratio": 2.0, "free": {"x": [3.0, 3.5]}}));
+    assert_eq!(stored, json!({"ratio": 2, "free": {"x": [3, 3.5]}}));
+    assert!(stored["ratio"].is_i64(), "{stored}");
+    assert_eq!(
+        check(&s, json!({"name": 2.0})),
+        vec![
+            "spec.name: Invalid value: \"number\": spec.name in body must be of type string: \"number\""
+        ]
+    );
+}
