@@ -792,11 +792,18 @@ fn date_time_and_date_formats_follow_strfmt() {
     for ok in ["2024-02-29", "0000-01-01"] {
         assert!(check(&s, json!({"on": ok})).is_empty(), "{ok}");
     }
+    // Each part must be all digits with '-' between (Go's layout parse), not just parse as a
+    // number.
     for bad in [
         "2023-02-29",
         "2024-1-01",
         "24-01-01",
         "2024-01-01T00:00:00Z",
+        "2024x01-01",
+        "2024-01x01",
+        "2a24-01-01",
+        "2024-+1-01",
+        "2024-01-+1",
     ] {
         assert_eq!(
             check(&s, json!({"on": bad})),
@@ -959,5 +966,19 @@ fn integral_floats_are_stored_as_integers() {
         vec![
             "spec.name: Invalid value: \"number\": spec.name in body must be of type string: \"number\""
         ]
+    );
+}
+
+// apiextensions-apiserver pkg/apiserver/schema/defaulting: a null list item takes the items'
+// default unless the items are nullable.
+#[test]
+fn null_list_items_take_the_default_unless_nullable() {
+    let s = with_spec(props(json!({
+        "plain": {"type": "array", "items": {"type": "string", "default": "d"}},
+        "nullable": {"type": "array", "items": {"type": "string", "default": "d", "nullable": true}},
+    })));
+    assert_eq!(
+        admitted(&s, json!({"plain": ["a", null], "nullable": ["a", null]})),
+        json!({"plain": ["a", "d"], "nullable": ["a", null]})
     );
 }
