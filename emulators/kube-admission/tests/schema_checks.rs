@@ -982,3 +982,15 @@ fn null_list_items_take_the_default_unless_nullable() {
         json!({"plain": ["a", "d"], "nullable": ["a", null]})
     );
 }
+
+// Rules see a number field's integral value as a double (apiextensions-apiserver
+// UnstructuredToVal converts by the schema's type), even though it is stored as an integer.
+#[test]
+fn rules_see_integral_numbers_as_doubles() {
+    let s = with_spec(props(json!({
+        "ratio": {"type": "number", "x-kubernetes-validations": [
+            {"rule": "type(self) == double", "message": "a double"}]},
+    })));
+    assert!(check(&s, json!({"ratio": 2.0})).is_empty());
+    assert!(check(&s, json!({"ratio": 2})).is_empty());
+}
