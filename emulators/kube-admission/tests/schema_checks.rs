@@ -994,3 +994,56 @@ fn rules_see_integral_numbers_as_doubles() {
     assert!(check(&s, json!({"ratio": 2.0})).is_empty());
     assert!(check(&s, json!({"ratio": 2})).is_empty());
 }
+
+// apiextensions-apiserver defaulting: defaults apply at the root (but never inside metadata,
+// the server's own type) and inside map values.
+#[test]
+fn defaults_apply_at_the_root_and_in_map_values() {
+    let s = CompiledSchema::compile(&json!({
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "default": {"size": 1}, "properties": {
+                "size": {"type": "integer"},
+                "pools": {"type": "object", "additionalProperties": {"type": "object",
+                    "properties": {"replicas": {"type": "integer", "default": 3}}}},
+            }},
+        },
+    }))
+    .unwrap();
+    let mut obj =
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}});
+    s.admit(&mut obj, None).unwrap();
+    assert_eq!(obj["spec"], json!({"size": 1}));
+    let stored = admitted(&s, json!({"pools": {"a": {}, "b": {"replicas": 5}}}));
+    assert_eq!(
+        stored,
+        json!({"pools": {"a": {"replicas": 3}, "b": {"replicas": 5}}})
+    );
+}
+
+// kube-openapi MultipleOf on a float value: the quotient is an integer within swag's relative
+// 1e-9 (diff / (value + truncation)), and never beyond 2^53 − 1.
+#[test]
+fn multiple_of_tolerance_is_relative() {
+    let s = with_spec(props(json!({"n": {"type": "number", "multipleOf": 1}})));
+    assert!(check(&s, json!({"n": 1000.0000005})).is_empty());
+    for bad in [1000.000005, 1e17] {
+        assert_eq!(
+            check(&s, json!({"n": bad})).len(),
+            1,
+            "{bad} is not a multiple of 1 to kube-openapi"
+        );
+    }
+}
+
+// An integral float at 2^63 does not fit an int64: it stays a float and fails the format check.
+#[test]
+fn an_integral_float_beyond_int64_is_not_an_int64() {
+    let s = with_spec(props(json!({"n": {"type": "integer"}})));
+    assert_eq!(
+        check(&s, json!({"n": 9.223372036854775808e18})),
+        vec![
+            "<nil>: Invalid value: \"\": Checked value must be of type integer (default format) in spec.n"
+        ]
+    );
+}
