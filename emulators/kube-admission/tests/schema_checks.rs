@@ -1041,7 +1041,7 @@ fn multiple_of_tolerance_is_relative() {
 fn an_integral_float_beyond_int64_is_not_an_int64() {
     let s = with_spec(props(json!({"n": {"type": "integer"}})));
     assert_eq!(
-        check(&s, json!({"n": 9.223372036854775808e18})),
+        check(&s, json!({"n": 2f64.powi(63)})),
         vec![
             "<nil>: Invalid value: \"\": Checked value must be of type integer (default format) in spec.n"
         ]
