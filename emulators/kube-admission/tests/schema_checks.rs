@@ -1047,3 +1047,19 @@ fn an_integral_float_beyond_int64_is_not_an_int64() {
         ]
     );
 }
+
+// A rule that reads `self` only inside a map literal still reads it (the emulator works out
+// what each rule reads to convert only that much of the object).
+#[test]
+fn rules_read_self_inside_map_literals() {
+    let s = with_spec(json!({
+        "type": "object",
+        "properties": {"n": {"type": "integer"}},
+        "x-kubernetes-validations": [{"rule": "{'k': self.n}['k'] == 1", "message": "n is 1"}],
+    }));
+    assert!(check(&s, json!({"n": 1})).is_empty());
+    assert_eq!(
+        check(&s, json!({"n": 2})),
+        vec!["spec: Invalid value: \"object\": n is 1"]
+    );
+}
