@@ -77,7 +77,8 @@ fn dns1123_label(s: &str) -> Vec<String> {
     )
 }
 
-fn dns1123_subdomain(s: &str) -> Vec<String> {
+/// `IsDNS1123Subdomain` (also `metadata.name` of a custom resource).
+pub(crate) fn dns1123_subdomain(s: &str) -> Vec<String> {
     let examples = ["example.com"];
     length_and_format(
         s,

@@ -11,15 +11,6 @@ use crate::gofmt;
 use crate::schema::{Format, ListType, Node, Type};
 use crate::value_type;
 
-const DNS1123_SUBDOMAIN_FMT: &str =
-    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
-const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
-
-static DNS1123_SUBDOMAIN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!("^{DNS1123_SUBDOMAIN_FMT}$"))
-        .expect("the DNS-1123 pattern is a valid regex")
-});
-
 /// `metadata.name` must be a DNS-1123 subdomain, like every custom resource name.
 pub(crate) fn metadata(object: &Value) -> Vec<FieldError> {
     let meta = object.get("metadata");
@@ -41,23 +32,13 @@ pub(crate) fn metadata(object: &Value) -> Vec<FieldError> {
             }
         }
         Some(name) => {
-            let value = Some(Value::String(name.to_string()));
-            if name.len() > 253 {
+            // IsDNS1123Subdomain: the length and the format, each its own error.
+            for m in crate::objectmeta::dns1123_subdomain(name) {
                 errors.push(FieldError::new(
                     FieldErrorKind::Invalid,
                     "metadata.name",
-                    value.clone(),
-                    "must be no more than 253 characters",
-                ));
-            }
-            if !DNS1123_SUBDOMAIN.is_match(name) {
-                errors.push(FieldError::new(
-                    FieldErrorKind::Invalid,
-                    "metadata.name",
-                    value,
-                    format!(
-                        "{DNS1123_SUBDOMAIN_MSG} (e.g. 'example.com', regex used for validation is '{DNS1123_SUBDOMAIN_FMT}')"
-                    ),
+                    Some(Value::String(name.to_string())),
+                    m,
                 ));
             }
         }
