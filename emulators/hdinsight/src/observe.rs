@@ -162,12 +162,13 @@ pub enum FaultBody {
     Json,
     /// 200 with bytes that are not JSON; the request has no effect unless `applied`.
     Garbage,
-    /// The request takes effect, then 200 with the first half of its real JSON body.
+    /// The request takes effect, then its real status with the first half of its real JSON
+    /// body.
     Truncated,
     /// 200 with a valid JSON document of `bytes` bytes; the request has no effect unless
     /// `applied`.
     Oversized { bytes: u64 },
-    /// The request takes effect, then 200 whose body stops after `after_bytes` bytes for
-    /// `seconds` before the rest follows.
+    /// The request takes effect, then its real status, whose body stops after `after_bytes`
+    /// bytes for `seconds` before the rest follows.
     Stall { after_bytes: u64, seconds: u64 },
 }

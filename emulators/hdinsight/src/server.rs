@@ -601,9 +601,10 @@ fn injected(
         FaultBody::Truncated => {
             let mut reply = with_retry(real(body));
             let client = reply.client.clone();
+            // A cut connection loses bytes, not the status line: a refused create stays
+            // refused.
             let half = reply.body.len() / 2;
             reply.body = reply.body.slice(..half);
-            reply.status = StatusCode::OK;
             (reply.into_response(), client)
         }
         FaultBody::Oversized { bytes } => {
@@ -637,6 +638,7 @@ fn injected(
         } => {
             let reply = real(body);
             let client = reply.client.clone();
+            let status = reply.status;
             let full = reply.body;
             let len = full.len();
             let cut = usize::try_from(*after_bytes)
@@ -652,8 +654,10 @@ fn injected(
                     rest
                 },
             ));
+            // A slow body does not change the status line either: a create refused because the
+            // topic exists is a stalled refusal, not a stalled success.
             (
-                stream_body(stream, StatusCode::OK, u64::try_from(len).unwrap_or(0)),
+                stream_body(stream, status, u64::try_from(len).unwrap_or(0)),
                 client,
             )
         }

@@ -111,7 +111,7 @@ async fn probability_decides_how_often_a_rule_fires() {
 }
 
 #[tokio::test]
-async fn garbage_and_truncated_bodies_come_with_200() {
+async fn garbage_and_truncated_bodies_of_successes_come_with_200() {
     let env = Env::start(instant_config()).await;
     let control = env.emulator.control();
     let token = env.token().await;
@@ -347,4 +347,52 @@ async fn an_applied_stall_and_garbage_take_effect_and_an_unapplied_fault_does_no
     assert_eq!(created.get("garbled"), Some(&1));
     assert_eq!(created.get("stalled"), Some(&1));
     assert_eq!(created.get("refused"), None);
+}
+
+/// A cut or slow connection loses bytes, never the status line: a create refused because its
+/// topic exists is still a refusal when its answer is truncated or stalled, both on the wire and
+/// in the request log that counts successful creates.
+#[tokio::test]
+async fn truncated_and_stalled_answers_keep_the_real_status() {
+    let env = Env::start(EmulatorConfig {
+        existing_topic_status: 409,
+        ..instant_config()
+    })
+    .await;
+    let control = env.emulator.control();
+    let token = env.token().await;
+    assert_eq!(env.put_topic(&token, "twice", None).await.0, 200);
+    let stalled = FaultBody::Stall {
+        after_bytes: 1,
+        seconds: 30,
+    };
+    for body in [FaultBody::Truncated, stalled] {
+        control.set_faults(Faults {
+            rules: vec![FaultRule {
+                body: body.clone(),
+                remaining: Some(1),
+                ..FaultRule::status(&["create"], 200)
+            }],
+            ..Faults::default()
+        });
+        // The status line arrives before the (possibly stalled) body.
+        let response = env
+            .http
+            .put(env.url("/v1/topics/twice"))
+            .bearer_auth(&token)
+            .json(&json!({"partition_count": 3}))
+            .send()
+            .await
+            .expect("the status line arrives");
+        assert_eq!(response.status().as_u16(), 409, "{body:?}");
+        drop(response);
+    }
+    let log = control.request_log();
+    let creates: Vec<u16> = log
+        .iter()
+        .filter(|r| r.operation == "create")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(creates, vec![200, 409, 409]);
+    assert_eq!(control.stats().created_per_topic.get("twice"), Some(&1));
 }
