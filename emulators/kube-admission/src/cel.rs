@@ -881,8 +881,9 @@ fn to_cel(node: Option<&Node>, value: &Value, root: bool, need: &Need) -> Cel {
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
                 .map(|t| Cel::Timestamp(t.and_utc().fixed_offset()))
                 .unwrap_or_else(|| string(s)),
-            Format::Duration if !int_or_string => parse_duration(s)
-                .map(Cel::Duration)
+            // valuesunstructured.go: kube-openapi strfmt's parser, which also reads `3d`.
+            Format::Duration if !int_or_string => crate::duration::strfmt_parse_duration(s)
+                .map(|ns| Cel::Duration(chrono::Duration::nanoseconds(ns)))
                 .unwrap_or_else(|| string(s)),
             Format::Byte if !int_or_string => base64::engine::general_purpose::STANDARD
                 .decode(s)
@@ -1007,47 +1008,6 @@ fn object_meta(meta: &Value) -> Cel {
     map(m)
 }
 
-/// A Go duration string (`1h30m`, `500ms`, `-2.5s`).
-pub(crate) fn parse_duration(s: &str) -> Option<chrono::Duration> {
-    let (negative, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if rest == "0" {
-        return Some(chrono::Duration::zero());
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut nanos: f64 = 0.0;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_end..];
-        nanos += number * scale;
-    }
-    let nanos = if negative { -nanos } else { nanos };
-    if nanos.abs() > i64::MAX as f64 {
-        return None;
-    }
-    Some(chrono::Duration::nanoseconds(nanos as i64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1063,6 +1023,11 @@ mod tests {
         assert_eq!(escape("x-y/z").as_deref(), Some("x__dash__y__slash__z"));
         assert_eq!(escape("a_b").as_deref(), Some("a_b"));
         assert_eq!(escape("1a"), None);
+        // Only letters, digits and `_` stand for themselves; any other character makes the
+        // name inaccessible (apiserver pkg/cel/escaping.go `Escape`).
+        assert_eq!(escape("a b"), None);
+        assert_eq!(escape("a:b"), None);
+        assert_eq!(escape("añ"), None);
     }
 
     #[test]
@@ -1075,15 +1040,5 @@ mod tests {
         );
         assert_eq!(rule_field("", None), "<nil>");
         assert_eq!(rule_field("spec.scope", None), "spec.scope");
-    }
-
-    #[test]
-    fn go_durations_parse() {
-        assert_eq!(parse_duration("1h30m"), Some(chrono::Duration::minutes(90)));
-        assert_eq!(
-            parse_duration("-500ms"),
-            Some(chrono::Duration::milliseconds(-500))
-        );
-        assert_eq!(parse_duration("5x"), None);
     }
 }

@@ -21,6 +21,7 @@ mod cel;
 mod check;
 mod comprehensions;
 mod crd;
+mod duration;
 mod error;
 mod gofmt;
 mod mutate;

@@ -308,12 +308,14 @@ fn string_format(node: &Node, s: &str, value: &Value, path: &str, errors: &mut V
         Format::DateTime => is_date_time(s),
         Format::Date => is_date(s),
         Format::Byte => base64::engine::general_purpose::STANDARD.decode(s).is_ok(),
+        Format::Duration => crate::duration::strfmt_parse_duration(s).is_some(),
         _ => true,
     };
     if !format_ok {
         let format = match node.format {
             Format::DateTime => "date-time",
             Format::Date => "date",
+            Format::Duration => "duration",
             _ => "byte",
         };
         errors.push(FieldError::new(

@@ -815,6 +815,36 @@ fn date_time_and_date_formats_follow_strfmt() {
     }
 }
 
+// kube-openapi pkg/validation/strfmt/duration.go IsDuration checks `format: duration`: Go's
+// time.ParseDuration, else a Scala-like `<digits> <unit>` (duration_test.go TestDurationParser,
+// TestDuration, TestIsDuration_Failed).
+#[test]
+fn duration_format_follows_strfmt() {
+    let s = with_spec(props(
+        json!({"every": {"type": "string", "format": "duration"}}),
+    ));
+    for ok in [
+        "1h30m",
+        "-1.5s",
+        "0",
+        "1  wk",
+        "3 days",
+        "1micros",
+        "2 weeks and 1 day",
+    ] {
+        assert!(check(&s, json!({"every": ok})).is_empty(), "{ok}");
+    }
+    for bad in ["yada", "three week", "12 parsecs", "45 weeekks", "1.5", ""] {
+        assert_eq!(
+            check(&s, json!({"every": bad})),
+            vec![format!(
+                "spec.every: Invalid value: \"{bad}\": spec.every in body must be of type duration: \"{bad}\""
+            )],
+            "{bad}"
+        );
+    }
+}
+
 // kube-openapi validate/values.go MultipleOf: a factor below 1 is applied as 1/factor·value,
 // and the quotient counts as an integer within go-openapi swag's IsFloat64AJSONInteger
 // (relative error below 1e-9), so decimal multiples hold despite binary rounding; a factor

@@ -330,7 +330,7 @@ fn validate_literals(
             if let Some((pos, s)) = lit {
                 let bad = match func.as_str() {
                     "matches" => regex::Regex::new(s).is_err(),
-                    "duration" => crate::cel::parse_duration(s).is_none(),
+                    "duration" => crate::duration::go_parse_duration(s).is_none(),
                     "timestamp" => chrono::DateTime::parse_from_rfc3339(s).is_err(),
                     _ => false,
                 };
