@@ -62,6 +62,52 @@ fn rules_of_one_object_share_the_runtime_cost_budget() {
     admit(&schema, lists(1, 300), None).expect("one list");
 }
 
+/// Lists of the given sizes, each `0..size`.
+fn lists_of(sizes: &[i64]) -> Value {
+    let lists: Vec<Vec<i64>> = sizes.iter().map(|&n| (0..n).collect()).collect();
+    json!({ "lists": lists })
+}
+
+// The budget is spent only when the costs pass it: validation.go subtracts each actual cost
+// and stops when `remainingBudget < 0`. The square rule costs 7·n² + 5·n + 2 on a list of n
+// (996,790 at 377); ten lists of 377 and lists of 37, 37 and 42 cost exactly 10,000,000.
+#[test]
+fn a_budget_spent_exactly_is_not_exceeded() {
+    let schema = square_lists(13, 377);
+    let report = &compile_rules(&schema)[0];
+    assert_eq!(report.max_cost, Some(996_790));
+    let mut sizes = vec![377; 10];
+    sizes.extend([37, 37, 42]);
+    admit(&schema, lists_of(&sizes), None).expect("exactly the budget");
+    *sizes.last_mut().expect("a list") = 43;
+    let errors = admit(&schema, lists_of(&sizes), None).expect_err("past the budget");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].field, "spec.lists[12]");
+    assert!(
+        errors[0].detail.contains("running out of cost budget"),
+        "{errors:?}"
+    );
+}
+
+// Likewise the per-call limit: cel-go cancels an evaluation whose cost passes
+// `PerCallLimit` (1,000,000), not one that reaches it. `size(self) >= 0 && self.all(x, x >=
+// 0)` costs 5·n + 5: exactly the limit at 199,999 elements.
+#[test]
+fn an_evaluation_at_exactly_the_per_call_limit_runs() {
+    let schema = root(json!({"type": "object", "properties": {"list": {
+        "type": "array", "maxItems": 200_000, "items": {"type": "integer"},
+        "x-kubernetes-validations": [{"rule": "size(self) >= 0 && self.all(x, x >= 0)"}]}}}));
+    assert_eq!(compile_rules(&schema)[0].max_cost, Some(1_000_005));
+    let list = |n: i64| json!({"list": (0..n).collect::<Vec<i64>>()});
+    admit(&schema, list(199_999), None).expect("exactly the per-call limit");
+    let errors = admit(&schema, list(200_000), None).expect_err("past the per-call limit");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].detail.contains("call cost exceeds limit"),
+        "{errors:?}"
+    );
+}
+
 // validation.go `evalMessageExpression`: a failed rule's messageExpression is charged to the
 // same budget; the one that runs it out is answered, at the rule's field, with
 // "messageExpression evaluation failed due to running out of cost budget, no further
@@ -87,6 +133,27 @@ fn message_expressions_are_charged_to_the_budget() {
     assert_eq!(
         errors[15].detail,
         "messageExpression evaluation failed due to running out of cost budget, no further validation rules will be run"
+    );
+}
+
+// validation.go `validateExpressions`: a rule whose evaluation goes wrong is reported with its
+// error and `continue`s before `evalMessageExpression`, so its messageExpression is neither
+// evaluated nor charged: twenty erring lists whose messages would run the budget out at the
+// sixteenth are all reported with their rule's error.
+#[test]
+fn an_erring_rule_does_not_charge_its_message_expression() {
+    let schema = root(json!({"type": "object", "properties": {"lists": {
+        "type": "array", "maxItems": 40,
+        "items": {"type": "array", "maxItems": 300, "items": {"type": "integer"},
+            "x-kubernetes-validations": [{"rule": "self[size(self)] == 0",
+                "messageExpression": "self.all(x, self.all(y, x + y >= 0)) ? 'must be empty' : 'negative'"}]}}}}));
+    let errors = admit(&schema, lists(20, 300), None).expect_err("every rule errs");
+    assert_eq!(errors.len(), 20, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| !e.detail.contains("budget") && e.detail.contains("self[size(self)] == 0")),
+        "{errors:?}"
     );
 }
 
@@ -328,4 +395,106 @@ fn cel_bind_binds_a_name() {
         ],
     );
     assert_all_hold(&schema, json!({"s": ["a", "b"]}));
+}
+
+// cel-go ext/formatting.go `Scientific`: the strings "Infinity" and "-Infinity" are accepted
+// and printed by x/text's printer as ∞ and -∞ (internal/number/format.go `fmtInfinite`; the
+// `%f` rows of formatting_test.go "positive/negative infinity support"); only arguments that
+// stand at a `%e` are converted; any other value is named by its type, `type` for a type
+// (`scientificFormatError(runtimeID, arg.Type().TypeName())`).
+#[test]
+fn scientific_format_handles_infinities_positions_and_types() {
+    let schema = with_rules(
+        json!({}),
+        &[
+            "'%e'.format(['Infinity']) == '∞'",
+            "'%e'.format(['-Infinity']) == '-∞'",
+            "'%s %e'.format(['Infinity', 2.0]) == 'Infinity 2.000000\u{202f}×\u{202f}10⁰⁰'",
+            "'%d and %e'.format([7, 2.5]) == '7 and 2.500000\u{202f}×\u{202f}10⁰⁰'",
+        ],
+    );
+    assert_all_hold(&schema, json!({}));
+    let errors = admit(
+        &with_rules(json!({}), &["'%e'.format([int]) == ''"]),
+        json!({}),
+        None,
+    )
+    .expect_err("a type is no double");
+    assert!(
+        errors[0]
+            .detail
+            .contains("scientific clause can only be used on doubles, was given type"),
+        "{errors:?}"
+    );
+}
+
+// apiserver pkg/cel/common/valuesunstructured.go: a `date-time` string is a timestamp
+// (strfmt.ParseDateTime keeps its offset), and cel-go prints a timestamp with Go's
+// time.RFC3339Nano (common/types/timestamp.go `ConvertToType`): the offset as written, the
+// fraction without trailing zeros.
+#[test]
+fn timestamps_print_with_their_offset_and_fraction() {
+    let schema = with_rules(
+        json!({"at": {"type": "string", "format": "date-time"},
+               "utc": {"type": "string", "format": "date-time"}}),
+        &[
+            "'%s'.format([self.at]) == '2023-02-03T23:31:20.52-05:30'",
+            "'%s'.format([self.utc]) == '2023-02-03T23:31:20Z'",
+        ],
+    );
+    assert_all_hold(
+        &schema,
+        json!({"at": "2023-02-03T23:31:20.520-05:30", "utc": "2023-02-03T23:31:20+00:00"}),
+    );
+}
+
+// valuesunstructured.go `UnstructuredToVal`: an `x-kubernetes-int-or-string` value is a string
+// or an int whatever its `format`; the format's conversion applies only to plain strings, with
+// kube-openapi strfmt's duration parser (which also reads `3 days`).
+#[test]
+fn formats_convert_plain_strings_but_never_int_or_string() {
+    let int_or_string = |format: &str| {
+        json!({"x-kubernetes-int-or-string": true, "format": format,
+               "anyOf": [{"type": "integer"}, {"type": "string"}]})
+    };
+    let schema = with_rules(
+        json!({
+            "at": int_or_string("date-time"),
+            "on": int_or_string("date"),
+            "every": int_or_string("duration"),
+            "raw": int_or_string("byte"),
+            "days": {"type": "string", "format": "duration"},
+        }),
+        &[
+            "type(self.at) == string",
+            "type(self.on) == string",
+            "type(self.every) == string",
+            "type(self.raw) == string",
+            "self.days == duration('72h')",
+        ],
+    );
+    assert_all_hold(
+        &schema,
+        json!({"at": "2023-02-03T23:31:20Z", "on": "2023-02-03", "every": "1h",
+               "raw": "aGk=", "days": "3 days"}),
+    );
+}
+
+// apiextensions-apiserver pkg/apiserver/schema/cel/validation.go `validate`: a null value is
+// not validated (`if obj == nil { return }`), so the rules of a nullable field set to null do
+// not run, nor those below it.
+#[test]
+fn rules_of_a_null_value_do_not_run() {
+    let schema = root(json!({"type": "object", "properties": {
+        "name": {"type": "string", "nullable": true,
+            "x-kubernetes-validations": [{"rule": "self.size() > 3"}]},
+        "inner": {"type": "object", "nullable": true, "properties": {
+            "n": {"type": "integer", "x-kubernetes-validations": [{"rule": "self > 0"}]}}}}}));
+    assert_eq!(
+        admit(&schema, json!({"name": null, "inner": null}), None),
+        Ok(())
+    );
+    let errors = admit(&schema, json!({"name": "ab", "inner": {"n": 0}}), None)
+        .expect_err("the rules run on values");
+    assert_eq!(errors.len(), 2, "{errors:?}");
 }
