@@ -1195,11 +1195,14 @@ impl Walker {
             ("dependencies", "dependencies is not supported"),
             ("$ref", "$ref is not supported"),
         ] {
-            let set = match s.get(k) {
-                None | Some(Value::Null) => false,
-                Some(Value::String(v)) => !v.is_empty(),
-                Some(Value::Object(o)) => k == "dependencies" || !o.is_empty(),
-                Some(_) => true,
+            // As Go decodes them: `id` is a string (set when not empty), `patternProperties`
+            // and `definitions` maps (set when not empty), `additionalItems`, `dependencies`
+            // and `$ref` pointers or a map (set when present at all, even `{}` or `""`).
+            let set = match (k, s.get(k)) {
+                (_, None | Some(Value::Null)) => false,
+                ("id", Some(Value::String(v))) => !v.is_empty(),
+                ("patternProperties" | "definitions", Some(Value::Object(o))) => !o.is_empty(),
+                _ => true,
             };
             if set {
                 schema_errs.push(FieldError::new(

@@ -727,3 +727,270 @@ fn one_variable_quantifiers_absorb_errors_once_decided() {
     assert_eq!(errors.len(), 1, "{messages:?}");
     assert!(messages[0].contains("no such key"), "{messages:?}");
 }
+
+fn messages(errors: &[kube_admission::FieldError]) -> Vec<&str> {
+    errors.iter().map(|e| e.message.as_str()).collect()
+}
+
+/// A two-version CRD with these schemas and subresources (`Value::Null`: none).
+fn two_versions(schemas: [Value; 2], subresources: [Value; 2]) -> Value {
+    let mut crd = crd_with(json!({}));
+    let versions: Vec<Value> = schemas
+        .into_iter()
+        .zip(subresources)
+        .enumerate()
+        .map(|(i, (schema, sub))| {
+            let mut v = json!({"name": format!("v{}", i + 1), "served": true, "storage": i == 0,
+                "schema": {"openAPIV3Schema": schema}});
+            if !sub.is_null() {
+                v["subresources"] = sub;
+            }
+            v
+        })
+        .collect();
+    crd["spec"]["versions"] = json!(versions);
+    crd
+}
+
+// apiextensions-apiserver pkg/apis/apiextensions/v1/conversion.go: per-version schemas (and
+// subresources) that are all identical move to `spec.validation` (`spec.subresources`) of the
+// internal object the server validates, so their errors are reported there, once; when they
+// differ, each version's own are checked at `spec.versions[i]`.
+#[test]
+fn per_version_schemas_and_subresources_that_agree_are_checked_once_at_the_top() {
+    let bad =
+        spec_schema(json!({"type": "object", "properties": {"x": {"description": "no type"}}}));
+    let good = spec_schema(json!({"type": "object"}));
+    let bad_scale = json!({"scale": {"specReplicasPath": ".status.replicas",
+        "statusReplicasPath": ".status.replicas"}});
+    let crd = two_versions(
+        [bad.clone(), bad.clone()],
+        [bad_scale.clone(), bad_scale.clone()],
+    );
+    assert_eq!(
+        messages(&validate_crd(&crd, None)),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].properties[x].type: Required value: must not be empty for specified object fields",
+            "spec.subresources.scale.specReplicasPath: Invalid value: \".status.replicas\": should be a json path under .spec",
+        ]
+    );
+    let crd = two_versions([good, bad], [Value::Null, bad_scale]);
+    assert_eq!(
+        messages(&validate_crd(&crd, None)),
+        vec![
+            "spec.versions[1].schema.openAPIV3Schema.properties[spec].properties[x].type: Required value: must not be empty for specified object fields",
+            "spec.versions[1].subresources.scale.specReplicasPath: Invalid value: \".status.replicas\": should be a json path under .spec",
+        ]
+    );
+}
+
+// apiextensions-apiserver pkg/apis/apiextensions/validation/validation.go: on create every
+// version needs a schema ("schemas are required"); an update is held to it only when the
+// stored CRD had a schema for every version (`requireSchemas`), so old data is not tightened.
+#[test]
+fn schemas_are_required_on_create_and_on_updates_of_crds_that_had_them() {
+    let with_schema = spec_schema(json!({"type": "object"}));
+    let mut crd = two_versions(
+        [with_schema.clone(), with_schema],
+        [Value::Null, Value::Null],
+    );
+    let complete = crd.clone();
+    crd["spec"]["versions"][1]
+        .as_object_mut()
+        .expect("a version")
+        .remove("schema");
+    let missing =
+        vec!["spec.versions[1].schema.openAPIV3Schema: Required value: schemas are required"];
+    assert_eq!(messages(&validate_crd(&crd, None)), missing);
+    assert_eq!(messages(&validate_crd(&crd, Some(&complete))), missing);
+    assert_eq!(
+        messages(&validate_crd(&crd, Some(&crd))),
+        Vec::<&str>::new()
+    );
+}
+
+// validation.go `validateCustomResourceDefinitionSubresources` and `validateSimpleJSONPath`:
+// the scale paths must start with `.` before their prefix is looked at.
+#[test]
+fn scale_paths_must_be_simple_json_paths() {
+    let schema = spec_schema(json!({"type": "object"}));
+    let scale = json!({"scale": {"specReplicasPath": "spec.replicas",
+        "statusReplicasPath": ".status.replicas", "labelSelectorPath": "status.selector"}});
+    let crd = two_versions([schema.clone(), schema], [scale.clone(), scale]);
+    assert_eq!(
+        messages(&validate_crd(&crd, None)),
+        vec![
+            "spec.subresources.scale.specReplicasPath: Invalid value: \"spec.replicas\": must be a simple json path starting with .",
+            "spec.subresources.scale.labelSelectorPath: Invalid value: \"status.selector\": must be a simple json path starting with .",
+        ]
+    );
+}
+
+// validation.go `ValidateCustomResourceDefinitionStoredVersions`, run on update with the new
+// storage version appended to the stored ones (strategy.go `PrepareForUpdate` keeps the old
+// status): moving storage to a new version is fine; dropping a stored version from
+// spec.versions is not.
+#[test]
+fn stored_versions_on_update_gain_the_new_storage_version() {
+    let schema = spec_schema(json!({"type": "object"}));
+    let mut old = crd_with(schema.clone());
+    old["status"] = json!({"storedVersions": ["v1"]});
+    let mut moved = two_versions([schema.clone(), schema.clone()], [Value::Null, Value::Null]);
+    moved["spec"]["versions"][0]["storage"] = json!(false);
+    moved["spec"]["versions"][1]["storage"] = json!(true);
+    assert_eq!(
+        messages(&validate_crd(&moved, Some(&old))),
+        Vec::<&str>::new()
+    );
+    let mut dropped = crd_with(schema);
+    dropped["spec"]["versions"][0]["name"] = json!("v2");
+    assert_eq!(
+        messages(&validate_crd(&dropped, Some(&old))),
+        vec!["status.storedVersions[0]: Invalid value: \"v1\": must appear in spec.versions"]
+    );
+}
+
+// validation.go reports a rule that does not compile with the rule as Go's `%#v` prints an
+// `apiextensions.ValidationRule`: its pointer fields `Reason` and `OptionalOldSelf` print as
+// `(nil)` when unset and as an address when set (an address the emulator cannot know; it
+// prints a placeholder).
+#[test]
+fn a_rule_that_does_not_compile_is_printed_with_its_pointer_fields() {
+    let rule = |extra: Value| {
+        let mut r = json!({"rule": "self.n >", "message": "m"});
+        if let (Some(r), Value::Object(extra)) = (r.as_object_mut(), extra) {
+            r.extend(extra);
+        }
+        r
+    };
+    let schema = |r: Value| {
+        spec_schema(
+            json!({"type": "object", "properties": {"n": {"type": "integer"}},
+            "x-kubernetes-validations": [r]}),
+        )
+    };
+    let unset = validate_crd(&crd_with(schema(rule(json!({})))), None);
+    assert_eq!(unset.len(), 1, "{unset:?}");
+    assert!(
+        unset[0].message.contains(
+            "Reason:(*apiextensions.FieldValueErrorReason)(nil), FieldPath:\"\", OptionalOldSelf:(*bool)(nil)}"
+        ),
+        "{unset:?}"
+    );
+    let set = validate_crd(
+        &crd_with(schema(rule(
+            json!({"reason": "FieldValueForbidden", "optionalOldSelf": true}),
+        ))),
+        None,
+    );
+    assert!(
+        set.iter().any(|e| e.message.contains(
+            "Reason:(*apiextensions.FieldValueErrorReason)(0xc000000000), FieldPath:\"\", OptionalOldSelf:(*bool)(0xc000000000)}"
+        )),
+        "{set:?}"
+    );
+}
+
+// validation.go specStandardValidatorV3: `id` is refused when not empty, `patternProperties`
+// and `definitions` when they hold an entry, and `additionalItems`, `dependencies` and `$ref`
+// whenever they are present (Go pointers or a map that `{}` or `""` makes non-nil).
+#[test]
+fn unsupported_keywords_are_refused_as_go_decodes_them() {
+    let refused = |keyword: &str, value: Value| {
+        let mut prop = json!({"type": "string"});
+        prop[keyword] = value;
+        messages(&validate_crd(
+            &crd_with(spec_schema(
+                json!({"type": "object", "properties": {"p": prop}}),
+            )),
+            None,
+        ))
+        .iter()
+        .any(|m| {
+            m.ends_with(&format!(
+                "[p].{keyword}: Forbidden: {keyword} is not supported"
+            ))
+        })
+    };
+    assert!(!refused("id", json!("")));
+    assert!(refused("id", json!("x")));
+    assert!(!refused("patternProperties", json!({})));
+    assert!(refused(
+        "patternProperties",
+        json!({"^a": {"type": "string"}})
+    ));
+    assert!(!refused("definitions", json!({})));
+    assert!(refused("definitions", json!({"d": {"type": "string"}})));
+    assert!(refused("additionalItems", json!({})));
+    assert!(refused("additionalItems", json!(false)));
+    assert!(refused("dependencies", json!({})));
+    assert!(refused("$ref", json!("")));
+    assert!(refused("$ref", json!("#/definitions/d")));
+}
+
+// apiextensions-apiserver pkg/apis/apiextensions/validation/cel_validation.go
+// `TotalCost.ObserveExpressionCost`: when the schema's rules together pass
+// StaticEstimatedCRDCostLimit (100,000,000), the (at most four) most expensive rules are
+// named, but a rule costing under 1 % of that limit is never one of them; one at exactly 1 %
+// is. `size(self) >= 0 && self.all(x, x >= 0)` costs 5·n + 5:
+// 500,000 on 99,999 items, 1,000,000 on 199,999.
+#[test]
+fn only_rules_of_at_least_one_percent_are_named_when_the_total_is_exceeded() {
+    let rule = json!([{"rule": "size(self) >= 0 && self.all(x, x >= 0)"}]);
+    let list = |max: u64| {
+        json!({"type": "array", "maxItems": max, "items": {"type": "integer"},
+            "x-kubernetes-validations": rule})
+    };
+    let mut props = serde_json::Map::new();
+    for i in 0..200 {
+        props.insert(format!("small{i:03}"), list(99_999));
+    }
+    props.insert("big".into(), list(199_999));
+    let errors = validate_crd(
+        &crd_with(spec_schema(json!({"type": "object", "properties": props}))),
+        None,
+    );
+    let named: Vec<&str> = errors
+        .iter()
+        .filter(|e| e.detail.contains("contributed to estimated rule"))
+        .map(|e| e.field.as_str())
+        .collect();
+    assert_eq!(
+        named,
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].properties[big].x-kubernetes-validations[0].rule"
+        ],
+        "{errors:?}"
+    );
+}
+
+// cel_validation.go `CELSchemaContext.TypeInfo`: below a node with rules, a child's type is
+// the parent's view of it (`WithTypeAndObjectMeta` gives an embedded resource's `metadata`
+// its `name` and `generateName`); without rules above, the child's own schema is converted
+// alone, where `metadata` declared as a bare object has no `name`.
+#[test]
+fn a_childs_type_is_its_parents_view_only_below_rules() {
+    let embedded = |outer_rules: Value| {
+        let mut e = json!({"type": "object", "x-kubernetes-embedded-resource": true,
+            "properties": {"kind": {"type": "string"}, "apiVersion": {"type": "string"},
+                "metadata": {"type": "object",
+                    "x-kubernetes-validations": [{"rule": "self.name.startsWith('a')"}]}}});
+        if !outer_rules.is_null() {
+            e["x-kubernetes-validations"] = outer_rules;
+        }
+        crd_with(spec_schema(
+            json!({"type": "object", "properties": {"e": e}}),
+        ))
+    };
+    let below_rules = embedded(json!([{"rule": "self.kind != ''"}]));
+    assert_eq!(
+        messages(&validate_crd(&below_rules, None)),
+        Vec::<&str>::new()
+    );
+    let alone = validate_crd(&embedded(Value::Null), None);
+    assert_eq!(alone.len(), 1, "{alone:?}");
+    assert!(
+        alone[0].message.contains("undefined field 'name'"),
+        "{alone:?}"
+    );
+}
