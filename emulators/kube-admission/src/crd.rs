@@ -391,6 +391,24 @@ fn validate_schema(schema: &Value, base: &str, opts: &Opts) -> Vec<FieldError> {
         ];
         if let Some(obj) = schema.as_object() {
             for (k, v) in obj {
+                // The server skips fields holding Go's zero value: null (a nil pointer, slice
+                // or map), false (a plain bool) and "" (a plain string). `[]` and `{}` decode
+                // to non-nil empty slices, maps or structs, so they count.
+                let zero = v.is_null()
+                    || v == &Value::Bool(false)
+                    || (v.as_str() == Some("")
+                        && matches!(
+                            k.as_str(),
+                            "id" | "$schema"
+                                | "description"
+                                | "type"
+                                | "format"
+                                | "title"
+                                | "pattern"
+                        ));
+                if zero {
+                    continue;
+                }
                 if k == "type" {
                     if v.as_str() != Some("object") {
                         errors.push(FieldError::new(
@@ -403,11 +421,7 @@ fn validate_schema(schema: &Value, base: &str, opts: &Opts) -> Vec<FieldError> {
                     }
                     continue;
                 }
-                let ignorable = v.is_null()
-                    || v == &Value::Bool(false)
-                    || v.as_array().is_some_and(Vec::is_empty)
-                    || v.as_object().is_some_and(|o| o.is_empty());
-                if !allowed.contains(&k.as_str()) && !ignorable {
+                if !allowed.contains(&k.as_str()) {
                     errors.push(FieldError::new(
                         FieldErrorKind::Invalid,
                         root.clone(),

@@ -994,3 +994,79 @@ fn a_childs_type_is_its_parents_view_only_below_rules() {
         "{alone:?}"
     );
 }
+
+/// A one-version CRD with a status subresource and this root schema.
+fn with_status(schema: Value) -> Value {
+    let mut crd = crd_with(schema);
+    crd["spec"]["versions"][0]["subresources"] = json!({"status": {}});
+    crd
+}
+
+// validation.go `validateCustomResourceDefinitionValidation` with the status subresource: a
+// root field outside `allowedFieldsAtRootSchema` is refused unless it holds Go's zero value
+// (`reflect.DeepEqual` with the zero of its type): null, false, "" for plain strings. `[]` and
+// `{}` decode to non-nil empty slices and maps, which are not zero.
+#[test]
+fn root_fields_with_status_are_refused_unless_zero() {
+    let refused = |extra: Value| {
+        let mut schema = json!({"type": "object", "properties": {"spec": {"type": "object"}}});
+        if let (Some(o), Value::Object(extra)) = (schema.as_object_mut(), extra) {
+            o.extend(extra);
+        }
+        validate_crd(&with_status(schema), None).iter().any(|e| {
+            e.detail.contains(
+                "fields are allowed at the root of the schema if the status subresource is enabled",
+            )
+        })
+    };
+    assert!(!refused(json!({})));
+    assert!(!refused(
+        json!({"nullable": false, "$schema": "", "id": "", "default": null})
+    ));
+    assert!(!refused(
+        json!({"description": "d", "required": ["spec"], "x-kubernetes-preserve-unknown-fields": true})
+    ));
+    assert!(refused(json!({"enum": []})));
+    assert!(refused(json!({"allOf": []})));
+    assert!(refused(
+        json!({"$schema": "http://json-schema.org/draft-04/schema#"})
+    ));
+    assert!(refused(json!({"minProperties": 0})));
+    // The root type must be "object"; an empty one is the zero value and skipped here.
+    let wrong_type = validate_crd(
+        &with_status(json!({"type": "array", "items": {"type": "string"}})),
+        None,
+    );
+    assert!(
+        wrong_type.iter().any(|e| e.message
+            == "spec.validation.openAPIV3Schema.type: Invalid value: \"array\": only \"object\" is allowed as the type at the root of the schema if the status subresource is enabled"),
+        "{wrong_type:?}"
+    );
+}
+
+// validation.go `requireValidPropertyType`: an update keeps accepting types outside OpenAPI
+// v3's (`specHasInvalidTypes`, looking through properties, items and the rest) only when the
+// stored CRD had such a type already; a create, or an update of a CRD without one, refuses
+// them.
+#[test]
+fn invalid_types_are_ratcheted_on_update() {
+    let schema = |item_type: &str| {
+        spec_schema(
+            json!({"type": "object", "properties": {"list": {"type": "array",
+            "items": {"type": item_type}}}}),
+        )
+    };
+    let unsupported = |errors: &[kube_admission::FieldError]| {
+        errors.iter().any(|e| {
+            e.field.ends_with("properties[list].items.type")
+                && e.detail.starts_with("supported values")
+        })
+    };
+    let invalid = crd_with(schema("text"));
+    let valid = crd_with(schema("string"));
+    assert!(unsupported(&validate_crd(&invalid, None)));
+    assert!(unsupported(&validate_crd(&invalid, Some(&valid))));
+    let mut changed = invalid.clone();
+    changed["metadata"]["labels"] = json!({"changed": "yes"});
+    assert!(!unsupported(&validate_crd(&changed, Some(&invalid))));
+}
