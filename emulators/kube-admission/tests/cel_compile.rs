@@ -1070,3 +1070,46 @@ fn invalid_types_are_ratcheted_on_update() {
     changed["metadata"]["labels"] = json!({"changed": "yes"});
     assert!(!unsupported(&validate_crd(&changed, Some(&invalid))));
 }
+
+/// The errors `validate_crd` gives for `spec.list` with this schema, as messages.
+fn list_errors(list: Value) -> Vec<String> {
+    let schema = spec_schema(json!({"type": "object", "properties": {"list": list}}));
+    validate_crd(&crd_with(schema), None)
+        .into_iter()
+        .map(|e| e.message)
+        .collect()
+}
+
+// validation.go, the x-kubernetes-list-type checks: object items of a set must be atomic maps
+// (a nil `XMapType` prints as "null", apimachinery field.Error's nil pointer); a map list
+// needs one item schema (missing: Required; an array of schemas: Invalid).
+#[test]
+fn set_and_map_lists_need_the_right_items() {
+    let at = "spec.validation.openAPIV3Schema.properties[spec].properties[list]";
+    let set_of = |map_type: Value| {
+        let mut items = json!({"type": "object", "properties": {"a": {"type": "string"}}});
+        if !map_type.is_null() {
+            items["x-kubernetes-map-type"] = map_type;
+        }
+        list_errors(json!({"type": "array", "x-kubernetes-list-type": "set", "items": items}))
+    };
+    assert_eq!(set_of(json!("atomic")), Vec::<String>::new());
+    assert_eq!(
+        set_of(Value::Null),
+        vec![format!(
+            "{at}.items.x-kubernetes-map-type: Invalid value: \"null\": must be atomic as item of a list with x-kubernetes-list-type=set"
+        )]
+    );
+    let no_items = list_errors(json!({"type": "array", "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["a"]}));
+    assert!(
+        no_items.contains(&format!(
+            "{at}.items: Required value: must have a schema if x-kubernetes-list-type is map"
+        )),
+        "{no_items:?}"
+    );
+    assert!(
+        !no_items.iter().any(|m| m.contains("must only have a single schema")),
+        "{no_items:?}"
+    );
+}
