@@ -932,7 +932,7 @@ fn unsupported_keywords_are_refused_as_go_decodes_them() {
 // `TotalCost.ObserveExpressionCost`: when the schema's rules together pass
 // StaticEstimatedCRDCostLimit (100,000,000), the (at most four) most expensive rules are
 // named, but a rule costing under 1 % of that limit is never one of them; one at exactly 1 %
-// is. `size(self) >= 0 && self.all(x, x >= 0)` costs 5·n + 5:
+// is. A total of exactly the limit passes (validation.go: `Total > StaticEstimatedCRDCostLimit`). `size(self) >= 0 && self.all(x, x >= 0)` costs 5·n + 5:
 // 500,000 on 99,999 items, 1,000,000 on 199,999.
 #[test]
 fn only_rules_of_at_least_one_percent_are_named_when_the_total_is_exceeded() {
@@ -945,6 +945,12 @@ fn only_rules_of_at_least_one_percent_are_named_when_the_total_is_exceeded() {
     for i in 0..200 {
         props.insert(format!("small{i:03}"), list(99_999));
     }
+    // 200 · 500,000: exactly the limit, which is not exceeded.
+    let at_limit = validate_crd(
+        &crd_with(spec_schema(json!({"type": "object", "properties": props.clone()}))),
+        None,
+    );
+    assert_eq!(messages(&at_limit), Vec::<&str>::new());
     props.insert("big".into(), list(199_999));
     let errors = validate_crd(
         &crd_with(spec_schema(json!({"type": "object", "properties": props}))),
