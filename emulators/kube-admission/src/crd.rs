@@ -501,6 +501,8 @@ fn validate_schema(schema: &Value, base: &str, opts: &Opts) -> Vec<FieldError> {
 /// cannot convert at all (then neither structural nor default nor CEL checks run).
 fn structural_init_error(s: &Value) -> Option<String> {
     let obj = s.as_object()?;
+    // `validateUnsupportedFields`: strings and maps count when not empty (`len(…) > 0`),
+    // `additionalItems` whenever it is there (a non-nil pointer).
     for (key, name) in [
         ("id", "id"),
         ("$schema", "schema"),
@@ -510,7 +512,14 @@ fn structural_init_error(s: &Value) -> Option<String> {
         ("additionalItems", "additionalItems"),
         ("definitions", "definitions"),
     ] {
-        if obj.get(key).is_some_and(|v| !v.is_null()) {
+        let set = match obj.get(key) {
+            None | Some(Value::Null) => false,
+            Some(_) if key == "additionalItems" => true,
+            Some(Value::String(v)) => !v.is_empty(),
+            Some(Value::Object(o)) => !o.is_empty(),
+            Some(_) => true,
+        };
+        if set {
             return Some(format!("OpenAPIV3Schema '{name}' is not supported"));
         }
     }
@@ -698,9 +707,15 @@ fn surrounding_object(d: &Value, steps: &[Step]) -> Value {
     v
 }
 
-/// `ErrorList.ToAggregate()` text: one error as is, several in brackets.
+/// `ErrorList.ToAggregate()` text (apimachinery `aggregate.Error`): each message once, in
+/// brackets when there are several.
 fn aggregate(errs: &[FieldError]) -> String {
-    let texts: Vec<String> = errs.iter().map(FieldError::to_string).collect();
+    let mut texts: Vec<String> = Vec::new();
+    for text in errs.iter().map(FieldError::to_string) {
+        if !texts.contains(&text) {
+            texts.push(text);
+        }
+    }
     match texts.as_slice() {
         [one] => one.clone(),
         many => format!("[{}]", many.join(", ")),
@@ -2022,5 +2037,15 @@ mod tests {
             cost_error_message("estimated rule cost", u64::MAX, STATIC_ESTIMATED_COST_LIMIT)
                 .contains("factor of more than 100x")
         );
+        // getCostErrorMessage's edges: `> 100.0` and `< 1.5`, so exactly 100 and 1.5 are
+        // printed with one decimal.
+        for (cost, factor) in [(1_000_000_000, "100.0x"), (15_000_000, "1.5x")] {
+            let message =
+                cost_error_message("estimated rule cost", cost, STATIC_ESTIMATED_COST_LIMIT);
+            assert!(
+                message.contains(&format!("factor of {factor} ")),
+                "{message}"
+            );
+        }
     }
 }

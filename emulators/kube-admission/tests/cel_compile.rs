@@ -947,7 +947,9 @@ fn only_rules_of_at_least_one_percent_are_named_when_the_total_is_exceeded() {
     }
     // 200 · 500,000: exactly the limit, which is not exceeded.
     let at_limit = validate_crd(
-        &crd_with(spec_schema(json!({"type": "object", "properties": props.clone()}))),
+        &crd_with(spec_schema(
+            json!({"type": "object", "properties": props.clone()}),
+        )),
         None,
     );
     assert_eq!(messages(&at_limit), Vec::<&str>::new());
@@ -1115,7 +1117,94 @@ fn set_and_map_lists_need_the_right_items() {
         "{no_items:?}"
     );
     assert!(
-        !no_items.iter().any(|m| m.contains("must only have a single schema")),
+        !no_items
+            .iter()
+            .any(|m| m.contains("must only have a single schema")),
         "{no_items:?}"
     );
+}
+
+// apiextensions-apiserver pkg/apiserver/schema/convert.go `validateUnsupportedFields`: the
+// structural conversion refuses `id`, `$schema`, `$ref`, `patternProperties`, `dependencies`
+// and `definitions` only when not empty (`len(…) > 0`), `additionalItems` whenever present.
+#[test]
+fn the_structural_conversion_refuses_only_set_unsupported_fields() {
+    let errors = |extra: Value| {
+        let mut schema = json!({"type": "object"});
+        if let (Some(o), Value::Object(extra)) = (schema.as_object_mut(), extra) {
+            o.extend(extra);
+        }
+        validate_crd(&crd_with(schema), None)
+            .into_iter()
+            .map(|e| e.message)
+            .collect::<Vec<_>>()
+    };
+    for empty in [
+        json!({"$schema": ""}),
+        json!({"id": ""}),
+        json!({"id": null}),
+        json!({"patternProperties": {}}),
+        json!({"definitions": {}}),
+    ] {
+        assert_eq!(errors(empty.clone()), Vec::<String>::new(), "{empty}");
+    }
+    assert_eq!(
+        errors(json!({"$schema": "http://json-schema.org/draft-04/schema#"})),
+        vec![
+            "spec.validation.openAPIV3Schema: Invalid value: \"\": OpenAPIV3Schema 'schema' is not supported"
+        ]
+    );
+}
+
+// defaulting/validation.go: a default of an embedded resource's metadata that fails the
+// ObjectMeta checks is "must result in valid metadata: " and the errors' aggregate
+// (apimachinery `aggregate.Error`: one message as is, several in brackets).
+#[test]
+fn invalid_metadata_defaults_name_every_problem() {
+    let detail = |labels: Value| {
+        let schema = spec_schema(json!({"type": "object", "properties": {"e": {
+            "type": "object", "x-kubernetes-embedded-resource": true,
+            "properties": {"kind": {"type": "string"}, "apiVersion": {"type": "string"},
+                "metadata": {"type": "object", "default": {"labels": labels}}}}}}));
+        let errors = validate_crd(&crd_with(schema), None);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors[0].detail.clone()
+    };
+    let one = detail(json!({"bad key!": "x"}));
+    assert!(
+        one.starts_with(
+            "must result in valid metadata: metadata.labels: Invalid value: \"bad key!\""
+        ),
+        "{one}"
+    );
+    let two = detail(json!({"bad key!": "x", "worse key!": "y"}));
+    assert!(
+        two.starts_with(
+            "must result in valid metadata: [metadata.labels: Invalid value: \"bad key!\""
+        ) && two.contains(", metadata.labels: Invalid value: \"worse key!\"")
+            && two.ends_with(']'),
+        "{two}"
+    );
+}
+
+// apiextensions-apiserver pkg/apiserver/schema/cel/validation.go `ValidFieldPath`: a rule's
+// fieldPath may name a declared property (`.a`, `['a']`, a single-quoted name only) or any key
+// of a map (`additionalProperties`).
+#[test]
+fn field_paths_follow_properties_and_map_keys() {
+    let refused = |field_path: &str| {
+        let schema = spec_schema(json!({"type": "object",
+            "properties": {"a": {"type": "string"},
+                "m": {"type": "object", "additionalProperties": {"type": "string"}}},
+            "x-kubernetes-validations": [{"rule": "true", "fieldPath": field_path}]}));
+        validate_crd(&crd_with(schema), None)
+            .iter()
+            .any(|e| e.detail == "must be a valid path")
+    };
+    for ok in [".a", "['a']", ".m.k", ".m['any key']"] {
+        assert!(!refused(ok), "{ok}");
+    }
+    for bad in [".b", "[xa']", "['a", "[a]", ".a.b"] {
+        assert!(refused(bad), "{bad}");
+    }
 }
