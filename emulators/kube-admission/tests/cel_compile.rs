@@ -1204,7 +1204,7 @@ fn field_paths_follow_properties_and_map_keys() {
     for ok in [".a", "['a']", ".m.k", ".m['any key']"] {
         assert!(!refused(ok), "{ok}");
     }
-    for bad in [".b", "[xa']", "['a", "[a]", ".a.b"] {
+    for bad in [".b", "[xa']", "['a", "['", "[a]", ".a.b"] {
         assert!(refused(bad), "{bad}");
     }
 }
