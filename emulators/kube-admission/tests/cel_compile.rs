@@ -1188,23 +1188,77 @@ fn invalid_metadata_defaults_name_every_problem() {
 }
 
 // apiextensions-apiserver pkg/apiserver/schema/cel/validation.go `ValidFieldPath`: a rule's
-// fieldPath may name a declared property (`.a`, `['a']`, a single-quoted name only) or any key
-// of a map (`additionalProperties`).
+// fieldPath may name a declared property (`.a`, `['a']`, a single-quoted name only, where `\'`
+// does not close the quote) or any key of a map (`additionalProperties`).
 #[test]
 fn field_paths_follow_properties_and_map_keys() {
     let refused = |field_path: &str| {
         let schema = spec_schema(json!({"type": "object",
-            "properties": {"a": {"type": "string"},
+            "properties": {"a": {"type": "string"}, "a'b": {"type": "string"},
                 "m": {"type": "object", "additionalProperties": {"type": "string"}}},
             "x-kubernetes-validations": [{"rule": "true", "fieldPath": field_path}]}));
         validate_crd(&crd_with(schema), None)
             .iter()
             .any(|e| e.detail == "must be a valid path")
     };
-    for ok in [".a", "['a']", ".m.k", ".m['any key']"] {
+    for ok in [".a", "['a']", ".m.k", ".m['any key']", "['a\\'b']"] {
         assert!(!refused(ok), "{ok}");
     }
     for bad in [".b", "[xa']", "['a", "['", "[a]", ".a.b"] {
         assert!(refused(bad), "{bad}");
     }
+}
+
+// apiextensions-apiserver pkg/apiserver/schema/validation.go: junctors hold value validations
+// only (`type` in a branch is "must be empty to be structural"), except the int-or-string
+// pattern `anyOf: [{type: integer}, {type: string}]` (`isIntOrStringAnyOfPattern`, exactly
+// that list in that order, and under `anyOf` only).
+#[test]
+fn only_the_int_or_string_any_of_may_name_types() {
+    let errors = |junctor: &str, branches: Value| {
+        let mut p = json!({"x-kubernetes-int-or-string": true});
+        p[junctor] = branches;
+        list_errors(p)
+    };
+    let pair = json!([{"type": "integer"}, {"type": "string"}]);
+    assert_eq!(errors("anyOf", pair.clone()), Vec::<String>::new());
+    let at = "spec.validation.openAPIV3Schema.properties[spec].properties[list]";
+    let typed = |junctor: &str| {
+        vec![
+            format!("{at}.{junctor}[0].type: Forbidden: must be empty to be structural"),
+            format!("{at}.{junctor}[1].type: Forbidden: must be empty to be structural"),
+        ]
+    };
+    assert_eq!(errors("allOf", pair), typed("allOf"));
+    assert_eq!(
+        errors("anyOf", json!([{"type": "string"}, {"type": "integer"}])),
+        typed("anyOf")
+    );
+    assert_eq!(
+        errors("anyOf", json!([{"type": "integer"}, {"type": "integer"}])),
+        typed("anyOf")
+    );
+    assert_eq!(
+        errors(
+            "anyOf",
+            json!([{"type": "integer"}, {"type": "string"}, {"maxLength": 3}])
+        ),
+        typed("anyOf")
+    );
+}
+
+// validation.go `validateStructuralMetadataInvariants`: the root's `metadata` may say nothing
+// but `type: object` and string `name`/`generateName` properties; a field that decodes to its
+// zero value (null) says nothing.
+#[test]
+fn root_metadata_may_hold_nulls_but_nothing_else() {
+    let errors = |meta: Value| {
+        validate_crd(
+            &crd_with(json!({"type": "object", "properties": {"metadata": meta}})),
+            None,
+        )
+        .len()
+    };
+    assert_eq!(errors(json!({"type": "object", "description": null})), 0);
+    assert_eq!(errors(json!({"type": "object", "description": "d"})), 1);
 }
