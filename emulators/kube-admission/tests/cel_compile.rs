@@ -1262,3 +1262,80 @@ fn root_metadata_may_hold_nulls_but_nothing_else() {
     assert_eq!(errors(json!({"type": "object", "description": null})), 0);
     assert_eq!(errors(json!({"type": "object", "description": "d"})), 1);
 }
+
+// validation.go: a rule's (or messageExpression's) estimated cost times its cardinality is
+// refused when it passes StaticEstimatedCostLimit (10,000,000), not when it reaches it; with no
+// bound above, the cardinality is compilation.go's `maxCardinality`, MaxRequestSizeBytes /
+// (the item's smallest serialised size + 1): 3,145,728 / 3 for strings.
+#[test]
+fn per_expression_costs_are_refused_past_the_limit_and_unbounded_lists_count() {
+    let costly = |n: u64| {
+        let rule = "size(self) >= 0 && self.all(x, x >= 0)";
+        let schema = spec_schema(json!({"type": "object", "properties": {"l": {
+            "type": "array", "maxItems": n, "items": {"type": "integer"},
+            "x-kubernetes-validations": [
+                {"rule": rule},
+                {"rule": "size(self) >= 0", "messageExpression": format!("{rule} ? 'a' : 'b'")}]}}}));
+        let reports = compile_rules(&schema);
+        (reports[0].max_cost, validate_crd(&crd_with(schema), None))
+    };
+    // 5·n + 5: exactly the limit at 1,999,999 items.
+    let (cost, errors) = costly(1_999_999);
+    assert_eq!(cost, Some(10_000_000));
+    assert_eq!(errors, vec![]);
+    let (_, errors) = costly(2_000_000);
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    let at =
+        "spec.validation.openAPIV3Schema.properties[spec].properties[l].x-kubernetes-validations";
+    assert_eq!(
+        fields,
+        vec![
+            format!("{at}[0].rule"),
+            format!("{at}[1].messageExpression")
+        ],
+        "{errors:?}"
+    );
+
+    // 12 per string, 1,048,576 strings at most: 12,582,912.
+    let schema = spec_schema(json!({"type": "object", "properties": {"unbounded": {
+        "type": "array", "items": {"type": "string", "maxLength": 5, "x-kubernetes-validations": [
+            {"rule": "self.size() < 3 && self.size() < 4 && self.size() < 5 && self.size() < 6"}]}}}}));
+    assert_eq!(compile_rules(&schema)[0].max_cost, Some(12));
+    assert_eq!(
+        messages(&validate_crd(&crd_with(schema), None)),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].properties[unbounded].items.x-kubernetes-validations[0].rule: Forbidden: estimated rule cost exceeds budget by factor of 1.258291x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)"
+        ]
+    );
+}
+
+// validation.go `unescapeSingleQuote`: a quoted fieldPath name may use the escapes \a \b \f \n
+// \r \t \v \' and \\; any other escape makes the path invalid. (A name cannot end in a
+// backslash: the scanner, like the server's, takes `\'` as no closing quote.)
+#[test]
+fn quoted_field_path_names_unescape_like_the_server() {
+    let cases = [
+        ("a", "\u{7}"),
+        ("b", "\u{8}"),
+        ("f", "\u{c}"),
+        ("n", "\n"),
+        ("r", "\r"),
+        ("t", "\t"),
+        ("v", "\u{b}"),
+        ("'", "'"),
+        ("\\", "\\"),
+    ];
+    let mut props = serde_json::Map::new();
+    for (_, c) in cases {
+        props.insert(format!("x{c}y"), json!({"type": "string"}));
+    }
+    let valid = |field_path: String| {
+        let schema = spec_schema(json!({"type": "object", "properties": props.clone(),
+            "x-kubernetes-validations": [{"rule": "true", "fieldPath": field_path}]}));
+        validate_crd(&crd_with(schema), None).is_empty()
+    };
+    for (escape, _) in cases {
+        assert!(valid(format!("['x\\{escape}y']")), "\\{escape}");
+    }
+    assert!(!valid("['x\\qy']".to_string()));
+}
