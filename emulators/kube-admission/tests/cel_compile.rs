@@ -1339,3 +1339,32 @@ fn quoted_field_path_names_unescape_like_the_server() {
     }
     assert!(!valid("['x\\qy']".to_string()));
 }
+
+// cel_validation.go `CELSchemaContext.TypeInfo`: a node whose type cannot be declared for CEL
+// (no `type`, under x-kubernetes-preserve-unknown-fields: `SchemaDeclType` returns nil) passes
+// its error to every node with rules below it, even one whose own schema would convert.
+#[test]
+fn a_parents_conversion_error_reaches_the_rules_below() {
+    let schema = spec_schema(json!({"x-kubernetes-preserve-unknown-fields": true,
+        "x-kubernetes-validations": [{"rule": "true"}],
+        "properties": {"p": {"type": "string",
+            "x-kubernetes-validations": [{"rule": "self != 'x'"}]}}}));
+    let detail = "internal error: failed to construct type information for x-kubernetes-validations rules: unable to convert structural schema to CEL declarations";
+    let at = "spec.validation.openAPIV3Schema.properties[spec]";
+    let errors = validate_crd(&crd_with(schema), None);
+    let mut got: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|e| (e.field.as_str(), e.detail.as_str()))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        vec![
+            (
+                format!("{at}.properties[p].x-kubernetes-validations").as_str(),
+                detail
+            ),
+            (format!("{at}.x-kubernetes-validations").as_str(), detail),
+        ]
+    );
+}
