@@ -1368,3 +1368,19 @@ fn a_parents_conversion_error_reaches_the_rules_below() {
         ]
     );
 }
+
+// validation.go runs the structural checks only on a schema `NewStructural` converts; it
+// refuses any `additionalItems`, even `{}` (a non-nil pointer), so a schema with one gets the
+// keyword's own error and not the structural errors elsewhere.
+#[test]
+fn an_empty_additional_items_stops_the_structural_checks() {
+    let schema = spec_schema(json!({"type": "object", "properties": {
+        "list": {"type": "array", "items": {"type": "string"}, "additionalItems": {}},
+        "untyped": {"description": "no type"}}}));
+    assert_eq!(
+        messages(&validate_crd(&crd_with(schema), None)),
+        vec![
+            "spec.validation.openAPIV3Schema.properties[spec].properties[list].additionalItems: Forbidden: additionalItems is not supported"
+        ]
+    );
+}
