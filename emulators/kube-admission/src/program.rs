@@ -575,6 +575,8 @@ type EvalResult<T> = std::result::Result<T, ExecutionError>;
 
 /// Registers the set and map list operators and cel-go's `optMap`/`optFlatMap` macros.
 pub(crate) fn register(ctx: &mut Context<'static>) {
+    // cel-go's standard `dyn(x)`: x itself, typed dyn for the checker only.
+    ctx.add_function("dyn", |v: Cel| Ok::<_, ExecutionError>(v));
     ctx.add_function(SET_EQ, |ftx: &FunctionContext| {
         let (l, r) = (list_arg(ftx, 0)?, list_arg(ftx, 1)?);
         Ok(Cel::Bool(set_equal(&l, &r)))
@@ -636,13 +638,26 @@ pub(crate) fn register(ctx: &mut Context<'static>) {
         let index = resolve_arg(ftx, 1)?;
         match operand {
             Cel::List(l) => {
-                let i = match index {
-                    Cel::Int(i) => usize::try_from(i).ok(),
-                    Cel::UInt(u) => usize::try_from(u).ok(),
-                    Cel::Float(f) if f.fract() == 0.0 && f >= 0.0 => Some(f as usize),
+                // cel-go `types.IndexOrError`: an int, a uint that fits an int64, or a whole
+                // double inside int64's open range; an index outside the list is no value.
+                let unsupported =
+                    |v: String| ftx.error(format!("unsupported index value {v} in list"));
+                let i: i64 = match index {
+                    Cel::Int(i) => i,
+                    Cel::UInt(u) => i64::try_from(u).map_err(|_| unsupported(u.to_string()))?,
+                    Cel::Float(f)
+                        if f.fract() == 0.0
+                            && f > -9_223_372_036_854_775_808.0
+                            && f < 9_223_372_036_854_775_808.0 =>
+                    {
+                        f as i64
+                    }
+                    Cel::Float(f) => return Err(unsupported(crate::gofmt::float(f))),
                     _ => return Err(ExecutionError::NoSuchOverload),
                 };
-                Ok(optional(i.and_then(|i| l.get(i)).cloned()))
+                Ok(optional(
+                    usize::try_from(i).ok().and_then(|i| l.get(i)).cloned(),
+                ))
             }
             Cel::Map(m) => {
                 let key = scalar_key(&index).ok_or(ExecutionError::NoSuchOverload)?;

@@ -498,3 +498,55 @@ fn rules_of_a_null_value_do_not_run() {
         .expect_err("the rules run on values");
     assert_eq!(errors.len(), 2, "{errors:?}");
 }
+
+// cel-go interpreter/attributes.go `refQualify` with common/types/list.go `IndexOrError`: a
+// list's optional index may be an int, a uint that fits an int64 or a whole double (in
+// int64's open range); one outside the list gives no value, a fractional double is an error
+// ("unsupported index value 1.5 in list"). The checker declares `_[?_]` on lists for ints only
+// (ext optional library), so the others reach the interpreter through `dyn`.
+#[test]
+fn optional_list_indexes_take_ints_uints_and_whole_doubles() {
+    let schema = with_rules(
+        json!({"l": {"type": "array", "items": {"type": "string"}}}),
+        &[
+            "dyn(self.l)[?1u] == optional.of('b')",
+            "dyn(self.l)[?1.0] == optional.of('b')",
+            "dyn(self.l)[?-1] == optional.none()",
+            "dyn(self.l)[?-1.0] == optional.none()",
+            "dyn(self.l)[?2.0] == optional.none()",
+            "dyn(self.l)[?2u] == optional.none()",
+        ],
+    );
+    assert_all_hold(&schema, json!({"l": ["a", "b"]}));
+    let errors = admit(
+        &with_rules(
+            json!({"l": {"type": "array", "items": {"type": "string"}}}),
+            &["dyn(self.l)[?1.5].hasValue()"],
+        ),
+        json!({"l": ["a", "b"]}),
+        None,
+    )
+    .expect_err("a fractional index");
+    assert!(
+        errors[0]
+            .detail
+            .contains("unsupported index value 1.5 in list"),
+        "{errors:?}"
+    );
+}
+
+// cel-go's standard `dyn(x)` (checker/decls, interpreter: the identity): the checker takes its
+// argument as dyn, the interpreter returns it unchanged.
+#[test]
+fn dyn_is_the_identity_at_runtime() {
+    let schema = with_rules(
+        json!({"n": {"type": "integer"}}),
+        &[
+            "dyn(self.n) == 3",
+            "type(dyn(self.n)) == int",
+            "dyn('a') + 'b' == 'ab'",
+            "dyn([1, 2])[1] == 2",
+        ],
+    );
+    assert_all_hold(&schema, json!({"n": 3}));
+}
