@@ -550,3 +550,79 @@ fn dyn_is_the_identity_at_runtime() {
     );
     assert_all_hold(&schema, json!({"n": 3}));
 }
+
+// apiserver pkg/cel/common/valuesunstructured.go: set and map lists keep their semantics
+// wherever a rule reaches them — through a reserved word's field (`self.namespace`, 1.32),
+// through the variable of a comprehension over a list (a map's comprehension variable is its
+// key, a plain string) — and set union keeps each element once, hashable or not
+// (`unstructuredSetList.Add`).
+#[test]
+fn list_semantics_follow_fields_comprehensions_and_unions() {
+    let set =
+        |items: Value| json!({"type": "array", "x-kubernetes-list-type": "set", "items": items});
+    let map_list = json!({"type": "array", "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["k"],
+        "items": {"type": "object", "required": ["k"],
+            "properties": {"k": {"type": "string"}, "v": {"type": "string"}}}});
+    let schema = with_rules(
+        json!({
+            "a": {"type": "array", "items": {"type": "string"}},
+            "namespace": set(json!({"type": "string"})),
+            "objs": {"type": "array", "items": map_list},
+            "ms": {"type": "object", "additionalProperties": set(json!({"type": "string"}))},
+            "nums": set(json!({"type": "number"})),
+        }),
+        &[
+            "self.namespace == ['b', 'a']",
+            "self.objs.all(x, x == [x[1], x[0]])",
+            "self.ms.all(k, k != '')",
+            "size(self.nums + [1.5]) == 2",
+            "size(self.nums + [3.5]) == 3",
+        ],
+    );
+    assert_all_hold(
+        &schema,
+        json!({
+            "a": ["x"],
+            "namespace": ["a", "b"],
+            "objs": [[{"k": "a", "v": "1"}, {"k": "b", "v": "2"}]],
+            "ms": {"x": ["a"]},
+            "nums": [1.5, 2.5],
+        }),
+    );
+}
+
+// cel-go's optional map literals and optional indexes key maps by int, uint, bool and string
+// alike (`{?1: …}`, `m[?true]`).
+#[test]
+fn optional_map_entries_take_every_scalar_key() {
+    let schema = with_rules(
+        json!({}),
+        &[
+            "{?1: optional.of('a')} == {1: 'a'}",
+            "{?1u: optional.of('a')} == {1u: 'a'}",
+            "{?true: optional.of('a')} == {true: 'a'}",
+            "{1: 'a'}[?1] == optional.of('a')",
+            "{true: 'a'}[?false] == optional.none()",
+        ],
+    );
+    assert_all_hold(&schema, json!({}));
+}
+
+// values.go `unstructuredMapList.toMapKey` looks the *escaped* key name up in the unescaped
+// element, so a key whose name escaping changes (`k.` → `k__dot__`) reads as absent in every
+// element: all elements share one key, and `+` overwrites the last instead of appending.
+#[test]
+fn map_list_keys_that_escaping_changes_read_as_absent() {
+    let schema = with_rules(
+        json!({"ls": {"type": "array", "items": {"type": "array",
+            "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k."],
+            "items": {"type": "object", "required": ["k."],
+                "properties": {"k.": {"type": "string"}, "v": {"type": "string"}}}}}}),
+        &["size(self.ls[0] + self.ls[1]) == 2"],
+    );
+    assert_all_hold(
+        &schema,
+        json!({"ls": [[{"k.": "a", "v": "1"}, {"k.": "b", "v": "2"}], [{"k.": "c", "v": "3"}]]}),
+    );
+}
