@@ -626,3 +626,57 @@ fn map_list_keys_that_escaping_changes_read_as_absent() {
         json!({"ls": [[{"k.": "a", "v": "1"}, {"k.": "b", "v": "2"}], [{"k.": "c", "v": "3"}]]}),
     );
 }
+
+// A set list keeps its semantics through optional chains (`.?s.value()`, `.orValue(…)`,
+// `.optMap(v, …)`), and `oldSelf` keeps its schema after nested comprehensions: each
+// comprehension's variables leave scope exactly when it ends.
+#[test]
+fn set_semantics_survive_optionals_and_nested_comprehensions() {
+    let map_list = json!({"type": "array", "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["k"],
+        "items": {"type": "object", "required": ["k"], "properties": {"k": {"type": "string"}}}});
+    let properties = json!({
+        "s": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+        "objs": {"type": "array", "items": map_list},
+    });
+    let schema = with_rules(
+        properties.clone(),
+        &[
+            "self.?s.value() == ['b', 'a']",
+            "self.?s.orValue([]) == ['b', 'a']",
+            "self.?s.optMap(v, v == ['b', 'a']).value()",
+        ],
+    );
+    assert_all_hold(&schema, json!({"s": ["a", "b"], "objs": []}));
+    let transition = with_rules(
+        properties,
+        &["self.objs.all(x, x.all(y, y.k != '')) && oldSelf.s == self.s"],
+    );
+    let objs = json!([[{"k": "a"}]]);
+    assert_eq!(
+        admit(
+            &transition,
+            json!({"s": ["b", "a"], "objs": objs}),
+            Some(json!({"s": ["a", "b"], "objs": objs})),
+        ),
+        Ok(())
+    );
+}
+
+// cel-go names an optional's type `optional_type` (types.OptionalType), e.g. in a format
+// error.
+#[test]
+fn an_optional_is_named_optional_type() {
+    let errors = admit(
+        &with_rules(json!({}), &["'%e'.format([optional.of(1.0)]) == ''"]),
+        json!({}),
+        None,
+    )
+    .expect_err("an optional is no double");
+    assert!(
+        errors[0]
+            .detail
+            .contains("scientific clause can only be used on doubles, was given optional_type"),
+        "{errors:?}"
+    );
+}
