@@ -628,7 +628,7 @@ fn map_list_keys_that_escaping_changes_read_as_absent() {
 }
 
 // A set list keeps its semantics through optional chains (`.?s.value()`, `.orValue(…)`,
-// `.optMap(v, …)`), and `oldSelf` keeps its schema after nested comprehensions: each
+// `.optMap(v, …)`, `.or(…)`), and `oldSelf` keeps its schema after nested comprehensions: each
 // comprehension's variables leave scope exactly when it ends.
 #[test]
 fn set_semantics_survive_optionals_and_nested_comprehensions() {
@@ -645,6 +645,7 @@ fn set_semantics_survive_optionals_and_nested_comprehensions() {
             "self.?s.value() == ['b', 'a']",
             "self.?s.orValue([]) == ['b', 'a']",
             "self.?s.optMap(v, v == ['b', 'a']).value()",
+            "self.?s.or(optional.none()).value() == ['b', 'a']",
         ],
     );
     assert_all_hold(&schema, json!({"s": ["a", "b"], "objs": []}));
