@@ -614,12 +614,11 @@ pub(crate) fn register(ctx: &mut Context<'static>) {
             None => resolve_arg(ftx, 0),
         }
     });
+    // cel-go `evalOptionalOr`: the alternative is returned as it evaluates, unchecked (only
+    // the checker asks for an optional).
     ctx.add_function("or", |ftx: &FunctionContext| match this_optional(ftx)? {
         Some(v) => Ok(optional(Some(v))),
-        None => match resolve_arg(ftx, 0)? {
-            Cel::Opaque(o) if o.downcast_ref::<Optional>().is_some() => Ok(Cel::Opaque(o)),
-            _ => Err(ExecutionError::NoSuchOverload),
-        },
+        None => resolve_arg(ftx, 0),
     });
     ctx.add_function(OPT_SELECT, |ftx: &FunctionContext| {
         let Some(operand) = unwrap_optional(resolve_arg(ftx, 0)?) else {

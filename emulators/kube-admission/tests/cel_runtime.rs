@@ -681,3 +681,40 @@ fn an_optional_is_named_optional_type() {
         "{errors:?}"
     );
 }
+
+// cel-go cel/library.go `evalOptionalOr`: an empty optional's `or` returns its alternative as
+// it evaluates, without checking that it is an optional (the checker does that, and `dyn`
+// passes it).
+#[test]
+fn or_returns_its_alternative_unchecked() {
+    let schema = with_rules(
+        json!({}),
+        &[
+            "optional.none().or(dyn(1)) == dyn(1)",
+            "optional.of(2).or(dyn(1)) == optional.of(2)",
+        ],
+    );
+    assert_all_hold(&schema, json!({}));
+}
+
+// Set semantics also reach a set passed through `optional.of(…)`, a conditional whose
+// branches are the same field, and the values of a map literal; a conditional between
+// different fields is not rewritten (the emulator rewrites by schema, statically: a known
+// difference, cel-go decides by the value).
+#[test]
+fn set_semantics_through_optional_of_conditionals_and_map_literals() {
+    let schema = with_rules(
+        json!({
+            "s": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+            "t": {"type": "array", "items": {"type": "string"}},
+        }),
+        &[
+            "optional.of(self.s).value() == ['b', 'a']",
+            "(size(self.s) > 0 ? self.s : self.s) == ['b', 'a']",
+            "!((false ? self.s : self.t) == ['b', 'a'])",
+            "{'k': self.s == ['b', 'a']}['k']",
+            "self.?t[0] == optional.of('a')",
+        ],
+    );
+    assert_all_hold(&schema, json!({"s": ["a", "b"], "t": ["a", "b"]}));
+}
