@@ -1122,6 +1122,15 @@ fn set_and_map_lists_need_the_right_items() {
             .any(|m| m.contains("must only have a single schema")),
         "{no_items:?}"
     );
+    let item_array = list_errors(json!({"type": "array", "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["a"], "items": [{"type": "object"}]}));
+    assert!(
+        item_array
+            .iter()
+            .any(|m| m.starts_with(&format!("{at}.items: Invalid value: "))
+                && m.ends_with("must only have a single schema if x-kubernetes-list-type is map")),
+        "{item_array:?}"
+    );
 }
 
 // apiextensions-apiserver pkg/apiserver/schema/convert.go `validateUnsupportedFields`: the
