@@ -383,12 +383,10 @@ impl<'s> Rewriter<'s> {
                     (Info::default(), Some(call.expr))
                 }
             }
-            _ => {
-                for child in children_mut(e) {
-                    self.rewrite(child);
-                }
-                (Info::default(), None)
-            }
+            // Literals have no operands. A struct literal (`T{f: x}`) names a message type, and
+            // the Kubernetes environment declares none: the checker refuses it and the
+            // interpreter cannot build it, so nothing below it is ever compared.
+            _ => (Info::default(), None),
         };
         if let Some(new) = replacement {
             e.expr = new;
@@ -530,44 +528,6 @@ fn ident(e: &IdedExpr) -> Option<String> {
     match &e.expr {
         Expr::Ident(n) => Some(n.clone()),
         _ => None,
-    }
-}
-
-fn children_mut(e: &mut IdedExpr) -> Vec<&mut IdedExpr> {
-    use kube_cel::cel::common::ast::EntryExpr;
-    match &mut e.expr {
-        Expr::Call(c) => c
-            .target
-            .as_deref_mut()
-            .into_iter()
-            .chain(&mut c.args)
-            .collect(),
-        Expr::Comprehension(c) => vec![
-            &mut c.iter_range,
-            &mut c.accu_init,
-            &mut c.loop_cond,
-            &mut c.loop_step,
-            &mut c.result,
-        ],
-        Expr::List(l) => l.elements.iter_mut().collect(),
-        Expr::Map(m) => m
-            .entries
-            .iter_mut()
-            .flat_map(|en| match &mut en.expr {
-                EntryExpr::MapEntry(me) => vec![&mut me.key, &mut me.value],
-                EntryExpr::StructField(f) => vec![&mut f.value],
-            })
-            .collect(),
-        Expr::Struct(s) => s
-            .entries
-            .iter_mut()
-            .flat_map(|en| match &mut en.expr {
-                EntryExpr::MapEntry(me) => vec![&mut me.key, &mut me.value],
-                EntryExpr::StructField(f) => vec![&mut f.value],
-            })
-            .collect(),
-        Expr::Select(s) => vec![&mut s.operand],
-        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Vec::new(),
     }
 }
 
@@ -812,18 +772,16 @@ fn set_add(set: &[Cel], other: &[Cel]) -> Vec<Cel> {
 
 /// values.go `unstructuredMapList.toMapKey`: the values of the key properties. The server looks
 /// the *escaped* key names up in the unescaped object, so a key whose name escaping changes
-/// (`k.`, `namespace`) always reads as absent there; a name that cannot be escaped (`k!`) is
-/// kept as it is (the element carries it under that name, see `cel::to_cel`).
+/// (`k.`, `namespace`) always reads as absent there. Looking the name as written up in the
+/// element gives exactly that: the element carries its fields under their escaped names
+/// (`k__dot__`), and a name that cannot be escaped (`k!`) under itself (see `cel::to_cel`).
 fn map_key(element: &Cel, keys: &[String]) -> String {
     let parts: Vec<String> = keys
         .iter()
         .map(|k| {
-            let found = match crate::cel::escape(k) {
-                Some(e) if e != *k => None,
-                _ => match element {
-                    Cel::Map(m) => m.map.get(&Key::String(Arc::new(k.clone()))),
-                    _ => None,
-                },
+            let found = match element {
+                Cel::Map(m) => m.map.get(&Key::String(Arc::new(k.clone()))),
+                _ => None,
             };
             match found {
                 Some(v) => format!("{v:?}"),

@@ -718,3 +718,53 @@ fn set_semantics_through_optional_of_conditionals_and_map_literals() {
     );
     assert_all_hold(&schema, json!({"s": ["a", "b"], "t": ["a", "b"]}));
 }
+
+// cel-go expands the one-variable macros `map`, `filter` and `exists_one` into comprehensions
+// whose variable is a list's element or a map's key (parser/macro.go). The element of a list
+// of map lists is itself a map list and compares by key; a map's key is a plain string even
+// when the map's values are sets. (`all` and `exists` run in the two-variable form, see
+// `set_semantics_survive_optionals_and_nested_comprehensions`.)
+#[test]
+fn one_variable_macros_bind_elements_and_keys() {
+    let map_list = json!({"type": "array", "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["k"],
+        "items": {"type": "object", "required": ["k"],
+            "properties": {"k": {"type": "string"}, "v": {"type": "string"}}}});
+    let schema = with_rules(
+        json!({
+            "objs": {"type": "array", "items": map_list},
+            "ms": {"type": "object", "additionalProperties": {"type": "array",
+                "x-kubernetes-list-type": "set", "items": {"type": "string"}}},
+        }),
+        &[
+            "self.objs.map(x, x == [x[1], x[0]]) == [true]",
+            "self.objs.filter(x, x == [x[1], x[0]]).size() == 1",
+            "self.objs.exists_one(x, x == [x[1], x[0]])",
+            "self.ms.filter(k, k == 'x') == ['x']",
+            "self.ms.map(k, k + 'y') == ['xy']",
+        ],
+    );
+    assert_all_hold(
+        &schema,
+        json!({
+            "objs": [[{"k": "a", "v": "1"}, {"k": "b", "v": "2"}]],
+            "ms": {"x": ["a"]},
+        }),
+    );
+}
+
+// cel-go applies a field selection to an optional's value and wraps the result
+// (interpreter/attributes.go `applyQualifiers`), whichever branch of a conditional produced
+// the optional: the checker joins an optional and a `dyn` branch, and the selection is an
+// optional one on both.
+#[test]
+fn a_conditional_with_one_optional_branch_selects_optionally() {
+    let schema = with_rules(
+        json!({"o": {"type": "object", "properties": {"k": {"type": "string"}}}}),
+        &[
+            "(true ? dyn(self.?o) : self.?o).k == optional.of('v')",
+            "(false ? self.?o : dyn(self.?o)).k == optional.of('v')",
+        ],
+    );
+    assert_all_hold(&schema, json!({"o": {"k": "v"}}));
+}
