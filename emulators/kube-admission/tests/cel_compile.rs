@@ -607,6 +607,36 @@ fn deeply_nested_rules_compile_and_evaluate() {
     );
 }
 
+// Brackets in string literals and `//` comments are characters, not nesting: cel-go's lexer
+// makes each a single token (parser/gen/CEL.g4 `STRING`, `COMMENT`), so only the brackets of
+// the expression count towards the parser's recursion limit.
+#[test]
+fn brackets_in_strings_and_comments_do_not_nest() {
+    let error = |rule: &str| {
+        let schema = json!({"type": "object", "properties": {"s": {"type": "string"}},
+            "x-kubernetes-validations": [{"rule": rule}]});
+        compile_rules(&schema)[0].error.clone()
+    };
+    let many = |c: &str| c.repeat(300);
+    for rule in [
+        format!("self.s != '{}'", many("(")),
+        format!("self.s != \"\\\"{}\"", many("[")),
+        format!("self.s != 'it\\'s {}'", many("{")),
+        format!("self.s != '' // {}\n && true", many("(")),
+    ] {
+        assert_eq!(error(&rule), None, "{rule}");
+    }
+    let too_deep = format!(
+        "'it\\'s' != '' && {}true{}",
+        "(".repeat(260),
+        ")".repeat(260)
+    );
+    assert_eq!(
+        error(&too_deep).as_deref(),
+        Some("compilation failed: ERROR: <input>:-1:0: expression recursion limit exceeded: 250")
+    );
+}
+
 // cel-go interpreter/runtimecost.go `actualSize`: a value that is not a `traits.Sizer` (a type,
 // a duration) counts as size 1 at runtime, so comparing types costs almost nothing even though
 // the static estimate of `type(self) == type(self)` is unbounded. Upstream
@@ -726,6 +756,46 @@ fn one_variable_quantifiers_absorb_errors_once_decided() {
     // stands; every other rule is decided by an element without error.
     assert_eq!(errors.len(), 1, "{messages:?}");
     assert!(messages[0].contains("no such key"), "{messages:?}");
+}
+
+// The same over maps, whose quantifiers get the unused variable after the key (`k` →
+// `k, unused`), however the key is written: after blanks or a `//` comment (cel-go's lexer
+// skips both), or in parentheses (the parser keeps no node for them). A map iterates in no fixed order, so each rule has 20 keys of which one
+// decides: only a correct evaluation holds in every order.
+#[test]
+fn map_quantifiers_absorb_errors_wherever_the_key_is_written() {
+    let rules = [
+        "self.m.exists(k, 10 / self.m[k] == 10)",
+        "!self.m.all(k, 10 / self.m[k] != 10)",
+        "self.m.exists(   k, 10 / self.m[k] == 10)",
+        "self.m.exists(// the key\n  k, 10 / self.m[k] == 10)",
+        "self.m.exists(\n// the key\n// and a comment\n k, 10 / self.m[k] == 10)",
+        "self.m.exists((k) , 10 / self.m[k] == 10)",
+    ];
+    let validations: Vec<Value> = rules
+        .iter()
+        .map(|r| json!({"rule": r, "message": r}))
+        .collect();
+    let schema = json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object",
+            "properties": {
+                "m": {"type": "object", "additionalProperties": {"type": "integer"}},
+            },
+            "x-kubernetes-validations": validations}},
+    });
+    let compiled = kube_admission::CompiledSchema::compile(&schema).expect("compiles");
+    let m: serde_json::Map<String, Value> = (0..20)
+        .map(|i| (format!("k{i:02}"), json!(if i == 7 { 1 } else { 0 })))
+        .collect();
+    let mut object = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w"}, "spec": {"m": m}});
+    let result = compiled.admit(&mut object, None);
+    assert!(
+        result.is_ok(),
+        "{:?}",
+        result.map_err(|e| messages(&e).join("\n"))
+    );
 }
 
 fn messages(errors: &[kube_admission::FieldError]) -> Vec<&str> {

@@ -578,3 +578,57 @@ fn odd_rules_never_panic() {
         assert!(r.is_ok(), "panicked on {rule:?}");
     }
 }
+
+// cel-go v0.22.0 checker/checker.go `resolveOverload`: `&&` and `||` are not resolved as
+// overloads; every operand not assignable to bool is its own "expected type 'bool'" error at
+// the operand (checker_test.go: `x.all(e, 0)` → "1:10: expected type 'bool' but found
+// 'int'", the predicate of the macro's `_&&_` step).
+#[test]
+fn logical_operators_name_each_operand_that_is_not_bool() {
+    let schema = obj(json!({
+        "l": {"type": "array", "items": {"type": "integer"}},
+        "s": {"type": "string"},
+    }));
+    let errors = [
+        (
+            "self.l.all(e, 0)",
+            "ERROR: <input>:1:15: expected type 'bool' but found 'int'",
+        ),
+        (
+            "self.l.exists(e, e) || true",
+            "ERROR: <input>:1:18: expected type 'bool' but found 'int'",
+        ),
+        (
+            "self.s && true",
+            "ERROR: <input>:1:5: expected type 'bool' but found 'string'",
+        ),
+    ];
+    check(
+        &schema,
+        &["dyn(self.s) && true", "self.l.all(e, e > 0) || false"],
+        &errors,
+    );
+    let both = compile(&schema, "1 || 'a'").expect_err("two operands are not bool");
+    assert!(
+        both.contains("1:1: expected type 'bool' but found 'int'")
+            && both.contains("1:6: expected type 'bool' but found 'string'"),
+        "{both}"
+    );
+}
+
+// cel-go v0.22.0 checker/checker.go `resolveOverload`: when several overloads match (a `dyn`
+// operand), the call's type is the first match's result if every match agrees on it, else
+// `dyn`: `dyn(1) + dyn(2)` may be an int, a string, a list…, so `.size()` is allowed on it,
+// while `dyn(1) + 2` can only be an int.
+#[test]
+fn a_call_matching_overloads_of_different_results_is_dyn() {
+    let schema = obj(json!({}));
+    check(
+        &schema,
+        &["(dyn(1) + dyn(2)).size() == 0", "(dyn(1) + 2) == 3"],
+        &[(
+            "(dyn(1) + 2).size() == 0",
+            "found no matching overload for 'size' applied to 'int.()'",
+        )],
+    );
+}

@@ -68,6 +68,9 @@ pub(crate) struct Comp {
     /// The second variable of a two-variable comprehension (cel-go `ext.TwoVarComprehensions`,
     /// in the 1.32 environment): the value, `iter_var` being the index or key.
     pub(crate) iter_var2: Option<String>,
+    /// The offset of the `,` written after the iteration variable of a one-variable macro
+    /// (where a second variable can be written in); `None` for other comprehensions.
+    pub(crate) var_comma: Option<usize>,
     pub(crate) accu_var: String,
     pub(crate) accu_init: Expr,
     pub(crate) cond: Expr,
@@ -542,6 +545,7 @@ impl Parser {
                 range: self.copy_fresh(&c.range),
                 iter_var: c.iter_var.clone(),
                 iter_var2: c.iter_var2.clone(),
+                var_comma: c.var_comma,
                 accu_var: c.accu_var.clone(),
                 accu_init: self.copy_fresh(&c.accu_init),
                 cond: self.copy_fresh(&c.cond),
@@ -743,19 +747,26 @@ impl Parser {
         self.member(depth)
     }
 
-    fn args(&mut self, depth: usize, close: &str) -> Result<Vec<Expr>, SyntaxError> {
+    /// A call's arguments, up to `close`, and the offset of the first `,`.
+    fn args(
+        &mut self,
+        depth: usize,
+        close: &str,
+    ) -> Result<(Vec<Expr>, Option<usize>), SyntaxError> {
         let mut args = Vec::new();
+        let mut first_comma = None;
         if self.eat(close) {
-            return Ok(args);
+            return Ok((args, first_comma));
         }
         loop {
             args.push(self.expr(depth + 1)?);
             if self.eat(close) {
-                return Ok(args);
+                return Ok((args, first_comma));
             }
-            self.expect(",")?;
+            let comma = self.expect(",")?;
+            first_comma.get_or_insert(comma);
             if self.eat(close) {
-                return Ok(args);
+                return Ok((args, first_comma));
             }
         }
     }
@@ -779,8 +790,8 @@ impl Parser {
                 };
                 if !optional && self.is("(") {
                     let (_, open) = self.bump();
-                    let args = self.args(depth, ")")?;
-                    e = self.receiver_call(open, name, e, args)?;
+                    let (args, first_comma) = self.args(depth, ")")?;
+                    e = self.receiver_call(open, name, e, args, first_comma)?;
                 } else if optional {
                     let field = self.node(fpos, Kind::Lit(Lit::String(name)));
                     e = self.call(pos, "_?._", None, vec![e, field]);
@@ -909,7 +920,7 @@ impl Parser {
     ) -> Result<Expr, SyntaxError> {
         if self.is("(") {
             let (_, open) = self.bump();
-            let args = self.args(depth, ")")?;
+            let (args, _) = self.args(depth, ")")?;
             return self.global_call(open, name, args);
         }
         if self.is("{") {
@@ -975,6 +986,7 @@ impl Parser {
         func: String,
         target: Expr,
         mut args: Vec<Expr>,
+        first_comma: Option<usize>,
     ) -> Result<Expr, SyntaxError> {
         let iter_var = |a: &Expr| match &a.kind {
             Kind::Ident(v) => Some(v.clone()),
@@ -1005,6 +1017,7 @@ impl Parser {
                     range,
                     iter_var: "#unused".into(),
                     iter_var2: None,
+                    var_comma: None,
                     accu_var: var,
                     accu_init: init,
                     cond,
@@ -1036,6 +1049,7 @@ impl Parser {
                     range,
                     iter_var: "#unused".into(),
                     iter_var2: None,
+                    var_comma: None,
                     accu_var: var,
                     accu_init: value,
                     cond,
@@ -1151,6 +1165,7 @@ impl Parser {
                 range: target,
                 iter_var: v,
                 iter_var2: None,
+                var_comma: first_comma,
                 accu_var: ACCU.into(),
                 accu_init: init,
                 cond,
@@ -1282,6 +1297,7 @@ impl Parser {
                 range: target,
                 iter_var: v1,
                 iter_var2: Some(v2),
+                var_comma: None,
                 accu_var: HIDDEN_ACCU.into(),
                 accu_init: init,
                 cond,

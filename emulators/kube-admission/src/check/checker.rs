@@ -314,6 +314,28 @@ impl Checker<'_> {
             arg_types.push(self.get(t));
         }
         arg_types.extend(args.iter().map(|a| self.get(a)));
+        if target.is_none() && (func == "_&&_" || func == "_||_") {
+            // checker.go `resolveOverload`: the logical operators are not resolved as
+            // overloads; each operand that is not assignable to bool is its own type mismatch,
+            // at the operand, naming its type as checked so far.
+            let mut mismatch = false;
+            for (a, t) in args.iter().zip(&arg_types) {
+                match is_assignable(&self.mapping, t, &Ty::Bool) {
+                    Some(m) => self.mapping = m,
+                    None => {
+                        mismatch = true;
+                        self.error(
+                            a.pos,
+                            format!("expected type 'bool' but found '{}'", t.format()),
+                        );
+                    }
+                }
+            }
+            if mismatch {
+                self.set(e, Ty::Error);
+                return;
+            }
+        }
         self.resolve(e, func, overloads, target.is_some(), &arg_types);
     }
 

@@ -162,20 +162,10 @@ impl CostProgram {
             }
             match self.checked.types.get(&c.range.id) {
                 Some(Ty::List(_)) => inserts.push((e.pos + 1, format!("{ABSORBING_VAR}, "))),
+                // After the key: `all(k, p)` → `all(k, unused, p)`.
                 Some(Ty::Map(..)) => {
-                    let mut i = e.pos + 1;
-                    while chars.get(i).is_some_and(|c| c.is_whitespace()) {
-                        i += 1;
-                    }
-                    let start = i;
-                    while chars
-                        .get(i)
-                        .is_some_and(|c| c.is_alphanumeric() || *c == '_')
-                    {
-                        i += 1;
-                    }
-                    if i > start {
-                        inserts.push((i, format!(", {ABSORBING_VAR}")));
+                    if let Some(comma) = c.var_comma {
+                        inserts.push((comma, format!(", {ABSORBING_VAR}")));
                     }
                 }
                 _ => {}
@@ -213,13 +203,19 @@ pub(crate) fn with_parser_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Option
     })
 }
 
-/// The deepest nesting of brackets outside string literals.
+/// The deepest nesting of brackets outside string literals and `//` comments.
 fn nesting(source: &str) -> usize {
     let mut depth: usize = 0;
     let mut max = 0;
     let mut quote: Option<char> = None;
     let mut escaped = false;
-    for c in source.chars() {
+    let mut comment = false;
+    let mut chars = source.chars().peekable();
+    while let Some(c) = chars.next() {
+        if comment {
+            comment = c != '\n';
+            continue;
+        }
         if let Some(q) = quote {
             if escaped {
                 escaped = false;
@@ -232,6 +228,7 @@ fn nesting(source: &str) -> usize {
         }
         match c {
             '\'' | '"' => quote = Some(c),
+            '/' if chars.peek() == Some(&'/') => comment = true,
             '(' | '[' | '{' => {
                 depth += 1;
                 max = max.max(depth);
