@@ -632,3 +632,38 @@ fn a_call_matching_overloads_of_different_results_is_dyn() {
         )],
     );
 }
+
+// cel-go v0.22.0 checker/checker_test.go: `[].map(x, [].map(y, x in y && y in x))` would bind
+// `x` to a list of lists of itself; the occurs check (checker/types.go `notReferencedIn`)
+// refuses the binding, so the second `in` finds no overload.
+#[test]
+fn a_type_variable_never_contains_itself() {
+    let schema = obj(json!({}));
+    check(
+        &schema,
+        &["[].map(x, [].map(y, x in y)).size() == 0"],
+        &[(
+            "[].map(x, [].map(y, x in y && y in x))",
+            "ERROR: <input>:1:33: found no matching overload for '@in' applied to '(list(dyn), dyn)'",
+        )],
+    );
+}
+
+// cel-go v0.22.0 checker/checker.go `resolveOverload` instantiates an overload's type
+// parameters afresh at every call, including those only inside a map type (`size_map`:
+// `size(map(K, V))`, `in_map`: `K in map(K, V)`): calls on maps of different types
+// type-check independently.
+#[test]
+fn each_call_gets_fresh_type_parameters() {
+    let schema = obj(json!({"m": {"type": "object", "additionalProperties": {"type": "string"}}}));
+    check(
+        &schema,
+        &[
+            "{'a': 1}['a'] == 1 && {1: 'a'}[1] == 'a'",
+            "self.m['a'] == 'x' && {1: 2}[1] == 2 && size({true: 1u}) == 1",
+            "size({true: 1u}) == 1 && size(self.m) == 0 && size({1: 2.0}) == 1",
+            "'a' in {'a': 1} && 1 in {1: 'a'} && 'b' in self.m",
+        ],
+        &[],
+    );
+}

@@ -630,3 +630,199 @@ fn less_specific(t1: &Ty, t2: &Ty) -> bool {
 fn most_general(t1: Ty, t2: Ty) -> Ty {
     if less_specific(&t1, &t2) { t1 } else { t2 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The type cel-go's checker gives `source` with these variables, or its errors (message
+    /// and 1-based column, on one line).
+    fn type_of(source: &str, vars: &[(&str, Ty)]) -> Result<String, Vec<String>> {
+        let expr = super::super::ast::parse(source).expect("parses");
+        let checked = check(&expr, vars);
+        if !checked.errors.is_empty() {
+            return Err(checked
+                .errors
+                .iter()
+                .map(|(pos, m)| format!("1:{}: {m}", pos + 1))
+                .collect());
+        }
+        Ok(checked.types[&expr.id].format())
+    }
+
+    fn list(t: Ty) -> Ty {
+        Ty::List(Box::new(t))
+    }
+
+    fn map(k: Ty, v: Ty) -> Ty {
+        Ty::Map(Box::new(k), Box::new(v))
+    }
+
+    // cel-go v0.22.0 checker/checker_test.go `testCases`: the `in` → `outType` rows that need
+    // no protobuf message types (the variables as each row declares them). Aggregate literals
+    // of mixed types are rows here although the Kubernetes environment refuses them: that is a
+    // separate validator (`validate_literals`), not the checker.
+    #[test]
+    fn types_follow_cel_go() {
+        let rows: &[(&str, &[(&str, Ty)], &str)] = &[
+            (r#""A""#, &[], "string"),
+            ("12u", &[], "uint"),
+            ("null", &[], "null"),
+            ("[]", &[], "list(dyn)"),
+            ("[1]", &[], "list(int)"),
+            (r#"[1, "A"]"#, &[], "list(dyn)"),
+            ("[] + [1,2,3,] + [4]", &[], "list(int)"),
+            ("[1, 2u] + []", &[], "list(dyn)"),
+            ("{1:2u, 2:3u}", &[], "map(int, uint)"),
+            (r#"{"a":1, "b":2}.a"#, &[], "int"),
+            ("{1:2u, 2u:3}", &[], "map(dyn, dyn)"),
+            ("{}", &[], "map(dyn, dyn)"),
+            ("size(x) == x.size()", &[("x", list(Ty::Int))], "bool"),
+            (r#"int(1u) + int(uint("1"))"#, &[], "int"),
+            ("false && !true || false ? 2 : 3", &[], "int"),
+            (
+                "lists.filter(x, x > 1.5)",
+                &[("lists", Ty::Dyn)],
+                "list(dyn)",
+            ),
+            ("list == type([1]) && map == type({1:2u})", &[], "bool"),
+            ("1 in dyn([1, 2, 3])", &[], "bool"),
+            ("type(null) == null_type", &[], "bool"),
+            ("type(type) == type", &[], "bool"),
+            (
+                "([[[1]], [[2]], [[3]]][0][0] + [2, 3, {'four': {'five': 'six'}}])[3]",
+                &[],
+                "dyn",
+            ),
+            ("[1] + [dyn('string')]", &[], "list(dyn)"),
+            ("[dyn('string')] + [1]", &[], "list(dyn)"),
+            (
+                "a.b + 1 == a[0]",
+                &[("a", Ty::Param(Arc::from("T")))],
+                "bool",
+            ),
+            (
+                "[1].map(x, [x, x]).map(x, [x, x])",
+                &[],
+                "list(list(list(int)))",
+            ),
+            (
+                r#"values.filter(i, i.content != "").map(i, i.content)"#,
+                &[("values", list(map(Ty::String, Ty::String)))],
+                "list(string)",
+            ),
+            ("[{}.map(c,c,c)]+[{}.map(c,c,c)]", &[], "list(list(bool))"),
+            ("{}.map(c,[c,type(c)])", &[], "list(list(dyn))"),
+        ];
+        let mut wrong = Vec::new();
+        for (source, vars, want) in rows {
+            match type_of(source, vars) {
+                Ok(got) if got == *want => {}
+                other => wrong.push(format!("{source}: want {want}, got {other:?}")),
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    // The same table's error rows: a type variable bound to a list containing itself is
+    // refused (`[].map(x, [].map(y, x in y && y in x))`, the occurs check), and a fresh
+    // type variable is printed with its name.
+    #[test]
+    fn errors_follow_cel_go() {
+        assert_eq!(
+            type_of("[].map(x, [].map(y, x in y && y in x))", &[]),
+            Err(vec![
+                "1:33: found no matching overload for '@in' applied to '(list(dyn), dyn)'".into()
+            ])
+        );
+        assert_eq!(
+            type_of("[].length", &[]),
+            Err(vec![
+                "1:3: type 'list(_var0)' does not support field selection".into()
+            ])
+        );
+        assert_eq!(
+            type_of("x.all(y, y == true)", &[("x", Ty::Bool)]),
+            Err(vec![
+                "1:1: expression of type 'bool' cannot be range of a comprehension (must be list, map, or dynamic)".into()
+            ])
+        );
+    }
+    fn param(n: &str) -> Ty {
+        Ty::Param(Arc::from(n))
+    }
+
+    // cel-go v0.22.0 checker/types.go `notReferencedIn`: a type variable occurs in a type that
+    // is it, that has it among the parameters of a list, map, opaque or type type at any
+    // depth, or that is another variable bound to such a type.
+    #[test]
+    fn occurs_looks_through_every_parameter_and_binding() {
+        let a = || param("A");
+        let mut m = Mapping::new();
+        m.insert(Arc::from("B"), list(a()));
+        let opt = |t: Ty| Ty::Opaque("optional_type", vec![t]);
+        for (t, want) in [
+            (a(), true),
+            (param("C"), false),
+            (param("B"), true),
+            (list(list(a())), true),
+            (Ty::Type(Box::new(a())), true),
+            (map(a(), Ty::Int), true),
+            (map(Ty::Int, a()), true),
+            (map(Ty::Int, Ty::Int), false),
+            (opt(a()), true),
+            (opt(Ty::Int), false),
+            (list(Ty::Dyn), false),
+            (Ty::Int, false),
+        ] {
+            assert_eq!(occurs(&m, "A", &t), want, "{}", t.format());
+        }
+    }
+
+    // cel-go v0.22.0 checker/types.go `isEqualOrLessSpecific` (and `mostGeneral`, which keeps
+    // the first type when it is): dyn and type variables are less specific than anything;
+    // lists, maps and opaque types compare parameter by parameter; all type types are equal.
+    #[test]
+    fn less_specific_compares_parameters() {
+        let opt = |t: Ty| Ty::Opaque("optional_type", vec![t]);
+        let set = |t: Ty| Ty::Opaque("set", vec![t]);
+        for (t1, t2, want) in [
+            (Ty::Dyn, Ty::Int, true),
+            (param("A"), list(Ty::Int), true),
+            (Ty::Int, Ty::Dyn, false),
+            (Ty::Int, param("A"), false),
+            (list(Ty::Dyn), list(Ty::Int), true),
+            (list(Ty::Int), list(Ty::Dyn), false),
+            (map(Ty::Dyn, Ty::Dyn), map(Ty::String, Ty::Int), true),
+            (map(Ty::Dyn, Ty::Int), map(Ty::String, Ty::Dyn), false),
+            (map(Ty::String, Ty::Dyn), map(Ty::Dyn, Ty::Int), false),
+            (opt(Ty::Dyn), opt(Ty::Int), true),
+            (opt(Ty::Int), opt(Ty::Dyn), false),
+            (opt(Ty::Dyn), set(Ty::Int), false),
+            (Ty::Opaque("optional_type", vec![]), opt(Ty::Int), false),
+            (
+                Ty::Type(Box::new(Ty::Int)),
+                Ty::Type(Box::new(Ty::String)),
+                true,
+            ),
+            (Ty::Int, Ty::Int, true),
+            (Ty::Int, Ty::Uint, false),
+        ] {
+            assert_eq!(
+                less_specific(&t1, &t2),
+                want,
+                "{} vs {}",
+                t1.format(),
+                t2.format()
+            );
+        }
+        assert!(matches!(
+            most_general(list(Ty::Dyn), list(Ty::Int)),
+            Ty::List(e) if matches!(*e, Ty::Dyn)
+        ));
+        assert!(matches!(
+            most_general(list(Ty::Int), list(Ty::Dyn)),
+            Ty::List(e) if matches!(*e, Ty::Dyn)
+        ));
+    }
+}
