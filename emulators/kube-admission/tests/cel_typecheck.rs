@@ -667,3 +667,34 @@ fn each_call_gets_fresh_type_parameters() {
         &[],
     );
 }
+
+// cel-go v0.22.0 cel/validator.go (`ExtendedValidations`, which the Kubernetes environment
+// uses): timestamp literals must parse (`ValidateTimestampLiterals`: "invalid timestamp
+// argument"), and list and map literals must be homogeneous wherever they are, except at any
+// depth inside a `format` call (ext/formatting.go `stringFormatValidator.Configure` exempts it).
+#[test]
+fn literals_are_validated_except_inside_format() {
+    let schema = obj(json!({}));
+    check(
+        &schema,
+        &[
+            "timestamp('2024-01-01T00:00:00Z') != timestamp('2024-01-02T00:00:00Z')",
+            "'%s'.format([[1, 'a']]) != ''",
+            "'%s'.format([{'a': 1, 'b': 'c'}]) != ''",
+        ],
+        &[
+            (
+                "timestamp('yesterday') != timestamp('2024-01-01T00:00:00Z')",
+                "ERROR: <input>:1:11: invalid timestamp argument",
+            ),
+            (
+                "size([1, 'a']) == 2",
+                "ERROR: <input>:1:10: expected type 'int' but found 'string'",
+            ),
+            (
+                "size({'a': 1, 'b': 'c'}) == 2",
+                "ERROR: <input>:1:20: expected type 'int' but found 'string'",
+            ),
+        ],
+    );
+}

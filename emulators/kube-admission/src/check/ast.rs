@@ -7,8 +7,6 @@
 //! Syntax errors are reported by the `cel` crate's ANTLR parser (the grammar cel-go uses), which
 //! runs first; this parser only builds the positioned tree of expressions that parse.
 
-use std::fmt;
-
 /// Name of the comprehension accumulator (cel-go `parser.AccumulatorName`).
 /// The function wrapped around the value of an optional list element or map entry.
 pub(crate) const OPTIONAL_ENTRY: &str = "@optional_entry";
@@ -97,12 +95,6 @@ impl Expr {
 pub(crate) struct SyntaxError {
     pub(crate) pos: usize,
     pub(crate) message: String,
-}
-
-impl fmt::Display for SyntaxError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at offset {}", self.message, self.pos)
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -1391,7 +1383,7 @@ mod tests {
     }
 
     fn p(s: &str) -> String {
-        shape(&parse(s).unwrap_or_else(|e| panic!("{s}: {e}")))
+        shape(&parse(s).unwrap_or_else(|e| panic!("{s}: {e:?}")))
     }
 
     #[test]

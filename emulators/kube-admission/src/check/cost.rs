@@ -67,17 +67,10 @@ impl Est {
     }
 }
 
-/// cel-go `multiplyByCostFactor`.
+/// cel-go `multiplyByCostFactor`: the product rounded up, `MaxUint64` from 2⁶⁴ on. (A float
+/// to integer `as` saturates, which gives that maximum; cel-go tests for it twice.)
 fn mul_factor(x: u64, y: f64) -> u64 {
-    let xf = x as f64;
-    if xf > 0.0 && y > 0.0 && xf > u64::MAX as f64 / y {
-        return u64::MAX;
-    }
-    let c = (xf * y).ceil();
-    if c >= 18446744073709551616.0 {
-        return u64::MAX;
-    }
-    c as u64
+    (x as f64 * y).ceil() as u64
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -971,4 +964,22 @@ fn is_bind(c: &Comp) -> bool {
     matches!(&c.range.kind, Kind::List(items) if items.is_empty())
         && matches!(c.cond.kind, Kind::Lit(Lit::Bool(false)))
         && c.accu_var != ACCU
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mul_factor;
+
+    // cel-go checker/cost.go `multiplyByCostFactor`: rounded up, and `MaxUint64` once the
+    // product reaches 2⁶⁴.
+    #[test]
+    fn cost_factors_round_up_and_saturate() {
+        assert_eq!(mul_factor(10, 0.1), 1);
+        assert_eq!(mul_factor(11, 0.1), 2);
+        assert_eq!(mul_factor(3, 0.5), 2);
+        assert_eq!(mul_factor(0, 0.1), 0);
+        assert_eq!(mul_factor(1 << 62, 4.0), u64::MAX);
+        assert_eq!(mul_factor(u64::MAX, 0.5), 1 << 63);
+        assert_eq!(mul_factor(u64::MAX, 2.0), u64::MAX);
+    }
 }

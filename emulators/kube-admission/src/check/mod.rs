@@ -394,11 +394,10 @@ fn validate_literals(
     }
 }
 
+/// cel-go `Type.IsEquivalentType`: `IsExactType` but for the names of type parameters, which
+/// checked types no longer have (the final substitution makes unbound ones `dyn`).
 fn equivalent(a: &Ty, b: &Ty) -> bool {
-    match (a, b) {
-        (Ty::Dyn, Ty::Dyn) => true,
-        _ => a.exact(b),
-    }
+    a.exact(b)
 }
 
 #[cfg(test)]
