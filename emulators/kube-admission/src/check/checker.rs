@@ -664,7 +664,8 @@ mod tests {
     // separate validator (`validate_literals`), not the checker.
     #[test]
     fn types_follow_cel_go() {
-        let rows: &[(&str, &[(&str, Ty)], &str)] = &[
+        type Row<'r> = (&'r str, &'r [(&'r str, Ty)], &'r str);
+        let rows: &[Row] = &[
             (r#""A""#, &[], "string"),
             ("12u", &[], "uint"),
             ("null", &[], "null"),
