@@ -626,15 +626,26 @@ fn brackets_in_strings_and_comments_do_not_nest() {
     ] {
         assert_eq!(error(&rule), None, "{rule}");
     }
-    let too_deep = format!(
-        "'it\\'s' != '' && {}true{}",
-        "(".repeat(260),
-        ")".repeat(260)
-    );
-    assert_eq!(
-        error(&too_deep).as_deref(),
-        Some("compilation failed: ERROR: <input>:-1:0: expression recursion limit exceeded: 250")
-    );
+    // Closing brackets end their nesting: 300 brackets one after another nest one deep.
+    let flat = format!("size([{}]) == 300", vec!["[1]"; 300].join(", "));
+    assert_eq!(error(&flat), None);
+    for too_deep in [
+        format!(
+            "'it\\'s' != '' && {}true{}",
+            "(".repeat(260),
+            ")".repeat(260)
+        ),
+        // A division is not a comment.
+        format!("1 / 1 == 1 && {}true{}", "(".repeat(260), ")".repeat(260)),
+    ] {
+        assert_eq!(
+            error(&too_deep).as_deref(),
+            Some(
+                "compilation failed: ERROR: <input>:-1:0: expression recursion limit exceeded: 250"
+            ),
+            "{too_deep}"
+        );
+    }
 }
 
 // cel-go interpreter/runtimecost.go `actualSize`: a value that is not a `traits.Sizer` (a type,

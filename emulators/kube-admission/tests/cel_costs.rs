@@ -658,3 +658,25 @@ fn rules_on_maps_see_a_map_of_the_declared_values() {
         "{e}"
     );
 }
+
+// cel-go v0.22.0 checker/cost.go `costCreateList` and `costCreateMap`: an optional element or
+// entry (`[?x]`, `{?k: x}`) costs what the same element costs in a plain literal — the
+// marker only changes how the value is used.
+#[test]
+fn optional_elements_cost_what_plain_ones_cost() {
+    let schema = json!({"type": "object",
+        "properties": {"a": {"type": "string", "maxLength": 40}}});
+    let cost = |rule: &str| {
+        let mut s = schema.clone();
+        s["x-kubernetes-validations"] = json!([{"rule": rule}]);
+        let r = compile_rules(&s);
+        assert_eq!(r[0].error, None, "{rule}");
+        r[0].max_cost.expect("a cost")
+    };
+    assert_eq!(cost("size([?self.?a]) <= 1"), cost("size([self.?a]) <= 1"));
+    assert_eq!(
+        cost("size({?'k': self.?a}) <= 1"),
+        cost("size({'k': self.?a}) <= 1")
+    );
+    assert!(cost("size([?self.?a]) <= 1") > cost("size([]) <= 1"));
+}

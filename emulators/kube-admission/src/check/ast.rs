@@ -829,8 +829,9 @@ impl Parser {
                 self.expect(")")?;
                 e
             }
-            Tok::Punct("[") => {
-                let items = self.list_items(depth)?;
+            // `[?x, …]`: the lexer reads `[?` as one token (the optional index's).
+            Tok::Punct(open @ ("[" | "[?")) => {
+                let items = self.list_items(depth, open == "[?")?;
                 self.node(pos, Kind::List(items))
             }
             Tok::Punct("{") => {
@@ -885,15 +886,18 @@ impl Parser {
         })
     }
 
-    fn list_items(&mut self, depth: usize) -> Result<Vec<Expr>, SyntaxError> {
+    /// A list literal's items, after its `[` (`[?`: the first item is optional).
+    fn list_items(&mut self, depth: usize, first_optional: bool) -> Result<Vec<Expr>, SyntaxError> {
         let mut items = Vec::new();
-        if self.eat("]") {
+        if !first_optional && self.eat("]") {
             return Ok(items);
         }
+        let mut optional = first_optional;
         loop {
-            let optional = self.eat("?");
+            optional = optional || self.eat("?");
             let item = self.expr(depth + 1)?;
             items.push(self.optional_entry(optional, item));
+            optional = false;
             if self.eat("]") {
                 return Ok(items);
             }

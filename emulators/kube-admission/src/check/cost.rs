@@ -321,8 +321,8 @@ impl<'a> Coster<'a> {
                 });
             }
             match ov {
-                "index_list" | "index_map" if !args.is_empty() => {
-                    let mut p = self.path(&args[0]).unwrap_or_default();
+                "index_list" | "index_map" => {
+                    let mut p = args.first().and_then(|a| self.path(a)).unwrap_or_default();
                     p.push(
                         if ov == "index_list" {
                             "@items"
@@ -993,6 +993,23 @@ mod tests {
                 &[],
                 20,
                 230,
+            ),
+            // Not rows of the table: literal sizes as `astNode.ComputedSize` gives them (a
+            // bytes literal its length, `null` 1), through the `Equals` rule (the smaller of
+            // the two sizes, times 0.1, rounded up).
+            (
+                "input == b'abcdefghijklmnopqrstuvwxyz'",
+                &[("input", Ty::Bytes)],
+                &[("input", 100)],
+                2,
+                4,
+            ),
+            (
+                "input == null",
+                &[("input", Ty::Dyn)],
+                &[("input", 100)],
+                2,
+                2,
             ),
         ];
         let mut wrong = Vec::new();
