@@ -1033,9 +1033,8 @@ mod tests {
     // apiserver v0.32.13 pkg/cel/library/cost_test.go `TestStringLibrary`: the estimates, with
     // its `testCostEstimator` (strings and bytes of 0 to 12). Rules must be bools, so most of
     // these rows are not in the conformance table (`jsonpatch.escapeKey` is not in the CRD
-    // environment). Two rows of derived values follow: `replace`'s result size (library
-    // cost.go: at most one `with` per character when `toReplace` can be shorter, else the
-    // original length) reaches the cost of a `contains` on it.
+    // environment). Rows of derived values follow: `replace`'s result size (library cost.go)
+    // reaches the cost of a `contains` on it; then `TestNameFormatCost`.
     #[test]
     fn library_estimates_follow_kubernetes() {
         let rows: &[(&str, u64, u64)] = &[
@@ -1085,6 +1084,28 @@ mod tests {
             // '' matches before each of the 15 characters and at the end: always 16 'xy'
             // inserted, 47 characters; contains ⌈4.7⌉ = 5.
             ("'abc 123 def 123'.replace('', 'xy').contains('a')", 8, 8),
+            // 16 'xyz', 63 characters: contains ⌈6.3⌉ = 7.
+            ("'abc 123 def 123'.replace('', 'xyz').contains('a')", 10, 10),
+            // '123' → '4' shortens: at least ⌈15 / 3⌉ = 5 characters, at most 15; contains
+            // ⌈0.5⌉ = 1 to ⌈1.5⌉ = 2.
+            ("'abc 123 def 123'.replace('123', '4').contains('a')", 4, 5),
+            // TestNameFormatCost.
+            ("format.named('dns1123subdomain')", 1, 1),
+            (
+                "format.named('dns1123Subdomain').value().validate('my-name')",
+                34,
+                34,
+            ),
+            (
+                "format.named('dns1123Label').value().validate('my-name')",
+                34,
+                34,
+            ),
+            (
+                "format.named('dns1123Label').value() == format.named('dns1123Label').value()",
+                5,
+                11,
+            ),
         ];
         let mut wrong = Vec::new();
         for (source, min, max) in rows {
