@@ -1123,6 +1123,17 @@ mod tests {
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
+    // library cost.go `replace`: a string of unknown size (here through `dyn`) makes an
+    // unknown number of replacements, without overflowing the count.
+    #[test]
+    fn replacing_in_a_string_of_unknown_size_saturates() {
+        let source = "dyn('abc').replace('', 'x').contains('a')";
+        let expr = super::super::ast::parse(source).expect("parses");
+        let checked = super::super::checker::check(&expr, &[]);
+        let est = super::Coster::new(&checked, super::SizesOf::Typed, false).cost(&expr);
+        assert!(est.max > 1 << 60, "{est:?}");
+    }
+
     // cel-go checker/cost.go `multiplyByCostFactor`: rounded up, and `MaxUint64` once the
     // product reaches 2⁶⁴.
     #[test]
