@@ -992,7 +992,23 @@ mod tests {
                 20,
                 230,
             ),
-            // Not rows of the table: literal sizes as `astNode.ComputedSize` gives them (a
+            // Not rows of the table: an indexed element's path (`costCall`: the list's or map's
+            // path with `@items` or `@values`) sizes it: ⌈7 · 0.1⌉ · ⌈1 · 0.1⌉ at most.
+            (
+                "input[0].contains('a')",
+                &[("input", list(Ty::String))],
+                &[("input.@items", 7)],
+                2,
+                3,
+            ),
+            (
+                "input['k'].contains('a')",
+                &[("input", Ty::Map(Box::new(Ty::String), Box::new(Ty::String)))],
+                &[("input.@values", 7)],
+                2,
+                3,
+            ),
+            // Literal sizes as `astNode.ComputedSize` gives them (a
             // bytes literal its length, `null` 1), through the `Equals` rule (the smaller of
             // the two sizes, times 0.1, rounded up).
             (
