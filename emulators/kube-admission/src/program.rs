@@ -533,7 +533,8 @@ fn ident(e: &IdedExpr) -> Option<String> {
 
 type EvalResult<T> = std::result::Result<T, ExecutionError>;
 
-/// Registers the set and map list operators and cel-go's `optMap`/`optFlatMap` macros.
+/// Registers what the interpreter lacks: `dyn`, the set and map list operators, and the
+/// optionals (`optional.*`, `optMap`/`optFlatMap`, the optional select, index and literals).
 pub(crate) fn register(ctx: &mut Context<'static>) {
     // cel-go's standard `dyn(x)`: x itself, typed dyn for the checker only.
     ctx.add_function("dyn", |v: Cel| Ok::<_, ExecutionError>(v));
