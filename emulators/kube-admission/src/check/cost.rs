@@ -1008,6 +1008,14 @@ mod tests {
                 2,
                 3,
             ),
+            // `Equals` costs at least 1 only when both sides may be non-empty.
+            (
+                "input == ''",
+                &[("input", Ty::String)],
+                &[("input", 10)],
+                1,
+                1,
+            ),
             // Literal sizes as `astNode.ComputedSize` gives them (a
             // bytes literal its length, `null` 1), through the `Equals` rule (the smaller of
             // the two sizes, times 0.1, rounded up).
@@ -1105,6 +1113,32 @@ mod tests {
             // '123' → '4' shortens: at least ⌈15 / 3⌉ = 5 characters, at most 15; contains
             // ⌈0.5⌉ = 1 to ⌈1.5⌉ = 2.
             ("'abc 123 def 123'.replace('123', '4').contains('a')", 4, 5),
+            // TestURLsCost.
+            ("url('https:://kubernetes.io/').getScheme()", 4, 4),
+            ("url('https:://kubernetes.io/').getHostname()", 4, 4),
+            ("url('https:://kubernetes.io/').getHost()", 4, 4),
+            ("url('https:://kubernetes.io/').getPort()", 4, 4),
+            ("url('https:://kubernetes.io/').getEscapedPath()", 4, 4),
+            ("url('https:://kubernetes.io/').getQuery()", 4, 4),
+            (
+                "url('https:://kubernetes.io/') == url('https:://kubernetes.io/')",
+                7,
+                9,
+            ),
+            ("url('https:://kubernetes.io/') == url('http://x.b')", 5, 5),
+            // Derived: URL equality costs the right-hand URL's traversal (library cost.go reads
+            // its size twice), not the shorter one's as cel-go's `Equals` would.
+            ("url('http://x.b') == url('https:://kubernetes.io/')", 5, 7),
+            // Derived from cel-go v0.22 cost.go: `format` costs its format string's
+            // traversal (⌈29 · 0.1⌉ = 3, with the list's 10); bytes to string gives between a
+            // quarter and all of the byte count in characters (40 bytes: 10 to 40, so a
+            // `contains` costs ⌈1.0⌉ to ⌈4.0⌉, after the conversion's ⌈4.0⌉).
+            ("'abcdefghijklmnopqrstuvwxyz %d'.format([1])", 13, 13),
+            (
+                "string(b'abcdefghijklmnopqrstuvwxyz0123456789abcd').contains('a')",
+                5,
+                8,
+            ),
             // TestNameFormatCost.
             ("format.named('dns1123subdomain')", 1, 1),
             (
