@@ -680,3 +680,28 @@ fn optional_elements_cost_what_plain_ones_cost() {
     );
     assert!(cost("size([?self.?a]) <= 1") > cost("size([]) <= 1"));
 }
+
+// apiserver pkg/cel/common/schemas.go `WithTypeAndObjectMeta`: a root schema that already
+// declares `kind`, `apiVersion`, `metadata.name` and `metadata.generateName` as strings is
+// used as it is, so the bounds it gives them count; otherwise they are replaced by plain
+// strings (bounded only by the request size).
+#[test]
+fn declared_type_and_object_meta_keep_their_bounds() {
+    let cost = |generate_name: bool| {
+        let mut meta = json!({"name": {"type": "string", "maxLength": 10}});
+        if generate_name {
+            meta["generateName"] = json!({"type": "string"});
+        }
+        let schema = json!({"type": "object", "properties": {
+            "kind": {"type": "string"}, "apiVersion": {"type": "string"},
+            "metadata": {"type": "object", "properties": meta}},
+            "x-kubernetes-validations": [{"rule": "self.metadata.name.contains('a')"}]});
+        let r = compile_rules(&schema);
+        assert_eq!(r[0].error, None);
+        r[0].max_cost.expect("a cost")
+    };
+    // self, .metadata, .name: 3; contains: ⌈40 · 0.1⌉ · ⌈0.1⌉ = 4 (a maxLength of 10 code
+    // points is up to 40 bytes, apiserver pkg/cel/types.go).
+    assert_eq!(cost(true), 7);
+    assert!(cost(false) > 1000, "{}", cost(false));
+}

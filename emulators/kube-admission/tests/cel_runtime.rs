@@ -768,3 +768,37 @@ fn a_conditional_with_one_optional_branch_selects_optionally() {
     );
     assert_all_hold(&schema, json!({"o": {"k": "v"}}));
 }
+
+// cel-go interpreter/runtimecost.go: a string's and a map's actual size drive the cost of an
+// evaluation (`matches`: ⌈(1 + size) · 0.1⌉ · ⌈regex length · 0.25⌉; `all`: the entries), so
+// the same rule is cancelled on a large object and runs on a small one.
+#[test]
+fn actual_string_and_map_sizes_bound_an_evaluation() {
+    let regex = format!("^({}a)*$", "a|".repeat(199));
+    let string_rule = format!("self.s.matches('{regex}')");
+    let schema = with_rules(json!({"s": {"type": "string"}}), &[string_rule.as_str()]);
+    // 150,001 · 100 ≥ 1,000,000: cancelled; 11 · 100: runs (and holds).
+    let cancelled = admit(&schema, json!({"s": "a".repeat(1_500_000)}), None)
+        .expect_err("past the per-call limit");
+    assert!(
+        cancelled[0].detail.contains("call cost exceeds limit"),
+        "{cancelled:?}"
+    );
+    admit(&schema, json!({"s": "a".repeat(100)}), None).expect("a short string runs");
+
+    let schema = with_rules(
+        json!({"m": {"type": "object", "additionalProperties": {"type": "integer"}}}),
+        &["self.m.all(k, k.matches('^[a-z0-9]+$'))"],
+    );
+    let map = |n: usize| {
+        let m: serde_json::Map<String, Value> =
+            (0..n).map(|i| (format!("k{i:05}"), json!(i))).collect();
+        json!({"m": m})
+    };
+    let cancelled = admit(&schema, map(250_000), None).expect_err("past the per-call limit");
+    assert!(
+        cancelled[0].detail.contains("call cost exceeds limit"),
+        "{cancelled:?}"
+    );
+    admit(&schema, map(10_000), None).expect("a small map runs");
+}

@@ -1110,6 +1110,13 @@ mod tests {
             ("'abc 123 def 123'.replace('', 'xy').contains('a')", 8, 8),
             // 16 'xyz', 63 characters: contains ⌈6.3⌉ = 7.
             ("'abc 123 def 123'.replace('', 'xyz').contains('a')", 10, 10),
+            // '12' → '4567' lengthens: at most ⌈15 / 2⌉ = 8 replacements (32 characters, the
+            // rest not counted), at least the 15 kept; contains ⌈1.5⌉ = 2 to ⌈3.2⌉ = 4.
+            (
+                "'abc 123 def 123'.replace('12', '4567').contains('a')",
+                5,
+                7,
+            ),
             // '123' → '4' shortens: at least ⌈15 / 3⌉ = 5 characters, at most 15; contains
             // ⌈0.5⌉ = 1 to ⌈1.5⌉ = 2.
             ("'abc 123 def 123'.replace('123', '4').contains('a')", 4, 5),
