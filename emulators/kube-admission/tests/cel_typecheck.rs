@@ -681,6 +681,8 @@ fn literals_are_validated_except_inside_format() {
             "timestamp('2024-01-01T00:00:00Z') != timestamp('2024-01-02T00:00:00Z')",
             "'%s'.format([[1, 'a']]) != ''",
             "'%s'.format([{'a': 1, 'b': 'c'}]) != ''",
+            "size([{'a': 1}, {'b': 2}]) == 2",
+            "size([[1], [2]]) == 2",
         ],
         &[
             (
