@@ -432,6 +432,36 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    // cel-go common/types/types.go `IsExactType`: same kind, name and parameters, type
+    // parameters by name.
+    #[test]
+    fn exact_types_agree_in_every_parameter() {
+        let map = |k: Ty, v: Ty| Ty::Map(Box::new(k), Box::new(v));
+        let opt = |t: Ty| Ty::Opaque("optional_type", vec![t]);
+        let param = |n: &str| Ty::Param(std::sync::Arc::from(n));
+        let same = [
+            (map(Ty::String, Ty::Int), map(Ty::String, Ty::Int)),
+            (opt(Ty::Int), opt(Ty::Int)),
+            (param("A"), param("A")),
+            (Ty::Int, Ty::Int),
+        ];
+        for (a, b) in same {
+            assert!(a.exact(&b), "{} {}", a.format(), b.format());
+        }
+        let different = [
+            (map(Ty::String, Ty::Int), map(Ty::String, Ty::String)),
+            (map(Ty::Int, Ty::Int), map(Ty::String, Ty::Int)),
+            (opt(Ty::Int), opt(Ty::String)),
+            (opt(Ty::Int), Ty::Opaque("set", vec![Ty::Int])),
+            (opt(Ty::Int), Ty::Opaque("optional_type", vec![])),
+            (param("A"), param("B")),
+            (Ty::Int, Ty::Uint),
+        ];
+        for (a, b) in different {
+            assert!(!a.exact(&b), "{} {}", a.format(), b.format());
+        }
+    }
+
     // Expected sizes from apiserver pkg/cel/common/schemas.go and pkg/cel/limits.go.
     #[test]
     fn sizes_follow_the_api_server() {
