@@ -793,3 +793,21 @@ pub(crate) fn type_ident(name: &str) -> Option<Ty> {
         _ => return None,
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The table's notation nests: a comma inside a parameter's parentheses belongs to it.
+    #[test]
+    fn the_type_notation_nests() {
+        assert_eq!(
+            ty("map(map(string,int),list(list(A)))").format(),
+            "map(map(string, int), list(list(A)))"
+        );
+        assert_eq!(
+            ty("map(string,list(string))").format(),
+            "map(string, list(string))"
+        );
+    }
+}
