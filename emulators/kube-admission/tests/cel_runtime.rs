@@ -802,3 +802,20 @@ fn actual_string_and_map_sizes_bound_an_evaluation() {
     );
     admit(&schema, map(10_000), None).expect("a small map runs");
 }
+
+// Tokens the positioned parser must split as cel-go's lexer does (parser/gen/CEL.g4): `?.5`
+// is a conditional's `?` and a double, `.?` an optional selection even before `_` or a blank,
+// and hexadecimal ints and uints.
+#[test]
+fn lexer_edge_cases_compile_and_hold() {
+    let schema = with_rules(
+        json!({"_x": {"type": "string"}, "s": {"type": "string"}}),
+        &[
+            "(true ?.5 : 1.5) == 0.5",
+            "self.?_x.orValue('') == 'a'",
+            "self.? s.orValue('') == 'b'",
+            "0x1F == 31 && 0x1Fu == 31u",
+        ],
+    );
+    assert_all_hold(&schema, json!({"_x": "a", "s": "b"}));
+}

@@ -809,5 +809,14 @@ mod tests {
             ty("map(string,list(string))").format(),
             "map(string, list(string))"
         );
+        // A type parameter is one upper-case letter; `null` is the null type.
+        assert_eq!(ty("list(A)").format(), "list(A)");
+        assert_eq!(ty("AB").format(), "dyn");
+        assert_eq!(ty("a").format(), "dyn");
+        assert_eq!(ty("null").format(), "null");
+        assert_eq!(
+            type_ident("uint").map(|t| t.format()).as_deref(),
+            Some("type(uint)")
+        );
     }
 }
