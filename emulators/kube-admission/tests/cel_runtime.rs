@@ -551,6 +551,14 @@ fn dyn_is_the_identity_at_runtime() {
     assert_all_hold(&schema, json!({"n": 3}));
 }
 
+/// A map list keyed by `k`, of objects with the strings `k` and `v`.
+fn map_list_k_v() -> Value {
+    json!({"type": "array", "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["k"],
+        "items": {"type": "object", "required": ["k"],
+            "properties": {"k": {"type": "string"}, "v": {"type": "string"}}}})
+}
+
 // apiserver pkg/cel/common/valuesunstructured.go: set and map lists keep their semantics
 // wherever a rule reaches them — through a reserved word's field (`self.namespace`, 1.32),
 // through the variable of a comprehension over a list (a map's comprehension variable is its
@@ -560,10 +568,7 @@ fn dyn_is_the_identity_at_runtime() {
 fn list_semantics_follow_fields_comprehensions_and_unions() {
     let set =
         |items: Value| json!({"type": "array", "x-kubernetes-list-type": "set", "items": items});
-    let map_list = json!({"type": "array", "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["k"],
-        "items": {"type": "object", "required": ["k"],
-            "properties": {"k": {"type": "string"}, "v": {"type": "string"}}}});
+    let map_list = map_list_k_v();
     let schema = with_rules(
         json!({
             "a": {"type": "array", "items": {"type": "string"}},
@@ -726,10 +731,7 @@ fn set_semantics_through_optional_of_conditionals_and_map_literals() {
 // `set_semantics_survive_optionals_and_nested_comprehensions`.)
 #[test]
 fn one_variable_macros_bind_elements_and_keys() {
-    let map_list = json!({"type": "array", "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["k"],
-        "items": {"type": "object", "required": ["k"],
-            "properties": {"k": {"type": "string"}, "v": {"type": "string"}}}});
+    let map_list = map_list_k_v();
     let schema = with_rules(
         json!({
             "objs": {"type": "array", "items": map_list},

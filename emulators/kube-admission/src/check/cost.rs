@@ -789,7 +789,27 @@ impl<'a> Coster<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::mul_factor;
+    use super::super::types::Ty;
+    use super::{Est, SizesOf, mul_factor};
+
+    /// The estimate of `source`, checked with these variables, sizes from `sizes_of`.
+    fn estimate_of(source: &str, vars: &[(&str, Ty)], sizes_of: SizesOf<'_>) -> Est {
+        let expr = super::super::ast::parse(source).expect("parses");
+        let checked = super::super::checker::check(&expr, vars);
+        assert!(checked.errors.is_empty(), "{source}: {:?}", checked.errors);
+        super::Coster::new(&checked, sizes_of, false).cost(&expr)
+    }
+
+    /// The rows whose estimate is not `min..max`, one line each.
+    fn wrong_rows<'r>(rows: impl IntoIterator<Item = (&'r str, Est, u64, u64)>) -> String {
+        rows.into_iter()
+            .filter(|(_, est, min, max)| (est.min, est.max) != (*min, *max))
+            .map(|(source, est, min, max)| {
+                format!("{source}: want {min}..{max}, got {}..{}", est.min, est.max)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 
     // cel-go v0.22.0 (kube-apiserver 1.32) checker/cost_test.go `TestCost`: every row without
     // variables, size hints or protobuf messages, with its expected estimate. (v0.23 sizes the
@@ -825,21 +845,11 @@ mod tests {
             ),
             ("[1,2,3,4,5].map(x, x).map(x, x) + [1]", 173, 173),
         ];
-        let mut wrong = Vec::new();
-        for (source, min, max) in rows {
-            let expr = super::super::ast::parse(source).expect("parses");
-            let checked = super::super::checker::check(&expr, &[]);
-            assert!(checked.errors.is_empty(), "{source}: {:?}", checked.errors);
-            let est =
-                super::Coster::new(&checked, super::SizesOf::Hints(&no_hints), false).cost(&expr);
-            if (est.min, est.max) != (*min, *max) {
-                wrong.push(format!(
-                    "{source}: want {min}..{max}, got {}..{}",
-                    est.min, est.max
-                ));
-            }
-        }
-        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        let wrong = wrong_rows(rows.iter().map(|(source, min, max)| {
+            let est = estimate_of(source, &[], SizesOf::Hints(&no_hints));
+            (*source, est, *min, *max)
+        }));
+        assert!(wrong.is_empty(), "{wrong}");
     }
 
     // The same table's rows with variables and size hints (by path, as its `testCostEstimator`
@@ -847,7 +857,6 @@ mod tests {
     // list of `dyn` here, where only its size matters.
     #[test]
     fn estimates_with_sizes_follow_cel_go_v0_22() {
-        use super::super::types::Ty;
         let list = |t: Ty| Ty::List(Box::new(t));
         type Row<'r> = (&'r str, &'r [(&'r str, Ty)], &'r [(&'r str, u64)], u64, u64);
         let bools = [
@@ -1044,24 +1053,13 @@ mod tests {
                 2,
             ),
         ];
-        let mut wrong = Vec::new();
-        for (source, vars, hints, min, max) in rows {
+        let wrong = wrong_rows(rows.iter().map(|(source, vars, hints, min, max)| {
             let hints: std::collections::HashMap<String, u64> =
                 hints.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-            let vars: Vec<(&str, Ty)> = vars.iter().map(|(n, t)| (*n, t.clone())).collect();
-            let expr = super::super::ast::parse(source).expect("parses");
-            let checked = super::super::checker::check(&expr, &vars);
-            assert!(checked.errors.is_empty(), "{source}: {:?}", checked.errors);
-            let est =
-                super::Coster::new(&checked, super::SizesOf::Hints(&hints), false).cost(&expr);
-            if (est.min, est.max) != (*min, *max) {
-                wrong.push(format!(
-                    "{source}: want {min}..{max}, got {}..{}",
-                    est.min, est.max
-                ));
-            }
-        }
-        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+            let est = estimate_of(source, vars, SizesOf::Hints(&hints));
+            (*source, est, *min, *max)
+        }));
+        assert!(wrong.is_empty(), "{wrong}");
     }
 
     // apiserver v0.32.13 pkg/cel/library/cost_test.go `TestStringLibrary`: the estimates, with
@@ -1174,30 +1172,26 @@ mod tests {
                 11,
             ),
         ];
-        let mut wrong = Vec::new();
-        for (source, min, max) in rows {
-            let expr = super::super::ast::parse(source).expect("parses");
-            let checked = super::super::checker::check(&expr, &[]);
-            assert!(checked.errors.is_empty(), "{source}: {:?}", checked.errors);
-            let est = super::Coster::new(&checked, super::SizesOf::Typed, false).cost(&expr);
-            if (est.min, est.max) != (*min, *max) {
-                wrong.push(format!(
-                    "{source}: want {min}..{max}, got {}..{}",
-                    est.min, est.max
-                ));
-            }
-        }
-        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        let wrong = wrong_rows(rows.iter().map(|(source, min, max)| {
+            (
+                *source,
+                estimate_of(source, &[], SizesOf::Typed),
+                *min,
+                *max,
+            )
+        }));
+        assert!(wrong.is_empty(), "{wrong}");
     }
 
     // library cost.go `replace`: a string of unknown size (here through `dyn`) makes an
     // unknown number of replacements, without overflowing the count.
     #[test]
     fn replacing_in_a_string_of_unknown_size_saturates() {
-        let source = "dyn('abc').replace('', 'x').contains('a')";
-        let expr = super::super::ast::parse(source).expect("parses");
-        let checked = super::super::checker::check(&expr, &[]);
-        let est = super::Coster::new(&checked, super::SizesOf::Typed, false).cost(&expr);
+        let est = estimate_of(
+            "dyn('abc').replace('', 'x').contains('a')",
+            &[],
+            SizesOf::Typed,
+        );
         assert!(est.max > 1 << 60, "{est:?}");
     }
 
