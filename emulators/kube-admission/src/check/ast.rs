@@ -207,19 +207,9 @@ impl Lexer<'_> {
                     }
                 }
                 match found {
-                    // `a.?b` is the optional select; `x ? .5 : y` is not.
-                    Some((".?", n))
-                        if self.peek(2).is_some_and(|c| {
-                            c.is_ascii_alphabetic() || c == '_' || c.is_whitespace()
-                        }) =>
-                    {
-                        self.i += n;
-                        Tok::Punct(".?")
-                    }
-                    Some((".?", _)) => {
-                        self.i += 1;
-                        Tok::Punct(".")
-                    }
+                    // `x ?.5 : y` is a conditional and a double, not a `?.` token. (`.?` is
+                    // always an optional selection: the grammar, checked first, wants a field
+                    // name after it.)
                     Some(("?.", _)) => {
                         self.i += 1;
                         Tok::Punct("?")
