@@ -821,3 +821,15 @@ fn lexer_edge_cases_compile_and_hold() {
     );
     assert_all_hold(&schema, json!({"_x": "a", "s": "b"}));
 }
+
+// cel-go common/containers `ResolveCandidateNames`: a leading dot names the root scope
+// (`.self` is `self`). The checker looks past a comprehension variable of the same name, as
+// cel-go does; the interpreter does not (a known difference, in the README).
+#[test]
+fn a_leading_dot_names_the_root_scope() {
+    let schema = with_rules(json!({"s": {"type": "string"}}), &[".self.s == 'b'"]);
+    assert_all_hold(&schema, json!({"s": "b"}));
+    let shadowed = "['x'].all(self, .self.s == 'b')";
+    let s = with_rules(json!({"s": {"type": "string"}}), &[shadowed]);
+    assert_eq!(compile_rules(&s)[0].error, None, "{shadowed}");
+}

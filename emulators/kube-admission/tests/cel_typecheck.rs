@@ -700,3 +700,37 @@ fn literals_are_validated_except_inside_format() {
         ],
     );
 }
+
+// cel-go v0.22.0 parser/parser.go: `-9223372036854775808` is one literal (`visitInt` negates
+// before parsing), the same digits without the minus are "invalid int literal"; an even run of
+// `!` or `-` is dropped and an odd one is one call at the first operator (`visitLogicalNot`,
+// `visitNegate`); reserved words are not identifiers (`reservedIds`).
+#[test]
+fn the_parser_follows_cel_go_on_literals_unary_runs_and_reserved_words() {
+    let schema = obj(json!({"b": {"type": "boolean"}, "s": {"type": "string"}}));
+    check(
+        &schema,
+        &["-9223372036854775808 < 0", "!!self.b", "--1 == 1"],
+        &[
+            (
+                "9223372036854775808 > 0",
+                "ERROR: <input>:1:1: invalid int literal",
+            ),
+            (
+                "!!!1 == true",
+                "ERROR: <input>:1:1: found no matching overload for '!_' applied to '(int)'",
+            ),
+            (
+                "self.s == package",
+                "ERROR: <input>:1:11: reserved identifier: package",
+            ),
+        ],
+    );
+    let cost = |rule: &str| {
+        let mut s = schema.clone();
+        s["x-kubernetes-validations"] = json!([{"rule": rule}]);
+        compile_rules(&s)[0].max_cost
+    };
+    assert_eq!(cost("!!self.b"), cost("self.b"));
+    assert_eq!(cost("!self.b"), cost("self.b").map(|c| c + 1));
+}

@@ -93,9 +93,15 @@ impl Checker<'_> {
     }
 
     fn lookup_var(&mut self, name: &str) -> Option<Ty> {
-        if let Some((_, t)) = self.scopes.iter().rev().find(|(n, _)| n == name) {
+        // A leading dot names the root scope (`.self`): cel-go's `ResolveCandidateNames` drops
+        // it and looks past comprehension variables.
+        let root = name.strip_prefix('.');
+        if root.is_none()
+            && let Some((_, t)) = self.scopes.iter().rev().find(|(n, _)| n == name)
+        {
             return Some(t.clone());
         }
+        let name = root.unwrap_or(name);
         if let Some((_, t)) = self.vars.iter().find(|(n, _)| *n == name) {
             if name == "oldSelf" {
                 self.uses_old_self = true;
