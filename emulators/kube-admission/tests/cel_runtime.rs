@@ -807,7 +807,7 @@ fn actual_string_and_map_sizes_bound_an_evaluation() {
 
 // Tokens the positioned parser must split as cel-go's lexer does (parser/gen/CEL.g4): `?.5`
 // is a conditional's `?` and a double, `.?` an optional selection even before `_` or a blank,
-// and hexadecimal ints and uints.
+// hexadecimal ints and uints, and string escapes (`parser/unescape.go`).
 #[test]
 fn lexer_edge_cases_compile_and_hold() {
     let schema = with_rules(
@@ -817,6 +817,8 @@ fn lexer_edge_cases_compile_and_hold() {
             "self.?_x.orValue('') == 'a'",
             "self.? s.orValue('') == 'b'",
             "0x1F == 31 && 0x1Fu == 31u",
+            "'\\a\\b\\f\\n\\r\\t\\v'.size() == 7",
+            "'\\x41\\u0042\\U00000043\\101' == 'ABCA'",
         ],
     );
     assert_all_hold(&schema, json!({"_x": "a", "s": "b"}));
