@@ -755,6 +755,7 @@ mod tests {
             ])
         );
     }
+
     fn param(n: &str) -> Ty {
         Ty::Param(Arc::from(n))
     }
@@ -767,7 +768,7 @@ mod tests {
         let a = || param("A");
         let mut m = Mapping::new();
         m.insert(Arc::from("B"), list(a()));
-        let opt = |t: Ty| Ty::Opaque("optional_type", vec![t]);
+        let opt = Ty::optional;
         for (t, want) in [
             (a(), true),
             (param("C"), false),
@@ -791,7 +792,7 @@ mod tests {
     // lists, maps and opaque types compare parameter by parameter; all type types are equal.
     #[test]
     fn less_specific_compares_parameters() {
-        let opt = |t: Ty| Ty::Opaque("optional_type", vec![t]);
+        let opt = Ty::optional;
         let set = |t: Ty| Ty::Opaque("set", vec![t]);
         for (t1, t2, want) in [
             (Ty::Dyn, Ty::Int, true),

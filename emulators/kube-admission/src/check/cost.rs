@@ -1022,7 +1022,7 @@ mod tests {
             // string(timestamp2)` in the table.
             (
                 "a == optional.of(1)",
-                &[("a", Ty::Opaque("optional_type", vec![Ty::Int]))],
+                &[("a", Ty::optional(Ty::Int))],
                 &[],
                 3,
                 1_844_674_407_370_955_266,

@@ -437,7 +437,7 @@ mod tests {
     #[test]
     fn exact_types_agree_in_every_parameter() {
         let map = |k: Ty, v: Ty| Ty::Map(Box::new(k), Box::new(v));
-        let opt = |t: Ty| Ty::Opaque("optional_type", vec![t]);
+        let opt = Ty::optional;
         let param = |n: &str| Ty::Param(std::sync::Arc::from(n));
         let same = [
             (map(Ty::String, Ty::Int), map(Ty::String, Ty::Int)),
