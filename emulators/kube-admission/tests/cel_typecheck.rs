@@ -704,14 +704,27 @@ fn literals_are_validated_except_inside_format() {
 // cel-go v0.22.0 parser/parser.go: `-9223372036854775808` is one literal (`visitInt` negates
 // before parsing), the same digits without the minus are "invalid int literal"; an even run of
 // `!` or `-` is dropped and an odd one is one call at the first operator (`visitLogicalNot`,
-// `visitNegate`); reserved words are not identifiers (`reservedIds`).
+// `visitNegate`); reserved words are not identifiers (`reservedIds`). A triple-quoted string
+// ends at the first three quotes (CEL.g4's `STRING`, non-greedy), so two inside are text.
+// `bind` is a macro only on `cel` (ext/bindings.go `celBind`: `macroTargetMatchesNamespace`);
+// on another target it is an ordinary member call, of a function no library declares.
 #[test]
 fn the_parser_follows_cel_go_on_literals_unary_runs_and_reserved_words() {
     let schema = obj(json!({"b": {"type": "boolean"}, "s": {"type": "string"}}));
     check(
         &schema,
-        &["-9223372036854775808 < 0", "!!self.b", "--1 == 1"],
         &[
+            "-9223372036854775808 < 0",
+            "!!self.b",
+            "--1 == 1",
+            "self.s == '''a''b'''",
+            r#"self.s == """a""b""""#,
+        ],
+        &[
+            (
+                "self.bind(y, 1, y == 1)",
+                "ERROR: <input>:1:10: undeclared reference to 'bind' (in container '')",
+            ),
             (
                 "9223372036854775808 > 0",
                 "ERROR: <input>:1:1: invalid int literal",
@@ -733,4 +746,86 @@ fn the_parser_follows_cel_go_on_literals_unary_runs_and_reserved_words() {
     };
     assert_eq!(cost("!!self.b"), cost("self.b"));
     assert_eq!(cost("!self.b"), cost("self.b").map(|c| c + 1));
+}
+
+// cel-go v0.22.0 parser/parser.go, at its default limit of 250 (`MaxRecursionDepth`, which
+// kube-apiserver 1.32 leaves alone), has two recursion limits, both reported without a
+// location. Its parse listener (`recursionListener.EnterEveryRule`) counts how deep each
+// grammar rule nests, the top-level `expr` being 1: brackets and the `: else` branch of a
+// conditional (`expr: conditionalOr ('?' conditionalOr ':' expr)?`) each nest one `expr`.
+// Its visitor (`Visit`, after `unnest`, which sees through parentheses and one-alternative
+// contexts) counts the conditionals, binary relations and arithmetic, selects, member calls
+// and indexes it recurses into (`checkAndIncrementRecursionDepth`). Its parser_test.go shows
+// both: 32 nested lists at limit 32 exceed the listener's; 33 additions, selects, indexes or
+// relations the visitor's ("max recursion depth exceeded") — so the listener does not count
+// left-recursive chains. The depths below are computed from those rules.
+#[test]
+fn recursion_limits_are_cel_go_s() {
+    let schema = obj(json!({
+        "b": {"type": "boolean"},
+        "s": {"type": "string"},
+        "i": {"type": "integer"},
+        "l": {"type": "array", "items": {"type": "integer"}},
+    }));
+    let listener = "ERROR: <input>:-1:0: expression recursion limit exceeded: 250";
+    let visitor = "ERROR: <input>:-1:0: max recursion depth exceeded";
+    // `n` conditionals: `expr` nests n + 1 deep; the visitor reaches n + 1 (a conditional
+    // over a select) or n + 2 (over a relation of a select).
+    let chain = |n: usize, cond: &str| format!("{}false", format!("{cond} ? true : ").repeat(n));
+    let wrap = |open: &str, inner: String, close: &str| {
+        format!("{}{inner}{}", open.repeat(100), close.repeat(100))
+    };
+    let detail = |rule: &str| {
+        compile(&schema, rule)
+            .err()
+            .map(|e| e.replace("compilation failed: ", ""))
+    };
+    let rows: Vec<(String, Option<&str>)> = vec![
+        (chain(249, "self.b"), None),
+        (chain(250, "self.b"), Some(listener)),
+        (chain(248, "self.s == 'a'"), None),
+        (chain(249, "self.s == 'a'"), Some(visitor)),
+        // m additions: m + 1 below the relation, which adds one.
+        (format!("self.i{} > 0", " + 1".repeat(248)), None),
+        (format!("self.i{} > 0", " + 1".repeat(249)), Some(visitor)),
+        // m member calls on a select, then `size()` and a relation: m + 3.
+        (
+            format!("self.s{}.size() > 0", ".lowerAscii()".repeat(247)),
+            None,
+        ),
+        (
+            format!("self.s{}.size() > 0", ".lowerAscii()".repeat(248)),
+            Some(visitor),
+        ),
+        // 100 brackets of each kind around a chain: `expr` nests 1 + 100 + n + 1... deep.
+        (wrap("(", chain(149, "self.b"), ")"), None),
+        (wrap("(", chain(150, "self.b"), ")"), Some(listener)),
+        (wrap("dyn(", chain(150, "self.b"), ")"), Some(listener)),
+        (
+            wrap("self.l.exists(x, ", chain(150, "self.b"), ")"),
+            Some(listener),
+        ),
+        (
+            wrap("{true: true}[", chain(150, "self.b"), "]"),
+            Some(listener),
+        ),
+        (wrap("[", chain(150, "self.b"), "]"), Some(listener)),
+        (wrap("{", chain(150, "self.b"), ": 1}"), Some(listener)),
+        (wrap("{1: ", chain(150, "self.b"), "}"), Some(listener)),
+        (wrap("Foo{a: ", chain(150, "self.b"), "}"), Some(listener)),
+    ];
+    let failures: Vec<String> = rows
+        .iter()
+        .filter_map(|(rule, want)| {
+            let got = detail(rule);
+            (got.as_deref() != *want).then(|| {
+                let got = got.map(|g| g.chars().take(120).collect::<String>());
+                format!(
+                    "{}…: got {got:?}, want {want:?}",
+                    &rule[..rule.len().min(40)]
+                )
+            })
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

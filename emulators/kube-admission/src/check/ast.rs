@@ -4,8 +4,12 @@
 //! `exists_one`, `map`, `filter`, `cel.bind`) are expanded into the same comprehensions as
 //! cel-go's `parser/macro.go`, so that type checking and cost estimation see the same tree.
 //!
-//! Syntax errors are reported by the `cel` crate's ANTLR parser (the grammar cel-go uses), which
-//! runs first; this parser only builds the positioned tree of expressions that parse.
+//! Syntax errors are reported by the `cel` crate's ANTLR parser (the grammar cel-go uses); this
+//! parser builds the positioned tree of expressions that parse, and applies cel-go's two
+//! recursion limits, which the `cel` crate counts differently: its parse listener's on nested
+//! `expr` rules and its visitor's on the contexts it recurses into.
+
+use super::MAX_RECURSION_DEPTH;
 
 /// Name of the comprehension accumulator (cel-go `parser.AccumulatorName`).
 /// The function wrapped around the value of an optional list element or map entry.
@@ -90,12 +94,16 @@ impl Expr {
     }
 }
 
-/// A parse failure of this parser (the ANTLR parser accepted the text, so this is unexpected).
+/// A parse failure of this parser: one of cel-go's recursion limits (at [`NO_LOCATION`]), or,
+/// for text the ANTLR parser accepted, unexpected.
 #[derive(Debug)]
 pub(crate) struct SyntaxError {
     pub(crate) pos: usize,
     pub(crate) message: String,
 }
+
+/// cel-go's `common.NoLocation`, written `-1:0`: where its parser reports its recursion limits.
+pub(crate) const NO_LOCATION: usize = usize::MAX;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Tok {
@@ -413,6 +421,9 @@ pub(crate) struct Parser {
     toks: Vec<(Tok, usize)>,
     i: usize,
     next_id: u32,
+    /// By node id: the depth cel-go's parse-tree visitor reaches below the node (see
+    /// [`Parser::node`]).
+    heights: Vec<usize>,
 }
 
 /// Parses `source` into a positioned tree with macros expanded.
@@ -427,20 +438,33 @@ pub(crate) fn parse(source: &str) -> Result<Expr, SyntaxError> {
         toks,
         i: 0,
         next_id: 1,
+        heights: vec![0],
     };
-    let e = p.expr(0)?;
-    match p.peek() {
-        Tok::Eof => Ok(e),
-        _ => Err(SyntaxError {
+    let e = p.expr(1)?;
+    if !matches!(p.peek(), Tok::Eof) {
+        return Err(SyntaxError {
             pos: p.pos(),
             message: "unexpected input".into(),
-        }),
+        });
     }
+    // cel-go's visitor counts its recursion into the contexts it does not unnest (`Visit`);
+    // past the limit it panics with an internal error, reported without a location.
+    if p.heights[e.id as usize] > MAX_RECURSION_DEPTH {
+        return Err(SyntaxError {
+            pos: NO_LOCATION,
+            message: "max recursion depth exceeded".into(),
+        });
+    }
+    Ok(e)
 }
 
-/// Nesting of expressions (cel-go counts the `expr` rule; the ANTLR parser, which runs first,
-/// enforces the same limit).
-const MAX_DEPTH: usize = 250;
+/// Calls whose parse-tree context cel-go's visitor counts: a binary `relation` or `calc`, a
+/// conditional `expr`, an index, an optional select (`Visit`: `RelationContext`,
+/// `CalcContext`, `ExprContext`, `IndexContext`, `SelectContext`, after `unnest`).
+const COUNTED_CALLS: [&str; 16] = [
+    "_<_", "_<=_", "_>_", "_>=_", "_==_", "_!=_", "@in", "_+_", "_-_", "_*_", "_/_", "_%_",
+    "_?_:_", "_[_]", "_[?_]", "_?._",
+];
 
 impl Parser {
     fn peek(&self) -> &Tok {
@@ -484,10 +508,30 @@ impl Parser {
         }
     }
 
+    /// A new node, with the depth cel-go's visitor reaches below it: one more than its
+    /// deepest child for a context the visitor counts (the calls above, a select, a member
+    /// call), as deep as its deepest child otherwise. Parentheses, literals, lists, maps,
+    /// messages, global calls and unary operators are not counted; a macro is a member call
+    /// ([`Parser::member_suffix`] sets its depth).
     fn node(&mut self, pos: usize, kind: Kind) -> Expr {
         let id = self.next_id;
         self.next_id += 1;
-        Expr { id, pos, kind }
+        let e = Expr { id, pos, kind };
+        let below = e
+            .children()
+            .iter()
+            .map(|c| self.heights[c.id as usize])
+            .max()
+            .unwrap_or(0);
+        let counted = match &e.kind {
+            Kind::Select { .. } => true,
+            Kind::Call { func, target, .. } => {
+                target.is_some() || COUNTED_CALLS.contains(&func.as_str())
+            }
+            _ => false,
+        };
+        self.heights.push(below + usize::from(counted));
+        e
     }
 
     /// A copy of `e` with fresh ids (cel-go `MacroExprFactory.Copy`).
@@ -560,11 +604,13 @@ impl Parser {
         )
     }
 
+    /// cel-go's parse listener counts how deep `expr` rules nest (`recursionListener`; the
+    /// top-level expression is 1) and stops the parse past the limit, without a location.
     fn depth_check(&self, depth: usize) -> Result<(), SyntaxError> {
-        if depth > MAX_DEPTH {
+        if depth > MAX_RECURSION_DEPTH {
             Err(SyntaxError {
-                pos: self.pos(),
-                message: "expression recursion limit exceeded".into(),
+                pos: NO_LOCATION,
+                message: format!("expression recursion limit exceeded: {MAX_RECURSION_DEPTH}"),
             })
         } else {
             Ok(())
@@ -773,7 +819,16 @@ impl Parser {
                 if !optional && self.is("(") {
                     let (_, open) = self.bump();
                     let (args, first_comma) = self.args(depth, ")")?;
+                    // A member call, macro or not, is one counted context over its operand
+                    // and arguments.
+                    let height = std::iter::once(&e)
+                        .chain(&args)
+                        .map(|x| self.heights[x.id as usize])
+                        .max()
+                        .unwrap_or(0)
+                        + 1;
                     e = self.receiver_call(open, name, e, args, first_comma)?;
+                    self.heights[e.id as usize] = height;
                 } else if optional {
                     let field = self.node(fpos, Kind::Lit(Lit::String(name)));
                     e = self.call(pos, "_?._", None, vec![e, field]);
@@ -1314,6 +1369,9 @@ pub(crate) fn line_col(source: &str, pos: usize) -> (usize, usize) {
 
 /// cel-go's `Error.ToDisplayString`: `ERROR: <input>:L:C: message`, the source line and a caret.
 pub(crate) fn display_error(source: &str, pos: usize, message: &str) -> String {
+    if pos == NO_LOCATION {
+        return format!("ERROR: <input>:-1:0: {message}");
+    }
     let (line, col) = line_col(source, pos);
     let mut out = format!("ERROR: <input>:{line}:{}: {message}", col + 1);
     if let Some(snippet) = source.split('\n').nth(line - 1) {

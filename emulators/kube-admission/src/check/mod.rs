@@ -262,6 +262,15 @@ fn compile_expr_inner(
     decl: &Arc<Decl>,
     optional_old_self: bool,
 ) -> Result<(Expr, Checked), String> {
+    // cel-go's recursion limits first: the `cel` crate counts nesting differently, refusing
+    // past them with other words or not at all (this parser runs on any text: it stops at the
+    // first token it cannot place).
+    let parsed = ast::parse(source);
+    if let Err(e) = &parsed
+        && e.pos == ast::NO_LOCATION
+    {
+        return Err(ast::display_error(source, e.pos, &e.message));
+    }
     // The ANTLR grammar decides what parses, and words syntax errors like cel-go.
     let syntax = std::panic::catch_unwind(|| {
         kube_cel::cel::parser::Parser::new()
@@ -276,7 +285,7 @@ fn compile_expr_inner(
         Ok(Err(e)) => return Err(e.replace("\n| ", "\n | ")),
         Err(_) => return Err("ERROR: <input>:1:1: unparsable expression".into()),
     }
-    let expr = ast::parse(source).map_err(|e| ast::display_error(source, e.pos, &e.message))?;
+    let expr = parsed.map_err(|e| ast::display_error(source, e.pos, &e.message))?;
     let self_ty = decl.ty(SELF_TYPE);
     let old_ty = if optional_old_self {
         Ty::optional(self_ty.clone())
