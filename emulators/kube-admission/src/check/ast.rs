@@ -467,16 +467,17 @@ const COUNTED_CALLS: [&str; 16] = [
 ];
 
 impl Parser {
+    // `i` stays on a token: the lexer ends the list with `Eof`, which `bump` never passes.
     fn peek(&self) -> &Tok {
-        &self.toks[self.i.min(self.toks.len() - 1)].0
+        &self.toks[self.i].0
     }
 
     fn pos(&self) -> usize {
-        self.toks[self.i.min(self.toks.len() - 1)].1
+        self.toks[self.i].1
     }
 
     fn bump(&mut self) -> (Tok, usize) {
-        let t = self.toks[self.i.min(self.toks.len() - 1)].clone();
+        let t = self.toks[self.i].clone();
         if self.i < self.toks.len() - 1 {
             self.i += 1;
         }
