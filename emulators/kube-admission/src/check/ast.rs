@@ -510,10 +510,10 @@ impl Parser {
     }
 
     /// A new node, with the depth cel-go's visitor reaches below it: one more than its
-    /// deepest child for a context the visitor counts (the calls above, a select, a member
-    /// call), as deep as its deepest child otherwise. Parentheses, literals, lists, maps,
-    /// messages, global calls and unary operators are not counted; a macro is a member call
-    /// ([`Parser::member_suffix`] sets its depth).
+    /// deepest child for a context the visitor counts (the calls above, a select), as deep
+    /// as its deepest child otherwise. Parentheses, literals, lists, maps, messages, global
+    /// calls and unary operators are not counted; [`Parser::member_suffix`] sets the depth of
+    /// a member call, a macro or not.
     fn node(&mut self, pos: usize, kind: Kind) -> Expr {
         let id = self.next_id;
         self.next_id += 1;
@@ -526,9 +526,7 @@ impl Parser {
             .unwrap_or(0);
         let counted = match &e.kind {
             Kind::Select { .. } => true,
-            Kind::Call { func, target, .. } => {
-                target.is_some() || COUNTED_CALLS.contains(&func.as_str())
-            }
+            Kind::Call { func, .. } => COUNTED_CALLS.contains(&func.as_str()),
             _ => false,
         };
         self.heights.push(below + usize::from(counted));
