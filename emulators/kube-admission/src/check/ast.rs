@@ -478,7 +478,7 @@ impl Parser {
 
     fn bump(&mut self) -> (Tok, usize) {
         let t = self.toks[self.i].clone();
-        if self.i < self.toks.len() - 1 {
+        if t.0 != Tok::Eof {
             self.i += 1;
         }
         t
