@@ -1,7 +1,7 @@
 //! Who owns a Kafka topic that several KafkaTopics name: an index kept from the watch stream.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::crd::KafkaTopic;
 
@@ -20,8 +20,11 @@ type IndexKey = (String, String, String);
 /// topic from the KafkaTopic that created or adopted it.
 pub type Claim = (u8, i64, String, String);
 
-type ByKey = HashMap<IndexKey, std::collections::BTreeSet<Claim>>;
-type ByUid = HashMap<String, (IndexKey, Claim)>;
+/// Claims by topic, each list sorted. Nearly every topic has one claimant: a sorted `Vec`
+/// holds it in one small allocation where a `BTreeSet` allocates a node for eleven.
+type ByKey = HashMap<Arc<IndexKey>, Vec<Claim>>;
+/// The topic each KafkaTopic (by uid) claims; the key is shared with `ByKey`.
+type ByUid = HashMap<String, Arc<IndexKey>>;
 
 #[derive(Default)]
 struct IndexState {
@@ -69,17 +72,24 @@ fn index_insert(by_key: &mut ByKey, by_uid: &mut ByUid, t: &KafkaTopic) {
         t.metadata.uid.as_deref().unwrap_or_default(),
     );
     if let Some((key, claim)) = claim_of(t) {
-        by_key.entry(key.clone()).or_default().insert(claim.clone());
-        by_uid.insert(claim.2.clone(), (key, claim));
+        let uid = claim.2.clone();
+        let key = match by_key.get_key_value(&key) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::new(key),
+        };
+        let claims = by_key.entry(key.clone()).or_default();
+        let at = claims.binary_search(&claim).unwrap_or_else(|at| at);
+        claims.insert(at, claim);
+        by_uid.insert(uid, key);
     }
 }
 
 fn index_remove(by_key: &mut ByKey, by_uid: &mut ByUid, uid: &str) {
-    if let Some((key, claim)) = by_uid.remove(uid)
-        && let Some(set) = by_key.get_mut(&key)
+    if let Some(key) = by_uid.remove(uid)
+        && let Some(claims) = by_key.get_mut(&key)
     {
-        set.remove(&claim);
-        if set.is_empty() {
+        claims.retain(|c| c.2 != uid);
+        if claims.is_empty() {
             by_key.remove(&key);
         }
     }
@@ -121,7 +131,7 @@ impl TopicIndex {
         let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         s.by_key
             .get(&key)
-            .map(|set| set.iter().cloned().collect())
+            .cloned()
             .unwrap_or_default()
     }
 }
@@ -130,7 +140,6 @@ impl TopicIndex {
 pub(crate) mod tests {
     use super::*;
     use crate::controller::stores::Stores;
-    use std::sync::Arc;
 
     pub(crate) fn kt(name: &str, uid: &str, created_s: i64, topic: &str) -> KafkaTopic {
         serde_json::from_value(serde_json::json!({
