@@ -365,8 +365,21 @@ fn two_variable_comprehensions() {
             "self.l.transformList(i, v, v > 0, v * 2).all(x, x > 0)",
             "self.m.transformMap(k, v, v + '!').all(k, k != '')",
             "self.m.transformMap(k, v, v != '', size(v)).exists(k, self.m[k] != '')",
+            // The accumulator has cel-go v0.22's name, which a rule may read.
+            "self.l.all(i, v, __result__ && v > 0)",
         ],
         &[
+            // cel-go v0.22 ext/comprehensions_test.go `TestTwoVarComprehensionsStaticErrors`,
+            // blamed on the variable as `extractIterVars` does.
+            (
+                "self.l.all(__result__, i, __result__ < i)",
+                "ERROR: <input>:1:12: iteration variable overwrites accumulator variable",
+            ),
+            (
+                "self.l.all(j, __result__, __result__ < j)",
+                "ERROR: <input>:1:15: iteration variable overwrites accumulator variable",
+            ),
+            ("self.l.all(i, i, i < i)", "ERROR: <input>:1:15: duplicate variable name: i"),
             (
                 "self.l.all(i, v, v == 'a')",
                 "found no matching overload for '_==_' applied to '(int, string)'",

@@ -11,13 +11,12 @@
 
 use super::MAX_RECURSION_DEPTH;
 
-/// Name of the comprehension accumulator (cel-go `parser.AccumulatorName`).
 /// The function wrapped around the value of an optional list element or map entry.
 pub(crate) const OPTIONAL_ENTRY: &str = "@optional_entry";
 
+/// Name of the comprehension accumulator of every macro (cel-go v0.22 `parser.AccumulatorName`;
+/// the two-variable macros of `ext/comprehensions.go` use it too, and a rule may name it).
 pub(crate) const ACCU: &str = "__result__";
-/// The accumulator of cel-go's newer macros (`parser.HiddenAccumulatorName`).
-pub(crate) const HIDDEN_ACCU: &str = "@result";
 
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Lit {
@@ -1246,13 +1245,16 @@ impl Parser {
                 message: format!("duplicate variable name: {v1}"),
             });
         }
-        if v1 == HIDDEN_ACCU || v2 == HIDDEN_ACCU {
-            return Err(SyntaxError {
-                pos: args[0].pos,
-                message: "iteration variable overwrites accumulator variable".into(),
-            });
+        // cel-go v0.22 `extractIterVars`: each variable is checked, and blamed, on its own.
+        for (v, arg) in [(&v1, &args[0]), (&v2, &args[1])] {
+            if v == ACCU {
+                return Err(SyntaxError {
+                    pos: arg.pos,
+                    message: "iteration variable overwrites accumulator variable".into(),
+                });
+            }
         }
-        let accu = |p: &mut Parser| p.node(pos, Kind::Ident(HIDDEN_ACCU.into()));
+        let accu = |p: &mut Parser| p.node(pos, Kind::Ident(ACCU.into()));
         let rest: Vec<Expr> = args.drain(2..).collect();
         let (init, cond, step, result) = match func {
             "all" | "exists" | "existsOne" | "exists_one" => {
@@ -1338,7 +1340,7 @@ impl Parser {
                 iter_var: v1,
                 iter_var2: Some(v2),
                 var_comma: None,
-                accu_var: HIDDEN_ACCU.into(),
+                accu_var: ACCU.into(),
                 accu_init: init,
                 cond,
                 step,

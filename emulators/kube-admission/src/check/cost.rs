@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::ast::{ACCU, Comp, Expr, HIDDEN_ACCU, Kind, Lit};
+use super::ast::{ACCU, Comp, Expr, Kind, Lit};
 use super::checker::Checked;
 use super::types::{Decl, Ty};
 
@@ -267,7 +267,7 @@ impl<'a> Coster<'a> {
     /// The path the size estimator is given (cel-go `newAstNode`): none for the accumulator.
     fn size_path(&self, e: &Expr) -> Option<Vec<String>> {
         self.path(e)
-            .filter(|p| p.first().is_none_or(|f| f != ACCU && f != HIDDEN_ACCU))
+            .filter(|p| p.first().is_none_or(|f| f != ACCU))
     }
 
     fn node<'e>(&mut self, e: &'e Expr) -> Node<'e> {
