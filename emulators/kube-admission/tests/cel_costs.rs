@@ -705,3 +705,30 @@ fn declared_type_and_object_meta_keep_their_bounds() {
     assert_eq!(cost(true), 7);
     assert!(cost(false) > 1000, "{}", cost(false));
 }
+
+// cel-go v0.22.0 ext/comprehensions.go builds the two-variable `all`, `exists` and
+// `existsOne` with the accumulator, condition, step and result of the one-variable macros
+// (parser/macro.go), and checker/cost.go prices a comprehension by those parts and the size of
+// its range, never by how many variables it binds: each costs what its one-variable form costs.
+#[test]
+fn two_variable_quantifiers_cost_what_one_variable_ones_cost() {
+    let cost = |rule: &str| {
+        let s = array("integer", rule, Some(10));
+        let r = compile_rules(&s);
+        assert_eq!(r[0].error, None, "{rule}");
+        r[0].max_cost.expect("a cost")
+    };
+    for (two, one) in [
+        ("self.all(i, v, v > 0)", "self.all(v, v > 0)"),
+        ("self.exists(i, v, v > 0)", "self.exists(v, v > 0)"),
+        ("self.existsOne(i, v, v > 0)", "self.exists_one(v, v > 0)"),
+    ] {
+        assert_eq!(cost(two), cost(one), "{two}");
+    }
+    // The three differ from each other, so each is priced as its own macro.
+    let costs: std::collections::BTreeSet<u64> = ["all", "exists", "exists_one"]
+        .iter()
+        .map(|m| cost(&format!("self.{m}(v, v > 0)")))
+        .collect();
+    assert_eq!(costs.len(), 3, "{costs:?}");
+}

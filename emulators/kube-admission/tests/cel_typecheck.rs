@@ -362,6 +362,7 @@ fn two_variable_comprehensions() {
             "self.l.existsOne(i, v, v == 1) || self.l.exists_one(i, v, v == 2)",
             "self.m.all(k, v, k != v)",
             "self.l.transformList(i, v, v * 2).size() == size(self.l)",
+            "self.l.transformList(i, v, v * 2).all(x, x > 0)",
             "self.l.transformList(i, v, v > 0, v * 2).all(x, x > 0)",
             "self.m.transformMap(k, v, v + '!').all(k, k != '')",
             "self.m.transformMap(k, v, v != '', size(v)).exists(k, self.m[k] != '')",
@@ -379,7 +380,10 @@ fn two_variable_comprehensions() {
                 "self.l.all(j, __result__, __result__ < j)",
                 "ERROR: <input>:1:15: iteration variable overwrites accumulator variable",
             ),
-            ("self.l.all(i, i, i < i)", "ERROR: <input>:1:15: duplicate variable name: i"),
+            (
+                "self.l.all(i, i, i < i)",
+                "ERROR: <input>:1:15: duplicate variable name: i",
+            ),
             (
                 "self.l.all(i, v, v == 'a')",
                 "found no matching overload for '_==_' applied to '(int, string)'",
@@ -841,4 +845,36 @@ fn recursion_limits_are_cel_go_s() {
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// cel-go v0.22.0 common/error.go `ToDisplayString`: the line and column of the error, the
+// source line (unless it is longer than `maxSnippetLength`, 16384 bytes) and a caret line with
+// a wide dot for each multi-byte character before the column.
+#[test]
+fn errors_show_the_line_and_a_caret_as_cel_go_does() {
+    let schema = obj(json!({"b": {"type": "boolean"}, "s": {"type": "string"}}));
+    let long = format!("self.s == '{}' || self.b == 1", "a".repeat(16_400));
+    let rows = [
+        (
+            "self.b &&\n  self.s == 1".to_string(),
+            "ERROR: <input>:2:10: found no matching overload for '_==_' applied to '(string, int)'\n |   self.s == 1\n | .........^",
+        ),
+        (
+            "self.s == 'é' || self.b == 1".to_string(),
+            "ERROR: <input>:1:25: found no matching overload for '_==_' applied to '(bool, int)'\n | self.s == 'é' || self.b == 1\n | ...........\u{ff0e}............^",
+        ),
+        (
+            long.clone(),
+            "ERROR: <input>:1:16424: found no matching overload for '_==_' applied to '(bool, int)'",
+        ),
+    ];
+    for (rule, want) in rows {
+        let got = compile(&schema, &rule).expect_err("a type error");
+        assert_eq!(
+            got,
+            format!("compilation failed: {want}"),
+            "{}",
+            &rule[..20]
+        );
+    }
 }

@@ -1368,6 +1368,9 @@ pub(crate) fn line_col(source: &str, pos: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// cel-go's `maxSnippetLength` (common/error.go).
+const MAX_SNIPPET_LENGTH: usize = 16384;
+
 /// cel-go's `Error.ToDisplayString`: `ERROR: <input>:L:C: message`, the source line and a caret.
 pub(crate) fn display_error(source: &str, pos: usize, message: &str) -> String {
     if pos == NO_LOCATION {
@@ -1375,7 +1378,10 @@ pub(crate) fn display_error(source: &str, pos: usize, message: &str) -> String {
     }
     let (line, col) = line_col(source, pos);
     let mut out = format!("ERROR: <input>:{line}:{}: {message}", col + 1);
-    if let Some(snippet) = source.split('\n').nth(line - 1) {
+    // cel-go leaves out the snippet of a line longer than `maxSnippetLength` bytes.
+    if let Some(snippet) = source.split('\n').nth(line - 1)
+        && snippet.len() <= MAX_SNIPPET_LENGTH
+    {
         let snippet = snippet.replace('\t', " ");
         let snippet = snippet.strip_suffix('\r').unwrap_or(&snippet);
         out.push_str("\n | ");

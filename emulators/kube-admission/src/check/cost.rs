@@ -266,8 +266,7 @@ impl<'a> Coster<'a> {
 
     /// The path the size estimator is given (cel-go `newAstNode`): none for the accumulator.
     fn size_path(&self, e: &Expr) -> Option<Vec<String>> {
-        self.path(e)
-            .filter(|p| p.first().is_none_or(|f| f != ACCU))
+        self.path(e).filter(|p| p.first().is_none_or(|f| f != ACCU))
     }
 
     fn node<'e>(&mut self, e: &'e Expr) -> Node<'e> {
