@@ -41,14 +41,13 @@ struct Sent {
 
 /// What makes two Events the same one: kube-runtime's `EventKey` (type, action, reason,
 /// reporter, the regarding object's reference) with its constant parts left out. The reference
-/// includes the object's resourceVersion, as in kube-runtime and client-go, so an Event about a
-/// changed object is a new Event.
+/// `Resource::object_ref` makes has no resourceVersion, so it comes down to the object's kind
+/// and uid.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct Key {
     warning: bool,
     reason: &'static str,
     uid: Option<String>,
-    resource_version: Option<String>,
     kind: Option<String>,
 }
 
@@ -77,22 +76,22 @@ impl EventSink {
     /// Publishes an Event about `obj`. Failures are logged, never fatal.
     pub async fn publish<K: Resource<DynamicType = ()>>(&self, obj: &K, event: &EventSpec) {
         let reference = obj.object_ref(&());
-        if let Err(e) = self.send(&reference, event).await {
+        if let Err(e) = self.send(&reference, event, Timestamp::now()).await {
             tracing::warn!(error = %e, reason = event.reason, "could not publish Event");
         }
     }
 
+    /// Sends `event` about `reference` as happening at `now`.
     async fn send(
         &self,
         reference: &ObjectReference,
         event: &EventSpec,
+        now: Timestamp,
     ) -> Result<(), kube::Error> {
-        let now = Timestamp::now();
         let key = Key {
             warning: event.warning,
             reason: event.reason,
             uid: reference.uid.clone(),
-            resource_version: reference.resource_version.clone(),
             kind: reference.kind.clone(),
         };
         let seen = self.remembered(&key, now);
@@ -162,8 +161,8 @@ impl EventSink {
             event_time: Some(MicroTime(now)),
             regarding: Some(reference.clone()),
             note: Some(truncate(&event.note, 1000)),
+            // The namespace is the request's.
             metadata: ObjectMeta {
-                namespace: reference.namespace.clone(),
                 name: Some(event_name(reference, &self.reporter, now)),
                 ..Default::default()
             },
@@ -269,24 +268,33 @@ mod tests {
         list
     }
 
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + seconds).expect("time")
+    }
+
+    fn topic(uid: &str, rv: &str) -> crate::crd::KafkaTopic {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "hdinsight.azure.com/v1alpha1", "kind": "KafkaTopic",
+            "metadata": {"name": "orders", "namespace": "default", "uid": uid,
+                "resourceVersion": rv},
+            "spec": {}
+        }))
+        .expect("topic")
+    }
+
     /// kube-runtime's `Recorder` semantics, against the Kubernetes emulator: the same reason
-    /// about the same object version is one Event whose `series` counts the repeats (and keeps
-    /// the first note, as client-go's isomorphic events do); another reason, another object
-    /// version or the end of the TTL makes a new Event.
+    /// about the same object is one Event whose `series` counts the repeats (and keeps the
+    /// first note, as client-go's isomorphic events do), whatever the object's version; another
+    /// reason or another object makes a new Event.
     #[tokio::test]
-    async fn repeats_are_counted_in_one_event_per_object_version() {
+    async fn repeats_are_counted_in_one_event_per_object() {
         let (_kube, client) = emulator().await;
         let sink = EventSink::new(client.clone(), reporter());
-        let v1 = reference("u1", "10");
-        sink.send(&v1, &spec("CreateRejected", "first"))
-            .await
-            .expect("send");
-        sink.send(&v1, &spec("CreateRejected", "second"))
-            .await
-            .expect("send");
-        sink.send(&v1, &spec("CreateRejected", "third"))
-            .await
-            .expect("send");
+        let t = topic("u1", "10");
+        sink.publish(&t, &spec("CreateRejected", "first")).await;
+        sink.publish(&topic("u1", "11"), &spec("CreateRejected", "second"))
+            .await;
+        sink.publish(&t, &spec("CreateRejected", "third")).await;
         let got = events(&client).await;
         assert_eq!(got.len(), 1, "{got:#?}");
         let e = &got[0];
@@ -300,21 +308,20 @@ mod tests {
             Some("hdinsight-topic-operator")
         );
         assert_eq!(e.reporting_instance.as_deref(), Some("operator-0"));
-        assert_eq!(e.regarding.as_ref(), Some(&v1));
-        assert!(
-            e.metadata
-                .name
-                .as_deref()
-                .is_some_and(|n| n.starts_with("orders.")),
-            "{e:?}"
-        );
+        assert_eq!(e.regarding.as_ref(), Some(&t.object_ref(&())));
+        assert_eq!(e.metadata.namespace.as_deref(), Some("default"));
 
-        sink.send(&v1, &spec("ProxyNotFound", "other"))
+        let now = Timestamp::now();
+        sink.send(&t.object_ref(&()), &spec("ProxyNotFound", "other"), now)
             .await
-            .expect("send");
-        sink.send(&reference("u1", "11"), &spec("CreateRejected", "newer"))
+            .expect("another reason");
+        let other = topic("u2", "10").object_ref(&());
+        let later = now
+            .checked_add(SignedDuration::from_millis(1))
+            .expect("time");
+        sink.send(&other, &spec("CreateRejected", "newer"), later)
             .await
-            .expect("send");
+            .expect("another object");
         let got = events(&client).await;
         assert_eq!(got.len(), 3, "{got:#?}");
         assert_eq!(
@@ -325,38 +332,45 @@ mod tests {
         assert_eq!(sink.remembered_len(), 3);
     }
 
+    /// The TTL runs from the last occurrence (kube-runtime keeps an Event while
+    /// `lastObservedTime + CACHE_TTL > now`), the Event's name and times are the send's, and
+    /// expired Events are swept out once a minute.
     #[tokio::test]
-    async fn an_event_past_the_ttl_is_sent_again_and_forgotten() {
+    async fn the_ttl_runs_from_the_last_occurrence() {
         let (_kube, client) = emulator().await;
-        let sink =
-            EventSink::with_ttl(client.clone(), reporter(), SignedDuration::from_millis(200));
+        let sink = EventSink::with_ttl(client.clone(), reporter(), SignedDuration::from_secs(10));
         let v1 = reference("u1", "10");
-        sink.send(&v1, &spec("CreateRejected", "first"))
-            .await
-            .expect("send");
-        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-        sink.send(&v1, &spec("CreateRejected", "again"))
-            .await
-            .expect("send");
+        let rejected = spec("CreateRejected", "n");
+        let send = |s: i64| sink.send(&v1, &rejected, at(s));
+        send(0).await.expect("send");
+        send(8).await.expect("send");
+        // 8 s after the last occurrence: still the same Event.
+        send(16).await.expect("send");
+        let got = events(&client).await;
+        assert_eq!(got.len(), 1, "{got:#?}");
+        let e = &got[0];
+        assert_eq!(e.event_time.as_ref().map(|t| t.0), Some(at(0)));
+        assert_eq!(
+            e.metadata.name.as_deref(),
+            Some(format!("orders.{:x}", at(0).as_nanosecond()).as_str())
+        );
+        let series = e.series.as_ref().expect("series");
+        assert_eq!((series.count, series.last_observed_time.0), (3, at(16)));
+        // Exactly the TTL after the last occurrence it is gone: a new Event.
+        send(26).await.expect("send");
         let got = events(&client).await;
         assert_eq!(got.len(), 2, "{got:#?}");
-        assert!(got.iter().all(|e| e.series.is_none()), "{got:#?}");
-        // The expired occurrence is swept out at the next sweep, not kept forever.
-        sink.sent.lock().expect("lock").next_sweep = None;
-        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-        assert_eq!(
-            sink.remembered(
-                &Key {
-                    warning: true,
-                    reason: "Other",
-                    uid: None,
-                    resource_version: None,
-                    kind: None,
-                },
-                Timestamp::now()
-            ),
-            None
-        );
+        // Not swept before a minute has passed since the last sweep (at 0)...
+        let other = Key {
+            warning: false,
+            reason: "Other",
+            uid: None,
+            kind: None,
+        };
+        assert_eq!(sink.remembered(&other, at(59)), None);
+        assert_eq!(sink.remembered_len(), 1);
+        // ...then everything expired is.
+        assert_eq!(sink.remembered(&other, at(60)), None);
         assert_eq!(sink.remembered_len(), 0);
     }
 
@@ -370,8 +384,9 @@ mod tests {
             ..Default::default()
         });
         let v1 = reference("u1", "10");
+        let now = Timestamp::now();
         assert!(
-            sink.send(&v1, &spec("CreateRejected", "lost"))
+            sink.send(&v1, &spec("CreateRejected", "lost"), now)
                 .await
                 .is_err()
         );
@@ -379,7 +394,7 @@ mod tests {
         // Once the server takes writes again, the Event is created, not patched.
         kube.control()
             .set_faults(kube_emulator::KubeFaults::default());
-        sink.send(&v1, &spec("CreateRejected", "kept"))
+        sink.send(&v1, &spec("CreateRejected", "kept"), now)
             .await
             .expect("send");
         let got = events(&client).await;

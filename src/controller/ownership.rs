@@ -129,10 +129,7 @@ impl TopicIndex {
             return vec![];
         };
         let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        s.by_key
-            .get(&key)
-            .cloned()
-            .unwrap_or_default()
+        s.by_key.get(&key).cloned().unwrap_or_default()
     }
 }
 
