@@ -246,21 +246,6 @@ mod tests {
         }
     }
 
-    async fn emulator() -> (kube_emulator::RunningKube, kube::Client) {
-        let kube = kube_emulator::RunningKube::start(
-            kube_emulator::KubeEmulatorConfig {
-                tls: false,
-                ..Default::default()
-            },
-            "127.0.0.1:0".parse().expect("address"),
-        )
-        .await
-        .expect("emulator");
-        let url = kube.base_url().parse().expect("url");
-        let client = kube::Client::try_from(kube::Config::new(url)).expect("client");
-        (kube, client)
-    }
-
     async fn events(client: &kube::Client) -> Vec<K8sEvent> {
         let api: Api<K8sEvent> = Api::namespaced(client.clone(), "default");
         let mut list = api.list(&Default::default()).await.expect("events").items;
@@ -288,7 +273,7 @@ mod tests {
     /// reason or another object makes a new Event.
     #[tokio::test]
     async fn repeats_are_counted_in_one_event_per_object() {
-        let (_kube, client) = emulator().await;
+        let (_kube, client) = crate::controller::test_kube().await;
         let sink = EventSink::new(client.clone(), reporter());
         let t = topic("u1", "10");
         sink.publish(&t, &spec("CreateRejected", "first")).await;
@@ -337,7 +322,7 @@ mod tests {
     /// expired Events are swept out once a minute.
     #[tokio::test]
     async fn the_ttl_runs_from_the_last_occurrence() {
-        let (_kube, client) = emulator().await;
+        let (_kube, client) = crate::controller::test_kube().await;
         let sink = EventSink::with_ttl(client.clone(), reporter(), SignedDuration::from_secs(10));
         let v1 = reference("u1", "10");
         let rejected = spec("CreateRejected", "n");
@@ -376,7 +361,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_send_is_not_remembered() {
-        let (kube, client) = emulator().await;
+        let (kube, client) = crate::controller::test_kube().await;
         let sink = EventSink::new(client.clone(), reporter());
         kube.control().set_faults(kube_emulator::KubeFaults {
             write_error_status: Some(500),

@@ -140,17 +140,7 @@ mod tests {
         use kube::CustomResourceExt;
         use kube::api::PostParams;
 
-        let kube = kube_emulator::RunningKube::start(
-            kube_emulator::KubeEmulatorConfig {
-                tls: false,
-                ..Default::default()
-            },
-            "127.0.0.1:0".parse().expect("address"),
-        )
-        .await
-        .expect("emulator");
-        let url = kube.base_url().parse().expect("url");
-        let client = kube::Client::try_from(kube::Config::new(url)).expect("client");
+        let (kube, client) = crate::controller::test_kube().await;
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         crds.create(&PostParams::default(), &KafkaTopic::crd())
             .await
