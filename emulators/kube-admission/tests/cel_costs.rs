@@ -732,3 +732,18 @@ fn two_variable_quantifiers_cost_what_one_variable_ones_cost() {
         .collect();
     assert_eq!(costs.len(), 3, "{costs:?}");
 }
+
+// cel-go v0.22.0 parser/unescape.go: in a bytes literal `\xHH` is one byte (`encode =
+// !isBytes`), so the literal's size — which bounds the cost of comparing with it
+// (checker/cost.go: 0.1 per byte of the smaller operand) — counts each such escape once.
+#[test]
+fn a_hex_escape_in_a_bytes_literal_is_one_byte() {
+    let cost = |literal: String| {
+        let s = bytes(&format!("self == b'{literal}'"), None);
+        let r = compile_rules(&s);
+        assert_eq!(r[0].error, None, "{literal}");
+        r[0].max_cost.expect("a cost")
+    };
+    assert_eq!(cost("\\xff".repeat(100)), cost("a".repeat(100)));
+    assert!(cost("a".repeat(100)) > cost("a".repeat(50)));
+}

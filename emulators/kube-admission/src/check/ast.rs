@@ -857,12 +857,8 @@ impl Parser {
         let (t, pos) = self.bump();
         Ok(match t {
             Tok::Int(v) => self.node(pos, Kind::Lit(Lit::Int(v))),
-            Tok::IntMinAbs => {
-                return Err(SyntaxError {
-                    pos,
-                    message: "invalid int literal".into(),
-                });
-            }
+            // `Tok::IntMinAbs` without its minus: the ANTLR parser refuses it first ("invalid
+            // int literal"), so it ends here as an unexpected token, never shown.
             Tok::Uint(v) => self.node(pos, Kind::Lit(Lit::Uint(v))),
             Tok::Double(v) => self.node(pos, Kind::Lit(Lit::Double(v))),
             Tok::Str(s) => self.node(pos, Kind::Lit(Lit::String(s))),
