@@ -57,12 +57,8 @@ impl fmt::Debug for AccessToken {
 
 /// Hooks for metrics: one call per token request and one per token obtained.
 pub trait AuthObserver: Send + Sync {
-    fn token_request(&self, ok: bool) {
-        let _ = ok;
-    }
-    fn token_expiry(&self, expires_at: SystemTime) {
-        let _ = expires_at;
-    }
+    fn token_request(&self, _ok: bool) {}
+    fn token_expiry(&self, _expires_at: SystemTime) {}
 }
 
 pub struct NoopAuthObserver;
