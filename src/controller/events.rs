@@ -14,15 +14,15 @@ use serde_json::json;
 
 use super::plan::EventSpec;
 
-/// How long a sent Event is remembered for deduplication (kube-runtime's and client-go's
-/// `CACHE_TTL`, measured from the Event's last observation).
+/// How long a sent Event is remembered for deduplication (kube-runtime 5.0's `CACHE_TTL`,
+/// measured from the Event's last observation).
 const DEDUP_TTL: SignedDuration = SignedDuration::from_mins(6);
 
 /// How often remembered Events past their TTL are swept out.
 const SWEEP_EVERY: SignedDuration = SignedDuration::from_secs(60);
 
-/// Publishes Events as kube-runtime's `Recorder` does — one Event per object version and
-/// reason, repeated occurrences within six minutes counted in its `series` — while remembering
+/// Publishes Events as kube-runtime's `Recorder` does — one Event per object and reason,
+/// repeated occurrences within six minutes counted in its `series` — while remembering
 /// only what deduplication needs. The `Recorder` keeps a copy of every Event it sent (about
 /// 2 KiB each: 20 MiB after a burst of 10,000 topics) and sweeps them all on every publish.
 pub struct EventSink {
@@ -268,9 +268,9 @@ mod tests {
     }
 
     /// kube-runtime's `Recorder` semantics, against the Kubernetes emulator: the same reason
-    /// about the same object is one Event whose `series` counts the repeats (and keeps the
-    /// first note, as client-go's isomorphic events do), whatever the object's version; another
-    /// reason or another object makes a new Event.
+    /// about the same object is one Event whose `series` counts the repeats, whatever the
+    /// object's version, and keeps the first note (kube-runtime patches the series onto the
+    /// Event as first sent); another reason or another object makes a new Event.
     #[tokio::test]
     async fn repeats_are_counted_in_one_event_per_object() {
         let (_kube, client) = crate::controller::test_kube().await;
