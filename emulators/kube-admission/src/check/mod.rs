@@ -265,7 +265,13 @@ fn compile_expr_inner(
     // cel-go's recursion limits first: the `cel` crate counts nesting differently, refusing
     // past them with other words or not at all (this parser runs on any text: it stops at the
     // first token it cannot place).
-    let parsed = ast::parse(source);
+    // A panic on text the grammar refuses must not hide the grammar's own error.
+    let parsed = std::panic::catch_unwind(|| ast::parse(source)).unwrap_or_else(|_| {
+        Err(ast::SyntaxError {
+            pos: 0,
+            message: "internal error parsing the expression".into(),
+        })
+    });
     if let Err(e) = &parsed
         && e.pos == ast::NO_LOCATION
     {
