@@ -335,8 +335,6 @@ fn spawn_operator(
             format!("{}ms", args.list_freshness_ms),
         )
         .env("HDI_MAX_CONCURRENT_RECONCILES", "256")
-        // As the image runs it (Dockerfile): two glibc malloc arenas.
-        .env("MALLOC_ARENA_MAX", "2")
         .envs(sandbox_allowlist_env())
         .env("RUST_LOG", "warn");
     if let Some(name) = replica {

@@ -76,6 +76,11 @@ enum Scenario {
     WorkloadIdentity,
 }
 
+/// The operator's allocator (src/main.rs): `sandbox bench` measures the operator as this
+/// binary's `operator` command.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new()?;
