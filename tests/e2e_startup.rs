@@ -109,3 +109,21 @@ async fn a_replica_waiting_for_the_lease_stops_promptly() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_stops_promptly(&mut op, "waiting for the Lease");
 }
+
+/// Every watched namespace adds a topic controller, a proxy controller and a Secret watch, and
+/// the topic controllers and the readiness probe all wait for the same caches. With fifteen
+/// namespaces (47 tasks) the operator still becomes ready and a topic in the last namespace
+/// still becomes Ready: kube-runtime's `Store::wait_until_ready` wakes only the task that polled
+/// it last, and waiting on it from many tasks once left every topic controller asleep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_fifteen_watched_namespaces_every_controller_starts() {
+    let (_dir, env) = start(ClusterSettings::default()).await;
+    let mut watched: Vec<String> = (1..=14).map(|i| format!("team-{i:02}")).collect();
+    watched.push(sandbox::env::NAMESPACE.to_string());
+    let watched = watched.join(",");
+    let mut op = spawn_operator(&env, &[("HDI_WATCH_NAMESPACES", watched.as_str())]);
+    create(&env, &topic("many", serde_json::json!({"partitions": 1}))).await;
+    wait_ready(&env, "many").await;
+    wait_operator_ready(&op).await;
+    assert_stops_promptly(&mut op, "running with fifteen namespaces");
+}

@@ -35,7 +35,7 @@ use super::context::{Context, Settings};
 use super::events::EventSink;
 use super::ownership::TopicIndex;
 use super::registry::ProxyRegistry;
-use super::stores::{Stores, Triggers, queue_key};
+use super::stores::{Stores, Synced, Triggers, queue_key};
 use super::{contain, rest_proxy, topic};
 
 /// How the controllers run.
@@ -74,6 +74,14 @@ fn topic_trigger_hash(t: &KafkaTopic) -> Option<u64> {
 }
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Sets `synced` once a watch's reflector has applied its first full list; to be called on
+/// every event after `reflect`.
+fn mark_synced<K, E>(synced: &Synced, ev: &Result<watcher::Event<K>, E>) {
+    if let Ok(watcher::Event::InitDone) = ev {
+        synced.set();
+    }
+}
 
 /// Drops what no reconcile reads from a cached object.
 fn slim<K: kube::Resource>(obj: &mut K) {
@@ -153,6 +161,7 @@ fn topic_controller<S>(
     store: Store<KafkaTopic>,
     writer: reflector::store::Writer<KafkaTopic>,
     index: Arc<TopicIndex>,
+    synced: Synced,
     triggered: mpsc::UnboundedReceiver<reflector::ObjectRef<KafkaTopic>>,
 ) -> Task
 where
@@ -178,7 +187,7 @@ where
                 seen_ctx.memory.cache_caught_up(t);
             }
             Ok(watcher::Event::Delete(t)) => seen_ctx.topic_deleted(t),
-            _ => {}
+            _ => mark_synced(&synced, ev),
         })
         .applied_objects()
         .predicate_filter(topic_trigger_hash, Default::default())
@@ -204,19 +213,11 @@ where
             }
             future::ready(())
         });
-    let synced = w.ctx.stores.clone();
+    let caches = w.ctx.stores.clone();
     let stop = w.shutdown.clone();
     Box::pin(async move {
-        let caches = async {
-            for s in synced.proxies.iter() {
-                let _ = s.wait_until_ready().await;
-            }
-            for s in synced.secrets.iter() {
-                let _ = s.wait_until_ready().await;
-            }
-        };
         tokio::select! {
-            _ = caches => topics.await,
+            () = caches.proxies_and_secrets_synced() => topics.await,
             _ = stop => {}
         }
     })
@@ -229,6 +230,7 @@ fn proxy_controller<S>(
     ns: &str,
     store: Store<KafkaRestProxy>,
     writer: reflector::store::Writer<KafkaRestProxy>,
+    synced: Synced,
     triggered: mpsc::UnboundedReceiver<reflector::ObjectRef<KafkaRestProxy>>,
 ) -> Task
 where
@@ -275,6 +277,7 @@ where
         }
     })
     .reflect(writer)
+    .inspect(move |ev| mark_synced(&synced, ev))
     .applied_objects()
     .predicate_filter(predicates::generation, Default::default())
     .inspect(move |p| {
@@ -307,6 +310,7 @@ fn secret_watch<S>(
     w: &Wiring<S>,
     ns: &str,
     writer: reflector::store::Writer<PartialObjectMeta<Secret>>,
+    synced: Synced,
 ) -> Task
 where
     S: Future<Output = ()> + Send + Sync + Clone + 'static,
@@ -347,6 +351,7 @@ where
         })
         .modify(secret_identity)
         .reflect(writer)
+        .inspect(move |ev| mark_synced(&synced, ev))
         .take_until(w.shutdown.clone())
         .for_each(|_| future::ready(())),
     )
@@ -394,15 +399,7 @@ where
     let stop = w.shutdown.clone();
     Box::pin(async move {
         let synced = async {
-            for s in &stores.topics {
-                let _ = s.wait_until_ready().await;
-            }
-            for s in &stores.proxies {
-                let _ = s.wait_until_ready().await;
-            }
-            for s in &stores.secrets {
-                let _ = s.wait_until_ready().await;
-            }
+            stores.all_synced().await;
             tracing::info!("caches synced; reconciling");
             health.set_ready();
         };
@@ -449,6 +446,7 @@ pub async fn run(
         let (topics, tw) = reflector::store::<KafkaTopic>();
         stores.topics.push(topics);
         stores.indexes.push(Arc::new(TopicIndex::default()));
+        stores.topics_synced.push(Synced::default());
         let (ttx, trx) = mpsc::unbounded_channel();
         triggers.topics.insert(ns.clone(), ttx);
         topic_writers.push((tw, trx));
@@ -458,6 +456,8 @@ pub async fn run(
         let (secrets, sw) = reflector::store::<PartialObjectMeta<Secret>>();
         stores.proxies.push(proxies);
         stores.secrets.push(secrets);
+        stores.proxies_synced.push(Synced::default());
+        stores.secrets_synced.push(Synced::default());
         let (ptx, prx) = mpsc::unbounded_channel();
         triggers.proxies.insert(ns.clone(), ptx);
         proxy_writers.push((pw, sw, prx));
@@ -492,6 +492,7 @@ pub async fn run(
             stores.topics[i].clone(),
             tw,
             stores.indexes[i].clone(),
+            stores.topics_synced[i].clone(),
             trx,
         ));
     }
@@ -502,14 +503,41 @@ pub async fn run(
             ns,
             stores.proxies[i].clone(),
             pw,
+            stores.proxies_synced[i].clone(),
             prx,
         ));
-        tasks.push(secret_watch(&wiring, ns, sw));
+        tasks.push(secret_watch(
+            &wiring,
+            ns,
+            sw,
+            stores.secrets_synced[i].clone(),
+        ));
     }
     tasks.push(topic_gauge(&wiring));
     tasks.push(readiness(&wiring, health));
-    future::join_all(tasks).await;
+    run_on_workers(tasks).await;
     Ok(())
+}
+
+/// Runs every task on the runtime's worker threads and waits for all of them. Awaited in place
+/// they would run wherever this future is polled — under `#[tokio::main]`, the main thread,
+/// outside the worker pool — and every answer a worker read for a watch or a controller would
+/// have to wake that thread: at 10,000 topics a fifth of the operator's CPU went to those
+/// wake-ups. (The tasks wait for the caches through [`Synced`], which wakes every waiter.)
+/// Dropping the returned future aborts the tasks (a lost Lease must stop every reconcile); a
+/// task that panicked panics here, as it would have in place.
+async fn run_on_workers(tasks: Vec<Task>) {
+    let mut set = tokio::task::JoinSet::new();
+    for task in tasks {
+        set.spawn(task);
+    }
+    while let Some(done) = set.join_next().await {
+        if let Err(e) = done
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::crd::{KafkaRestProxy, KafkaTopic};
 use crate::metrics::WorkQueue;
@@ -31,6 +31,47 @@ pub struct Stores {
     pub secrets: Vec<Store<PartialObjectMeta<Secret>>>,
     /// Topic ownership, one index per topic watch.
     pub indexes: Vec<Arc<TopicIndex>>,
+    /// Whether each cache holds its first full list, in the order of `topics`, `proxies` and
+    /// `secrets` (see [`Synced`]).
+    pub topics_synced: Vec<Synced>,
+    pub proxies_synced: Vec<Synced>,
+    pub secrets_synced: Vec<Synced>,
+}
+
+/// Whether one cache holds its first full list: set by its watch once the reflector has applied
+/// the list, waited for by any number of tasks.
+///
+/// kube-runtime's own `Store::wait_until_ready` keeps a oneshot receiver behind a mutex, which
+/// remembers only the waker that polled it last: when several tasks wait for one store — every
+/// namespace's topic controller waits for every proxy and Secret cache, the readiness probe for
+/// all of them, and the store's own controller for it — all but the last go unwoken. With ten or
+/// more watched namespaces no topic controller ever started. Here `wait_until_ready` is left to
+/// each store's own controller (its only waiter), and everything else asks these flags.
+#[derive(Clone, Debug)]
+pub struct Synced(Arc<watch::Sender<bool>>);
+
+impl Default for Synced {
+    fn default() -> Self {
+        Self(Arc::new(watch::Sender::new(false)))
+    }
+}
+
+impl Synced {
+    /// The cache holds its first full list (for good: a later re-list keeps serving the old one).
+    pub fn set(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Returns once [`Synced::set`] has been called.
+    pub async fn wait(&self) {
+        let mut rx = self.0.subscribe();
+        // The sender lives in `self`: the channel cannot close while this waits.
+        let _ = rx.wait_for(|synced| *synced).await;
+    }
 }
 
 impl Stores {
@@ -48,14 +89,25 @@ impl Stores {
     /// Whether the proxy and Secret caches hold their first full list: before that, a
     /// KafkaRestProxy or Secret missing from them says nothing.
     pub fn synced(&self) -> bool {
-        use futures::FutureExt as _;
-        self.proxies
+        self.proxies_synced
             .iter()
-            .all(|s| s.wait_until_ready().now_or_never().is_some())
-            && self
-                .secrets
-                .iter()
-                .all(|s| s.wait_until_ready().now_or_never().is_some())
+            .chain(&self.secrets_synced)
+            .all(Synced::is_set)
+    }
+
+    /// Returns once the proxy and Secret caches hold their first full list.
+    pub async fn proxies_and_secrets_synced(&self) {
+        for s in self.proxies_synced.iter().chain(&self.secrets_synced) {
+            s.wait().await;
+        }
+    }
+
+    /// Returns once every cache holds its first full list.
+    pub async fn all_synced(&self) {
+        for s in &self.topics_synced {
+            s.wait().await;
+        }
+        self.proxies_and_secrets_synced().await;
     }
 
     /// The metadata store that holds `namespace`'s Secrets (an empty one if it is not watched).
