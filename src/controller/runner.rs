@@ -83,12 +83,22 @@ fn mark_synced<K, E>(synced: &Synced, ev: &Result<watcher::Event<K>, E>) {
     }
 }
 
-/// Drops what no reconcile reads from a cached object.
-fn slim<K: kube::Resource>(obj: &mut K) {
-    obj.meta_mut().managed_fields = None;
-    if let Some(a) = obj.meta_mut().annotations.as_mut() {
-        a.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
+/// Keeps, of a KafkaTopic's metadata, what a reconcile reads: its identity and versions
+/// (name, namespace, uid, resourceVersion, generation, creationTimestamp — the owner of a topic
+/// is the oldest claimant), a deletion in progress, and the paused annotation. Labels, the other
+/// annotations (kubectl's copy of the whole object, GitOps tools' tracking ids), managedFields
+/// and owner references are for other readers; 10,000 cached topics would hold them all.
+/// Spec and status stay whole: the plan reads both, and the status write diffs against it.
+fn slim_topic(t: &mut KafkaTopic) {
+    let m = &mut t.metadata;
+    let paused = m
+        .annotations
+        .as_mut()
+        .and_then(|a| a.remove_entry(PAUSED_ANNOTATION));
+    m.annotations = paused.map(|(k, v)| [(k, v)].into());
+    m.labels = None;
+    m.managed_fields = None;
+    m.owner_references = None;
 }
 
 /// Keeps what the Secret watch needs to notice a change — and nothing of the Secret's other
@@ -178,7 +188,7 @@ where
         })
         // The cache keeps what reconciles read: not the managedFields nor kubectl's copy of
         // the whole object, which would double the memory of 10,000 cached topics.
-        .modify(slim)
+        .modify(slim_topic)
         .reflect(writer)
         // After the cache has the object: this process's own copy of a status it wrote is
         // dropped only once a reconcile can no longer read an older one from the cache.
@@ -565,5 +575,54 @@ mod tests {
             serde_json::json!({"name": "sp", "namespace": "kafka", "uid": "u1",
                                "resourceVersion": "42"})
         );
+    }
+
+    /// What a GitOps tool and kubectl put on a KafkaTopic stays out of the cache; what the
+    /// reconcile reads stays in.
+    #[test]
+    fn the_topic_cache_keeps_spec_status_identity_and_the_paused_annotation() {
+        let full = |paused: Option<&str>| {
+            let mut annotations = serde_json::json!({
+                "kubectl.kubernetes.io/last-applied-configuration": "{\"spec\":{}}",
+                "argocd.argoproj.io/tracking-id": "app:kafka.hdinsight.dev/KafkaTopic:ns/orders"
+            });
+            if let Some(p) = paused {
+                annotations[PAUSED_ANNOTATION] = p.into();
+            }
+            serde_json::json!({
+                "apiVersion": "kafka.hdinsight.dev/v1alpha1", "kind": "KafkaTopic",
+                "metadata": {
+                    "name": "orders", "namespace": "ns", "uid": "u1", "resourceVersion": "42",
+                    "generation": 3, "creationTimestamp": "2026-01-02T03:04:05Z",
+                    "deletionTimestamp": "2026-01-02T04:04:05Z", "finalizers": ["x/y"],
+                    "labels": {"app.kubernetes.io/instance": "payments"},
+                    "annotations": annotations,
+                    "managedFields": [{"manager": "argocd-controller", "operation": "Apply"}],
+                    "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "x", "uid": "o"}]
+                },
+                "spec": {"partitions": 3, "config": {"retention.ms": "1000"}},
+                "status": {"observedGeneration": 3, "partitions": 3,
+                           "conditions": [{"type": "Ready", "status": "True", "reason": "Created",
+                                           "message": "m", "lastTransitionTime": "2026-01-02T03:04:06Z"}]}
+            })
+        };
+        let mut t: KafkaTopic = serde_json::from_value(full(Some("true"))).expect("topic");
+        slim_topic(&mut t);
+        let kept = serde_json::to_value(&t).expect("json");
+        let mut expected = full(Some("true"));
+        expected["metadata"] = serde_json::json!({
+            "name": "orders", "namespace": "ns", "uid": "u1", "resourceVersion": "42",
+            "generation": 3, "creationTimestamp": "2026-01-02T03:04:05Z",
+            "deletionTimestamp": "2026-01-02T04:04:05Z", "finalizers": ["x/y"],
+            "annotations": {(PAUSED_ANNOTATION): "true"}
+        });
+        assert_eq!(kept, expected);
+        assert!(t.is_paused());
+
+        let mut t: KafkaTopic = serde_json::from_value(full(None)).expect("topic");
+        slim_topic(&mut t);
+        assert_eq!(t.metadata.annotations, None);
+        assert_eq!(t.metadata.labels, None);
+        assert!(!t.is_paused());
     }
 }
