@@ -554,6 +554,68 @@ async fn run_on_workers(tasks: Vec<Task>) {
 mod tests {
     use super::*;
 
+    /// A cache counts as synced once its reflector has applied the first full list — the
+    /// `InitDone` that ends it — and not on the list's start or its objects.
+    #[test]
+    fn a_cache_is_marked_synced_at_the_end_of_its_first_list() {
+        let synced = Synced::default();
+        let t: KafkaTopic = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kafka.hdinsight.dev/v1alpha1", "kind": "KafkaTopic",
+            "metadata": {"name": "t", "namespace": "ns"}, "spec": {}
+        }))
+        .expect("topic");
+        let events: Vec<Result<watcher::Event<KafkaTopic>, watcher::Error>> = vec![
+            Ok(watcher::Event::Init),
+            Ok(watcher::Event::InitApply(t.clone())),
+            Ok(watcher::Event::Apply(t.clone())),
+            Ok(watcher::Event::Delete(t)),
+            Err(watcher::Error::NoResourceVersion),
+        ];
+        for ev in &events {
+            mark_synced(&synced, ev);
+            assert!(!synced.is_set(), "marked synced on {ev:?}");
+        }
+        mark_synced(
+            &synced,
+            &Ok::<_, watcher::Error>(watcher::Event::<KafkaTopic>::InitDone),
+        );
+        assert!(synced.is_set());
+    }
+
+    /// A panic in one of the tasks is not swallowed by running them on the workers.
+    #[tokio::test]
+    async fn a_task_that_panics_panics_the_run() {
+        let tasks: Vec<Task> = vec![
+            Box::pin(async {}),
+            Box::pin(async { panic!("a watch task failed") }),
+        ];
+        let run = tokio::spawn(run_on_workers(tasks));
+        let e = run.await.expect_err("the panic came through");
+        assert!(e.is_panic());
+    }
+
+    /// Dropping the run (a lost Lease) stops every task it started.
+    #[tokio::test]
+    async fn dropping_the_run_aborts_its_tasks() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let task: Task = Box::pin(async move {
+            loop {
+                let _ = tx.send(());
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        });
+        let run = tokio::spawn(run_on_workers(vec![task]));
+        rx.recv().await.expect("the task runs");
+        run.abort();
+        let _ = run.await;
+        // Aborted: its sender is dropped and the channel closes.
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while rx.recv().await.is_some() {}
+        })
+        .await
+        .expect("the task still runs after the run was dropped");
+    }
+
     #[test]
     fn the_secret_cache_keeps_only_identity_and_version() {
         let mut s: PartialObjectMeta<Secret> = serde_json::from_value(serde_json::json!({

@@ -204,3 +204,78 @@ impl Triggers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// What kube-runtime's `Store::wait_until_ready` does not do: every task waiting for the
+    /// cache wakes when it is set, however many there are and in whatever order they began.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_waiter_wakes_when_the_cache_is_synced() {
+        let synced = Synced::default();
+        assert!(!synced.is_set());
+        let waiters: Vec<_> = (0..20)
+            .map(|_| {
+                let s = synced.clone();
+                tokio::spawn(async move { s.wait().await })
+            })
+            .collect();
+        // Every waiter has polled (and parked) before the flag is set.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(waiters.iter().all(|w| !w.is_finished()));
+        synced.set();
+        for w in waiters {
+            tokio::time::timeout(Duration::from_secs(5), w)
+                .await
+                .expect("a waiter was not woken")
+                .expect("the waiter");
+        }
+        assert!(synced.is_set());
+        // Waiting after the fact returns at once.
+        tokio::time::timeout(Duration::from_secs(1), synced.wait())
+            .await
+            .expect("already synced");
+    }
+
+    /// Topics are judged against the proxy and Secret caches only once both hold their first
+    /// list; the topic caches count for `all_synced` (the readiness probe), not for `synced`.
+    #[tokio::test]
+    async fn the_caches_count_as_synced_once_each_flag_is_set() {
+        let stores = Stores {
+            topics_synced: vec![Synced::default()],
+            proxies_synced: vec![Synced::default(), Synced::default()],
+            secrets_synced: vec![Synced::default(), Synced::default()],
+            ..Default::default()
+        };
+        let flags = || {
+            stores
+                .proxies_synced
+                .iter()
+                .chain(&stores.secrets_synced)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        for (i, flag) in flags().into_iter().enumerate() {
+            assert!(!stores.synced(), "synced with only {i} of 4 flags set");
+            let waiting = tokio::time::timeout(
+                Duration::from_millis(20),
+                stores.proxies_and_secrets_synced(),
+            )
+            .await;
+            assert!(waiting.is_err(), "waited past {i} of 4 flags");
+            flag.set();
+        }
+        assert!(stores.synced());
+        tokio::time::timeout(Duration::from_secs(1), stores.proxies_and_secrets_synced())
+            .await
+            .expect("proxies and Secrets synced");
+        let all = tokio::time::timeout(Duration::from_millis(20), stores.all_synced()).await;
+        assert!(all.is_err(), "all synced without the topic cache");
+        stores.topics_synced[0].set();
+        tokio::time::timeout(Duration::from_secs(1), stores.all_synced())
+            .await
+            .expect("all synced");
+    }
+}
