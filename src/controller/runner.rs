@@ -75,6 +75,24 @@ fn topic_trigger_hash(t: &KafkaTopic) -> Option<u64> {
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// What follows a KafkaTopic watch event once the cache holds it. This process's own copy of a
+/// status it wrote is dropped only once a reconcile can no longer read an older one from the
+/// cache; a deletion forgets everything remembered about the object and wakes the claimants
+/// of its Kafka topic; the end of the first list marks the cache synced.
+fn topic_cached(
+    ctx: &Context,
+    synced: &Synced,
+    ev: &Result<watcher::Event<KafkaTopic>, watcher::Error>,
+) {
+    match ev {
+        Ok(watcher::Event::Apply(t) | watcher::Event::InitApply(t)) => {
+            ctx.memory.cache_caught_up(t);
+        }
+        Ok(watcher::Event::Delete(t)) => ctx.topic_deleted(t),
+        _ => mark_synced(synced, ev),
+    }
+}
+
 /// Sets `synced` once a watch's reflector has applied its first full list; to be called on
 /// every event after `reflect`.
 fn mark_synced<K, E>(synced: &Synced, ev: &Result<watcher::Event<K>, E>) {
@@ -190,15 +208,7 @@ where
         // the whole object, which would double the memory of 10,000 cached topics.
         .modify(slim_topic)
         .reflect(writer)
-        // After the cache has the object: this process's own copy of a status it wrote is
-        // dropped only once a reconcile can no longer read an older one from the cache.
-        .inspect(move |ev| match ev {
-            Ok(watcher::Event::Apply(t) | watcher::Event::InitApply(t)) => {
-                seen_ctx.memory.cache_caught_up(t);
-            }
-            Ok(watcher::Event::Delete(t)) => seen_ctx.topic_deleted(t),
-            _ => mark_synced(&synced, ev),
-        })
+        .inspect(move |ev| topic_cached(&seen_ctx, &synced, ev))
         .applied_objects()
         .predicate_filter(topic_trigger_hash, Default::default())
         .inspect(move |t| {
@@ -579,6 +589,46 @@ mod tests {
             &synced,
             &Ok::<_, watcher::Error>(watcher::Event::<KafkaTopic>::InitDone),
         );
+        assert!(synced.is_set());
+    }
+
+    /// After the cache has a topic: an event showing this process's own write drops its
+    /// remembered copy, a deletion forgets the object's failures and memories, and only the
+    /// end of the first list marks the cache synced.
+    #[tokio::test]
+    async fn a_cached_topic_event_updates_the_memories_and_the_flag() {
+        let ctx = Context::offline(Stores::default());
+        let synced = Synced::default();
+        let at = |rv: &str| -> KafkaTopic {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "kafka.hdinsight.dev/v1alpha1", "kind": "KafkaTopic",
+                "metadata": {"name": "t", "namespace": "ns", "uid": "u1", "resourceVersion": rv},
+                "spec": {}, "status": {"observedGeneration": 1}
+            }))
+            .expect("topic")
+        };
+        let ev = |e| Ok::<_, watcher::Error>(e);
+        ctx.memory.remember_status(&at("10"));
+        topic_cached(&ctx, &synced, &ev(watcher::Event::Apply(at("9"))));
+        assert_eq!(ctx.memory.remembered_statuses(), 1, "an older version");
+        topic_cached(&ctx, &synced, &ev(watcher::Event::InitApply(at("10"))));
+        assert_eq!(
+            ctx.memory.remembered_statuses(),
+            0,
+            "the write is in the cache"
+        );
+
+        ctx.memory.remember_status(&at("12"));
+        assert_eq!(ctx.failed(&at("12")), 1);
+        topic_cached(&ctx, &synced, &ev(watcher::Event::Delete(at("11"))));
+        assert_eq!(
+            ctx.memory.remembered_statuses(),
+            0,
+            "forgotten with the object"
+        );
+        assert_eq!(ctx.failed(&at("12")), 1, "its failures were forgotten too");
+        assert!(!synced.is_set());
+        topic_cached(&ctx, &synced, &ev(watcher::Event::InitDone));
         assert!(synced.is_set());
     }
 
