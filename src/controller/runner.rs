@@ -204,8 +204,7 @@ where
                 index.observe(ev);
             }
         })
-        // The cache keeps what reconciles read: not the managedFields nor kubectl's copy of
-        // the whole object, which would double the memory of 10,000 cached topics.
+        // The cache keeps only the metadata reconciles read (see `slim_topic`).
         .modify(slim_topic)
         .reflect(writer)
         .inspect(move |ev| topic_cached(&seen_ctx, &synced, ev))
